@@ -1,0 +1,27 @@
+// Writes manifests/crds/ from src/api: one YAML file per CRD.
+// `--check` compares instead of writing and exits 1 on any difference.
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderedCrdFiles } from '../src/api/manifests.ts';
+
+const dir = join(import.meta.dirname, '..', 'manifests', 'crds');
+const check = process.argv.includes('--check');
+const wanted = renderedCrdFiles();
+
+if (check) {
+  const present = existsSync(dir) ? readdirSync(dir).sort() : [];
+  const stale = present.filter((f) => !(f in wanted));
+  const differing = Object.entries(wanted)
+    .filter(([file, text]) => !existsSync(join(dir, file)) || readFileSync(join(dir, file), 'utf8') !== text)
+    .map(([file]) => file);
+  if (stale.length || differing.length) {
+    console.error(`manifests/crds is out of date (run npm run generate): ${[...differing, ...stale].join(', ')}`);
+    process.exit(1);
+  }
+  console.log(`manifests/crds: ${present.length} files up to date`);
+} else {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [file, text] of Object.entries(wanted)) writeFileSync(join(dir, file), text);
+  console.log(`wrote ${Object.keys(wanted).length} CRDs to ${dir}`);
+}

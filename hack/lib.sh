@@ -1,0 +1,23 @@
+# Shared by the hack/ scripts: paths and the pinned Node runtime.
+set -euo pipefail
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KVTS_CACHE=${KVTS_CACHE:-$HOME/.cache/kubevirt-ts}
+export KVTS_CACHE
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Installs the npm packages (node@24 among them) when they are missing or stale.
+ensure_node_modules() {
+  local stamp="$REPO_ROOT/node_modules/.kvts-lock-hash"
+  local want
+  want=$(sha256sum "$REPO_ROOT/package-lock.json" | cut -d' ' -f1)
+  if [ ! -x "$REPO_ROOT/node_modules/.bin/node" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing npm packages (npm ci)"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$REPO_ROOT/node_modules/.bin:$PATH"
+  local version
+  version=$(node --version)
+  case "$version" in v24.*) ;; *) echo "expected Node 24 from node_modules, got $version" >&2; exit 1 ;; esac
+}

@@ -1,0 +1,97 @@
+// The effective cluster configuration: the KubeVirt CR's spec.configuration
+// with upstream's defaults filled in. Every component reads it through here.
+import type { KubeVirtConfiguration } from './types.ts';
+
+/** Beta gates: on unless listed in disabledFeatureGates. Alpha gates must be named in featureGates. */
+const BETA_GATES = new Set([
+  'ImageVolume', 'Snapshot', 'WorkloadEncryptionSEV', 'KubevirtSeccompProfile', 'NodeRestriction', 'GPUsWithDRA',
+  'HostDevicesWithDRA', 'DecentralizedLiveMigration', 'DeclarativeHotplugVolumes', 'PasstBinding',
+  'PodSecondaryInterfaceNamingUpgrade', 'ExternalNetResourceInjection', 'RebootPolicy', 'Template',
+  'OptOutRoleAggregation',
+]);
+
+const MACHINE_TYPES: Record<string, string> = { amd64: 'q35', arm64: 'virt', s390x: 's390-ccw-virtio' };
+const EMULATED_MACHINES: Record<string, string[]> = {
+  amd64: ['q35*', 'pc-q35*'],
+  arm64: ['virt*'],
+  s390x: ['s390-ccw-virtio*'],
+};
+
+export const DEFAULT_CPU_MODEL = 'host-model';
+export const DEFAULT_CPU_REQUEST = '100m';
+export const DEFAULT_MAX_HOTPLUG_RATIO = 4;
+
+export class ClusterConfig {
+  readonly raw: KubeVirtConfiguration;
+  private readonly enabledGates: Set<string>;
+  private readonly disabledGates: Set<string>;
+  readonly defaultArchitecture: string;
+
+  constructor(raw: KubeVirtConfiguration = {}, defaultArchitecture = 'amd64') {
+    this.raw = raw;
+    this.enabledGates = new Set(raw.developerConfiguration?.featureGates ?? []);
+    this.disabledGates = new Set(raw.developerConfiguration?.disabledFeatureGates ?? []);
+    this.defaultArchitecture = raw.architectureConfiguration?.defaultArchitecture || defaultArchitecture;
+  }
+
+  isFeatureGateEnabled(gate: string): boolean {
+    if (this.disabledGates.has(gate)) return false;
+    return this.enabledGates.has(gate) || BETA_GATES.has(gate);
+  }
+
+  private archConfig(arch: string) {
+    const byArch = this.raw.architectureConfiguration as Record<string, { machineType?: string; emulatedMachines?: string[] } | undefined> | undefined;
+    return byArch?.[arch];
+  }
+
+  machineType(arch: string): string {
+    return this.archConfig(arch)?.machineType || this.raw.machineType || MACHINE_TYPES[arch] || MACHINE_TYPES.amd64;
+  }
+
+  emulatedMachines(arch: string): string[] {
+    return this.archConfig(arch)?.emulatedMachines ?? this.raw.emulatedMachines ?? EMULATED_MACHINES[arch] ?? [];
+  }
+
+  get cpuModel(): string {
+    return this.raw.cpuModel ?? '';
+  }
+  get cpuRequest(): string | number {
+    return this.raw.cpuRequest ?? DEFAULT_CPU_REQUEST;
+  }
+  get useEmulation(): boolean {
+    return this.raw.developerConfiguration?.useEmulation ?? false;
+  }
+  get defaultNetworkInterface(): string {
+    return this.raw.network?.defaultNetworkInterface || 'bridge';
+  }
+  get permitBridgeInterfaceOnPodNetwork(): boolean {
+    return this.raw.network?.permitBridgeInterfaceOnPodNetwork ?? true;
+  }
+  get permitSlirpInterface(): boolean {
+    return this.raw.network?.permitSlirpInterface ?? false;
+  }
+  get networkBindings(): Record<string, unknown> {
+    return this.raw.network?.binding ?? {};
+  }
+  get evictionStrategy(): string | undefined {
+    return this.raw.evictionStrategy;
+  }
+  get isLiveUpdateRollout(): boolean {
+    return (this.raw.vmRolloutStrategy ?? 'LiveUpdate') === 'LiveUpdate';
+  }
+  get maxHotplugRatio(): number {
+    return this.raw.liveUpdateConfiguration?.maxHotplugRatio || DEFAULT_MAX_HOTPLUG_RATIO;
+  }
+  get maxCpuSockets(): number {
+    return this.raw.liveUpdateConfiguration?.maxCpuSockets ?? 0;
+  }
+  get maxGuest(): string | number | undefined {
+    return this.raw.liveUpdateConfiguration?.maxGuest;
+  }
+  get memBalloonStatsPeriod(): number {
+    return this.raw.memBalloonStatsPeriod ?? 10;
+  }
+  get rootEnabled(): boolean {
+    return this.isFeatureGateEnabled('Root');
+  }
+}

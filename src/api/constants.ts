@@ -1,0 +1,26 @@
+// Well-known names shared by every component (labels, annotations, finalizers), as upstream spells them.
+export const APP_LABEL = 'kubevirt.io';
+export const CREATED_BY_LABEL = 'kubevirt.io/created-by';
+export const NODE_NAME_LABEL = 'kubevirt.io/nodeName';
+export const NODE_SCHEDULABLE_LABEL = 'kubevirt.io/schedulable';
+export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
+export const MIGRATION_TARGET_NODE_LABEL = 'kubevirt.io/migrationTargetNodeName';
+export const INSTALL_STRATEGY_LABEL = 'kubevirt.io/install-strategy';
+export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
+export const VMI_NAME_LABEL = 'kubevirt.io/vmi-name';
+
+export const VMI_FINALIZER = 'kubevirt.io/foregroundDeleteVirtualMachine';
+export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
+export const MIGRATION_FINALIZER = 'kubevirt.io/migrationJobFinalize';
+
+export const PCI_TOPOLOGY_VERSION_ANNOTATION = 'kubevirt.io/pci-topology-version';
+export const PCI_TOPOLOGY_VERSION = 'v3';
+
+export const NON_ROOT_UID = 107;
+export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
+
+/** Labels only kubevirt-ts itself may put on a VMI. */
+export const RESTRICTED_VMI_LABELS = [
+  CREATED_BY_LABEL, MIGRATION_JOB_LABEL, NODE_NAME_LABEL, MIGRATION_TARGET_NODE_LABEL, NODE_SCHEDULABLE_LABEL,
+  INSTALL_STRATEGY_LABEL,
+];

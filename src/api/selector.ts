@@ -1,0 +1,68 @@
+// metav1.LabelSelector: validation and matching.
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/** The error LabelSelectorAsSelector would return, or undefined when the selector is valid. */
+export function selectorError(selector: LabelSelector | undefined): string | undefined {
+  for (const req of selector?.matchExpressions ?? []) {
+    const values = req.values ?? [];
+    switch (req.operator) {
+      case 'In':
+      case 'NotIn':
+        if (values.length === 0) return 'values: Invalid value: []string(nil): for \'in\', \'notin\' operators, values set can\'t be empty';
+        break;
+      case 'Exists':
+      case 'DoesNotExist':
+        if (values.length > 0) return 'values: Invalid value: for \'exists\', \'doesnotexist\' operators, values set must be empty';
+        break;
+      default:
+        return `"${req.operator}" is not a valid label selector operator`;
+    }
+  }
+  return undefined;
+}
+
+/** Whether labels satisfy the selector; an empty or missing selector matches everything. */
+export function selectorMatches(selector: LabelSelector | undefined, labels: Record<string, string> = {}): boolean {
+  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const req of selector?.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, req.key);
+    const values = req.values ?? [];
+    switch (req.operator) {
+      case 'In':
+        if (!has || !values.includes(labels[req.key])) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(labels[req.key])) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+export function selectorToString(selector: LabelSelector | undefined): string {
+  const parts = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const req of selector?.matchExpressions ?? []) {
+    const values = [...(req.values ?? [])].sort().join(',');
+    if (req.operator === 'In') parts.push(`${req.key} in (${values})`);
+    else if (req.operator === 'NotIn') parts.push(`${req.key} notin (${values})`);
+    else if (req.operator === 'Exists') parts.push(req.key);
+    else if (req.operator === 'DoesNotExist') parts.push(`!${req.key}`);
+  }
+  return parts.sort().join(',');
+}

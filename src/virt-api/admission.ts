@@ -1,0 +1,175 @@
+// AdmissionReview v1 handlers for every webhook path virt-api serves, as
+// upstream names them. Pure: a review and the cluster config in, a review out.
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import type { StatusCause } from '../api/causes.ts';
+import type { ClusterConfig } from '../api/cluster-config.ts';
+import type {
+  MigrationPolicy, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration,
+  VirtualMachineInstanceReplicaSet, VirtualMachineInstancetype, VirtualMachineInstancetypeSpec, VirtualMachinePool,
+  VirtualMachinePreference,
+} from '../api/types.ts';
+import { defaultNewVmi, DefaultingError, type DefaultingContext } from '../api/defaults/vmi.ts';
+import { defaultVm } from '../api/defaults/vm.ts';
+import { MIGRATION_FINALIZER, VMI_NAME_LABEL } from '../api/constants.ts';
+import {
+  validateInstancetype, validateMigrationCreate, validateMigrationPolicy, validateMigrationUpdate, validatePool,
+  validatePreference, validateReplicaSet, validateVm, validateVmiCreate, validateVmiUpdate, type RequestContext,
+} from '../api/validation/objects.ts';
+
+export interface AdmissionRequest {
+  uid: string;
+  kind?: { group: string; version: string; kind: string };
+  resource?: { group: string; version: string; resource: string };
+  subResource?: string;
+  operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+  userInfo?: { username?: string; groups?: string[] };
+  object?: unknown;
+  oldObject?: unknown;
+  dryRun?: boolean;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: {
+    message: string;
+    reason?: string;
+    code: number;
+    details?: { causes: StatusCause[] };
+  };
+  patch?: string;
+  patchType?: 'JSONPatch';
+  warnings?: string[];
+}
+
+export interface AdmissionReview {
+  apiVersion: 'admission.k8s.io/v1';
+  kind: 'AdmissionReview';
+  request?: AdmissionRequest;
+  response?: AdmissionResponse;
+}
+
+export interface AdmissionEnvironment extends DefaultingContext {
+  config: () => ClusterConfig;
+  /** Usernames of kubevirt-ts's own service accounts (system:serviceaccount:<ns>:<name>). */
+  kubevirtServiceAccounts: ReadonlySet<string>;
+  /** The spec of the instance type a VM references, if it exists (from an informer cache). */
+  findInstancetype?: (namespace: string | undefined, kind: string | undefined, name: string) => VirtualMachineInstancetypeSpec | undefined;
+}
+
+type Handler = (request: AdmissionRequest, env: AdmissionEnvironment) => Omit<AdmissionResponse, 'uid'>;
+
+const allow = (): Omit<AdmissionResponse, 'uid'> => ({ allowed: true });
+
+/** upstream's ToAdmissionResponse: 422 with every cause, their messages joined. */
+export function reject(causes: StatusCause[]): Omit<AdmissionResponse, 'uid'> {
+  return {
+    allowed: false,
+    status: {
+      message: causes.map((c) => c.message).join(', '),
+      reason: 'Invalid',
+      code: 422,
+      details: { causes },
+    },
+  };
+}
+
+function errorResponse(message: string, code = 400): Omit<AdmissionResponse, 'uid'> {
+  return { allowed: false, status: { message, code } };
+}
+
+const verdict = (causes: StatusCause[]) => (causes.length ? reject(causes) : allow());
+
+function patchFrom(before: unknown, after: unknown): Omit<AdmissionResponse, 'uid'> {
+  const ops: Operation[] = jsonpatch.compare(before as object, after as object);
+  if (ops.length === 0) return allow();
+  return { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
+}
+
+const requestContext = (request: AdmissionRequest, env: AdmissionEnvironment): RequestContext => ({
+  isKubeVirtServiceAccount: env.kubevirtServiceAccounts.has(request.userInfo?.username ?? ''),
+});
+
+function object<T>(request: AdmissionRequest): T {
+  const obj = request.object as T & { metadata?: unknown };
+  if (!obj || typeof obj !== 'object') throw new AdmissionInputError('the request carries no object');
+  (obj as { metadata: unknown }).metadata ??= {};
+  return obj;
+}
+
+class AdmissionInputError extends Error {}
+
+const HANDLERS: Record<string, Handler> = {
+  '/virtualmachineinstances-mutate': (request, env) => {
+    const vmi = object<VirtualMachineInstance>(request);
+    if (request.operation === 'CREATE') {
+      const defaulted = defaultNewVmi(vmi, env.config(), env);
+      return patchFrom(vmi, defaulted);
+    }
+    if (request.operation === 'UPDATE' && !requestContext(request, env).isKubeVirtServiceAccount) {
+      const old = request.oldObject as VirtualMachineInstance;
+      if (JSON.stringify(old.status ?? {}) !== JSON.stringify(vmi.status ?? {})) {
+        // Status belongs to kubevirt-ts: other writers' changes are put back.
+        return patchFrom(vmi, { ...vmi, status: old.status ?? {} });
+      }
+    }
+    return allow();
+  },
+  '/virtualmachines-mutate': (request, env) => {
+    const vm = object<VirtualMachine>(request);
+    return patchFrom(vm, defaultVm(vm, env.config(), env, request.operation === 'CREATE' ? 'CREATE' : 'UPDATE'));
+  },
+  '/migration-mutate-create': (request) => {
+    const migration = object<VirtualMachineInstanceMigration>(request);
+    const out = structuredClone(migration);
+    out.metadata.labels = { ...out.metadata.labels, [VMI_NAME_LABEL]: migration.spec?.vmiName ?? '' };
+    if (!out.metadata.finalizers?.includes(MIGRATION_FINALIZER)) out.metadata.finalizers = [...(out.metadata.finalizers ?? []), MIGRATION_FINALIZER];
+    return patchFrom(migration, out);
+  },
+  '/virtualmachineinstances-validate-create': (request, env) =>
+    verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env))),
+  '/virtualmachineinstances-validate-update': (request, env) =>
+    verdict(validateVmiUpdate(request.oldObject as VirtualMachineInstance, object(request), requestContext(request, env))),
+  '/virtualmachines-validate': (request, env) => {
+    const vm = object<VirtualMachine>(request);
+    const ref = vm.spec?.instancetype;
+    const instancetype = ref?.name ? env.findInstancetype?.(vm.metadata.namespace, ref.kind, ref.name) : undefined;
+    return verdict(validateVm(vm, env.config(), requestContext(request, env), instancetype));
+  },
+  '/virtualmachinereplicaset-validate': (request, env) =>
+    verdict(validateReplicaSet(object<VirtualMachineInstanceReplicaSet>(request), env.config())),
+  '/virtualmachinepool-validate': (request, env) =>
+    verdict(validatePool(object<VirtualMachinePool>(request), env.config(), requestContext(request, env))),
+  '/migration-validate-create': (request, env) =>
+    verdict(validateMigrationCreate(object(request), env.config(), requestContext(request, env))),
+  '/migration-validate-update': (request) =>
+    verdict(validateMigrationUpdate(request.oldObject as VirtualMachineInstanceMigration, object(request))),
+  '/virtualmachineinstancetypes-validate': (request) => verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
+  '/virtualmachineclusterinstancetypes-validate': (request) => verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
+  '/virtualmachinepreferences-validate': (request) => verdict(validatePreference(object<VirtualMachinePreference>(request))),
+  '/virtualmachineclusterpreferences-validate': (request) => verdict(validatePreference(object<VirtualMachinePreference>(request))),
+  '/migration-policy-validate-create': (request) => verdict(validateMigrationPolicy(object<MigrationPolicy>(request))),
+};
+
+export const WEBHOOK_PATHS = Object.keys(HANDLERS);
+
+/** Answers one AdmissionReview posted to `path`. */
+export function review(path: string, body: AdmissionReview, env: AdmissionEnvironment): AdmissionReview {
+  const request = body.request;
+  const uid = request?.uid ?? '';
+  const respond = (response: Omit<AdmissionResponse, 'uid'>): AdmissionReview => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid, ...response },
+  });
+  if (!request) return respond(errorResponse('the AdmissionReview has no request'));
+  const handler = HANDLERS[path];
+  if (!handler) return respond(errorResponse(`no webhook is served at ${path}`, 404));
+  try {
+    return respond(handler(request, env));
+  } catch (error) {
+    if (error instanceof DefaultingError || error instanceof AdmissionInputError) return respond(errorResponse(error.message));
+    throw error;
+  }
+}
+
