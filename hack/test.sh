@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command (npm test): installs what it needs, then runs every test tier.
+# The README's test command (npm test): installs what it needs, then runs every test tier:
+# typecheck, generated manifests, unit tests, then the cluster tests on a fresh local cluster.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_node_modules
@@ -10,3 +11,19 @@ log "generated manifests are current"
 node hack/generate.ts --check
 log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
+
+log "cluster tests: bringing up the local cluster"
+bash hack/cluster/down.sh >/dev/null 2>&1 || true
+kubeconfig_line=$(bash hack/cluster/up.sh | tail -n 1)
+export "${kubeconfig_line?}"
+cleanup() { bash hack/cluster/down.sh >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+PATH="$(hack/cluster/build-k8s.sh):$PATH"
+log "building and pushing images"
+node images/build.ts
+node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
+
+log "cluster tests: taking the cluster down"
+trap - EXIT
+bash hack/cluster/down.sh
+bash hack/cluster/check-down.sh

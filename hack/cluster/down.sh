@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# npm run cluster:down: stops every process cluster:up started, by PID, and removes the
+# containers, network namespaces, mounts and iptables rules it made. Caches stay.
+source "$(dirname "$0")/env.sh"
+
+stop() {
+  local name=$1 pidfile="$PIDS/$1"
+  [ -f "$pidfile" ] || return 0
+  local pid; pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+stop kube-proxy
+stop kubelet
+if [ -S "$CONTAINERD_SOCK" ] && [ -f "$PIDS/containerd" ]; then
+  for ns in k8s.io default; do
+    for task in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
+      ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
+    done
+    sleep 0.5
+    for task in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
+      ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks rm -f "$task" >/dev/null 2>&1 || true
+    done
+    for c in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" containers ls -q 2>/dev/null); do
+      ctr --address "$CONTAINERD_SOCK" -n "$ns" containers rm "$c" >/dev/null 2>&1 || true
+    done
+  done
+fi
+stop containerd
+# Shims outlive containerd; ours are the ones bound to our socket.
+pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$name"; done
+
+# Mounts under the kubelet and containerd roots, deepest first.
+for root in "$KUBELET_ROOT" "$CONTAINERD_ROOT" /run/kubevirt-ts; do
+  awk -v r="$root" '$5 ~ "^"r {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+done
+for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$netns" 2>/dev/null || true; done
+ip link delete "$CNI_BRIDGE" 2>/dev/null || true
+for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^veth' || true); do ip link delete "$veth" 2>/dev/null || true; done
+
+# kube-proxy removes its own chains; the CNI plugins' chains are named CNI-*.
+if [ -x "$(k8s_bin 2>/dev/null)/kube-proxy" ]; then "$(k8s_bin)/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+for table in nat filter mangle; do
+  iptables -t "$table" -S 2>/dev/null | grep -E '(-j|-A) (CNI-|KUBE-)' | grep '^-A' | sed 's/^-A/-D/' | while read -r rule; do
+    eval iptables -t "$table" "$rule" 2>/dev/null || true
+  done
+  for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/ {print $2}'); do
+    iptables -t "$table" -F "$chain" 2>/dev/null || true
+  done
+  for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/ {print $2}'); do
+    iptables -t "$table" -X "$chain" 2>/dev/null || true
+  done
+done
+
+rm -rf "$STATE" "$KUBELET_ROOT" /run/kubevirt-ts /var/lib/cni/networks/kubevirt-ts "$CNI_CONF_DIR/10-kubevirt-ts.conflist"
+log "cluster down"

@@ -1,0 +1,29 @@
+# Settings of the local cluster, sourced by the scripts beside it.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+CLUSTER_DIR="$REPO_ROOT/hack/cluster"
+# Runtime state: wiped by cluster:down. Caches (binaries, registry blobs) live in $KVTS_CACHE and stay.
+STATE=${KVTS_CLUSTER_STATE:-/var/lib/kubevirt-ts-cluster}
+PKI="$STATE/pki"
+LOGS="$STATE/logs"
+PIDS="$STATE/pids"
+KUBECONFIG_ADMIN="$STATE/admin.kubeconfig"
+NODE_NAME=node01
+SERVICE_CIDR=10.96.0.0/16
+KUBERNETES_SERVICE_IP=10.96.0.1
+POD_CIDR=10.244.0.0/16
+NODE_POD_CIDR=10.244.0.0/24
+CNI_BRIDGE=kvts0
+REGISTRY_PORT=5000
+REGISTRY_STORAGE="$KVTS_CACHE/registry"
+CONTAINERD_ROOT="$STATE/containerd"
+CONTAINERD_SOCK="/run/kubevirt-ts/containerd.sock"
+KUBELET_ROOT=/var/lib/kubelet
+CNI_BIN_DIR=/usr/lib/cni
+CNI_CONF_DIR=/etc/cni/net.d
+CONTAINERD_CERTS_DIR=/etc/containerd/certs.d
+APT_PACKAGES=(curl gcc libc6-dev containerd runc containernetworking-plugins iptables conntrack docker-registry skopeo openssl iproute2 ebtables ethtool socat)
+
+# The address of the default-route interface: the node's InternalIP and the registry's.
+node_ip() { ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'; }
+
+k8s_bin() { "$CLUSTER_DIR/build-k8s.sh"; }

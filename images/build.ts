@@ -1,0 +1,146 @@
+// Builds kubevirt-ts's OCI images from this repo and the host's Debian
+// packages, and pushes them to the local registry. Usage:
+//   node images/build.ts [--registry registry:5000] [image ...]
+// With no image names it builds all of them.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
+
+const REPO = join(import.meta.dirname, '..');
+const STAGING = join(CACHE, 'images', 'staging');
+export const TAG = 'devel';
+
+/**
+ * Stages a layer's tree with `fill` and packs it. A layer given a `key` (a hash
+ * of everything it is built from) is taken from the cache when that key was seen.
+ */
+function stage(name: string, fill: (root: string) => void, key?: string): LayerBlob {
+  const memo = key ? join(CACHE, 'images', `layer-${name}-${key}.json`) : undefined;
+  if (memo && existsSync(memo)) {
+    const cached = JSON.parse(readFileSync(memo, 'utf8')) as LayerBlob;
+    if (existsSync(join(CACHE, 'oci', 'blobs', cached.digest.slice('sha256:'.length)))) return cached;
+  }
+  const root = join(STAGING, name);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  fill(root);
+  const layer = layerFromDir(root);
+  if (memo) writeFileSync(memo, JSON.stringify(layer));
+  return layer;
+}
+
+function hashOf(...parts: (string | Buffer)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex').slice(0, 16);
+}
+
+function copyInto(root: string, file: string, as = file) {
+  const target = join(root, as);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(realpathSync(file), target);
+  chmodSync(target, 0o755);
+}
+
+/** A binary plus every shared library it loads, at their host paths. */
+function copyWithLibraries(root: string, binary: string, as = binary) {
+  copyInto(root, binary, as);
+  const ldd = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  for (const match of ldd.matchAll(/(\/\S+\.so[^\s]*)/g)) {
+    const lib = match[1];
+    if (!existsSync(join(root, lib))) copyInto(root, lib);
+  }
+}
+
+let pauseLayer: LayerBlob | undefined;
+function pause(): LayerBlob {
+  return (pauseLayer ??= stage('pause', (root) => {
+    execFileSync('gcc', ['-static', '-O2', '-s', '-o', join(root, 'pause'), join(REPO, 'images', 'pause', 'pause.c')]);
+  }));
+}
+
+let baseLayer: LayerBlob | undefined;
+/** busybox, the Node 24 runtime from node_modules (stripped), and the accounts our components run as. */
+function base(): LayerBlob {
+  return (baseLayer ??= stage('base', (root) => {
+    copyInto(root, '/bin/busybox', '/bin/busybox');
+    for (const applet of ['sh', 'ls', 'cat', 'sleep', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'ps', 'kill', 'env', 'echo', 'test', 'nc', 'ip', 'chown', 'chmod', 'stat', 'mount', 'umount', 'df', 'du', 'find', 'grep', 'sed', 'head', 'tail', 'tar', 'true', 'false', 'id', 'hostname', 'uname', 'date', 'touch', 'tee', 'vi']) {
+      symlinkSync('busybox', join(root, 'bin', applet));
+    }
+    const node = realpathSync(join(REPO, 'node_modules', '.bin', 'node'));
+    copyWithLibraries(root, node, '/usr/local/bin/node');
+    execFileSync('strip', ['--strip-debug', join(root, 'usr/local/bin/node')]);
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nqemu:x:107:107:qemu:/home/qemu:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nqemu:x:107:\nkvm:x:108:qemu\nnogroup:x:65534:\n');
+    writeFileSync(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
+    if (existsSync('/etc/ssl/certs/ca-certificates.crt')) copyInto(root, '/etc/ssl/certs/ca-certificates.crt');
+    for (const dir of ['tmp', 'var/run', 'home/qemu', 'root']) mkdirSync(join(root, dir), { recursive: true });
+    chmodSync(join(root, 'tmp'), 0o1777);
+  }, hashOf(readFileSync(import.meta.filename), process.version, String(statSync('/bin/busybox').size))));
+}
+
+let depsLayer: LayerBlob | undefined;
+/** The production npm dependencies; rebuilt only when package-lock.json changes. */
+function deps(): LayerBlob {
+  return (depsLayer ??= stage('deps', (root) => {
+    const app = join(root, 'app');
+    mkdirSync(app, { recursive: true });
+    copyFileSync(join(REPO, 'package.json'), join(app, 'package.json'));
+    copyFileSync(join(REPO, 'package-lock.json'), join(app, 'package-lock.json'));
+    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--prefer-offline'], {
+      cwd: app,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    rmSync(join(app, 'package.json'));
+    rmSync(join(app, 'package-lock.json'));
+  }, hashOf(readFileSync(join(REPO, 'package-lock.json')))));
+}
+
+/** The project's own code: the only layer a code change rebuilds. */
+function app(): LayerBlob {
+  return stage('app', (root) => {
+    const dir = join(root, 'app');
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(REPO, 'src'), join(dir, 'src'), { recursive: true, filter: (p) => !p.endsWith('.test.ts') });
+    cpSync(join(REPO, 'manifests'), join(dir, 'manifests'), { recursive: true });
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }));
+  });
+}
+
+/** Test-only servers used by the cluster smoke test. */
+function testServers(): LayerBlob {
+  return stage('test-servers', (root) => {
+    const dir = join(root, 'app', 'test');
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(REPO, 'test', 'e2e', 'servers'), join(dir, 'servers'), { recursive: true });
+  });
+}
+
+const NODE_ENV = ['PATH=/usr/local/bin:/bin', 'NODE_ENV=production'];
+
+export const IMAGES: Record<string, (registry: string) => string> = {
+  pause: (registry) => pushImage(`${registry}/kubevirt-ts/pause:${TAG}`, [pause()], { Entrypoint: ['/pause'] }),
+  'virt-ts': (registry) =>
+    pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }),
+  'e2e-servers': (registry) =>
+    pushImage(`${registry}/kubevirt-ts/e2e-servers:${TAG}`, [base(), testServers()], { Env: NODE_ENV, WorkingDir: '/app' }),
+};
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  let registry = 'registry:5000';
+  const at = args.indexOf('--registry');
+  if (at >= 0) registry = args.splice(at, 2)[1];
+  const names = args.length ? args : Object.keys(IMAGES);
+  for (const name of names) {
+    const build = IMAGES[name];
+    if (!build) throw new Error(`unknown image ${name}; known: ${Object.keys(IMAGES).join(', ')}`);
+    const started = Date.now();
+    const digest = build(registry);
+    console.error(`image ${name}: pushed ${digest} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
+}

@@ -1,0 +1,41 @@
+// Helpers for tests against the local cluster: kubectl, and waiting with a deadline.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+export const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/kubevirt-ts-cluster/admin.kubeconfig';
+
+export function kubectl(args: string[], input?: string): string {
+  return execFileSync('kubectl', args, {
+    encoding: 'utf8',
+    input,
+    env: { ...process.env, KUBECONFIG },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** kubectl that may fail: returns its exit status and both streams. */
+export function kubectlResult(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('kubectl', args, { encoding: 'utf8', input, env: { ...process.env, KUBECONFIG } });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function apply(manifest: unknown): void {
+  kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+}
+
+export async function eventually<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = probe();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = last instanceof Error ? `: ${last.message.split('\n').slice(0, 3).join(' ')}` : '';
+      throw new Error(`timed out after ${seconds}s waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
