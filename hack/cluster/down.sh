@@ -16,8 +16,7 @@ stop() {
   rm -f "$pidfile"
 }
 
-stop kube-proxy
-stop kubelet
+stop kube-proxy & stop kubelet & wait
 if [ -S "$CONTAINERD_SOCK" ] && [ -f "$PIDS/containerd" ]; then
   for ns in k8s.io default; do
     for task in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
@@ -35,11 +34,12 @@ fi
 stop containerd
 # Shims outlive containerd; ours are the ones bound to our socket.
 pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
-for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$name"; done
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$name" & done
+wait
 
 # Mounts under the kubelet and containerd roots, deepest first.
 for root in "$KUBELET_ROOT" "$CONTAINERD_ROOT" /run/kubevirt-ts; do
-  awk -v r="$root" '$5 ~ "^"r {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { awk -v r="$root" '$5 ~ "^"r {print $5}' /proc/self/mountinfo | sort -r || true; } | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 done
 for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$netns" 2>/dev/null || true; done
 ip link delete "$CNI_BRIDGE" 2>/dev/null || true
@@ -48,7 +48,7 @@ for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | 
 # kube-proxy removes its own chains; the CNI plugins' chains are named CNI-*.
 if [ -x "$(k8s_bin 2>/dev/null)/kube-proxy" ]; then "$(k8s_bin)/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
 for table in nat filter mangle; do
-  iptables -t "$table" -S 2>/dev/null | grep -E '(-j|-A) (CNI-|KUBE-)' | grep '^-A' | sed 's/^-A/-D/' | while read -r rule; do
+  { iptables -t "$table" -S 2>/dev/null | grep -E '(-j|-A) (CNI-|KUBE-)' | grep '^-A' | sed 's/^-A/-D/' || true; } | while read -r rule; do
     eval iptables -t "$table" "$rule" 2>/dev/null || true
   done
   for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/ {print $2}'); do
