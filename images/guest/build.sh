@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the test guest from Debian packages: the Debian kernel, a busybox
+# initramfs carrying the kernel modules it needs, and a bootable FAT disk
+# (syslinux) holding both. Output (cached by input hash):
+#   $KVTS_CACHE/guest/<hash>/{vmlinuz,initramfs.gz,disk.qcow2}
+# Prints the output directory.
+source "$(dirname "$0")/../../hack/lib.sh"
+here="$REPO_ROOT/images/guest"
+packages=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages for the test guest: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+kver=$(ls /lib/modules | sort -V | tail -n1)
+hash=$(cat "$here/init" "$here/udhcpc.script" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
+out="$KVTS_CACHE/guest/$hash"
+if [ -f "$out/disk.qcow2" ]; then echo "$out"; exit 0; fi
+log "building the test guest (kernel $kver)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+root="$work/root"
+mkdir -p "$root"/{bin,sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,mnt,lib/modules,usr/sbin,usr/bin}
+
+cp /bin/busybox "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list-full); do
+  [ "$applet" = bin/busybox ] && continue
+  mkdir -p "$root/$(dirname "$applet")"
+  ln -sf /bin/busybox "$root/$applet"
+done
+install -m 0755 "$here/init" "$root/init"
+install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
+printf '#!/bin/sh\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080" && chmod +x "$root/etc/acpi/PWRF/00000080"
+printf '#!/bin/sh\npoweroff -f\n' > "$root/etc/acpi/power" && chmod +x "$root/etc/acpi/power"
+echo 'button/power PWRF/00000080' > "$root/etc/acpi.map"
+hashpw=$(openssl passwd -6 gocubsgo)
+printf 'root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n' > "$root/etc/passwd"
+printf 'root:%s:19000::::::\ncirros:%s:19000::::::\n' "$hashpw" "$hashpw" > "$root/etc/shadow"
+printf 'root:x:0:\ncirros:x:1000:\n' > "$root/etc/group"
+mkdir -p "$root/home/cirros"
+echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
+echo '127.0.0.1 localhost' > "$root/etc/hosts"
+
+# The guest agent, with the shared libraries it loads.
+cp /usr/sbin/qemu-ga "$root/usr/sbin/qemu-ga"
+for lib in $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+
+# Kernel modules: the drivers the guest needs and everything they depend on.
+modules=(virtio_pci virtio_blk virtio_net virtio_scsi virtio_console virtio_rng virtio_balloon virtio_input
+  ahci sd_mod sr_mod cdrom isofs vfat nls_cp437 nls_ascii nls_iso8859_1 nls_utf8 ext4 e1000 e1000e 8139cp button evdev i6300esb
+  usb_storage uas xhci_pci usbhid hid_generic)
+printf '%s\n' "${modules[@]}" > "$root/etc/modules"
+mkdir -p "$root/lib/modules/$kver"
+cp "/lib/modules/$kver/modules.order" "/lib/modules/$kver/modules.builtin" "/lib/modules/$kver/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true
+for m in "${modules[@]}"; do
+  for f in $(modprobe --set-version "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'); do
+    mkdir -p "$root$(dirname "$f")"
+    cp "$f" "$root$f"
+  done
+done
+depmod -b "$root" "$kver"
+
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -9 > "$work/initramfs.gz"
+cp "/boot/vmlinuz-$kver" "$work/vmlinuz"
+
+# The boot disk: a FAT file system with syslinux in its boot sector, no partition table.
+disk="$work/disk.img"
+truncate -s 64M "$disk"
+mkfs.vfat -n KVTSBOOT "$disk" >/dev/null
+export MTOOLS_SKIP_CHECK=1
+printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initramfs.gz\n  APPEND console=tty0 console=ttyS0 quiet\n' > "$work/syslinux.cfg"
+mcopy -i "$disk" "$work/vmlinuz" "$work/initramfs.gz" "$work/syslinux.cfg" ::/
+syslinux --install "$disk"
+mkdir -p "$out.tmp"
+qemu-img convert -f raw -O qcow2 "$disk" "$out.tmp/disk.qcow2"
+cp "$work/vmlinuz" "$work/initramfs.gz" "$out.tmp/"
+rm -rf "$out" && mv "$out.tmp" "$out"
+log "test guest built in $out"
+echo "$out"
