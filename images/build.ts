@@ -120,18 +120,60 @@ function testServers(): LayerBlob {
   });
 }
 
+let guestDir: string | undefined;
+/** The test guest (images/guest/build.sh), built from Debian packages and cached. */
+function guest(): string {
+  return (guestDir ??= execFileSync('bash', [join(REPO, 'images', 'guest', 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim());
+}
+
+/** The test guest as a containerDisk: its boot disk at /disk/disk.qcow2. */
+let containerDiskLayer: LayerBlob | undefined;
+function containerDisk(): LayerBlob {
+  return (containerDiskLayer ??= stage('container-disk', (root) => {
+    mkdirSync(join(root, 'disk'));
+    copyFileSync(join(guest(), 'disk.qcow2'), join(root, 'disk', 'disk.qcow2'));
+  }));
+}
+
+/** The test guest's kernel and initramfs, under the names upstream's kernel-boot example uses too. */
+let kernelBootLayer: LayerBlob | undefined;
+function kernelBoot(): LayerBlob {
+  return (kernelBootLayer ??= stage('kernel-boot', (root) => {
+    mkdirSync(join(root, 'boot'));
+    for (const [from, to] of [['vmlinuz', 'vmlinuz'], ['initramfs.gz', 'initramfs.gz'], ['vmlinuz', 'vmlinuz-virt'], ['initramfs.gz', 'initramfs-virt']]) {
+      copyFileSync(join(guest(), from), join(root, 'boot', to));
+    }
+  }));
+}
+
+/** Where the test guest is published: our name, and the names upstream's examples use. */
+export const CONTAINER_DISK_NAMES = [
+  'kubevirt-ts/test-guest-container-disk', 'kubevirt/cirros-container-disk-demo', 'kubevirt/alpine-container-disk-demo',
+  'kubevirt/fedora-cloud-container-disk-demo', 'kubevirt/fedora-with-test-tooling-container-disk',
+];
+export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
+
 const NODE_ENV = ['PATH=/usr/local/bin:/bin', 'NODE_ENV=production'];
 
-export const IMAGES: Record<string, (registry: string) => string> = {
-  pause: (registry) => pushImage(`${registry}/kubevirt-ts/pause:${TAG}`, [pause()], { Entrypoint: ['/pause'] }),
-  'virt-ts': (registry) =>
-    pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }),
-  'e2e-servers': (registry) =>
-    pushImage(`${registry}/kubevirt-ts/e2e-servers:${TAG}`, [base(), testServers()], { Env: NODE_ENV, WorkingDir: '/app' }),
+export const IMAGES: Record<string, (registry: string, push: boolean) => string> = {
+  pause: (registry, push) => pushImage(`${registry}/kubevirt-ts/pause:${TAG}`, [pause()], { Entrypoint: ['/pause'] }, push),
+  'virt-ts': (registry, push) =>
+    pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
+  'test-guest': (registry, push) => {
+    let digest = '';
+    for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);
+    for (const name of KERNEL_BOOT_NAMES) pushImage(`${registry}/${name}:${TAG}`, [kernelBoot()], {}, push);
+    return digest;
+  },
+  'e2e-servers': (registry, push) =>
+    pushImage(`${registry}/kubevirt-ts/e2e-servers:${TAG}`, [base(), testServers()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
 };
 
 if (import.meta.main) {
   const args = process.argv.slice(2);
+  // --no-push writes the OCI layouts under the cache only, for tests that run without a registry.
+  const push = !args.includes('--no-push');
+  if (!push) args.splice(args.indexOf('--no-push'), 1);
   let registry = 'registry:5000';
   const at = args.indexOf('--registry');
   if (at >= 0) registry = args.splice(at, 2)[1];
@@ -140,7 +182,7 @@ if (import.meta.main) {
     const build = IMAGES[name];
     if (!build) throw new Error(`unknown image ${name}; known: ${Object.keys(IMAGES).join(', ')}`);
     const started = Date.now();
-    const digest = build(registry);
-    console.error(`image ${name}: pushed ${digest} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    const digest = build(registry, push);
+    console.error(`image ${name}: ${push ? 'pushed' : 'wrote'} ${digest} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
 }

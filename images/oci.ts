@@ -61,8 +61,16 @@ export function layerFromDir(dir: string): LayerBlob {
   return { digest: `sha256:${gzHex}`, size: statSync(join(BLOBS, gzHex)).size, diffId: `sha256:${diffHex}` };
 }
 
-/** Writes an OCI image layout for the layers and config, then copies it to `ref` with skopeo. */
-export function pushImage(ref: string, layers: LayerBlob[], config: ImageConfig): string {
+/** The OCI image layout directory an image named `ref` is written to. */
+export function layoutDir(ref: string): string {
+  return join(CACHE, 'oci', 'layouts', ref.replace(/[^A-Za-z0-9._-]/g, '_'));
+}
+
+/**
+ * Writes an OCI image layout for the layers and config (tag `latest`), and
+ * unless `push` is false copies it to `ref` with skopeo. Returns the manifest digest.
+ */
+export function pushImage(ref: string, layers: LayerBlob[], config: ImageConfig, push = true): string {
   const configBlob = putBlob(
     JSON.stringify({
       architecture: 'amd64',
@@ -79,7 +87,7 @@ export function pushImage(ref: string, layers: LayerBlob[], config: ImageConfig)
       layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
     }),
   );
-  const layout = join(CACHE, 'oci', 'layouts', ref.replace(/[^A-Za-z0-9._-]/g, '_'));
+  const layout = layoutDir(ref);
   rmSync(layout, { recursive: true, force: true });
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
   for (const blob of [configBlob, manifest, ...layers]) {
@@ -99,6 +107,7 @@ export function pushImage(ref: string, layers: LayerBlob[], config: ImageConfig)
       manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
     }),
   );
+  if (!push) return manifest.digest;
   execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--preserve-digests', `oci:${layout}:latest`, `docker://${ref}`], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });

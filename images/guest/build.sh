@@ -22,7 +22,7 @@ log "building the test guest (kernel $kver)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-mkdir -p "$root"/{bin,sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,mnt,lib/modules,usr/sbin,usr/bin}
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,root,mnt,lib/modules,usr/sbin,usr/bin}
 
 cp /bin/busybox "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list-full); do
@@ -32,9 +32,6 @@ for applet in $("$root/bin/busybox" --list-full); do
 done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
-printf '#!/bin/sh\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080" && chmod +x "$root/etc/acpi/PWRF/00000080"
-printf '#!/bin/sh\npoweroff -f\n' > "$root/etc/acpi/power" && chmod +x "$root/etc/acpi/power"
-echo 'button/power PWRF/00000080' > "$root/etc/acpi.map"
 hashpw=$(openssl passwd -6 gocubsgo)
 printf 'root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:%s:19000::::::\ncirros:%s:19000::::::\n' "$hashpw" "$hashpw" > "$root/etc/shadow"

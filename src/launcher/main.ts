@@ -1,0 +1,168 @@
+// virt-launcher's entry point.
+//   Standalone (tests, debugging): node src/launcher/main.ts --vmi vmi.yaml --workdir DIR [--kubevirt-config kv.yaml]
+//     boots the VMI on this host without Kubernetes, streams its serial console
+//     to stdout, and shuts it down gracefully on Ctrl-C or SIGTERM.
+//   In a pod: node src/launcher/main.ts --socket-dir DIR --workdir DIR
+//     waits for virt-handler's commands on DIR/launcher.sock.
+import { parseArgs } from 'node:util';
+import { connect } from 'node:net';
+import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
+import { ClusterConfig } from '../api/cluster-config.ts';
+import { defaultNewVmi } from '../api/defaults/vmi.ts';
+import { createLogger } from '../lib/log.ts';
+import type { ConversionContext, NetworkAttachment, VolumePaths } from './convert.ts';
+import { chooseAccelerator, probeAccelerator } from './kvm.ts';
+import { Supervisor } from './supervisor.ts';
+import { serveCommands } from './server.ts';
+import { LAUNCHER_SOCKET } from './protocol.ts';
+import { containerDiskImage, imageRootfs } from './images.ts';
+
+const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
+
+export const OVMF = {
+  ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  ovmfSecureCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+  ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+};
+
+/** Hugepage sizes the kernel offers, from /sys/kernel/mm/hugepages (e.g. hugepages-2048kB → 2Mi). */
+export function hugepageSizes(): string[] {
+  const dir = '/sys/kernel/mm/hugepages';
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((d) => {
+    const kb = Number(/hugepages-(\d+)kB/.exec(d)?.[1]);
+    if (!kb) return [];
+    const free = Number(readFileSync(join(dir, d, 'nr_hugepages'), 'utf8'));
+    if (free <= 0) return [];
+    return [kb % (1024 * 1024) === 0 ? `${kb / 1024 / 1024}Gi` : `${kb / 1024}Mi`];
+  });
+}
+
+/** KVM usability, probed once per boot of this host. */
+async function kvmUsable(): Promise<boolean> {
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const memo = join(CACHE, 'kvm-probe.json');
+  try {
+    const cached = JSON.parse(readFileSync(memo, 'utf8'));
+    if (cached.bootId === bootId) return cached.usable;
+  } catch {
+    // no probe yet on this boot
+  }
+  const kernel = readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)).pop() ?? '';
+  const usable = await probeAccelerator('kvm', kernel, 8000);
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(memo, JSON.stringify({ bootId, usable }));
+  return usable;
+}
+
+async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
+  const log = createLogger('virt-launcher');
+  const kubevirt = kubevirtFile ? (parse(readFileSync(kubevirtFile, 'utf8')) as KubeVirt) : undefined;
+  // Standalone runs are for tests and debugging: emulation is allowed unless a KubeVirt CR says otherwise.
+  const config = new ClusterConfig(kubevirt?.spec.configuration ?? { developerConfiguration: { useEmulation: true } });
+  const raw = parse(readFileSync(vmiFile, 'utf8')) as VirtualMachineInstance;
+  raw.metadata.namespace ??= 'default';
+  const vmi = defaultNewVmi(raw, config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() });
+  const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
+  const accel = chooseAccelerator(await kvmUsable(), config.useEmulation);
+  const socketDir = join(workdir, 'sockets');
+  mkdirSync(socketDir, { recursive: true });
+
+  const volumes: VolumePaths = { containerDisks: {}, claims: {} };
+  const images = join(CACHE, 'launcher-images');
+  for (const volume of vmi.spec.volumes ?? []) {
+    if (volume.containerDisk) {
+      vmiLog.info('reading containerDisk image', { image: volume.containerDisk.image });
+      const root = await imageRootfs(volume.containerDisk.image, images);
+      volumes.containerDisks![volume.name] = await containerDiskImage(root, volume.containerDisk.path);
+    }
+    if (volume.persistentVolumeClaim || volume.ephemeral) {
+      // A claim is a directory under the workdir, so its disk.img outlives this run.
+      const dir = join(workdir, 'claims', volume.persistentVolumeClaim?.claimName ?? volume.ephemeral!.persistentVolumeClaim!.claimName);
+      mkdirSync(dir, { recursive: true });
+      volumes.claims![volume.name] = { path: dir, mode: 'Filesystem', capacityBytes: 1024 * 1024 * 1024 };
+    }
+  }
+  const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
+  if (kernelBoot) {
+    const root = await imageRootfs(kernelBoot.image, images);
+    if (kernelBoot.kernelPath) volumes.kernel = join(root, kernelBoot.kernelPath);
+    if (kernelBoot.initrdPath) volumes.initrd = join(root, kernelBoot.initrdPath);
+  }
+  const interfaces: Record<string, NetworkAttachment> = {};
+  for (const iface of vmi.spec.domain.devices.interfaces ?? []) interfaces[iface.name] = { user: {} };
+  const context = (): ConversionContext => ({
+    workdir, socketDir, kvm: accel === 'kvm', hugepageSizes: hugepageSizes(), firmware: OVMF, interfaces, volumes,
+    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, now: new Date(),
+  });
+  const supervisor = new Supervisor({ context, log: vmiLog, memBalloonStatsPeriod: config.memBalloonStatsPeriod });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void supervisor.shutdown();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, vmiLog);
+  await supervisor.sync(vmi);
+  if (supervisor.sockets?.serial) streamConsole(supervisor.sockets.serial);
+  const final = await supervisor.exited;
+  vmiLog.info('VMI stopped', { state: final.state, reason: final.reason });
+  process.exit(final.state === 'Shutoff' ? 0 : 1);
+}
+
+/** Copies the serial console to stdout, reconnecting when the console is taken over and let go. */
+function streamConsole(path: string) {
+  const socket = connect(path);
+  socket.pipe(process.stdout, { end: false });
+  socket.on('error', () => undefined);
+}
+
+async function inPod(socketDir: string, workdir: string) {
+  const log = createLogger('virt-launcher');
+  // The handler's sync carries everything node-specific; until then there is nothing to convert.
+  let context: ((vmi: VirtualMachineInstance) => ConversionContext) | undefined;
+  const supervisor = new Supervisor({
+    context: (vmi) => {
+      if (!context) throw new Error('no node context: the launcher was started without one');
+      return context(vmi);
+    },
+    log,
+  });
+  const contextFile = join(socketDir, 'node-context.json');
+  if (existsSync(contextFile)) {
+    const shared = JSON.parse(readFileSync(contextFile, 'utf8')) as Omit<ConversionContext, 'now'>;
+    context = () => ({ ...shared, workdir, now: new Date() });
+  }
+  serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, log);
+  process.on('SIGTERM', () => void supervisor.shutdown().then(() => process.exit(0)));
+  log.info('waiting for commands', { socket: join(socketDir, LAUNCHER_SOCKET) });
+  const final = await supervisor.exited;
+  process.exit(final.state === 'Shutoff' ? 0 : 1);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      vmi: { type: 'string' },
+      workdir: { type: 'string' },
+      'socket-dir': { type: 'string' },
+      'kubevirt-config': { type: 'string' },
+    },
+  });
+  if (!values.workdir) {
+    console.error('usage: virt-launcher --vmi <vmi.yaml> --workdir <dir> | --socket-dir <dir> --workdir <dir>');
+    process.exit(2);
+  }
+  mkdirSync(values.workdir, { recursive: true });
+  const run = values.vmi ? standalone(values.vmi, values.workdir, values['kubevirt-config']) : inPod(values['socket-dir'] ?? join(values.workdir, 'sockets'), values.workdir);
+  run.catch((error: Error) => {
+    createLogger('virt-launcher').error('virt-launcher failed', { error: error.message, ...('field' in error ? { field: error.field } : {}) });
+    process.exit(1);
+  });
+}

@@ -1,0 +1,175 @@
+// Runs one VMI's QEMU: prepares its files, starts it paused, connects QMP,
+// keeps the domain status from QMP events and the process exit, and carries
+// out lifecycle commands. Exits are reported, never guessed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
+import type { Logger } from '../lib/log.ts';
+import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './convert.ts';
+import { prepareAll } from './prepare.ts';
+import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
+import { INITIAL_DOMAIN, isFinal, onQemuExit, onQmpEvent, type DomainStatus } from './domain.ts';
+import type { GuestInfo } from './protocol.ts';
+
+export interface SupervisorOptions {
+  /** What this node offers the VMI: paths, accelerator, networks. */
+  context: (vmi: VirtualMachineInstance) => ConversionContext;
+  log: Logger;
+  memBalloonStatsPeriod?: number;
+}
+
+export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutput: [string] }> {
+  private readonly options: SupervisorOptions;
+  private qemu?: ChildProcess;
+  private qmp?: QmpClient;
+  private plan?: QemuPlan;
+  private vmi?: VirtualMachineInstance;
+  private starting?: Promise<void>;
+  private killedByUs = false;
+  private graceTimer?: NodeJS.Timeout;
+  status: DomainStatus = INITIAL_DOMAIN;
+  /** Resolves with the final status once QEMU has exited. */
+  readonly exited: Promise<DomainStatus>;
+  private resolveExit!: (status: DomainStatus) => void;
+
+  constructor(options: SupervisorOptions) {
+    super();
+    this.options = options;
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+  }
+
+  get sockets(): QemuPlan['sockets'] | undefined {
+    return this.plan?.sockets;
+  }
+
+  private setStatus(status: DomainStatus) {
+    if (status.state === this.status.state && status.reason === this.status.reason) return;
+    this.status = status;
+    this.options.log.info('domain status changed', { state: status.state, reason: status.reason });
+    this.emit('domain', status);
+  }
+
+  /** Starts the VMI's QEMU if it is not running yet. Safe to call again. */
+  sync(vmi: VirtualMachineInstance): Promise<void> {
+    this.starting ??= this.start(vmi);
+    return this.starting;
+  }
+
+  private async start(vmi: VirtualMachineInstance): Promise<void> {
+    const log = this.options.log;
+    this.vmi = vmi;
+    const ctx = this.options.context(vmi);
+    const plan = convertVmiToQemu(vmi, ctx);
+    this.plan = plan;
+    await prepareAll(plan.prepare, ctx.workdir);
+    log.info('starting QEMU', { accelerator: ctx.kvm ? 'kvm' : 'tcg', argv: plan.argv.join(' ') });
+    const qemu = spawn(plan.binary, plan.argv, { env: { ...process.env, ...plan.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.qemu = qemu;
+    for (const stream of [qemu.stdout!, qemu.stderr!]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (text: string) => {
+        for (const line of text.split('\n').filter(Boolean)) {
+          log.info('qemu', { output: line });
+          this.emit('qemuOutput', line);
+        }
+      });
+    }
+    const spawned = new Promise<void>((resolve, reject) => {
+      qemu.once('spawn', resolve);
+      qemu.once('error', reject);
+    });
+    qemu.on('exit', (code, signal) => {
+      clearTimeout(this.graceTimer);
+      this.qmp?.close();
+      const final = onQemuExit(this.status, { code, signal, killedByUs: this.killedByUs });
+      log.info('QEMU exited', { code, signal });
+      this.setStatus(final);
+      this.resolveExit(final);
+    });
+    const lastOutput: string[] = [];
+    this.on('qemuOutput', (line) => lastOutput.splice(0, lastOutput.length - 4, line));
+    await spawned;
+    const qmp = await Promise.race([
+      QmpClient.connect(plan.sockets.qmp),
+      this.exited.then(() => {
+        throw new Error(`QEMU exited while starting: ${lastOutput.join(' / ')}`);
+      }),
+    ]);
+    this.qmp = qmp;
+    qmp.on('event', (event: QmpEvent) => this.setStatus(onQmpEvent(this.status, event)));
+    this.setStatus({ state: 'Paused', reason: 'StartingUp' });
+    const period = this.options.memBalloonStatsPeriod ?? 10;
+    if (vmi.spec.domain.devices?.autoattachMemBalloon !== false && period > 0) {
+      await qmp.execute('qom-set', { path: '/machine/peripheral/balloon0', property: 'guest-stats-polling-interval', value: period }).catch(() => undefined);
+    }
+    if (vmi.spec.startStrategy === 'Paused') this.setStatus({ state: 'Paused', reason: 'User' });
+    else await qmp.execute('cont');
+  }
+
+  private requireQmp(): QmpClient {
+    if (!this.qmp || isFinal(this.status)) throw new Error('the domain is not running');
+    return this.qmp;
+  }
+
+  async pause(): Promise<void> {
+    await this.requireQmp().execute('stop');
+    this.setStatus({ ...this.status, state: 'Paused', reason: 'User' });
+  }
+
+  async unpause(): Promise<void> {
+    await this.requireQmp().execute('cont');
+  }
+
+  async reset(): Promise<void> {
+    await this.requireQmp().execute('system_reset');
+  }
+
+  /** A reboot from inside the guest: needs its agent. */
+  async softReboot(): Promise<void> {
+    if (!this.plan) throw new Error('the domain is not running');
+    await guestAgentCommand(this.plan.sockets.guestAgent, 'guest-shutdown', 3000, { mode: 'reboot' }).catch((error: Error) => {
+      // The agent goes away mid-reply when the guest reboots at once.
+      if (!/closed|ECONNRESET|did not answer/.test(error.message)) throw new Error(`soft reboot needs the guest agent: ${error.message}`);
+    });
+  }
+
+  /**
+   * ACPI power-off, then a kill when the grace period (the VMI's, unless given)
+   * runs out. Resolves when QEMU has exited.
+   */
+  async shutdown(gracePeriodSeconds?: number): Promise<DomainStatus> {
+    if (!this.qemu || isFinal(this.status)) return this.status;
+    const grace = gracePeriodSeconds ?? this.vmi?.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+    this.status = { ...this.status, gracefulShutdownRequested: true };
+    if (grace <= 0) return this.kill();
+    this.options.log.info('shutting the guest down (ACPI power button)', { gracePeriodSeconds: grace });
+    clearTimeout(this.graceTimer);
+    this.graceTimer = setTimeout(() => {
+      this.options.log.info('grace period over: killing QEMU', { gracePeriodSeconds: grace });
+      void this.kill();
+    }, grace * 1000);
+    await this.qmp?.execute('system_powerdown').catch(() => undefined);
+    return this.exited;
+  }
+
+  async kill(): Promise<DomainStatus> {
+    if (!this.qemu || isFinal(this.status)) return this.status;
+    this.killedByUs = true;
+    this.qemu.kill('SIGKILL');
+    return this.exited;
+  }
+
+  async guestInfo(): Promise<GuestInfo> {
+    if (!this.plan) throw new Error('the domain is not running');
+    const agent = this.plan.sockets.guestAgent;
+    const [os, hostname, users, filesystems] = await Promise.all([
+      guestAgentCommand<GuestInfo['os']>(agent, 'guest-get-osinfo').catch(() => undefined),
+      guestAgentCommand<{ 'host-name': string }>(agent, 'guest-get-host-name').catch(() => undefined),
+      guestAgentCommand<GuestInfo['users']>(agent, 'guest-get-users').catch(() => undefined),
+      guestAgentCommand<GuestInfo['filesystems']>(agent, 'guest-get-fsinfo').catch(() => undefined),
+    ]);
+    if (!os && !hostname) throw new Error('the guest agent is not connected');
+    return { os, hostname: hostname?.['host-name'], users, filesystems };
+  }
+}

@@ -1,0 +1,32 @@
+// Structured JSON logs: one line per record, with the component and, when a
+// record is about an object, its kind, namespace, name and uid.
+export interface ObjectRef {
+  kind?: string;
+  metadata?: { namespace?: string; name?: string; uid?: string };
+}
+
+export type Level = 'debug' | 'info' | 'warning' | 'error';
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warning(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  /** A logger whose records name this object. */
+  object(obj: ObjectRef): Logger;
+}
+
+export function createLogger(component: string, base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Logger {
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) =>
+    write(JSON.stringify({ timestamp: new Date().toISOString(), component, level, msg, ...base, ...fields }));
+  return {
+    info: (msg, fields) => emit('info', msg, fields),
+    warning: (msg, fields) => emit('warning', msg, fields),
+    error: (msg, fields) => emit('error', msg, fields),
+    debug: (msg, fields) => {
+      if (process.env.KVTS_DEBUG) emit('debug', msg, fields);
+    },
+    object: (obj) =>
+      createLogger(component, { ...base, kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid }, write),
+  };
+}
