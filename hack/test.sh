@@ -12,6 +12,10 @@ node hack/generate.ts --check
 log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
+log "integration tests: virt-launcher with real QEMU on this host"
+bash images/guest/build.sh >/dev/null
+node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 'test/integration/**/*.test.ts'
+
 log "cluster tests: bringing up the local cluster"
 bash hack/cluster/down.sh >/dev/null 2>&1 || true
 kubeconfig_line=$(bash hack/cluster/up.sh | tail -n 1)

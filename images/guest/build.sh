@@ -15,7 +15,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
-hash=$(cat "$here/init" "$here/udhcpc.script" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
+hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
 out="$KVTS_CACHE/guest/$hash"
 if [ -f "$out/disk.qcow2" ]; then echo "$out"; exit 0; fi
 log "building the test guest (kernel $kver)"
@@ -32,6 +32,7 @@ for applet in $("$root/bin/busybox" --list-full); do
 done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
+install -m 0755 "$here/power-button-watcher" "$root/sbin/power-button-watcher"
 hashpw=$(openssl passwd -6 gocubsgo)
 printf 'root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:%s:19000::::::\ncirros:%s:19000::::::\n' "$hashpw" "$hashpw" > "$root/etc/shadow"

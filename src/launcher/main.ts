@@ -5,8 +5,7 @@
 //   In a pod: node src/launcher/main.ts --socket-dir DIR --workdir DIR
 //     waits for virt-handler's commands on DIR/launcher.sock.
 import { parseArgs } from 'node:util';
-import { connect } from 'node:net';
-import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
@@ -110,17 +109,34 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   process.on('SIGTERM', stop);
   serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, vmiLog);
   await supervisor.sync(vmi);
-  if (supervisor.sockets?.serial) streamConsole(supervisor.sockets.serial);
+  const plan = supervisor.sockets;
+  if (plan?.serial) followFile(join(socketDir, 'virt-serial0-log'));
   const final = await supervisor.exited;
   vmiLog.info('VMI stopped', { state: final.state, reason: final.reason });
   process.exit(final.state === 'Shutoff' ? 0 : 1);
 }
 
-/** Copies the serial console to stdout, reconnecting when the console is taken over and let go. */
-function streamConsole(path: string) {
-  const socket = connect(path);
-  socket.pipe(process.stdout, { end: false });
-  socket.on('error', () => undefined);
+/**
+ * Copies the serial console's log to stdout as it grows. Reading the log, not
+ * the console socket, leaves the one console connection free for a user.
+ */
+function followFile(path: string) {
+  let offset = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  const timer = setInterval(() => {
+    if (!existsSync(path)) return;
+    const fd = openSync(path, 'r');
+    try {
+      let n: number;
+      while ((n = readSync(fd, chunk, 0, chunk.length, offset)) > 0) {
+        process.stdout.write(Buffer.from(chunk.subarray(0, n)));
+        offset += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }, 100);
+  timer.unref();
 }
 
 async function inPod(socketDir: string, workdir: string) {

@@ -1,0 +1,214 @@
+// virt-launcher on the host with real QEMU (TCG here), as `npm run launcher` runs it:
+// the test guest boots from a containerDisk image, and is paused, reset,
+// shut down and killed through the command socket.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { LauncherClient } from '../../src/launcher/client.ts';
+import type { DomainStatus } from '../../src/launcher/domain.ts';
+import { layoutDir } from '../../images/oci.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const DISK_IMAGE = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-container-disk:devel')}:latest`;
+
+before(() => {
+  execFileSync('node', [join(REPO, 'images', 'build.ts'), '--no-push', 'test-guest'], { stdio: ['ignore', 'ignore', 'inherit'] });
+});
+
+interface Run {
+  child: ChildProcess;
+  workdir: string;
+  output: () => string;
+  exit: Promise<number | null>;
+  waitFor: (text: string | RegExp, seconds: number) => Promise<number>;
+  client: () => Promise<LauncherClient>;
+}
+
+function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean } = {}) {
+  const disks = [{ name: 'containerdisk', disk: { bus: 'virtio' } }, { name: 'cloudinitdisk', disk: { bus: 'virtio' } }];
+  const volumes: Record<string, unknown>[] = [
+    { name: 'containerdisk', containerDisk: { image: DISK_IMAGE } },
+    { name: 'cloudinitdisk', cloudInitNoCloud: { userData } },
+  ];
+  if (extra.pvc) {
+    disks.push({ name: 'data', disk: { bus: 'virtio' } });
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: 'data' } });
+  }
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name },
+    spec: { domain: { devices: { disks }, memory: { guest: '128Mi' } }, terminationGracePeriodSeconds: extra.grace ?? 20, volumes },
+  };
+}
+
+function launch(manifest: object, workdir = mkdtempSync(join(tmpdir(), 'kvts-launcher-'))): Run {
+  const file = join(workdir, 'vmi.yaml');
+  writeFileSync(file, stringify(manifest));
+  const child = spawn('node', [join(REPO, 'src', 'launcher', 'main.ts'), '--vmi', file, '--workdir', workdir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const started = Date.now();
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    workdir,
+    output: () => out,
+    exit,
+    waitFor: async (text, seconds) => {
+      const deadline = started + seconds * 1000;
+      while (Date.now() < deadline) {
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) return (Date.now() - started) / 1000;
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no ${text} within ${seconds}s; output:\n${out.slice(-3000)}`);
+    },
+    client: () => LauncherClient.connect(join(workdir, 'sockets', 'launcher.sock')),
+  };
+}
+
+function finalStatus(run: Run): DomainStatus {
+  const line = run.output().split('\n').reverse().find((l) => l.includes('"msg":"VMI stopped"'));
+  assert.ok(line, run.output().slice(-2000));
+  return JSON.parse(line);
+}
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function unpackedBase(): string {
+  const found = execFileSync('find', [join(process.env.KVTS_CACHE ?? join(process.env.HOME!, '.cache', 'kubevirt-ts'), 'launcher-images', 'rootfs'), '-path', '*/disk/disk.qcow2'], { encoding: 'utf8' });
+  return found.split('\n').filter(Boolean)[0];
+}
+
+test('the guest boots from a containerDisk and prints its user-data within 30s; the base image is never written', async () => {
+  const run = launch(vmi('boot', "#!/bin/sh\necho 'printed from cloud-init userdata'\n"));
+  const seconds = await run.waitFor('printed from cloud-init userdata', 30);
+  assert.ok(seconds <= 30, `took ${seconds}s`);
+  const base = unpackedBase();
+  const before = sha256(base);
+  await run.waitFor('boot login:', 30);
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exit, 0);
+  assert.deepEqual({ ...finalStatus(run) }, { ...finalStatus(run), state: 'Shutoff', reason: 'Shutdown' });
+  assert.equal(sha256(base), before, 'the containerDisk base image changed');
+  // The guest wrote to its boot disk: the write went to the overlay.
+  const overlay = join(run.workdir, 'disks', 'containerdisk.qcow2');
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', overlay], { encoding: 'utf8' }));
+  assert.ok(info['actual-size'] > 200 * 1024, `overlay holds ${info['actual-size']} bytes`);
+});
+
+test('a persistentVolumeClaim disk keeps what the guest wrote across a restart', async () => {
+  const script = [
+    '#!/bin/sh',
+    'previous=$(head -c 9 /dev/vdc)',
+    'echo "pvc held: [$previous]"',
+    'printf persisted | dd of=/dev/vdc conv=notrunc 2>/dev/null; sync',
+    'echo pvc written',
+  ].join('\n');
+  const first = launch(vmi('pvc', script, { pvc: true }));
+  await first.waitFor('pvc written', 30);
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exit, 0);
+  assert.ok(existsSync(join(first.workdir, 'claims', 'data', 'disk.img')));
+  const second = launch(vmi('pvc', script, { pvc: true }), first.workdir);
+  await second.waitFor('pvc held: [persisted]', 30);
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exit, 0);
+});
+
+test('graceful shutdown ends within the grace period; a guest that ignores ACPI is killed when it ends', async () => {
+  const polite = launch(vmi('polite', '#!/bin/sh\necho up\n', { grace: 20 }));
+  await polite.waitFor('polite login:', 30);
+  let t = Date.now();
+  polite.child.kill('SIGTERM');
+  assert.equal(await polite.exit, 0);
+  assert.ok(Date.now() - t < 20_000, `took ${Date.now() - t}ms`);
+  assert.equal(finalStatus(polite).reason, 'Shutdown');
+
+  const stubborn = launch(vmi('stubborn', "#!/bin/sh\nkill $(ps | awk '/[p]ower-button-watcher/ {print $1}') && echo ignoring acpi\n", { grace: 3 }));
+  await stubborn.waitFor('ignoring acpi', 30);
+  await stubborn.waitFor('stubborn login:', 30);
+  t = Date.now();
+  stubborn.child.kill('SIGTERM');
+  assert.equal(await stubborn.exit, 0);
+  const took = Date.now() - t;
+  assert.ok(took >= 3000 && took < 8000, `killed after ${took}ms`);
+  assert.equal(finalStatus(stubborn).reason, 'Destroyed');
+});
+
+test('pause, unpause, reset and console reconnect work through the command socket', async () => {
+  const run = launch(vmi('control', '#!/bin/sh\necho up\n'));
+  await run.waitFor('control login:', 30);
+  const client = await run.client();
+  const events: string[] = [];
+  client.on('domain', (e) => events.push(`${e.domain.state}/${e.domain.reason}`));
+  const initial = await client.request<DomainStatus>({ command: 'watch' });
+  assert.equal(initial.state, 'Running');
+
+  await client.request({ command: 'pause' });
+  assert.equal((await client.request<DomainStatus>({ command: 'ping' })).state, 'Paused');
+  await client.request({ command: 'unpause' });
+  await waitUntil(() => events.includes('Running/Unpaused'), 5);
+
+  // The console: reconnecting gets the live console again.
+  for (let i = 0; i < 2; i++) {
+    const screen = await consoleExchange(join(run.workdir, 'sockets', 'virt-serial0'), '\n', /login:/);
+    assert.match(screen, /control login:/);
+  }
+
+  const boots = run.output().split('kubevirt-ts test guest ready').length - 1;
+  await client.request({ command: 'reset' });
+  await waitUntil(() => run.output().split('kubevirt-ts test guest ready').length - 1 > boots, 40);
+
+  client.close();
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exit, 0);
+});
+
+test('a VMI this host cannot run is refused with the field that asks for it', async () => {
+  const manifest = vmi('hugepages', '#!/bin/sh\n') as { spec: { domain: { memory: Record<string, unknown> } } };
+  manifest.spec.domain.memory.hugepages = { pageSize: '1Gi' };
+  manifest.spec.domain.memory.guest = '1Gi';
+  const run = launch(manifest);
+  assert.equal(await run.exit, 1);
+  assert.match(run.output(), /"field":"spec.domain.memory.hugepages.pageSize"/);
+  assert.match(run.output(), /this node has no hugepages of size 1Gi/);
+});
+
+async function waitUntil(condition: () => boolean, seconds: number) {
+  const deadline = Date.now() + seconds * 1000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Connects to the serial console socket, types `input`, and returns what it shows until `until` matches. */
+function consoleExchange(path: string, input: string, until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let screen = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`console showed no ${until}: ${screen}`));
+    }, 10_000);
+    socket.on('connect', () => socket.write(input));
+    socket.on('data', (d) => {
+      screen += d.toString();
+      if (until.test(screen)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(screen);
+      }
+    });
+    socket.on('error', reject);
+  });
+}

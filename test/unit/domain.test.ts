@@ -1,0 +1,34 @@
+// The domain status the launcher reports, from QMP events and QEMU's exit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { INITIAL_DOMAIN, isFinal, onQemuExit, onQmpEvent, type DomainStatus } from '../../src/launcher/domain.ts';
+
+const apply = (events: [string, Record<string, unknown>?][], from: DomainStatus = { state: 'Paused', reason: 'StartingUp' }) =>
+  events.reduce((s, [event, data]) => onQmpEvent(s, { event, data }), from);
+
+test('boot, pause, unpause and reset', () => {
+  assert.deepEqual(apply([['RESUME']]), { state: 'Running', reason: 'Booted' });
+  assert.deepEqual(apply([['RESUME'], ['STOP']]), { state: 'Paused', reason: 'User' });
+  assert.deepEqual(apply([['RESUME'], ['STOP'], ['RESUME']]), { state: 'Running', reason: 'Unpaused' });
+  assert.deepEqual(apply([['RESUME'], ['RESET', { guest: false }]]), { state: 'Running', reason: 'Reset' });
+  assert.deepEqual(apply([['RESUME'], ['BLOCK_IO_ERROR', { action: 'stop' }], ['STOP']]), { state: 'Paused', reason: 'IOError' });
+  assert.deepEqual(apply([['RESUME'], ['BLOCK_IO_ERROR', { action: 'report' }]]), { state: 'Running', reason: 'Booted' });
+});
+
+test('a guest power-off ends Shutoff/Shutdown; a kill after the grace period, Shutoff/Destroyed', () => {
+  const shuttingDown = apply([['RESUME'], ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }]]);
+  assert.deepEqual(shuttingDown, { state: 'Shutdown', reason: 'GuestShutdown' });
+  assert.deepEqual(onQemuExit(shuttingDown, { code: 0, signal: null, killedByUs: false }), { state: 'Shutoff', reason: 'Shutdown' });
+  const running = apply([['RESUME']]);
+  const killed = onQemuExit({ ...running, gracefulShutdownRequested: true }, { code: null, signal: 'SIGKILL', killedByUs: true });
+  assert.deepEqual(killed, { state: 'Shutoff', reason: 'Destroyed', gracefulShutdownRequested: true });
+  assert.ok(isFinal(killed));
+});
+
+test('a QEMU that dies on its own has crashed; a guest panic is Crashed/Panicked', () => {
+  const running = apply([['RESUME']]);
+  assert.deepEqual(onQemuExit(running, { code: null, signal: 'SIGKILL', killedByUs: false }), { state: 'Crashed', reason: 'Failed' });
+  const panicked = onQmpEvent(running, { event: 'GUEST_PANICKED', data: { action: 'pause' } });
+  assert.deepEqual(panicked, { state: 'Crashed', reason: 'Panicked' });
+  assert.equal(INITIAL_DOMAIN.state, 'NoState');
+});
