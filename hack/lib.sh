@@ -21,3 +21,17 @@ ensure_node_modules() {
   version=$(node --version)
   case "$version" in v24.*) ;; *) echo "expected Node 24 from node_modules, got $version" >&2; exit 1 ;; esac
 }
+
+# ensure_debian_packages PKG...: installs the Debian packages that are missing.
+ensure_debian_packages() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# What virt-launcher runs on the host in standalone mode and its tests.
+LAUNCHER_PACKAGES=(qemu-system-x86 qemu-utils genisoimage skopeo ovmf seabios ipxe-qemu)

@@ -13,6 +13,7 @@ log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
 log "integration tests: virt-launcher with real QEMU on this host"
+ensure_debian_packages "${LAUNCHER_PACKAGES[@]}"
 bash images/guest/build.sh >/dev/null
 node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 'test/integration/**/*.test.ts'
 

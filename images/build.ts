@@ -99,12 +99,18 @@ function deps(): LayerBlob {
   }, hashOf(readFileSync(join(REPO, 'package-lock.json')))));
 }
 
-/** The project's own code: the only layer a code change rebuilds. */
+/**
+ * The project's own code, compiled to JavaScript (Node's type stripping costs
+ * each process ~20 MiB): the only layer a code change rebuilds.
+ */
 function app(): LayerBlob {
   return stage('app', (root) => {
     const dir = join(root, 'app');
     mkdirSync(dir, { recursive: true });
-    cpSync(join(REPO, 'src'), join(dir, 'src'), { recursive: true, filter: (p) => !p.endsWith('.test.ts') });
+    const out = join(CACHE, 'images', 'dist');
+    rmSync(out, { recursive: true, force: true });
+    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
+    cpSync(join(out, 'src'), join(dir, 'src'), { recursive: true });
     cpSync(join(REPO, 'manifests'), join(dir, 'manifests'), { recursive: true });
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }));

@@ -6,16 +6,6 @@ source "$(dirname "$0")/env.sh"
 [ "$(id -u)" = 0 ] || { echo "cluster:up must run as root (it starts containerd and the kubelet)" >&2; exit 1; }
 started=$(date +%s)
 
-ensure_debian_packages() {
-  local missing=()
-  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
-
 running() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
 
 # start NAME CMD...: runs a component in its own session, logging to $LOGS/NAME.log.
@@ -37,7 +27,7 @@ wait_for() {
   done
 }
 
-ensure_debian_packages
+ensure_debian_packages "${APT_PACKAGES[@]}"
 ensure_node_modules
 BIN=$(k8s_bin)
 export PATH="$BIN:$PATH"

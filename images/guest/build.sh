@@ -7,12 +7,7 @@
 source "$(dirname "$0")/../../hack/lib.sh"
 here="$REPO_ROOT/images/guest"
 packages=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing Debian packages for the test guest: ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_debian_packages "${packages[@]}"
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
 hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$0" <(echo "$kver") | sha256sum | cut -c1-12)

@@ -7,17 +7,13 @@
 import { parseArgs } from 'node:util';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
-import { ClusterConfig } from '../api/cluster-config.ts';
-import { defaultNewVmi } from '../api/defaults/vmi.ts';
 import { createLogger } from '../lib/log.ts';
 import type { ConversionContext, NetworkAttachment, VolumePaths } from './convert.ts';
 import { chooseAccelerator, probeAccelerator } from './kvm.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
 import { LAUNCHER_SOCKET } from './protocol.ts';
-import { containerDiskImage, imageRootfs } from './images.ts';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
 
@@ -59,6 +55,10 @@ async function kvmUsable(): Promise<boolean> {
 }
 
 async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
+  // Only standalone mode parses YAML, defaults VMIs and reads images: a launcher in a pod loads none of it.
+  const [{ parse }, { ClusterConfig }, { defaultNewVmi }, { containerDiskImage, imageRootfs }] = await Promise.all([
+    import('yaml'), import('../api/cluster-config.ts'), import('../api/defaults/vmi.ts'), import('./images.ts'),
+  ]);
   const log = createLogger('virt-launcher');
   const kubevirt = kubevirtFile ? (parse(readFileSync(kubevirtFile, 'utf8')) as KubeVirt) : undefined;
   // Standalone runs are for tests and debugging: emulation is allowed unless a KubeVirt CR says otherwise.
