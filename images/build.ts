@@ -117,6 +117,23 @@ function app(): LayerBlob {
   });
 }
 
+let qemuLayer: LayerBlob | undefined;
+/**
+ * Debian's QEMU with its firmware (SeaBIOS, OVMF, iPXE ROMs) and the tools the
+ * launcher runs (qemu-img, genisoimage), plus a kernel for the KVM probe.
+ */
+function qemu(): LayerBlob {
+  return (qemuLayer ??= stage('qemu', (root) => {
+    for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage']) copyWithLibraries(root, binary);
+    const modules = '/usr/lib/x86_64-linux-gnu/qemu';
+    for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so']) if (existsSync(join(modules, module))) copyWithLibraries(root, join(modules, module));
+    for (const dir of ['/usr/share/qemu', '/usr/share/seabios', '/usr/share/OVMF', '/usr/share/ovmf', '/usr/lib/ipxe/qemu']) {
+      if (existsSync(dir)) cpSync(dir, join(root, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
+    }
+    copyInto(root, join(guest(), 'vmlinuz'), '/usr/share/kubevirt-ts/probe-vmlinuz');
+  }, hashOf(readFileSync(import.meta.filename), execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }))));
+}
+
 /** Test-only servers used by the cluster smoke test. */
 function testServers(): LayerBlob {
   return stage('test-servers', (root) => {
@@ -165,6 +182,10 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
   pause: (registry, push) => pushImage(`${registry}/kubevirt-ts/pause:${TAG}`, [pause()], { Entrypoint: ['/pause'] }, push),
   'virt-ts': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
+  'virt-launcher': (registry, push) =>
+    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), deps(), app()], {
+      Env: NODE_ENV, WorkingDir: '/app', Entrypoint: ['node', '/app/src/launcher/main.js'], User: '107:107',
+    }, push),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);
