@@ -35,6 +35,7 @@ printf 'root:x:0:\ncirros:x:1000:\n' > "$root/etc/group"
 mkdir -p "$root/home/cirros"
 echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 echo '127.0.0.1 localhost' > "$root/etc/hosts"
+printf 'NAME="kubevirt-ts test guest"\nID=kvts-guest\nVERSION_ID=1\nPRETTY_NAME="kubevirt-ts test guest 1"\n' > "$root/etc/os-release"
 
 # The guest agent, with the shared libraries it loads.
 cp /usr/sbin/qemu-ga "$root/usr/sbin/qemu-ga"

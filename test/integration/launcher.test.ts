@@ -164,11 +164,33 @@ test('pause, unpause, reset and console reconnect work through the command socke
     assert.match(screen, /control login:/);
   }
 
+  // The guest agent answers through the launcher.
+  const info = await waitFor(() => client.request<{ os?: { id?: string }; hostname?: string }>({ command: 'guestInfo' }), 20);
+  assert.equal(info.os?.id, 'kvts-guest');
+  assert.equal(info.hostname, 'control');
+
   const boots = run.output().split('kubevirt-ts test guest ready').length - 1;
   await client.request({ command: 'reset' });
   await waitUntil(() => run.output().split('kubevirt-ts test guest ready').length - 1 > boots, 40);
 
   client.close();
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exit, 0);
+});
+
+test('the guest boots from a kernel boot image', async () => {
+  const image = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-kernel-boot:devel')}:latest`;
+  const run = launch({
+    apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: 'kernelboot' },
+    spec: {
+      domain: {
+        devices: {}, memory: { guest: '128Mi' },
+        firmware: { kernelBoot: { kernelArgs: 'console=ttyS0 quiet', container: { image, kernelPath: '/boot/vmlinuz-virt', initrdPath: '/boot/initramfs-virt' } } },
+      },
+      terminationGracePeriodSeconds: 10,
+    },
+  });
+  await run.waitFor('login:', 40);
   run.child.kill('SIGTERM');
   assert.equal(await run.exit, 0);
 });
@@ -182,6 +204,19 @@ test('a VMI this host cannot run is refused with the field that asks for it', as
   assert.match(run.output(), /"field":"spec.domain.memory.hugepages.pageSize"/);
   assert.match(run.output(), /this node has no hugepages of size 1Gi/);
 });
+
+/** Retries an async call until it succeeds or the time is up. */
+async function waitFor<T>(call: () => Promise<T>, seconds: number): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
 
 async function waitUntil(condition: () => boolean, seconds: number) {
   const deadline = Date.now() + seconds * 1000;

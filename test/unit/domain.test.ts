@@ -32,3 +32,11 @@ test('a QEMU that dies on its own has crashed; a guest panic is Crashed/Panicked
   assert.deepEqual(panicked, { state: 'Crashed', reason: 'Panicked' });
   assert.equal(INITIAL_DOMAIN.state, 'NoState');
 });
+
+test('KVM when it works, emulation only where the cluster allows it', async () => {
+  const { chooseAccelerator, AcceleratorError } = await import('../../src/launcher/kvm.ts');
+  assert.equal(chooseAccelerator(true, false), 'kvm');
+  assert.equal(chooseAccelerator(true, true), 'kvm');
+  assert.equal(chooseAccelerator(false, true), 'tcg');
+  assert.throws(() => chooseAccelerator(false, false), (e: unknown) => e instanceof AcceleratorError && /useEmulation/.test((e as Error).message));
+});
