@@ -148,18 +148,19 @@ export const DownwardAPIVolumeFile = () =>
 const TypedLocalObjectReference = () => Obj({ apiGroup: Opt(Str()), kind: Str(), name: Str() }, { 'x-kubernetes-map-type': 'atomic' });
 const TypedObjectReference = () => Obj({ apiGroup: Opt(Str()), kind: Str(), name: Str(), namespace: Opt(Str()) });
 
-export const PersistentVolumeClaimSpec = () =>
-  Obj({
-    accessModes: Opt(Arr(Type.String(), 'atomic')),
-    dataSource: Opt(TypedLocalObjectReference()),
-    dataSourceRef: Opt(TypedObjectReference()),
-    resources: Opt(Obj({ limits: Opt(QuantityMap()), requests: Opt(QuantityMap()) })),
-    selector: Opt(LabelSelector()),
-    storageClassName: Opt(Str()),
-    volumeAttributesClassName: Opt(Str()),
-    volumeMode: Opt(Str()),
-    volumeName: Opt(Str()),
-  });
+/** The fields CDI's `storage` shares with a PersistentVolumeClaimSpec. */
+const claimFields = () => ({
+  accessModes: Opt(Arr(Type.String(), 'atomic')),
+  dataSource: Opt(TypedLocalObjectReference()),
+  dataSourceRef: Opt(TypedObjectReference()),
+  resources: Opt(Obj({ limits: Opt(QuantityMap()), requests: Opt(QuantityMap()) })),
+  selector: Opt(LabelSelector()),
+  storageClassName: Opt(Str()),
+  volumeMode: Opt(Str()),
+  volumeName: Opt(Str()),
+});
+
+export const PersistentVolumeClaimSpec = () => Obj({ ...claimFields(), volumeAttributesClassName: Opt(Str()) });
 
 /** CDI's DataVolumeSpec, which VMs embed in dataVolumeTemplates. */
 export const DataVolumeSpec = () =>
@@ -212,18 +213,7 @@ export const DataVolumeSpec = () =>
       }),
     ),
     sourceRef: Opt(Obj({ kind: Str(), name: Str(), namespace: Opt(Str()) })),
-    storage: Opt(
-      Obj({
-        accessModes: Opt(Arr(Type.String(), 'atomic')),
-        dataSource: Opt(TypedLocalObjectReference()),
-        dataSourceRef: Opt(TypedObjectReference()),
-        resources: Opt(Obj({ limits: Opt(QuantityMap()), requests: Opt(QuantityMap()) })),
-        selector: Opt(LabelSelector()),
-        storageClassName: Opt(Str()),
-        volumeMode: Opt(Str()),
-        volumeName: Opt(Str()),
-      }),
-    ),
+    storage: Opt(Obj(claimFields())),
   });
 
 /** The shape every status condition of kubevirt.io kinds shares. */

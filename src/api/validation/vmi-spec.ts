@@ -498,44 +498,37 @@ function parseQuantitySafe(value: string | number): bigint | undefined {
 
 type CloudInitSource = NonNullable<Volume['cloudInitNoCloud']>;
 
+/** Counts one kind of cloud-init data (user or network) and measures it, as upstream does. */
+function cloudInitData(
+  f: FieldPath, kind: string, base64Field: string, secretName: string | undefined, base64: string | undefined, plain: string | undefined,
+  causes: StatusCause[],
+): { sources: number; length: number } {
+  let sources = 0;
+  let length = 0;
+  if (secretName) sources++;
+  if (base64) {
+    sources++;
+    const decoded = decodedBase64Length(base64);
+    if (decoded === undefined) causes.push(invalid(f.child(kind, base64Field), `${f.child(kind, base64Field)}.${kind}.${base64Field} is not a valid base64 value.`));
+    length = decoded ?? 0;
+  }
+  if (plain) {
+    sources++;
+    length = Buffer.byteLength(plain);
+  }
+  return { sources, length };
+}
+
 function validateCloudInit(f: FieldPath, kind: string, source: CloudInitSource): StatusCause[] {
   const causes: StatusCause[] = [];
   const sf = f.child(kind);
-  let userSources = 0;
-  let userLen = 0;
-  if (source.secretRef?.name) userSources++;
-  if (source.userDataBase64) {
-    userSources++;
-    const decoded = decodedBase64Length(source.userDataBase64);
-    if (decoded === undefined) {
-      causes.push(invalid(f.child(kind, 'userDataBase64'), `${f.child(kind, 'userDataBase64')}.${kind}.userDataBase64 is not a valid base64 value.`));
-    }
-    userLen = decoded ?? 0;
-  }
-  if (source.userData) {
-    userSources++;
-    userLen = Buffer.byteLength(source.userData);
-  }
-  if (userSources > 1) causes.push(invalid(sf, `${sf} must have only one userdatasource set.`));
-  if (userLen > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} userdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use UserDataSecretRef for larger data.`));
-  let networkSources = 0;
-  let networkLen = 0;
-  if (source.networkDataSecretRef?.name) networkSources++;
-  if (source.networkDataBase64) {
-    networkSources++;
-    const decoded = decodedBase64Length(source.networkDataBase64);
-    if (decoded === undefined) {
-      causes.push(invalid(f.child(kind, 'networkDataBase64'), `${f.child(kind, 'networkDataBase64')}.${kind}.networkDataBase64 is not a valid base64 value.`));
-    }
-    networkLen = decoded ?? 0;
-  }
-  if (source.networkData) {
-    networkSources++;
-    networkLen = Buffer.byteLength(source.networkData);
-  }
-  if (networkSources > 1) causes.push(invalid(sf, `${sf} must have only one networkdata source set.`));
-  if (networkLen > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} networkdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use NetworkDataSecretRef for larger data.`));
-  if (userSources === 0 && networkSources === 0) {
+  const user = cloudInitData(f, kind, 'userDataBase64', source.secretRef?.name, source.userDataBase64, source.userData, causes);
+  if (user.sources > 1) causes.push(invalid(sf, `${sf} must have only one userdatasource set.`));
+  if (user.length > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} userdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use UserDataSecretRef for larger data.`));
+  const network = cloudInitData(f, kind, 'networkDataBase64', source.networkDataSecretRef?.name, source.networkDataBase64, source.networkData, causes);
+  if (network.sources > 1) causes.push(invalid(sf, `${sf} must have only one networkdata source set.`));
+  if (network.length > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} networkdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use NetworkDataSecretRef for larger data.`));
+  if (user.sources === 0 && network.sources === 0) {
     causes.push(required(sf, `${sf} must have at least one userdatasource or one networkdatasource set.`));
   }
   return causes;
