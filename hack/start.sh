@@ -8,8 +8,8 @@ kubeconfig_line=$(bash hack/cluster/up.sh | tail -n 1)
 export "${kubeconfig_line?}"
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
 node images/build.ts
-kubectl apply --server-side -f manifests/crds >/dev/null
-log "kubevirt-ts CRDs installed; images pushed to registry:5000."
-log "Not yet installed: virt-operator, virt-api, virt-controller and virt-handler. Until they land, VM objects are"
-log "stored and schema-checked, but no webhook defaults them and nothing runs them."
+node hack/install.ts
+log "kubevirt-ts CRDs and virt-api (defaulting and validating webhooks) installed; images pushed to registry:5000."
+log "Not yet installed: virt-operator, virt-controller and virt-handler. Until they land, VMs are defaulted,"
+log "validated and stored, but nothing runs them."
 echo "$kubeconfig_line"

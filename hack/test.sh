@@ -26,6 +26,8 @@ trap cleanup EXIT
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
 log "building and pushing images"
 node images/build.ts
+log "installing virt-api"
+node hack/install.ts
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
 
 log "cluster tests: taking the cluster down"

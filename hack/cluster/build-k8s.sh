@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream Kubernetes and etcd binaries from the Go module proxy.
 # Output: $KVTS_CACHE/k8s-<pin>/bin. Rebuilds only when the pin (go.mod/go.sum) changes.
+# With --cached-only it prints the directory if the binaries are built, and builds nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KVTS_CACHE:-$HOME/.cache/kubevirt-ts}
@@ -11,6 +12,8 @@ bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy k
 
 have_all() { for b in "${bins[@]}"; do [ -x "$out/$b" ] || return 1; done; }
 if have_all; then echo "$out"; exit 0; fi
+# --cached-only: report whether the binaries are there, never build them.
+[ "${1:-}" = --cached-only ] && exit 1
 
 command -v go >/dev/null || { echo "build-k8s: Go is required to build Kubernetes (it was not found on PATH)" >&2; exit 1; }
 k8s_version=$(sed -n 's#^\s*k8s.io/kubernetes \(v[0-9.]*\).*#\1#p' "$mod/go.mod" | head -1)

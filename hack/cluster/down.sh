@@ -46,7 +46,7 @@ ip link delete "$CNI_BRIDGE" 2>/dev/null || true
 for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^veth' || true); do ip link delete "$veth" 2>/dev/null || true; done
 
 # kube-proxy removes its own chains; the CNI plugins' chains are named CNI-*.
-if [ -x "$(k8s_bin 2>/dev/null)/kube-proxy" ]; then "$(k8s_bin)/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+if bin=$("$CLUSTER_DIR/build-k8s.sh" --cached-only); then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
 for table in nat filter mangle; do
   { iptables -t "$table" -S 2>/dev/null | grep -E '(-j|-A) (CNI-|KUBE-)' | grep '^-A' | sed 's/^-A/-D/' || true; } | while read -r rule; do
     eval iptables -t "$table" "$rule" 2>/dev/null || true

@@ -39,3 +39,15 @@ export async function eventually<T>(what: string, seconds: number, probe: () => 
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/**
+ * Deletes a test namespace. VMIs carry a finalizer that virt-controller removes;
+ * where no controller runs, the test removes it so the namespace can go.
+ */
+export function deleteNamespace(ns: string, wait = false): void {
+  const names = kubectlResult(['get', 'vmi', '-n', ns, '-o', 'name']).stdout.split('\n').filter(Boolean);
+  for (const name of names) {
+    kubectlResult(['patch', name, '-n', ns, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+  }
+  kubectlResult(['delete', 'namespace', ns, `--wait=${wait}`, '--timeout=60s']);
+}

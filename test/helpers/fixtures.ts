@@ -25,3 +25,20 @@ export function fixedContext(): DefaultingContext {
 }
 
 export const defaultConfig = () => new ClusterConfig();
+
+/**
+ * Examples upstream itself rejects with its default configuration, and the cause it gives.
+ * vmi-host-disk needs the HostDisk gate; the instance-type VMs set memory.guest, which the
+ * referenced instance type also sets (so they are refused once that instance type exists).
+ */
+export const REJECTED_BY_UPSTREAM: Record<string, { field: string; message: string }> = {
+  'vmi-host-disk.yaml': { field: 'spec.volumes[0]', message: 'HostDisk feature gate is not enabled' },
+  'vm-cirros-csmall.yaml': {
+    field: 'spec.template.spec.domain.memory.guest',
+    message: 'VM field(s) spec.template.spec.domain.memory.guest conflicts with selected instance type',
+  },
+  'vm-cirros-cluster-csmall.yaml': {
+    field: 'spec.template.spec.domain.memory.guest',
+    message: 'VM field(s) spec.template.spec.domain.memory.guest conflicts with selected instance type',
+  },
+};

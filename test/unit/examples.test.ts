@@ -1,7 +1,7 @@
 // Every upstream example is parsed, defaulted and validated as upstream's webhooks would.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { example, exampleNames, fixedContext, defaultConfig } from '../helpers/fixtures.ts';
+import { example, exampleNames, fixedContext, defaultConfig, REJECTED_BY_UPSTREAM } from '../helpers/fixtures.ts';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import { defaultVm } from '../../src/api/defaults/vm.ts';
@@ -54,22 +54,6 @@ function instancetypeNamed(name: string) {
   return file ? example<VirtualMachineInstancetype>(file).spec : undefined;
 }
 
-/**
- * Examples upstream itself rejects with its default configuration, and the cause it gives.
- * vmi-host-disk needs the HostDisk gate; the instance-type VMs set memory.guest, which the
- * referenced instance type also sets.
- */
-const REJECTED_BY_UPSTREAM: Record<string, { field: string; message: string }> = {
-  'vmi-host-disk.yaml': { field: 'spec.volumes[0]', message: 'HostDisk feature gate is not enabled' },
-  'vm-cirros-csmall.yaml': {
-    field: 'spec.template.spec.domain.memory.guest',
-    message: 'VM field(s) spec.template.spec.domain.memory.guest conflicts with selected instance type',
-  },
-  'vm-cirros-cluster-csmall.yaml': {
-    field: 'spec.template.spec.domain.memory.guest',
-    message: 'VM field(s) spec.template.spec.domain.memory.guest conflicts with selected instance type',
-  },
-};
 
 test('there are upstream examples to check', () => {
   assert.ok(exampleNames().length >= 20, `found ${exampleNames().length}`);

@@ -1,0 +1,83 @@
+// virt-api: serves the admission webhooks over TLS. Its certificate is re-read
+// when the mounted secret changes, so rotation needs no restart; the cluster
+// configuration comes from the KubeVirt CR, watched.
+import { createServer } from 'node:https';
+import { readFileSync, watchFile } from 'node:fs';
+import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ClusterConfig } from '../api/cluster-config.ts';
+import type { KubeVirt, VirtualMachineInstancetype } from '../api/types.ts';
+import { createLogger } from '../lib/log.ts';
+import { customInformer, loadKubeConfig } from '../lib/kube.ts';
+import { review, type AdmissionReview } from './admission.ts';
+
+const log = createLogger('virt-api');
+const CERT_DIR = process.env.VIRT_API_CERT_DIR ?? '/etc/virt-api/certificates';
+const PORT = Number(process.env.VIRT_API_PORT ?? 8443);
+const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
+/** The service accounts whose writes to VMI status and spec kubevirt-ts trusts. */
+const KUBEVIRT_SERVICE_ACCOUNTS = new Set(
+  ['kubevirt-apiserver', 'kubevirt-controller', 'kubevirt-handler', 'kubevirt-operator'].map((sa) => `system:serviceaccount:${NAMESPACE}:${sa}`),
+);
+
+const kc = loadKubeConfig();
+type Typed<T> = T & KubernetesObject;
+const kubevirts = customInformer<Typed<KubeVirt>>(kc, 'kubevirt.io', 'v1', 'kubevirts');
+const instancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineinstancetypes');
+const clusterInstancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineclusterinstancetypes');
+for (const informer of [kubevirts, instancetypes, clusterInstancetypes]) {
+  informer.on('error', (error) => {
+    log.warning('watch failed; restarting it', { error: String(error) });
+    setTimeout(() => void informer.start(), 2000);
+  });
+}
+await Promise.all([kubevirts.start(), instancetypes.start(), clusterInstancetypes.start()]);
+
+let config = new ClusterConfig();
+const refreshConfig = () => {
+  config = new ClusterConfig(kubevirts.list(NAMESPACE)[0]?.spec?.configuration ?? kubevirts.list()[0]?.spec?.configuration);
+};
+for (const verb of ['add', 'update', 'delete'] as const) kubevirts.on(verb, refreshConfig);
+refreshConfig();
+
+const tls = () => ({ cert: readFileSync(join(CERT_DIR, 'tls.crt')), key: readFileSync(join(CERT_DIR, 'tls.key')) });
+const server = createServer(tls(), (req, res) => {
+  if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
+    res.writeHead(200).end('ok');
+    return;
+  }
+  if (req.method !== 'POST') {
+    res.writeHead(405).end();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+      const answer = review(req.url?.split('?')[0] ?? '', body, {
+        config: () => config,
+        kubevirtServiceAccounts: KUBEVIRT_SERVICE_ACCOUNTS,
+        newUUID: () => crypto.randomUUID(),
+        now: () => new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        findInstancetype: (namespace, kind, name) =>
+          (kind === 'VirtualMachineClusterInstancetype' || kind === 'virtualmachineclusterinstancetype'
+            ? clusterInstancetypes.get(name)
+            : instancetypes.get(name, namespace))?.spec,
+      });
+      if (answer.response && !answer.response.allowed) {
+        log.info('admission rejected', { path: req.url, kind: body.request?.kind?.kind, name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name, causes: answer.response.status?.details?.causes?.length });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+    } catch (error) {
+      log.error('bad admission request', { path: req.url, error: (error as Error).message });
+      res.writeHead(400).end((error as Error).message);
+    }
+  });
+});
+// A rotated certificate is picked up from the mounted secret without a restart.
+watchFile(join(CERT_DIR, 'tls.crt'), { interval: 10_000 }, () => {
+  server.setSecureContext(tls());
+  log.info('serving certificate reloaded');
+});
+server.listen(PORT, () => log.info('serving admission webhooks', { port: PORT }));

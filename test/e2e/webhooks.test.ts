@@ -1,0 +1,65 @@
+// virt-api's webhooks in the real kube-apiserver: bad objects are refused with
+// their field paths, VMIs are defaulted on create, and VMI status belongs to kubevirt-ts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { kubectl, kubectlResult, deleteNamespace } from './kube.ts';
+import { example } from '../helpers/fixtures.ts';
+
+const NS = 'kvts-webhooks';
+
+before(() => {
+  deleteNamespace(NS, true);
+  kubectl(['create', 'namespace', NS]);
+});
+after(() => deleteNamespace(NS));
+
+type Edit = (o: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+const INVALID: [string, string, Edit, string][] = [
+  ['vm-cirros.yaml', 'running and runStrategy', (o) => (o.spec.running = true), 'spec.running'],
+  ['vm-cirros.yaml', 'no runStrategy', (o) => delete o.spec.runStrategy, 'RunStrategy must be specified'],
+  ['vm-cirros.yaml', 'unknown runStrategy', (o) => (o.spec.runStrategy = 'Sometimes'), 'Invalid RunStrategy (Sometimes)'],
+  ['vm-cirros.yaml', 'a disk without a volume', (o) => o.spec.template.spec.domain.devices.disks.push({ name: 'nope', disk: {} }), "spec.template.spec.domain.devices.disks[2].Name 'nope' not found."],
+  ['vm-cirros.yaml', 'the IDE bus', (o) => (o.spec.template.spec.domain.devices.disks[0].disk.bus = 'ide'), 'IDE bus is not supported'],
+  ['vmi-ephemeral.yaml', 'two volumes of one name', (o) => o.spec.volumes.push({ name: 'containerdisk', emptyDisk: { capacity: '1Gi' } }), 'spec.volumes[1] and spec.volumes[0] must not have the same Name.'],
+  ['vmi-ephemeral.yaml', 'a volume with two sources', (o) => (o.spec.volumes[0].emptyDisk = { capacity: '1Gi' }), 'spec.volumes[0] must have exactly one source type set'],
+  ['vmi-ephemeral.yaml', 'no memory', (o) => delete o.spec.domain.memory, "no memory requested, at least one of 'spec.domain.memory.guest'"],
+  ['vmi-ephemeral.yaml', 'an unsupported machine type', (o) => (o.spec.domain.machine = { type: 'pc-i440fx-2.5' }), 'spec.domain.machine.type is not supported: pc-i440fx-2.5'],
+  ['vmi-nocloud.yaml', 'oversized user data', (o) => (o.spec.volumes[1].cloudInitNoCloud.userData = 'x'.repeat(3000)), 'spec.volumes[1].cloudInitNoCloud userdata exceeds 2048 byte limit'],
+  ['vmi-replicaset-cirros.yaml', 'a selector that does not match', (o) => (o.spec.selector.matchLabels = { other: 'x' }), 'selector does not match labels.'],
+];
+
+for (const [file, what, edit, expected] of INVALID) {
+  test(`kubectl apply --dry-run=server refuses ${what}, naming the field`, () => {
+    const obj = example(file);
+    edit(obj);
+    const result = kubectlResult(['apply', '--dry-run=server', '-n', NS, '-f', '-'], JSON.stringify(obj));
+    assert.notEqual(result.status, 0, 'admitted');
+    assert.ok(result.stderr.includes(expected), result.stderr);
+    assert.match(result.stderr, /denied the request/);
+  });
+}
+
+test('a VMI is defaulted on create by the mutating webhook', () => {
+  kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(example('vmi-ephemeral.yaml')));
+  const vmi = JSON.parse(kubectl(['get', 'vmi', 'vmi-ephemeral', '-n', NS, '-o', 'json']));
+  assert.equal(vmi.spec.domain.machine.type, 'q35');
+  assert.equal(vmi.spec.domain.cpu.model, 'host-model');
+  assert.deepEqual(vmi.spec.networks, [{ name: 'default', pod: {} }]);
+  assert.deepEqual(vmi.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
+  assert.equal(vmi.status.phase, 'Pending');
+  assert.match(vmi.spec.domain.firmware.uuid, /^[0-9a-f-]{36}$/);
+});
+
+test('a status change by a plain user changes nothing', async () => {
+  const patch = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"status":{"phase":"Running","nodeName":"node01"}}']);
+  assert.equal(patch.status, 0, patch.stderr);
+  const vmi = JSON.parse(kubectl(['get', 'vmi', 'vmi-ephemeral', '-n', NS, '-o', 'json']));
+  assert.equal(vmi.status.phase, 'Pending');
+  assert.equal(vmi.status.nodeName, undefined);
+});
+
+test('a spec change by a user is refused', () => {
+  const r = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"spec":{"terminationGracePeriodSeconds":60}}']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /update of VMI object is restricted/);
+});
