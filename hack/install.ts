@@ -31,7 +31,10 @@ function servingCertificate(): { ca: string; cert: string; key: string } {
 kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(repo, 'manifests', 'crds')]);
 kubectl(['wait', '--for=condition=Established', 'crd', '-l', 'kubevirt.io', '--timeout=60s']);
 const tls = servingCertificate();
-const objects = virtApiObjects({ namespace: NAMESPACE, image: `${values.registry}/kubevirt-ts/virt-ts:devel`, caBundle: tls.ca, servingCert: tls });
+// The devel tag moves with every build, so the node must not keep an old copy.
+const objects = virtApiObjects({
+  namespace: NAMESPACE, image: `${values.registry}/kubevirt-ts/virt-ts:devel`, imagePullPolicy: 'Always', caBundle: tls.ca, servingCert: tls,
+});
 kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
 kubectl(['rollout', 'restart', 'deployment/virt-api', '-n', NAMESPACE]);
 kubectl(['rollout', 'status', 'deployment/virt-api', '-n', NAMESPACE, '--timeout=120s']);

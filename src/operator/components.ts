@@ -7,6 +7,7 @@ export interface InstallParams {
   namespace: string;
   /** The component image, e.g. registry:5000/kubevirt-ts/virt-ts:devel. */
   image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   /** PEM of the CA that signed virt-api's serving certificate. */
   caBundle: string;
   servingCert: { cert: string; key: string };
@@ -106,6 +107,7 @@ export function virtApiObjects(p: InstallParams): Obj[] {
             containers: [{
               name: 'virt-api',
               image: p.image,
+              imagePullPolicy: p.imagePullPolicy,
               command: ['node', '/app/src/virt-api/main.js'],
               env: [{ name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
               ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],

@@ -4,6 +4,7 @@
 import { createServer } from 'node:https';
 import { readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ClusterConfig } from '../api/cluster-config.ts';
 import type { KubeVirt, VirtualMachineInstancetype } from '../api/types.ts';
@@ -12,8 +13,10 @@ import { customInformer, loadKubeConfig } from '../lib/kube.ts';
 import { review, type AdmissionReview } from './admission.ts';
 
 const log = createLogger('virt-api');
-const CERT_DIR = process.env.VIRT_API_CERT_DIR ?? '/etc/virt-api/certificates';
-const PORT = Number(process.env.VIRT_API_PORT ?? 8443);
+// Flags, not environment: Kubernetes puts VIRT_API_* variables of its own (the Service's) into the pod.
+const { values: flags } = parseArgs({ options: { port: { type: 'string', default: '8443' }, 'cert-dir': { type: 'string', default: '/etc/virt-api/certificates' } } });
+const CERT_DIR = flags['cert-dir'];
+const PORT = Number(flags.port);
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 /** The service accounts whose writes to VMI status and spec kubevirt-ts trusts. */
 const KUBEVIRT_SERVICE_ACCOUNTS = new Set(

@@ -60,11 +60,14 @@ test('every upstream example is admitted as upstream admits it, and stored witho
 });
 
 test('kubectl prints upstream\'s columns for vmi, vm and the other kinds', async () => {
-  kubectl(['apply', '-n', NS, '-f', '-'], JSON.stringify(example('vmi-ephemeral.yaml')));
-  kubectl(['apply', '-n', NS, '-f', '-'], JSON.stringify(example('vm-cirros.yaml')));
-  kubectl(['apply', '-n', NS, '-f', '-'], JSON.stringify(example('vmi-replicaset-cirros.yaml')));
+  // Fresh names: the examples of the test before may still be finishing their deletion.
+  for (const file of ['vmi-ephemeral.yaml', 'vm-cirros.yaml', 'vmi-replicaset-cirros.yaml']) {
+    const obj = example<{ metadata: { name: string } }>(file);
+    obj.metadata.name += '-cols';
+    kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(obj));
+  }
   const header = (resource: string) => kubectl(['get', resource, '-n', NS]).split('\n')[0].split(/\s+/).filter(Boolean);
-  await eventually('the vmi to be listed', 30, () => kubectl(['get', 'vmi', '-n', NS]).includes('vmi-ephemeral'));
+  await eventually('the vmi to be listed', 30, () => kubectl(['get', 'vmi', '-n', NS]).includes('vmi-ephemeral-cols'));
   assert.deepEqual(header('vmi'), ['NAME', 'AGE', 'PHASE', 'IP', 'NODENAME', 'READY']);
   assert.deepEqual(header('vm'), ['NAME', 'AGE', 'STATUS', 'READY']);
   assert.deepEqual(header('vmirs'), ['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE']);
@@ -73,7 +76,7 @@ test('kubectl prints upstream\'s columns for vmi, vm and the other kinds', async
 });
 
 test('the deprecated v1alpha3 version serves the same objects', () => {
-  const obj = JSON.parse(kubectl(['get', 'virtualmachines.v1alpha3.kubevirt.io', 'vm-cirros', '-n', NS, '-o', 'json']));
+  const obj = JSON.parse(kubectl(['get', 'virtualmachines.v1alpha3.kubevirt.io', 'vm-cirros-cols', '-n', NS, '-o', 'json']));
   assert.equal(obj.apiVersion, 'kubevirt.io/v1alpha3');
   assert.equal(obj.spec.runStrategy, 'Halted');
 });

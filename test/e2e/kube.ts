@@ -41,11 +41,12 @@ export async function eventually<T>(what: string, seconds: number, probe: () => 
 }
 
 /**
- * Deletes a test namespace. VMIs carry a finalizer that virt-controller removes;
- * where no controller runs, the test removes it so the namespace can go.
+ * Deletes a test namespace. VMIs and migrations carry finalizers that
+ * virt-controller removes; where no controller runs, the test removes them so
+ * the namespace can go.
  */
 export function deleteNamespace(ns: string, wait = false): void {
-  const names = kubectlResult(['get', 'vmi', '-n', ns, '-o', 'name']).stdout.split('\n').filter(Boolean);
+  const names = kubectlResult(['get', 'vmi,vmim', '-n', ns, '-o', 'name']).stdout.split('\n').filter(Boolean);
   for (const name of names) {
     kubectlResult(['patch', name, '-n', ns, '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
   }
