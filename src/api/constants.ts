@@ -1,16 +1,13 @@
 // Well-known names shared by every component (labels, annotations, finalizers), as upstream spells them.
-export const APP_LABEL = 'kubevirt.io';
 export const CREATED_BY_LABEL = 'kubevirt.io/created-by';
 export const NODE_NAME_LABEL = 'kubevirt.io/nodeName';
 export const NODE_SCHEDULABLE_LABEL = 'kubevirt.io/schedulable';
 export const MIGRATION_JOB_LABEL = 'kubevirt.io/migrationJobUID';
 export const MIGRATION_TARGET_NODE_LABEL = 'kubevirt.io/migrationTargetNodeName';
 export const INSTALL_STRATEGY_LABEL = 'kubevirt.io/install-strategy';
-export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
 export const VMI_NAME_LABEL = 'kubevirt.io/vmi-name';
 
 export const VMI_FINALIZER = 'kubevirt.io/foregroundDeleteVirtualMachine';
-export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
 export const MIGRATION_FINALIZER = 'kubevirt.io/migrationJobFinalize';
 
 export const PCI_TOPOLOGY_VERSION_ANNOTATION = 'kubevirt.io/pci-topology-version';

@@ -54,15 +54,3 @@ export function selectorMatches(selector: LabelSelector | undefined, labels: Rec
   }
   return true;
 }
-
-export function selectorToString(selector: LabelSelector | undefined): string {
-  const parts = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const req of selector?.matchExpressions ?? []) {
-    const values = [...(req.values ?? [])].sort().join(',');
-    if (req.operator === 'In') parts.push(`${req.key} in (${values})`);
-    else if (req.operator === 'NotIn') parts.push(`${req.key} notin (${values})`);
-    else if (req.operator === 'Exists') parts.push(req.key);
-    else if (req.operator === 'DoesNotExist') parts.push(`!${req.key}`);
-  }
-  return parts.sort().join(',');
-}

@@ -15,19 +15,9 @@ export const Str = (description?: string) => Type.String(description ? { descrip
 export const Bool = (description?: string) => Type.Boolean(description ? { description } : {});
 export const Int32 = (description?: string) => Type.Integer({ format: 'int32', ...(description ? { description } : {}) });
 export const Int64 = (description?: string) => Type.Integer({ format: 'int64', ...(description ? { description } : {}) });
-export const Float = () => Type.Number();
 export const Time = () => Type.Unsafe<string>({ type: 'string', format: 'date-time', nullable: true });
 export const Duration = () => Type.Unsafe<string>({ type: 'string' });
 export const Opt = Type.Optional;
-
-/**
- * A string field with a closed set of values in TypeScript. The CRD keeps it a
- * plain string, as upstream does, so that the webhook (not the schema) rejects
- * bad values with upstream's messages.
- */
-export function Enum<const T extends readonly string[]>(_values: T, description?: string) {
-  return Type.Unsafe<T[number]>({ type: 'string', ...(description ? { description } : {}) });
-}
 
 export function Quantity(description?: string) {
   return Type.Unsafe<string | number>({

@@ -7,11 +7,6 @@ import {
   LocalObjectReference, PersistentVolumeClaimVolumeSource, DownwardAPIVolumeFile, Condition,
 } from './core.ts';
 
-export const DISK_BUSES = ['virtio', 'sata', 'scsi', 'usb'] as const;
-export const RUN_STRATEGIES = ['Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once', 'WaitAsReceiver'] as const;
-export const VMI_PHASES = ['', 'Pending', 'Scheduling', 'Scheduled', 'Running', 'Succeeded', 'Failed', 'WaitingForSync', 'Unknown'] as const;
-export const EVICTION_STRATEGIES = ['None', 'LiveMigrate', 'LiveMigrateIfPossible', 'External'] as const;
-
 export const FeatureState = () => Obj({ enabled: Opt(Bool()) });
 
 const DiskTarget = () => Obj({ bus: Opt(Str()), pciAddress: Opt(Str()), readonly: Opt(Bool()) });
