@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { virtApiObjects } from '../src/operator/components.ts';
+import { userClusterRoles } from '../src/operator/rbac.ts';
 
 const NAMESPACE = 'kubevirt';
 const { values } = parseArgs({ options: { registry: { type: 'string', default: 'registry:5000' } } });
@@ -35,7 +36,7 @@ const tls = servingCertificate();
 const objects = virtApiObjects({
   namespace: NAMESPACE, image: `${values.registry}/kubevirt-ts/virt-ts:devel`, imagePullPolicy: 'Always', caBundle: tls.ca, servingCert: tls,
 });
-kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, ...userClusterRoles()] }));
 kubectl(['rollout', 'restart', 'deployment/virt-api', '-n', NAMESPACE]);
 kubectl(['rollout', 'status', 'deployment/virt-api', '-n', NAMESPACE, '--timeout=120s']);
 console.error('virt-api installed: webhooks default and validate kubevirt.io objects');
