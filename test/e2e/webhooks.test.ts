@@ -2,7 +2,8 @@
 // their field paths, VMIs are defaulted on create, and VMI status belongs to kubevirt-ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { kubectl, kubectlResult, deleteNamespace } from './kube.ts';
+import { join } from 'node:path';
+import { kubectl, kubectlResult, deleteNamespace, eventually } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-webhooks';
@@ -63,4 +64,23 @@ test('a spec change by a user is refused', () => {
   const r = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"spec":{"terminationGracePeriodSeconds":60}}']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /update of VMI object is restricted/);
+});
+
+test('the KubeVirt CR\'s configuration reaches virt-api without a restart, and kubectl shows its columns', async () => {
+  const cr = 'kubevirt';
+  kubectlResult(['delete', 'kubevirt', cr, '-n', 'kubevirt', '--wait=true']);
+  kubectl(['apply', '-f', join(import.meta.dirname, '..', '..', 'manifests', 'kubevirt-cr.yaml')]);
+  assert.deepEqual(kubectl(['get', 'kubevirt', '-n', 'kubevirt']).split('\n')[0].split(/\s+/).filter(Boolean), ['NAME', 'AGE', 'PHASE']);
+  kubectl(['patch', 'kubevirt', cr, '-n', 'kubevirt', '--type', 'merge', '-p', '{"spec":{"configuration":{"network":{"defaultNetworkInterface":"masquerade"}}}}']);
+  try {
+    const vmi = example<{ metadata: { name: string } }>('vmi-ephemeral.yaml');
+    vmi.metadata.name = 'masquerade-by-default';
+    const created = await eventually('a VMI defaulted with the new binding', 30, () => {
+      const out = JSON.parse(kubectl(['create', '--dry-run=server', '-o', 'json', '-n', NS, '-f', '-'], JSON.stringify(vmi)));
+      return out.spec.domain.devices.interfaces[0].masquerade ? out : undefined;
+    });
+    assert.deepEqual(created.spec.domain.devices.interfaces, [{ name: 'default', masquerade: {} }]);
+  } finally {
+    kubectlResult(['delete', 'kubevirt', cr, '-n', 'kubevirt']);
+  }
 });
