@@ -4,6 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_node_modules
+# The virt-launcher image carries the host's QEMU, firmware and ISO tool.
+ensure_debian_packages "${LAUNCHER_PACKAGES[@]}"
 kubeconfig_line=$(bash hack/cluster/up.sh | tail -n 1)
 export "${kubeconfig_line?}"
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
