@@ -37,6 +37,6 @@ const objects = virtApiObjects({
   namespace: NAMESPACE, image: `${values.registry}/kubevirt-ts/virt-ts:devel`, imagePullPolicy: 'Always', caBundle: tls.ca, servingCert: tls,
 });
 kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, ...userClusterRoles()] }));
-kubectl(['rollout', 'restart', 'deployment/virt-api', '-n', NAMESPACE]);
-kubectl(['rollout', 'status', 'deployment/virt-api', '-n', NAMESPACE, '--timeout=120s']);
-console.error('virt-api installed: webhooks default and validate kubevirt.io objects');
+for (const deployment of ['virt-api', 'virt-controller']) kubectl(['rollout', 'restart', `deployment/${deployment}`, '-n', NAMESPACE]);
+for (const deployment of ['virt-api', 'virt-controller']) kubectl(['rollout', 'status', `deployment/${deployment}`, '-n', NAMESPACE, '--timeout=120s']);
+console.error('virt-api and virt-controller installed');

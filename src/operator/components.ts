@@ -121,7 +121,51 @@ export function virtApiObjects(p: InstallParams): Obj[] {
         },
       },
     },
+    ...virtControllerObjects(p),
     webhookConfiguration('MutatingWebhookConfiguration', 'virt-api-mutator', MUTATING_HOOKS, p),
     webhookConfiguration('ValidatingWebhookConfiguration', 'virt-api-validator', VALIDATING_HOOKS, p),
+  ];
+}
+
+/** virt-controller: it turns VMs into VMIs, so it may write those, and read nothing else. */
+function virtControllerObjects(p: InstallParams): Obj[] {
+  const sa = 'kubevirt-controller';
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') },
+      rules: [
+        { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
+        { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
+        { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels: labels('') },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
+    },
+    {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'virt-controller', namespace: p.namespace, labels: labels('virt-controller') },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { 'kubevirt.io': 'virt-controller' } },
+        template: {
+          metadata: { labels: { 'kubevirt.io': 'virt-controller' } },
+          spec: {
+            serviceAccountName: sa,
+            securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [{
+              name: 'virt-controller',
+              image: p.image,
+              imagePullPolicy: p.imagePullPolicy,
+              command: ['node', '/app/src/controller/main.js'],
+              resources: { requests: { cpu: '10m', memory: '64Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+            }],
+          },
+        },
+      },
+    },
   ];
 }
