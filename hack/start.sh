@@ -11,7 +11,6 @@ export "${kubeconfig_line?}"
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
 node images/build.ts
 node hack/install.ts
-log "kubevirt-ts CRDs and virt-api (defaulting and validating webhooks) installed; images pushed to registry:5000."
-log "Not yet installed: virt-operator, virt-controller and virt-handler. Until they land, VMs are defaulted,"
-log "validated and stored, but nothing runs them."
+log "kubevirt-ts CRDs, virt-api (webhooks) and virt-controller (VM → VMI) installed; images pushed to registry:5000."
+log "Not yet: the VMI → launcher pod controller, virt-handler and virt-operator, so VMIs stay Pending in the cluster."
 echo "$kubeconfig_line"
