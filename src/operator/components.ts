@@ -68,24 +68,28 @@ function webhookConfiguration(kind: 'MutatingWebhookConfiguration' | 'Validating
   };
 }
 
-export function virtApiObjects(p: InstallParams): Obj[] {
-  const sa = 'kubevirt-apiserver';
+/** A component's service account, its ClusterRole and the binding between them. */
+function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: p.namespace, labels: { 'kubevirt.io': '' } } },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') }, automountServiceAccountToken: true },
-    {
-      // virt-api reads the cluster configuration and the instance types VMs refer to; it writes nothing.
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') },
-      rules: [
-        { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },
-      ],
-    },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') }, rules },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels: labels('') },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
+  ];
+}
+
+export function virtApiObjects(p: InstallParams): Obj[] {
+  const sa = 'kubevirt-apiserver';
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: p.namespace, labels: { 'kubevirt.io': '' } } },
+    // virt-api reads the cluster configuration and the instance types VMs refer to; it writes nothing.
+    ...serviceAccountWithRole(sa, p, [
+      { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },
+    ]),
     {
       apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'kubevirt-virt-api-certs', namespace: p.namespace, labels: labels('') },
       data: { 'tls.crt': b64(p.servingCert.cert), 'tls.key': b64(p.servingCert.key) },
@@ -131,20 +135,11 @@ export function virtApiObjects(p: InstallParams): Obj[] {
 function virtControllerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-controller';
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') } },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') },
-      rules: [
-        { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
-        { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
-        { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels: labels('') },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
-    },
+    ...serviceAccountWithRole(sa, p, [
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
+    ]),
     {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'virt-controller', namespace: p.namespace, labels: labels('virt-controller') },
       spec: {
