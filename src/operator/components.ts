@@ -81,6 +81,32 @@ function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj
   ];
 }
 
+/** A component's Deployment: one replica of the component image, non-root, no capabilities, read-only root. */
+function componentDeployment(name: string, sa: string, p: InstallParams, container: Obj, volumes: Obj[] = []): Obj {
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: p.namespace, labels: labels(name) },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { 'kubevirt.io': name } },
+      template: {
+        metadata: { labels: { 'kubevirt.io': name } },
+        spec: {
+          serviceAccountName: sa,
+          securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{
+            name,
+            image: p.image,
+            imagePullPolicy: p.imagePullPolicy,
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+            ...container,
+          }],
+          ...(volumes.length ? { volumes } : {}),
+        },
+      },
+    },
+  };
+}
+
 export function virtApiObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-apiserver';
   return [
@@ -98,33 +124,14 @@ export function virtApiObjects(p: InstallParams): Obj[] {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
       spec: { selector: { 'kubevirt.io': 'virt-api' }, ports: [{ port: 443, targetPort: 8443, protocol: 'TCP' }] },
     },
-    {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { 'kubevirt.io': 'virt-api' } },
-        template: {
-          metadata: { labels: { 'kubevirt.io': 'virt-api', 'prometheus.kubevirt.io': 'true' } },
-          spec: {
-            serviceAccountName: sa,
-            securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
-            containers: [{
-              name: 'virt-api',
-              image: p.image,
-              imagePullPolicy: p.imagePullPolicy,
-              command: ['node', '/app/src/virt-api/main.js'],
-              env: [{ name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
-              ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
-              readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
-              resources: { requests: { cpu: '5m', memory: '64Mi' } },
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
-              volumeMounts: [{ name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true }],
-            }],
-            volumes: [{ name: 'kubevirt-virt-api-certs', secret: { secretName: 'kubevirt-virt-api-certs' } }],
-          },
-        },
-      },
-    },
+    componentDeployment('virt-api', sa, p, {
+      command: ['node', '/app/src/virt-api/main.js'],
+      env: [{ name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+      ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
+      readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
+      resources: { requests: { cpu: '5m', memory: '64Mi' } },
+      volumeMounts: [{ name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true }],
+    }, [{ name: 'kubevirt-virt-api-certs', secret: { secretName: 'kubevirt-virt-api-certs' } }]),
     ...virtControllerObjects(p),
     webhookConfiguration('MutatingWebhookConfiguration', 'virt-api-mutator', MUTATING_HOOKS, p),
     webhookConfiguration('ValidatingWebhookConfiguration', 'virt-api-validator', VALIDATING_HOOKS, p),
@@ -140,27 +147,9 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
     ]),
-    {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'virt-controller', namespace: p.namespace, labels: labels('virt-controller') },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { 'kubevirt.io': 'virt-controller' } },
-        template: {
-          metadata: { labels: { 'kubevirt.io': 'virt-controller' } },
-          spec: {
-            serviceAccountName: sa,
-            securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
-            containers: [{
-              name: 'virt-controller',
-              image: p.image,
-              imagePullPolicy: p.imagePullPolicy,
-              command: ['node', '/app/src/controller/main.js'],
-              resources: { requests: { cpu: '10m', memory: '64Mi' } },
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
-            }],
-          },
-        },
-      },
-    },
+    componentDeployment('virt-controller', sa, p, {
+      command: ['node', '/app/src/controller/main.js'],
+      resources: { requests: { cpu: '10m', memory: '64Mi' } },
+    }),
   ];
 }
