@@ -109,8 +109,7 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   process.on('SIGTERM', stop);
   serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, vmiLog);
   await supervisor.sync(vmi);
-  const plan = supervisor.sockets;
-  if (plan?.serial) followFile(join(socketDir, 'virt-serial0-log'));
+  if (supervisor.sockets?.serial) followFile(join(socketDir, 'virt-serial0-log'));
   const final = await supervisor.exited;
   vmiLog.info('VMI stopped', { state: final.state, reason: final.reason });
   process.exit(final.state === 'Shutoff' ? 0 : 1);

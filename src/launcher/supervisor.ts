@@ -88,7 +88,10 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       this.resolveExit(final);
     });
     const lastOutput: string[] = [];
-    this.on('qemuOutput', (line) => lastOutput.splice(0, lastOutput.length - 4, line));
+    this.on('qemuOutput', (line) => {
+      lastOutput.push(line);
+      if (lastOutput.length > 4) lastOutput.shift();
+    });
     await spawned;
     const qmp = await Promise.race([
       QmpClient.connect(plan.sockets.qmp),

@@ -32,8 +32,13 @@ function can(user: string, verb: string, what: string, namespace: string): boole
   return JSON.parse(kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify(review))).status.allowed === true;
 }
 
+/** Asks each [verb, resource, namespace, expected] of the authorizer for `user`. */
+function expectAccess(user: string, cases: [string, string, string, boolean][]) {
+  for (const [verb, what, ns, expected] of cases) assert.equal(can(user, verb, what, ns), expected, `${user} ${verb} ${what} in ${ns}`);
+}
+
 test('kubevirt.io:view reads VMs in its namespace, and nothing more', () => {
-  const cases: [string, string, string, boolean][] = [
+  expectAccess('viewer', [
     ['list', 'virtualmachines.kubevirt.io', A, true],
     ['get', 'virtualmachineinstances.kubevirt.io', A, true],
     ['get', 'virtualmachineinstances/guestosinfo.subresources.kubevirt.io', A, true],
@@ -43,25 +48,25 @@ test('kubevirt.io:view reads VMs in its namespace, and nothing more', () => {
     ['get', 'virtualmachineinstances/vnc.subresources.kubevirt.io', A, false],
     ['update', 'virtualmachines/start.subresources.kubevirt.io', A, false],
     ['list', 'virtualmachines.kubevirt.io', B, false],
-  ];
-  for (const [verb, what, ns, expected] of cases) assert.equal(can('viewer', verb, what, ns), expected, `viewer ${verb} ${what} in ${ns}`);
+  ]);
   assert.match(kubectlResult(['get', 'vm', '-n', B, '--as', 'viewer']).stderr, /forbidden/);
 });
 
 test('kubevirt.io:edit creates VMs, opens consoles and starts VMs in its namespace', () => {
-  const cases: [string, string, string, boolean][] = [
+  expectAccess('editor', [
     ['create', 'virtualmachines.kubevirt.io', A, true],
     ['get', 'virtualmachineinstances/console.subresources.kubevirt.io', A, true],
     ['get', 'virtualmachineinstances/vnc.subresources.kubevirt.io', A, true],
     ['update', 'virtualmachines/start.subresources.kubevirt.io', A, true],
     ['update', 'virtualmachineinstances/pause.subresources.kubevirt.io', A, true],
     ['create', 'virtualmachines.kubevirt.io', B, false],
-  ];
-  for (const [verb, what, ns, expected] of cases) assert.equal(can('editor', verb, what, ns), expected, `editor ${verb} ${what} in ${ns}`);
+  ]);
 });
 
 test('the roles aggregate into Kubernetes\' own view role', () => {
-  assert.equal(can('k8s-viewer', 'list', 'virtualmachines.kubevirt.io', A), true);
-  assert.equal(can('k8s-viewer', 'create', 'virtualmachines.kubevirt.io', A), false);
-  assert.equal(can('k8s-viewer', 'get', 'virtualmachineinstances/console.subresources.kubevirt.io', A), false);
+  expectAccess('k8s-viewer', [
+    ['list', 'virtualmachines.kubevirt.io', A, true],
+    ['create', 'virtualmachines.kubevirt.io', A, false],
+    ['get', 'virtualmachineinstances/console.subresources.kubevirt.io', A, false],
+  ]);
 });
