@@ -1,5 +1,6 @@
-// Kubernetes client set-up and informers (list+watch caches) for custom resources.
+// Kubernetes client set-up and informers (list+watch caches).
 import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from './log.ts';
 
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -16,3 +17,16 @@ export function customInformer<T extends KubernetesObject>(kc: KubeConfig, group
     api.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<T>>,
   );
 }
+
+/** Starts informers, restarting any whose watch fails; resolves once every cache is filled. */
+export async function startInformers(log: Logger, ...informers: CachedInformer<KubernetesObject>[]): Promise<void> {
+  for (const informer of informers) {
+    informer.on('error', (error) => {
+      log.warning('watch failed; restarting it', { error: String(error) });
+      setTimeout(() => void informer.start(), 2000);
+    });
+  }
+  await Promise.all(informers.map((i) => i.start()));
+}
+
+export const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;

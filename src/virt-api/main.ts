@@ -6,10 +6,10 @@ import { readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ClusterConfig } from '../api/cluster-config.ts';
-import type { KubeVirt, VirtualMachineInstancetype } from '../api/types.ts';
+import type { VirtualMachineInstancetype } from '../api/types.ts';
 import { createLogger } from '../lib/log.ts';
-import { customInformer, loadKubeConfig } from '../lib/kube.ts';
+import { customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
+import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
 
 const log = createLogger('virt-api');
@@ -25,23 +25,10 @@ const KUBEVIRT_SERVICE_ACCOUNTS = new Set(
 
 const kc = loadKubeConfig();
 type Typed<T> = T & KubernetesObject;
-const kubevirts = customInformer<Typed<KubeVirt>>(kc, 'kubevirt.io', 'v1', 'kubevirts');
+const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 const instancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineinstancetypes');
 const clusterInstancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineclusterinstancetypes');
-for (const informer of [kubevirts, instancetypes, clusterInstancetypes]) {
-  informer.on('error', (error) => {
-    log.warning('watch failed; restarting it', { error: String(error) });
-    setTimeout(() => void informer.start(), 2000);
-  });
-}
-await Promise.all([kubevirts.start(), instancetypes.start(), clusterInstancetypes.start()]);
-
-let config = new ClusterConfig();
-const refreshConfig = () => {
-  config = new ClusterConfig(kubevirts.list(NAMESPACE)[0]?.spec?.configuration ?? kubevirts.list()[0]?.spec?.configuration);
-};
-for (const verb of ['add', 'update', 'delete'] as const) kubevirts.on(verb, refreshConfig);
-refreshConfig();
+await startInformers(log, clusterConfig.informer, instancetypes, clusterInstancetypes);
 
 const tls = () => ({ cert: readFileSync(join(CERT_DIR, 'tls.crt')), key: readFileSync(join(CERT_DIR, 'tls.key')) });
 const server = createServer(tls(), (req, res) => {
@@ -59,7 +46,7 @@ const server = createServer(tls(), (req, res) => {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
       const answer = review(req.url?.split('?')[0] ?? '', body, {
-        config: () => config,
+        config: clusterConfig.current,
         kubevirtServiceAccounts: KUBEVIRT_SERVICE_ACCOUNTS,
         newUUID: () => crypto.randomUUID(),
         now: () => new Date().toISOString().replace(/\.\d+Z$/, 'Z'),

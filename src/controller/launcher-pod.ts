@@ -1,0 +1,236 @@
+// The virt-launcher pod of a VMI, rendered as upstream renders it: the same
+// name prefix, labels and container names (compute, volume<name>,
+// kernel-boot, guest-console-log), so tools that select on them keep working.
+// Pure: the VMI controller creates what this returns.
+import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { ClusterConfig } from '../api/cluster-config.ts';
+import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL, NON_ROOT_UID } from '../api/constants.ts';
+import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+
+export const LAUNCHER_LABEL_VALUE = 'virt-launcher';
+export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
+export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
+/** Upstream gives the launcher this long beyond the guest's own grace period to clean up. */
+export const LAUNCHER_EXTRA_GRACE_SECONDS = 15;
+
+/** Where things live inside the launcher pod; virt-handler finds them through the kubelet's pods directory. */
+export const POD_PATHS = {
+  private: '/var/run/kubevirt-private',
+  public: '/var/run/kubevirt',
+  sockets: '/var/run/kubevirt/sockets',
+  containerDisks: '/var/run/kubevirt/container-disks',
+  ephemeralDisks: '/var/run/kubevirt-ephemeral-disks',
+  hotplugDisks: '/var/run/kubevirt/hotplug-disks',
+  binShare: '/init/usr/bin',
+  claims: '/var/run/kubevirt-private/vmi-disks',
+  serialLog: '/var/run/kubevirt/sockets/virt-serial0-log',
+} as const;
+
+export interface LauncherPodParams {
+  launcherImage: string;
+  imagePullPolicy: string;
+  config: ClusterConfig;
+}
+
+/**
+ * What kubevirt-ts itself needs beyond the guest's RAM, measured (bench/launcher.ts):
+ * the launcher process ~55 MiB, QEMU under TCG ~80 MiB (32 MiB of it the
+ * translation cache), plus page tables and I/O buffers per vCPU and the
+ * video memory when a display is attached.
+ */
+export function memoryOverheadBytes(vmi: VirtualMachineInstance): number {
+  const Mi = 1024 * 1024;
+  const graphics = vmi.spec.domain.devices.autoattachGraphicsDevice !== false ? 16 * Mi : 0;
+  return 150 * Mi + 8 * Mi * vcpus(vmi) + graphics;
+}
+
+export function vcpus(vmi: VirtualMachineInstance): number {
+  const cpu = vmi.spec.domain.cpu;
+  return Math.max(1, (cpu?.sockets ?? 1) * (cpu?.cores ?? 1) * (cpu?.threads ?? 1));
+}
+
+/** The guest's RAM: memory.guest when set, else the memory request or limit. */
+export function guestMemoryBytes(vmi: VirtualMachineInstance): number {
+  const d = vmi.spec.domain;
+  const q = d.memory?.guest ?? d.resources?.requests?.memory ?? d.resources?.limits?.memory;
+  return q === undefined ? 0 : quantityValue(parseQuantity(q));
+}
+
+function computeResources(vmi: VirtualMachineInstance, config: ClusterConfig) {
+  const d = vmi.spec.domain;
+  const overhead = memoryOverheadBytes(vmi);
+  const requests: Record<string, string> = {
+    memory: binaryQuantity(quantityValue(parseQuantity(d.resources?.requests?.memory ?? binaryQuantity(guestMemoryBytes(vmi)))) + overhead),
+  };
+  // Without an explicit request each vCPU asks for the cluster's cpuRequest (100m), as upstream does.
+  const perVcpuMillis = Number(parseQuantity(config.cpuRequest).nanos / 1_000_000n);
+  const cpuRequest = d.resources?.requests?.cpu ?? `${perVcpuMillis * vcpus(vmi)}m`;
+  requests.cpu = String(cpuRequest);
+  const limits: Record<string, string> = {};
+  if (d.resources?.limits?.memory !== undefined) limits.memory = binaryQuantity(quantityValue(parseQuantity(d.resources.limits.memory)) + overhead);
+  if (d.resources?.limits?.cpu !== undefined) limits.cpu = String(d.resources.limits.cpu);
+  return { requests, ...(Object.keys(limits).length ? { limits } : {}) };
+}
+
+type PodSpec = NonNullable<V1Pod['spec']>;
+const emptyDir = (name: string): V1Volume => ({ name, emptyDir: {} });
+
+function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; mounts: V1VolumeMount[]; serviceAccount?: string } {
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  let serviceAccount: string | undefined;
+  for (const v of vmi.spec.volumes ?? []) {
+    const claim = v.persistentVolumeClaim?.claimName ?? v.ephemeral?.persistentVolumeClaim?.claimName;
+    if (claim) {
+      volumes.push({ name: v.name, persistentVolumeClaim: { claimName: claim, readOnly: v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true } });
+      mounts.push({ name: v.name, mountPath: `${POD_PATHS.claims}/${v.name}` });
+    } else if (v.configMap) {
+      volumes.push({ name: v.name, configMap: { name: v.configMap.name, optional: v.configMap.optional } });
+      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/config-map/${v.name}`, readOnly: true });
+    } else if (v.secret) {
+      volumes.push({ name: v.name, secret: { secretName: v.secret.secretName, optional: v.secret.optional } });
+      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/secret/${v.name}`, readOnly: true });
+    } else if (v.downwardAPI) {
+      volumes.push({ name: v.name, downwardAPI: { items: v.downwardAPI.fields } as V1Volume['downwardAPI'] });
+      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/downwardapi/${v.name}`, readOnly: true });
+    } else if (v.serviceAccount) {
+      serviceAccount = v.serviceAccount.serviceAccountName;
+    }
+    for (const [kind, ref] of [['user-data', v.cloudInitNoCloud?.secretRef ?? v.cloudInitConfigDrive?.secretRef], ['network-data', v.cloudInitNoCloud?.networkDataSecretRef ?? v.cloudInitConfigDrive?.networkDataSecretRef]] as const) {
+      if (!ref?.name) continue;
+      const name = `${v.name}-${kind === 'user-data' ? 'udata' : 'ndata'}`;
+      volumes.push({ name, secret: { secretName: ref.name } });
+      mounts.push({ name, mountPath: `${POD_PATHS.private}/secret/${v.name}/${kind === 'user-data' ? 'userdata' : 'networkdata'}`, readOnly: true });
+    }
+  }
+  return { volumes, mounts, serviceAccount };
+}
+
+/** A container that only holds an image's files open for virt-handler, running our static holder binary. */
+function holderContainer(name: string, image: string, pullPolicy: string | undefined, params: LauncherPodParams): V1Container {
+  return {
+    name,
+    image,
+    imagePullPolicy: pullPolicy ?? params.imagePullPolicy,
+    command: [`${POD_PATHS.binShare}/container-disk`],
+    resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '10m', memory: '8Mi' } },
+    securityContext: restricted(),
+    volumeMounts: [{ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare, readOnly: true }],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+const restricted = () => ({
+  runAsUser: NON_ROOT_UID,
+  runAsGroup: NON_ROOT_UID,
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+});
+
+export function serialConsoleLogEnabled(vmi: VirtualMachineInstance, config: ClusterConfig): boolean {
+  const devices = vmi.spec.domain.devices;
+  if (devices.autoattachSerialConsole === false) return false;
+  if (devices.logSerialConsole !== undefined) return devices.logSerialConsole;
+  return config.raw.virtualMachineOptions?.disableSerialConsoleLog === undefined;
+}
+
+export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherPodParams): V1Pod {
+  const name = vmi.metadata.name!;
+  const uid = vmi.metadata.uid!;
+  const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+  const sources = volumeSources(vmi);
+  const compute: V1Container = {
+    name: 'compute',
+    image: params.launcherImage,
+    imagePullPolicy: params.imagePullPolicy,
+    args: ['--socket-dir', POD_PATHS.sockets, '--workdir', POD_PATHS.private],
+    env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+    resources: computeResources(vmi, params.config),
+    // QEMU binds no privileged port and opens a tap virt-handler created for it; nothing else is needed.
+    securityContext: { ...restricted(), capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },
+    volumeMounts: [
+      { name: 'private', mountPath: POD_PATHS.private },
+      { name: 'public', mountPath: POD_PATHS.public },
+      { name: 'sockets', mountPath: POD_PATHS.sockets },
+      { name: 'ephemeral-disks', mountPath: POD_PATHS.ephemeralDisks },
+      { name: 'container-disks', mountPath: POD_PATHS.containerDisks, mountPropagation: 'HostToContainer' },
+      { name: 'hotplug-disks', mountPath: POD_PATHS.hotplugDisks, mountPropagation: 'HostToContainer' },
+      ...sources.mounts,
+    ],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  const holders: V1Container[] = [];
+  for (const volume of vmi.spec.volumes ?? []) {
+    if (volume.containerDisk?.image) holders.push(holderContainer(`volume${volume.name}`, volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params));
+  }
+  const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
+  if (kernelBoot?.image) holders.push(holderContainer('kernel-boot', kernelBoot.image, kernelBoot.imagePullPolicy, params));
+  const containers: V1Container[] = [compute, ...holders];
+  if (serialConsoleLogEnabled(vmi, params.config)) {
+    containers.push({
+      name: 'guest-console-log',
+      image: params.launcherImage,
+      imagePullPolicy: params.imagePullPolicy,
+      command: ['/bin/tail', '-F', '-n', '+1', POD_PATHS.serialLog],
+      resources: { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: '15m', memory: '16Mi' } },
+      securityContext: restricted(),
+      volumeMounts: [{ name: 'sockets', mountPath: POD_PATHS.sockets, readOnly: true }],
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    });
+  }
+  const labels: Record<string, string> = {
+    ...vmi.metadata.labels,
+    'kubevirt.io': LAUNCHER_LABEL_VALUE,
+    [CREATED_BY_LABEL]: uid,
+    [VM_NAME_LABEL]: name,
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: `virt-launcher-${name}-`,
+      namespace: vmi.metadata.namespace,
+      labels,
+      annotations: { [DOMAIN_ANNOTATION]: name, 'kubectl.kubernetes.io/default-container': 'compute' },
+      ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name, uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      hostname: vmi.spec.hostname ?? name,
+      ...(vmi.spec.subdomain ? { subdomain: vmi.spec.subdomain } : {}),
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: grace + LAUNCHER_EXTRA_GRACE_SECONDS,
+      automountServiceAccountToken: sources.serviceAccount !== undefined,
+      ...(sources.serviceAccount ? { serviceAccountName: sources.serviceAccount } : {}),
+      securityContext: { runAsUser: NON_ROOT_UID, runAsGroup: NON_ROOT_UID, fsGroup: NON_ROOT_UID, runAsNonRoot: true },
+      nodeSelector: { ...vmi.spec.nodeSelector, [NODE_SCHEDULABLE_LABEL]: 'true' },
+      ...(vmi.spec.affinity ? { affinity: vmi.spec.affinity as PodSpec['affinity'] } : {}),
+      ...(vmi.spec.tolerations ? { tolerations: vmi.spec.tolerations as PodSpec['tolerations'] } : {}),
+      ...(vmi.spec.topologySpreadConstraints ? { topologySpreadConstraints: vmi.spec.topologySpreadConstraints as PodSpec['topologySpreadConstraints'] } : {}),
+      ...(vmi.spec.schedulerName ? { schedulerName: vmi.spec.schedulerName } : {}),
+      ...(vmi.spec.priorityClassName ? { priorityClassName: vmi.spec.priorityClassName } : {}),
+      ...(vmi.spec.dnsPolicy ? { dnsPolicy: vmi.spec.dnsPolicy } : {}),
+      ...(vmi.spec.dnsConfig ? { dnsConfig: vmi.spec.dnsConfig as PodSpec['dnsConfig'] } : {}),
+      ...(holders.length
+        ? {
+            initContainers: [{
+              name: 'container-disk-binary',
+              image: params.launcherImage,
+              imagePullPolicy: params.imagePullPolicy,
+              command: ['/bin/cp', '/usr/bin/container-disk', `${POD_PATHS.binShare}/container-disk`],
+              resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '100m', memory: '40Mi' } },
+              securityContext: restricted(),
+              volumeMounts: [{ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare }],
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            }],
+          }
+        : {}),
+      containers,
+      volumes: [
+        emptyDir('private'), emptyDir('public'), emptyDir('sockets'), emptyDir('ephemeral-disks'), emptyDir('container-disks'),
+        emptyDir('hotplug-disks'), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []), ...sources.volumes,
+      ],
+    },
+  };
+}

@@ -1,0 +1,38 @@
+// The node controller's decisions: a node whose virt-handler stopped
+// heartbeating loses `kubevirt.io/schedulable`, and once the heartbeat is
+// older than the timeout, its VMIs without a running launcher pod fail.
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import { isFinalPhase, ownedPods } from './vmi.ts';
+
+export const HEARTBEAT_ANNOTATION = 'kubevirt.io/heartbeat';
+/** Upstream's default: five missed heartbeats of one minute each. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5 * 60 * 1000;
+
+export interface NodePlan {
+  /** Set the node's schedulable label to "false". */
+  markUnschedulable: boolean;
+  failVmis: VirtualMachineInstance[];
+  /** When to look again: the moment the current heartbeat runs out. */
+  recheckAfterMs?: number;
+}
+
+export function planNode(node: V1Node, vmis: readonly VirtualMachineInstance[], pods: readonly V1Pod[], now: number, timeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): NodePlan {
+  const name = node.metadata?.name;
+  const heartbeat = Date.parse(node.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ?? '');
+  const onNode = vmis.filter((v) => v.status?.nodeName === name && !isFinalPhase(v.status?.phase));
+  if (!Number.isNaN(heartbeat) && now - heartbeat <= timeoutMs) {
+    return { markUnschedulable: false, failVmis: [], recheckAfterMs: heartbeat + timeoutMs - now + 1000 };
+  }
+  // No handler ever ran here (no heartbeat, no label): nothing kubevirt-ts placed on the node to look after.
+  if (Number.isNaN(heartbeat) && node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === undefined && onNode.length === 0) {
+    return { markUnschedulable: false, failVmis: [] };
+  }
+  const runningHere = (vmi: VirtualMachineInstance) =>
+    ownedPods(vmi, pods).some((p) => p.spec?.nodeName === name && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+  return {
+    markUnschedulable: node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] !== 'false',
+    failVmis: onNode.filter((v) => !runningHere(v)),
+  };
+}

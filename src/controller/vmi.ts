@@ -1,0 +1,172 @@
+// The VMI controller's decisions, as pure functions: from a VMI and the
+// launcher pods it owns to the pod to create or delete and the VMI's next
+// status. Only pods controller-owned by the VMI's UID count: labels alone can
+// be forged by anyone who may create pods.
+import type { V1Pod } from '@kubernetes/client-node';
+import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
+import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
+import { renderLauncherPod, type LauncherPodParams } from './launcher-pod.ts';
+
+type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
+
+export interface RecordedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface VmiPlan {
+  createPod?: V1Pod;
+  deletePods?: V1Pod[];
+  /** The VMI as it should be written back, when anything about it changes. */
+  update?: VirtualMachineInstance;
+  events: RecordedEvent[];
+}
+
+export const isFinalPhase = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
+
+export function ownedPods(vmi: VirtualMachineInstance, pods: readonly V1Pod[]): V1Pod[] {
+  return pods.filter((p) => p.metadata?.ownerReferences?.some((o) => o.controller && o.uid === vmi.metadata.uid));
+}
+
+const podCondition = (pod: V1Pod, type: string) => pod.status?.conditions?.find((c) => c.type === type);
+const podIsFinal = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+const podIsDownOrGoingDown = (pod: V1Pod) => podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined;
+const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
+
+/** The reason a container of the pod cannot get its image, if one cannot. */
+export function imagePullTrouble(pod: V1Pod): { reason: string; message: string } | undefined {
+  for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const waiting = status.state?.waiting;
+    if (waiting?.reason === 'ErrImagePull' || waiting?.reason === 'ImagePullBackOff') {
+      return { reason: waiting.reason, message: waiting.message ?? `${status.name}: ${waiting.reason}` };
+    }
+  }
+  return undefined;
+}
+
+function setCondition(conditions: Condition[], next: Condition): Condition[] {
+  const current = conditions.find((c) => c.type === next.type);
+  if (current && current.status === next.status && current.reason === next.reason && current.message === next.message) return conditions;
+  const transition = current && current.status === next.status ? current.lastTransitionTime : next.lastTransitionTime;
+  return [...conditions.filter((c) => c.type !== next.type), { ...next, lastTransitionTime: transition }];
+}
+
+const withoutCondition = (conditions: Condition[], type: string) => conditions.filter((c) => c.type !== type);
+
+/** The Ready condition as upstream derives it from the launcher pod. */
+function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now: string): Condition {
+  const base = { type: 'Ready', status: 'False', lastTransitionTime: now };
+  if (!pod) return { ...base, reason: 'PodNotExists', message: 'virt-launcher pod has not yet been scheduled' };
+  if (podIsDownOrGoingDown(pod)) return { ...base, reason: 'PodTerminating', message: 'virt-launcher pod is terminating' };
+  if (vmi.status?.phase !== 'Running') return { ...base, reason: 'GuestNotRunning', message: 'Guest VM is not reported as running' };
+  const ready = podCondition(pod, 'Ready');
+  if (!ready) return { ...base, reason: 'PodConditionMissing', message: 'virt-launcher pod is missing the Ready condition' };
+  return { ...base, status: ready.status, ...(ready.reason ? { reason: ready.reason } : {}), ...(ready.message ? { message: ready.message } : {}) };
+}
+
+/**
+ * What to do for one VMI. `candidatePods` are launcher pods of its namespace, of which only those it owns count; `podCreationPending`
+ * says a pod was created and the cache has not shown it yet (expectations).
+ */
+export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1Pod[], params: LauncherPodParams, now: string, podCreationPending = false): VmiPlan {
+  const plan: VmiPlan = { events: [] };
+  const pods = ownedPods(vmi, candidatePods);
+  const live = pods.filter((p) => !podIsFinal(p));
+  const pod = live[0] ?? pods[0];
+  const phase = vmi.status?.phase ?? '';
+  const next: VirtualMachineInstance = structuredClone(vmi);
+  next.status ??= {};
+  let conditions: Condition[] = next.status.conditions ?? [];
+
+  if (vmi.metadata.deletionTimestamp) {
+    const deletable = pods.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));
+    if (deletable.length) {
+      plan.deletePods = deletable;
+      for (const p of deletable) plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted virtual machine pod ${p.metadata?.name}` });
+    }
+  } else if (phase === '' || phase === 'Pending') {
+    if (!pod && !podCreationPending) {
+      plan.createPod = renderLauncherPod(vmi, params);
+    }
+  }
+
+  let nextPhase = phase;
+  switch (phase) {
+    case '':
+    case 'Pending':
+      if (pod) nextPhase = 'Scheduling';
+      else if (vmi.metadata.deletionTimestamp) nextPhase = 'Failed';
+      else nextPhase = 'Pending';
+      break;
+    case 'Scheduling': {
+      if (!pod) {
+        nextPhase = 'Failed';
+        break;
+      }
+      const scheduled = podCondition(pod, 'PodScheduled');
+      if (scheduled?.status === 'False') {
+        conditions = setCondition(conditions, {
+          type: 'PodScheduled', status: 'False', reason: scheduled.reason, message: scheduled.message, lastTransitionTime: now,
+        });
+      } else {
+        conditions = withoutCondition(conditions, 'PodScheduled');
+      }
+      const pull = imagePullTrouble(pod);
+      if (pull) {
+        conditions = setCondition(conditions, { type: 'Synchronized', status: 'False', reason: pull.reason, message: pull.message, lastTransitionTime: now });
+      } else {
+        conditions = withoutCondition(conditions, 'Synchronized');
+      }
+      if (podIsReady(pod) && !vmi.metadata.deletionTimestamp) {
+        nextPhase = 'Scheduled';
+        next.status.nodeName = pod.spec?.nodeName;
+        next.metadata.labels = { ...next.metadata.labels, [NODE_NAME_LABEL]: pod.spec!.nodeName! };
+        next.status.qosClass = pod.status?.qosClass;
+        next.status.launcherContainerImageVersion = pod.spec?.containers.find((c) => c.name === 'compute')?.image;
+      } else if (podIsDownOrGoingDown(pod)) {
+        nextPhase = 'Failed';
+      }
+      break;
+    }
+    case 'Scheduled':
+    case 'Running':
+      // The pod is how the guest runs: without it (or with it ended) the guest is gone.
+      if (!live.length || pods.every(podIsFinal)) nextPhase = 'Failed';
+      break;
+  }
+  // Once the VMI has ended and no pod of it is left, nothing holds it any more.
+  if (isFinalPhase(nextPhase) && pods.length === 0 && next.metadata.finalizers?.includes(VMI_FINALIZER)) {
+    next.metadata.finalizers = next.metadata.finalizers.filter((f) => f !== VMI_FINALIZER);
+  }
+  if (nextPhase === 'Failed' && !isFinalPhase(phase)) {
+    const why = !pod ? 'its virt-launcher pod is gone' : `its virt-launcher pod ${pod.metadata?.name} ${podIsFinal(pod) ? `ended (${pod.status?.phase})` : 'is being deleted'}`;
+    plan.events.push({ type: 'Warning', reason: 'Stopped', message: `The VirtualMachineInstance failed: ${why}` });
+    next.status.reason ??= pod ? 'PodTerminating' : 'PodNotExists';
+  }
+  if (nextPhase === 'Scheduled' && phase !== 'Scheduled') {
+    plan.events.push({ type: 'Normal', reason: 'Scheduled', message: `VirtualMachineInstance scheduled to node ${next.status.nodeName}` });
+  }
+
+  conditions = setCondition(conditions, readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0], now));
+  next.status.conditions = conditions;
+  next.status.phase = nextPhase;
+  if (nextPhase !== phase) {
+    next.status.phaseTransitionTimestamps = [...(next.status.phaseTransitionTimestamps ?? []), { phase: nextPhase, phaseTransitionTimestamp: now }];
+  }
+  if (pod && !isFinalPhase(nextPhase)) {
+    next.status.activePods = Object.fromEntries(live.map((p) => [p.metadata!.uid!, p.spec?.nodeName ?? '']));
+  }
+
+  if (JSON.stringify(stripProbe(next)) !== JSON.stringify(stripProbe(vmi))) plan.update = next;
+  return plan;
+}
+
+/** Comparing VMIs: a condition's recomputed transition time alone is no change. */
+function stripProbe(vmi: VirtualMachineInstance) {
+  return {
+    labels: vmi.metadata.labels,
+    finalizers: vmi.metadata.finalizers,
+    status: { ...vmi.status, conditions: vmi.status?.conditions?.map(({ lastTransitionTime: _t, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)) },
+  };
+}

@@ -1,0 +1,17 @@
+// The live cluster configuration: every component watches the KubeVirt CR
+// and reads its spec.configuration through here, so a change applies without
+// a restart.
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { ClusterConfig } from '../api/cluster-config.ts';
+import type { KubeVirt } from '../api/types.ts';
+import { customInformer, type CachedInformer } from './kube.ts';
+
+export function clusterConfigInformer(kc: KubeConfig, namespace: string): { informer: CachedInformer<KubeVirt & KubernetesObject>; current: () => ClusterConfig } {
+  const informer = customInformer<KubeVirt & KubernetesObject>(kc, 'kubevirt.io', 'v1', 'kubevirts');
+  let config = new ClusterConfig();
+  const refresh = () => {
+    config = new ClusterConfig(informer.list(namespace)[0]?.spec?.configuration ?? informer.list()[0]?.spec?.configuration);
+  };
+  for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, refresh);
+  return { informer, current: () => config };
+}
