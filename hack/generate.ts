@@ -1,12 +1,16 @@
-// Writes manifests/crds/ from src/api: one YAML file per CRD.
+// Writes manifests/crds/ from src/api (one YAML file per CRD) and
+// manifests/kubevirt-operator.yaml from src/operator.
 // `--check` compares instead of writing and exits 1 on any difference.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderedCrdFiles } from '../src/api/manifests.ts';
+import { renderedOperatorManifest } from '../src/operator/install.ts';
 
 const dir = join(import.meta.dirname, '..', 'manifests', 'crds');
+const operatorFile = join(import.meta.dirname, '..', 'manifests', 'kubevirt-operator.yaml');
 const check = process.argv.includes('--check');
 const wanted = renderedCrdFiles();
+const operator = renderedOperatorManifest();
 
 if (check) {
   const present = existsSync(dir) ? readdirSync(dir).sort() : [];
@@ -14,6 +18,7 @@ if (check) {
   const differing = Object.entries(wanted)
     .filter(([file, text]) => !existsSync(join(dir, file)) || readFileSync(join(dir, file), 'utf8') !== text)
     .map(([file]) => file);
+  if (!existsSync(operatorFile) || readFileSync(operatorFile, 'utf8') !== operator) differing.push('../kubevirt-operator.yaml');
   if (stale.length || differing.length) {
     console.error(`manifests/crds is out of date (run npm run generate): ${[...differing, ...stale].join(', ')}`);
     process.exit(1);
@@ -23,5 +28,6 @@ if (check) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const [file, text] of Object.entries(wanted)) writeFileSync(join(dir, file), text);
-  console.log(`wrote ${Object.keys(wanted).length} CRDs to ${dir}`);
+  writeFileSync(operatorFile, operator);
+  console.log(`wrote ${Object.keys(wanted).length} CRDs to ${dir} and ${operatorFile}`);
 }

@@ -11,6 +11,6 @@ export "${kubeconfig_line?}"
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
 node images/build.ts
 node hack/install.ts
-log "kubevirt-ts CRDs, virt-api (webhooks) and virt-controller (VM → VMI) installed; images pushed to registry:5000."
-log "Not yet: the VMI → launcher pod controller, virt-handler and virt-operator, so VMIs stay Pending in the cluster."
+log "kubevirt-ts installed by virt-operator (KubeVirt CR Available); images pushed to registry:5000."
+log "Not yet: virt-handler starting guests in their launcher pods, so VMIs stop at Scheduled."
 echo "$kubeconfig_line"

@@ -26,7 +26,7 @@ trap cleanup EXIT
 PATH="$(hack/cluster/build-k8s.sh):$PATH"
 log "building and pushing images"
 node images/build.ts
-log "installing virt-api"
+log "installing kubevirt-ts (virt-operator, KubeVirt CR)"
 node hack/install.ts
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
 

@@ -54,10 +54,23 @@ function copyWithLibraries(root: string, binary: string, as = binary) {
   }
 }
 
+const compilePause = (out: string) => execFileSync('gcc', ['-static', '-O2', '-s', '-o', out, join(REPO, 'images', 'pause', 'pause.c')]);
+
 let pauseLayer: LayerBlob | undefined;
 function pause(): LayerBlob {
-  return (pauseLayer ??= stage('pause', (root) => {
-    execFileSync('gcc', ['-static', '-O2', '-s', '-o', join(root, 'pause'), join(REPO, 'images', 'pause', 'pause.c')]);
+  return (pauseLayer ??= stage('pause', (root) => compilePause(join(root, 'pause'))));
+}
+
+let holderLayer: LayerBlob | undefined;
+/**
+ * The process that keeps a containerDisk or kernel-boot container alive (their
+ * images hold only files): the static pause binary, which the launcher pod's
+ * init container copies into a volume those containers run it from.
+ */
+function containerDiskHolder(): LayerBlob {
+  return (holderLayer ??= stage('container-disk-holder', (root) => {
+    mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
+    compilePause(join(root, 'usr', 'bin', 'container-disk'));
   }));
 }
 
@@ -183,7 +196,7 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
   'virt-ts': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
   'virt-launcher': (registry, push) =>
-    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), deps(), app()], {
+    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), containerDiskHolder(), deps(), app()], {
       Env: NODE_ENV, WorkingDir: '/app', Entrypoint: ['node', '/app/src/launcher/main.js'], User: '107:107',
     }, push),
   'test-guest': (registry, push) => {

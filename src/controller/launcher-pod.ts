@@ -173,7 +173,8 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       name: 'guest-console-log',
       image: params.launcherImage,
       imagePullPolicy: params.imagePullPolicy,
-      command: ['/bin/tail', '-F', '-n', '+1', POD_PATHS.serialLog],
+      // As PID 1 tail would ignore SIGTERM and hold the pod for its whole grace period.
+      command: ['/bin/sh', '-c', `trap 'exit 0' TERM; tail -F -n +1 ${POD_PATHS.serialLog} & wait`],
       resources: { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: '15m', memory: '16Mi' } },
       securityContext: restricted(),
       volumeMounts: [{ name: 'sockets', mountPath: POD_PATHS.sockets, readOnly: true }],

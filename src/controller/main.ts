@@ -8,9 +8,9 @@ import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { Expectations } from '../lib/expectations.ts';
-import { customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
+import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { LAUNCHER_LABEL_VALUE } from './launcher-pod.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, planNode } from './node.ts';
@@ -39,7 +39,12 @@ const record = eventRecorder(kc, 'virt-controller', log);
 
 if (flags['leader-elect']) {
   const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
-  await new LeaderElector(kc, { namespace: NAMESPACE, name: 'virt-controller', identity }, log).run(() => process.exit(1));
+  const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'virt-controller', identity }, log);
+  // Giving the lease back on the way out lets the other replica lead at once.
+  exitOnSignals(log, () => elector.release());
+  await elector.run(() => process.exit(1));
+} else {
+  exitOnSignals(log);
 }
 
 const vms = customInformer<Typed<VirtualMachine>>(kc, GROUP, VERSION, 'virtualmachines');
@@ -185,7 +190,7 @@ async function reconcileNode(name: string): Promise<void> {
 }
 
 log.info('caches synced; reconciling', { vms: vms.list().length, vmis: vmis.list().length, launcherPods: pods.list().length });
-const onError = (kind: string) => (key: string, error: unknown) => log.warning(`${kind} reconcile failed; will retry`, { key, error: (error as Error).message?.split('\n')[0] });
+const onError = (kind: string) => (key: string, error: unknown) => log.warning(`${kind} reconcile failed; will retry`, { key, error: apiErrorMessage(error) });
 await Promise.all([
   runWorkers(vmQueue, 3, reconcileVm, onError('VM')),
   runWorkers(vmiQueue, 3, reconcileVmi, onError('VMI')),

@@ -3,7 +3,8 @@
 // test and then stall in the kernel's early boot. So the probe boots a real
 // Linux kernel to its panic-and-power-off, and gives up after a bound.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * Boots `kernel` with no root file system and panic=-1: a working accelerator
@@ -42,4 +43,21 @@ export function chooseAccelerator(kvmUsable: boolean, useEmulation: boolean): 'k
   throw new AcceleratorError(
     'KVM is not usable on this node and the cluster does not allow software emulation (set spec.configuration.developerConfiguration.useEmulation in the KubeVirt CR)',
   );
+}
+
+/** KVM usability on this host, probed once per boot and remembered in `cacheDir`. */
+export async function kvmUsable(cacheDir: string): Promise<boolean> {
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const memo = join(cacheDir, 'kvm-probe.json');
+  try {
+    const cached = JSON.parse(readFileSync(memo, 'utf8'));
+    if (cached.bootId === bootId) return cached.usable;
+  } catch {
+    // no probe yet on this boot
+  }
+  const kernel = readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)).pop() ?? '';
+  const usable = await probeAccelerator('kvm', kernel, 8000);
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(memo, JSON.stringify({ bootId, usable }));
+  return usable;
 }

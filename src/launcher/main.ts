@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger } from '../lib/log.ts';
 import type { ConversionContext, NetworkAttachment, VolumePaths } from './convert.ts';
-import { chooseAccelerator, probeAccelerator } from './kvm.ts';
+import { chooseAccelerator, kvmUsable } from './kvm.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
 import { LAUNCHER_SOCKET } from './protocol.ts';
@@ -37,23 +37,6 @@ export function hugepageSizes(): string[] {
   });
 }
 
-/** KVM usability, probed once per boot of this host. */
-async function kvmUsable(): Promise<boolean> {
-  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  const memo = join(CACHE, 'kvm-probe.json');
-  try {
-    const cached = JSON.parse(readFileSync(memo, 'utf8'));
-    if (cached.bootId === bootId) return cached.usable;
-  } catch {
-    // no probe yet on this boot
-  }
-  const kernel = readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)).pop() ?? '';
-  const usable = await probeAccelerator('kvm', kernel, 8000);
-  mkdirSync(CACHE, { recursive: true });
-  writeFileSync(memo, JSON.stringify({ bootId, usable }));
-  return usable;
-}
-
 async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
   // Only standalone mode parses YAML, defaults VMIs and reads images: a launcher in a pod loads none of it.
   const [{ parse }, { ClusterConfig }, { defaultNewVmi }, { containerDiskImage, imageRootfs }] = await Promise.all([
@@ -67,7 +50,7 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   raw.metadata.namespace ??= 'default';
   const vmi = defaultNewVmi(raw, config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() });
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
-  const accel = chooseAccelerator(await kvmUsable(), config.useEmulation);
+  const accel = chooseAccelerator(await kvmUsable(CACHE), config.useEmulation);
   const socketDir = join(workdir, 'sockets');
   mkdirSync(socketDir, { recursive: true });
 

@@ -30,3 +30,15 @@ export async function startInformers(log: Logger, ...informers: CachedInformer<K
 }
 
 export const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
+/** A readable one-line reason for a failed API call: the Status message the server sent, when there is one. */
+export function apiErrorMessage(error: unknown): string {
+  const e = error as { code?: number; body?: unknown; message?: string };
+  try {
+    const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+    if (body && typeof body === 'object' && 'message' in body) return `${e.code ?? ''} ${(body as { message: string }).message}`.trim();
+  } catch {
+    // not JSON: fall back to the message
+  }
+  return String(e.message ?? error).split('\n')[0];
+}

@@ -22,6 +22,7 @@ export class LeaderElector {
   private readonly retry: number;
   private readonly options: LeaderElectionOptions;
   private readonly log: Logger;
+  private stopped = false;
 
   constructor(kc: KubeConfig, options: LeaderElectionOptions, log: Logger) {
     this.options = options;
@@ -50,6 +51,7 @@ export class LeaderElector {
     const holder = lease.spec?.holderIdentity;
     const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
     const expired = renewed + (lease.spec?.leaseDurationSeconds ?? this.duration) * 1000 < now.getTime();
+    if (this.stopped) return false;
     if (holder && holder !== identity && !expired) return false;
     const takeover = holder !== identity;
     await this.api.replaceNamespacedLease({
@@ -63,6 +65,15 @@ export class LeaderElector {
       },
     });
     return true;
+  }
+
+  /** Gives the lease up if this identity holds it, so another candidate need not wait for it to expire. */
+  async release(): Promise<void> {
+    const { namespace, name, identity } = this.options;
+    this.stopped = true;
+    const lease = await this.api.readNamespacedLease({ name, namespace }).catch(() => undefined);
+    if (lease?.spec?.holderIdentity !== identity) return;
+    await this.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } } });
   }
 
   /** Resolves once this process leads; then keeps renewing and calls onLost if it cannot. */
@@ -79,6 +90,7 @@ export class LeaderElector {
     this.log.info('became the leader', { lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity });
     let lastRenew = Date.now();
     const renew = async () => {
+      if (this.stopped) return;
       const ok = await this.tryAcquireOrRenew().catch(() => false);
       if (ok) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.renewDeadline * 1000) {

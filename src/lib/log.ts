@@ -30,3 +30,20 @@ export function createLogger(component: string, base: Record<string, unknown> = 
       createLogger(component, { ...base, kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid }, write),
   };
 }
+
+/**
+ * Ends the process on SIGTERM/SIGINT after `cleanup`. A Node process that is
+ * PID 1 in its container would otherwise ignore SIGTERM, and its pod would
+ * take the whole grace period to stop.
+ */
+export function exitOnSignals(log: Logger, cleanup: () => Promise<unknown> | void = () => undefined): void {
+  const stop = (signal: string) => {
+    log.info('stopping', { signal });
+    Promise.resolve()
+      .then(cleanup)
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

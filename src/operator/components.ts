@@ -1,22 +1,36 @@
-// The objects that install kubevirt-ts's virt-api: its service account and
-// least-privilege RBAC, Deployment, Service, serving-certificate Secret and the
-// webhook configurations, named as upstream names them. Pure: the operator
-// (and, until it exists, hack/install.ts) applies what this returns.
+// The objects virt-operator installs and keeps in place, named as upstream
+// names them: per component a service account with least-privilege RBAC,
+// virt-api and virt-controller Deployments, the virt-handler DaemonSet, the
+// webhook configurations and the subresource APIService. Pure: the operator
+// applies what this returns; certificates are its own business (./certs.ts).
 
 export interface InstallParams {
   namespace: string;
   /** The component image, e.g. registry:5000/kubevirt-ts/virt-ts:devel. */
   image: string;
-  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-  /** PEM of the CA that signed virt-api's serving certificate. */
+  launcherImage: string;
+  imagePullPolicy: string;
+  /** PEM bundle of the CAs that sign kubevirt-ts's serving certificates. */
   caBundle: string;
-  servingCert: { cert: string; key: string };
 }
 
 type Obj = Record<string, unknown>;
 
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'virt-operator';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
-const labels = (component: string) => ({ 'kubevirt.io': component, 'app.kubernetes.io/managed-by': 'virt-operator', 'app.kubernetes.io/component': 'kubevirt' });
+const labels = (component: string) => ({ 'kubevirt.io': component, [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/component': 'kubevirt' });
+
+/** The certificate Secrets each component mounts, and what each certificate is for. */
+export function leafCertificates(namespace: string) {
+  const service = (name: string) => [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, `${name}.${namespace}`, name];
+  return [
+    { secret: 'kubevirt-virt-api-certs', commonName: `virt-api.${namespace}.svc`, dnsNames: service('virt-api'), usage: 'server' as const },
+    { secret: 'kubevirt-controller-certs', commonName: `virt-controller.${namespace}.svc`, dnsNames: service('virt-controller'), usage: 'server' as const },
+    { secret: 'kubevirt-virt-handler-server-certs', commonName: 'kubevirt.io:system:node:virt-handler', dnsNames: ['virt-handler'], usage: 'server' as const },
+    { secret: 'kubevirt-virt-handler-certs', commonName: 'kubevirt.io:system:client:virt-handler', dnsNames: [], usage: 'client' as const },
+  ];
+}
 
 interface Hook {
   name: string;
@@ -81,75 +95,148 @@ function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj
   ];
 }
 
-/** A component's Deployment: one replica of the component image, non-root, no capabilities, read-only root. */
-function componentDeployment(name: string, sa: string, p: InstallParams, container: Obj, volumes: Obj[] = []): Obj {
+/** A Role in the install namespace for what a component keeps there (its leader lease). */
+function namespacedRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: p.namespace, labels: labels('') }, rules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: p.namespace, labels: labels('') },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
+    },
+  ];
+}
+
+const COMPONENT_ENV = [
+  { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+];
+
+/** A component's pod: the component image, non-root, no capabilities, read-only root. */
+export function componentPodSpec(name: string, sa: string, image: string, pullPolicy: string, container: Obj, volumes: Obj[] = []): Obj {
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: p.namespace, labels: labels(name) },
+    serviceAccountName: sa,
+    securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
+    containers: [{
+      name,
+      image,
+      imagePullPolicy: pullPolicy,
+      env: COMPONENT_ENV,
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+      ...container,
+    }],
+    ...(volumes.length ? { volumes } : {}),
+  };
+}
+
+export function componentDeployment(name: string, sa: string, namespace: string, replicas: number, podSpec: Obj): Obj {
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace, labels: labels(name) },
     spec: {
-      replicas: 1,
+      replicas,
       selector: { matchLabels: { 'kubevirt.io': name } },
-      template: {
-        metadata: { labels: { 'kubevirt.io': name } },
-        spec: {
-          serviceAccountName: sa,
-          securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{
-            name,
-            image: p.image,
-            imagePullPolicy: p.imagePullPolicy,
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
-            ...container,
-          }],
-          ...(volumes.length ? { volumes } : {}),
-        },
-      },
+      template: { metadata: { labels: { 'kubevirt.io': name, [MANAGED_BY_LABEL]: MANAGED_BY } }, spec: podSpec },
     },
   };
 }
 
-export function virtApiObjects(p: InstallParams): Obj[] {
+const certVolume = (secret: string) => ({ name: secret, secret: { secretName: secret } });
+
+/** Everything virt-operator installs besides the CRDs and the user roles, in apply order. */
+export function componentObjects(p: InstallParams): Obj[] {
+  return [...virtApiObjects(p), ...virtControllerObjects(p), ...virtHandlerObjects(p), ...registrations(p)];
+}
+
+function virtApiObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-apiserver';
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: p.namespace, labels: { 'kubevirt.io': '' } } },
-    // virt-api reads the cluster configuration and the instance types VMs refer to; it writes nothing.
+    // virt-api reads the cluster configuration and the instance types VMs refer to; it writes nothing yet.
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },
     ]),
+    // The front proxy's CA and allowed names, to check who forwards aggregated requests.
     {
-      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'kubevirt-virt-api-certs', namespace: p.namespace, labels: labels('') },
-      data: { 'tls.crt': b64(p.servingCert.cert), 'tls.key': b64(p.servingCert.key) },
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'kubevirt-apiserver-auth-reader', namespace: 'kube-system', labels: labels('') },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
     {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
       spec: { selector: { 'kubevirt.io': 'virt-api' }, ports: [{ port: 443, targetPort: 8443, protocol: 'TCP' }] },
     },
-    componentDeployment('virt-api', sa, p, {
+    componentDeployment('virt-api', sa, p.namespace, 2, componentPodSpec('virt-api', sa, p.image, p.imagePullPolicy, {
       command: ['node', '/app/src/virt-api/main.js'],
-      env: [{ name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
       ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
       readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
       resources: { requests: { cpu: '5m', memory: '64Mi' } },
       volumeMounts: [{ name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true }],
-    }, [{ name: 'kubevirt-virt-api-certs', secret: { secretName: 'kubevirt-virt-api-certs' } }]),
-    ...virtControllerObjects(p),
-    webhookConfiguration('MutatingWebhookConfiguration', 'virt-api-mutator', MUTATING_HOOKS, p),
-    webhookConfiguration('ValidatingWebhookConfiguration', 'virt-api-validator', VALIDATING_HOOKS, p),
+    }, [certVolume('kubevirt-virt-api-certs')])),
   ];
 }
 
-/** virt-controller: it turns VMs into VMIs, so it may write those, and read nothing else. */
+/** virt-controller: VMs into VMIs, VMIs into launcher pods, node health. */
 function virtControllerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-controller';
   return [
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['update', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
-    componentDeployment('virt-controller', sa, p, {
-      command: ['node', '/app/src/controller/main.js'],
+    ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
+    componentDeployment('virt-controller', sa, p.namespace, 2, componentPodSpec('virt-controller', sa, p.image, p.imagePullPolicy, {
+      command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
       resources: { requests: { cpu: '10m', memory: '64Mi' } },
-    }),
+      volumeMounts: [{ name: 'kubevirt-controller-certs', mountPath: '/etc/virt-controller/certificates', readOnly: true }],
+    }, [certVolume('kubevirt-controller-certs')])),
+  ];
+}
+
+/** virt-handler: one per node; it heartbeats its node and writes the VMIs placed there. */
+function virtHandlerObjects(p: InstallParams): Obj[] {
+  const sa = 'kubevirt-handler';
+  return [
+    ...serviceAccountWithRole(sa, p, [
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]),
+    {
+      apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'virt-handler', namespace: p.namespace, labels: labels('virt-handler') },
+      spec: {
+        selector: { matchLabels: { 'kubevirt.io': 'virt-handler' } },
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+        template: {
+          metadata: { labels: { 'kubevirt.io': 'virt-handler', [MANAGED_BY_LABEL]: MANAGED_BY } },
+          spec: componentPodSpec('virt-handler', sa, p.image, p.imagePullPolicy, {
+            command: ['node', '/app/src/handler/main.js'],
+            resources: { requests: { cpu: '10m', memory: '64Mi' } },
+            volumeMounts: ['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
+          }, [certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs')]),
+        },
+      },
+    },
+  ];
+}
+
+/** How the kube-apiserver reaches virt-api: the webhooks and the subresource API. */
+function registrations(p: InstallParams): Obj[] {
+  return [
+    webhookConfiguration('MutatingWebhookConfiguration', 'virt-api-mutator', MUTATING_HOOKS, p),
+    webhookConfiguration('ValidatingWebhookConfiguration', 'virt-api-validator', VALIDATING_HOOKS, p),
+    {
+      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: 'v1.subresources.kubevirt.io', labels: labels('virt-api-aggregator') },
+      spec: {
+        group: 'subresources.kubevirt.io', version: 'v1', groupPriorityMinimum: 1000, versionPriority: 15,
+        service: { namespace: p.namespace, name: 'virt-api', port: 443 }, caBundle: b64(p.caBundle),
+      },
+    },
   ];
 }

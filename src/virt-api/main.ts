@@ -1,18 +1,22 @@
 // virt-api: serves the admission webhooks over TLS. Its certificate is re-read
 // when the mounted secret changes, so rotation needs no restart; the cluster
 // configuration comes from the KubeVirt CR, watched.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import type { VirtualMachineInstancetype } from '../api/types.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
+import { apiGroup, apiResourceList, authenticateProxy, requestHeaderConfig, statusError, SUBRESOURCE_GROUP, SUBRESOURCE_VERSION, type RequestHeaderConfig } from './aggregation.ts';
 
 const log = createLogger('virt-api');
+exitOnSignals(log);
 // Flags, not environment: Kubernetes puts VIRT_API_* variables of its own (the Service's) into the pod.
 const { values: flags } = parseArgs({ options: { port: { type: 'string', default: '8443' }, 'cert-dir': { type: 'string', default: '/etc/virt-api/certificates' } } });
 const CERT_DIR = flags['cert-dir'];
@@ -30,12 +34,49 @@ const instancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'ins
 const clusterInstancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineclusterinstancetypes');
 await startInformers(log, clusterConfig.informer, instancetypes, clusterInstancetypes);
 
-const tls = () => ({ cert: readFileSync(join(CERT_DIR, 'tls.crt')), key: readFileSync(join(CERT_DIR, 'tls.key')) });
+// The front proxy's CA and names: aggregated requests are trusted only from a certificate it signed with an allowed CN.
+let requestHeader: RequestHeaderConfig | undefined;
+async function loadRequestHeader() {
+  try {
+    const map = await core.readNamespacedConfigMap({ name: 'extension-apiserver-authentication', namespace: 'kube-system' });
+    requestHeader = requestHeaderConfig(map.data ?? {});
+  } catch (error) {
+    log.warning('cannot read the requestheader configuration; aggregated requests are refused', { error: (error as Error).message.split('\n')[0] });
+  }
+}
+const core = kc.makeApiClient(CoreV1Api);
+await loadRequestHeader();
+
+const tls = () => ({
+  cert: readFileSync(join(CERT_DIR, 'tls.crt')),
+  key: readFileSync(join(CERT_DIR, 'tls.key')),
+  // Client certificates are asked for but checked per request: the webhooks are called without one.
+  requestCert: true,
+  rejectUnauthorized: false,
+  ...(requestHeader ? { ca: requestHeader.clientCA } : {}),
+});
+const json = (res: ServerResponse, code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+function serveAggregated(req: IncomingMessage, res: ServerResponse) {
+  const socket = req.socket as TLSSocket;
+  const auth = authenticateProxy({ verified: socket.authorized, commonName: socket.getPeerCertificate()?.subject?.CN as string | undefined }, req.headers, requestHeader);
+  if ('error' in auth) {
+    log.warning('aggregated request refused', { path: req.url, reason: auth.error });
+    json(res, 401, statusError(401, 'Unauthorized', auth.error));
+    return;
+  }
+  const path = (req.url ?? '').split('?')[0].replace(/\/$/, '');
+  if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}`) return json(res, 200, apiGroup());
+  if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`) return json(res, 200, apiResourceList());
+  json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api yet`));
+}
+
 const server = createServer(tls(), (req, res) => {
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
     res.writeHead(200).end('ok');
     return;
   }
+  if (req.url?.startsWith('/apis/')) return serveAggregated(req, res);
   if (req.method !== 'POST') {
     res.writeHead(405).end();
     return;
@@ -70,4 +111,6 @@ watchFile(join(CERT_DIR, 'tls.crt'), { interval: 10_000 }, () => {
   server.setSecureContext(tls());
   log.info('serving certificate reloaded');
 });
+// The front-proxy CA can change too (kube-apiserver restarted with another); re-read it now and then.
+setInterval(() => void loadRequestHeader().then(() => server.setSecureContext(tls())), 60_000).unref();
 server.listen(PORT, () => log.info('serving admission webhooks', { port: PORT }));

@@ -48,16 +48,17 @@ test('a VMI is defaulted on create by the mutating webhook', () => {
   assert.equal(vmi.spec.domain.cpu.model, 'host-model');
   assert.deepEqual(vmi.spec.networks, [{ name: 'default', pod: {} }]);
   assert.deepEqual(vmi.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
-  assert.equal(vmi.status.phase, 'Pending');
+  // virt-controller may have moved it on already.
+  assert.ok(['Pending', 'Scheduling', 'Scheduled'].includes(vmi.status.phase), vmi.status.phase);
   assert.match(vmi.spec.domain.firmware.uuid, /^[0-9a-f-]{36}$/);
 });
 
 test('a status change by a plain user changes nothing', async () => {
-  const patch = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"status":{"phase":"Running","nodeName":"node01"}}']);
+  const patch = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"status":{"phase":"Succeeded","nodeName":"elsewhere"}}']);
   assert.equal(patch.status, 0, patch.stderr);
   const vmi = JSON.parse(kubectl(['get', 'vmi', 'vmi-ephemeral', '-n', NS, '-o', 'json']));
-  assert.equal(vmi.status.phase, 'Pending');
-  assert.equal(vmi.status.nodeName, undefined);
+  assert.notEqual(vmi.status.phase, 'Succeeded');
+  assert.notEqual(vmi.status.nodeName, 'elsewhere');
 });
 
 test('a spec change by a user is refused', () => {
@@ -67,11 +68,10 @@ test('a spec change by a user is refused', () => {
 });
 
 test('the KubeVirt CR\'s configuration reaches virt-api without a restart, and kubectl shows its columns', async () => {
-  const cr = 'kubevirt';
-  kubectlResult(['delete', 'kubevirt', cr, '-n', 'kubevirt', '--wait=true']);
-  kubectl(['apply', '-f', join(import.meta.dirname, '..', '..', 'manifests', 'kubevirt-cr.yaml')]);
+  const cr = ['kubevirt', 'kubevirt', '-n', 'kubevirt'];
   assert.deepEqual(kubectl(['get', 'kubevirt', '-n', 'kubevirt']).split('\n')[0].split(/\s+/).filter(Boolean), ['NAME', 'AGE', 'PHASE']);
-  kubectl(['patch', 'kubevirt', cr, '-n', 'kubevirt', '--type', 'merge', '-p', '{"spec":{"configuration":{"network":{"defaultNetworkInterface":"masquerade"}}}}']);
+  const pods = kubectl(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-api', '-o', 'name']);
+  kubectl(['patch', ...cr, '--type', 'merge', '-p', '{"spec":{"configuration":{"network":{"defaultNetworkInterface":"masquerade"}}}}']);
   try {
     const vmi = example<{ metadata: { name: string } }>('vmi-ephemeral.yaml');
     vmi.metadata.name = 'masquerade-by-default';
@@ -80,7 +80,8 @@ test('the KubeVirt CR\'s configuration reaches virt-api without a restart, and k
       return out.spec.domain.devices.interfaces[0].masquerade ? out : undefined;
     });
     assert.deepEqual(created.spec.domain.devices.interfaces, [{ name: 'default', masquerade: {} }]);
+    assert.equal(kubectl(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-api', '-o', 'name']), pods, 'no virt-api pod was replaced');
   } finally {
-    kubectlResult(['delete', 'kubevirt', cr, '-n', 'kubevirt']);
+    kubectl(['patch', ...cr, '--type', 'json', '-p', '[{"op":"remove","path":"/spec/configuration/network"}]']);
   }
 });

@@ -1,12 +1,14 @@
 // The install objects agree with what virt-api serves and with each other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MUTATING_HOOKS, VALIDATING_HOOKS, virtApiObjects } from '../../src/operator/components.ts';
+import { componentObjects, leafCertificates, MUTATING_HOOKS, VALIDATING_HOOKS } from '../../src/operator/components.ts';
+import { componentImages, desiredInstall, operatorManifest, workloadWaiting, kubevirtStatus } from '../../src/operator/install.ts';
 import { WEBHOOK_PATHS } from '../../src/virt-api/admission.ts';
 
-const objects = virtApiObjects({ namespace: 'kubevirt', image: 'registry:5000/kubevirt-ts/virt-ts:devel', imagePullPolicy: 'Always', caBundle: 'CA', servingCert: { cert: 'C', key: 'K' } }) as {
-  kind: string; metadata: { name: string }; subjects?: { name: string }[]; roleRef?: { name: string }; spec?: { template: { spec: { serviceAccountName: string; automountServiceAccountToken?: boolean; containers: { securityContext: { capabilities: { drop: string[] } } }[] } } };
-}[];
+type PodSpec = { serviceAccountName: string; containers: { securityContext: { capabilities: { drop: string[] } }; volumeMounts?: { name: string }[] }[]; volumes?: { name: string; secret?: { secretName: string } }[] };
+type O = { kind: string; metadata: { name: string; namespace?: string }; subjects?: { name: string }[]; roleRef?: { name: string }; spec?: { template: { spec: PodSpec } } };
+const params = { namespace: 'kubevirt', image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always', caBundle: 'CA' };
+const objects = componentObjects(params) as O[];
 
 test('every webhook path virt-api serves is registered, and only those', () => {
   const registered = [...MUTATING_HOOKS, ...VALIDATING_HOOKS].map((h) => h.path).sort();
@@ -14,11 +16,56 @@ test('every webhook path virt-api serves is registered, and only those', () => {
 });
 
 test('each component runs as its own service account, bound to its own role, without capabilities', () => {
-  for (const deployment of objects.filter((o) => o.kind === 'Deployment')) {
-    const sa = deployment.spec!.template.spec.serviceAccountName;
+  const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
+  assert.deepEqual(workloads.map((w) => w.metadata.name), ['virt-api', 'virt-controller', 'virt-handler']);
+  const accounts = new Set<string>();
+  for (const workload of workloads) {
+    const sa = workload.spec!.template.spec.serviceAccountName;
+    accounts.add(sa);
     assert.ok(objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa), sa);
     const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.subjects?.[0].name === sa);
     assert.equal(binding?.roleRef?.name, sa);
-    for (const c of deployment.spec!.template.spec.containers) assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
+    for (const c of workload.spec!.template.spec.containers) assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
   }
+  assert.equal(accounts.size, 3);
+});
+
+test('every certificate Secret a component mounts is one the operator issues', () => {
+  const issued = new Set(leafCertificates('kubevirt').map((l) => l.secret));
+  for (const workload of objects.filter((o) => o.spec?.template)) {
+    for (const volume of workload.spec!.template.spec.volumes ?? []) if (volume.secret) assert.ok(issued.has(volume.secret.secretName), volume.secret.secretName);
+  }
+});
+
+test('the operator installs the CRDs except its own, the roles, components and registrations', () => {
+  const kinds = desiredInstall(params).map((o) => `${o.kind}/${o.metadata?.name}`);
+  assert.ok(!kinds.includes('CustomResourceDefinition/kubevirts.kubevirt.io'));
+  assert.ok(kinds.includes('CustomResourceDefinition/virtualmachines.kubevirt.io'));
+  assert.ok(kinds.includes('APIService/v1.subresources.kubevirt.io'));
+  assert.ok(kinds.includes('ClusterRole/kubevirt.io:view'));
+  const manifest = operatorManifest({ namespace: 'kubevirt', image: 'r/kubevirt-ts/virt-ts:devel', launcherImage: 'r/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always' });
+  assert.deepEqual(manifest.map((o) => o.kind), ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment']);
+});
+
+test('a KubeVirt CR may point the components at another registry or tag', () => {
+  const defaults = { image: 'registry:5000/kubevirt-ts/virt-ts@sha256:abc', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher@sha256:def', imagePullPolicy: 'IfNotPresent' };
+  const kv = (spec: object) => ({ metadata: { name: 'kubevirt' }, spec }) as never;
+  assert.deepEqual(componentImages(kv({}), defaults), defaults);
+  assert.equal(componentImages(kv({ imageTag: 'v1' }), defaults).image, 'registry:5000/kubevirt-ts/virt-ts:v1');
+  assert.equal(componentImages(kv({ imageRegistry: 'quay.example' }), defaults).launcherImage, 'quay.example/kubevirt-ts/virt-launcher@sha256:def');
+  assert.equal(componentImages(kv({ imagePullPolicy: 'Always' }), defaults).imagePullPolicy, 'Always');
+});
+
+test('Deployed and Available only when every component is ready', () => {
+  assert.equal(workloadWaiting({ metadata: { generation: 2 }, spec: { replicas: 2 }, status: { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2, replicas: 2 } }, 'Deployment', 'virt-api'), undefined);
+  assert.match(workloadWaiting({ metadata: { generation: 2 }, spec: { replicas: 2 }, status: { observedGeneration: 2, readyReplicas: 1, updatedReplicas: 2, replicas: 2 } }, 'Deployment', 'virt-api') ?? '', /1\/2/);
+  assert.match(workloadWaiting(undefined, 'DaemonSet', 'virt-handler') ?? '', /missing/);
+  const kv = { metadata: { name: 'kubevirt', generation: 1 }, spec: {} } as never;
+  const images = { image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'x', imagePullPolicy: 'Always' };
+  const deploying = kubevirtStatus(kv, { waiting: ['DaemonSet virt-handler 0/1 ready'] }, images, '2026-11-22T10:00:00Z');
+  assert.equal(deploying.phase, 'Deploying');
+  assert.equal(deploying.conditions?.find((c) => c.type === 'Available')?.status, 'False');
+  const deployed = kubevirtStatus(kv, { waiting: [] }, images, '2026-11-22T10:00:00Z');
+  assert.equal(deployed.phase, 'Deployed');
+  assert.deepEqual(deployed.conditions?.map((c) => `${c.type}=${c.status}`), ['Available=True', 'Progressing=False', 'Degraded=False']);
 });

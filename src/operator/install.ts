@@ -1,0 +1,161 @@
+// What virt-operator installs for a KubeVirt CR, what the operator itself is
+// made of (kubevirt-operator.yaml), and how the CR's status reports the
+// install. Pure: ./main.ts applies and observes.
+import { stringify } from 'yaml';
+import { CRDS, renderCrd } from '../api/crds.ts';
+import { HEADER } from '../api/manifests.ts';
+import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
+import { componentDeployment, componentObjects, componentPodSpec, MANAGED_BY, MANAGED_BY_LABEL, type InstallParams } from './components.ts';
+import { userClusterRoles } from './rbac.ts';
+
+type Obj = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string; labels?: Record<string, string> } };
+type Condition = NonNullable<KubeVirtStatus['conditions']>[number];
+
+export const KUBEVIRT_FINALIZER = 'foregroundDeleteKubeVirt';
+export const OPERATOR_VERSION = 'v1.7.0-kubevirt-ts';
+const KUBEVIRT_CRD = 'kubevirts.kubevirt.io';
+
+const managed = (o: Obj): Obj => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY } } });
+
+/** The CRDs the operator owns: all but the KubeVirt CRD, which the operator's own manifest carries. */
+export function installedCrds(): Obj[] {
+  return CRDS.map((def) => renderCrd(def) as Obj).filter((crd) => crd.metadata?.name !== KUBEVIRT_CRD).map(managed);
+}
+
+/** Everything installed for a KubeVirt CR, in the order it is applied (deletion runs in reverse). */
+export function desiredInstall(p: InstallParams): Obj[] {
+  return [...installedCrds(), ...userClusterRoles().map((r) => managed(r as Obj)), ...(componentObjects(p) as Obj[])];
+}
+
+export interface ImageSettings {
+  image: string;
+  launcherImage: string;
+  imagePullPolicy: string;
+}
+
+/** Component images: the operator's own, unless the CR names another registry or tag. */
+export function componentImages(kv: KubeVirt, defaults: ImageSettings): ImageSettings {
+  const retag = (ref: string) => {
+    const at = ref.search(/[@:][^/]*$/);
+    const repo = at >= 0 ? ref.slice(0, at) : ref;
+    const registry = kv.spec?.imageRegistry;
+    const path = repo.slice(repo.indexOf('/') + 1);
+    const base = registry ? `${registry}/${path}` : repo;
+    if (kv.spec?.imageTag) return `${base}:${kv.spec.imageTag}`;
+    return registry ? `${base}${ref.slice(at)}` : ref;
+  };
+  return {
+    image: retag(defaults.image),
+    launcherImage: retag(defaults.launcherImage),
+    imagePullPolicy: kv.spec?.imagePullPolicy ?? defaults.imagePullPolicy,
+  };
+}
+
+export interface Readiness {
+  /** Components not ready yet, with why. */
+  waiting: string[];
+}
+
+/** The CR status: Deployed and Available only when every component is ready. */
+export function kubevirtStatus(kv: KubeVirt, readiness: Readiness, images: ImageSettings, now: string): KubeVirtStatus {
+  const ready = readiness.waiting.length === 0;
+  const previous = kv.status?.conditions ?? [];
+  const condition = (type: string, status: boolean, reason: string, message: string): Condition => {
+    const old = previous.find((c) => c.type === type);
+    const s = status ? 'True' : 'False';
+    return {
+      type, status: s, reason, message,
+      lastProbeTime: old?.status === s && old.reason === reason ? old.lastProbeTime : now,
+      lastTransitionTime: old?.status === s ? old.lastTransitionTime : now,
+    };
+  };
+  const version = images.image.split(/[@:]/).pop() ?? '';
+  return {
+    ...kv.status,
+    phase: ready ? 'Deployed' : 'Deploying',
+    conditions: [
+      ready
+        ? condition('Available', true, 'AllComponentsReady', 'All components are ready.')
+        : condition('Available', false, 'DeploymentInProgress', `Deploying version ${version} with registry ${registryOf(images.image)}`),
+      ready
+        ? condition('Progressing', false, 'AllComponentsReady', 'All components are ready.')
+        : condition('Progressing', true, 'DeploymentInProgress', `Waiting for: ${readiness.waiting.join(', ')}`),
+      condition('Degraded', false, ready ? 'AllComponentsReady' : 'DeploymentInProgress', ready ? 'All components are ready.' : 'Deploying.'),
+    ],
+    operatorVersion: OPERATOR_VERSION,
+    targetKubeVirtRegistry: registryOf(images.image),
+    targetKubeVirtVersion: version,
+    ...(ready ? { observedKubeVirtRegistry: registryOf(images.image), observedKubeVirtVersion: version } : {}),
+    observedGeneration: kv.metadata.generation,
+    defaultArchitecture: kv.spec?.configuration?.architectureConfiguration?.defaultArchitecture || 'amd64',
+  };
+}
+
+const registryOf = (image: string) => image.split('/')[0];
+
+/** What a Deployment or DaemonSet still waits for, if anything. */
+export function workloadWaiting(o: { kind?: string; metadata?: { name?: string; generation?: number }; spec?: { replicas?: number }; status?: Record<string, number | undefined> } | undefined, kind: string, name: string): string | undefined {
+  if (!o) return `${kind} ${name} missing`;
+  const s = o.status ?? {};
+  if ((s.observedGeneration ?? 0) < (o.metadata?.generation ?? 0)) return `${kind} ${name} not observed`;
+  if (kind === 'DaemonSet') {
+    const want = s.desiredNumberScheduled ?? 0;
+    return want > 0 && (s.numberReady ?? 0) >= want && (s.updatedNumberScheduled ?? 0) >= want ? undefined : `DaemonSet ${name} ${s.numberReady ?? 0}/${want} ready`;
+  }
+  const want = o.spec?.replicas ?? 1;
+  return (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want && (s.replicas ?? 0) <= want ? undefined : `Deployment ${name} ${s.readyReplicas ?? 0}/${want} ready`;
+}
+
+/** The operator itself, as manifests/kubevirt-operator.yaml carries it. */
+export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[] {
+  const sa = 'kubevirt-operator';
+  const kubevirtCrd = CRDS.find((d) => `${d.plural}.${d.group}` === KUBEVIRT_CRD)!;
+  const labels = { 'kubevirt.io': '', 'app.kubernetes.io/component': 'kubevirt' };
+  const all = ['*'];
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: p.namespace, labels: { 'kubevirt.io': '', 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+    renderCrd(kubevirtCrd) as Obj,
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels } },
+    {
+      // The installer: it creates the CRDs, roles, components and registrations, so it may write those and nothing else.
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels },
+      rules: [
+        { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+        { apiGroups: ['kubevirt.io'], resources: ['kubevirts/status'], verbs: ['get', 'patch', 'update'] },
+        { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['list'] },
+        { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: all },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: [...all, 'escalate', 'bind'] },
+        { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], verbs: all },
+        { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], verbs: all },
+        { apiGroups: [''], resources: ['serviceaccounts', 'services', 'secrets', 'configmaps'], verbs: all },
+        { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
+    },
+    componentDeployment('virt-operator', sa, p.namespace, 1, componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
+      command: ['node', '/app/src/operator/main.js'],
+      env: [
+        { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'VIRT_TS_IMAGE', value: p.image },
+        { name: 'VIRT_LAUNCHER_IMAGE', value: p.launcherImage },
+        { name: 'IMAGE_PULL_POLICY', value: p.imagePullPolicy },
+      ],
+      resources: { requests: { cpu: '10m', memory: '96Mi' } },
+    })) as Obj,
+  ];
+}
+
+/** The operator install manifest, for the images of the local registry's devel tag. */
+export function renderedOperatorManifest(): string {
+  const objects = operatorManifest({
+    namespace: 'kubevirt', image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always',
+  });
+  return HEADER.replace('src/api', 'src/operator') + objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+}
