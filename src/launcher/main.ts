@@ -3,7 +3,8 @@
 //     boots the VMI on this host without Kubernetes, streams its serial console
 //     to stdout, and shuts it down gracefully on Ctrl-C or SIGTERM.
 //   In a pod: node src/launcher/main.ts --socket-dir DIR --workdir DIR
-//     waits for virt-handler's commands on DIR/launcher.sock.
+//     waits for virt-handler's commands on DIR/launcher.sock; the first sync
+//     carries the node context (accelerator, disk paths, taps, DHCP leases).
 import { parseArgs } from 'node:util';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,9 @@ import type { ConversionContext, NetworkAttachment, VolumePaths } from './conver
 import { chooseAccelerator, kvmUsable } from './kvm.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
-import { LAUNCHER_SOCKET } from './protocol.ts';
+import { LAUNCHER_SOCKET, type NodeContext } from './protocol.ts';
+import { serveDhcp } from './dhcp.ts';
+import type { Socket } from 'node:dgram';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
 
@@ -121,27 +124,40 @@ function followFile(path: string) {
   timer.unref();
 }
 
+/** The pod's DNS servers and search domains, from its resolv.conf, for the guest's DHCP lease. */
+function podResolver(): { dns: string[]; searchDomains: string[] } {
+  const text = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
+  const dns = [...text.matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]);
+  const searchDomains = /^search\s+(.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
+  return { dns, searchDomains };
+}
+
 async function inPod(socketDir: string, workdir: string) {
   const log = createLogger('virt-launcher');
-  // The handler's sync carries everything node-specific; until then there is nothing to convert.
-  let context: ((vmi: VirtualMachineInstance) => ConversionContext) | undefined;
+  // virt-handler's sync carries everything node-specific; until then there is nothing to convert.
+  let node: NodeContext | undefined;
+  let dhcp: Socket | undefined;
   const supervisor = new Supervisor({
-    context: (vmi) => {
-      if (!context) throw new Error('no node context: the launcher was started without one');
-      return context(vmi);
+    context: () => {
+      if (!node) throw new Error('virt-handler sent no node context with the sync');
+      return { ...node, workdir, now: new Date() };
     },
     log,
   });
-  const contextFile = join(socketDir, 'node-context.json');
-  if (existsSync(contextFile)) {
-    const shared = JSON.parse(readFileSync(contextFile, 'utf8')) as Omit<ConversionContext, 'now'>;
-    context = () => ({ ...shared, workdir, now: new Date() });
-  }
-  serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, log);
+  const receiveContext = (context: NodeContext) => {
+    node = context;
+    if (dhcp || !context.dhcp?.length) return;
+    const leases = context.dhcp.map((lease) => ({ ...lease, ...podResolver() }));
+    dhcp = serveDhcp(leases, (error) => log.warning('DHCP server error', { error: error.message }));
+    log.info('answering DHCP for the guest', { leases: leases.map((l) => ({ mac: l.mac, ip: l.ip })) });
+  };
+  serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, log, receiveContext);
   process.on('SIGTERM', () => void supervisor.shutdown().then(() => process.exit(0)));
   log.info('waiting for commands', { socket: join(socketDir, LAUNCHER_SOCKET) });
   const final = await supervisor.exited;
-  process.exit(final.state === 'Shutoff' ? 0 : 1);
+  dhcp?.close();
+  // Give virt-handler a moment to read the final domain event before the socket goes.
+  setTimeout(() => process.exit(final.state === 'Shutoff' ? 0 : 1), 1000);
 }
 
 if (import.meta.main) {

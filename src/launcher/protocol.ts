@@ -2,11 +2,21 @@
 // JSON over a unix socket in the pod's shared directory. Both sides import these types.
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { DomainStatus } from './domain.ts';
+import type { ConversionContext } from './convert.ts';
+import type { DhcpLease } from './dhcp.ts';
 
 export const LAUNCHER_SOCKET = 'launcher.sock';
 
+/**
+ * What virt-handler knows of the node and the pod and the launcher cannot see:
+ * the accelerator, where the container disks were put, the taps it made and
+ * the DHCP leases to answer on them (DNS servers and search domains are the
+ * pod's own, filled in by the launcher).
+ */
+export type NodeContext = Omit<ConversionContext, 'now' | 'workdir'> & { dhcp?: Omit<DhcpLease, 'dns' | 'searchDomains'>[] };
+
 export type LauncherCommand =
-  | { command: 'sync'; vmi: VirtualMachineInstance }
+  | { command: 'sync'; vmi: VirtualMachineInstance; context?: NodeContext }
   | { command: 'shutdown'; gracePeriodSeconds?: number }
   | { command: 'kill' }
   | { command: 'pause' }

@@ -3,11 +3,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Supervisor } from './supervisor.ts';
-import type { DomainEvent, LauncherRequest, LauncherResponse } from './protocol.ts';
+import type { DomainEvent, LauncherRequest, LauncherResponse, NodeContext } from './protocol.ts';
 import { ConversionError } from './convert.ts';
 import type { Logger } from '../lib/log.ts';
 
-export function serveCommands(path: string, supervisor: Supervisor, log: Logger): Server {
+/** Called with the node context of each sync that carries one, before the supervisor sees it. */
+export type ContextReceiver = (context: NodeContext) => void;
+
+export function serveCommands(path: string, supervisor: Supervisor, log: Logger, onContext?: ContextReceiver): Server {
   rmSync(path, { force: true });
   const watchers = new Set<Socket>();
   supervisor.on('domain', (domain) => {
@@ -35,7 +38,10 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger)
     try {
       let result: unknown;
       switch (request.command) {
-        case 'sync': await supervisor.sync(request.vmi); break;
+        case 'sync':
+          if (request.context) onContext?.(request.context);
+          await supervisor.sync(request.vmi);
+          break;
         case 'shutdown': result = await supervisor.shutdown(request.gracePeriodSeconds); break;
         case 'kill': result = await supervisor.kill(); break;
         case 'pause': await supervisor.pause(); break;

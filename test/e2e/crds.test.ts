@@ -12,7 +12,8 @@ const NS = 'kvts-crds';
 const CRD_DIR = join(import.meta.dirname, '..', '..', 'manifests', 'crds');
 
 before(async () => {
-  kubectl(['apply', '--server-side', '-f', CRD_DIR]);
+  // virt-operator installed them; applying the committed files over them proves they are the same CRDs.
+  kubectl(['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);
   for (const def of CRDS) kubectl(['wait', '--for=condition=Established', `crd/${crdName(def)}`, '--timeout=60s']);
   deleteNamespace(NS, true);
   kubectl(['create', 'namespace', NS]);

@@ -1,0 +1,94 @@
+// virt-handler's part of the VMI status, from what the launcher observed:
+// the phase from the domain state, the Paused, LiveMigratable and
+// AgentConnected conditions, interfaces and guest OS info. Pure.
+import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
+import type { DomainStatus } from '../launcher/domain.ts';
+import type { GuestInfo } from '../launcher/protocol.ts';
+
+type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
+type Interfaces = NonNullable<VirtualMachineInstanceStatus['interfaces']>;
+
+export interface Observed {
+  domain?: DomainStatus;
+  guest?: GuestInfo;
+  /** The interfaces virt-handler wired, as planned. */
+  interfaces?: Interfaces;
+  /** Why the last sync failed, if it did. */
+  syncError?: string;
+}
+
+/** The phase a domain state stands for; undefined while nothing has started. */
+export function phaseOf(domain: DomainStatus | undefined): string | undefined {
+  if (!domain) return undefined;
+  switch (domain.state) {
+    case 'Running':
+    case 'Paused':
+    case 'Shutdown':
+      return domain.reason === 'StartingUp' ? undefined : 'Running';
+    case 'Shutoff':
+      // A guest that powered off, or one we stopped on request, ended well; anything else did not.
+      return domain.reason === 'Shutdown' || (domain.reason === 'Destroyed' && domain.gracefulShutdownRequested) ? 'Succeeded' : 'Failed';
+    case 'Crashed':
+      return 'Failed';
+    default:
+      return undefined;
+  }
+}
+
+function put(conditions: Condition[], next: Condition | undefined, type: string): Condition[] {
+  const current = conditions.find((c) => c.type === type);
+  if (!next) return current ? conditions.filter((c) => c.type !== type) : conditions;
+  if (current && current.status === next.status && current.reason === next.reason && current.message === next.message) return conditions;
+  return [...conditions.filter((c) => c.type !== type), next];
+}
+
+export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observed, now: string): VirtualMachineInstance {
+  const next = structuredClone(vmi);
+  const status = (next.status ??= {});
+  const phase = status.phase ?? '';
+  const target = phaseOf(observed.domain);
+  if (target && phase !== target && !(phase === 'Succeeded' || phase === 'Failed')) {
+    status.phase = target;
+    status.phaseTransitionTimestamps = [...(status.phaseTransitionTimestamps ?? []), { phase: target, phaseTransitionTimestamp: now }];
+    if (target === 'Failed') status.reason = observed.domain?.reason === 'Panicked' ? 'GuestPanicked' : 'VirtualMachineCrashed';
+  }
+  let conditions = status.conditions ?? [];
+  const running = status.phase === 'Running';
+  const paused = running && observed.domain?.state === 'Paused';
+  conditions = put(conditions, paused
+    ? { type: 'Paused', status: 'True', reason: observed.domain?.reason === 'IOError' ? 'PausedIOError' : 'PausedByUser', message: 'VMI was paused by user', lastProbeTime: now, lastTransitionTime: now }
+    : undefined, 'Paused');
+  conditions = put(conditions, running
+    ? { type: 'LiveMigratable', status: 'False', reason: 'NotMigratable', message: 'kubevirt-ts does not live-migrate yet', lastTransitionTime: now }
+    : undefined, 'LiveMigratable');
+  const agent = running && observed.guest !== undefined;
+  conditions = put(conditions, agent ? { type: 'AgentConnected', status: 'True', lastProbeTime: now, lastTransitionTime: now } : undefined, 'AgentConnected');
+  conditions = put(conditions, observed.syncError && !running
+    ? { type: 'Synchronized', status: 'False', reason: 'SyncFailed', message: observed.syncError, lastProbeTime: now, lastTransitionTime: now }
+    : undefined, 'Synchronized');
+  status.conditions = conditions;
+  if (running && observed.interfaces?.length) {
+    const fromAgent = observed.guest?.hostname !== undefined;
+    status.interfaces = observed.interfaces.map((i) => ({ ...i, infoSource: fromAgent ? 'domain, guest-agent' : 'domain' }));
+  }
+  const os = observed.guest?.os;
+  if (running && os) {
+    status.guestOSInfo = {
+      ...(os.id ? { id: os.id } : {}), ...(os.name ? { name: os.name } : {}), ...(os['pretty-name'] ? { prettyName: os['pretty-name'] } : {}),
+      ...(os.version ? { version: os.version } : {}), ...(os['version-id'] ? { versionId: os['version-id'] } : {}),
+      ...(os['kernel-release'] ? { kernelRelease: os['kernel-release'] } : {}), ...(os['kernel-version'] ? { kernelVersion: os['kernel-version'] } : {}),
+      ...(os.machine ? { machine: os.machine } : {}),
+    };
+  }
+  if (running && vmi.spec.domain.machine?.type) status.machine = { type: vmi.spec.domain.machine.type };
+  return next;
+}
+
+/** Whether writing `next` would change anything, ignoring probe and transition times. */
+export function statusChanged(before: VirtualMachineInstance, after: VirtualMachineInstance): boolean {
+  const strip = (v: VirtualMachineInstance) => ({
+    ...v.status,
+    conditions: v.status?.conditions?.map(({ lastProbeTime: _p, lastTransitionTime: _t, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)),
+  });
+  return JSON.stringify(strip(before)) !== JSON.stringify(strip(after));
+}
