@@ -34,4 +34,4 @@ ensure_debian_packages() {
 }
 
 # What virt-launcher runs on the host in standalone mode and its tests.
-LAUNCHER_PACKAGES=(qemu-system-x86 qemu-utils genisoimage skopeo ovmf seabios ipxe-qemu)
+LAUNCHER_PACKAGES=(qemu-system-x86 qemu-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)

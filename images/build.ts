@@ -4,7 +4,7 @@
 // With no image names it builds all of them.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
 
@@ -61,6 +61,23 @@ function pause(): LayerBlob {
   return (pauseLayer ??= stage('pause', (root) => compilePause(join(root, 'pause'))));
 }
 
+let nodeToolsLayer: LayerBlob | undefined;
+/**
+ * What virt-handler runs inside launcher pods: iproute2 (bridges, taps,
+ * neighbours), iptables (the masquerade NAT) and nsenter, ahead of busybox's
+ * smaller applets on PATH.
+ */
+function nodeTools(): LayerBlob {
+  return (nodeToolsLayer ??= stage('node-tools', (root) => {
+    copyWithLibraries(root, '/usr/sbin/ip', '/usr/local/bin/ip');
+    copyWithLibraries(root, '/usr/bin/nsenter', '/usr/local/bin/nsenter');
+    copyWithLibraries(root, '/usr/sbin/xtables-nft-multi', '/usr/local/bin/xtables-nft-multi');
+    for (const name of ['iptables', 'iptables-save', 'iptables-restore']) symlinkSync('xtables-nft-multi', join(root, 'usr/local/bin', name));
+    const modules = '/usr/lib/x86_64-linux-gnu/xtables';
+    for (const module of readdirSync(modules)) copyWithLibraries(root, join(modules, module));
+  }, hashOf(readFileSync(import.meta.filename), String(statSync('/usr/sbin/xtables-nft-multi').size), String(statSync('/usr/sbin/ip').size))));
+}
+
 let holderLayer: LayerBlob | undefined;
 /**
  * The process that keeps a containerDisk or kernel-boot container alive (their
@@ -79,7 +96,7 @@ let baseLayer: LayerBlob | undefined;
 function base(): LayerBlob {
   return (baseLayer ??= stage('base', (root) => {
     copyInto(root, '/bin/busybox', '/bin/busybox');
-    for (const applet of ['sh', 'ls', 'cat', 'sleep', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'ps', 'kill', 'env', 'echo', 'test', 'nc', 'ip', 'chown', 'chmod', 'stat', 'mount', 'umount', 'df', 'du', 'find', 'grep', 'sed', 'head', 'tail', 'tar', 'true', 'false', 'id', 'hostname', 'uname', 'date', 'touch', 'tee', 'vi']) {
+    for (const applet of ['mknod', 'sysctl', 'sh', 'ls', 'cat', 'sleep', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'ps', 'kill', 'env', 'echo', 'test', 'nc', 'ip', 'chown', 'chmod', 'stat', 'mount', 'umount', 'df', 'du', 'find', 'grep', 'sed', 'head', 'tail', 'tar', 'true', 'false', 'id', 'hostname', 'uname', 'date', 'touch', 'tee', 'vi']) {
       symlinkSync('busybox', join(root, 'bin', applet));
     }
     const node = realpathSync(join(REPO, 'node_modules', '.bin', 'node'));
@@ -189,14 +206,14 @@ export const CONTAINER_DISK_NAMES = [
 ];
 export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
 
-const NODE_ENV = ['PATH=/usr/local/bin:/bin', 'NODE_ENV=production'];
+const NODE_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'NODE_ENV=production'];
 
 export const IMAGES: Record<string, (registry: string, push: boolean) => string> = {
   pause: (registry, push) => pushImage(`${registry}/kubevirt-ts/pause:${TAG}`, [pause()], { Entrypoint: ['/pause'] }, push),
   'virt-ts': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
   'virt-launcher': (registry, push) =>
-    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), containerDiskHolder(), deps(), app()], {
+    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()], {
       Env: NODE_ENV, WorkingDir: '/app', Entrypoint: ['node', '/app/src/launcher/main.js'], User: '107:107',
     }, push),
   'test-guest': (registry, push) => {

@@ -89,6 +89,10 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     if (!pod && !podCreationPending) {
       plan.createPod = renderLauncherPod(vmi, params);
     }
+  } else if (isFinalPhase(phase)) {
+    // The guest has ended; its pod's other containers (image holders, console log) would run on.
+    const lingering = pods.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));
+    if (lingering.length) plan.deletePods = lingering;
   }
 
   let nextPhase = phase;

@@ -1,27 +1,253 @@
-// virt-handler, the node agent (a DaemonSet). So far it heartbeats its node;
-// syncing the VMIs on the node with their launchers comes next.
+// virt-handler, the node agent (one per node, privileged, in the host PID
+// namespace). For each VMI scheduled to its node it wires the pod network
+// and the image volumes inside the launcher pod, sends the launcher `sync`,
+// follows its domain events, and writes the VMI's status. It also
+// heartbeats the node. Restarting it never touches a running guest: it
+// reconnects to each launcher and carries on.
+import { execFile } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../lib/kube.ts';
+import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import { LAUNCHER_LABEL_VALUE, POD_PATHS } from '../controller/launcher-pod.ts';
+import { isFinalPhase, ownedPods } from '../controller/vmi.ts';
+import { LauncherClient } from '../launcher/client.ts';
+import type { DomainStatus } from '../launcher/domain.ts';
+import { kvmUsable } from '../launcher/kvm.ts';
+import { OVMF } from '../launcher/main.ts';
+import { LAUNCHER_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
+import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
+import { eventRecorder } from '../lib/events.ts';
+import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
+import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
+import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './disks.ts';
 import { heartbeatPatch } from './heartbeat.ts';
+import { parsePodInterface, planPodNetwork, type NetworkPlan } from './network.ts';
+import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
+import { containerIdOf, containerPid, PROC } from './proc.ts';
+import { statusChanged, withObservedStatus } from './status.ts';
 
 const log = createLogger('virt-handler');
 exitOnSignals(log);
-const { values: flags } = parseArgs({ options: { 'heartbeat-interval-seconds': { type: 'string', default: '60' } } });
+const { values: flags } = parseArgs({ options: { 'heartbeat-interval-seconds': { type: 'string', default: '60' }, 'state-dir': { type: 'string', default: '/var/run/kubevirt-ts' } } });
 const NODE = process.env.NODE_NAME;
+const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 if (!NODE) {
   log.error('NODE_NAME is not set; virt-handler must run with the downward API giving it spec.nodeName');
   process.exit(2);
 }
-const core = loadKubeConfig().makeApiClient(CoreV1Api);
+type Typed<T> = T & KubernetesObject;
 
-async function heartbeat(schedulable: boolean) {
-  await core.patchNode({ name: NODE!, body: heartbeatPatch(new Date(), schedulable) }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+const kc = loadKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+const record = eventRecorder(kc, 'virt-handler', log);
+
+async function heartbeat() {
+  await core
+    .patchNode({ name: NODE!, body: heartbeatPatch(new Date(), true) }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    .catch((error) => log.warning('heartbeat failed', { node: NODE, error: apiErrorMessage(error) }));
+}
+await heartbeat();
+setInterval(heartbeat, Number(flags['heartbeat-interval-seconds']) * 1000);
+
+const nodeSelector = `kubevirt.io/nodeName=${NODE}`;
+const vmis = makeInformer<Typed<VirtualMachineInstance>>(kc, '/apis/kubevirt.io/v1/virtualmachineinstances',
+  () => custom.listClusterCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', labelSelector: nodeSelector }) as Promise<KubernetesListObject<Typed<VirtualMachineInstance>>>, nodeSelector);
+const launcherSelector = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
+const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: launcherSelector }) as Promise<KubernetesListObject<V1Pod>>, launcherSelector);
+const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
+const queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 30_000 });
+
+for (const verb of ['add', 'update', 'delete'] as const) {
+  vmis.on(verb, (vmi) => queue.add(keyOf(vmi)));
+  pods.on(verb, (pod) => {
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
+    if (owner && pod.spec?.nodeName === NODE) queue.add(`${pod.metadata?.namespace}/${owner.name}`);
+  });
+}
+await startInformers(log, vmis, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
+
+/** What virt-handler knows about one VMI's launcher. */
+interface LauncherState {
+  podUid: string;
+  client?: LauncherClient;
+  domain?: DomainStatus;
+  guest?: GuestInfo;
+  guestCheckedAt: number;
+  network?: NetworkPlan;
+  syncError?: string;
+  syncing?: boolean;
+  /** After a failed sync, not before this time (ms), doubling up to 30 s. */
+  nextSyncAt?: number;
+  syncDelayMs?: number;
+  shutdownSent?: boolean;
+}
+const states = new Map<string, LauncherState>();
+
+const run = (argv: string[]) =>
+  new Promise<string>((resolve, reject) => {
+    execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (error, stdout, stderr) => (error ? reject(new Error(`${argv.join(' ')}: ${stderr.trim() || error.message}`)) : resolve(stdout)));
+  });
+const inNetns = (pid: number) => (argv: string[]) => run(['nsenter', `--net=${PROC}/${pid}/ns/net`, '--', ...argv]);
+
+function computePid(pod: V1Pod): number {
+  const id = containerIdOf(pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.containerID);
+  const pid = id ? containerPid(id) : undefined;
+  if (!pid) throw new Error(`the compute container of ${pod.metadata?.name} is not running`);
+  return pid;
 }
 
-const beat = () =>
-  heartbeat(true).catch((error: Error) => log.warning('heartbeat failed', { node: NODE, error: error.message.split('\n')[0] }));
-await beat();
-log.info('heartbeating', { node: NODE, intervalSeconds: Number(flags['heartbeat-interval-seconds']) });
-setInterval(beat, Number(flags['heartbeat-interval-seconds']) * 1000);
+/** Device nodes QEMU opens inside the compute container (no device plugin: we make them). */
+async function ensureDevices(pid: number, kvm: boolean) {
+  const nodes = [['/dev/net/tun', '10', '200'], ...(kvm ? [['/dev/kvm', '10', '232']] : [])];
+  const script = nodes.map(([path, major, minor]) => `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`).join('; ');
+  // Run inside the container's own root, so nothing there can point us at a host path.
+  await run(['nsenter', '-t', String(pid), '-m', '-r', '--', '/bin/busybox', 'sh', '-c', script]);
+}
+
+async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<NetworkPlan> {
+  const inPod = inNetns(pid);
+  const exists = await inPod(['ip', 'link', 'show', 'k6t-eth0']).then(() => true, () => false);
+  const pod = parsePodInterface(await inPod(['ip', '-j', 'addr', 'show', 'dev', 'eth0']), await inPod(['ip', '-j', 'route', 'show', 'default']));
+  const plan = planPodNetwork(vmi, pod);
+  if (!exists) {
+    for (const argv of plan.commands) await inPod(argv);
+  }
+  return plan;
+}
+
+let kvmDecision: Promise<boolean> | undefined;
+async function useKvm(): Promise<boolean> {
+  if (clusterConfig.current().useEmulation) return false;
+  const usable = await (kvmDecision ??= kvmUsable(flags['state-dir']!));
+  if (!usable) throw new Error(`KVM is not usable on node ${NODE} and developerConfiguration.useEmulation is false: enable useEmulation in the KubeVirt CR to run in software emulation`);
+  return true;
+}
+
+async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: LauncherState): Promise<NodeContext> {
+  const kvm = await useKvm();
+  const pid = computePid(pod);
+  await ensureDevices(pid, kvm);
+  checkClaimImages(vmi, `${PROC}/${pid}/root`);
+  state.network ??= await wireNetwork(vmi, pid);
+  const images = await prepareImageVolumes(vmi, pod, run);
+  const claims: NonNullable<NodeContext['volumes']['claims']> = {};
+  const fileTrees: Record<string, string> = {};
+  for (const v of vmi.spec.volumes ?? []) {
+    if (v.persistentVolumeClaim || v.ephemeral) claims[v.name] = { path: `${POD_PATHS.claims}/${v.name}`, mode: 'Filesystem' };
+    if (v.configMap) fileTrees[v.name] = `${POD_PATHS.private}/config-map/${v.name}`;
+    if (v.secret) fileTrees[v.name] = `${POD_PATHS.private}/secret/${v.name}`;
+    if (v.downwardAPI) fileTrees[v.name] = `${POD_PATHS.private}/downwardapi/${v.name}`;
+    if (v.serviceAccount) fileTrees[v.name] = '/var/run/secrets/kubernetes.io/serviceaccount';
+  }
+  if (kvm) log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info('using KVM');
+  return {
+    socketDir: POD_PATHS.sockets, kvm, hugepageSizes: [], firmware: OVMF,
+    interfaces: state.network.attachments, volumes: { ...images, claims, fileTrees },
+    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, dhcp: state.network.dhcp,
+  };
+}
+
+async function connect(key: string, pod: V1Pod, state: LauncherState) {
+  const client = await viaDirectoryFd(emptyDirOf(pod.metadata!.uid!, 'sockets'), LAUNCHER_SOCKET, (path) => LauncherClient.connect(path));
+  client.on('domain', (event) => {
+    state.domain = event.domain;
+    queue.add(key);
+  });
+  client.on('close', () => {
+    if (state.client === client) state.client = undefined;
+    queue.addAfter(key, 500);
+  });
+  state.client = client;
+  state.domain = await client.request<DomainStatus>({ command: 'watch' });
+}
+
+async function release(key: string) {
+  const state = states.get(key);
+  if (!state) return;
+  states.delete(key);
+  state.client?.close();
+  await releaseImageVolumes(state.podUid, run);
+}
+
+function launcherPodOf(vmi: VirtualMachineInstance): V1Pod | undefined {
+  return ownedPods(vmi, pods.list(vmi.metadata.namespace))
+    .filter((p) => p.spec?.nodeName === NODE && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
+}
+
+const GUEST_INFO_INTERVAL_MS = { connected: 60_000, waiting: 5_000 };
+
+async function reconcile(key: string): Promise<void> {
+  const [namespace, name] = key.split('/');
+  const vmi = vmis.get(name, namespace);
+  if (!vmi || vmi.status?.nodeName !== NODE || isFinalPhase(vmi.status?.phase)) return release(key);
+  const pod = launcherPodOf(vmi);
+  if (!pod) return; // virt-controller fails a VMI whose pod is gone
+  let state = states.get(key);
+  if (state && state.podUid !== pod.metadata!.uid) {
+    await release(key);
+    state = undefined;
+  }
+  if (!state) {
+    state = { podUid: pod.metadata!.uid!, guestCheckedAt: 0 };
+    states.set(key, state);
+  }
+  const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
+  const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
+  if (!state.client) await connect(key, pod, state);
+  const client = state.client!;
+  const domainUp = state.domain && ['Running', 'Paused'].includes(state.domain.state);
+
+  if (vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp) {
+    if (domainUp && !state.shutdownSent) {
+      state.shutdownSent = true;
+      const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+      vmiLog.info('shutting the guest down', { gracePeriodSeconds: grace });
+      record(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${grace}s)`);
+      client.request({ command: 'shutdown', gracePeriodSeconds: grace }).catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
+    }
+  } else if (vmi.status?.phase === 'Scheduled' && (!state.domain || state.domain.state === 'NoState') && !state.syncing && Date.now() >= (state.nextSyncAt ?? 0)) {
+    state.syncing = true;
+    try {
+      const context = await nodeContext(vmi, pod, state);
+      await client.request({ command: 'sync', vmi, context });
+      state.syncError = undefined;
+      state.syncDelayMs = undefined;
+      vmiLog.info('launcher synced');
+      record(subject, 'Normal', 'Created', 'VirtualMachineInstance defined.');
+    } catch (error) {
+      state.syncError = (error as Error).message.replace(/\/proc\/\d+\/fd\/\d+/g, '<fd>');
+      state.syncDelayMs = Math.min(30_000, (state.syncDelayMs ?? 500) * 2);
+      state.nextSyncAt = Date.now() + state.syncDelayMs;
+      queue.addAfter(key, state.syncDelayMs);
+      vmiLog.warning('sync failed', { error: state.syncError, unsafePath: error instanceof UnsafePathError, retryInMs: state.syncDelayMs });
+      record(subject, 'Warning', 'SyncFailed', state.syncError);
+    } finally {
+      state.syncing = false;
+    }
+  }
+
+  const running = state.domain?.state === 'Running';
+  if (running && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
+    state.guestCheckedAt = Date.now();
+    state.guest = await client.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined);
+    queue.addAfter(key, state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting);
+  }
+
+  const next = withObservedStatus(vmi, { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError }, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+  if (statusChanged(vmi, next)) {
+    if (next.status?.phase !== vmi.status?.phase) {
+      vmiLog.info('phase changed', { from: vmi.status?.phase, to: next.status?.phase, domain: state.domain });
+      if (next.status?.phase === 'Running') record(subject, 'Normal', 'Started', 'VirtualMachineInstance started.');
+      if (next.status?.phase === 'Failed') record(subject, 'Warning', 'Stopped', `The VirtualMachineInstance crashed (${state.domain?.state}/${state.domain?.reason}).`);
+      if (next.status?.phase === 'Succeeded') record(subject, 'Normal', 'Stopped', 'The VirtualMachineInstance was shut down.');
+    }
+    await custom.replaceNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name, body: next });
+  }
+}
+
+log.info('virt-handler running', { node: NODE, vmis: vmis.list().length });
+await runWorkers(queue, 3, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));

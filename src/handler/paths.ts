@@ -56,3 +56,19 @@ export function openChecked(root: string, relative: string): { fd: number; path:
   }
   return { fd, path };
 }
+
+/**
+ * A short path to a socket in a pod directory: unix socket paths are limited
+ * to 108 bytes, and the kubelet's are longer. The directory is opened without
+ * following links and the socket is reached through that descriptor, so the
+ * directory cannot be swapped; `use` runs while the descriptor is open.
+ */
+export async function viaDirectoryFd<T>(dir: string, socket: string, use: (path: string) => Promise<T>): Promise<T> {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    resolveInside(`/proc/self/fd/${fd}`, socket, 'socket');
+    return await use(`/proc/self/fd/${fd}/${socket}`);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -198,12 +198,32 @@ function virtControllerObjects(p: InstallParams): Obj[] {
   ];
 }
 
-/** virt-handler: one per node; it heartbeats its node and writes the VMIs placed there. */
+/**
+ * virt-handler: one per node. It wires network and disks inside launcher
+ * pods, so it is privileged, in the host PID namespace, and sees the kubelet's
+ * pods directory (mounts it makes there reach the launchers). It runs from the
+ * launcher image, which carries QEMU (for the KVM probe), iproute2 and iptables.
+ */
 function virtHandlerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-handler';
+  const pod = componentPodSpec('virt-handler', sa, p.launcherImage, p.imagePullPolicy, {
+    command: ['node', '/app/src/handler/main.js'],
+    resources: { requests: { cpu: '10m', memory: '96Mi' } },
+    securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
+    volumeMounts: [
+      ...['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
+      { name: 'kubelet-pods', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'Bidirectional' },
+      { name: 'state', mountPath: '/var/run/kubevirt-ts' },
+    ],
+  }, [
+    certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs'),
+    { name: 'kubelet-pods', hostPath: { path: '/var/lib/kubelet/pods', type: 'Directory' } },
+    { name: 'state', hostPath: { path: '/var/run/kubevirt-ts', type: 'DirectoryOrCreate' } },
+  ]);
   return [
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
@@ -215,11 +235,7 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
         template: {
           metadata: { labels: { 'kubevirt.io': 'virt-handler', [MANAGED_BY_LABEL]: MANAGED_BY } },
-          spec: componentPodSpec('virt-handler', sa, p.image, p.imagePullPolicy, {
-            command: ['node', '/app/src/handler/main.js'],
-            resources: { requests: { cpu: '10m', memory: '64Mi' } },
-            volumeMounts: ['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
-          }, [certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs')]),
+          spec: { ...pod, hostPID: true, securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
         },
       },
     },
