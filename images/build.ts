@@ -199,6 +199,14 @@ function kernelBoot(): LayerBlob {
   }));
 }
 
+/** A containerDisk image whose disk is a symbolic link to a host file: virt-handler must refuse it. */
+function evilContainerDisk(): LayerBlob {
+  return stage('evil-container-disk', (root) => {
+    mkdirSync(join(root, 'disk'));
+    symlinkSync('/etc/shadow', join(root, 'disk', 'disk.qcow2'));
+  });
+}
+
 /** Where the test guest is published: our name, and the names upstream's examples use. */
 export const CONTAINER_DISK_NAMES = [
   'kubevirt-ts/test-guest-container-disk', 'kubevirt/cirros-container-disk-demo', 'kubevirt/alpine-container-disk-demo',
@@ -222,8 +230,10 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
     for (const name of KERNEL_BOOT_NAMES) pushImage(`${registry}/${name}:${TAG}`, [kernelBoot()], {}, push);
     return digest;
   },
-  'e2e-servers': (registry, push) =>
-    pushImage(`${registry}/kubevirt-ts/e2e-servers:${TAG}`, [base(), testServers()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
+  'e2e-servers': (registry, push) => {
+    pushImage(`${registry}/kubevirt-ts/evil-container-disk:${TAG}`, [evilContainerDisk()], {}, push);
+    return pushImage(`${registry}/kubevirt-ts/e2e-servers:${TAG}`, [base(), testServers()], { Env: NODE_ENV, WorkingDir: '/app' }, push);
+  },
 };
 
 if (import.meta.main) {

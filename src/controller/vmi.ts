@@ -34,6 +34,8 @@ const podIsFinal = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.stat
 const podIsDownOrGoingDown = (pod: V1Pod) => podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined;
 const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
 
+const launcherExitedCleanly = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode === 0;
+
 /** The reason a container of the pod cannot get its image, if one cannot. */
 export function imagePullTrouble(pod: V1Pod): { reason: string; message: string } | undefined {
   for (const status of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
@@ -135,13 +137,18 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     }
     case 'Scheduled':
     case 'Running':
-      // The pod is how the guest runs: without it (or with it ended) the guest is gone.
-      if (!live.length || pods.every(podIsFinal)) nextPhase = 'Failed';
+      // The pod is how the guest runs: without it the guest is gone. A pod that ended tells how:
+      // the launcher exits 0 only after a clean shutdown.
+      if (!pods.length) nextPhase = 'Failed';
+      else if (pods.every(podIsFinal)) nextPhase = phase === 'Running' && launcherExitedCleanly(pods[0]) ? 'Succeeded' : 'Failed';
       break;
   }
   // Once the VMI has ended and no pod of it is left, nothing holds it any more.
   if (isFinalPhase(nextPhase) && pods.length === 0 && next.metadata.finalizers?.includes(VMI_FINALIZER)) {
     next.metadata.finalizers = next.metadata.finalizers.filter((f) => f !== VMI_FINALIZER);
+  }
+  if (nextPhase === 'Succeeded' && !isFinalPhase(phase)) {
+    plan.events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
   }
   if (nextPhase === 'Failed' && !isFinalPhase(phase)) {
     const why = !pod ? 'its virt-launcher pod is gone' : `its virt-launcher pod ${pod.metadata?.name} ${podIsFinal(pod) ? `ended (${pod.status?.phase})` : 'is being deleted'}`;

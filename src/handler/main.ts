@@ -197,8 +197,9 @@ async function reconcile(key: string): Promise<void> {
   }
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
   const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
-  if (!state.client) await connect(key, pod, state);
-  const client = state.client!;
+  const launcherExitCode = pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode;
+  if (!state.client && launcherExitCode === undefined) await connect(key, pod, state);
+  const client = state.client;
   const domainUp = state.domain && ['Running', 'Paused'].includes(state.domain.state);
 
   if (vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp) {
@@ -207,9 +208,9 @@ async function reconcile(key: string): Promise<void> {
       const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
       vmiLog.info('shutting the guest down', { gracePeriodSeconds: grace });
       record(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${grace}s)`);
-      client.request({ command: 'shutdown', gracePeriodSeconds: grace }).catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
+      client?.request({ command: 'shutdown', gracePeriodSeconds: grace }).catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
     }
-  } else if (vmi.status?.phase === 'Scheduled' && (!state.domain || state.domain.state === 'NoState') && !state.syncing && Date.now() >= (state.nextSyncAt ?? 0)) {
+  } else if (client && vmi.status?.phase === 'Scheduled' && (!state.domain || state.domain.state === 'NoState') && !state.syncing && Date.now() >= (state.nextSyncAt ?? 0)) {
     state.syncing = true;
     try {
       const context = await nodeContext(vmi, pod, state);
@@ -231,13 +232,14 @@ async function reconcile(key: string): Promise<void> {
   }
 
   const running = state.domain?.state === 'Running';
-  if (running && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
+  if (client && running && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
     state.guestCheckedAt = Date.now();
     state.guest = await client.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined);
     queue.addAfter(key, state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting);
   }
 
-  const next = withObservedStatus(vmi, { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError }, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+  const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode };
+  const next = withObservedStatus(vmi, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
   if (statusChanged(vmi, next)) {
     if (next.status?.phase !== vmi.status?.phase) {
       vmiLog.info('phase changed', { from: vmi.status?.phase, to: next.status?.phase, domain: state.domain });

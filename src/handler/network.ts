@@ -76,7 +76,7 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
         plan.commands.push(['iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'eth0', '-p', protocol, '--dport', String(port.port), '-j', 'DNAT', '--to-destination', guest]);
       }
     }
-    plan.attachments[iface.name] = { tap: TAP };
+    plan.attachments[iface.name] = { tap: TAP, mac };
     plan.dhcp.push({ mac, ip: guest, prefixLength, router: gateway, serverIp: gateway, hostname, mtu: pod.mtu });
     plan.interfaces.push({ name: iface.name, mac, ipAddress: pod.ip, ipAddresses: [pod.ip], podInterfaceName: 'eth0', infoSource: 'domain', queueCount: 1, linkState: 'up' });
     return plan;
@@ -100,7 +100,7 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
       ['ip', 'route', 'add', `${pod.ip}/32`, 'dev', BRIDGE],
       ['ip', 'neigh', 'replace', pod.ip, 'lladdr', mac, 'dev', BRIDGE, 'nud', 'permanent'],
     );
-    plan.attachments[iface.name] = { tap: TAP };
+    plan.attachments[iface.name] = { tap: TAP, mac };
     plan.dhcp.push({ mac, ip: pod.ip, prefixLength: pod.prefixLength, router: pod.gateway, serverIp: BRIDGE_DHCP_SERVER, hostname, mtu: pod.mtu });
     plan.interfaces.push({ name: iface.name, mac, ipAddress: pod.ip, ipAddresses: [pod.ip], podInterfaceName: 'eth0', infoSource: 'domain', queueCount: 1, linkState: 'up' });
     return plan;

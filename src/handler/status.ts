@@ -15,6 +15,8 @@ export interface Observed {
   interfaces?: Interfaces;
   /** Why the last sync failed, if it did. */
   syncError?: string;
+  /** The launcher container's exit code, once it has ended (its socket is gone with it). */
+  launcherExitCode?: number;
 }
 
 /** The phase a domain state stands for; undefined while nothing has started. */
@@ -46,7 +48,10 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   const next = structuredClone(vmi);
   const status = (next.status ??= {});
   const phase = status.phase ?? '';
-  const target = phaseOf(observed.domain);
+  // A launcher that ended took its domain with it: exit 0 is a clean shutdown, anything else a failure.
+  const target = observed.launcherExitCode !== undefined && !['Succeeded', 'Failed'].includes(phaseOf(observed.domain) ?? '')
+    ? (observed.launcherExitCode === 0 ? 'Succeeded' : 'Failed')
+    : phaseOf(observed.domain);
   if (target && phase !== target && !(phase === 'Succeeded' || phase === 'Failed')) {
     status.phase = target;
     status.phaseTransitionTimestamps = [...(status.phaseTransitionTimestamps ?? []), { phase: target, phaseTransitionTimestamp: now }];

@@ -26,7 +26,8 @@ export interface VolumePaths {
   initrd?: string;
 }
 
-export type NetworkAttachment = { tap: string } | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
+/** How an interface reaches its network: a tap virt-handler made (with the MAC it leased), or QEMU's user-mode stack. */
+export type NetworkAttachment = { tap: string; mac?: string } | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
 
 export interface ConversionContext {
   /** The pod's private scratch space: overlays, ISOs, NVRAM. */
@@ -476,5 +477,6 @@ function interfaceArgs(iface: Interface, i: number, ctx: ConversionContext, f: (
     const forwards = (attachment.user.hostForwards ?? []).map((fw) => `hostfwd=${fw.protocol}:127.0.0.1:${fw.hostPort}-:${fw.guestPort}`);
     backend = [opts('user', { id: netdev }), ...forwards].join(',');
   }
-  return ['-netdev', backend, '-device', opts(model, { netdev, id: `ua-${iface.name}`, mac: iface.macAddress, bootindex: iface.bootOrder })];
+  const mac = iface.macAddress ?? ('tap' in attachment ? attachment.mac : undefined);
+  return ['-netdev', backend, '-device', opts(model, { netdev, id: `ua-${iface.name}`, mac, bootindex: iface.bootOrder })];
 }

@@ -1,0 +1,123 @@
+// virt-handler's pure parts and its path checks: the pod network plan, the
+// DHCP answers, VMI status from domain events, and symlink refusal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
+import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
+import type { VirtualMachineInstance } from '../../src/api/types.ts';
+import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
+import { generatedMac, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
+import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
+import { phaseOf, withObservedStatus } from '../../src/handler/status.ts';
+import { example, fixedContext } from '../helpers/fixtures.ts';
+
+const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
+const vmi = (name: string): VirtualMachineInstance => {
+  const v = defaultNewVmi({ ...example<VirtualMachineInstance>(name), metadata: { ...example<VirtualMachineInstance>(name).metadata, namespace: 'ns', uid: 'uid-1' } }, config, fixedContext());
+  v.status = { ...v.status, phase: 'Scheduled', nodeName: 'node01' };
+  return v;
+};
+const pod = { ip: '10.244.0.7', prefixLength: 24, gateway: '10.244.0.1', mac: '9a:00:00:00:00:07', mtu: 1450 };
+
+test('masquerade: bridge, tap for UID 107, NAT of only the declared ports, DHCP for 10.0.2.2', () => {
+  const plan = planPodNetwork(vmi('vmi-masquerade.yaml'), pod);
+  const text = plan.commands.map((c) => c.join(' '));
+  assert.ok(text.includes('ip tuntap add dev tap0 mode tap user 107 group 107'));
+  assert.ok(text.includes('iptables -t nat -A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 10.0.2.2'));
+  assert.ok(!text.some((c) => /PREROUTING -i eth0 -j DNAT/.test(c)), 'only the declared port is forwarded');
+  const mac = generatedMac('uid-1', 'testmasquerade');
+  assert.deepEqual(plan.attachments, { testmasquerade: { tap: 'tap0', mac } }, 'the guest NIC gets the leased MAC');
+  assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
+  assert.deepEqual(plan.dhcp, [{ mac, ip: '10.0.2.2', prefixLength: 24, router: '10.0.2.1', serverIp: '10.0.2.1', hostname: 'vmi-masquerade', mtu: 1450 }]);
+  assert.equal(plan.interfaces[0].ipAddress, '10.244.0.7', 'the VMI reports the pod IP');
+  const all = vmi('vmi-masquerade.yaml');
+  delete all.spec.domain.devices.interfaces![0].ports;
+  assert.ok(planPodNetwork(all, pod).commands.some((c) => c.join(' ') === 'iptables -t nat -A PREROUTING -i eth0 -j DNAT --to-destination 10.0.2.2'));
+});
+
+test('bridge: the guest takes the pod\'s IP and MAC; eth0 gets another MAC', () => {
+  const plan = planPodNetwork(vmi('vmi-nocloud.yaml'), pod);
+  const text = plan.commands.map((c) => c.join(' '));
+  assert.ok(text.includes('ip addr flush dev eth0'));
+  assert.ok(text.includes('ip link set eth0 master k6t-eth0 up'));
+  assert.deepEqual(plan.dhcp[0], { mac: '9a:00:00:00:00:07', ip: '10.244.0.7', prefixLength: 24, router: '10.244.0.1', serverIp: '169.254.75.10', hostname: 'vmi-nocloud', mtu: 1450 });
+});
+
+test('the pod interface is read from ip -j output', () => {
+  const addr = JSON.stringify([{ ifname: 'eth0', mtu: 1450, address: '9a:00:00:00:00:07', addr_info: [{ family: 'inet', local: '10.244.0.7', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }]);
+  assert.deepEqual(parsePodInterface(addr, JSON.stringify([{ dst: 'default', gateway: '10.244.0.1' }])), pod);
+});
+
+function dhcpPacket(type: number, mac: number[], requested?: number[]): Buffer {
+  const b = Buffer.alloc(300);
+  b[0] = 1; b[1] = 1; b[2] = 6;
+  b.writeUInt32BE(0xdeadbeef, 4);
+  Buffer.from(mac).copy(b, 28);
+  b.writeUInt32BE(0x63825363, 236);
+  const options = [53, 1, type, ...(requested ? [50, 4, ...requested] : []), 255];
+  Buffer.from(options).copy(b, 240);
+  return b;
+}
+
+test('DHCP: an offer and an ack of the lease for the guest\'s MAC, a NAK for another address, silence for strangers', () => {
+  const lease = { mac: '02:00:00:00:00:01', ip: '10.0.2.2', prefixLength: 24, router: '10.0.2.1', serverIp: '10.0.2.1', dns: ['10.96.0.10'], searchDomains: ['ns.svc.cluster.local'], hostname: 'g', mtu: 1450 };
+  const discover = parseRequest(dhcpPacket(DHCP.DISCOVER, [2, 0, 0, 0, 0, 1]))!;
+  assert.equal(discover.mac, '02:00:00:00:00:01');
+  const offer = answer(discover, [lease])!;
+  assert.equal(offer.to, '10.0.2.2');
+  assert.equal(offer.reply[0], 2);
+  assert.deepEqual([...offer.reply.subarray(16, 20)], [10, 0, 2, 2]);
+  assert.deepEqual([...offer.reply.subarray(240, 243)], [53, 1, DHCP.OFFER]);
+  const opts = offer.reply.subarray(240);
+  assert.ok(opts.includes(Buffer.from([1, 4, 255, 255, 255, 0])), 'subnet mask');
+  assert.ok(opts.includes(Buffer.from([3, 4, 10, 0, 2, 1])), 'router');
+  assert.ok(opts.includes(Buffer.from([6, 4, 10, 96, 0, 10])), 'DNS');
+  assert.ok(opts.includes(Buffer.from([26, 2, 1450 >> 8, 1450 & 255])), 'MTU');
+  const ack = answer(parseRequest(dhcpPacket(DHCP.REQUEST, [2, 0, 0, 0, 0, 1], [10, 0, 2, 2]))!, [lease])!;
+  assert.deepEqual([...ack.reply.subarray(240, 243)], [53, 1, DHCP.ACK]);
+  const nak = answer(parseRequest(dhcpPacket(DHCP.REQUEST, [2, 0, 0, 0, 0, 1], [10, 0, 2, 9]))!, [lease])!;
+  assert.deepEqual([...nak.reply.subarray(240, 243)], [53, 1, DHCP.NAK]);
+  assert.equal(answer(parseRequest(dhcpPacket(DHCP.DISCOVER, [2, 0, 0, 0, 0, 9]))!, [lease]), undefined);
+});
+
+test('VMI phase from the domain: Running, Succeeded for a shutdown or a requested stop, Failed for a crash or a kill', () => {
+  assert.equal(phaseOf({ state: 'Paused', reason: 'StartingUp' }), undefined);
+  assert.equal(phaseOf({ state: 'Running', reason: 'Booted' }), 'Running');
+  assert.equal(phaseOf({ state: 'Shutoff', reason: 'Shutdown' }), 'Succeeded');
+  assert.equal(phaseOf({ state: 'Shutoff', reason: 'Destroyed', gracefulShutdownRequested: true }), 'Succeeded');
+  assert.equal(phaseOf({ state: 'Shutoff', reason: 'Destroyed' }), 'Failed');
+  assert.equal(phaseOf({ state: 'Crashed', reason: 'Failed' }), 'Failed');
+});
+
+test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces and guest OS; a gone launcher decides by its exit code', () => {
+  const v = vmi('vmi-masquerade.yaml');
+  const interfaces = [{ name: 'testmasquerade', mac: '02:00:00:00:00:01', ipAddress: '10.244.0.7' }];
+  const next = withObservedStatus(v, { domain: { state: 'Paused', reason: 'User' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, interfaces }, 'T');
+  assert.equal(next.status?.phase, 'Running');
+  assert.deepEqual(next.status?.phaseTransitionTimestamps?.at(-1), { phase: 'Running', phaseTransitionTimestamp: 'T' });
+  const types = Object.fromEntries(next.status!.conditions!.map((c) => [c.type, c.status]));
+  assert.deepEqual([types.Paused, types.LiveMigratable, types.AgentConnected], ['True', 'False', 'True']);
+  assert.equal(next.status?.interfaces?.[0].infoSource, 'domain, guest-agent');
+  assert.deepEqual(next.status?.guestOSInfo, { id: 'kvts-guest', kernelRelease: '6.1' });
+  const running = { ...v, status: { ...v.status, phase: 'Running' } };
+  assert.equal(withObservedStatus(running, { launcherExitCode: 137 }, 'T').status?.phase, 'Failed');
+  assert.equal(withObservedStatus(running, { launcherExitCode: 0 }, 'T').status?.phase, 'Succeeded');
+  const failedSync = withObservedStatus(v, { syncError: 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it' }, 'T');
+  assert.equal(failedSync.status?.conditions?.find((c) => c.type === 'Synchronized')?.message, 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it');
+});
+
+test('paths inside pods are refused at the first symbolic link, and must be of the expected kind', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kvts-paths-'));
+  mkdirSync(join(root, 'disk'));
+  writeFileSync(join(root, 'disk', 'good.qcow2'), '');
+  symlinkSync('/etc/shadow', join(root, 'disk', 'evil.qcow2'));
+  symlinkSync('/etc', join(root, 'linkdir'));
+  assert.equal(resolveInside(root, 'disk/good.qcow2', 'file'), join(root, 'disk', 'good.qcow2'));
+  assert.throws(() => resolveInside(root, 'disk/evil.qcow2', 'file'), (e: Error) => e instanceof UnsafePathError && /disk\/evil.qcow2 is a symbolic link/.test(e.message));
+  assert.throws(() => resolveInside(root, 'linkdir/shadow', 'file'), /\/linkdir is a symbolic link/);
+  assert.throws(() => resolveInside(root, '../etc/passwd', 'file'), /".." is not allowed/);
+  assert.throws(() => resolveInside(root, 'disk', 'file'), /is a directory, not a file/);
+});
