@@ -85,7 +85,7 @@ test('killing virt-controller loses nothing: a VM created meanwhile gets its VMI
     kubectl(['scale', 'deployment', 'virt-operator', '-n', 'kubevirt', '--replicas=1']);
   }
   // The operator puts the replicas back.
-  await eventually('the VMI once virt-controller is back', 120, () => json(['get', 'vmi', 'while-down', '-n', NS]).status?.phase === 'Scheduled');
+  await eventually('the VMI once virt-controller is back', 120, () => json(['get', 'vmi', 'while-down', '-n', NS]).status?.phase === 'Running');
   await eventually('the CR to be Available again', 120, available);
 });
 
@@ -120,8 +120,8 @@ test('killing virt-api loses nothing: the webhooks guard again and the subresour
 test('node controller: a stale virt-handler heartbeat makes the node unschedulable; a live handler makes it schedulable again', async () => {
   kubectl(['annotate', 'node', 'node01', '--overwrite', 'kubevirt.io/heartbeat=2026-01-01T00:00:00Z']);
   await eventually('kubevirt.io/schedulable=false', 30, () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'false');
-  // A Scheduled VMI whose launcher pod still runs is not failed.
-  assert.equal(json(['get', 'vmi', 'while-down', '-n', NS]).status.phase, 'Scheduled');
+  // A VMI whose launcher pod still runs is not failed.
+  assert.equal(json(['get', 'vmi', 'while-down', '-n', NS]).status.phase, 'Running');
   kubectl(['delete', 'pod', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler', '--wait=false']);
   await eventually('kubevirt.io/schedulable=true', 90, () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'true');
 });

@@ -49,7 +49,7 @@ test('a VMI is defaulted on create by the mutating webhook', () => {
   assert.deepEqual(vmi.spec.networks, [{ name: 'default', pod: {} }]);
   assert.deepEqual(vmi.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
   // virt-controller may have moved it on already.
-  assert.ok(['Pending', 'Scheduling', 'Scheduled'].includes(vmi.status.phase), vmi.status.phase);
+  assert.ok(['Pending', 'Scheduling', 'Scheduled', 'Running'].includes(vmi.status.phase), vmi.status.phase);
   assert.match(vmi.spec.domain.firmware.uuid, /^[0-9a-f-]{36}$/);
 });
 
