@@ -76,6 +76,7 @@ interface LauncherState {
   domain?: DomainStatus;
   guest?: GuestInfo;
   guestCheckedAt: number;
+  guestPending?: boolean;
   network?: NetworkPlan;
   syncError?: string;
   syncing?: boolean;
@@ -232,10 +233,17 @@ async function reconcile(key: string): Promise<void> {
   }
 
   const running = state.domain?.state === 'Running';
-  if (client && running && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
+  // The agent may take seconds to answer (or never): asked in the background, never holding up the status.
+  if (client && running && !state.guestPending && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
+    state.guestPending = true;
     state.guestCheckedAt = Date.now();
-    state.guest = await client.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined);
-    queue.addAfter(key, state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting);
+    void client.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined).then((guest) => {
+      state.guestPending = false;
+      const changed = JSON.stringify(guest) !== JSON.stringify(state.guest);
+      state.guest = guest;
+      if (changed) queue.add(key);
+      queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting);
+    });
   }
 
   const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode };
