@@ -101,7 +101,8 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
   switch (phase) {
     case '':
     case 'Pending':
-      if (pod) nextPhase = 'Scheduling';
+      // The pod is created before the status is written, so one write records both steps.
+      if (pod || plan.createPod) nextPhase = 'Scheduling';
       else if (vmi.metadata.deletionTimestamp) nextPhase = 'Failed';
       else nextPhase = 'Pending';
       break;
@@ -163,7 +164,9 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
   next.status.conditions = conditions;
   next.status.phase = nextPhase;
   if (nextPhase !== phase) {
-    next.status.phaseTransitionTimestamps = [...(next.status.phaseTransitionTimestamps ?? []), { phase: nextPhase, phaseTransitionTimestamp: now }];
+    const seen = next.status.phaseTransitionTimestamps ?? [];
+    const passed = nextPhase === 'Scheduling' && !seen.some((t) => t.phase === 'Pending') ? ['Pending', 'Scheduling'] : [nextPhase];
+    next.status.phaseTransitionTimestamps = [...seen, ...passed.map((p) => ({ phase: p, phaseTransitionTimestamp: now }))];
   }
   if (pod && !isFinalPhase(nextPhase)) {
     next.status.activePods = Object.fromEntries(live.map((p) => [p.metadata!.uid!, p.spec?.nodeName ?? '']));

@@ -1,14 +1,40 @@
 // virt-handler's node heartbeat: the labels that let launcher pods land on
-// this node and the timestamp the node controller watches.
+// this node and describe its CPU, the KVM device as an extended resource
+// (upstream's name), and the timestamp the node controller watches.
 import { HEARTBEAT_ANNOTATION } from '../controller/node.ts';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 
-/** The merge patch one heartbeat writes to the node. */
-export function heartbeatPatch(now: Date, schedulable: boolean): object {
+export const KVM_RESOURCE = 'devices.kubevirt.io/kvm';
+export const EMULATION_ANNOTATION = 'kubevirt.io/software-emulation';
+/** CPU features worth scheduling on, labelled as upstream's node labeller names them. */
+const FEATURES = ['aes', 'avx', 'avx2', 'avx512f', 'fma', 'pclmulqdq', 'rdrand', 'sse4_1', 'sse4_2', 'ssse3', 'svm', 'vmx', 'x2apic'];
+const VENDORS: Record<string, string> = { GenuineIntel: 'Intel', AuthenticAMD: 'AMD' };
+
+/** Labels describing the host CPU, from /proc/cpuinfo. */
+export function cpuLabels(cpuinfo: string): Record<string, string> {
+  const vendor = /^vendor_id\s*:\s*(\S+)/m.exec(cpuinfo)?.[1];
+  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1].split(/\s+/) ?? []);
+  const labels: Record<string, string> = {};
+  if (vendor) labels[`cpu-vendor.node.kubevirt.io/${VENDORS[vendor] ?? vendor}`] = 'true';
+  for (const f of FEATURES) if (flags.has(f)) labels[`cpu-feature.node.kubevirt.io/${f}`] = 'true';
+  return labels;
+}
+
+/** The merge patch one heartbeat writes to the node's metadata. */
+export function heartbeatPatch(now: Date, schedulable: boolean, cpu: Record<string, string>, emulation: boolean | undefined): object {
   return {
     metadata: {
-      labels: { [NODE_SCHEDULABLE_LABEL]: String(schedulable) },
-      annotations: { [HEARTBEAT_ANNOTATION]: now.toISOString().replace(/\.\d+Z$/, 'Z') },
+      labels: { ...cpu, [NODE_SCHEDULABLE_LABEL]: String(schedulable) },
+      annotations: {
+        [HEARTBEAT_ANNOTATION]: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+        ...(emulation !== undefined ? { [EMULATION_ANNOTATION]: String(emulation) } : {}),
+      },
     },
   };
+}
+
+/** The merge patch of the node's status advertising the KVM device: 1000 VMIs' worth, or none. */
+export function kvmCapacityPatch(usable: boolean): object {
+  const amount = usable ? '1k' : '0';
+  return { status: { capacity: { [KVM_RESOURCE]: amount }, allocatable: { [KVM_RESOURCE]: amount } } };
 }

@@ -5,6 +5,7 @@
 // heartbeats the node. Restarting it never touches a running guest: it
 // reconnects to each launcher and carries on.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
@@ -22,7 +23,7 @@ import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers,
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './disks.ts';
-import { heartbeatPatch } from './heartbeat.ts';
+import { cpuLabels, heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
 import { parsePodInterface, planPodNetwork, type NetworkPlan } from './network.ts';
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
 import { containerIdOf, containerPid, PROC } from './proc.ts';
@@ -44,9 +45,14 @@ const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const record = eventRecorder(kc, 'virt-handler', log);
 
+const cpu = cpuLabels(readFileSync('/proc/cpuinfo', 'utf8'));
+/** Whether guests here run in software emulation: known once the KVM probe has run. */
+let emulation: boolean | undefined;
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
 async function heartbeat() {
   await core
-    .patchNode({ name: NODE!, body: heartbeatPatch(new Date(), true) }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    .patchNode({ name: NODE!, body: heartbeatPatch(new Date(), true, cpu, emulation) }, mergePatch)
     .catch((error) => log.warning('heartbeat failed', { node: NODE, error: apiErrorMessage(error) }));
 }
 await heartbeat();
@@ -113,16 +119,26 @@ async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<Ne
   const exists = await inPod(['ip', 'link', 'show', 'k6t-eth0']).then(() => true, () => false);
   const pod = parsePodInterface(await inPod(['ip', '-j', 'addr', 'show', 'dev', 'eth0']), await inPod(['ip', '-j', 'route', 'show', 'default']));
   const plan = planPodNetwork(vmi, pod);
-  if (!exists) {
-    for (const argv of plan.commands) await inPod(argv);
-  }
+  // One process for the whole plan: under load, each spawn costs more than the command.
+  const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+  if (!exists) await inPod(['sh', '-ec', plan.commands.map((argv) => argv.map(quote).join(' ')).join('\n')]);
   return plan;
 }
 
-let kvmDecision: Promise<boolean> | undefined;
+// KVM is probed once, in the background. A working /dev/kvm is advertised as upstream's extended
+// resource, and the node's annotation says whether guests here run in software emulation.
+const kvmProbe = kvmUsable(flags['state-dir']!).then(async (usable) => {
+  emulation = !usable || clusterConfig.current().useEmulation;
+  if (!usable) log.warning('KVM is not usable on this node: guests can run only in software emulation (developerConfiguration.useEmulation)', { node: NODE });
+  await core.patchNodeStatus({ name: NODE!, body: kvmCapacityPatch(usable) }, mergePatch)
+    .catch((error) => log.warning('cannot advertise the KVM device', { error: apiErrorMessage(error) }));
+  await heartbeat();
+  return usable;
+});
+
 async function useKvm(): Promise<boolean> {
   if (clusterConfig.current().useEmulation) return false;
-  const usable = await (kvmDecision ??= kvmUsable(flags['state-dir']!));
+  const usable = await kvmProbe;
   if (!usable) throw new Error(`KVM is not usable on node ${NODE} and developerConfiguration.useEmulation is false: enable useEmulation in the KubeVirt CR to run in software emulation`);
   return true;
 }
@@ -143,7 +159,7 @@ async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: Launc
     if (v.downwardAPI) fileTrees[v.name] = `${POD_PATHS.private}/downwardapi/${v.name}`;
     if (v.serviceAccount) fileTrees[v.name] = '/var/run/secrets/kubernetes.io/serviceaccount';
   }
-  if (kvm) log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info('using KVM');
+  if (!kvm) record({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata }, 'Normal', 'SoftwareEmulation', `No usable KVM on node ${NODE}: the guest runs in software emulation`);
   return {
     socketDir: POD_PATHS.sockets, kvm, hugepageSizes: [], firmware: OVMF,
     interfaces: state.network.attachments, volumes: { ...images, claims, fileTrees },
@@ -246,7 +262,8 @@ async function reconcile(key: string): Promise<void> {
     });
   }
 
-  const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode };
+  const podReady = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode, podReady };
   const next = withObservedStatus(vmi, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
   if (statusChanged(vmi, next)) {
     if (next.status?.phase !== vmi.status?.phase) {
@@ -260,4 +277,4 @@ async function reconcile(key: string): Promise<void> {
 }
 
 log.info('virt-handler running', { node: NODE, vmis: vmis.list().length });
-await runWorkers(queue, 3, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));
+await runWorkers(queue, 8, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));

@@ -17,6 +17,8 @@ export interface Observed {
   syncError?: string;
   /** The launcher container's exit code, once it has ended (its socket is gone with it). */
   launcherExitCode?: number;
+  /** The launcher pod's Ready condition status. */
+  podReady?: string;
 }
 
 /** The phase a domain state stands for; undefined while nothing has started. */
@@ -59,6 +61,10 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   }
   let conditions = status.conditions ?? [];
   const running = status.phase === 'Running';
+  // Ready as virt-controller derives it (a running guest in a ready pod), written with the phase to save a write.
+  if (running && phase !== 'Running' && observed.podReady) {
+    conditions = put(conditions, { type: 'Ready', status: observed.podReady, lastTransitionTime: now }, 'Ready');
+  }
   const paused = running && observed.domain?.state === 'Paused';
   conditions = put(conditions, paused
     ? { type: 'Paused', status: 'True', reason: observed.domain?.reason === 'IOError' ? 'PausedIOError' : 'PausedByUser', message: 'VMI was paused by user', lastProbeTime: now, lastTransitionTime: now }

@@ -55,7 +55,9 @@ export async function kvmUsable(cacheDir: string): Promise<boolean> {
   } catch {
     // no probe yet on this boot
   }
-  const kernel = readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)).pop() ?? '';
+  // The host's own kernel, or the one the virt-launcher image carries for this probe.
+  const hostKernels = existsSync('/boot') ? readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)) : [];
+  const kernel = hostKernels.pop() ?? '/usr/share/kubevirt-ts/probe-vmlinuz';
   const usable = await probeAccelerator('kvm', kernel, 8000);
   mkdirSync(cacheDir, { recursive: true });
   writeFileSync(memo, JSON.stringify({ bootId, usable }));

@@ -3,6 +3,7 @@
 // out lifecycle commands. Exits are reported, never guessed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { setPriority } from 'node:os';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { Logger } from '../lib/log.ts';
@@ -79,6 +80,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       qemu.once('spawn', resolve);
       qemu.once('error', reject);
     });
+    // Emulated guests are CPU-hungry: below everything else on the node, so booting many never starves the control plane.
+    if (!ctx.kvm) spawned.then(() => setPriority(qemu.pid!, 10)).catch(() => undefined);
     qemu.on('exit', (code, signal) => {
       clearTimeout(this.graceTimer);
       this.qmp?.close();

@@ -22,7 +22,7 @@ export interface AdmissionRequest {
   resource?: { group: string; version: string; resource: string };
   subResource?: string;
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
-  userInfo?: { username?: string; groups?: string[] };
+  userInfo?: { username?: string; groups?: string[]; extra?: Record<string, string[]> };
   object?: unknown;
   oldObject?: unknown;
   dryRun?: boolean;
@@ -99,6 +99,19 @@ function object<T>(request: AdmissionRequest): T {
 
 class AdmissionInputError extends Error {}
 
+const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
+
+/**
+ * virt-handler may write only the VMIs on its own node: its token is bound to
+ * its pod, so kube-apiserver tells us the node it runs on.
+ */
+function nodeRestriction(request: AdmissionRequest, old: VirtualMachineInstance, vmi: VirtualMachineInstance): Omit<AdmissionResponse, 'uid'> | undefined {
+  if (!request.userInfo?.username?.endsWith(':kubevirt-handler')) return undefined;
+  const node = request.userInfo.extra?.[NODE_NAME_EXTRA]?.[0];
+  if (node && old.status?.nodeName === node && vmi.status?.nodeName === node) return undefined;
+  return errorResponse(`Node restriction, virt-handler${node ? ` on node ${node}` : ''} is only allowed to modify VMIs it owns`, 403);
+}
+
 const HANDLERS: Record<string, Handler> = {
   '/virtualmachineinstances-mutate': (request, env) => {
     const vmi = object<VirtualMachineInstance>(request);
@@ -128,8 +141,12 @@ const HANDLERS: Record<string, Handler> = {
   },
   '/virtualmachineinstances-validate-create': (request, env) =>
     verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env))),
-  '/virtualmachineinstances-validate-update': (request, env) =>
-    verdict(validateVmiUpdate(request.oldObject as VirtualMachineInstance, object(request), requestContext(request, env))),
+  '/virtualmachineinstances-validate-update': (request, env) => {
+    const old = request.oldObject as VirtualMachineInstance;
+    const vmi = object<VirtualMachineInstance>(request);
+    const restricted = nodeRestriction(request, old, vmi);
+    return restricted ?? verdict(validateVmiUpdate(old, vmi, requestContext(request, env)));
+  },
   '/virtualmachines-validate': (request, env) => {
     const vm = object<VirtualMachine>(request);
     const ref = vm.spec?.instancetype;

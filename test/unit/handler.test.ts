@@ -121,3 +121,13 @@ test('paths inside pods are refused at the first symbolic link, and must be of t
   assert.throws(() => resolveInside(root, '../etc/passwd', 'file'), /".." is not allowed/);
   assert.throws(() => resolveInside(root, 'disk', 'file'), /is a directory, not a file/);
 });
+
+test('the heartbeat labels the node schedulable with its CPU vendor and features, and advertises KVM as upstream\'s resource', async () => {
+  const { cpuLabels, heartbeatPatch, kvmCapacityPatch } = await import('../../src/handler/heartbeat.ts');
+  const cpu = cpuLabels('vendor_id\t: GenuineIntel\nflags\t\t: fpu sse4_2 avx2 aes hypervisor\n');
+  assert.deepEqual(cpu, { 'cpu-vendor.node.kubevirt.io/Intel': 'true', 'cpu-feature.node.kubevirt.io/aes': 'true', 'cpu-feature.node.kubevirt.io/avx2': 'true', 'cpu-feature.node.kubevirt.io/sse4_2': 'true' });
+  assert.deepEqual(heartbeatPatch(new Date('2026-11-22T10:00:00.123Z'), true, cpu, true), {
+    metadata: { labels: { ...cpu, 'kubevirt.io/schedulable': 'true' }, annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z', 'kubevirt.io/software-emulation': 'true' } },
+  });
+  assert.deepEqual(kvmCapacityPatch(false), { status: { capacity: { 'devices.kubevirt.io/kvm': '0' }, allocatable: { 'devices.kubevirt.io/kvm': '0' } } });
+});

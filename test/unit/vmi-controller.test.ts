@@ -81,7 +81,8 @@ test('Pending: a pod is created once; expectations and an existing pod prevent a
   const v = vmi();
   const plan = planVmi(v, [], params, NOW);
   assert.ok(plan.createPod);
-  assert.equal(plan.update?.status?.phase, 'Pending');
+  assert.equal(plan.update?.status?.phase, 'Scheduling', 'created pod and phase in one write');
+  assert.deepEqual(plan.update?.status?.phaseTransitionTimestamps?.map((t) => t.phase), ['Pending', 'Scheduling']);
   assert.equal(planVmi(v, [], params, NOW, true).createPod, undefined, 'a created pod the cache has not shown yet');
   const withPod = planVmi(v, [podOf(v)], params, NOW);
   assert.equal(withPod.createPod, undefined);
