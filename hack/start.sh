@@ -12,5 +12,5 @@ PATH="$(hack/cluster/build-k8s.sh):$PATH"
 node images/build.ts
 node hack/install.ts
 log "kubevirt-ts installed by virt-operator (KubeVirt CR Available); images pushed to registry:5000."
-log "Not yet: virt-handler starting guests in their launcher pods, so VMIs stop at Scheduled."
+log "Try: kubectl apply -f ../shared/upstream-examples/vmi-nocloud.yaml; kubectl get vmi"
 echo "$kubeconfig_line"
