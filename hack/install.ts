@@ -25,7 +25,8 @@ function pinned(repository: string): string {
 }
 
 const image = pinned('kubevirt-ts/virt-ts');
-const operator = operatorManifest({ namespace: NAMESPACE, image, launcherImage: pinned('kubevirt-ts/virt-launcher'), imagePullPolicy: 'IfNotPresent' });
+const launcherImage = pinned('kubevirt-ts/virt-launcher');
+const operator = operatorManifest({ namespace: NAMESPACE, image, launcherImage, imagePullPolicy: 'IfNotPresent' });
 kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: operator }));
 kubectl(['wait', '--for=condition=Established', 'crd/kubevirts.kubevirt.io', '--timeout=60s']);
 
@@ -41,4 +42,9 @@ const started = Date.now();
 const version = image.split(/[@:]/).pop();
 kubectl(['wait', 'kubevirt/kubevirt', '-n', NAMESPACE, `--for=jsonpath={.status.observedKubeVirtVersion}=${version}`, `--timeout=${values.timeout}`]);
 kubectl(['wait', 'kubevirt/kubevirt', '-n', NAMESPACE, '--for=condition=Available', `--timeout=${values.timeout}`]);
+// A new launcher image alone changes no version: wait for the operator to have rolled it out too.
+kubectl(['wait', 'daemonset/virt-handler', '-n', NAMESPACE, `--for=jsonpath={.spec.template.spec.containers[0].image}=${launcherImage}`, `--timeout=${values.timeout}`]);
+for (const workload of ['deployment/virt-api', 'deployment/virt-controller', 'daemonset/virt-handler']) {
+  kubectl(['rollout', 'status', workload, '-n', NAMESPACE, `--timeout=${values.timeout}`]);
+}
 console.error(`kubevirt-ts installed: KubeVirt CR Available after ${((Date.now() - started) / 1000).toFixed(0)} s`);

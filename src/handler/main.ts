@@ -5,7 +5,7 @@
 // heartbeats the node. Restarting it never touches a running guest: it
 // reconnects to each launcher and carries on.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
@@ -24,7 +24,7 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './disks.ts';
 import { cpuLabels, heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
-import { parsePodInterface, planPodNetwork, type NetworkPlan } from './network.ts';
+import { BRIDGE, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
 import { containerIdOf, containerPid, PROC } from './proc.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
@@ -97,6 +97,7 @@ const run = (argv: string[]) =>
   new Promise<string>((resolve, reject) => {
     execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (error, stdout, stderr) => (error ? reject(new Error(`${argv.join(' ')}: ${stderr.trim() || error.message}`)) : resolve(stdout)));
   });
+const toolPath = (tool: string) => (process.env.PATH ?? '').split(':').map((dir) => `${dir}/${tool}`).find((path) => existsSync(path)) ?? tool;
 const inNetns = (pid: number) => (argv: string[]) => run(['nsenter', `--net=${PROC}/${pid}/ns/net`, '--', ...argv]);
 
 function computePid(pod: V1Pod): number {
@@ -119,9 +120,17 @@ async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<Ne
   const exists = await inPod(['ip', 'link', 'show', 'k6t-eth0']).then(() => true, () => false);
   const pod = parsePodInterface(await inPod(['ip', '-j', 'addr', 'show', 'dev', 'eth0']), await inPod(['ip', '-j', 'route', 'show', 'default']));
   const plan = planPodNetwork(vmi, pod);
-  // One process for the whole plan: under load, each spawn costs more than the command.
+  // One process for the whole plan: under load, each spawn costs more than the command. Tools by
+  // full path, as PATH finds them here: busybox's sh would prefer its own smaller applets.
   const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
-  if (!exists) await inPod(['sh', '-ec', plan.commands.map((argv) => argv.map(quote).join(' ')).join('\n')]);
+  const script = plan.commands.map(([tool, ...args]) => [toolPath(tool), ...args].map(quote).join(' ')).join('\n');
+  if (!exists) {
+    await inPod(['sh', '-ec', script]).catch(async (error) => {
+      // A half-built network would be taken for a finished one next time.
+      await inPod(['sh', '-c', `${toolPath('ip')} link del ${TAP}; ${toolPath('ip')} link del ${BRIDGE}`]).catch(() => undefined);
+      throw error;
+    });
+  }
   return plan;
 }
 
