@@ -208,7 +208,8 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-handler';
   const pod = componentPodSpec('virt-handler', sa, p.launcherImage, p.imagePullPolicy, {
     command: ['node', '/app/src/handler/main.js'],
-    resources: { requests: { cpu: '10m', memory: '96Mi' } },
+    // Its CPU share must hold up against busy launcher pods (emulated guests), or syncs queue behind them.
+    resources: { requests: { cpu: '100m', memory: '96Mi' } },
     securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
     volumeMounts: [
       ...['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
