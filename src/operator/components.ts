@@ -151,8 +151,11 @@ export function componentObjects(p: InstallParams): Obj[] {
 function virtApiObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-apiserver';
   return [
-    // virt-api reads the cluster configuration and the instance types VMs refer to; it writes nothing yet.
+    // virt-api reads the cluster configuration and the instance types VMs refer to, and turns
+    // lifecycle requests into patches of VMs (runStrategy, state change requests) and VMIs (grace period).
     ...serviceAccountWithRole(sa, p, [
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'], verbs: ['get', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },
     ]),

@@ -7,10 +7,11 @@ import type { TLSSocket } from 'node:tls';
 import { readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
-import type { VirtualMachineInstancetype } from '../api/types.ts';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
+import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype } from '../api/types.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
-import { customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
+import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
+import { conflict, planRestart, planStart, planStop, type LifecycleError } from './lifecycle.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
 import { apiGroup, apiResourceList, authenticateProxy, requestHeaderConfig, statusError, SUBRESOURCE_GROUP, SUBRESOURCE_VERSION, type RequestHeaderConfig } from './aggregation.ts';
@@ -68,7 +69,61 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
   const path = (req.url ?? '').split('?')[0].replace(/\/$/, '');
   if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}`) return json(res, 200, apiGroup());
   if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`) return json(res, 200, apiResourceList());
+  const action = new RegExp(`^/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}/namespaces/([^/]+)/virtualmachines/([^/]+)/(start|stop|restart)$`).exec(path);
+  if (action && req.method === 'PUT') {
+    void readBody(req).then((body) => vmLifecycle(action[1], action[2], action[3] as 'start' | 'stop' | 'restart', body, auth.user.name)).then(
+      (answer) => (answer ? json(res, answer.code, statusError(answer.code, answer.reason, answer.message)) : res.writeHead(202).end()),
+      (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
+    );
+    return;
+  }
   json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api yet`));
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<Record<string, unknown>>((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {});
+      } catch {
+        resolve({});
+      }
+    });
+  });
+
+const custom = kc.makeApiClient(CustomObjectsApi);
+const jsonPatchHeaders = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+
+/** start, stop or restart a VM; undefined when accepted, else the error to answer with. */
+async function vmLifecycle(namespace: string, name: string, action: 'start' | 'stop' | 'restart', body: Record<string, unknown>, user: string): Promise<LifecycleError | undefined> {
+  const get = (plural: string) => custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural, name }).catch((error) => {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  });
+  const vm = (await get('virtualmachines')) as VirtualMachine | undefined;
+  if (!vm) return { code: 404, reason: 'NotFound', message: `virtualmachine.kubevirt.io "${name}" not found` };
+  const vmi = (await get('virtualmachineinstances')) as VirtualMachineInstance | undefined;
+  const result = action === 'start'
+    ? planStart(vm, vmi, { paused: body.paused === true })
+    : action === 'stop'
+      ? planStop(vm, vmi, { gracePeriod: typeof body.gracePeriod === 'number' ? body.gracePeriod : undefined })
+      : planRestart(vm, vmi, { gracePeriodSeconds: typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined });
+  if ('error' in result) return result.error;
+  const dryRun = Array.isArray(body.dryRun) && body.dryRun.length ? 'All' : undefined;
+  const target = { group: 'kubevirt.io', version: 'v1', namespace, name, dryRun };
+  try {
+    if (result.plan.vmi) await custom.patchNamespacedCustomObject({ ...target, plural: 'virtualmachineinstances', body: result.plan.vmi }, jsonPatchHeaders);
+    if (result.plan.vm) await custom.patchNamespacedCustomObject({ ...target, plural: 'virtualmachines', body: result.plan.vm }, jsonPatchHeaders);
+    if (result.plan.vmStatus) await custom.patchNamespacedCustomObjectStatus({ ...target, plural: 'virtualmachines', body: result.plan.vmStatus }, jsonPatchHeaders);
+  } catch (error) {
+    // A failed test operation means someone else changed the VM meanwhile.
+    if ((error as { code?: number }).code === 422) return conflict(name, apiErrorMessage(error)).error;
+    throw error;
+  }
+  log.object({ kind: 'VirtualMachine', metadata: vm.metadata }).info(`${action} accepted`, { user, dryRun: dryRun !== undefined });
+  return undefined;
 }
 
 const server = createServer(tls(), (req, res) => {

@@ -1,0 +1,129 @@
+// The VM lifecycle subresources (start, stop, restart), as upstream answers
+// them: each obeys the VM's runStrategy, refusing with 409 and upstream's
+// message what it does not allow, and otherwise turns into a patch of the
+// VM's spec (runStrategy) or of its status (stateChangeRequests) that
+// virt-controller then carries out. Pure: ./main.ts fetches and patches.
+import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
+import { runStrategyOf } from '../controller/vm.ts';
+import { isFinalPhase } from '../controller/vmi.ts';
+
+type StateChangeRequest = NonNullable<VirtualMachineStatus['stateChangeRequests']>[number];
+type JsonPatchOp = { op: 'add' | 'replace' | 'remove' | 'test'; path: string; value?: unknown };
+
+export const VM_NOT_RUNNING = 'VM is not running';
+
+export interface LifecycleError {
+  code: number;
+  reason: 'Conflict' | 'BadRequest' | 'NotFound' | 'InternalError';
+  message: string;
+}
+
+export interface LifecyclePlan {
+  /** JSON patch of the VM (its spec). */
+  vm?: JsonPatchOp[];
+  /** JSON patch of the VM's status subresource. */
+  vmStatus?: JsonPatchOp[];
+  /** JSON patch of the VMI (its grace period). */
+  vmi?: JsonPatchOp[];
+}
+
+export type LifecycleResult = { plan: LifecyclePlan } | { error: LifecycleError };
+
+/** kube-apiserver's wording for a conflict on a named object (errors.NewConflict). */
+export function conflict(name: string, cause: string): { error: LifecycleError } {
+  return { error: { code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachine.kubevirt.io "${name}": ${cause}` } };
+}
+
+const badRequest = (message: string): { error: LifecycleError } => ({ error: { code: 400, reason: 'BadRequest', message } });
+
+/** A status patch adding requests, guarded by a test of the ones there now (upstream's getChangeRequestJson). */
+function changeRequests(vm: VirtualMachine, changes: StateChangeRequest[]): JsonPatchOp[] | { error: LifecycleError } {
+  const status = vm.status ?? {};
+  const ops: JsonPatchOp[] = [];
+  if (Object.keys(status).length === 0) {
+    ops.push({ op: 'add', path: '/status', value: { stateChangeRequests: changes } });
+  } else {
+    const current = status.stateChangeRequests ?? [];
+    ops.push({ op: 'test', path: '/status/stateChangeRequests', value: status.stateChangeRequests ?? null });
+    if (current.length === 0) ops.push({ op: 'add', path: '/status/stateChangeRequests', value: changes });
+    else if (changes.length === 1 && changes[0].action === 'Stop') ops.push({ op: 'replace', path: '/status/stateChangeRequests', value: changes });
+    else return { error: { code: 500, reason: 'InternalError', message: 'unable to complete request: stop/start already underway' } };
+  }
+  if (status.startFailure) ops.push({ op: 'remove', path: '/status/startFailure' });
+  return ops;
+}
+
+const withStatusPatch = (ops: JsonPatchOp[] | { error: LifecycleError }, plan: LifecyclePlan = {}): LifecycleResult =>
+  Array.isArray(ops) ? { plan: { ...plan, vmStatus: ops } } : ops;
+
+/** Sets runStrategy (or the deprecated `running`, if that is what the VM uses). */
+function runningPatch(vm: VirtualMachine, running: boolean): JsonPatchOp[] {
+  if (vm.spec.runStrategy !== undefined) {
+    return [{ op: 'test', path: '/spec/runStrategy', value: vm.spec.runStrategy }, { op: 'replace', path: '/spec/runStrategy', value: running ? 'Always' : 'Halted' }];
+  }
+  return [{ op: 'test', path: '/spec/running', value: vm.spec.running ?? null }, { op: vm.spec.running === undefined ? 'add' : 'replace', path: '/spec/running', value: running }];
+}
+
+const active = (vmi: VirtualMachineInstance | undefined) => vmi !== undefined && !isFinalPhase(vmi.status?.phase) && (vmi.status?.phase ?? '') !== '' && vmi.status?.phase !== 'Unknown';
+
+export function planStart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, options: { paused?: boolean }): LifecycleResult {
+  const name = vm.metadata.name!;
+  if (active(vmi)) return conflict(name, 'VM is already running');
+  const data = options.paused ? { paused: 'true' } : undefined;
+  const start: StateChangeRequest = { action: 'Start', ...(data ? { data } : {}) };
+  const strategy = runStrategyOf(vm);
+  switch (strategy) {
+    case 'Halted':
+      // A paused start goes through a request, which virt-controller honours by turning the VM Always.
+      if (options.paused && vm.spec.template.spec?.startStrategy !== 'Paused') return withStatusPatch(changeRequests(vm, [start]));
+      return { plan: { vm: runningPatch(vm, true) } };
+    case 'RerunOnFailure':
+    case 'Manual': {
+      if (strategy === 'RerunOnFailure' && vmi?.status?.phase === 'Failed') return conflict(name, 'RerunOnFailure does not support starting VM from failed state');
+      const restart = vmi !== undefined && (strategy === 'RerunOnFailure' ? vmi.status?.phase === 'Succeeded' : isFinalPhase(vmi.status?.phase));
+      return withStatusPatch(changeRequests(vm, restart ? [{ action: 'Stop', uid: vmi!.metadata.uid }, start] : [start]));
+    }
+    default:
+      return conflict(name, `${strategy} does not support manual start requests`);
+  }
+}
+
+export function planStop(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, options: { gracePeriod?: number }): LifecycleResult {
+  const name = vm.metadata.name!;
+  const strategy = runStrategyOf(vm);
+  const running = vmi !== undefined && !isFinalPhase(vmi.status?.phase);
+  const plan: LifecyclePlan = {};
+  const oldGrace = vmi?.spec.terminationGracePeriodSeconds;
+  if (running && options.gracePeriod !== undefined) {
+    plan.vmi = [{ op: oldGrace === undefined ? 'add' : 'replace', path: '/spec/terminationGracePeriodSeconds', value: options.gracePeriod }];
+  }
+  switch (strategy) {
+    case 'Halted':
+      if (!running) return conflict(name, VM_NOT_RUNNING);
+      if (options.gracePeriod === undefined || (oldGrace !== undefined && options.gracePeriod >= oldGrace)) {
+        return conflict(name, 'Halted only supports manual stop requests with a shorter graceperiod');
+      }
+      return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi!.metadata.uid }]), plan);
+    case 'RerunOnFailure':
+    case 'Manual':
+      if (!running) return conflict(name, VM_NOT_RUNNING);
+      return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi!.metadata.uid }]), plan);
+    default:
+      return { plan: { ...plan, vm: runningPatch(vm, false) } };
+  }
+}
+
+export function planRestart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, options: { gracePeriodSeconds?: number }): LifecycleResult {
+  const name = vm.metadata.name!;
+  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds > 0) return badRequest('For force restart, only gracePeriod=0 is supported for now');
+  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds < 0) return badRequest('gracePeriod has to be greater or equal to 0');
+  const strategy = runStrategyOf(vm);
+  if (strategy === 'Halted' || strategy === 'Once') return conflict(name, `RunStategy ${strategy} does not support manual restart requests`);
+  if (!vmi) return conflict(name, `${VM_NOT_RUNNING}: Halted`);
+  const plan: LifecyclePlan = {};
+  // A forced restart shortens the guest's grace to the shortest safe one first.
+  if (options.gracePeriodSeconds === 0) {
+    plan.vmi = [{ op: vmi.spec.terminationGracePeriodSeconds === undefined ? 'add' : 'replace', path: '/spec/terminationGracePeriodSeconds', value: 1 }];
+  }
+  return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi.metadata.uid }, { action: 'Start' }]), plan);
+}
