@@ -35,14 +35,14 @@ test('RBAC on the subresource: kubevirt.io:view gets 403 on start; kubevirt.io:e
   assert.equal(get('vm').spec.runStrategy, 'Halted', 'dry run');
 });
 
-test('start turns a Halted VM Always and it runs; a second start is refused with upstream\'s 409', async () => {
+test('start turns a Halted VM Always and it runs; starting a running VM is refused with upstream\'s 409', async () => {
   const r = put('start');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(get('vm').spec.runStrategy, 'Always');
   await eventually('the VM Running', 120, () => get('vm')?.status?.printableStatus === 'Running');
   const again = put('start');
   assert.notEqual(again.status, 0);
-  assert.match(again.stderr, /Operation cannot be fulfilled on virtualmachine.kubevirt.io "vm-cirros": Always does not support manual start requests/);
+  assert.match(again.stderr, /\(Conflict\): Operation cannot be fulfilled on virtualmachine.kubevirt.io "vm-cirros": VM is already running/);
 });
 
 test('restart replaces the VMI through stop and start requests', async () => {
