@@ -28,6 +28,7 @@ import { BRIDGE, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
 import { containerIdOf, containerPid, PROC } from './proc.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
+import { serveVirtApi } from './server.ts';
 
 const log = createLogger('virt-handler');
 exitOnSignals(log);
@@ -284,6 +285,22 @@ async function reconcile(key: string): Promise<void> {
     await custom.replaceNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name, body: next });
   }
 }
+
+const certs = '/etc/virt-handler';
+const handlerTls = () => ({
+  cert: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.crt`),
+  key: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.key`),
+  ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
+});
+const COMMANDS = { pause: 'pause', unpause: 'unpause', softreboot: 'softReboot', reset: 'reset' } as const;
+const apiServer = serveVirtApi(handlerTls, async (namespace, name, action) => {
+  const client = states.get(`${namespace}/${name}`)?.client;
+  if (!client) throw new Error(`VMI ${namespace}/${name} has no running launcher on node ${NODE}`);
+  await client.request({ command: COMMANDS[action] });
+  log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
+}, log);
+// Certificates rotate; the server takes the new ones without a restart.
+setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 
 log.info('virt-handler running', { node: NODE, vmis: vmis.list().length });
 await runWorkers(queue, 8, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));

@@ -142,6 +142,8 @@ export function componentDeployment(name: string, sa: string, namespace: string,
 }
 
 const certVolume = (secret: string) => ({ name: secret, secret: { secretName: secret } });
+/** The CA bundle, for the components that talk to each other over mutual TLS. */
+const caVolume = { name: 'kubevirt-ca', configMap: { name: 'kubevirt-ca' } };
 
 /** Everything virt-operator installs besides the CRDs and the user roles, in apply order. */
 export function componentObjects(p: InstallParams): Obj[] {
@@ -174,8 +176,14 @@ function virtApiObjects(p: InstallParams): Obj[] {
       ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
       readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
       resources: { requests: { cpu: '5m', memory: '64Mi' } },
-      volumeMounts: [{ name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true }],
-    }, [certVolume('kubevirt-virt-api-certs')])),
+      volumeMounts: [
+        { name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true },
+        { name: 'kubevirt-virt-handler-certs', mountPath: '/etc/virt-api/handler-client', readOnly: true },
+        { name: 'kubevirt-ca', mountPath: '/etc/virt-api/ca', readOnly: true },
+      ],
+    }, [certVolume('kubevirt-virt-api-certs'), certVolume('kubevirt-virt-handler-certs'), caVolume])),
+    // It finds the virt-handler of a VMI's node to relay VMI actions to it.
+    ...namespacedRole(sa, p, [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]),
   ];
 }
 
@@ -216,11 +224,12 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
     securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
     volumeMounts: [
       ...['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
+      { name: 'kubevirt-ca', mountPath: '/etc/virt-handler/kubevirt-ca', readOnly: true },
       { name: 'kubelet-pods', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'Bidirectional' },
       { name: 'state', mountPath: '/var/run/kubevirt-ts' },
     ],
   }, [
-    certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs'),
+    certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs'), caVolume,
     { name: 'kubelet-pods', hostPath: { path: '/var/lib/kubelet/pods', type: 'Directory' } },
     { name: 'state', hostPath: { path: '/var/run/kubevirt-ts', type: 'DirectoryOrCreate' } },
   ]);

@@ -127,3 +127,36 @@ export function planRestart(vm: VirtualMachine, vmi: VirtualMachineInstance | un
   }
   return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi.metadata.uid }, { action: 'Start' }]), plan);
 }
+
+export type VmiAction = 'pause' | 'unpause' | 'softreboot' | 'reset';
+
+const vmiConflict = (name: string, cause: string): LifecycleError => ({
+  code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": ${cause}`,
+});
+
+/** Whether a VMI action may go to its node, upstream's checks and messages; undefined when it may. */
+export function checkVmiAction(vmi: VirtualMachineInstance, action: VmiAction): LifecycleError | undefined {
+  const name = vmi.metadata.name!;
+  const running = vmi.status?.phase === 'Running';
+  const paused = vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
+  switch (action) {
+    case 'pause':
+      if (!running) return vmiConflict(name, VM_NOT_RUNNING);
+      if (paused) return vmiConflict(name, 'VMI is already paused');
+      return undefined;
+    case 'unpause':
+      if (!running) return vmiConflict(name, 'VMI is not running');
+      if (!paused) return vmiConflict(name, 'VMI is not paused');
+      return undefined;
+    case 'softreboot': {
+      if (!running) return vmiConflict(name, VM_NOT_RUNNING);
+      if (paused) return vmiConflict(name, 'VMI is paused');
+      const agent = vmi.status?.conditions?.some((c) => c.type === 'AgentConnected' && c.status === 'True');
+      if (!agent && vmi.spec.domain.features?.acpi?.enabled === false) return vmiConflict(name, 'VMI neither have the agent connected nor the ACPI feature enabled');
+      return undefined;
+    }
+    case 'reset':
+      if (!running) return { code: 500, reason: 'InternalError', message: `Failed to reset non-running VMI with phase ${vmi.status?.phase ?? ''}` };
+      return undefined;
+  }
+}

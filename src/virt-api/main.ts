@@ -11,7 +11,9 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype } from '../api/types.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
-import { conflict, planRestart, planStart, planStop, type LifecycleError } from './lifecycle.ts';
+import { checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
+import { handlerAddress, putToHandler } from './handler-client.ts';
+import { actionPath } from '../handler/server.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
 import { apiGroup, apiResourceList, authenticateProxy, requestHeaderConfig, statusError, SUBRESOURCE_GROUP, SUBRESOURCE_VERSION, type RequestHeaderConfig } from './aggregation.ts';
@@ -77,7 +79,37 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
     );
     return;
   }
+  const vmiAction = new RegExp(`^/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}/namespaces/([^/]+)/virtualmachineinstances/([^/]+)/(pause|unpause|softreboot|reset)$`).exec(path);
+  if (vmiAction && req.method === 'PUT') {
+    void vmiLifecycle(vmiAction[1], vmiAction[2], vmiAction[3] as VmiAction, auth.user.name).then(
+      (answer) => (answer ? json(res, answer.code, statusError(answer.code, answer.reason, answer.message)) : res.writeHead(200).end()),
+      (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
+    );
+    return;
+  }
   json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api yet`));
+}
+
+const handlerTls = () => ({
+  cert: readFileSync('/etc/virt-api/handler-client/tls.crt'),
+  key: readFileSync('/etc/virt-api/handler-client/tls.key'),
+  ca: readFileSync('/etc/virt-api/ca/ca-bundle'),
+});
+
+/** pause, unpause, softreboot or reset a VMI through the virt-handler of its node. */
+async function vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string): Promise<LifecycleError | undefined> {
+  const vmi = (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', name }).catch((error) => {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  })) as VirtualMachineInstance | undefined;
+  if (!vmi) return { code: 404, reason: 'NotFound', message: `virtualmachineinstance.kubevirt.io "${name}" not found` };
+  const refused = checkVmiAction(vmi, action);
+  if (refused) return refused;
+  const address = await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!);
+  const answer = await putToHandler(address, actionPath(namespace, name, action), handlerTls());
+  if (answer.status !== 200) return { code: 500, reason: 'InternalError', message: `${action} failed: ${answer.body}` };
+  log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info(`${action} done`, { user });
+  return undefined;
 }
 
 const readBody = (req: IncomingMessage) =>

@@ -45,6 +45,21 @@ test('start turns a Halted VM Always and it runs; starting a running VM is refus
   assert.match(again.stderr, /\(Conflict\): Operation cannot be fulfilled on virtualmachine.kubevirt.io "vm-cirros": VM is already running/);
 });
 
+test('pause and unpause go through virt-handler (mutual TLS) to the guest; repeated, they are refused as upstream refuses them', async () => {
+  const vmiUrl = (action: string) => `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/vm-cirros/${action}`;
+  const putVmi = (action: string, as?: string) => kubectlResult(['replace', '--raw', vmiUrl(action), '-f', '-', ...(as ? ['--as', as] : [])], '{}');
+  assert.match(putVmi('pause', 'viewer').stderr, /forbidden/);
+  const paused = putVmi('pause');
+  assert.equal(paused.status, 0, paused.stderr);
+  await eventually('the VM Paused', 60, () => get('vm')?.status?.printableStatus === 'Paused');
+  assert.equal(get('vmi').status.conditions.find((c: { type: string }) => c.type === 'Paused')?.status, 'True');
+  assert.match(putVmi('pause').stderr, /Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "vm-cirros": VMI is already paused/);
+  const unpaused = putVmi('unpause', 'editor');
+  assert.equal(unpaused.status, 0, unpaused.stderr);
+  await eventually('the VM Running again', 60, () => get('vm')?.status?.printableStatus === 'Running');
+  assert.match(putVmi('unpause').stderr, /VMI is not paused/);
+});
+
 test('restart replaces the VMI through stop and start requests', async () => {
   const before = get('vmi').metadata.uid;
   const r = put('restart');

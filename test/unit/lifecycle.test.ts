@@ -57,3 +57,16 @@ test('restart: stop and start requests for the running VMI; Halted refuses; only
   const forced = planRestart(vm('Always'), vmi('Running'), { gracePeriodSeconds: 0 });
   assert.ok('plan' in forced && forced.plan.vmi?.[0].value === 1);
 });
+
+test('VMI actions: pause needs a running, unpaused VMI; unpause a paused one; reset a running one', async () => {
+  const { checkVmiAction } = await import('../../src/virt-api/lifecycle.ts');
+  const running = vmi('Running');
+  const paused = { ...running, status: { phase: 'Running', conditions: [{ type: 'Paused', status: 'True' }] } };
+  assert.equal(checkVmiAction(running, 'pause'), undefined);
+  assert.equal(checkVmiAction(paused, 'pause')?.message, 'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "vm-cirros": VMI is already paused');
+  assert.equal(checkVmiAction(paused, 'unpause'), undefined);
+  assert.match(checkVmiAction(running, 'unpause')?.message ?? '', /VMI is not paused/);
+  assert.match(checkVmiAction(vmi('Scheduled'), 'unpause')?.message ?? '', /VMI is not running/);
+  assert.match(checkVmiAction(paused, 'softreboot')?.message ?? '', /VMI is paused/);
+  assert.equal(checkVmiAction(vmi('Succeeded'), 'reset')?.message, 'Failed to reset non-running VMI with phase Succeeded');
+});
