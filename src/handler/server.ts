@@ -20,7 +20,10 @@ export interface HandlerTls {
 /** The path virt-api calls for an action on a VMI. */
 export const actionPath = (namespace: string, name: string, action: HandlerAction) => `/v1/namespaces/${namespace}/virtualmachineinstances/${name}/${action}`;
 
-export function serveVirtApi(tls: () => HandlerTls, act: (namespace: string, name: string, action: HandlerAction) => Promise<void>, log: Logger): Server {
+/** The path virt-api reads a VMI's guest agent information from. */
+export const guestInfoPath = (namespace: string, name: string) => `/v1/namespaces/${namespace}/virtualmachineinstances/${name}/guestinfo`;
+
+export function serveVirtApi(tls: () => HandlerTls, act: (namespace: string, name: string, action: HandlerAction) => Promise<void>, guestInfo: (namespace: string, name: string) => Promise<unknown>, log: Logger): Server {
   const server = createServer({ ...tls(), requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const cn = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN;
     if (cn !== VIRT_API_CLIENT_CN) {
@@ -28,6 +31,13 @@ export function serveVirtApi(tls: () => HandlerTls, act: (namespace: string, nam
       return;
     }
     const match = /^\/v1\/namespaces\/([^/]+)\/virtualmachineinstances\/([^/]+)\/([a-z]+)$/.exec(req.url ?? '');
+    if (req.method === 'GET' && match?.[3] === 'guestinfo') {
+      guestInfo(match[1], match[2]).then(
+        (info) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(info)),
+        (error: Error) => res.writeHead(409).end(error.message),
+      );
+      return;
+    }
     const action = match?.[3] as HandlerAction | undefined;
     if (req.method !== 'PUT' || !match || !HANDLER_ACTIONS.includes(action!)) {
       res.writeHead(404).end();

@@ -18,9 +18,9 @@ export async function handlerAddress(core: CoreV1Api, namespace: string, node: s
   return ip;
 }
 
-export function putToHandler(address: string, path: string, tls: ClientTls): Promise<{ status: number; body: string }> {
+export function callHandler(method: 'GET' | 'PUT', address: string, path: string, tls: ClientTls): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: address, port: HANDLER_PORT, path, method: 'PUT', ...tls, servername: 'virt-handler', timeout: 30_000 }, (res) => {
+    const req = request({ host: address, port: HANDLER_PORT, path, method, ...tls, servername: 'virt-handler', timeout: 30_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks).toString('utf8') }));

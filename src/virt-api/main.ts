@@ -12,8 +12,9 @@ import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
 import { checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
-import { handlerAddress, putToHandler } from './handler-client.ts';
-import { actionPath } from '../handler/server.ts';
+import { callHandler, handlerAddress } from './handler-client.ts';
+import { actionPath, guestInfoPath } from '../handler/server.ts';
+import { checkGuestInfo, guestInfoAnswer, type GuestInfoKind } from './guestinfo.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
 import { apiGroup, apiResourceList, authenticateProxy, requestHeaderConfig, statusError, SUBRESOURCE_GROUP, SUBRESOURCE_VERSION, type RequestHeaderConfig } from './aggregation.ts';
@@ -87,7 +88,33 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
     );
     return;
   }
+  const info = new RegExp(`^/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}/namespaces/([^/]+)/virtualmachineinstances/([^/]+)/(guestosinfo|userlist|filesystemlist)$`).exec(path);
+  if (info && req.method === 'GET') {
+    void readGuestInfo(info[1], info[2], info[3] as GuestInfoKind).then(
+      (answer) => ('code' in answer ? json(res, answer.code, statusError(answer.code, answer.reason, answer.message)) : json(res, 200, answer.body)),
+      (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
+    );
+    return;
+  }
   json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api yet`));
+}
+
+async function getVmi(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
+  return (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', name }).catch((error) => {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  })) as VirtualMachineInstance | undefined;
+}
+
+/** The guest agent's information about a VMI, from the virt-handler of its node. */
+async function readGuestInfo(namespace: string, name: string, kind: GuestInfoKind): Promise<LifecycleError | { body: object }> {
+  const vmi = await getVmi(namespace, name);
+  if (!vmi) return { code: 404, reason: 'NotFound', message: `virtualmachineinstance.kubevirt.io "${name}" not found` };
+  const refused = checkGuestInfo(vmi);
+  if (refused) return refused;
+  const answer = await callHandler('GET', await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!), guestInfoPath(namespace, name), handlerTls());
+  if (answer.status !== 200) return { code: 500, reason: 'InternalError', message: `reading the guest agent failed: ${answer.body}` };
+  return { body: guestInfoAnswer(kind, JSON.parse(answer.body)) };
 }
 
 const handlerTls = () => ({
@@ -98,15 +125,12 @@ const handlerTls = () => ({
 
 /** pause, unpause, softreboot or reset a VMI through the virt-handler of its node. */
 async function vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string): Promise<LifecycleError | undefined> {
-  const vmi = (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', name }).catch((error) => {
-    if ((error as { code?: number }).code === 404) return undefined;
-    throw error;
-  })) as VirtualMachineInstance | undefined;
+  const vmi = await getVmi(namespace, name);
   if (!vmi) return { code: 404, reason: 'NotFound', message: `virtualmachineinstance.kubevirt.io "${name}" not found` };
   const refused = checkVmiAction(vmi, action);
   if (refused) return refused;
   const address = await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!);
-  const answer = await putToHandler(address, actionPath(namespace, name, action), handlerTls());
+  const answer = await callHandler('PUT', address, actionPath(namespace, name, action), handlerTls());
   if (answer.status !== 200) return { code: 500, reason: 'InternalError', message: `${action} failed: ${answer.body}` };
   log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info(`${action} done`, { user });
   return undefined;

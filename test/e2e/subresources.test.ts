@@ -60,6 +60,17 @@ test('pause and unpause go through virt-handler (mutual TLS) to the guest; repea
   assert.match(putVmi('unpause').stderr, /VMI is not paused/);
 });
 
+test('guestosinfo, userlist and filesystemlist come from the guest agent; a viewer may read them', async () => {
+  const base = `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/vm-cirros`;
+  await eventually('the guest agent', 120, () => get('vmi')?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'AgentConnected' && c.status === 'True'));
+  const info = JSON.parse(kubectl(['get', '--raw', `${base}/guestosinfo`, '--as', 'viewer']));
+  assert.equal(info.kind, 'VirtualMachineInstanceGuestAgentInfo');
+  assert.equal(info.os.id, 'kvts-guest');
+  assert.ok(info.hostname);
+  assert.equal(JSON.parse(kubectl(['get', '--raw', `${base}/userlist`])).kind, 'VirtualMachineInstanceGuestOSUserList');
+  assert.ok(Array.isArray(JSON.parse(kubectl(['get', '--raw', `${base}/filesystemlist`])).items));
+});
+
 test('restart replaces the VMI through stop and start requests', async () => {
   const before = get('vmi').metadata.uid;
   const r = put('restart');

@@ -70,3 +70,13 @@ test('VMI actions: pause needs a running, unpaused VMI; unpause a paused one; re
   assert.match(checkVmiAction(paused, 'softreboot')?.message ?? '', /VMI is paused/);
   assert.equal(checkVmiAction(vmi('Succeeded'), 'reset')?.message, 'Failed to reset non-running VMI with phase Succeeded');
 });
+
+test('guest agent answers in upstream\'s shapes; refused without a connected agent', async () => {
+  const { checkGuestInfo, guestInfoAnswer } = await import('../../src/virt-api/guestinfo.ts');
+  const info = { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' }, users: [{ user: 'root', 'login-time': 5 }], filesystems: [{ name: 'vda1', mountpoint: '/', type: 'ext4', 'used-bytes': 1, 'total-bytes': 2 }] };
+  assert.deepEqual(guestInfoAnswer('userlist', info), { kind: 'VirtualMachineInstanceGuestOSUserList', apiVersion: 'kubevirt.io/v1', metadata: {}, items: [{ userName: 'root', loginTime: 5 }] });
+  assert.deepEqual((guestInfoAnswer('filesystemlist', info) as { items: unknown[] }).items, [{ diskName: 'vda1', mountPoint: '/', fileSystemType: 'ext4', usedBytes: 1, totalBytes: 2 }]);
+  const os = guestInfoAnswer('guestosinfo', info) as { hostname: string; os: { id: string; kernelRelease: string } };
+  assert.deepEqual([os.hostname, os.os.id, os.os.kernelRelease], ['g', 'kvts-guest', '6.1']);
+  assert.match(checkGuestInfo(vmi('Running'))?.message ?? '', /VMI does not have guest agent connected/);
+});
