@@ -2,7 +2,7 @@
 // any) to the changes to make. The controller in ./main.ts carries them out.
 import { createHash } from 'node:crypto';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
-import type { RecordedEvent } from './vmi.ts';
+import { isFinalPhase, type RecordedEvent } from './vmi.ts';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
 /** The hash of the template a VMI was started from, to tell when a restart is required. */
@@ -32,7 +32,7 @@ export interface VmClock {
   jitter: number;
 }
 
-const isFinal = (vmi: VirtualMachineInstance) => vmi.status?.phase === 'Succeeded' || vmi.status?.phase === 'Failed';
+const isFinal = (vmi: VirtualMachineInstance) => isFinalPhase(vmi.status?.phase);
 const conditionTrue = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type)?.status === 'True';
 const vmiCondition = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type);
 

@@ -3,6 +3,7 @@
 // status. Only pods controller-owned by the VMI's UID count: labels alone can
 // be forged by anyone who may create pods.
 import type { V1Pod } from '@kubernetes/client-node';
+import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import { renderLauncherPod, type LauncherPodParams } from './launcher-pod.ts';
@@ -46,15 +47,6 @@ export function imagePullTrouble(pod: V1Pod): { reason: string; message: string 
   }
   return undefined;
 }
-
-function setCondition(conditions: Condition[], next: Condition): Condition[] {
-  const current = conditions.find((c) => c.type === next.type);
-  if (current && current.status === next.status && current.reason === next.reason && current.message === next.message) return conditions;
-  const transition = current && current.status === next.status ? current.lastTransitionTime : next.lastTransitionTime;
-  return [...conditions.filter((c) => c.type !== next.type), { ...next, lastTransitionTime: transition }];
-}
-
-const withoutCondition = (conditions: Condition[], type: string) => conditions.filter((c) => c.type !== type);
 
 /** The Ready condition as upstream derives it from the launcher pod. */
 function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now: string): Condition {
@@ -176,11 +168,11 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
   return plan;
 }
 
-/** Comparing VMIs: a condition's recomputed transition time alone is no change. */
+/** Comparing VMIs: a condition's recomputed times alone are no change. */
 function stripProbe(vmi: VirtualMachineInstance) {
   return {
     labels: vmi.metadata.labels,
     finalizers: vmi.metadata.finalizers,
-    status: { ...vmi.status, conditions: vmi.status?.conditions?.map(({ lastTransitionTime: _t, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)) },
+    status: { ...vmi.status, conditions: comparableConditions(vmi.status?.conditions) },
   };
 }

@@ -74,11 +74,11 @@ function mounted(target: string): boolean {
 export async function prepareImageVolumes(vmi: VirtualMachineInstance, pod: V1Pod, run: Runner): Promise<Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'>> {
   const dir = emptyDirOf(pod.metadata!.uid!, 'container-disks');
   const result: Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'> = { containerDisks: {} };
-  const place = async (container: string, relative: string, name: string) => {
+  const place = async (container: string, host: HostView, relative: string, name: string) => {
     const target = join(dir, name);
     if (!mounted(target)) {
       try {
-        await bindReadOnly(run, holderRoot(pod, container), relative, target);
+        await bindReadOnly(run, host, relative, target);
       } catch (error) {
         if (error instanceof UnsafePathError) throw new UnsafePathError(`${container}: ${error.message}`);
         throw error;
@@ -89,13 +89,17 @@ export async function prepareImageVolumes(vmi: VirtualMachineInstance, pod: V1Po
   for (const volume of vmi.spec.volumes ?? []) {
     if (!volume.containerDisk) continue;
     const container = `volume${volume.name}`;
-    const file = containerDiskFile(holderRoot(pod, container).root, volume.containerDisk.path);
+    const host = holderRoot(pod, container);
+    const file = containerDiskFile(host.root, volume.containerDisk.path);
     const ext = extname(file) === '.qcow2' ? '.qcow2' : '.img';
-    result.containerDisks![volume.name] = await place(container, file, `${volume.name}${ext}`);
+    result.containerDisks![volume.name] = await place(container, host, file, `${volume.name}${ext}`);
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
-  if (kernelBoot?.kernelPath) result.kernel = await place('kernel-boot', kernelBoot.kernelPath, 'kernel-boot-kernel');
-  if (kernelBoot?.initrdPath) result.initrd = await place('kernel-boot', kernelBoot.initrdPath, 'kernel-boot-initrd');
+  if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
+    const host = holderRoot(pod, 'kernel-boot');
+    if (kernelBoot.kernelPath) result.kernel = await place('kernel-boot', host, kernelBoot.kernelPath, 'kernel-boot-kernel');
+    if (kernelBoot.initrdPath) result.initrd = await place('kernel-boot', host, kernelBoot.initrdPath, 'kernel-boot-initrd');
+  }
   return result;
 }
 

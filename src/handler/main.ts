@@ -293,16 +293,15 @@ const handlerTls = () => ({
   ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
 });
 const COMMANDS = { pause: 'pause', unpause: 'unpause', softreboot: 'softReboot', reset: 'reset' } as const;
+const launcherOf = (namespace: string, name: string) => {
+  const client = states.get(`${namespace}/${name}`)?.client;
+  if (!client) throw new Error(`VMI ${namespace}/${name} has no running launcher on node ${NODE}`);
+  return client;
+};
 const apiServer = serveVirtApi(handlerTls, async (namespace, name, action) => {
-  const client = states.get(`${namespace}/${name}`)?.client;
-  if (!client) throw new Error(`VMI ${namespace}/${name} has no running launcher on node ${NODE}`);
-  await client.request({ command: COMMANDS[action] });
+  await launcherOf(namespace, name).request({ command: COMMANDS[action] });
   log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
-}, async (namespace, name) => {
-  const client = states.get(`${namespace}/${name}`)?.client;
-  if (!client) throw new Error(`VMI ${namespace}/${name} has no running launcher on node ${NODE}`);
-  return client.request<GuestInfo>({ command: 'guestInfo' });
-}, log);
+}, (namespace, name) => launcherOf(namespace, name).request<GuestInfo>({ command: 'guestInfo' }), log);
 // Certificates rotate; the server takes the new ones without a restart.
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 

@@ -1,6 +1,7 @@
 // virt-handler's part of the VMI status, from what the launcher observed:
 // the phase from the domain state, the Paused, LiveMigratable and
 // AgentConnected conditions, interfaces and guest OS info. Pure.
+import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus } from '../launcher/domain.ts';
 import type { GuestInfo } from '../launcher/protocol.ts';
@@ -39,12 +40,8 @@ export function phaseOf(domain: DomainStatus | undefined): string | undefined {
   }
 }
 
-function put(conditions: Condition[], next: Condition | undefined, type: string): Condition[] {
-  const current = conditions.find((c) => c.type === type);
-  if (!next) return current ? conditions.filter((c) => c.type !== type) : conditions;
-  if (current && current.status === next.status && current.reason === next.reason && current.message === next.message) return conditions;
-  return [...conditions.filter((c) => c.type !== type), next];
-}
+/** Sets the condition of `type` to `next`, or removes it. */
+const put = (conditions: Condition[], next: Condition | undefined, type: string) => (next ? setCondition(conditions, next) : withoutCondition(conditions, type));
 
 export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observed, now: string): VirtualMachineInstance {
   const next = structuredClone(vmi);
@@ -97,9 +94,6 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
 
 /** Whether writing `next` would change anything, ignoring probe and transition times. */
 export function statusChanged(before: VirtualMachineInstance, after: VirtualMachineInstance): boolean {
-  const strip = (v: VirtualMachineInstance) => ({
-    ...v.status,
-    conditions: v.status?.conditions?.map(({ lastProbeTime: _p, lastTransitionTime: _t, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type)),
-  });
+  const strip = (v: VirtualMachineInstance) => ({ ...v.status, conditions: comparableConditions(v.status?.conditions) });
   return JSON.stringify(strip(before)) !== JSON.stringify(strip(after));
 }

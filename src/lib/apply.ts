@@ -4,6 +4,7 @@
 // x-kubernetes-int-or-string from CRDs.)
 import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { statusMessage } from './kube.ts';
 
 /** Where each kind the operator installs lives in the API. */
 const RESOURCES: Record<string, { group: string; plural: string; namespaced: boolean }> = {
@@ -42,13 +43,7 @@ export class ApiError extends Error {
   readonly code: number;
   readonly body: string;
   constructor(code: number, body: string, what: string) {
-    let message = body;
-    try {
-      message = JSON.parse(body).message ?? body;
-    } catch {
-      // plain text body
-    }
-    super(`${what}: ${code} ${message}`);
+    super(`${what}: ${code} ${statusMessage(body) ?? body}`);
     this.code = code;
     this.body = body;
   }

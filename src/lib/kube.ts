@@ -31,14 +31,21 @@ export async function startInformers(log: Logger, ...informers: CachedInformer<K
 
 export const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
 
+/** The message of a Kubernetes Status response body, if the body is one. */
+export function statusMessage(body: unknown): string | undefined {
+  try {
+    const parsed = typeof body === 'string' ? JSON.parse(body) : body;
+    if (parsed && typeof parsed === 'object' && 'message' in parsed) return String((parsed as { message: unknown }).message);
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
 /** A readable one-line reason for a failed API call: the Status message the server sent, when there is one. */
 export function apiErrorMessage(error: unknown): string {
   const e = error as { code?: number; body?: unknown; message?: string };
-  try {
-    const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-    if (body && typeof body === 'object' && 'message' in body) return `${e.code ?? ''} ${(body as { message: string }).message}`.trim();
-  } catch {
-    // not JSON: fall back to the message
-  }
+  const message = statusMessage(e.body);
+  if (message !== undefined) return `${e.code ?? ''} ${message}`.trim();
   return String(e.message ?? error).split('\n')[0];
 }

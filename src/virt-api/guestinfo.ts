@@ -2,13 +2,9 @@
 // launcher, in upstream's shapes. Pure.
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { GuestInfo } from '../launcher/protocol.ts';
-import type { LifecycleError } from './lifecycle.ts';
+import { vmiConflict as conflict, type LifecycleError } from './lifecycle.ts';
 
 export type GuestInfoKind = 'guestosinfo' | 'userlist' | 'filesystemlist';
-
-const conflict = (name: string, cause: string): LifecycleError => ({
-  code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": ${cause}`,
-});
 
 export function checkGuestInfo(vmi: VirtualMachineInstance): LifecycleError | undefined {
   if (vmi.status?.phase !== 'Running') return conflict(vmi.metadata.name!, 'VMI is not running');

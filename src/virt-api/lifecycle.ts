@@ -130,7 +130,7 @@ export function planRestart(vm: VirtualMachine, vmi: VirtualMachineInstance | un
 
 export type VmiAction = 'pause' | 'unpause' | 'softreboot' | 'reset';
 
-const vmiConflict = (name: string, cause: string): LifecycleError => ({
+export const vmiConflict = (name: string, cause: string): LifecycleError => ({
   code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": ${cause}`,
 });
 

@@ -74,7 +74,7 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
   if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`) return json(res, 200, apiResourceList());
   const action = new RegExp(`^/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}/namespaces/([^/]+)/virtualmachines/([^/]+)/(start|stop|restart)$`).exec(path);
   if (action && req.method === 'PUT') {
-    void readBody(req).then((body) => vmLifecycle(action[1], action[2], action[3] as 'start' | 'stop' | 'restart', body, auth.user.name)).then(
+    void readBody(req).then((text) => vmLifecycle(action[1], action[2], action[3] as 'start' | 'stop' | 'restart', optionsOf(text), auth.user.name)).then(
       (answer) => (answer ? json(res, answer.code, statusError(answer.code, answer.reason, answer.message)) : res.writeHead(202).end()),
       (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
     );
@@ -137,17 +137,21 @@ async function vmiLifecycle(namespace: string, name: string, action: VmiAction, 
 }
 
 const readBody = (req: IncomingMessage) =>
-  new Promise<Record<string, unknown>>((resolve) => {
+  new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {});
-      } catch {
-        resolve({});
-      }
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
   });
+
+/** A subresource's options; an empty or unreadable body means none, as upstream treats it. */
+function optionsOf(text: string): Record<string, unknown> {
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    return {};
+  }
+}
 
 const custom = kc.makeApiClient(CustomObjectsApi);
 const jsonPatchHeaders = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
@@ -192,11 +196,9 @@ const server = createServer(tls(), (req, res) => {
     res.writeHead(405).end();
     return;
   }
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
+  void readBody(req).then((text) => {
     try {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReview;
+      const body = JSON.parse(text) as AdmissionReview;
       const answer = review(req.url?.split('?')[0] ?? '', body, {
         config: clusterConfig.current,
         kubevirtServiceAccounts: KUBEVIRT_SERVICE_ACCOUNTS,
