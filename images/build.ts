@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
+import { gitInfo } from '../src/lib/version.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const STAGING = join(CACHE, 'images', 'staging');
@@ -143,7 +144,7 @@ function app(): LayerBlob {
     cpSync(join(out, 'src'), join(dir, 'src'), { recursive: true });
     cpSync(join(REPO, 'manifests'), join(dir, 'manifests'), { recursive: true });
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module' }));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', ...gitInfo(REPO) }));
   });
 }
 

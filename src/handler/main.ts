@@ -5,6 +5,7 @@
 // heartbeats the node. Restarting it never touches a running guest: it
 // reconnects to each launcher and carries on.
 import { execFile } from 'node:child_process';
+import { connect as connectSocket, type Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
@@ -16,7 +17,7 @@ import { LauncherClient } from '../launcher/client.ts';
 import type { DomainStatus } from '../launcher/domain.ts';
 import { kvmUsable } from '../launcher/kvm.ts';
 import { OVMF } from '../launcher/main.ts';
-import { LAUNCHER_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
+import { LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
@@ -298,10 +299,26 @@ const launcherOf = (namespace: string, name: string) => {
   if (!client) throw new Error(`VMI ${namespace}/${name} has no running launcher on node ${NODE}`);
   return client;
 };
-const apiServer = serveVirtApi(handlerTls, async (namespace, name, action) => {
-  await launcherOf(namespace, name).request({ command: COMMANDS[action] });
-  log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
-}, (namespace, name) => launcherOf(namespace, name).request<GuestInfo>({ command: 'guestInfo' }), log);
+const apiServer = serveVirtApi(handlerTls, {
+  async act(namespace, name, action) {
+    await launcherOf(namespace, name).request({ command: COMMANDS[action] });
+    log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
+  },
+  guestInfo: (namespace, name) => launcherOf(namespace, name).request<GuestInfo>({ command: 'guestInfo' }),
+  async openStream(namespace, name, kind) {
+    launcherOf(namespace, name);
+    const podUid = states.get(`${namespace}/${name}`)!.podUid;
+    return viaDirectoryFd(emptyDirOf(podUid, 'sockets'), kind === 'console' ? SERIAL_SOCKET : VNC_SOCKET, (path) =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connectSocket(path);
+        socket.once('connect', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }));
+  },
+}, log);
 // Certificates rotate; the server takes the new ones without a restart.
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 

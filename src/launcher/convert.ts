@@ -3,6 +3,7 @@
 // this host cannot do is refused with the field it comes from.
 import type { Interface, VirtualMachineInstance, Volume } from '../api/types.ts';
 import { quantityValue } from '../api/quantity.ts';
+import { SERIAL_SOCKET, VNC_SOCKET } from './protocol.ts';
 
 export class ConversionError extends Error {
   readonly field: string;
@@ -299,8 +300,8 @@ export function convertVmiToQemu(vmi: VirtualMachineInstance, ctx: ConversionCon
 
   // Serial console, graphics, inputs.
   if (devices.autoattachSerialConsole !== false) {
-    sockets.serial = `${ctx.socketDir}/virt-serial0`;
-    const log = devices.logSerialConsole !== false ? `${ctx.socketDir}/virt-serial0-log` : undefined;
+    sockets.serial = `${ctx.socketDir}/${SERIAL_SOCKET}`;
+    const log = devices.logSerialConsole !== false ? `${ctx.socketDir}/${SERIAL_SOCKET}-log` : undefined;
     add('-chardev', opts('socket', { id: 'charserial0', path: esc(sockets.serial), server: 'on', wait: 'off', logfile: log && esc(log), logappend: log ? 'on' : undefined }));
     add('-serial', 'chardev:charserial0');
   }
@@ -308,7 +309,7 @@ export function convertVmiToQemu(vmi: VirtualMachineInstance, ctx: ConversionCon
 
   function finish(): QemuPlan {
     if (devices.autoattachGraphicsDevice !== false) {
-      sockets.vnc = `${ctx.socketDir}/virt-vnc`;
+      sockets.vnc = `${ctx.socketDir}/${VNC_SOCKET}`;
       const video = devices.video?.type ? VIDEO[devices.video.type] : efi ? 'bochs-display' : 'VGA';
       if (!video) throw new ConversionError(f('domain.devices.video.type'), `video type ${devices.video?.type} is not supported`);
       add('-device', opts(video, { id: 'video0' }));
@@ -364,7 +365,7 @@ export function convertVmiToQemu(vmi: VirtualMachineInstance, ctx: ConversionCon
     add('-chardev', opts('socket', { id: 'charchannel0', path: esc(sockets.guestAgent), server: 'on', wait: 'off' }));
     add('-device', 'virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0');
 
-    const serialLog = devices.autoattachSerialConsole !== false && devices.logSerialConsole !== false ? `${ctx.socketDir}/virt-serial0-log` : undefined;
+    const serialLog = devices.autoattachSerialConsole !== false && devices.logSerialConsole !== false ? `${ctx.socketDir}/${SERIAL_SOCKET}-log` : undefined;
     return { binary: 'qemu-system-x86_64', argv, env, prepare, sockets, serialLog };
   }
 }

@@ -14,7 +14,7 @@ import type { ConversionContext, NetworkAttachment, VolumePaths } from './conver
 import { chooseAccelerator, kvmUsable } from './kvm.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
-import { LAUNCHER_SOCKET, type NodeContext } from './protocol.ts';
+import { LAUNCHER_SOCKET, SERIAL_SOCKET, type NodeContext } from './protocol.ts';
 import { serveDhcp } from './dhcp.ts';
 import type { Socket } from 'node:dgram';
 
@@ -95,7 +95,7 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   process.on('SIGTERM', stop);
   serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, vmiLog);
   await supervisor.sync(vmi);
-  if (supervisor.sockets?.serial) followFile(join(socketDir, 'virt-serial0-log'));
+  if (supervisor.sockets?.serial) followFile(join(socketDir, `${SERIAL_SOCKET}-log`));
   const final = await supervisor.exited;
   vmiLog.info('VMI stopped', { state: final.state, reason: final.reason });
   process.exit(final.state === 'Shutoff' ? 0 : 1);

@@ -6,6 +6,9 @@ import type { ConversionContext } from './convert.ts';
 import type { DhcpLease } from './dhcp.ts';
 
 export const LAUNCHER_SOCKET = 'launcher.sock';
+/** QEMU's serial console and VNC sockets, beside the launcher's. */
+export const SERIAL_SOCKET = 'virt-serial0';
+export const VNC_SOCKET = 'virt-vnc';
 
 /**
  * What virt-handler knows of the node and the pod and the launcher cannot see:

@@ -154,9 +154,11 @@ function virtApiObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-apiserver';
   return [
     // virt-api reads the cluster configuration and the instance types VMs refer to, and turns
-    // lifecycle requests into patches of VMs (runStrategy, state change requests) and VMIs (grace period).
+    // lifecycle requests into patches of VMs (runStrategy, state change requests) and VMIs (grace period),
+    // and migrate requests into migrations.
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'], verbs: ['get', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },

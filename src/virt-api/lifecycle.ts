@@ -160,3 +160,17 @@ export function checkVmiAction(vmi: VirtualMachineInstance, action: VmiAction): 
       return undefined;
   }
 }
+
+/**
+ * migrate: the VM's VMI must run and be live-migratable. kubevirt-ts does not
+ * migrate yet, so its VMIs say LiveMigratable=False and the answer is a 409
+ * carrying that condition's reason, where upstream would create a migration.
+ */
+export function checkMigrate(name: string, vmi: VirtualMachineInstance): LifecycleError | undefined {
+  if (vmi.status?.phase !== 'Running') return conflict(name, VM_NOT_RUNNING).error;
+  const migratable = vmi.status.conditions?.find((c) => c.type === 'LiveMigratable');
+  if (migratable?.status !== 'True') {
+    return conflict(name, `Cannot migrate VMI, Reason: ${migratable?.reason ?? 'NotMigratable'}, Message: ${migratable?.message ?? 'the VMI does not report that it can be migrated'}`).error;
+  }
+  return undefined;
+}

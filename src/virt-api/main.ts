@@ -3,17 +3,24 @@
 // configuration comes from the KubeVirt CR, watched.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject } from '@kubernetes/client-node';
-import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype } from '../api/types.ts';
+import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
+import { expandVm } from '../api/instancetype.ts';
+import { choosePlainProtocol, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream } from '../lib/stream-relay.ts';
+import { versionInfo } from '../lib/version.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
-import { checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
+import { checkMigrate, checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
 import { callHandler, handlerAddress } from './handler-client.ts';
-import { actionPath, guestInfoPath } from '../handler/server.ts';
+import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../handler/server.ts';
+import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 import { checkGuestInfo, guestInfoAnswer, type GuestInfoKind } from './guestinfo.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { review, type AdmissionReview } from './admission.ts';
@@ -36,7 +43,9 @@ type Typed<T> = T & KubernetesObject;
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 const instancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineinstancetypes');
 const clusterInstancetypes = customInformer<Typed<VirtualMachineInstancetype>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineclusterinstancetypes');
-await startInformers(log, clusterConfig.informer, instancetypes, clusterInstancetypes);
+const preferences = customInformer<Typed<VirtualMachinePreference>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachinepreferences');
+const clusterPreferences = customInformer<Typed<VirtualMachinePreference>>(kc, 'instancetype.kubevirt.io', 'v1beta1', 'virtualmachineclusterpreferences');
+await startInformers(log, clusterConfig.informer, instancetypes, clusterInstancetypes, preferences, clusterPreferences);
 
 // The front proxy's CA and names: aggregated requests are trusted only from a certificate it signed with an allowed CN.
 let requestHeader: RequestHeaderConfig | undefined;
@@ -96,7 +105,165 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
     );
     return;
   }
-  json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api yet`));
+  if (req.method === 'GET' && path === `${GROUP_PATH}/version`) return json(res, 200, versionInfo());
+  const answer = (promise: Promise<LifecycleError | { code: number; body?: object }>) =>
+    void promise.then(
+      (a) => ('reason' in a ? json(res, a.code, statusError(a.code, a.reason, a.message)) : a.body ? json(res, a.code, a.body) : res.writeHead(a.code).end()),
+      (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
+    );
+  const expand = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachines/([^/]+)/expand-spec$`).exec(path);
+  if (expand && req.method === 'GET') return answer(expandStoredVm(expand[1], expand[2]));
+  const expandBody = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/expand-vm-spec$`).exec(path);
+  if (expandBody && req.method === 'PUT') return answer(readBody(req).then((text) => expandGivenVm(expandBody[1], text)));
+  const migrate = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachines/([^/]+)/migrate$`).exec(path);
+  if (migrate && req.method === 'PUT') return answer(readBody(req).then((text) => migrateVm(migrate[1], migrate[2], optionsOf(text), auth.user.name)));
+  json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api`));
+}
+
+const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
+const notFound = (resource: string, name: string): LifecycleError => ({ code: 404, reason: 'NotFound', message: `${resource} "${name}" not found` });
+
+async function getVm(namespace: string, name: string): Promise<VirtualMachine | undefined> {
+  return (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachines', name }).catch((error) => {
+    if ((error as { code?: number }).code === 404) return undefined;
+    throw error;
+  })) as VirtualMachine | undefined;
+}
+
+/** A VM with its instance type and preference written into its template. */
+function expanded(vm: VirtualMachine, errorCode: 400 | 500): LifecycleError | { code: number; body: object } {
+  const namespace = vm.metadata.namespace;
+  const lookup = <T>(ref: { kind?: string; name?: string } | undefined, cluster: { get(name: string): T | undefined }, namespaced: { get(name: string, namespace?: string): T | undefined }, kind: string) => {
+    if (!ref?.name) return { found: undefined };
+    const found = ref.kind?.toLowerCase().startsWith('virtualmachinecluster') ? cluster.get(ref.name) : namespaced.get(ref.name, namespace);
+    return found ? { found } : { missing: `${(ref.kind ?? kind).toLowerCase()}.instancetype.kubevirt.io "${ref.name}" not found` };
+  };
+  const fail = (message: string): LifecycleError => ({ code: errorCode, reason: errorCode === 400 ? 'BadRequest' : 'InternalError', message });
+  const instancetype = lookup(vm.spec?.instancetype, clusterInstancetypes, instancetypes, 'VirtualMachineClusterInstancetype');
+  if ('missing' in instancetype) return fail(instancetype.missing!);
+  const preference = lookup(vm.spec?.preference, clusterPreferences, preferences, 'VirtualMachineClusterPreference');
+  if ('missing' in preference) return fail(preference.missing!);
+  const result = expandVm(vm, instancetype.found?.spec, preference.found?.spec);
+  if ('causes' in result) return fail(result.causes.map((c) => c.message).join(', '));
+  return { code: 200, body: result.vm };
+}
+
+async function expandStoredVm(namespace: string, name: string) {
+  const vm = await getVm(namespace, name);
+  return vm ? expanded(vm, 500) : notFound('virtualmachine.kubevirt.io', name);
+}
+
+function expandGivenVm(namespace: string, text: string): LifecycleError | { code: number; body: object } {
+  let vm: VirtualMachine;
+  try {
+    vm = JSON.parse(text);
+  } catch (error) {
+    return { code: 400, reason: 'BadRequest', message: `Can not unmarshal Request body to struct, error: ${(error as Error).message}` };
+  }
+  if (vm?.kind !== 'VirtualMachine' || !vm.spec?.template) return { code: 400, reason: 'BadRequest', message: 'Object is not a valid VirtualMachine' };
+  if (vm.metadata?.namespace && vm.metadata.namespace !== namespace) return { code: 400, reason: 'BadRequest', message: `VM namespace must be empty or ${namespace}` };
+  return expanded({ ...vm, metadata: { ...vm.metadata, namespace } }, 400);
+}
+
+async function migrateVm(namespace: string, name: string, options: Record<string, unknown>, user: string): Promise<LifecycleError | { code: number }> {
+  const vm = await getVm(namespace, name);
+  if (!vm) return notFound('virtualmachine.kubevirt.io', name);
+  const vmi = await getVmi(namespace, name);
+  if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
+  const refused = checkMigrate(name, vmi);
+  if (refused) return refused;
+  const dryRun = Array.isArray(options.dryRun) && options.dryRun.length ? 'All' : undefined;
+  await custom.createNamespacedCustomObject({
+    group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstancemigrations', dryRun,
+    body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { generateName: 'kubevirt-migrate-vm-' }, spec: { vmiName: name, addedNodeSelector: options.addedNodeSelector } },
+  });
+  log.object({ kind: 'VirtualMachine', metadata: vm.metadata }).info('migration requested', { user });
+  return { code: 202 };
+}
+
+const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
+
+/**
+ * console and vnc go to the virt-handler of the VMI's node over mutual TLS;
+ * portforward connects from here to the VMI's address. Refusals are plain
+ * HTTP answers with a Status body, before the WebSocket handshake.
+ */
+function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+  const tlsSocket = req.socket as TLSSocket;
+  const auth = authenticateProxy({ verified: tlsSocket.authorized, commonName: tlsSocket.getPeerCertificate()?.subject?.CN as string | undefined }, req.headers, requestHeader);
+  if ('error' in auth) return refuseUpgrade(socket, 401, statusError(401, 'Unauthorized', auth.error));
+  const url = new URL(req.url ?? '/', 'https://virt-api');
+  const stream = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachineinstances/([^/]+)/(console|vnc)$`).exec(url.pathname);
+  const forward = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/(virtualmachineinstances|virtualmachines)/([^/]+)/portforward/([^/]*)(?:/([^/]+))?$`).exec(url.pathname);
+  const refuse = (e: LifecycleError) => refuseUpgrade(socket, e.code, statusError(e.code, e.reason, e.message));
+  const opened = stream
+    ? streamFromHandler(stream[1], stream[2], stream[3] as StreamKind, url.searchParams.get('preserveSession') === 'true')
+    : forward
+      ? forwardToGuest(forward[1], forward[2] === 'virtualmachines', forward[3], forward[4], forward[5])
+      : Promise.resolve<LifecycleError>({ code: 404, reason: 'NotFound', message: `no stream at ${url.pathname}` });
+  socket.once('close', () => void opened.then((o) => 'relay' in o && o.destroy()));
+  void opened.then(
+    (o) => {
+      if (!('relay' in o)) return refuse(o);
+      if (socket.destroyed) return;
+      wss.handleUpgrade(req, socket, head, (client) => {
+        o.relay(client);
+        log.info('stream opened', { path: url.pathname, user: auth.user.name });
+      });
+    },
+    (error) => refuse({ code: 500, reason: 'InternalError', message: apiErrorMessage(error) }),
+  );
+}
+
+/** The far end of a stream, ready to be joined to the client's WebSocket. */
+type StreamEnd = { relay: (client: WebSocket) => void; destroy: () => void };
+
+async function streamFromHandler(namespace: string, name: string, kind: StreamKind, preserveSession: boolean): Promise<LifecycleError | StreamEnd> {
+  const vmi = await getVmi(namespace, name);
+  if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
+  const refused = (kind === 'console' ? checkConsole(vmi) : checkVnc(vmi)) ?? checkOnNode(vmi);
+  if (refused) return refused;
+  const address = await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!);
+  const options: ClientOptions & { servername: string } = { ...handlerTls(), servername: 'virt-handler', handshakeTimeout: 10_000 };
+  const handler = new WebSocket(`wss://${address}:${HANDLER_PORT}${streamPath(namespace, name, kind, preserveSession)}`, [PLAIN_STREAM_PROTOCOL], options);
+  return new Promise((resolve) => {
+    handler.once('open', () => {
+      handler.pause();
+      resolve({ relay: (client) => relaySockets(client, handler), destroy: () => handler.terminate() });
+    });
+    handler.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => {
+        const code = response.statusCode ?? 500;
+        const text = Buffer.concat(chunks).toString('utf8');
+        let message = text;
+        try {
+          message = JSON.parse(text).message ?? text;
+        } catch {}
+        resolve({ code, reason: code === 503 ? 'InternalError' : code < 500 ? 'BadRequest' : 'InternalError', message: `virt-handler refused the ${kind} connection: ${message}` });
+      });
+    });
+    handler.once('error', (error) => resolve({ code: 500, reason: 'InternalError', message: `cannot reach virt-handler on node ${vmi.status!.nodeName}: ${error.message}` }));
+  });
+}
+
+async function forwardToGuest(namespace: string, ofVm: boolean, name: string, port: string, protocol?: string): Promise<LifecycleError | StreamEnd> {
+  if (ofVm) {
+    const vm = await getVm(namespace, name);
+    if (!vm) return notFound('virtualmachine.kubevirt.io', name);
+    const notStarted = checkVmStarted(vm);
+    if (notStarted) return notStarted;
+  }
+  const vmi = await getVmi(namespace, name);
+  if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
+  const target = portForwardTarget(vmi, port, protocol);
+  if ('code' in target) return target;
+  return new Promise((resolve) => {
+    const tcp: Socket = connectTcp(target);
+    tcp.once('connect', () => resolve({ relay: (client) => relayStream(client, tcp, 10_000), destroy: () => tcp.destroy() }));
+    tcp.once('error', (error) => resolve({ code: 500, reason: 'InternalError', message: `dialing VM: ${error.message}` }));
+  });
 }
 
 async function getVmi(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
@@ -226,4 +393,5 @@ watchFile(join(CERT_DIR, 'tls.crt'), { interval: 10_000 }, () => {
 });
 // The front-proxy CA can change too (kube-apiserver restarted with another); re-read it now and then.
 setInterval(() => void loadRequestHeader().then(() => server.setSecureContext(tls())), 60_000).unref();
+server.on('upgrade', serveUpgrade);
 server.listen(PORT, () => log.info('serving admission webhooks', { port: PORT }));
