@@ -6,7 +6,7 @@
 # Prints the output directory.
 source "$(dirname "$0")/../../hack/lib.sh"
 here="$REPO_ROOT/images/guest"
-packages=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl)
+packages=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl dropbear-bin openssh-sftp-server)
 ensure_debian_packages "${packages[@]}"
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
@@ -37,9 +37,15 @@ echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 echo '127.0.0.1 localhost' > "$root/etc/hosts"
 printf 'NAME="kubevirt-ts test guest"\nID=kvts-guest\nVERSION_ID=1\nPRETTY_NAME="kubevirt-ts test guest 1"\n' > "$root/etc/os-release"
 
-# The guest agent, with the shared libraries it loads.
-cp /usr/sbin/qemu-ga "$root/usr/sbin/qemu-ga"
-for lib in $(ldd /usr/sbin/qemu-ga | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+# A binary from the host, at the given path in the guest, with the shared libraries it loads.
+copy_with_libs() {
+  mkdir -p "$root$(dirname "$2")" && cp "$1" "$root$2"
+  for lib in $(ldd "$1" | grep -o '/[^ ]*'); do mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; done
+}
+# The guest agent; an SSH server (dropbear) with the SFTP server it runs for scp, where it looks for it.
+copy_with_libs /usr/sbin/qemu-ga /usr/sbin/qemu-ga
+copy_with_libs /usr/sbin/dropbear /usr/sbin/dropbear
+copy_with_libs /usr/lib/openssh/sftp-server /usr/lib/sftp-server
 
 # Kernel modules: the drivers the guest needs and everything they depend on.
 modules=(virtio_pci virtio_blk virtio_net virtio_scsi virtio_console virtio_rng virtio_balloon virtio_input

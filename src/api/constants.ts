@@ -21,3 +21,6 @@ export const RESTRICTED_VMI_LABELS = [
   CREATED_BY_LABEL, MIGRATION_JOB_LABEL, NODE_NAME_LABEL, MIGRATION_TARGET_NODE_LABEL, NODE_SCHEDULABLE_LABEL,
   INSTALL_STRATEGY_LABEL,
 ];
+
+/** The launcher pod label Services select a VMI by (virtctl expose). */
+export const VMI_ID_LABEL = 'vmi.kubevirt.io/id';

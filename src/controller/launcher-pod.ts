@@ -4,7 +4,8 @@
 // Pure: the VMI controller creates what this returns.
 import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
-import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL, NON_ROOT_UID } from '../api/constants.ts';
+import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL, NON_ROOT_UID, VMI_ID_LABEL } from '../api/constants.ts';
+import { vmiId } from '../api/vmi-id.ts';
 import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 
@@ -186,6 +187,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
     'kubevirt.io': LAUNCHER_LABEL_VALUE,
     [CREATED_BY_LABEL]: uid,
     [VM_NAME_LABEL]: name,
+    [VMI_ID_LABEL]: vmiId(name),
   };
   return {
     apiVersion: 'v1',

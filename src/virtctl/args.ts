@@ -1,6 +1,8 @@
 // virtctl's arguments as upstream's virtctl reads them, and the objects it
 // writes (create vm, expose). Pure: ./main.ts talks to the cluster.
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
+import { VMI_ID_LABEL } from '../api/constants.ts';
+import { vmiId } from '../api/vmi-id.ts';
 
 export class UsageError extends Error {}
 
@@ -173,48 +175,72 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
 
 export interface ExposeOptions {
   serviceName: string;
-  port: number;
+  port?: number;
   targetPort?: string;
   protocol: string;
   type: string;
   portName?: string;
+  clusterIp?: string;
   externalIp?: string;
-  selector?: string;
 }
 
 export type Exposable = { kind: 'vmi'; object: VirtualMachineInstance } | { kind: 'vm'; object: VirtualMachine } | { kind: 'vmirs'; object: VirtualMachineInstanceReplicaSet };
 
-/** The Service `virtctl expose` creates: it selects the labels of the VMI, of the VM's template or of the replica set's selector. */
+const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'];
+type Spec = VirtualMachineInstance['spec'];
+
+/** The ports the pod-network interface declares, the Service's ports when --port is not given. */
+function podNetworkPorts(spec: Spec | undefined) {
+  const network = spec?.networks?.find((n) => n.pod);
+  const iface = spec?.domain.devices?.interfaces?.find((i) => i.name === network?.name);
+  return (iface?.ports ?? []).map((p) => ({ ...(p.name && { name: p.name }), protocol: p.protocol ?? 'TCP', port: p.port }));
+}
+
+/**
+ * The Service `virtctl expose` creates, as upstream's: a VMI or a VM is
+ * selected by its launcher pod's vmi.kubevirt.io/id label, a replica set by its
+ * selector's labels; the ports come from --port or the pod network interface;
+ * the object owns the Service.
+ */
 export function exposeService(target: Exposable, o: ExposeOptions) {
-  const name = target.object.metadata.name!;
-  let selector: Record<string, string> | undefined;
-  if (o.selector) {
-    selector = Object.fromEntries(o.selector.split(',').map((pair) => {
-      const [key, value] = pair.split('=');
-      if (!key || value === undefined) throw new UsageError(`--selector: "${pair}" is not key=value`);
-      return [key, value];
-    }));
-  } else if (target.kind === 'vmi') {
-    selector = target.object.metadata.labels;
-  } else if (target.kind === 'vm') {
-    selector = target.object.spec.template?.metadata?.labels;
+  const protocol = ['tcp', 'udp'].includes(o.protocol.toLowerCase()) ? o.protocol.toUpperCase() : undefined;
+  if (!protocol) throw new UsageError(`unknown protocol: ${o.protocol}`);
+  const type = SERVICE_TYPES.find((t) => t.toLowerCase() === o.type.toLowerCase());
+  if (!type) throw new UsageError(o.type.toLowerCase() === 'externalname' ? `type: ${o.type} not supported` : `unknown service type: ${o.type}`);
+  const { metadata } = target.object;
+  let selector: Record<string, string>;
+  let ports;
+  let kind: string;
+  if (target.kind === 'vmirs') {
+    const rs = target.object.spec;
+    if (!rs.selector?.matchLabels || !Object.keys(rs.selector.matchLabels).length) throw new UsageError('cannot expose VirtualMachineInstanceReplicaSet without any selector labels');
+    if (rs.selector.matchExpressions?.length) throw new UsageError('cannot expose VirtualMachineInstanceReplicaSet with match expressions');
+    selector = rs.selector.matchLabels;
+    ports = podNetworkPorts(rs.template?.spec as Spec | undefined);
+    kind = 'VirtualMachineInstanceReplicaSet';
   } else {
-    if (target.object.spec.selector?.matchExpressions?.length) throw new UsageError('cannot expose a replica set with match expressions');
-    selector = target.object.spec.selector?.matchLabels;
+    selector = { [VMI_ID_LABEL]: vmiId(metadata.name!) };
+    ports = podNetworkPorts(target.kind === 'vmi' ? target.object.spec : (target.object.spec.template?.spec as Spec | undefined));
+    kind = target.kind === 'vmi' ? 'VirtualMachineInstance' : 'VirtualMachine';
   }
-  const kindName = { vmi: 'VirtualMachineInstance', vm: 'VirtualMachine', vmirs: 'VirtualMachineInstanceReplicaSet' }[target.kind];
-  if (!selector || !Object.keys(selector).length) {
-    throw new UsageError(`cannot expose ${kindName} ${name} without any label: add labels to it (for a VM, to spec.template.metadata.labels) or pass --selector`);
+  if (o.port) {
+    const targetPort = o.targetPort === undefined || o.targetPort === '' ? undefined : /^\d+$/.test(o.targetPort) ? Number(o.targetPort) : o.targetPort;
+    ports = [{ ...(o.portName && { name: o.portName }), protocol, port: o.port, ...(targetPort !== undefined && { targetPort }) }];
   }
-  const targetPort = o.targetPort === undefined ? o.port : /^\d+$/.test(o.targetPort) ? Number(o.targetPort) : o.targetPort;
+  if (!ports.length) throw new UsageError("couldn't find port via --port flag or introspection");
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: o.serviceName, namespace: target.object.metadata.namespace },
+    metadata: {
+      name: o.serviceName,
+      namespace: metadata.namespace,
+      ownerReferences: [{ apiVersion: target.object.apiVersion ?? 'kubevirt.io/v1', kind, name: metadata.name!, uid: metadata.uid!, controller: true, blockOwnerDeletion: false }],
+    },
     spec: {
-      type: o.type,
+      type,
       selector,
-      ports: [{ ...(o.portName && { name: o.portName }), protocol: o.protocol.toUpperCase(), port: o.port, targetPort }],
+      ports,
+      ...(o.clusterIp && { clusterIP: o.clusterIp }),
       ...(o.externalIp && { externalIPs: [o.externalIp] }),
     },
   };

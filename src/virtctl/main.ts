@@ -270,18 +270,16 @@ program.command('expose').argument('<type>', 'vmi, vm or vmirs').argument('<name
   .option('--protocol <protocol>', 'The network protocol for the service to be created.', 'TCP')
   .option('--type <type>', 'Type for this service: ClusterIP, NodePort, or LoadBalancer.', 'ClusterIP')
   .option('--port-name <name>', 'Name of the port. Optional.')
+  .option('--cluster-ip <ip>', "ClusterIP to be assigned to the service. Leave empty to auto-allocate, or set to 'None' to create a headless service.")
   .option('--external-ip <ip>', 'Additional external IP address (not managed by the cluster) to accept for the service.')
-  .option('--selector <labels>', 'key=value[,key=value]: the labels the service selects; by default those of the object')
-  .addOption(dryRunOption())
   .action(run(async (cluster, cmd, typeText: string, name: string) => {
     const o = cmd.opts();
     const type = EXPOSABLE[typeText.toLowerCase()];
-    if (!type) throw new UsageError(`unsupported resource type: ${typeText}; use vmi, vm or vmirs`);
-    if (o.port === undefined) throw new UsageError('--port is required');
+    if (!type) throw new UsageError(`unsupported resource type: ${typeText}`);
     const object = await cluster.request<VirtualMachine & VirtualMachineInstance & VirtualMachineInstanceReplicaSet>('GET', `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/${type.resource}/${name}`);
-    const service = exposeService({ kind: type.kind, object } as Exposable, { serviceName: o.name, port: o.port, targetPort: o.targetPort, protocol: o.protocol, type: o.type, portName: o.portName, externalIp: o.externalIp, selector: o.selector });
-    await cluster.request('POST', `/api/v1/namespaces/${cluster.namespace}/services${o.dryRun ? '?dryRun=All' : ''}`, service);
-    said(`Service ${o.name} successfully exposed for ${typeText} ${name}`, cmd);
+    const service = exposeService({ kind: type.kind, object } as Exposable, { serviceName: o.name, port: o.port, targetPort: o.targetPort, protocol: o.protocol, type: o.type, portName: o.portName, clusterIp: o.clusterIp, externalIp: o.externalIp });
+    await cluster.request('POST', `/api/v1/namespaces/${cluster.namespace}/services`, service);
+    console.log(`Service ${o.name} successfully created for ${typeText} ${name}`);
   }, (_type, name) => name));
 
 const create = program.command('create').description('Create a manifest for the specified Kind.');
