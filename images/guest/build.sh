@@ -10,7 +10,7 @@ packages=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfs
 ensure_debian_packages "${packages[@]}"
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
-hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
+hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$here/shutdown" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
 out="$KVTS_CACHE/guest/$hash"
 if [ -f "$out/disk.qcow2" ]; then echo "$out"; exit 0; fi
 log "building the test guest (kernel $kver)"
@@ -28,6 +28,7 @@ done
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
 install -m 0755 "$here/power-button-watcher" "$root/sbin/power-button-watcher"
+install -m 0755 "$here/shutdown" "$root/sbin/shutdown"
 hashpw=$(openssl passwd -6 gocubsgo)
 printf 'root:x:0:0:root:/root:/bin/sh\ncirros:x:1000:1000:cirros:/home/cirros:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:%s:19000::::::\ncirros:%s:19000::::::\n' "$hashpw" "$hashpw" > "$root/etc/shadow"

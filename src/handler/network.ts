@@ -93,6 +93,9 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
       ['ip', 'link', 'add', BRIDGE, 'type', 'bridge'],
       ['ip', 'link', 'set', BRIDGE, 'mtu', String(pod.mtu)],
       ['ip', 'link', 'set', 'eth0', 'master', BRIDGE, 'up'],
+      // The node's CNI bridge sends the guest's broadcasts back (hairpin); learning them on eth0 would
+      // put the guest's MAC on the wrong port, and neither DHCP replies nor the pod network would reach it.
+      ['ip', 'link', 'set', 'dev', 'eth0', 'type', 'bridge_slave', 'learning', 'off'],
       ['ip', 'addr', 'add', `${BRIDGE_DHCP_SERVER}/32`, 'dev', BRIDGE],
       ['ip', 'link', 'set', BRIDGE, 'up'],
       tap,

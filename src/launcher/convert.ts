@@ -421,7 +421,8 @@ function diskBacking(volume: Volume, ctx: ConversionContext, prepare: PrepareSte
   if (volume.cloudInitNoCloud || volume.cloudInitConfigDrive) {
     const path = `${scratch}.iso`;
     prepare.push(cloudInitIso(vmi, volume, path, ctx));
-    return { path, format: 'raw', readonly: true, persistent: false };
+    // Made for this VMI alone, so attached writable as upstream's are: a SATA disk (the default bus) cannot be read-only.
+    return { path, format: 'raw', readonly: false, persistent: false };
   }
   const tree = volume.configMap ?? volume.secret ?? volume.serviceAccount ?? volume.downwardAPI;
   if (tree) {
@@ -431,7 +432,7 @@ function diskBacking(volume: Volume, ctx: ConversionContext, prepare: PrepareSte
     const label = ('volumeLabel' in tree && tree.volumeLabel) || 'cfgdata';
     const path = `${scratch}.iso`;
     prepare.push({ kind: 'iso', path, label, files: {}, fromDir: dir });
-    return { path, format: 'raw', readonly: true, persistent: false };
+    return { path, format: 'raw', readonly: false, persistent: false };
   }
   const kind = Object.keys(volume).find((k) => k !== 'name') ?? 'source';
   throw new ConversionError(`${field}.${kind}`, `${kind} volumes cannot be attached as disks on this node`);

@@ -22,12 +22,12 @@ export function apply(manifest: unknown): void {
   kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
 }
 
-export async function eventually<T>(what: string, seconds: number, probe: () => T | undefined | false): Promise<T> {
+export async function eventually<T>(what: string, seconds: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   let last: unknown;
   for (;;) {
     try {
-      const value = probe();
+      const value = await probe();
       if (value) return value;
     } catch (error) {
       last = error;

@@ -43,6 +43,7 @@ test('bridge: the guest takes the pod\'s IP and MAC; eth0 gets another MAC', () 
   const text = plan.commands.map((c) => c.join(' '));
   assert.ok(text.includes('ip addr flush dev eth0'));
   assert.ok(text.includes('ip link set eth0 master k6t-eth0 up'));
+  assert.ok(text.indexOf('ip link set dev eth0 type bridge_slave learning off') > text.indexOf('ip link set eth0 master k6t-eth0 up'), 'the guest\'s MAC is never learned on the pod side');
   assert.deepEqual(plan.dhcp[0], { mac: '9a:00:00:00:00:07', ip: '10.244.0.7', prefixLength: 24, router: '10.244.0.1', serverIp: '169.254.75.10', hostname: 'vmi-nocloud', mtu: 1450 });
 });
 
