@@ -73,27 +73,22 @@ program.command('start').argument('<vm>').description('Start a virtual machine.'
     said(`VM ${name} was scheduled to start`, cmd);
   }, (name) => name));
 
-program.command('stop').argument('<vm>').description('Stop a virtual machine.')
-  .option('--grace-period <seconds>', '--grace-period=-1: If set to a non-negative value, force the VM to stop within this many seconds; only with --force', integer, -1)
-  .option('--force', 'Only used when grace-period=0. If true, immediately remove VMI pod from API and bypass graceful deletion.')
-  .addOption(dryRunOption())
-  .action(run(async (cluster, cmd, name: string) => {
-    const { gracePeriod, force } = cmd.opts();
-    if (gracePeriod !== -1 && !force) throw new UsageError('Must both use --force=true and set --grace-period.');
-    await cluster.request('PUT', vmPath(cluster.namespace, name, 'stop'), { ...(force && gracePeriod !== -1 && { gracePeriod }), ...dryRunBody(cmd) });
-    said(`VM ${name} was scheduled to stop`, cmd);
-  }, (name) => name));
-
-program.command('restart').argument('<vm>').description('Restart a virtual machine.')
-  .option('--grace-period <seconds>', 'With --force, the grace period for the VM\'s shutdown', integer, -1)
-  .option('--force', 'Force the restart with the given --grace-period')
-  .addOption(dryRunOption())
-  .action(run(async (cluster, cmd, name: string) => {
-    const { gracePeriod, force } = cmd.opts();
-    if (gracePeriod !== -1 && !force) throw new UsageError('Can not set gracePeriod without --force=true');
-    await cluster.request('PUT', vmPath(cluster.namespace, name, 'restart'), { ...(force && gracePeriod !== -1 && { gracePeriodSeconds: gracePeriod }), ...dryRunBody(cmd) });
-    said(`VM ${name} was scheduled to restart`, cmd);
-  }, (name) => name));
+/** stop and restart: the same flags, upstream's body key and message for each. */
+for (const [action, bodyKey, withoutForce] of [
+  ['stop', 'gracePeriod', 'Must both use --force=true and set --grace-period.'],
+  ['restart', 'gracePeriodSeconds', 'Can not set gracePeriod without --force=true'],
+] as const) {
+  program.command(action).argument('<vm>').description(`${action === 'stop' ? 'Stop' : 'Restart'} a virtual machine.`)
+    .option('--grace-period <seconds>', 'With --force, the seconds the guest gets to shut down (0: at once)', integer, -1)
+    .option('--force', 'Use --grace-period instead of the VMI\'s own termination grace period')
+    .addOption(dryRunOption())
+    .action(run(async (cluster, cmd, name: string) => {
+      const { gracePeriod, force } = cmd.opts();
+      if (gracePeriod !== -1 && !force) throw new UsageError(withoutForce);
+      await cluster.request('PUT', vmPath(cluster.namespace, name, action), { ...(force && gracePeriod !== -1 && { [bodyKey]: gracePeriod }), ...dryRunBody(cmd) });
+      said(`VM ${name} was scheduled to ${action}`, cmd);
+    }, (name) => name));
+}
 
 program.command('migrate').argument('<vm>').description('Migrate a virtual machine.')
   .addOption(dryRunOption())

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,33 @@ test('one console per VMI: a second connection ends the first', async () => {
   }
 });
 
+/** Open sockets of virt-handler and each virt-api (they run on this host). */
+function componentSockets(): number[] {
+  const pids = spawnSync('pgrep', ['-f', '/app/src/(handler|virt-api)/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).sort();
+  return pids.map((pid) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length);
+}
+
+test('closing either end closes the whole chain: after many consoles, virt-api and virt-handler hold no more sockets', async () => {
+  const before = componentSockets();
+  for (let i = 0; i < 4; i++) {
+    // A client that leaves with Ctrl+], and one that is killed mid-session.
+    const left = spawnSync(VIRTCTL, ['-n', NS, 'console', 'guest'], { input: '\x1d', encoding: 'utf8', env: { ...process.env, KUBECONFIG }, timeout: 60_000 });
+    assert.equal(left.status, 0, left.stderr);
+    const killed = new Session(VIRTCTL, ['-n', NS, 'console', 'guest']);
+    await killed.waitFor(/Successfully connected/, 60);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+  }
+  // Allow for a watch the components may reconnect meanwhile; 8 leaked sessions would be 16 or more sockets.
+  await eventually(`no sockets left behind (before ${before})`, 30, () => componentSockets().every((n, i) => n <= before[i] + 2));
+});
+
 test('vnc --proxy-only prints the port, and an RFB handshake completes through it', async () => {
   const vnc = new Session(VIRTCTL, ['-n', NS, 'vnc', '--proxy-only', 'guest']);
   try {
@@ -175,7 +202,8 @@ test('port-forward reaches a port the guest listens on', async () => {
   assert.equal(await forward.exited, 0);
 });
 
-const sshFlags = ['-i', key, '--known-hosts', join(work, 'known_hosts'), '-t', '-o StrictHostKeyChecking=no', '-t', '-o BatchMode=yes'];
+// The guest makes new host keys at every boot.
+const sshFlags = ['-i', key, '--known-hosts', '/dev/null', '-t', '-o StrictHostKeyChecking=no', '-t', '-o BatchMode=yes'];
 
 test('ssh and scp go through port-forward to the guest\'s SSH server', async () => {
   const whoami = await eventually('an ssh session', 120, () => {
@@ -220,8 +248,18 @@ test('pause vm, unpause vmi, soft-reboot and reset; migrate and migrate-cancel r
   assert.match(again.stderr, /VMI is already paused: resume it with virtctl unpause vmi guest -n kvts-virtctl/);
   ok(['unpause', 'vmi', 'guest']);
   await eventually('running again', 60, () => condition('Paused') !== 'True');
-  assert.match(ok(['soft-reboot', 'guest']), /VMI guest was scheduled to softreboot/);
-  assert.match(ok(['reset', 'guest']), /VMI guest was reset/);
+  // Both restart the guest inside the same VMI: its uptime starts again.
+  const uid = vmi().metadata.uid;
+  const uptime = () => {
+    const r = virtctl(['ssh', ...sshFlags, 'root@vmi/guest', '-c', 'cut -d. -f1 /proc/uptime']);
+    return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+  };
+  for (const [command, said] of [['soft-reboot', /VMI guest was scheduled to softreboot/], ['reset', /VMI guest was reset/]] as const) {
+    const before = await eventually('the guest\'s uptime', 120, uptime);
+    assert.match(ok([command, 'guest']), said);
+    await eventually(`the guest restarted by ${command}`, 180, () => (uptime() ?? Infinity) < before);
+    assert.equal(vmi().metadata.uid, uid, 'the same VMI');
+  }
   const migrate = virtctl(['migrate', 'guest']);
   assert.equal(migrate.status, 1);
   assert.match(migrate.stderr, /Cannot migrate VMI, Reason: NotMigratable/);
