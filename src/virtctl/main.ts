@@ -98,13 +98,14 @@ program.command('migrate').argument('<vm>').description('Migrate a virtual machi
   }, (name) => name));
 
 program.command('migrate-cancel').argument('<vm>').description('Cancel migration of a virtual machine.')
-  .action(run(async (cluster, _cmd, name: string) => {
+  .addOption(dryRunOption())
+  .action(run(async (cluster, cmd, name: string) => {
     const base = `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/virtualmachineinstancemigrations`;
     const list = await cluster.request<{ items: { metadata: { name: string }; status?: { phase?: string } }[] }>('GET', `${base}?labelSelector=${encodeURIComponent(`kubevirt.io/vmi-name=${name}`)}`);
     const active = list.items.find((m) => m.status?.phase !== 'Succeeded' && m.status?.phase !== 'Failed');
     if (!active) throw new Error(`Found no migration to cancel for ${name}`);
-    await cluster.request('DELETE', `${base}/${active.metadata.name}`);
-    console.log(`VM ${name} was scheduled to migrate-cancel`);
+    await cluster.request('DELETE', `${base}/${active.metadata.name}${cmd.opts().dryRun ? '?dryRun=All' : ''}`);
+    said(`VM ${name} was scheduled to migrate-cancel`, cmd);
   }, (name) => name));
 
 /** pause and unpause take `vm NAME` or `vmi NAME`; both act on the VMI. */

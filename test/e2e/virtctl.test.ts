@@ -234,8 +234,17 @@ test('expose creates a Service that reaches the guest from a pod', async () => {
   });
 });
 
-test('guestosinfo, userlist and fslist print the guest agent\'s answers', async () => {
+test('guestosinfo, userlist and fslist print the guest agent\'s answers; the kubeconfig is read as kubectl reads it', async () => {
   await eventually('the guest agent', 120, () => condition('AgentConnected') === 'True');
+  // Another kubeconfig whose current context names the namespace: no -n needed.
+  const config = join(work, 'kubeconfig');
+  writeFileSync(config, readFileSync(KUBECONFIG));
+  const kc = (args: string[]) => kubectlResult(['--kubeconfig', config, 'config', ...args]);
+  const cluster = kc(['view', '-o', 'jsonpath={.contexts[0].context.cluster}']).stdout;
+  const user = kc(['view', '-o', 'jsonpath={.contexts[0].context.user}']).stdout;
+  assert.equal(kc(['set-context', 'tests', `--cluster=${cluster}`, `--user=${user}`, `--namespace=${NS}`]).status, 0);
+  const viaContext = spawnSync(VIRTCTL, ['--kubeconfig', config, '--context', 'tests', 'userlist', 'guest'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '/nonexistent' } });
+  assert.equal(viaContext.status, 0, viaContext.stderr);
   assert.equal(JSON.parse(ok(['guestosinfo', 'guest'])).os.id, 'kvts-guest');
   assert.equal(JSON.parse(ok(['userlist', 'guest'])).kind, 'VirtualMachineInstanceGuestOSUserList');
   assert.ok(Array.isArray(JSON.parse(ok(['fslist', 'guest'])).items));
@@ -270,8 +279,8 @@ test('restart makes a new VMI; stop halts the VM; console then says how to start
   const before = vmi().metadata.uid;
   ok(['restart', 'guest']);
   await eventually('a new running VMI', 180, () => vmi()?.metadata.uid !== before && vmi()?.status?.phase === 'Running');
-  assert.match(ok(['stop', 'guest']), /VM guest was scheduled to stop/);
-  await eventually('the VMI gone', 120, () => !vmi());
+  assert.match(ok(['stop', '--force', '--grace-period', '0', 'guest']), /VM guest was scheduled to stop/);
+  await eventually('the VMI gone at once', 60, () => !vmi());
   const console = virtctl(['console', '--timeout', '0', 'guest']);
   assert.equal(console.status, 1);
   assert.match(console.stderr, /not found: start it with virtctl start guest -n kvts-virtctl/);
