@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
-import { choosePlainProtocol, refuseUpgrade, relayStream, type Relay } from '../lib/stream-relay.ts';
+import { choosePlainProtocol, isWebSocketHandshake, refuseUpgrade, relayStream, type Relay } from '../lib/stream-relay.ts';
 
 export const HANDLER_PORT = 8186;
 /** The common name of the client certificate virt-api presents. */
@@ -70,6 +70,7 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
   const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!fromVirtApi(req)) return refuseUpgrade(socket, 403, { message: 'only virt-api may call virt-handler' });
+    if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, { message: 'not a WebSocket handshake' });
     const url = new URL(req.url ?? '/', 'https://virt-handler');
     const match = PATH.exec(url.pathname);
     const kind = match?.[3];

@@ -4,7 +4,7 @@
 // ends, so no socket, descriptor or timer outlives it. A WebSocket opened
 // before its relay exists should be paused on open, so that nothing the far
 // end sends first (a VNC server's greeting) is lost; the relay resumes it.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 
@@ -106,4 +106,13 @@ export function refuseUpgrade(socket: Duplex, code: number, body: unknown) {
   socket.end(
     `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
   );
+}
+
+/**
+ * Whether an upgrade request is a WebSocket handshake the server will accept:
+ * checked before the far end is opened, so a refused handshake leaves nothing open.
+ */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  return req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && /^[+/0-9A-Za-z]{22}==$/.test(req.headers['sec-websocket-key'] ?? '')
+    && ['8', '13'].includes(req.headers['sec-websocket-version'] ?? '');
 }

@@ -13,7 +13,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
 import { expandVm } from '../api/instancetype.ts';
-import { choosePlainProtocol, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream } from '../lib/stream-relay.ts';
+import { choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream } from '../lib/stream-relay.ts';
 import { versionInfo } from '../lib/version.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
@@ -192,6 +192,7 @@ function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
   const tlsSocket = req.socket as TLSSocket;
   const auth = authenticateProxy({ verified: tlsSocket.authorized, commonName: tlsSocket.getPeerCertificate()?.subject?.CN as string | undefined }, req.headers, requestHeader);
   if ('error' in auth) return refuseUpgrade(socket, 401, statusError(401, 'Unauthorized', auth.error));
+  if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, statusError(400, 'BadRequest', 'not a WebSocket handshake'));
   const url = new URL(req.url ?? '/', 'https://virt-api');
   const stream = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachineinstances/([^/]+)/(console|vnc)$`).exec(url.pathname);
   const forward = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/(virtualmachineinstances|virtualmachines)/([^/]+)/portforward/([^/]*)(?:/([^/]+))?$`).exec(url.pathname);
@@ -201,7 +202,8 @@ function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
     : forward
       ? forwardToGuest(forward[1], forward[2] === 'virtualmachines', forward[3], forward[4], forward[5])
       : Promise.resolve<LifecycleError>({ code: 404, reason: 'NotFound', message: `no stream at ${url.pathname}` });
-  socket.once('close', () => void opened.then((o) => 'relay' in o && o.destroy()));
+  // A client gone before the handshake leaves nothing open at the far end.
+  socket.once('close', () => void opened.then((o) => 'relay' in o && o.destroy(), () => undefined));
   void opened.then(
     (o) => {
       if (!('relay' in o)) return refuse(o);

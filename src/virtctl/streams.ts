@@ -100,6 +100,8 @@ export async function vncProxy(ws: WebSocket, options: { address: string; port: 
 export async function forwardPorts(open: (port: ForwardedPort) => Promise<WebSocket>, ports: ForwardedPort[], address: string, log: (line: string) => void): Promise<void> {
   const servers = await Promise.all(ports.map(async (port) => {
     const server = createServer((socket) => {
+      // Until the stream is there, a local client that goes away just goes.
+      socket.once('error', () => socket.destroy());
       open(port).then(
         (ws) => relayStream(ws, socket),
         (error: Error) => {

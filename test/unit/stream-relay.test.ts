@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { PLAIN_STREAM_PROTOCOL, relaySockets, relayStream, type Relay } from '../../src/lib/stream-relay.ts';
+import type { IncomingMessage } from 'node:http';
+import { isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, relaySockets, relayStream, type Relay } from '../../src/lib/stream-relay.ts';
 
 const port = (server: { address(): AddressInfo | string | null }) => (server.address() as AddressInfo).port;
 const listening = <T extends { once(e: 'listening', f: () => void): unknown }>(server: T) => new Promise<T>((resolve) => server.once('listening', () => resolve(server)));
@@ -78,4 +79,14 @@ test('relaySockets joins two WebSockets; closing one end closes the other', asyn
   await new Promise((resolve) => client.once('close', resolve));
   await relay!.done;
   await new Promise((resolve) => middle.close(() => far.close(resolve)));
+});
+
+test('only a well-formed WebSocket handshake opens the far end', () => {
+  const req = (method: string, headers: Record<string, string>) => ({ method, headers }) as unknown as IncomingMessage;
+  const good = { upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' };
+  assert.equal(isWebSocketHandshake(req('GET', good)), true);
+  assert.equal(isWebSocketHandshake(req('POST', good)), false);
+  assert.equal(isWebSocketHandshake(req('GET', { ...good, upgrade: 'h2c' })), false);
+  assert.equal(isWebSocketHandshake(req('GET', { ...good, 'sec-websocket-key': 'short' })), false);
+  assert.equal(isWebSocketHandshake(req('GET', { ...good, 'sec-websocket-version': '7' })), false);
 });
