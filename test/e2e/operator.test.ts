@@ -63,6 +63,11 @@ test('aggregated requests are trusted only from the front proxy', () => {
 test('a component deleted from under the operator comes back', async () => {
   kubectl(['delete', 'deployment', 'virt-api', '-n', 'kubevirt', '--wait=true']);
   await eventually('virt-api to be put back', 60, () => exists(['deployment', 'virt-api', '-n', 'kubevirt']));
+  // The CR may still say Available from before the deletion: wait for the pods themselves.
+  await eventually('virt-api ready again', 120, () => {
+    const deployment = json(['get', 'deployment', 'virt-api', '-n', 'kubevirt']);
+    return deployment.status?.readyReplicas === deployment.spec.replicas;
+  });
   await eventually('the CR to be Available again', 120, available);
 });
 
@@ -128,6 +133,8 @@ test('node controller: a stale virt-handler heartbeat makes the node unschedulab
 
 test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everything; applying it again reinstalls', async () => {
   const cr = json(['get', ...KV]);
+  createVm('blocker');
+  await eventually('a VMI to block the uninstall', 60, () => exists(['vmi', 'blocker', '-n', NS]));
   kubectl(['delete', ...KV, '--wait=false']);
   await new Promise((r) => setTimeout(r, 3000));
   assert.ok(exists(['deployment', 'virt-api', '-n', 'kubevirt']), 'blocked while VMIs exist');
