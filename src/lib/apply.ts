@@ -2,9 +2,8 @@
 // they are. (The client library's generic object API re-serialises objects
 // through its typed models, which drops schema keys such as
 // x-kubernetes-int-or-string from CRDs.)
-import { request, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { statusMessage } from './kube.ts';
+import { ApiError, rawRequest } from './raw-request.ts';
 
 /** Where each kind the operator installs lives in the API. */
 const RESOURCES: Record<string, { group: string; plural: string; namespaced: boolean }> = {
@@ -39,45 +38,14 @@ export function objectPath(obj: ApplyObject): string {
   return `${base}${ns}/${resource.plural}/${encodeURIComponent(obj.metadata?.name ?? '')}`;
 }
 
-export class ApiError extends Error {
-  readonly code: number;
-  readonly body: string;
-  constructor(code: number, body: string, what: string) {
-    super(`${what}: ${code} ${statusMessage(body) ?? body}`);
-    this.code = code;
-    this.body = body;
-  }
-}
-
-async function send(kc: KubeConfig, method: string, path: string, contentType: string | undefined, body: string | undefined): Promise<string> {
-  const server = new URL(kc.getCurrentCluster()!.server);
-  const options: RequestOptions & { headers: Record<string, string> } = {
-    method, hostname: server.hostname, port: server.port || 443, path, headers: { Accept: 'application/json', ...(contentType ? { 'Content-Type': contentType } : {}) },
-  };
-  await kc.applyToHTTPSOptions(options);
-  return new Promise((resolve, reject) => {
-    const req = request(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 500) >= 300) reject(new ApiError(res.statusCode ?? 500, text, `${method} ${path}`));
-        else resolve(text);
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 /** Server-side apply, taking ownership of every field given (force), as an installer does. */
 export async function applyObject(kc: KubeConfig, obj: ApplyObject, fieldManager: string): Promise<void> {
-  await send(kc, 'PATCH', `${objectPath(obj)}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, 'application/apply-patch+yaml', JSON.stringify(obj));
+  await rawRequest(kc, 'PATCH', `${objectPath(obj)}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, { contentType: 'application/apply-patch+yaml', body: JSON.stringify(obj) });
 }
 
 /** Deletes an object; one already gone is fine. */
 export async function deleteObject(kc: KubeConfig, obj: ApplyObject): Promise<void> {
-  await send(kc, 'DELETE', objectPath(obj), 'application/json', JSON.stringify({ propagationPolicy: 'Background' })).catch((error) => {
+  await rawRequest(kc, 'DELETE', objectPath(obj), { contentType: 'application/json', body: JSON.stringify({ propagationPolicy: 'Background' }) }).catch((error) => {
     if (!(error instanceof ApiError && error.code === 404)) throw error;
   });
 }

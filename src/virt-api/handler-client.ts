@@ -4,6 +4,7 @@
 import { request } from 'node:https';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { HANDLER_PORT } from '../handler/server.ts';
+import { readText } from '../lib/raw-request.ts';
 
 export interface ClientTls {
   cert: Buffer;
@@ -21,9 +22,7 @@ export async function handlerAddress(core: CoreV1Api, namespace: string, node: s
 export function callHandler(method: 'GET' | 'PUT', address: string, path: string, tls: ClientTls): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: address, port: HANDLER_PORT, path, method, ...tls, servername: 'virt-handler', timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks).toString('utf8') }));
+      readText(res).then((body) => resolve({ status: res.statusCode ?? 500, body }), reject);
     });
     req.on('timeout', () => req.destroy(new Error('virt-handler did not answer in time')));
     req.on('error', reject);

@@ -16,7 +16,8 @@ import { expandVm } from '../api/instancetype.ts';
 import { choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream } from '../lib/stream-relay.ts';
 import { versionInfo } from '../lib/version.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
-import { apiErrorMessage, customInformer, loadKubeConfig, startInformers } from '../lib/kube.ts';
+import { apiErrorMessage, customInformer, loadKubeConfig, startInformers, statusMessage } from '../lib/kube.ts';
+import { readText } from '../lib/raw-request.ts';
 import { checkMigrate, checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
 import { callHandler, handlerAddress } from './handler-client.ts';
 import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../handler/server.ts';
@@ -83,7 +84,7 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
   if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`) return json(res, 200, apiResourceList());
   const action = new RegExp(`^/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}/namespaces/([^/]+)/virtualmachines/([^/]+)/(start|stop|restart)$`).exec(path);
   if (action && req.method === 'PUT') {
-    void readBody(req).then((text) => vmLifecycle(action[1], action[2], action[3] as 'start' | 'stop' | 'restart', optionsOf(text), auth.user.name)).then(
+    void readText(req).then((text) => vmLifecycle(action[1], action[2], action[3] as 'start' | 'stop' | 'restart', optionsOf(text), auth.user.name)).then(
       (answer) => (answer ? json(res, answer.code, statusError(answer.code, answer.reason, answer.message)) : res.writeHead(202).end()),
       (error) => json(res, 500, statusError(500, 'InternalError', apiErrorMessage(error))),
     );
@@ -114,28 +115,27 @@ function serveAggregated(req: IncomingMessage, res: ServerResponse) {
   const expand = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachines/([^/]+)/expand-spec$`).exec(path);
   if (expand && req.method === 'GET') return answer(expandStoredVm(expand[1], expand[2]));
   const expandBody = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/expand-vm-spec$`).exec(path);
-  if (expandBody && req.method === 'PUT') return answer(readBody(req).then((text) => expandGivenVm(expandBody[1], text)));
+  if (expandBody && req.method === 'PUT') return answer(readText(req).then((text) => expandGivenVm(expandBody[1], text)));
   const migrate = new RegExp(`^${GROUP_PATH}/namespaces/([^/]+)/virtualmachines/([^/]+)/migrate$`).exec(path);
-  if (migrate && req.method === 'PUT') return answer(readBody(req).then((text) => migrateVm(migrate[1], migrate[2], optionsOf(text), auth.user.name)));
+  if (migrate && req.method === 'PUT') return answer(readText(req).then((text) => migrateVm(migrate[1], migrate[2], optionsOf(text), auth.user.name)));
   json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api`));
 }
 
 const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
-const notFound = (resource: string, name: string): LifecycleError => ({ code: 404, reason: 'NotFound', message: `${resource} "${name}" not found` });
 
-async function getVm(namespace: string, name: string): Promise<VirtualMachine | undefined> {
-  return (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachines', name }).catch((error) => {
-    if ((error as { code?: number }).code === 404) return undefined;
-    throw error;
-  })) as VirtualMachine | undefined;
+type Informer<T> = { get(name: string, namespace?: string): T | undefined };
+/** The instance type or preference a matcher names: cluster-wide unless its kind says namespaced (upstream's default). */
+function matched<T>(kind: string | undefined, name: string, namespace: string | undefined, cluster: Informer<T>, namespaced: Informer<T>): T | undefined {
+  return kind && !kind.toLowerCase().startsWith('virtualmachinecluster') ? namespaced.get(name, namespace) : cluster.get(name);
 }
+const notFound = (resource: string, name: string): LifecycleError => ({ code: 404, reason: 'NotFound', message: `${resource} "${name}" not found` });
 
 /** A VM with its instance type and preference written into its template. */
 function expanded(vm: VirtualMachine, errorCode: 400 | 500): LifecycleError | { code: number; body: object } {
   const namespace = vm.metadata.namespace;
-  const lookup = <T>(ref: { kind?: string; name?: string } | undefined, cluster: { get(name: string): T | undefined }, namespaced: { get(name: string, namespace?: string): T | undefined }, kind: string) => {
+  const lookup = <T>(ref: { kind?: string; name?: string } | undefined, cluster: Informer<T>, namespaced: Informer<T>, kind: string) => {
     if (!ref?.name) return { found: undefined };
-    const found = ref.kind?.toLowerCase().startsWith('virtualmachinecluster') ? cluster.get(ref.name) : namespaced.get(ref.name, namespace);
+    const found = matched(ref.kind, ref.name, namespace, cluster, namespaced);
     return found ? { found } : { missing: `${(ref.kind ?? kind).toLowerCase()}.instancetype.kubevirt.io "${ref.name}" not found` };
   };
   const fail = (message: string): LifecycleError => ({ code: errorCode, reason: errorCode === 400 ? 'BadRequest' : 'InternalError', message });
@@ -234,16 +234,9 @@ async function streamFromHandler(namespace: string, name: string, kind: StreamKi
       resolve({ relay: (client) => relaySockets(client, handler), destroy: () => handler.terminate() });
     });
     handler.once('unexpected-response', (_request, response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (c: Buffer) => chunks.push(c));
-      response.on('end', () => {
+      void readText(response).then((text) => {
         const code = response.statusCode ?? 500;
-        const text = Buffer.concat(chunks).toString('utf8');
-        let message = text;
-        try {
-          message = JSON.parse(text).message ?? text;
-        } catch {}
-        resolve({ code, reason: code === 503 ? 'InternalError' : code < 500 ? 'BadRequest' : 'InternalError', message: `virt-handler refused the ${kind} connection: ${message}` });
+        resolve({ code, reason: code < 500 ? 'BadRequest' : 'InternalError', message: `virt-handler refused the ${kind} connection: ${statusMessage(text) ?? text}` });
       });
     });
     handler.once('error', (error) => resolve({ code: 500, reason: 'InternalError', message: `cannot reach virt-handler on node ${vmi.status!.nodeName}: ${error.message}` }));
@@ -268,17 +261,20 @@ async function forwardToGuest(namespace: string, ofVm: boolean, name: string, po
   });
 }
 
-async function getVmi(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
-  return (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', name }).catch((error) => {
+/** A VM or VMI, or undefined when there is none. */
+async function getObject<T>(plural: 'virtualmachines' | 'virtualmachineinstances', namespace: string, name: string): Promise<T | undefined> {
+  return (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural, name }).catch((error) => {
     if ((error as { code?: number }).code === 404) return undefined;
     throw error;
-  })) as VirtualMachineInstance | undefined;
+  })) as T | undefined;
 }
+const getVm = (namespace: string, name: string) => getObject<VirtualMachine>('virtualmachines', namespace, name);
+const getVmi = (namespace: string, name: string) => getObject<VirtualMachineInstance>('virtualmachineinstances', namespace, name);
 
 /** The guest agent's information about a VMI, from the virt-handler of its node. */
 async function readGuestInfo(namespace: string, name: string, kind: GuestInfoKind): Promise<LifecycleError | { body: object }> {
   const vmi = await getVmi(namespace, name);
-  if (!vmi) return { code: 404, reason: 'NotFound', message: `virtualmachineinstance.kubevirt.io "${name}" not found` };
+  if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
   const refused = checkGuestInfo(vmi);
   if (refused) return refused;
   const answer = await callHandler('GET', await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!), guestInfoPath(namespace, name), handlerTls());
@@ -295,7 +291,7 @@ const handlerTls = () => ({
 /** pause, unpause, softreboot or reset a VMI through the virt-handler of its node. */
 async function vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string): Promise<LifecycleError | undefined> {
   const vmi = await getVmi(namespace, name);
-  if (!vmi) return { code: 404, reason: 'NotFound', message: `virtualmachineinstance.kubevirt.io "${name}" not found` };
+  if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
   const refused = checkVmiAction(vmi, action);
   if (refused) return refused;
   const address = await handlerAddress(core, NAMESPACE, vmi.status!.nodeName!);
@@ -304,14 +300,6 @@ async function vmiLifecycle(namespace: string, name: string, action: VmiAction, 
   log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info(`${action} done`, { user });
   return undefined;
 }
-
-const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 
 /** A subresource's options; an empty or unreadable body means none, as upstream treats it. */
 function optionsOf(text: string): Record<string, unknown> {
@@ -327,13 +315,9 @@ const jsonPatchHeaders = setHeaderOptions('Content-Type', PatchStrategy.JsonPatc
 
 /** start, stop or restart a VM; undefined when accepted, else the error to answer with. */
 async function vmLifecycle(namespace: string, name: string, action: 'start' | 'stop' | 'restart', body: Record<string, unknown>, user: string): Promise<LifecycleError | undefined> {
-  const get = (plural: string) => custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural, name }).catch((error) => {
-    if ((error as { code?: number }).code === 404) return undefined;
-    throw error;
-  });
-  const vm = (await get('virtualmachines')) as VirtualMachine | undefined;
-  if (!vm) return { code: 404, reason: 'NotFound', message: `virtualmachine.kubevirt.io "${name}" not found` };
-  const vmi = (await get('virtualmachineinstances')) as VirtualMachineInstance | undefined;
+  const vm = await getVm(namespace, name);
+  if (!vm) return notFound('virtualmachine.kubevirt.io', name);
+  const vmi = await getVmi(namespace, name);
   const result = action === 'start'
     ? planStart(vm, vmi, { paused: body.paused === true })
     : action === 'stop'
@@ -365,7 +349,7 @@ const server = createServer(tls(), (req, res) => {
     res.writeHead(405).end();
     return;
   }
-  void readBody(req).then((text) => {
+  void readText(req).then((text) => {
     try {
       const body = JSON.parse(text) as AdmissionReview;
       const answer = review(req.url?.split('?')[0] ?? '', body, {
@@ -373,10 +357,7 @@ const server = createServer(tls(), (req, res) => {
         kubevirtServiceAccounts: KUBEVIRT_SERVICE_ACCOUNTS,
         newUUID: () => crypto.randomUUID(),
         now: () => new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-        findInstancetype: (namespace, kind, name) =>
-          (kind === 'VirtualMachineClusterInstancetype' || kind === 'virtualmachineclusterinstancetype'
-            ? clusterInstancetypes.get(name)
-            : instancetypes.get(name, namespace))?.spec,
+        findInstancetype: (namespace, kind, name) => matched(kind, name, namespace, clusterInstancetypes, instancetypes)?.spec,
       });
       if (answer.response && !answer.response.allowed) {
         log.info('admission rejected', { path: req.url, kind: body.request?.kind?.kind, name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name, causes: answer.response.status?.details?.causes?.length });

@@ -2,12 +2,10 @@
 // reads it ($KUBECONFIG or ~/.kube/config, --kubeconfig, --context, --cluster,
 // --user, -n, --server, --token, --as), for plain requests and for the
 // WebSocket streams of the subresource API.
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { PLAIN_STREAM_PROTOCOL } from '../lib/stream-relay.ts';
-import { statusMessage } from '../lib/kube.ts';
+import { ApiError, connectionOptions, rawRequest, readText } from '../lib/raw-request.ts';
 
 export interface ConnectionFlags {
   kubeconfig?: string;
@@ -20,14 +18,6 @@ export interface ConnectionFlags {
   as?: string;
   asGroup?: string[];
   insecureSkipTlsVerify?: boolean;
-}
-
-export class ApiError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export const SUBRESOURCES = '/apis/subresources.kubevirt.io/v1';
@@ -64,44 +54,15 @@ export class Cluster {
     this.#flags = flags;
   }
 
-  get config(): KubeConfig {
-    return this.#kc;
-  }
-
-  async #options(): Promise<RequestOptions> {
-    const options: RequestOptions = { headers: {} };
-    await this.#kc.applyToHTTPSOptions(options);
-    const headers = options.headers as Record<string, string | string[]>;
-    if (this.#flags.as) headers['Impersonate-User'] = this.#flags.as;
-    if (this.#flags.asGroup?.length) headers['Impersonate-Group'] = this.#flags.asGroup;
-    return options;
+  /** Impersonation, as kubectl's --as and --as-group send it. */
+  #headers(): Record<string, string | string[]> {
+    return { ...(this.#flags.as && { 'Impersonate-User': this.#flags.as }), ...(this.#flags.asGroup?.length && { 'Impersonate-Group': this.#flags.asGroup }) };
   }
 
   /** A request to kube-apiserver; a non-2xx answer throws ApiError with the Status message. */
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = new URL(this.#kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
-    const options = await this.#options();
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload) Object.assign(options.headers!, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<T>((resolve, reject) => {
-      const req = send(url, { ...options, method }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const code = res.statusCode ?? 0;
-          if (code < 200 || code >= 300) return reject(new ApiError(code, statusMessage(text) ?? `${code} ${res.statusMessage ?? ''}`.trim()));
-          try {
-            resolve((text ? JSON.parse(text) : undefined) as T);
-          } catch {
-            resolve(text as T);
-          }
-        });
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
+    const text = await rawRequest(this.#kc, method, path, { headers: this.#headers(), ...(body !== undefined && { contentType: 'application/json', body: JSON.stringify(body) }) });
+    return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /** Opens a subresource stream; a refusal throws ApiError with the server's status and message. */
@@ -109,8 +70,8 @@ export class Cluster {
     const url = new URL(this.#kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-    const options = await this.#options();
-    const ws = new WebSocket(url, [PLAIN_STREAM_PROTOCOL], { ...(options as object), headers: options.headers as Record<string, string> });
+    const options = await connectionOptions(this.#kc, this.#headers());
+    const ws = new WebSocket(url, [PLAIN_STREAM_PROTOCOL], options as ClientOptions);
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
         // Held until the caller attaches its end, so the first bytes are not lost.
@@ -118,12 +79,7 @@ export class Cluster {
         resolve(ws);
       });
       ws.once('unexpected-response', (_req, res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const code = res.statusCode ?? 0;
-          reject(new ApiError(code, statusMessage(Buffer.concat(chunks).toString('utf8')) ?? `Websocket failed with http status: ${code} ${res.statusMessage ?? ''}`.trim()));
-        });
+        void readText(res).then((text) => reject(new ApiError(res.statusCode ?? 0, text, `GET ${path}`)), reject);
       });
       ws.once('error', reject);
     });

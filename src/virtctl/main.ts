@@ -9,7 +9,8 @@ import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { versionInfo, type VersionInfo } from '../lib/version.ts';
 import { createVm, exposeService, parsePort, parseScpArgs, parseSshTarget, parseTarget, UsageError, withHint, type Exposable, type ForwardedPort, type Target } from './args.ts';
-import { ApiError, Cluster, SUBRESOURCES, vmiPath, vmPath, type ConnectionFlags } from './client.ts';
+import { ApiError } from '../lib/raw-request.ts';
+import { Cluster, SUBRESOURCES, vmiPath, vmPath, type ConnectionFlags } from './client.ts';
 import { attachConsole, forwardPorts, forwardStdio, vncProxy } from './streams.ts';
 
 /** This program, for ssh's ProxyCommand. */
@@ -54,7 +55,9 @@ function run<A extends unknown[]>(action: (cluster: Cluster, cmd: Command, ...ar
       cluster = connect(cmd);
       await action(cluster, cmd, ...actionArgs);
     } catch (error) {
-      const message = error instanceof UsageError || !cluster ? (error as Error).message : withHint((error as Error).message, name?.(...actionArgs) ?? '', cluster.namespace);
+      // For an API refusal, the server's own words, as upstream's virtctl prints them.
+      const text = error instanceof ApiError ? error.status : (error as Error).message;
+      const message = error instanceof UsageError || !cluster ? text : withHint(text, name?.(...actionArgs) ?? '', cluster.namespace);
       process.stderr.write(`Error: ${message}\n`);
       process.exitCode = 1;
     }
@@ -150,7 +153,7 @@ program.command('console').argument('<vmi>').description('Connect to a console o
         return await attachConsole(ws, name);
       } catch (error) {
         if (!(error instanceof ApiError) || error.code !== 400) throw error;
-        if (Date.now() >= deadline) throw new Error(`Timeout trying to connect to the virtual machine instance (${error.message})`);
+        if (Date.now() >= deadline) throw new Error(`Timeout trying to connect to the virtual machine instance (${error.status})`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
@@ -167,7 +170,7 @@ program.command('vnc').argument('<vmi>').description('Open a vnc connection to a
     try {
       ws = await cluster.stream(vmiPath(cluster.namespace, name, 'vnc'), { preserveSession: String(o.preserveSession === true) });
     } catch (error) {
-      throw new Error(`can't access VMI ${name}: ${(error as Error).message}`);
+      throw new Error(`can't access VMI ${name}: ${error instanceof ApiError ? error.status : (error as Error).message}`);
     }
     await vncProxy(ws, { address: o.address, port: o.port, proxyOnly: o.proxyOnly === true });
   }, (name) => name));

@@ -1,0 +1,61 @@
+// Requests to kube-apiserver as raw JSON over the kubeconfig's connection,
+// for bodies the client library would re-serialise (server-side apply of CRDs)
+// and for paths it has no method for (aggregated subresources).
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { statusMessage } from './kube.ts';
+
+/** A stream's whole content as text. */
+export function readText(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
+  });
+}
+
+/** A non-2xx answer; `status` is the Status message when the server sent one. */
+export class ApiError extends Error {
+  readonly code: number;
+  readonly status: string;
+  constructor(code: number, body: string, what: string) {
+    const status = statusMessage(body) ?? (body || `${code}`);
+    super(`${what}: ${code} ${status}`);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface RawRequest {
+  contentType?: string;
+  body?: string;
+  headers?: Record<string, string | string[]>;
+}
+
+/** The kubeconfig's TLS, credentials and any extra headers, as options for a request or a WebSocket. */
+export async function connectionOptions(kc: KubeConfig, headers: Record<string, string | string[]> = {}): Promise<RequestOptions & { headers: Record<string, string | string[]> }> {
+  const options: RequestOptions & { headers: Record<string, string | string[]> } = { headers: { Accept: 'application/json', ...headers } };
+  await kc.applyToHTTPSOptions(options);
+  return options;
+}
+
+/** Sends one request; resolves with the answer's text, rejects with ApiError for a non-2xx answer. */
+export async function rawRequest(kc: KubeConfig, method: string, path: string, req: RawRequest = {}): Promise<string> {
+  const url = new URL(kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
+  const options = await connectionOptions(kc, { ...req.headers, ...(req.contentType ? { 'Content-Type': req.contentType } : {}) });
+  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(url, { ...options, method }, (res) => {
+      readText(res).then((text) => {
+        const code = res.statusCode ?? 500;
+        if (code < 200 || code >= 300) reject(new ApiError(code, text, `${method} ${path}`));
+        else resolve(text);
+      }, reject);
+    });
+    request.on('error', reject);
+    request.end(req.body);
+  });
+}
