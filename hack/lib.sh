@@ -33,5 +33,6 @@ ensure_debian_packages() {
   fi
 }
 
-# What virt-launcher runs on the host in standalone mode and its tests.
-LAUNCHER_PACKAGES=(qemu-system-x86 qemu-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)
+# What the images copy from the host (busybox, QEMU, firmware, ISO tool, network tools),
+# which virt-launcher also runs on the host in standalone mode and its tests.
+LAUNCHER_PACKAGES=(busybox-static qemu-system-x86 qemu-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)
