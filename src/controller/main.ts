@@ -16,6 +16,7 @@ import { LAUNCHER_LABEL_VALUE } from './launcher-pod.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, planNode } from './node.ts';
 import { planVm } from './vm.ts';
 import { planVmi } from './vmi.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 const log = createLogger('virt-controller');
 const { values: flags } = parseArgs({
@@ -162,7 +163,7 @@ async function reconcileVm(key: string): Promise<void> {
   }
   for (const event of plan.events) record(subject, event.type, event.reason, event.message);
   if (plan.requeueAfterMs !== undefined) vmQueue.addAfter(key, plan.requeueAfterMs);
-  if (JSON.stringify(plan.status) !== JSON.stringify(vm.status ?? {})) {
+  if (!jsonEqual(plan.status, vm.status ?? {})) {
     await custom
       .replaceNamespacedCustomObjectStatus({ ...vmApi, namespace, name, body: { ...vm, metadata: { ...vm.metadata, resourceVersion }, status: plan.status } })
       .catch((error: { code?: number }) => {
@@ -193,6 +194,7 @@ log.info('caches synced; reconciling', { vms: vms.list().length, vmis: vmis.list
 const onError = (kind: string) => (key: string, error: unknown) => log.warning(`${kind} reconcile failed; will retry`, { key, error: apiErrorMessage(error) });
 await Promise.all([
   runWorkers(vmQueue, 3, reconcileVm, onError('VM')),
-  runWorkers(vmiQueue, 3, reconcileVmi, onError('VMI')),
+  // As upstream: VMIs get more workers than VMs, since each start takes several writes.
+  runWorkers(vmiQueue, 10, reconcileVmi, onError('VMI')),
   runWorkers(nodeQueue, 1, reconcileNode, onError('node')),
 ]);

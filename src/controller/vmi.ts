@@ -7,6 +7,7 @@ import { comparableConditions, setCondition, withoutCondition } from '../api/con
 import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import { renderLauncherPod, type LauncherPodParams } from './launcher-pod.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
 
@@ -164,7 +165,7 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     next.status.activePods = Object.fromEntries(live.map((p) => [p.metadata!.uid!, p.spec?.nodeName ?? '']));
   }
 
-  if (JSON.stringify(stripProbe(next)) !== JSON.stringify(stripProbe(vmi))) plan.update = next;
+  if (!jsonEqual(stripProbe(next), stripProbe(vmi))) plan.update = next;
   return plan;
 }
 

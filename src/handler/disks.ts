@@ -10,7 +10,7 @@ import type { VirtualMachineInstance } from '../api/types.ts';
 import { POD_PATHS } from '../controller/launcher-pod.ts';
 import type { VolumePaths } from '../launcher/convert.ts';
 import { emptyDirOf, openChecked, resolveInside, UnsafePathError } from './paths.ts';
-import { containerIdOf, containerPid, PROC } from './proc.ts';
+import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 
 export type Runner = (argv: string[]) => Promise<string>;
 
@@ -32,7 +32,7 @@ function holderRoot(pod: V1Pod, container: string): HostView {
   const id = containerIdOf(pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID);
   const pid = id ? containerPid(id) : undefined;
   if (!id || !pid) throw new Error(`container ${container} of pod ${pod.metadata?.name} is not running yet`);
-  const hostPid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`${PROC}/${pid}/status`, 'utf8'))?.[1]);
+  const hostPid = parentPid(pid);
   const mountPoint = readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')[4]).find((m) => m?.endsWith(`/${id}/rootfs`));
   if (!mountPoint) throw new Error(`the root file system of container ${container} (${id}) is not mounted on the host; only containerd is supported`);
   return { root: `${PROC}/${hostPid}/root${mountPoint}`, hostPid };

@@ -27,9 +27,11 @@ import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './di
 import { cpuLabels, heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
 import { BRIDGE, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
-import { containerIdOf, containerPid, PROC } from './proc.ts';
+import { makePodCpuIdle } from './cgroup.ts';
+import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
 import { serveVirtApi } from './server.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 const log = createLogger('virt-handler');
 exitOnSignals(log);
@@ -92,6 +94,9 @@ interface LauncherState {
   nextSyncAt?: number;
   syncDelayMs?: number;
   shutdownSent?: boolean;
+  /** Whether the guest runs in software emulation, as the last sync said. */
+  emulated?: boolean;
+  cpuIdle?: boolean;
 }
 const states = new Map<string, LauncherState>();
 
@@ -156,6 +161,7 @@ async function useKvm(): Promise<boolean> {
 
 async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: LauncherState): Promise<NodeContext> {
   const kvm = await useKvm();
+  state.emulated = !kvm;
   const pid = computePid(pod);
   await ensureDevices(pid, kvm);
   checkClaimImages(vmi, `${PROC}/${pid}/root`);
@@ -260,13 +266,23 @@ async function reconcile(key: string): Promise<void> {
   }
 
   const running = state.domain?.state === 'Running';
+  // A launcher found again after a restart was synced under the node's current mode.
+  if (running && !state.cpuIdle && (state.emulated ?? emulation)) {
+    state.cpuIdle = true;
+    try {
+      const pid = computePid(pod);
+      makePodCpuIdle(pid, parentPid(pid));
+    } catch (error) {
+      vmiLog.warning('cannot lower the emulated guest\'s CPU priority', { error: (error as Error).message });
+    }
+  }
   // The agent may take seconds to answer (or never): asked in the background, never holding up the status.
   if (client && running && !state.guestPending && Date.now() - state.guestCheckedAt > (state.guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting)) {
     state.guestPending = true;
     state.guestCheckedAt = Date.now();
     void client.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined).then((guest) => {
       state.guestPending = false;
-      const changed = JSON.stringify(guest) !== JSON.stringify(state.guest);
+      const changed = !jsonEqual(guest, state.guest);
       state.guest = guest;
       if (changed) queue.add(key);
       queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.connected : GUEST_INFO_INTERVAL_MS.waiting);

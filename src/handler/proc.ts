@@ -25,3 +25,6 @@ export function containerPid(containerId: string): number | undefined {
   }
   return found;
 }
+
+/** A process's parent: for a container's init, the runtime's shim, which lives in the host's mount namespace. */
+export const parentPid = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`${PROC}/${pid}/status`, 'utf8'))?.[1]);

@@ -5,6 +5,7 @@ import { comparableConditions, setCondition, withoutCondition } from '../api/con
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus } from '../launcher/domain.ts';
 import type { GuestInfo } from '../launcher/protocol.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
 type Interfaces = NonNullable<VirtualMachineInstanceStatus['interfaces']>;
@@ -95,5 +96,5 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
 /** Whether writing `next` would change anything, ignoring probe and transition times. */
 export function statusChanged(before: VirtualMachineInstance, after: VirtualMachineInstance): boolean {
   const strip = (v: VirtualMachineInstance) => ({ ...v.status, conditions: comparableConditions(v.status?.conditions) });
-  return JSON.stringify(strip(before)) !== JSON.stringify(strip(after));
+  return !jsonEqual(strip(before), strip(after));
 }

@@ -17,6 +17,7 @@ import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting } from './install.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 const log = createLogger('virt-operator');
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
@@ -163,7 +164,7 @@ async function reconcile(key: string): Promise<void> {
   }
   const waiting = await readiness();
   const status = kubevirtStatus(kv, { waiting }, images, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
-  if (JSON.stringify(status) !== JSON.stringify(kv.status ?? {})) {
+  if (!jsonEqual(status, kv.status ?? {})) {
     if (status.phase !== kv.status?.phase) {
       log.info('phase changed', { from: kv.status?.phase ?? '', to: status.phase, waiting });
       record({ apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', metadata: kv.metadata }, 'Normal', status.phase === 'Deployed' ? 'Deployed' : 'Deploying', status.phase === 'Deployed' ? 'All components are ready' : `Waiting for ${waiting.join(', ')}`);

@@ -15,6 +15,7 @@ import {
   validateInstancetype, validateMigrationCreate, validateMigrationPolicy, validateMigrationUpdate, validatePool,
   validatePreference, validateReplicaSet, validateVm, validateVmiCreate, validateVmiUpdate, type RequestContext,
 } from '../api/validation/objects.ts';
+import { jsonEqual } from '../api/json-equal.ts';
 
 export interface AdmissionRequest {
   uid: string;
@@ -121,7 +122,7 @@ const HANDLERS: Record<string, Handler> = {
     }
     if (request.operation === 'UPDATE' && !requestContext(request, env).isKubeVirtServiceAccount) {
       const old = request.oldObject as VirtualMachineInstance;
-      if (JSON.stringify(old.status ?? {}) !== JSON.stringify(vmi.status ?? {})) {
+      if (!jsonEqual(old.status ?? {}, vmi.status ?? {})) {
         // Status belongs to kubevirt-ts: other writers' changes are put back.
         return patchFrom(vmi, { ...vmi, status: old.status ?? {} });
       }

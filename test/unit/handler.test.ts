@@ -11,7 +11,8 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
 import { generatedMac, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
-import { phaseOf, withObservedStatus } from '../../src/handler/status.ts';
+import { cpuCgroupOf, cpuMountOf } from '../../src/handler/cgroup.ts';
+import { phaseOf, statusChanged, withObservedStatus } from '../../src/handler/status.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -108,6 +109,32 @@ test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces an
   assert.equal(withObservedStatus(running, { launcherExitCode: 0 }, 'T').status?.phase, 'Succeeded');
   const failedSync = withObservedStatus(v, { syncError: 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it' }, 'T');
   assert.equal(failedSync.status?.conditions?.find((c) => c.type === 'Synchronized')?.message, 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it');
+});
+
+/** An object as kube-apiserver returns it: every object's keys sorted. */
+const asStored = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)));
+
+test('a status kube-apiserver stored (keys sorted) is no change, so a running VMI is not written again on every reconcile', () => {
+  const observed = { domain: { state: 'Running' as const, reason: 'Unknown' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, podReady: 'True', interfaces: planPodNetwork(vmi('vmi-masquerade.yaml'), pod).interfaces };
+  const written = asStored(withObservedStatus(vmi('vmi-masquerade.yaml'), observed, 'T1'));
+  assert.notEqual(JSON.stringify(written.status?.interfaces), JSON.stringify(withObservedStatus(written, observed, 'T2').status?.interfaces), 'the keys come back in another order');
+  assert.equal(statusChanged(written, withObservedStatus(written, observed, 'T2')), false);
+  assert.equal(statusChanged(written, withObservedStatus(written, { ...observed, domain: { state: 'Paused', reason: 'User' } }, 'T2')), true);
+});
+
+test('an emulated guest\'s pod CPU cgroup is found from the process\'s cgroups and the host\'s mounts, v1 and v2', () => {
+  const v1 = '12:pids:/kubepods/burstable/podU/C\n4:cpu:/kubepods/burstable/podU/C\n3:cpuacct:/kubepods/burstable/podU/C\n1:name=systemd:/kubepods/burstable/podU/C\n';
+  assert.deepEqual(cpuCgroupOf(v1), { path: '/kubepods/burstable/podU/C', v2: false });
+  assert.deepEqual(cpuCgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n'), { path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope', v2: true });
+  assert.equal(cpuCgroupOf('9:name=systemd:/\n'), undefined);
+  const mountinfo = [
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct',
+    '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+  ].join('\n');
+  assert.equal(cpuMountOf(mountinfo, false), '/sys/fs/cgroup/cpu');
+  assert.equal(cpuMountOf('40 23 0:27 / /sys/fs/cgroup rw shared:9 - cgroup2 cgroup2 rw,nsdelegate', true), '/sys/fs/cgroup');
+  assert.equal(cpuMountOf(mountinfo, true), undefined);
 });
 
 test('paths inside pods are refused at the first symbolic link, and must be of the expected kind', () => {

@@ -11,6 +11,7 @@ import { RESTRICTED_VMI_LABELS } from '../constants.ts';
 import { parseQuantity, quantityValue } from '../quantity.ts';
 import { selectorError, selectorMatches } from '../selector.ts';
 import { validateVmiSpec } from './vmi-spec.ts';
+import { jsonEqual } from '../json-equal.ts';
 
 export interface RequestContext {
   /** Whether the request comes from one of kubevirt-ts's own service accounts. */
@@ -100,7 +101,7 @@ export function validateVmiUpdate(
 ): StatusCause[] {
   if (ctx.isKubeVirtServiceAccount) return [];
   const causes: StatusCause[] = [];
-  if (JSON.stringify(oldVmi.spec) !== JSON.stringify(newVmi.spec)) {
+  if (!jsonEqual(oldVmi.spec, newVmi.spec)) {
     causes.push(forbidden(path('spec'), 'update of VMI object is restricted'));
   }
   const oldLabels = oldVmi.metadata.labels ?? {};
@@ -279,7 +280,7 @@ export function validateMigrationCreate(migration: VirtualMachineInstanceMigrati
 
 /** A migration's spec is fixed once created. */
 export function validateMigrationUpdate(oldMigration: VirtualMachineInstanceMigration, newMigration: VirtualMachineInstanceMigration): StatusCause[] {
-  if (JSON.stringify(oldMigration.spec) === JSON.stringify(newMigration.spec)) return [];
+  if (jsonEqual(oldMigration.spec, newMigration.spec)) return [];
   return [forbidden(path('spec'), 'update of Migration object\'s spec is restricted')];
 }
 
