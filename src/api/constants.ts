@@ -24,3 +24,7 @@ export const RESTRICTED_VMI_LABELS = [
 
 /** The launcher pod label Services select a VMI by (virtctl expose). */
 export const VMI_ID_LABEL = 'vmi.kubevirt.io/id';
+
+/** kubevirt-ts's own service accounts, whose writes to VMI status and spec are trusted (virt-handler's only on its node). */
+export const KUBEVIRT_SERVICE_ACCOUNTS = ['kubevirt-apiserver', 'kubevirt-controller', 'kubevirt-handler', 'kubevirt-operator'] as const;
+export const serviceAccountUsername = (namespace: string, name: string) => `system:serviceaccount:${namespace}:${name}`;

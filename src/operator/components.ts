@@ -3,6 +3,7 @@
 // virt-api and virt-controller Deployments, the virt-handler DaemonSet, the
 // webhook configurations and the subresource APIService. Pure: the operator
 // applies what this returns; certificates are its own business (./certs.ts).
+import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 
 export interface InstallParams {
   namespace: string;
@@ -39,19 +40,34 @@ interface Hook {
   versions: string[];
   resources: string[];
   operations: string[];
+  /**
+   * Which of kubevirt-ts's own service accounts' UPDATEs the hook has nothing
+   * to say about. kube-apiserver then skips the call (matchConditions), which
+   * saves two webhook round trips on each of the several status writes of a
+   * VMI start. virt-handler's writes stay checked for its node.
+   */
+  skipUpdatesBy?: readonly string[];
+}
+
+const NOT_HANDLER = KUBEVIRT_SERVICE_ACCOUNTS.filter((sa) => sa !== 'kubevirt-handler');
+
+function matchConditions(hook: Hook, namespace: string): Obj {
+  if (!hook.skipUpdatesBy) return {};
+  const usernames = hook.skipUpdatesBy.map((sa) => `'${serviceAccountUsername(namespace, sa)}'`).join(', ');
+  return { matchConditions: [{ name: 'not-an-update-by-kubevirt', expression: `!(request.operation == 'UPDATE' && request.userInfo.username in [${usernames}])` }] };
 }
 
 const CORE_VERSIONS = ['v1', 'v1alpha3'];
 
 export const MUTATING_HOOKS: Hook[] = [
   { name: 'virtualmachines-mutator.kubevirt.io', path: '/virtualmachines-mutate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachines'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachineinstances-mutator.kubevirt.io', path: '/virtualmachineinstances-mutate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['CREATE', 'UPDATE'] },
+  { name: 'virtualmachineinstances-mutator.kubevirt.io', path: '/virtualmachineinstances-mutate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['CREATE', 'UPDATE'], skipUpdatesBy: KUBEVIRT_SERVICE_ACCOUNTS },
   { name: 'migrations-mutator.kubevirt.io', path: '/migration-mutate-create', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancemigrations'], operations: ['CREATE'] },
 ];
 
 export const VALIDATING_HOOKS: Hook[] = [
   { name: 'virtualmachineinstances-create-validator.kubevirt.io', path: '/virtualmachineinstances-validate-create', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['CREATE'] },
-  { name: 'virtualmachineinstances-update-validator.kubevirt.io', path: '/virtualmachineinstances-validate-update', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['UPDATE'] },
+  { name: 'virtualmachineinstances-update-validator.kubevirt.io', path: '/virtualmachineinstances-validate-update', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['UPDATE'], skipUpdatesBy: NOT_HANDLER },
   { name: 'virtualmachine-validator.kubevirt.io', path: '/virtualmachines-validate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachines'], operations: ['CREATE', 'UPDATE'] },
   { name: 'virtualmachinereplicaset-validator.kubevirt.io', path: '/virtualmachinereplicaset-validate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancereplicasets'], operations: ['CREATE', 'UPDATE'] },
   { name: 'virtualmachinepool-validator.kubevirt.io', path: '/virtualmachinepool-validate', group: 'pool.kubevirt.io', versions: ['v1beta1', 'v1alpha1'], resources: ['virtualmachinepools'], operations: ['CREATE', 'UPDATE'] },
@@ -77,6 +93,7 @@ function webhookConfiguration(kind: 'MutatingWebhookConfiguration' | 'Validating
       timeoutSeconds: 10,
       matchPolicy: 'Equivalent',
       rules: [{ apiGroups: [hook.group], apiVersions: hook.versions, resources: hook.resources, operations: hook.operations, scope: '*' }],
+      ...matchConditions(hook, p.namespace),
       clientConfig: { caBundle: b64(p.caBundle), service: { namespace: p.namespace, name: 'virt-api', path: hook.path, port: 443 } },
     })),
   };

@@ -13,6 +13,7 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type Kube
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
 import { expandVm } from '../api/instancetype.ts';
+import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream } from '../lib/stream-relay.ts';
 import { versionInfo } from '../lib/version.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
@@ -35,9 +36,7 @@ const CERT_DIR = flags['cert-dir'];
 const PORT = Number(flags.port);
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 /** The service accounts whose writes to VMI status and spec kubevirt-ts trusts. */
-const KUBEVIRT_SERVICE_ACCOUNTS = new Set(
-  ['kubevirt-apiserver', 'kubevirt-controller', 'kubevirt-handler', 'kubevirt-operator'].map((sa) => `system:serviceaccount:${NAMESPACE}:${sa}`),
-);
+const TRUSTED_USERNAMES = new Set(KUBEVIRT_SERVICE_ACCOUNTS.map((sa) => serviceAccountUsername(NAMESPACE, sa)));
 
 const kc = loadKubeConfig();
 type Typed<T> = T & KubernetesObject;
@@ -354,7 +353,7 @@ const server = createServer(tls(), (req, res) => {
       const body = JSON.parse(text) as AdmissionReview;
       const answer = review(req.url?.split('?')[0] ?? '', body, {
         config: clusterConfig.current,
-        kubevirtServiceAccounts: KUBEVIRT_SERVICE_ACCOUNTS,
+        kubevirtServiceAccounts: TRUSTED_USERNAMES,
         newUUID: () => crypto.randomUUID(),
         now: () => new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
         findInstancetype: (namespace, kind, name) => matched(kind, name, namespace, clusterInstancetypes, instancetypes)?.spec,

@@ -15,6 +15,15 @@ test('every webhook path virt-api serves is registered, and only those', () => {
   assert.deepEqual(registered, [...WEBHOOK_PATHS].sort());
 });
 
+test('kube-apiserver skips the VMI webhooks for kubevirt-ts\'s own status writes, except virt-handler\'s node check', () => {
+  const hooks = objects.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((o) => (o as unknown as { webhooks: { name: string; matchConditions?: { expression: string }[] }[] }).webhooks);
+  const condition = (name: string) => hooks.find((h) => h.name === name)?.matchConditions?.[0]?.expression ?? '';
+  assert.match(condition('virtualmachineinstances-mutator.kubevirt.io'), /^!\(request.operation == 'UPDATE' && request.userInfo.username in \[.*'system:serviceaccount:kubevirt:kubevirt-handler'.*\]\)$/);
+  assert.match(condition('virtualmachineinstances-update-validator.kubevirt.io'), /'system:serviceaccount:kubevirt:kubevirt-controller'/);
+  assert.doesNotMatch(condition('virtualmachineinstances-update-validator.kubevirt.io'), /kubevirt-handler/);
+  assert.equal(condition('virtualmachineinstances-create-validator.kubevirt.io'), '', 'creations are always checked');
+});
+
 test('each component runs as its own service account, bound to its own role, without capabilities', () => {
   const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
   assert.deepEqual(workloads.map((w) => w.metadata.name), ['virt-api', 'virt-controller', 'virt-handler']);

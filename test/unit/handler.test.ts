@@ -12,7 +12,7 @@ import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
 import { generatedMac, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
 import { cpuCgroupOf, cpuMountOf } from '../../src/handler/cgroup.ts';
-import { phaseOf, statusChanged, withObservedStatus } from '../../src/handler/status.ts';
+import { phaseOf, statusChanged, withObservedStatus, type Observed } from '../../src/handler/status.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -115,7 +115,7 @@ test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces an
 const asStored = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)));
 
 test('a status kube-apiserver stored (keys sorted) is no change, so a running VMI is not written again on every reconcile', () => {
-  const observed = { domain: { state: 'Running' as const, reason: 'Unknown' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, podReady: 'True', interfaces: planPodNetwork(vmi('vmi-masquerade.yaml'), pod).interfaces };
+  const observed: Observed = { domain: { state: 'Running', reason: 'Unknown' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, podReady: 'True', interfaces: planPodNetwork(vmi('vmi-masquerade.yaml'), pod).interfaces };
   const written = asStored(withObservedStatus(vmi('vmi-masquerade.yaml'), observed, 'T1'));
   assert.notEqual(JSON.stringify(written.status?.interfaces), JSON.stringify(withObservedStatus(written, observed, 'T2').status?.interfaces), 'the keys come back in another order');
   assert.equal(statusChanged(written, withObservedStatus(written, observed, 'T2')), false);
