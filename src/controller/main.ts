@@ -7,7 +7,7 @@ import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
-import { Expectations } from '../lib/expectations.ts';
+import { Expectations, UpdateExpectations } from '../lib/expectations.ts';
 import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
@@ -61,6 +61,7 @@ const vmiQueue = new WorkQueue();
 const nodeQueue = new WorkQueue();
 const podExpectations = new Expectations();
 const vmiExpectations = new Expectations();
+const vmiUpdates = new UpdateExpectations();
 
 const ownerKey = (pod: V1Pod) => {
   const owner = pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
@@ -97,6 +98,7 @@ async function reconcileVmi(key: string): Promise<void> {
     podExpectations.forget(key);
     return;
   }
+  if (vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;
   const params = { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']!, config: clusterConfig.current() };
   const plan = planVmi(vmi, pods.list(namespace), params, now(), !podExpectations.satisfied(key));
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
@@ -120,10 +122,11 @@ async function reconcileVmi(key: string): Promise<void> {
   }
   if (plan.update) {
     if (plan.update.status?.phase !== vmi.status?.phase) vmiLog.info('phase changed', { from: vmi.status?.phase ?? '', to: plan.update.status?.phase });
-    await custom.replaceNamespacedCustomObject({ ...vmiApi, namespace, name, body: plan.update }).catch((error: { code?: number }) => {
+    const written = (await custom.replaceNamespacedCustomObject({ ...vmiApi, namespace, name, body: plan.update }).catch((error: { code?: number }) => {
       // Gone meanwhile: there is nothing left to report on.
       if (error.code !== 404) throw error;
-    });
+    })) as Typed<VirtualMachineInstance> | undefined;
+    vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written?.metadata.resourceVersion);
   }
   for (const event of plan.events) record(subject, event.type, event.reason, event.message);
 }

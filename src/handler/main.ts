@@ -20,6 +20,7 @@ import { OVMF } from '../launcher/main.ts';
 import { LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
+import { UpdateExpectations } from '../lib/expectations.ts';
 import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
@@ -69,6 +70,7 @@ const launcherSelector = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
 const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: launcherSelector }) as Promise<KubernetesListObject<V1Pod>>, launcherSelector);
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 const queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 30_000 });
+const vmiUpdates = new UpdateExpectations();
 
 for (const verb of ['add', 'update', 'delete'] as const) {
   vmis.on(verb, (vmi) => queue.add(keyOf(vmi)));
@@ -218,6 +220,7 @@ async function reconcile(key: string): Promise<void> {
   const [namespace, name] = key.split('/');
   const vmi = vmis.get(name, namespace);
   if (!vmi || vmi.status?.nodeName !== NODE || isFinalPhase(vmi.status?.phase)) return release(key);
+  if (vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;
   const pod = launcherPodOf(vmi);
   if (!pod) return; // virt-controller fails a VMI whose pod is gone
   let state = states.get(key);
@@ -299,7 +302,8 @@ async function reconcile(key: string): Promise<void> {
       if (next.status?.phase === 'Failed') record(subject, 'Warning', 'Stopped', `The VirtualMachineInstance crashed (${state.domain?.state}/${state.domain?.reason}).`);
       if (next.status?.phase === 'Succeeded') record(subject, 'Normal', 'Stopped', 'The VirtualMachineInstance was shut down.');
     }
-    await custom.replaceNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name, body: next });
+    const written = (await custom.replaceNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name, body: next })) as Typed<VirtualMachineInstance>;
+    vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written.metadata.resourceVersion);
   }
 }
 

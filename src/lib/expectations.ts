@@ -40,3 +40,36 @@ export class Expectations {
     this.pending.delete(key);
   }
 }
+
+const STALE_TTL_MS = 10 * 1000;
+
+/**
+ * The same idea for updates: right after a controller writes an object, its
+ * cache still holds the version it wrote over, and deciding from that copy
+ * only earns a 409 Conflict (and a backoff). Until the cache moves past that
+ * version, the key is skipped; the watch event of the write queues it again.
+ */
+export class UpdateExpectations {
+  private readonly overwritten = new Map<string, { resourceVersion: string; since: number }>();
+
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  /** Records a write of `key`; a write that changed nothing (same version) leaves no expectation. */
+  wrote(key: string, before: string | undefined, after: string | undefined): void {
+    if (before === undefined || before === after) return;
+    this.overwritten.set(key, { resourceVersion: before, since: this.now() });
+  }
+
+  /** Whether the cached copy (of this resourceVersion) is one the controller already wrote over. */
+  stale(key: string, cached: string | undefined): boolean {
+    const entry = this.overwritten.get(key);
+    if (!entry) return false;
+    if (entry.resourceVersion === cached && this.now() - entry.since < STALE_TTL_MS) return true;
+    this.overwritten.delete(key);
+    return false;
+  }
+}

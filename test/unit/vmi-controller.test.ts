@@ -9,7 +9,7 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod } from '../../src/controller/launcher-pod.ts';
 import { planVmi } from '../../src/controller/vmi.ts';
 import { planNode } from '../../src/controller/node.ts';
-import { Expectations } from '../../src/lib/expectations.ts';
+import { Expectations, UpdateExpectations } from '../../src/lib/expectations.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -176,4 +176,19 @@ test('expectations hold a key until the creation is observed, and expire', () =>
   e.expectCreations('ns/b', 1);
   t = 6 * 60 * 1000;
   assert.equal(e.satisfied('ns/b'), true);
+});
+
+test('after an update the cached copy it wrote over is skipped until the cache moves on; a no-op write or an old entry holds nothing', () => {
+  let t = 0;
+  const e = new UpdateExpectations(() => t);
+  assert.equal(e.stale('ns/a', '10'), false);
+  e.wrote('ns/a', '10', '11');
+  assert.equal(e.stale('ns/a', '10'), true, 'the cache still shows the version written over');
+  assert.equal(e.stale('ns/a', '11'), false, 'the cache shows the write');
+  assert.equal(e.stale('ns/a', '10'), false, 'the expectation is gone once met');
+  e.wrote('ns/b', '20', '20');
+  assert.equal(e.stale('ns/b', '20'), false, 'kube-apiserver wrote nothing: no watch event will come');
+  e.wrote('ns/c', '30', '31');
+  t = 11_000;
+  assert.equal(e.stale('ns/c', '30'), false, 'a lost watch event cannot hold the key for ever');
 });
