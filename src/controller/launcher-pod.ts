@@ -168,6 +168,14 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
   if (kernelBoot?.image) holders.push(holderContainer('kernel-boot', kernelBoot.image, kernelBoot.imagePullPolicy, params));
+  if (holders.length) {
+    // The holders' images carry no program of their own, so compute hands them ours. The kubelet
+    // starts a pod's containers in order and waits for each one's postStart hook: the holders, which
+    // come after compute, find the binary in place. An init container would do the same, but the
+    // kubelet notices its exit only at its next relist of the runtime, up to a second later.
+    compute.lifecycle = { postStart: { exec: { command: ['/bin/cp', '/usr/bin/container-disk', `${POD_PATHS.binShare}/container-disk`] } } };
+    compute.volumeMounts!.push({ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare });
+  }
   const containers: V1Container[] = [compute, ...holders];
   if (serialConsoleLogEnabled(vmi, params.config)) {
     containers.push({
@@ -215,20 +223,6 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ...(vmi.spec.priorityClassName ? { priorityClassName: vmi.spec.priorityClassName } : {}),
       ...(vmi.spec.dnsPolicy ? { dnsPolicy: vmi.spec.dnsPolicy } : {}),
       ...(vmi.spec.dnsConfig ? { dnsConfig: vmi.spec.dnsConfig as PodSpec['dnsConfig'] } : {}),
-      ...(holders.length
-        ? {
-            initContainers: [{
-              name: 'container-disk-binary',
-              image: params.launcherImage,
-              imagePullPolicy: params.imagePullPolicy,
-              command: ['/bin/cp', '/usr/bin/container-disk', `${POD_PATHS.binShare}/container-disk`],
-              resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '100m', memory: '40Mi' } },
-              securityContext: restricted(),
-              volumeMounts: [{ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare }],
-              terminationMessagePolicy: 'FallbackToLogsOnError',
-            }],
-          }
-        : {}),
       containers,
       volumes: [
         emptyDir('private'), emptyDir('public'), emptyDir('sockets'), emptyDir('ephemeral-disks'), emptyDir('container-disks'),

@@ -153,7 +153,8 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     plan.events.push({ type: 'Normal', reason: 'Scheduled', message: `VirtualMachineInstance scheduled to node ${next.status.nodeName}` });
   }
 
-  conditions = setCondition(conditions, readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0], now));
+  // A pod created now counts as existing, so the next look at it finds nothing new to write.
+  conditions = setCondition(conditions, readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0] ?? plan.createPod, now));
   next.status.conditions = conditions;
   next.status.phase = nextPhase;
   if (nextPhase !== phase) {
@@ -161,7 +162,8 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     const passed = nextPhase === 'Scheduling' && !seen.some((t) => t.phase === 'Pending') ? ['Pending', 'Scheduling'] : [nextPhase];
     next.status.phaseTransitionTimestamps = [...seen, ...passed.map((p) => ({ phase: p, phaseTransitionTimestamp: now }))];
   }
-  if (pod && !isFinalPhase(nextPhase)) {
+  // Pods map to their nodes once the VMI is on one: written with Scheduled, not as a write of its own.
+  if (pod && (nextPhase === 'Scheduled' || nextPhase === 'Running')) {
     next.status.activePods = Object.fromEntries(live.map((p) => [p.metadata!.uid!, p.spec?.nodeName ?? '']));
   }
 

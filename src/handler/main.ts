@@ -126,11 +126,14 @@ async function ensureDevices(pid: number, kvm: boolean) {
 
 async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<NetworkPlan> {
   const inPod = inNetns(pid);
-  const exists = await inPod(['ip', 'link', 'show', 'k6t-eth0']).then(() => true, () => false);
-  const pod = parsePodInterface(await inPod(['ip', '-j', 'addr', 'show', 'dev', 'eth0']), await inPod(['ip', '-j', 'route', 'show', 'default']));
+  // One process for all the questions and one for the whole plan: under load, each spawn costs
+  // more than the command. Tools by full path, as PATH finds them here: busybox's sh would prefer
+  // its own smaller applets.
+  const ip = toolPath('ip');
+  const [built, addresses, routes] = (await inPod(['sh', '-c', `${ip} link show ${BRIDGE} >/dev/null 2>&1 && echo built || echo new; ${ip} -j addr show dev eth0; ${ip} -j route show default`])).split('\n');
+  const exists = built === 'built';
+  const pod = parsePodInterface(addresses, routes);
   const plan = planPodNetwork(vmi, pod);
-  // One process for the whole plan: under load, each spawn costs more than the command. Tools by
-  // full path, as PATH finds them here: busybox's sh would prefer its own smaller applets.
   const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
   const script = plan.commands.map(([tool, ...args]) => [toolPath(tool), ...args].map(quote).join(' ')).join('\n');
   if (!exists) {

@@ -43,14 +43,17 @@ test('the launcher pod is named, labelled and owned as upstream, and runs unpriv
   assert.equal(pod.spec?.automountServiceAccountToken, false);
   assert.equal(pod.spec?.securityContext?.runAsUser, 107);
   assert.equal(pod.spec?.nodeSelector?.['kubevirt.io/schedulable'], 'true');
-  for (const c of [...pod.spec!.containers, ...(pod.spec!.initContainers ?? [])]) {
+  for (const c of pod.spec!.containers) {
     assert.equal(c.securityContext?.runAsNonRoot, true, c.name);
     assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], c.name);
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
   }
   assert.deepEqual(pod.spec!.containers.map((c) => c.name), ['compute', 'volumecontainerdisk', 'guest-console-log']);
   assert.equal(pod.spec!.containers[1].image, 'registry:5000/kubevirt/cirros-container-disk-demo:devel');
-  assert.deepEqual(pod.spec!.initContainers?.map((c) => c.name), ['container-disk-binary']);
+  // No init container: compute's postStart hook hands the holders their binary before the kubelet starts them.
+  assert.equal(pod.spec!.initContainers, undefined);
+  assert.deepEqual(pod.spec!.containers[0].lifecycle?.postStart?.exec?.command, ['/bin/cp', '/usr/bin/container-disk', '/init/usr/bin/container-disk']);
+  assert.deepEqual(pod.spec!.containers[1].command, ['/init/usr/bin/container-disk']);
   assert.equal(pod.spec!.terminationGracePeriodSeconds, 0 + 15);
 });
 
@@ -87,6 +90,12 @@ test('Pending: a pod is created once; expectations and an existing pod prevent a
   const withPod = planVmi(v, [podOf(v)], params, NOW);
   assert.equal(withPod.createPod, undefined);
   assert.equal(withPod.update?.status?.phase, 'Scheduling');
+  // The created pod showing up in the cache, bound but not ready, is nothing new to write.
+  const written = plan.update!;
+  assert.equal(written.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'GuestNotRunning');
+  assert.equal(planVmi(written, [podOf(written)], params, NOW).update, undefined);
+  const scheduled = planVmi(written, [podOf(written, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })], params, NOW).update;
+  assert.deepEqual(scheduled?.status?.activePods, { 'pod-uid': 'node01' }, 'the pod\'s node is written with Scheduled');
 });
 
 test('a pod that merely carries launcher labels is not the VMI\'s pod', () => {
