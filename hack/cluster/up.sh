@@ -144,7 +144,7 @@ cat > "$CNI_CONF_DIR/10-kubevirt-ts.conflist" <<EOF
   "name": "kubevirt-ts",
   "plugins": [
     {
-      "type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
       "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$NODE_POD_CIDR" }]], "routes": [{ "dst": "0.0.0.0/0" }] }
     },
     { "type": "portmap", "capabilities": { "portMappings": true } },
@@ -152,6 +152,11 @@ cat > "$CNI_CONF_DIR/10-kubevirt-ts.conflist" <<EOF
   ]
 }
 EOF
+# One masquerade rule for the whole pod range, instead of the bridge plugin's chain of
+# rules per pod: each of those is several iptables runs under one lock, which
+# serialises pod start-up when many pods start at once.
+masquerade=(-s "$POD_CIDR" ! -d "$POD_CIDR" -m comment --comment kubevirt-ts-pods -j MASQUERADE)
+iptables -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -t nat -A POSTROUTING "${masquerade[@]}"
 start containerd containerd --config "$STATE/containerd.toml"
 wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
 
