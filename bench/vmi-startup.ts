@@ -1,6 +1,7 @@
 // VMI start-up on the local cluster, with kubevirt-ts installed (npm start):
 //   1. one VMI, create → Running, 10 runs: p50, p95;
-//   2. 30 VMIs created at once: p50, p95 and max to Running;
+//   2. 30 VMIs created at once: p50, p95 and max to Running, and the same
+//      percentiles of the stages on the way (see burstStages);
 //   3. API writes per VMI, from the kube-apiserver audit log: patches and
 //      updates of the VMI and of its pod (successful ones).
 // Running means virt-handler reported the guest's QEMU running (phase Running).
@@ -12,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, burst: { type: 'string', default: '30' }, audit: { type: 'string', default: '/var/lib/kubevirt-ts-cluster/logs/audit.log' } } });
 const NS = 'kvts-bench';
@@ -63,6 +64,29 @@ async function waitRunning(names: string[], createdAt: Map<string, number>, time
   return new Map(names.map((n) => [n, runningAt.get(n)! - createdAt.get(n)!]));
 }
 
+/**
+ * Where a burst's time goes, per VMI from its create request: the launcher pod
+ * created, all its containers started (the runtime's part), the pod Ready (the
+ * kubelet's report), the VMI Scheduled (virt-controller) and Running
+ * (virt-handler). Times the API keeps in whole seconds are rounded so.
+ */
+async function burstStages(created: Map<string, number>) {
+  const vmis = (await custom.listNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: NS, plural: 'virtualmachineinstances' })) as { items: { metadata: { name: string; uid: string }; status?: { phaseTransitionTimestamps?: { phase: string; phaseTransitionTimestamp: string }[] } }[] };
+  const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NS })).items;
+  const stages: Record<string, number[]> = { podCreated: [], containersStarted: [], podReady: [], scheduled: [] };
+  for (const vmi of vmis.items) {
+    const at = created.get(vmi.metadata.name);
+    const pod = pods.find((p: V1Pod) => p.metadata?.ownerReferences?.some((o) => o.uid === vmi.metadata.uid));
+    if (at === undefined || !pod) continue;
+    const since = (time: string | Date | undefined) => (time ? new Date(time).getTime() - at : NaN);
+    stages.podCreated.push(since(pod.metadata?.creationTimestamp));
+    stages.containersStarted.push(Math.max(...(pod.status?.containerStatuses ?? []).map((c) => since(c.state?.running?.startedAt))));
+    stages.podReady.push(since(pod.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime));
+    stages.scheduled.push(since(vmi.status?.phaseTransitionTimestamps?.find((t) => t.phase === 'Scheduled')?.phaseTransitionTimestamp));
+  }
+  return Object.fromEntries(Object.entries(stages).map(([stage, times]) => [stage, { p50: s(percentile(times, 50)), p95: s(percentile(times, 95)) }]));
+}
+
 async function cleanup() {
   kubectl(['delete', 'vmi', '--all', '-n', NS, '--wait=true', '--timeout=300s']);
 }
@@ -109,13 +133,14 @@ const names = Array.from({ length: burst }, (_, i) => `burst-${i}`);
 const createdAt = new Map<string, number>();
 await Promise.all(names.map(async (n) => createdAt.set(n, await create(n))));
 const burstTimes = [...(await waitRunning(names, createdAt, 600_000)).values()];
+const stages = await burstStages(createdAt);
 await cleanup();
 watching.abort();
 kubectl(['delete', 'namespace', NS, '--wait=false']);
 
 const report = {
   single: { runs, p50: s(percentile(single, 50)), p95: s(percentile(single, 95)), target: '≤ 2 s (p50)', ratio: (percentile(single, 50) / 2000).toFixed(2) },
-  burst: { vmis: burst, p50: s(percentile(burstTimes, 50)), p95: s(percentile(burstTimes, 95)), max: s(Math.max(...burstTimes)), target: '≤ 15 s (p95)', ratio: (percentile(burstTimes, 95) / 15000).toFixed(2) },
+  burst: { vmis: burst, p50: s(percentile(burstTimes, 50)), p95: s(percentile(burstTimes, 95)), max: s(Math.max(...burstTimes)), target: '≤ 15 s (p95)', ratio: (percentile(burstTimes, 95) / 15000).toFixed(2), stages },
   writesPerVmi: {
     vmiPatches: writes.vmiPatches / runs, vmiUpdates: writes.vmiUpdates / runs, podPatches: writes.podPatches / runs, podUpdates: writes.podUpdates / runs,
     gate: 'upstream: ≤ 2 VMI patches and ≤ 10 VMI updates per VMI',

@@ -194,7 +194,8 @@ function virtApiObjects(p: InstallParams): Obj[] {
       command: ['node', '/app/src/virt-api/main.js'],
       ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
       readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
-      resources: { requests: { cpu: '5m', memory: '64Mi' } },
+      // Its CPU share must hold up against launcher pods starting together: VMI creations and virt-handler's writes wait on its webhooks.
+      resources: { requests: { cpu: '50m', memory: '64Mi' } },
       volumeMounts: [
         { name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true },
         { name: 'kubevirt-virt-handler-certs', mountPath: '/etc/virt-api/handler-client', readOnly: true },
@@ -222,7 +223,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
     componentDeployment('virt-controller', sa, p.namespace, 2, componentPodSpec('virt-controller', sa, p.image, p.imagePullPolicy, {
       command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
-      resources: { requests: { cpu: '10m', memory: '64Mi' } },
+      // As virt-api's: a starved controller holds up every VMI's Scheduled.
+      resources: { requests: { cpu: '50m', memory: '64Mi' } },
       volumeMounts: [{ name: 'kubevirt-controller-certs', mountPath: '/etc/virt-controller/certificates', readOnly: true }],
     }, [certVolume('kubevirt-controller-certs')])),
   ];
