@@ -26,7 +26,7 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './disks.ts';
 import { cpuLabels, heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
-import { BRIDGE, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
+import { BRIDGE, networkScript, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
 import { makePodCpuIdle } from './cgroup.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
@@ -126,7 +126,7 @@ async function ensureDevices(pid: number, kvm: boolean) {
 
 async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<NetworkPlan> {
   const inPod = inNetns(pid);
-  // One process for all the questions and one for the whole plan: under load, each spawn costs
+  // One process for all the questions and one script for the plan: under load, each spawn costs
   // more than the command. Tools by full path, as PATH finds them here: busybox's sh would prefer
   // its own smaller applets.
   const ip = toolPath('ip');
@@ -134,10 +134,8 @@ async function wireNetwork(vmi: VirtualMachineInstance, pid: number): Promise<Ne
   const exists = built === 'built';
   const pod = parsePodInterface(addresses, routes);
   const plan = planPodNetwork(vmi, pod);
-  const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
-  const script = plan.commands.map(([tool, ...args]) => [toolPath(tool), ...args].map(quote).join(' ')).join('\n');
   if (!exists) {
-    await inPod(['sh', '-ec', script]).catch(async (error) => {
+    await inPod(['sh', '-ec', networkScript(plan.commands, toolPath)]).catch(async (error) => {
       // A half-built network would be taken for a finished one next time.
       await inPod(['sh', '-c', `${toolPath('ip')} link del ${TAP}; ${toolPath('ip')} link del ${BRIDGE}`]).catch(() => undefined);
       throw error;

@@ -119,3 +119,41 @@ export function parsePodInterface(addrJson: string, routeJson: string): PodInter
   const [route] = JSON.parse(routeJson) as { gateway?: string }[];
   return { ip: inet.local, prefixLength: inet.prefixlen, gateway: route?.gateway, mac: link.address, mtu: link.mtu };
 }
+
+/**
+ * A plan's commands as one shell script that starts as few processes as the
+ * tools allow, order kept: sysctls written by the shell itself, each run of ip
+ * commands in one `ip -batch`, each run of iptables rules in one
+ * `iptables-restore --noflush`. Under load, every process start costs more
+ * than what it does. `toolPath` names the binary to run for a tool.
+ */
+export function networkScript(commands: string[][], toolPath: (tool: string) => string): string {
+  const lines: string[] = [];
+  for (let i = 0; i < commands.length;) {
+    const tool = commands[i][0];
+    let end = i;
+    while (end < commands.length && commands[end][0] === tool) end++;
+    const run = commands.slice(i, end).map((argv) => argv.slice(1));
+    i = end;
+    if (tool === 'sysctl') {
+      for (const args of run) {
+        const [key, value] = args.filter((a) => a !== '-w').join('').split('=');
+        lines.push(`echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`);
+      }
+    } else if (tool === 'ip') {
+      lines.push(`${toolPath('ip')} -batch - <<'EOF'`, ...run.map((args) => args.join(' ')), 'EOF');
+    } else if (tool === 'iptables') {
+      const tables = new Map<string, string[]>();
+      for (const args of run) {
+        const at = args.indexOf('-t');
+        const table = at >= 0 ? args[at + 1] : 'filter';
+        const rule = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
+        tables.set(table, [...(tables.get(table) ?? []), rule.join(' ')]);
+      }
+      lines.push(`${toolPath('iptables-restore')} --noflush <<'EOF'`, ...[...tables].flatMap(([table, rules]) => [`*${table}`, ...rules, 'COMMIT']), 'EOF');
+    } else {
+      throw new Error(`no way to run ${tool} in a network script`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -9,7 +9,7 @@ import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
-import { generatedMac, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
+import { generatedMac, networkScript, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
 import { cpuCgroupOf, cpuMountOf } from '../../src/handler/cgroup.ts';
 import { phaseOf, statusChanged, withObservedStatus, type Observed } from '../../src/handler/status.ts';
@@ -37,6 +37,20 @@ test('masquerade: bridge, tap for UID 107, NAT of only the declared ports, DHCP 
   const all = vmi('vmi-masquerade.yaml');
   delete all.spec.domain.devices.interfaces![0].ports;
   assert.ok(planPodNetwork(all, pod).commands.some((c) => c.join(' ') === 'iptables -t nat -A PREROUTING -i eth0 -j DNAT --to-destination 10.0.2.2'));
+});
+
+test('the network plan runs as one script with one ip -batch and one iptables-restore, in the plan\'s order', () => {
+  const plan = planPodNetwork(vmi('vmi-masquerade.yaml'), pod);
+  const script = networkScript(plan.commands, (tool) => `/bin/${tool}`);
+  assert.equal(script.match(/^\/bin\/ip -batch - <<'EOF'$/gm)?.length, 1);
+  assert.equal(script.match(/^\/bin\/iptables-restore --noflush <<'EOF'$/gm)?.length, 1);
+  assert.ok(!/^\/bin\/(sysctl|iptables) /m.test(script), 'sysctls by the shell, rules in one restore');
+  assert.match(script, /^echo 0 > \/proc\/sys\/net\/ipv4\/ip_unprivileged_port_start$/m);
+  assert.match(script, /^tuntap add dev tap0 mode tap user 107 group 107$/m);
+  assert.match(script, /^\*nat\n-A POSTROUTING -s 10\.0\.2\.2 -o eth0 -j MASQUERADE\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 10\.0\.2\.2\nCOMMIT$/m);
+  const order = ['ip_forward', 'link add k6t-eth0', 'neigh replace', '*nat'].map((text) => script.indexOf(text));
+  assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  assert.throws(() => networkScript([['ethtool', '-K', 'eth0']], (t) => t), /no way to run ethtool/);
 });
 
 test('bridge: the guest takes the pod\'s IP and MAC; eth0 gets another MAC', () => {
