@@ -38,8 +38,11 @@ function holderRoot(pod: V1Pod, container: string): HostView {
   return { root: `${PROC}/${hostPid}/root${mountPoint}`, hostPid };
 }
 
+/** virt-handler's own busybox, as a process in another mount namespace reaches it. */
+const BUSYBOX = `/proc/${process.pid}/root/bin/busybox`;
+
 /** Runs a command in the host's mount namespace (that of `hostPid`), with virt-handler's own busybox. */
-const onHost = (run: Runner, hostPid: number, argv: string[]) => run(['nsenter', '-t', String(hostPid), '-m', '--', `/proc/${process.pid}/root/bin/busybox`, ...argv]);
+const onHost = (run: Runner, hostPid: number, argv: string[]) => run(['nsenter', '-t', String(hostPid), '-m', '--', BUSYBOX, ...argv]);
 
 /** The image file a containerDisk names, or the one disk file under /disk. */
 function containerDiskFile(root: string, path: string | undefined): string {
@@ -56,8 +59,7 @@ async function bindReadOnly(run: Runner, host: HostView, relative: string, targe
     if (!existsSync(target)) writeFileSync(target, '', { mode: 0o444 });
     // The fd's magic link is exactly the checked file: nothing is looked up again by name.
     // One process for both steps: under load each spawn costs more than the mount.
-    const busybox = `/proc/${process.pid}/root/bin/busybox`;
-    await onHost(run, host.hostPid, ['sh', '-ec', `${busybox} mount -o bind "$1" "$2"; ${busybox} mount -o remount,bind,ro "$2"`, 'sh', `/proc/${process.pid}/fd/${fd}`, target]);
+    await onHost(run, host.hostPid, ['sh', '-ec', `${BUSYBOX} mount -o bind "$1" "$2"; ${BUSYBOX} mount -o remount,bind,ro "$2"`, 'sh', `/proc/${process.pid}/fd/${fd}`, target]);
   } finally {
     closeSync(fd);
   }
