@@ -344,4 +344,4 @@ const apiServer = serveVirtApi(handlerTls, {
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 
 log.info('virt-handler running', { node: NODE, vmis: vmis.list().length });
-await runWorkers(queue, 8, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));
+await runWorkers(queue, 16, reconcile, (key, error) => log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));

@@ -8,22 +8,38 @@ export const PROC = process.env.HOST_PROC ?? '/proc';
 /** `containerd://<id>` (or any runtime) → `<id>`. */
 export const containerIdOf = (statusId: string | undefined) => statusId?.replace(/^[a-z]+:\/\//, '');
 
-/** The oldest process of a container (its init), if it runs. */
+/** The container IDs (64 hex digits, the last part of a cgroup path) a process's cgroups name. */
+const CONTAINER_ID = /[0-9a-f]{64}/g;
+
+/** Init processes found by the last scan of /proc, by container ID. */
+const initPids = new Map<string, number>();
+
+const cgroupOf = (pid: number) => {
+  try {
+    return readFileSync(`${PROC}/${pid}/cgroup`, 'utf8');
+  } catch {
+    return ''; // gone meanwhile
+  }
+};
+
+/**
+ * The oldest process of a container (its init), if it runs. One scan of
+ * /proc finds every container's at once, and they stay known while those
+ * processes live: a burst of starts would otherwise read every process's
+ * cgroups several times per VMI.
+ */
 export function containerPid(containerId: string): number | undefined {
-  let found: number | undefined;
+  const known = initPids.get(containerId);
+  if (known !== undefined && cgroupOf(known).includes(containerId)) return known;
+  initPids.clear();
   for (const entry of readdirSync(PROC)) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
-    if (found !== undefined && pid > found) continue;
-    let cgroup: string;
-    try {
-      cgroup = readFileSync(`${PROC}/${entry}/cgroup`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
+    for (const id of new Set(cgroupOf(pid).match(CONTAINER_ID))) {
+      if (!(pid > (initPids.get(id) ?? Infinity))) initPids.set(id, pid);
     }
-    if (cgroup.includes(containerId)) found = pid;
   }
-  return found;
+  return initPids.get(containerId);
 }
 
 /** A process's parent: for a container's init, the runtime's shim, which lives in the host's mount namespace. */
