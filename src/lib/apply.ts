@@ -21,6 +21,8 @@ const RESOURCES: Record<string, { group: string; plural: string; namespaced: boo
   CustomResourceDefinition: { group: 'apiextensions.k8s.io', plural: 'customresourcedefinitions', namespaced: false },
   MutatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', plural: 'mutatingwebhookconfigurations', namespaced: false },
   ValidatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', plural: 'validatingwebhookconfigurations', namespaced: false },
+  ValidatingAdmissionPolicy: { group: 'admissionregistration.k8s.io', plural: 'validatingadmissionpolicies', namespaced: false },
+  ValidatingAdmissionPolicyBinding: { group: 'admissionregistration.k8s.io', plural: 'validatingadmissionpolicybindings', namespaced: false },
   APIService: { group: 'apiregistration.k8s.io', plural: 'apiservices', namespaced: false },
 };
 

@@ -125,7 +125,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
         { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['list'] },
         { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: all },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: [...all, 'escalate', 'bind'] },
-        { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], verbs: all },
+        { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations', 'validatingadmissionpolicies', 'validatingadmissionpolicybindings'], verbs: all },
         { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], verbs: all },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'secrets', 'configmaps'], verbs: all },
         { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },

@@ -100,19 +100,6 @@ function object<T>(request: AdmissionRequest): T {
 
 class AdmissionInputError extends Error {}
 
-const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
-
-/**
- * virt-handler may write only the VMIs on its own node: its token is bound to
- * its pod, so kube-apiserver tells us the node it runs on.
- */
-function nodeRestriction(request: AdmissionRequest, old: VirtualMachineInstance, vmi: VirtualMachineInstance): Omit<AdmissionResponse, 'uid'> | undefined {
-  if (!request.userInfo?.username?.endsWith(':kubevirt-handler')) return undefined;
-  const node = request.userInfo.extra?.[NODE_NAME_EXTRA]?.[0];
-  if (node && old.status?.nodeName === node && vmi.status?.nodeName === node) return undefined;
-  return errorResponse(`Node restriction, virt-handler${node ? ` on node ${node}` : ''} is only allowed to modify VMIs it owns`, 403);
-}
-
 const HANDLERS: Record<string, Handler> = {
   '/virtualmachineinstances-mutate': (request, env) => {
     const vmi = object<VirtualMachineInstance>(request);
@@ -144,9 +131,7 @@ const HANDLERS: Record<string, Handler> = {
     verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env))),
   '/virtualmachineinstances-validate-update': (request, env) => {
     const old = request.oldObject as VirtualMachineInstance;
-    const vmi = object<VirtualMachineInstance>(request);
-    const restricted = nodeRestriction(request, old, vmi);
-    return restricted ?? verdict(validateVmiUpdate(old, vmi, requestContext(request, env)));
+    return verdict(validateVmiUpdate(old, object<VirtualMachineInstance>(request), requestContext(request, env)));
   },
   '/virtualmachines-validate': (request, env) => {
     const vm = object<VirtualMachine>(request);

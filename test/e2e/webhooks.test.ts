@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { kubectl, kubectlResult, deleteNamespace, eventually } from './kube.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiError, rawRequest } from '../../src/lib/raw-request.ts';
+import { kubectl, kubectlResult, deleteNamespace, eventually, KUBECONFIG } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-webhooks';
@@ -65,6 +67,21 @@ test('a spec change by a user is refused', () => {
   const r = kubectlResult(['patch', 'vmi', 'vmi-ephemeral', '-n', NS, '--type', 'merge', '-p', '{"spec":{"terminationGracePeriodSeconds":60}}']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /update of VMI object is restricted/);
+});
+
+test('virt-handler may write only the VMIs on its own node: kube-apiserver\'s policy reads the node from its token', async () => {
+  await eventually('the VMI on node01', 120, () => JSON.parse(kubectl(['get', 'vmi', 'vmi-ephemeral', '-n', NS, '-o', 'json'])).status?.nodeName === 'node01');
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  // virt-handler's own token carries its node as an extra; an admin may claim both.
+  const asHandlerOn = (node?: string) => rawRequest(kc, 'PATCH', `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/vmi-ephemeral`, {
+    contentType: 'application/merge-patch+json',
+    body: JSON.stringify({ metadata: { annotations: { 'kvts-test/touched-by': node ?? 'nobody' } } }),
+    headers: { 'Impersonate-User': 'system:serviceaccount:kubevirt:kubevirt-handler', ...(node ? { 'Impersonate-Extra-authentication.kubernetes.io%2fnode-name': node } : {}) },
+  }).then(() => 200, (error: ApiError) => `${error.code} ${error.status}`);
+  assert.equal(await asHandlerOn('node01'), 200);
+  assert.match(String(await asHandlerOn('node02')), /^403 .*denied request: Node restriction, virt-handler on node node02 is only allowed to modify VMIs it owns$/);
+  assert.match(String(await asHandlerOn()), /^403 .*Node restriction, virt-handler is only allowed to modify VMIs it owns/);
 });
 
 test('the KubeVirt CR\'s configuration reaches virt-api without a restart, and kubectl shows its columns', async () => {

@@ -118,22 +118,3 @@ test('an unknown path and a missing request are errors, not admissions', () => {
   assert.equal(empty.response?.allowed, false);
 });
 
-test('virt-handler may update only the VMIs on its own node (its token names the node)', () => {
-  const handler = 'system:serviceaccount:kubevirt:kubevirt-handler';
-  const e = { ...env(), kubevirtServiceAccounts: new Set([handler]) };
-  const old = example<VirtualMachineInstance>('vmi-ephemeral.yaml');
-  old.status = { phase: 'Scheduled', nodeName: 'node01' };
-  const next = { ...old, status: { ...old.status, phase: 'Running' } };
-  const ask = (node: string | undefined, after = next) => {
-    const r = request('UPDATE', after, old, handler);
-    r.request!.userInfo!.extra = node ? { 'authentication.kubernetes.io/node-name': [node] } : {};
-    return review('/virtualmachineinstances-validate-update', r, e).response!;
-  };
-  assert.equal(ask('node01').allowed, true);
-  const other = ask('node02');
-  assert.equal(other.allowed, false);
-  assert.equal(other.status?.code, 403);
-  assert.match(other.status?.message ?? '', /virt-handler on node node02 is only allowed to modify VMIs it owns/);
-  assert.equal(ask(undefined).allowed, false, 'a token without a node is refused');
-  assert.equal(ask('node01', { ...next, status: { ...next.status, nodeName: 'node02' } }).allowed, false, 'nor may it move a VMI away');
-});

@@ -1,7 +1,7 @@
 // The install objects agree with what virt-api serves and with each other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentObjects, leafCertificates, MUTATING_HOOKS, VALIDATING_HOOKS } from '../../src/operator/components.ts';
+import { componentObjects, leafCertificates, MUTATING_HOOKS, NODE_RESTRICTION_POLICY, VALIDATING_HOOKS } from '../../src/operator/components.ts';
 import { componentImages, desiredInstall, operatorManifest, workloadWaiting, kubevirtStatus } from '../../src/operator/install.ts';
 import { WEBHOOK_PATHS } from '../../src/virt-api/admission.ts';
 
@@ -15,13 +15,19 @@ test('every webhook path virt-api serves is registered, and only those', () => {
   assert.deepEqual(registered, [...WEBHOOK_PATHS].sort());
 });
 
-test('kube-apiserver skips the VMI webhooks for kubevirt-ts\'s own status writes, except virt-handler\'s node check', () => {
+test('kube-apiserver skips the VMI webhooks for kubevirt-ts\'s own status writes; virt-handler\'s node is checked by a bound policy', () => {
   const hooks = objects.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((o) => (o as unknown as { webhooks: { name: string; matchConditions?: { expression: string }[] }[] }).webhooks);
   const condition = (name: string) => hooks.find((h) => h.name === name)?.matchConditions?.[0]?.expression ?? '';
-  assert.match(condition('virtualmachineinstances-mutator.kubevirt.io'), /^!\(request.operation == 'UPDATE' && request.userInfo.username in \[.*'system:serviceaccount:kubevirt:kubevirt-handler'.*\]\)$/);
-  assert.match(condition('virtualmachineinstances-update-validator.kubevirt.io'), /'system:serviceaccount:kubevirt:kubevirt-controller'/);
-  assert.doesNotMatch(condition('virtualmachineinstances-update-validator.kubevirt.io'), /kubevirt-handler/);
+  for (const hook of ['virtualmachineinstances-mutator.kubevirt.io', 'virtualmachineinstances-update-validator.kubevirt.io']) {
+    assert.match(condition(hook), /^!\(request.operation == 'UPDATE' && request.userInfo.username in \[.*'system:serviceaccount:kubevirt:kubevirt-handler'.*\]\)$/);
+  }
   assert.equal(condition('virtualmachineinstances-create-validator.kubevirt.io'), '', 'creations are always checked');
+  type Policy = { kind: string; metadata: { name: string }; spec: { policyName?: string; validationActions?: string[]; matchConditions?: { expression: string }[]; validations?: { expression: string }[] } };
+  const policy = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === NODE_RESTRICTION_POLICY)!;
+  assert.equal(policy.spec.matchConditions?.[0].expression, "request.userInfo.username == 'system:serviceaccount:kubevirt:kubevirt-handler'");
+  assert.match(policy.spec.validations?.[0].expression ?? '', /oldObject\.status\.nodeName == request\.userInfo\.extra\['authentication\.kubernetes\.io\/node-name'\]\[0\]/);
+  const binding = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')!;
+  assert.deepEqual([binding.spec.policyName, binding.spec.validationActions], [NODE_RESTRICTION_POLICY, ['Deny']]);
 });
 
 test('each component runs as its own service account, bound to its own role, without capabilities', () => {
