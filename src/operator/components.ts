@@ -284,8 +284,7 @@ export const NODE_RESTRICTION_POLICY = 'kubevirt-vmi-node-restriction-policy';
  * virt-handler's status writes.
  */
 function nodeRestriction(p: InstallParams): Obj[] {
-  const node = "request.userInfo.extra['authentication.kubernetes.io/node-name'][0]";
-  const onNode = (o: string) => `has(${o}.status) && has(${o}.status.nodeName) && ${o}.status.nodeName == ${node}`;
+  const onNode = (o: string) => `has(${o}.status) && has(${o}.status.nodeName) && ${o}.status.nodeName == variables.node`;
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: NODE_RESTRICTION_POLICY, labels: labels('virt-handler') },
@@ -293,9 +292,13 @@ function nodeRestriction(p: InstallParams): Obj[] {
         failurePolicy: 'Fail',
         matchConstraints: { resourceRules: [{ apiGroups: ['kubevirt.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['virtualmachineinstances', 'virtualmachineinstances/status'] }] },
         matchConditions: [{ name: 'virt-handler-only', expression: `request.userInfo.username == '${serviceAccountUsername(p.namespace, 'kubevirt-handler')}'` }],
+        variables: [{
+          name: 'node',
+          expression: "has(request.userInfo.extra) && 'authentication.kubernetes.io/node-name' in request.userInfo.extra ? request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
+        }],
         validations: [{
-          expression: `'authentication.kubernetes.io/node-name' in request.userInfo.extra && ${onNode('oldObject')} && ${onNode('object')}`,
-          messageExpression: `'Node restriction, virt-handler' + ('authentication.kubernetes.io/node-name' in request.userInfo.extra ? ' on node ' + ${node} : '') + ' is only allowed to modify VMIs it owns'`,
+          expression: `variables.node != '' && ${onNode('oldObject')} && ${onNode('object')}`,
+          messageExpression: "'Node restriction, virt-handler' + (variables.node != '' ? ' on node ' + variables.node : '') + ' is only allowed to modify VMIs it owns'",
           reason: 'Forbidden',
         }],
       },

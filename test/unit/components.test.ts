@@ -25,7 +25,7 @@ test('kube-apiserver skips the VMI webhooks for kubevirt-ts\'s own status writes
   type Policy = { kind: string; metadata: { name: string }; spec: { policyName?: string; validationActions?: string[]; matchConditions?: { expression: string }[]; validations?: { expression: string }[] } };
   const policy = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === NODE_RESTRICTION_POLICY)!;
   assert.equal(policy.spec.matchConditions?.[0].expression, "request.userInfo.username == 'system:serviceaccount:kubevirt:kubevirt-handler'");
-  assert.match(policy.spec.validations?.[0].expression ?? '', /oldObject\.status\.nodeName == request\.userInfo\.extra\['authentication\.kubernetes\.io\/node-name'\]\[0\]/);
+  assert.match(policy.spec.validations?.[0].expression ?? '', /^variables\.node != '' && .*oldObject\.status\.nodeName == variables\.node && .*object\.status\.nodeName == variables\.node$/);
   const binding = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')!;
   assert.deepEqual([binding.spec.policyName, binding.spec.validationActions], [NODE_RESTRICTION_POLICY, ['Deny']]);
 });
