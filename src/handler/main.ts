@@ -217,10 +217,34 @@ function launcherPodOf(vmi: VirtualMachineInstance): V1Pod | undefined {
 
 const GUEST_INFO_INTERVAL_MS = { connected: 60_000, waiting: 5_000 };
 
+/**
+ * A VMI whose launcher pod is Ready on this node but which is not Scheduled
+ * here yet, read from kube-apiserver (the informer holds only VMIs on this
+ * node). virt-controller marks a VMI Scheduled on exactly this signal, so its
+ * guest may start while that write is on its way; the status waits for it.
+ */
+async function vmiOfReadyPod(namespace: string, name: string): Promise<Typed<VirtualMachineInstance> | undefined> {
+  const owned = pods.list(namespace).find((p) => p.spec?.nodeName === NODE && !p.metadata?.deletionTimestamp
+    && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+    && p.metadata?.ownerReferences?.some((o) => o.controller && o.kind === 'VirtualMachineInstance' && o.name === name));
+  if (!owned) return undefined;
+  const vmi = (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name })
+    .catch((error: { code?: number }) => {
+      if (error.code === 404) return undefined;
+      throw error;
+    })) as Typed<VirtualMachineInstance> | undefined;
+  const ownerUid = owned.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
+  if (!vmi || vmi.metadata.uid !== ownerUid) return undefined;
+  const phase = vmi.status?.phase;
+  return phase === 'Scheduling' || (phase === 'Scheduled' && vmi.status?.nodeName === NODE) ? vmi : undefined;
+}
+
 async function reconcile(key: string): Promise<void> {
   const [namespace, name] = key.split('/');
-  const vmi = vmis.get(name, namespace);
-  if (!vmi || vmi.status?.nodeName !== NODE || isFinalPhase(vmi.status?.phase)) return release(key);
+  let vmi = vmis.get(name, namespace);
+  const early = !vmi;
+  vmi ??= await vmiOfReadyPod(namespace, name);
+  if (!vmi || (!early && vmi.status?.nodeName !== NODE) || isFinalPhase(vmi.status?.phase)) return release(key);
   if (vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;
   const pod = launcherPodOf(vmi);
   if (!pod) return; // virt-controller fails a VMI whose pod is gone
@@ -248,7 +272,7 @@ async function reconcile(key: string): Promise<void> {
       record(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${grace}s)`);
       client?.request({ command: 'shutdown', gracePeriodSeconds: grace }).catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
     }
-  } else if (client && vmi.status?.phase === 'Scheduled' && (!state.domain || state.domain.state === 'NoState') && !state.syncing && Date.now() >= (state.nextSyncAt ?? 0)) {
+  } else if (client && (early || vmi.status?.phase === 'Scheduled') && (!state.domain || state.domain.state === 'NoState') && !state.syncing && Date.now() >= (state.nextSyncAt ?? 0)) {
     state.syncing = true;
     try {
       const context = await nodeContext(vmi, pod, state);
@@ -296,7 +320,8 @@ async function reconcile(key: string): Promise<void> {
   const podReady = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status;
   const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode, podReady };
   const next = withObservedStatus(vmi, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
-  if (statusChanged(vmi, next)) {
+  // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).
+  if (!early && statusChanged(vmi, next)) {
     if (next.status?.phase !== vmi.status?.phase) {
       vmiLog.info('phase changed', { from: vmi.status?.phase, to: next.status?.phase, domain: state.domain });
       if (next.status?.phase === 'Running') record(subject, 'Normal', 'Started', 'VirtualMachineInstance started.');
