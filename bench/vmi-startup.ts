@@ -8,7 +8,8 @@
 // Times run from just before the create request to the watch event that shows
 // the phase: no kubectl process start-up or polling interval inside them.
 // Each VMI asks for 25m of CPU: at upstream's default of 100m per vCPU, a
-// 2-core node (less what the control plane asks for) schedules only 18.
+// 2-core node (less the CPU reserved for the node's own daemons and what
+// kubevirt-ts's components ask for) schedules only 11.
 //   KUBECONFIG=... node bench/vmi-startup.ts [--runs 10] [--burst 30]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';

@@ -180,6 +180,11 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 maxPods: 110
 evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%}
+# etcd, kube-apiserver, the controllers, containerd and the kubelet run on this node outside
+# pods. Reserving CPU for them also lowers the weight of all pods together against them
+# (kubepods' cpu.shares follow the allocatable CPU), so a burst of pods starting cannot
+# starve the processes that start them.
+kubeReserved: {cpu: 500m}
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 nodeStatusReportFrequency: 10s
