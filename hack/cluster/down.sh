@@ -45,7 +45,7 @@ for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netn
 ip link delete "$CNI_BRIDGE" 2>/dev/null || true
 for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^veth' || true); do ip link delete "$veth" 2>/dev/null || true; done
 
-iptables -t nat -D POSTROUTING -s "$POD_CIDR" ! -d "$POD_CIDR" -m comment --comment kubevirt-ts-pods -j MASQUERADE 2>/dev/null || true
+iptables -t nat -D "${POD_MASQUERADE[@]}" 2>/dev/null || true
 # kube-proxy removes its own chains; the CNI plugins' chains are named CNI-*.
 if bin=$("$CLUSTER_DIR/build-k8s.sh" --cached-only); then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
 for table in nat filter mangle; do

@@ -12,6 +12,8 @@ SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SERVICE_IP=10.96.0.1
 POD_CIDR=10.244.0.0/16
 NODE_POD_CIDR=10.244.0.0/24
+# Pods' traffic leaving the pod range is masqueraded by one rule (up.sh adds it, down.sh removes it).
+POD_MASQUERADE=(POSTROUTING -s "$POD_CIDR" ! -d "$POD_CIDR" -m comment --comment kubevirt-ts-pods -j MASQUERADE)
 CNI_BRIDGE=kvts0
 REGISTRY_PORT=5000
 REGISTRY_STORAGE="$KVTS_CACHE/registry"

@@ -155,8 +155,7 @@ EOF
 # One masquerade rule for the whole pod range, instead of the bridge plugin's chain of
 # rules per pod: each of those is several iptables runs under one lock, which
 # serialises pod start-up when many pods start at once.
-masquerade=(-s "$POD_CIDR" ! -d "$POD_CIDR" -m comment --comment kubevirt-ts-pods -j MASQUERADE)
-iptables -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -t nat -A POSTROUTING "${masquerade[@]}"
+iptables -t nat -C "${POD_MASQUERADE[@]}" 2>/dev/null || iptables -t nat -A "${POD_MASQUERADE[@]}"
 start containerd containerd --config "$STATE/containerd.toml"
 wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
 

@@ -15,7 +15,7 @@ import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
 import { LAUNCHER_LABEL_VALUE } from './launcher-pod.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, planNode } from './node.ts';
 import { planVm } from './vm.ts';
-import { planVmi } from './vmi.ts';
+import { planVmi, vmiOwnerOf } from './vmi.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 const log = createLogger('virt-controller');
@@ -64,7 +64,7 @@ const vmiExpectations = new Expectations();
 const vmiUpdates = new UpdateExpectations();
 
 const ownerKey = (pod: V1Pod) => {
-  const owner = pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
+  const owner = vmiOwnerOf(pod);
   return owner ? `${pod.metadata?.namespace}/${owner.name}` : undefined;
 };
 for (const verb of ['add', 'update', 'delete'] as const) {
@@ -96,6 +96,7 @@ async function reconcileVmi(key: string): Promise<void> {
   const vmi = vmis.get(name, namespace);
   if (!vmi) {
     podExpectations.forget(key);
+    vmiUpdates.forget(key);
     return;
   }
   if (vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;

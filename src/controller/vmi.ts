@@ -27,6 +27,9 @@ export interface VmiPlan {
 
 export const isFinalPhase = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
 
+/** The VMI a pod belongs to: its controller ownerReference of that kind. */
+export const vmiOwnerOf = (pod: V1Pod) => pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
+
 export function ownedPods(vmi: VirtualMachineInstance, pods: readonly V1Pod[]): V1Pod[] {
   return pods.filter((p) => p.metadata?.ownerReferences?.some((o) => o.controller && o.uid === vmi.metadata.uid));
 }
@@ -34,7 +37,8 @@ export function ownedPods(vmi: VirtualMachineInstance, pods: readonly V1Pod[]): 
 const podCondition = (pod: V1Pod, type: string) => pod.status?.conditions?.find((c) => c.type === type);
 const podIsFinal = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 const podIsDownOrGoingDown = (pod: V1Pod) => podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined;
-const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
+/** A launcher pod up and running: what moves its VMI to Scheduled. */
+export const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
 
 const launcherExitedCleanly = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode === 0;
 

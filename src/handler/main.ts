@@ -12,7 +12,7 @@ import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOpti
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_LABEL_VALUE, POD_PATHS } from '../controller/launcher-pod.ts';
-import { isFinalPhase, ownedPods } from '../controller/vmi.ts';
+import { isFinalPhase, ownedPods, podIsReady, vmiOwnerOf } from '../controller/vmi.ts';
 import { LauncherClient } from '../launcher/client.ts';
 import type { DomainStatus } from '../launcher/domain.ts';
 import { kvmUsable } from '../launcher/kvm.ts';
@@ -75,7 +75,7 @@ const vmiUpdates = new UpdateExpectations();
 for (const verb of ['add', 'update', 'delete'] as const) {
   vmis.on(verb, (vmi) => queue.add(keyOf(vmi)));
   pods.on(verb, (pod) => {
-    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
+    const owner = vmiOwnerOf(pod);
     if (owner && pod.spec?.nodeName === NODE) queue.add(`${pod.metadata?.namespace}/${owner.name}`);
   });
 }
@@ -202,6 +202,7 @@ async function connect(key: string, pod: V1Pod, state: LauncherState) {
 }
 
 async function release(key: string) {
+  vmiUpdates.forget(key);
   const state = states.get(key);
   if (!state) return;
   states.delete(key);
@@ -224,17 +225,14 @@ const GUEST_INFO_INTERVAL_MS = { connected: 60_000, waiting: 5_000 };
  * guest may start while that write is on its way; the status waits for it.
  */
 async function vmiOfReadyPod(namespace: string, name: string): Promise<Typed<VirtualMachineInstance> | undefined> {
-  const owned = pods.list(namespace).find((p) => p.spec?.nodeName === NODE && !p.metadata?.deletionTimestamp
-    && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-    && p.metadata?.ownerReferences?.some((o) => o.controller && o.kind === 'VirtualMachineInstance' && o.name === name));
+  const owned = pods.list(namespace).find((p) => p.spec?.nodeName === NODE && !p.metadata?.deletionTimestamp && podIsReady(p) && vmiOwnerOf(p)?.name === name);
   if (!owned) return undefined;
   const vmi = (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace, name })
     .catch((error: { code?: number }) => {
       if (error.code === 404) return undefined;
       throw error;
     })) as Typed<VirtualMachineInstance> | undefined;
-  const ownerUid = owned.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
-  if (!vmi || vmi.metadata.uid !== ownerUid) return undefined;
+  if (!vmi || vmi.metadata.uid !== vmiOwnerOf(owned)?.uid) return undefined;
   const phase = vmi.status?.phase;
   return phase === 'Scheduling' || (phase === 'Scheduled' && vmi.status?.nodeName === NODE) ? vmi : undefined;
 }

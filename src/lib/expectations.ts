@@ -58,9 +58,9 @@ export class UpdateExpectations {
     this.now = now;
   }
 
-  /** Records a write of `key`; a write that changed nothing (same version) leaves no expectation. */
+  /** Records a write of `key`; a write that changed nothing (same version) or found the object gone leaves no expectation. */
   wrote(key: string, before: string | undefined, after: string | undefined): void {
-    if (before === undefined || before === after) return;
+    if (before === undefined || after === undefined || before === after) return;
     this.overwritten.set(key, { resourceVersion: before, since: this.now() });
   }
 
@@ -71,5 +71,10 @@ export class UpdateExpectations {
     if (entry.resourceVersion === cached && this.now() - entry.since < STALE_TTL_MS) return true;
     this.overwritten.delete(key);
     return false;
+  }
+
+  /** Drops what is known of a key whose object is gone. */
+  forget(key: string): void {
+    this.overwritten.delete(key);
   }
 }

@@ -187,7 +187,7 @@ test('expectations hold a key until the creation is observed, and expire', () =>
   assert.equal(e.satisfied('ns/b'), true);
 });
 
-test('after an update the cached copy it wrote over is skipped until the cache moves on; a no-op write or an old entry holds nothing', () => {
+test('after an update the cached copy it wrote over is skipped until the cache moves on; a no-op write, a vanished object or an old entry holds nothing', () => {
   let t = 0;
   const e = new UpdateExpectations(() => t);
   assert.equal(e.stale('ns/a', '10'), false);
@@ -200,4 +200,9 @@ test('after an update the cached copy it wrote over is skipped until the cache m
   e.wrote('ns/c', '30', '31');
   t = 11_000;
   assert.equal(e.stale('ns/c', '30'), false, 'a lost watch event cannot hold the key for ever');
+  e.wrote('ns/d', '40', undefined);
+  assert.equal(e.stale('ns/d', '40'), false, 'the object was gone: nothing was written');
+  e.wrote('ns/e', '50', '51');
+  e.forget('ns/e');
+  assert.equal(e.stale('ns/e', '50'), false, 'a key whose object is gone is forgotten');
 });
