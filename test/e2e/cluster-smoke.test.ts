@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apply, eventually, kubectl, kubectlResult } from './kube.ts';
+import { apply, eventually, getFromPod, kubectl, kubectlResult } from './kube.ts';
 
 const NS = 'kvts-smoke';
 const IMAGE = 'registry:5000/kubevirt-ts/e2e-servers:devel';
@@ -64,12 +64,6 @@ after(() => {
   kubectlResult(['delete', 'namespace', NS, '--wait=false']);
 });
 
-/** An HTTP GET made from inside a pod, with the image's own Node runtime. */
-function getFromPod(pod: string, url: string): string {
-  const script = 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((t) => process.stdout.write(t))';
-  return kubectl(['exec', '-n', NS, pod, '--', 'node', '-e', script, url]).trim();
-}
-
 function pods(): { name: string; ip: string }[] {
   const list = JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', 'app=smoke', '-o', 'json']));
   return list.items.map((p: { metadata: { name: string }; status: { podIP: string } }) => ({ name: p.metadata.name, ip: p.status.podIP }));
@@ -83,7 +77,7 @@ test('the node is Ready and the pods from our registry run', () => {
 
 test('a pod reaches another pod by its IP', () => {
   const [a, b] = pods();
-  assert.equal(getFromPod(a.name, `http://${b.ip}:8080/`), `hello from ${b.name}`);
+  assert.equal(getFromPod(NS, a.name, `http://${b.ip}:8080/`), `hello from ${b.name}`);
 });
 
 test('the host and a pod reach the pods through a ClusterIP Service', async () => {
@@ -95,8 +89,8 @@ test('the host and a pod reach the pods through a ClusterIP Service', async () =
   );
   assert.ok(names.has(fromHost.replace('hello from ', '')), fromHost);
   const [a] = pods();
-  const fromPod = getFromPod(a.name, `http://${ip}/`);
-  assert.ok(names.has(fromPod.replace('hello from ', '')), fromPod);
+  const fromPod = getFromPod(NS, a.name, `http://${ip}/`);
+  assert.ok(names.has(fromPod?.replace('hello from ', '') ?? ''), fromPod);
 });
 
 test('kube-apiserver calls a validating webhook served by the pods', async () => {

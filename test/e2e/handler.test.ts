@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { apply, deleteNamespace, eventually, kubectl, kubectlResult } from './kube.ts';
+import { apply, deleteNamespace, eventually, getFromPod, kubectl, kubectlResult } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-handler';
@@ -22,7 +22,6 @@ const events = (name: string) => kubectl(['get', 'events', '-n', NS, '--field-se
 /** Runs a shell command in the launcher's compute container. */
 const inLauncher = (vmi: string, script: string) => kubectl(['exec', '-n', NS, launcherPod(vmi), '-c', 'compute', '--', 'sh', '-c', script]);
 const killQemu = (vmi: string) => inLauncher(vmi, 'for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in qemu-system*) kill -9 "${p#/proc/}";; esac; done');
-const fetchFromPod = (url: string) => kubectlResult(['exec', '-n', NS, 'client', '--', 'node', '-e', `fetch(${JSON.stringify(url)}).then(r => r.text()).then(t => console.log(t.trim()), e => { console.error(String(e)); process.exit(1); })`]);
 
 /** The test guest with user-data of our own and the given interface. */
 function guest(name: string, userData: string, extra: (spec: Record<string, any>) => void = () => undefined): Obj { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -88,18 +87,12 @@ echo "from the service: $(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${serviceIp} 
   await eventually('web Running', 120, () => phase('web') === 'Running');
   await eventually('the guest to reach the Service', 120, () => consoleLog('web').includes('from the service: hello from client'));
   const ip = get('vmi', 'web').status.interfaces[0].ipAddress;
-  const direct = await eventually('the guest\'s port 80 by the VMI IP', 60, () => {
-    const r = fetchFromPod(`http://${ip}:80/index.html`);
-    return r.status === 0 ? r.stdout : undefined;
-  });
-  assert.equal(direct.trim(), 'hello from the guest');
+  const direct = await eventually('the guest\'s port 80 by the VMI IP', 60, () => getFromPod(NS, 'client', `http://${ip}:80/index.html`));
+  assert.equal(direct, 'hello from the guest');
   apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { selector: { 'vm.kubevirt.io/name': 'web' }, ports: [{ port: 8000, targetPort: 80 }] } });
   const svc = kubectl(['get', 'service', 'web', '-n', NS, '-o', 'jsonpath={.spec.clusterIP}']);
-  const viaService = await eventually('the guest through a Service', 60, () => {
-    const r = fetchFromPod(`http://${svc}:8000/index.html`);
-    return r.status === 0 ? r.stdout : undefined;
-  });
-  assert.equal(viaService.trim(), 'hello from the guest');
+  const viaService = await eventually('the guest through a Service', 60, () => getFromPod(NS, 'client', `http://${svc}:8000/index.html`));
+  assert.equal(viaService, 'hello from the guest');
 });
 
 test('killing QEMU fails the VMI, with an event', async () => {

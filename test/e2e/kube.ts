@@ -18,6 +18,18 @@ export function kubectlResult(args: string[], input?: string): { status: number;
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * An HTTP GET made from inside a pod, with the image's own Node runtime: the body (trimmed), or
+ * undefined without a 2xx answer. Any other answer is not the cluster's: an address nothing in
+ * the cluster serves yet (a Service kube-proxy has not programmed) leaves the node by its default
+ * route, and this machine's gateway answers every address with an empty 404.
+ */
+export function getFromPod(namespace: string, pod: string, url: string): string | undefined {
+  const script = 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); }).catch((e) => { console.error(String(e)); process.exit(1); })';
+  const r = kubectlResult(['exec', '-n', namespace, pod, '--', 'node', '-e', script, url]);
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
 export function apply(manifest: unknown): void {
   kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+import { apply, deleteNamespace, eventually, getFromPod, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
 
 const NS = 'kvts-virtctl';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -228,10 +228,7 @@ test('expose creates a Service that reaches the guest from a pod', async () => {
   kubectl(['wait', '--for=condition=Ready', 'pod/client', '-n', NS, '--timeout=120s']);
   // The local cluster runs no DNS: the Service is reached by its cluster IP.
   const url = `http://${service.spec.clusterIP}/`;
-  await eventually('the guest through the Service', 60, () => {
-    const r = kubectlResult(['exec', '-n', NS, 'client', '--', 'node', '-e', `fetch(${JSON.stringify(url)}).then(r => r.text()).then(t => console.log(t.trim()), () => process.exit(1))`]);
-    return r.status === 0 && r.stdout.includes('hello from the guest');
-  });
+  await eventually('the guest through the Service', 60, () => getFromPod(NS, 'client', url)?.includes('hello from the guest'));
 });
 
 test('guestosinfo, userlist and fslist print the guest agent\'s answers; the kubeconfig is read as kubectl reads it', async () => {
