@@ -14,7 +14,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../src/lib/kube.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, burst: { type: 'string', default: '30' }, audit: { type: 'string', default: '/var/lib/kubevirt-ts-cluster/logs/audit.log' } } });
 const NS = 'kvts-bench';
@@ -42,7 +43,7 @@ const percentile = (xs: number[], p: number) => {
 };
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-const kc = new KubeConfig();
+const kc = new PooledKubeConfig();
 kc.loadFromDefault();
 const custom = kc.makeApiClient(CustomObjectsApi);
 /** When each VMI was first seen Running, from one watch on the namespace. */

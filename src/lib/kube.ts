@@ -1,9 +1,36 @@
 // Kubernetes client set-up and informers (list+watch caches).
-import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache, type RequestContext } from '@kubernetes/client-node';
 import type { Logger } from './log.ts';
 
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/**
+ * A KubeConfig whose API calls share one connection pool per cluster and user,
+ * as client-go's transport does. client-node 2.0 builds a new undici Agent for
+ * every call: each call paid a TLS handshake on both ends (most of
+ * kube-apiserver's CPU in a burst of VMI starts) and left its connection open
+ * until kube-apiserver dropped it.
+ */
+export class PooledKubeConfig extends KubeConfig {
+  readonly #dispatchers = new Map<string, Dispatcher>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return;
+    const key = JSON.stringify([this.getCurrentCluster()?.name, this.getCurrentUser()?.name]);
+    const pooled = this.#dispatchers.get(key);
+    if (!pooled) {
+      this.#dispatchers.set(key, fresh);
+      return;
+    }
+    context.setDispatcher(pooled);
+    void fresh.close(); // never connected
+  }
+}
+
 export function loadKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromDefault();
   return kc;
 }
