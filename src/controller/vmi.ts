@@ -104,6 +104,8 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
       else nextPhase = 'Pending';
       break;
     case 'Scheduling': {
+      // Scheduling is written with the pod's creation, so the cache may not show that pod yet.
+      if (!pod && podCreationPending && !vmi.metadata.deletionTimestamp) return plan;
       if (!pod) {
         nextPhase = 'Failed';
         break;

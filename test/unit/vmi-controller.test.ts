@@ -80,7 +80,7 @@ test('kernel boot, PVCs and cloud-init secrets are carried into the pod', () => 
   assert.ok(pvc.spec!.containers[0].volumeMounts!.some((m) => m.name === claim.name && m.mountPath.startsWith('/var/run/kubevirt-private/vmi-disks/')));
 });
 
-test('Pending: a pod is created once; expectations and an existing pod prevent a second', () => {
+test('Pending: a pod is created once; expectations and an existing pod prevent a second, and keep Scheduling until the cache shows it', () => {
   const v = vmi();
   const plan = planVmi(v, [], params, NOW);
   assert.ok(plan.createPod);
@@ -93,6 +93,9 @@ test('Pending: a pod is created once; expectations and an existing pod prevent a
   // The created pod showing up in the cache, bound but not ready, is nothing new to write.
   const written = plan.update!;
   assert.equal(written.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'GuestNotRunning');
+  // Scheduling is written before the cache shows the created pod: that is not a pod gone.
+  assert.deepEqual(planVmi(written, [], params, NOW, true), { events: [] }, 'waits for the created pod');
+  assert.equal(planVmi(written, [], params, NOW).update?.status?.phase, 'Failed', 'a pod seen and gone fails the VMI');
   assert.equal(planVmi(written, [podOf(written)], params, NOW).update, undefined);
   const scheduled = planVmi(written, [podOf(written, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })], params, NOW).update;
   assert.deepEqual(scheduled?.status?.activePods, { 'pod-uid': 'node01' }, 'the pod\'s node is written with Scheduled');
