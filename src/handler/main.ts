@@ -99,6 +99,7 @@ interface LauncherState {
   /** Whether the guest runs in software emulation, as the last sync said. */
   emulated?: boolean;
   cpuIdle?: boolean;
+  imagesReleased?: boolean;
 }
 const states = new Map<string, LauncherState>();
 
@@ -179,7 +180,6 @@ async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: Launc
     if (v.downwardAPI) fileTrees[v.name] = `${POD_PATHS.private}/downwardapi/${v.name}`;
     if (v.serviceAccount) fileTrees[v.name] = '/var/run/secrets/kubernetes.io/serviceaccount';
   }
-  if (!kvm) record({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata }, 'Normal', 'SoftwareEmulation', `No usable KVM on node ${NODE}: the guest runs in software emulation`);
   return {
     socketDir: POD_PATHS.sockets, kvm, hugepageSizes: [], firmware: OVMF,
     interfaces: state.network.attachments, volumes: { ...images, claims, fileTrees },
@@ -258,6 +258,12 @@ async function reconcile(key: string): Promise<void> {
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
   const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
   const launcherExitCode = pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode;
+  // QEMU ended with the compute container. Its images' mounts would hold up the kubelet's
+  // tear-down of the pod's volumes, and so the pod's deletion, until the VMI has ended too.
+  if (launcherExitCode !== undefined && !state.imagesReleased) {
+    state.imagesReleased = true;
+    await releaseImageVolumes(state.podUid, run);
+  }
   if (!state.client && launcherExitCode === undefined) await connect(key, pod, state);
   const client = state.client;
   const domainUp = state.domain && ['Running', 'Paused'].includes(state.domain.state);
