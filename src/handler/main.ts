@@ -167,10 +167,11 @@ async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: Launc
   const kvm = await useKvm();
   state.emulated = !kvm;
   const pid = computePid(pod);
-  await ensureDevices(pid, kvm);
   checkClaimImages(vmi, `${PROC}/${pid}/root`);
-  state.network ??= await wireNetwork(vmi, pid);
-  const images = await prepareImageVolumes(vmi, pod, run);
+  // Independent steps, each mostly waiting for processes it starts: on a busy node, one after
+  // the other they added up to seconds per guest.
+  const [, network, images] = await Promise.all([ensureDevices(pid, kvm), state.network ?? wireNetwork(vmi, pid), prepareImageVolumes(vmi, pod, run)]);
+  state.network = network;
   const claims: NonNullable<NodeContext['volumes']['claims']> = {};
   const fileTrees: Record<string, string> = {};
   for (const v of vmi.spec.volumes ?? []) {
