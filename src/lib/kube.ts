@@ -7,7 +7,7 @@ type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 /**
  * A KubeConfig whose API calls share one connection pool per cluster and user,
  * as client-go's transport does. client-node 2.0 builds a new undici Agent for
- * every call: each call paid a TLS handshake on both ends (most of
+ * every call: each call paid a TLS handshake on both ends (a sixth of
  * kube-apiserver's CPU in a burst of VMI starts) and left its connection open
  * until kube-apiserver dropped it.
  */
