@@ -265,7 +265,16 @@ async function reconcile(key: string): Promise<void> {
     state.imagesReleased = true;
     await releaseImageVolumes(state.podUid, run);
   }
-  if (!state.client && launcherExitCode === undefined) await connect(key, pod, state);
+  if (!state.client && launcherExitCode === undefined) {
+    const deleting = vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp;
+    const connected = await connect(key, pod, state).then(() => true, (error) => {
+      // Being deleted, a launcher that no longer answers has ended or is ending: the pod's next
+      // status says which, and queues the VMI again. Retrying sooner only fails again.
+      if (!deleting) throw error;
+      return false;
+    });
+    if (!connected) return;
+  }
   const client = state.client;
   const domainUp = state.domain && ['Running', 'Paused'].includes(state.domain.state);
 
