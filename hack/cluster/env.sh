@@ -23,7 +23,7 @@ KUBELET_ROOT=/var/lib/kubelet
 CNI_BIN_DIR=/usr/lib/cni
 CNI_CONF_DIR=/etc/cni/net.d
 CONTAINERD_CERTS_DIR=/etc/containerd/certs.d
-APT_PACKAGES=(curl gcc libc6-dev containerd runc containernetworking-plugins iptables conntrack docker-registry skopeo openssl iproute2 ebtables ethtool socat)
+APT_PACKAGES=(curl gcc libc6-dev containerd runc crun containernetworking-plugins iptables conntrack docker-registry skopeo openssl iproute2 ebtables ethtool socat)
 
 # The address of the default-route interface: the node's InternalIP and the registry's.
 node_ip() { ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'; }

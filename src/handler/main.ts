@@ -28,7 +28,7 @@ import { checkClaimImages, prepareImageVolumes, releaseImageVolumes } from './di
 import { cpuLabels, heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
 import { BRIDGE, networkScript, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
 import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
-import { makePodCpuIdle } from './cgroup.ts';
+import { allowCharDevices, makePodCpuIdle, type CharDevice } from './cgroup.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
 import { serveVirtApi } from './server.ts';
@@ -117,10 +117,14 @@ function computePid(pod: V1Pod): number {
   return pid;
 }
 
+const TUN_DEVICE: CharDevice = { path: '/dev/net/tun', major: 10, minor: 200 };
+const KVM_DEVICE: CharDevice = { path: '/dev/kvm', major: 10, minor: 232 };
+
 /** Device nodes QEMU opens inside the compute container (no device plugin: we make them). */
 async function ensureDevices(pid: number, kvm: boolean) {
-  const nodes = [['/dev/net/tun', '10', '200'], ...(kvm ? [['/dev/kvm', '10', '232']] : [])];
-  const script = nodes.map(([path, major, minor]) => `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`).join('; ');
+  const nodes = kvm ? [TUN_DEVICE, KVM_DEVICE] : [TUN_DEVICE];
+  allowCharDevices(pid, parentPid(pid), nodes);
+  const script = nodes.map(({ path, major, minor }) => `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`).join('; ');
   // Run inside the container's own root, so nothing there can point us at a host path.
   await run(['nsenter', '-t', String(pid), '-m', '-r', '--', '/bin/busybox', 'sh', '-c', script]);
 }

@@ -11,7 +11,7 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
 import { generatedMac, networkScript, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
-import { cpuCgroupOf, cpuMountOf } from '../../src/handler/cgroup.ts';
+import { cgroupOf, controllerMountOf } from '../../src/handler/cgroup.ts';
 import { phaseOf, statusChanged, withObservedStatus, type Observed } from '../../src/handler/status.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
@@ -136,19 +136,24 @@ test('a status kube-apiserver stored (keys sorted) is no change, so a running VM
   assert.equal(statusChanged(written, withObservedStatus(written, { ...observed, domain: { state: 'Paused', reason: 'User' } }, 'T2')), true);
 });
 
-test('an emulated guest\'s pod CPU cgroup is found from the process\'s cgroups and the host\'s mounts, v1 and v2', () => {
+test('a container\'s CPU and devices cgroups are found from the process\'s cgroups and the host\'s mounts, v1 and v2', () => {
   const v1 = '12:pids:/kubepods/burstable/podU/C\n4:cpu:/kubepods/burstable/podU/C\n3:cpuacct:/kubepods/burstable/podU/C\n1:name=systemd:/kubepods/burstable/podU/C\n';
-  assert.deepEqual(cpuCgroupOf(v1), { path: '/kubepods/burstable/podU/C', v2: false });
-  assert.deepEqual(cpuCgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n'), { path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope', v2: true });
-  assert.equal(cpuCgroupOf('9:name=systemd:/\n'), undefined);
+  assert.deepEqual(cgroupOf(v1, 'cpu'), { path: '/kubepods/burstable/podU/C', v2: false });
+  assert.deepEqual(cgroupOf('5:devices:/kubepods/burstable/podU/D\n' + v1, 'devices'), { path: '/kubepods/burstable/podU/D', v2: false });
+  assert.equal(cgroupOf(v1, 'devices'), undefined);
+  assert.deepEqual(cgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n', 'cpu'), { path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope', v2: true });
+  assert.equal(cgroupOf('9:name=systemd:/\n', 'cpu'), undefined);
   const mountinfo = [
     '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
     '33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct',
     '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '34 31 0:31 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices',
   ].join('\n');
-  assert.equal(cpuMountOf(mountinfo, false), '/sys/fs/cgroup/cpu');
-  assert.equal(cpuMountOf('40 23 0:27 / /sys/fs/cgroup rw shared:9 - cgroup2 cgroup2 rw,nsdelegate', true), '/sys/fs/cgroup');
-  assert.equal(cpuMountOf(mountinfo, true), undefined);
+  assert.equal(controllerMountOf(mountinfo, 'cpu', false), '/sys/fs/cgroup/cpu');
+  assert.equal(controllerMountOf(mountinfo, 'devices', false), '/sys/fs/cgroup/devices');
+  assert.equal(controllerMountOf(mountinfo, 'pids', false), undefined);
+  assert.equal(controllerMountOf('40 23 0:27 / /sys/fs/cgroup rw shared:9 - cgroup2 cgroup2 rw,nsdelegate', 'cpu', true), '/sys/fs/cgroup');
+  assert.equal(controllerMountOf(mountinfo, 'cpu', true), undefined);
 });
 
 test('paths inside pods are refused at the first symbolic link, and must be of the expected kind', () => {
