@@ -155,9 +155,6 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     plan.events.push({ type: 'Warning', reason: 'Stopped', message: `The VirtualMachineInstance failed: ${why}` });
     next.status.reason ??= pod ? 'PodTerminating' : 'PodNotExists';
   }
-  if (nextPhase === 'Scheduled' && phase !== 'Scheduled') {
-    plan.events.push({ type: 'Normal', reason: 'Scheduled', message: `VirtualMachineInstance scheduled to node ${next.status.nodeName}` });
-  }
 
   // A pod created now counts as existing, so the next look at it finds nothing new to write.
   conditions = setCondition(conditions, readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0] ?? plan.createPod, now));
