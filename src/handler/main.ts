@@ -14,7 +14,7 @@ import type { VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_LABEL_VALUE, POD_PATHS } from '../controller/launcher-pod.ts';
 import { isFinalPhase, ownedPods, podIsReady, vmiOwnerOf } from '../controller/vmi.ts';
 import { LauncherClient } from '../launcher/client.ts';
-import type { DomainStatus } from '../launcher/domain.ts';
+import { isFinal, type DomainStatus } from '../launcher/domain.ts';
 import { kvmUsable } from '../launcher/kvm.ts';
 import { OVMF } from '../launcher/main.ts';
 import { LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
@@ -263,9 +263,10 @@ async function reconcile(key: string): Promise<void> {
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
   const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
   const launcherExitCode = pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode;
-  // QEMU ended with the compute container. Its images' mounts would hold up the kubelet's
-  // tear-down of the pod's volumes, and so the pod's deletion, until the VMI has ended too.
-  if (launcherExitCode !== undefined && !state.imagesReleased) {
+  // Once QEMU has exited (the launcher says so before it exits itself, and before the kubelet
+  // sees the compute container end), nothing opens the images again. Their mounts would make
+  // the kubelet's tear-down of the pod's volumes fail and back off, holding up the pod's deletion.
+  if ((launcherExitCode !== undefined || (state.domain && isFinal(state.domain))) && !state.imagesReleased) {
     state.imagesReleased = true;
     await releaseImageVolumes(state.podUid, run);
   }
