@@ -116,6 +116,16 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
  */
 const HELPER_CPU_LIMIT = '100m';
 
+/**
+ * A helper container's resources: ours, with each request and limit the KubeVirt CR's
+ * supportContainerResources names for its type put in place, as upstream does.
+ */
+function supportResources(type: 'container-disk' | 'guest-console-log', defaults: { requests: Record<string, string>; limits: Record<string, string> }, config: ClusterConfig) {
+  const custom = config.raw.supportContainerResources?.find((s) => s.type === type)?.resources;
+  const merged = (ours: Record<string, string>, theirs: Record<string, string | number> = {}) => ({ ...ours, ...Object.fromEntries(Object.entries(theirs).map(([name, q]) => [name, String(q)])) });
+  return { requests: merged(defaults.requests, custom?.requests), limits: merged(defaults.limits, custom?.limits) };
+}
+
 /** A container that only holds an image's files open for virt-handler, running our static holder binary. */
 function holderContainer(name: string, image: string, pullPolicy: string | undefined, params: LauncherPodParams): V1Container {
   return {
@@ -123,7 +133,7 @@ function holderContainer(name: string, image: string, pullPolicy: string | undef
     image,
     imagePullPolicy: pullPolicy ?? params.imagePullPolicy,
     command: [`${POD_PATHS.binShare}/container-disk`],
-    resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '8Mi' } },
+    resources: supportResources('container-disk', { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '8Mi' } }, params.config),
     securityContext: restricted(),
     volumeMounts: [{ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare, readOnly: true }],
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -192,7 +202,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       imagePullPolicy: params.imagePullPolicy,
       // As PID 1 tail would ignore SIGTERM and hold the pod for its whole grace period.
       command: ['/bin/sh', '-c', `trap 'exit 0' TERM; tail -F -n +1 ${POD_PATHS.serialLog} & wait`],
-      resources: { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '16Mi' } },
+      resources: supportResources('guest-console-log', { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '16Mi' } }, params.config),
       securityContext: restricted(),
       volumeMounts: [{ name: 'sockets', mountPath: POD_PATHS.sockets, readOnly: true }],
       terminationMessagePolicy: 'FallbackToLogsOnError',

@@ -57,6 +57,25 @@ test('the launcher pod is named, labelled and owned as upstream, and runs unpriv
   assert.equal(pod.spec!.terminationGracePeriodSeconds, 0 + 15);
 });
 
+test('the helper containers\' resources: ours by default, each request and limit of the KubeVirt CR\'s supportContainerResources in place', () => {
+  const helpers = (pod: V1Pod) => Object.fromEntries(pod.spec!.containers.slice(1).map((c) => [c.name, c.resources]));
+  assert.deepEqual(helpers(renderLauncherPod(vmi(), params)), {
+    volumecontainerdisk: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '100m', memory: '8Mi' } },
+    'guest-console-log': { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
+  });
+  const custom = new ClusterConfig({
+    developerConfiguration: { useEmulation: true },
+    supportContainerResources: [
+      { type: 'container-disk', resources: { limits: { cpu: '10m', memory: '40M' } } },
+      { type: 'guest-console-log', resources: { requests: { cpu: 2 } } },
+    ],
+  });
+  assert.deepEqual(helpers(renderLauncherPod(vmi(), { ...params, config: custom })), {
+    volumecontainerdisk: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '10m', memory: '40M' } },
+    'guest-console-log': { requests: { cpu: '2', memory: '4Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
+  });
+});
+
 test('the compute container asks for the guest\'s memory plus the measured overhead, and 100m per vCPU', () => {
   const v = vmi('vmi-fedora.yaml');
   const pod = renderLauncherPod(v, params);
