@@ -36,6 +36,9 @@ export function controllerMountOf(mountinfo: string, controller: string, v2: boo
   return undefined;
 }
 
+/** Where the host mounts each hierarchy, once looked up: a host's mount table is long, and read under load. */
+const hostMounts = new Map<string, string>();
+
 /**
  * The host path of container process `pid`'s cgroup for `controller`.
  * `hostPid` is a process in the host's mount namespace (the container's
@@ -44,8 +47,10 @@ export function controllerMountOf(mountinfo: string, controller: string, v2: boo
 function hostCgroupDir(pid: number, hostPid: number, controller: string): { dir: string; v2: boolean } {
   const cgroup = cgroupOf(readFileSync(`${PROC}/${pid}/cgroup`, 'utf8'), controller);
   if (!cgroup) throw new Error(`process ${pid} has no ${controller} cgroup`);
-  const mount = controllerMountOf(readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8'), controller, cgroup.v2);
+  const key = `${controller}:${cgroup.v2}`;
+  const mount = hostMounts.get(key) ?? controllerMountOf(readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8'), controller, cgroup.v2);
   if (!mount) throw new Error(`the ${controller} cgroup hierarchy is not mounted on the host`);
+  hostMounts.set(key, mount);
   return { dir: `${PROC}/${hostPid}/root${mount}${cgroup.path}`, v2: cgroup.v2 };
 }
 

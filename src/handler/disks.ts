@@ -3,8 +3,8 @@
 // container's root through its process, checks the file (no symbolic link
 // anywhere on the way, a regular file at the end), and bind-mounts exactly
 // the file it opened, read-only, into the pod's container-disks volume.
-import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { POD_PATHS } from '../controller/launcher-pod.ts';
@@ -33,9 +33,27 @@ function holderRoot(pod: V1Pod, container: string): HostView {
   const pid = id ? containerPid(id) : undefined;
   if (!id || !pid) throw new Error(`container ${container} of pod ${pod.metadata?.name} is not running yet`);
   const hostPid = parentPid(pid);
-  const mountPoint = readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')[4]).find((m) => m?.endsWith(`/${id}/rootfs`));
+  const mountPoint = rootfsOnHost(hostPid, pid, id);
   if (!mountPoint) throw new Error(`the root file system of container ${container} (${id}) is not mounted on the host; only containerd is supported`);
   return { root: `${PROC}/${hostPid}/root${mountPoint}`, hostPid };
+}
+
+const sameFile = (a: string, b: string) => {
+  const [x, y] = [statSync(a, { bigint: true, throwIfNoEntry: false }), statSync(b, { bigint: true })];
+  return x !== undefined && x.dev === y.dev && x.ino === y.ino;
+};
+
+/**
+ * Where the host mounts the root file system of container `id`, whose init is `pid`.
+ * containerd's shim works in the bundle directory of its pod's first container, and each
+ * container of the pod has its own beside it, with the root file system in it: taken when it is
+ * the very directory the container has as its root. Otherwise the host's mount table says,
+ * which is slow to read on a node with many containers.
+ */
+function rootfsOnHost(hostPid: number, pid: number, id: string): string | undefined {
+  const bundle = `${dirname(readlinkSync(`${PROC}/${hostPid}/cwd`))}/${id}/rootfs`;
+  if (sameFile(`${PROC}/${hostPid}/root${bundle}`, `${PROC}/${pid}/root`)) return bundle;
+  return readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')[4]).find((m) => m?.endsWith(`/${id}/rootfs`));
 }
 
 /** virt-handler's own busybox, as a process in another mount namespace reaches it. */

@@ -4,7 +4,6 @@
 // follows its domain events, and writes the VMI's status. It also
 // heartbeats the node. Restarting it never touches a running guest: it
 // reconnects to each launcher and carries on.
-import { execFile } from 'node:child_process';
 import { connect as connectSocket, type Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -31,6 +30,7 @@ import { emptyDirOf, UnsafePathError, viaDirectoryFd } from './paths.ts';
 import { allowCharDevices, makePodCpuIdle, type CharDevice } from './cgroup.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
+import { commandRunner } from './runner.ts';
 import { serveVirtApi } from './server.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
@@ -103,10 +103,8 @@ interface LauncherState {
 }
 const states = new Map<string, LauncherState>();
 
-const run = (argv: string[]) =>
-  new Promise<string>((resolve, reject) => {
-    execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (error, stdout, stderr) => (error ? reject(new Error(`${argv.join(' ')}: ${stderr.trim() || error.message}`)) : resolve(stdout)));
-  });
+// Off the main thread: see runner.ts.
+const run = commandRunner(4);
 const toolPath = (tool: string) => (process.env.PATH ?? '').split(':').map((dir) => `${dir}/${tool}`).find((path) => existsSync(path)) ?? tool;
 const inNetns = (pid: number) => (argv: string[]) => run(['nsenter', `--net=${PROC}/${pid}/ns/net`, '--', ...argv]);
 

@@ -12,6 +12,7 @@ import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
 import { generatedMac, networkScript, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
 import { cgroupOf, controllerMountOf } from '../../src/handler/cgroup.ts';
+import { commandRunner } from '../../src/handler/runner.ts';
 import { phaseOf, statusChanged, withObservedStatus, type Observed } from '../../src/handler/status.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
@@ -177,4 +178,13 @@ test('the heartbeat labels the node schedulable with its CPU vendor and features
     metadata: { labels: { ...cpu, 'kubevirt.io/schedulable': 'true' }, annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z', 'kubevirt.io/software-emulation': 'true' } },
   });
   assert.deepEqual(kvmCapacityPatch(false), { status: { capacity: { 'devices.kubevirt.io/kvm': '0' }, allocatable: { 'devices.kubevirt.io/kvm': '0' } } });
+});
+
+test('commands run on worker threads: stdout back, a failure names the command and its stderr, and commands overlap', async () => {
+  const run = commandRunner(2);
+  assert.equal(await run(['sh', '-c', 'echo "$0"', 'hello']), 'hello\n');
+  await assert.rejects(run(['sh', '-c', 'echo broken >&2; exit 3']), /^Error: sh -c echo broken >&2; exit 3: broken$/);
+  const started = performance.now();
+  await Promise.all([run(['sleep', '1']), run(['sleep', '1']), run(['sleep', '1'])]);
+  assert.ok(performance.now() - started < 1900, 'three one-second commands on two workers end together');
 });
