@@ -18,7 +18,7 @@ system_cpu_cgroup() {
   elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/system.slice
   else return 0
   fi
-  mkdir -p "$dir" && echo "$dir"
+  mkdir -p "$dir" 2>/dev/null && echo "$dir" || true
 }
 SYSTEM_CGROUP=$(system_cpu_cgroup)
 
@@ -31,7 +31,7 @@ start() {
   local name=$1; shift
   if running "$name"; then return; fi
   (
-    [ -z "$SYSTEM_CGROUP" ] || echo "$BASHPID" > "$SYSTEM_CGROUP/cgroup.procs"
+    [ -z "$SYSTEM_CGROUP" ] || echo "$BASHPID" 2>/dev/null > "$SYSTEM_CGROUP/cgroup.procs" || true
     GOGC=400 exec setsid "$@"
   ) >>"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$PIDS/$name"
