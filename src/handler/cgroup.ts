@@ -48,9 +48,12 @@ function hostCgroupDir(pid: number, hostPid: number, controller: string): { dir:
   const cgroup = cgroupOf(readFileSync(`${PROC}/${pid}/cgroup`, 'utf8'), controller);
   if (!cgroup) throw new Error(`process ${pid} has no ${controller} cgroup`);
   const key = `${controller}:${cgroup.v2}`;
-  const mount = hostMounts.get(key) ?? controllerMountOf(readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8'), controller, cgroup.v2);
-  if (!mount) throw new Error(`the ${controller} cgroup hierarchy is not mounted on the host`);
-  hostMounts.set(key, mount);
+  let mount = hostMounts.get(key);
+  if (!mount) {
+    mount = controllerMountOf(readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8'), controller, cgroup.v2);
+    if (!mount) throw new Error(`the ${controller} cgroup hierarchy is not mounted on the host`);
+    hostMounts.set(key, mount);
+  }
   return { dir: `${PROC}/${hostPid}/root${mount}${cgroup.path}`, v2: cgroup.v2 };
 }
 

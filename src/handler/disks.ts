@@ -50,7 +50,7 @@ const sameFile = (a: string, b: string) => {
  * the very directory the container has as its root. Otherwise the host's mount table says,
  * which is slow to read on a node with many containers.
  */
-function rootfsOnHost(hostPid: number, pid: number, id: string): string | undefined {
+export function rootfsOnHost(hostPid: number, pid: number, id: string): string | undefined {
   const bundle = `${dirname(readlinkSync(`${PROC}/${hostPid}/cwd`))}/${id}/rootfs`;
   if (sameFile(`${PROC}/${hostPid}/root${bundle}`, `${PROC}/${pid}/root`)) return bundle;
   return readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')[4]).find((m) => m?.endsWith(`/${id}/rootfs`));
