@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { kvmUsable } from '../src/launcher/kvm.ts';
+import { kvmUsable } from '../src/lib/kvm.ts';
 import { operatorManifest } from '../src/operator/install.ts';
 
 const NAMESPACE = 'kubevirt';

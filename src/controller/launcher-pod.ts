@@ -8,25 +8,13 @@ import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL,
 import { vmiId } from '../api/vmi-id.ts';
 import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
+import {
+  claimMountPath, cloudInitSecretMountPath, COMPUTE_CONTAINER, CONSOLE_LOG_CONTAINER, DOMAIN_ANNOTATION, fileTreeMountPath, holderContainerName,
+  KERNEL_BOOT_CONTAINER, LAUNCHER_LABEL_VALUE, POD_EMPTY_DIRS, POD_PATHS, VM_NAME_LABEL,
+} from '../contract/launcher-pod.ts';
 
-export const LAUNCHER_LABEL_VALUE = 'virt-launcher';
-export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
-export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
 /** Upstream gives the launcher this long beyond the guest's own grace period to clean up. */
 export const LAUNCHER_EXTRA_GRACE_SECONDS = 15;
-
-/** Where things live inside the launcher pod; virt-handler finds them through the kubelet's pods directory. */
-export const POD_PATHS = {
-  private: '/var/run/kubevirt-private',
-  public: '/var/run/kubevirt',
-  sockets: '/var/run/kubevirt/sockets',
-  containerDisks: '/var/run/kubevirt/container-disks',
-  ephemeralDisks: '/var/run/kubevirt-ephemeral-disks',
-  hotplugDisks: '/var/run/kubevirt/hotplug-disks',
-  binShare: '/init/usr/bin',
-  claims: '/var/run/kubevirt-private/vmi-disks',
-  serialLog: '/var/run/kubevirt/sockets/virt-serial0-log',
-} as const;
 
 export interface LauncherPodParams {
   launcherImage: string;
@@ -85,16 +73,16 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
     const claim = v.persistentVolumeClaim?.claimName ?? v.ephemeral?.persistentVolumeClaim?.claimName;
     if (claim) {
       volumes.push({ name: v.name, persistentVolumeClaim: { claimName: claim, readOnly: v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true } });
-      mounts.push({ name: v.name, mountPath: `${POD_PATHS.claims}/${v.name}` });
+      mounts.push({ name: v.name, mountPath: claimMountPath(v.name) });
     } else if (v.configMap) {
       volumes.push({ name: v.name, configMap: { name: v.configMap.name, optional: v.configMap.optional } });
-      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/config-map/${v.name}`, readOnly: true });
+      mounts.push({ name: v.name, mountPath: fileTreeMountPath(v)!, readOnly: true });
     } else if (v.secret) {
       volumes.push({ name: v.name, secret: { secretName: v.secret.secretName, optional: v.secret.optional } });
-      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/secret/${v.name}`, readOnly: true });
+      mounts.push({ name: v.name, mountPath: fileTreeMountPath(v)!, readOnly: true });
     } else if (v.downwardAPI) {
       volumes.push({ name: v.name, downwardAPI: { items: v.downwardAPI.fields } as V1Volume['downwardAPI'] });
-      mounts.push({ name: v.name, mountPath: `${POD_PATHS.private}/downwardapi/${v.name}`, readOnly: true });
+      mounts.push({ name: v.name, mountPath: fileTreeMountPath(v)!, readOnly: true });
     } else if (v.serviceAccount) {
       serviceAccount = v.serviceAccount.serviceAccountName;
     }
@@ -102,7 +90,7 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
       if (!ref?.name) continue;
       const name = `${v.name}-${kind === 'user-data' ? 'udata' : 'ndata'}`;
       volumes.push({ name, secret: { secretName: ref.name } });
-      mounts.push({ name, mountPath: `${POD_PATHS.private}/secret/${v.name}/${kind === 'user-data' ? 'userdata' : 'networkdata'}`, readOnly: true });
+      mounts.push({ name, mountPath: cloudInitSecretMountPath(v.name, kind === 'user-data' ? 'userdata' : 'networkdata'), readOnly: true });
     }
   }
   return { volumes, mounts, serviceAccount };
@@ -161,7 +149,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
   const sources = volumeSources(vmi);
   const compute: V1Container = {
-    name: 'compute',
+    name: COMPUTE_CONTAINER,
     image: params.launcherImage,
     imagePullPolicy: params.imagePullPolicy,
     args: ['--socket-dir', POD_PATHS.sockets, '--workdir', POD_PATHS.private],
@@ -182,10 +170,10 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   };
   const holders: V1Container[] = [];
   for (const volume of vmi.spec.volumes ?? []) {
-    if (volume.containerDisk?.image) holders.push(holderContainer(`volume${volume.name}`, volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params));
+    if (volume.containerDisk?.image) holders.push(holderContainer(holderContainerName(volume.name), volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params));
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
-  if (kernelBoot?.image) holders.push(holderContainer('kernel-boot', kernelBoot.image, kernelBoot.imagePullPolicy, params));
+  if (kernelBoot?.image) holders.push(holderContainer(KERNEL_BOOT_CONTAINER, kernelBoot.image, kernelBoot.imagePullPolicy, params));
   if (holders.length) {
     // The holders' images carry no program of their own, so compute hands them ours. The kubelet
     // starts a pod's containers in order and waits for each one's postStart hook: the holders, which
@@ -197,7 +185,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   const containers: V1Container[] = [compute, ...holders];
   if (serialConsoleLogEnabled(vmi, params.config)) {
     containers.push({
-      name: 'guest-console-log',
+      name: CONSOLE_LOG_CONTAINER,
       image: params.launcherImage,
       imagePullPolicy: params.imagePullPolicy,
       // As PID 1 tail would ignore SIGTERM and hold the pod for its whole grace period.
@@ -222,7 +210,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       generateName: `virt-launcher-${name}-`,
       namespace: vmi.metadata.namespace,
       labels,
-      annotations: { [DOMAIN_ANNOTATION]: name, 'kubectl.kubernetes.io/default-container': 'compute' },
+      annotations: { [DOMAIN_ANNOTATION]: name, 'kubectl.kubernetes.io/default-container': COMPUTE_CONTAINER },
       ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name, uid, controller: true, blockOwnerDeletion: true }],
     },
     spec: {
@@ -243,8 +231,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ...(vmi.spec.dnsConfig ? { dnsConfig: vmi.spec.dnsConfig as PodSpec['dnsConfig'] } : {}),
       containers,
       volumes: [
-        emptyDir('private'), emptyDir('public'), emptyDir('sockets'), emptyDir('ephemeral-disks'), emptyDir('container-disks'),
-        emptyDir('hotplug-disks'), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []), ...sources.volumes,
+        ...POD_EMPTY_DIRS.map(emptyDir), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []), ...sources.volumes,
       ],
     },
   };

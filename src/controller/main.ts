@@ -12,10 +12,11 @@ import { apiErrorMessage, customInformer, keyOf, loadKubeConfig, startInformers,
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue, runWorkers } from '../lib/workqueue.ts';
-import { LAUNCHER_LABEL_VALUE } from './launcher-pod.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, planNode } from './node.ts';
 import { planVm } from './vm.ts';
-import { planVmi, vmiOwnerOf } from './vmi.ts';
+import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
+import { apiTimestamp, vmiOwnerOf } from '../contract/vmi.ts';
+import { planVmi } from './vmi.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 const log = createLogger('virt-controller');
@@ -50,9 +51,8 @@ if (flags['leader-elect']) {
 
 const vms = customInformer<Typed<VirtualMachine>>(kc, GROUP, VERSION, 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, GROUP, VERSION, 'virtualmachineinstances');
-const launcherSelector = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
-const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: launcherSelector }) as Promise<KubernetesListObject<V1Pod>>, launcherSelector);
+const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>, LAUNCHER_SELECTOR);
 const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode() as Promise<KubernetesListObject<V1Node>>);
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 
@@ -86,7 +86,7 @@ for (const verb of ['add', 'update', 'delete'] as const) {
 }
 await startInformers(log, vms, vmis, pods as CachedInformer<KubernetesObject>, nodes as CachedInformer<KubernetesObject>, clusterConfig.informer);
 
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const now = () => apiTimestamp();
 const jsonPatch = (ops: object[]) => ops as unknown as object;
 const vmiApi = { group: GROUP, version: VERSION, plural: 'virtualmachineinstances' };
 const vmApi = { group: GROUP, version: VERSION, plural: 'virtualmachines' };

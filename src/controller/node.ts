@@ -4,9 +4,9 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { isFinalPhase, ownedPods } from './vmi.ts';
+import { HEARTBEAT_ANNOTATION } from '../contract/node.ts';
+import { isFinalPhase, ownedPods } from '../contract/vmi.ts';
 
-export const HEARTBEAT_ANNOTATION = 'kubevirt.io/heartbeat';
 /** Upstream's default: five missed heartbeats of one minute each. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5 * 60 * 1000;
 

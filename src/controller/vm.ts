@@ -2,7 +2,8 @@
 // any) to the changes to make. The controller in ./main.ts carries them out.
 import { createHash } from 'node:crypto';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
-import { isFinalPhase, type RecordedEvent } from './vmi.ts';
+import { apiTimestamp, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import type { RecordedEvent } from './vmi.ts';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
 /** The hash of the template a VMI was started from, to tell when a restart is required. */
@@ -35,10 +36,6 @@ export interface VmClock {
 const isFinal = (vmi: VirtualMachineInstance) => isFinalPhase(vmi.status?.phase);
 const conditionTrue = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type)?.status === 'True';
 const vmiCondition = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type);
-
-export function runStrategyOf(vm: VirtualMachine): string {
-  return vm.spec.runStrategy ?? (vm.spec.running ? 'Always' : 'Halted');
-}
 
 /**
  * The template with its live-updatable parts (CPU sockets, guest memory,
@@ -113,7 +110,7 @@ function startFailure(vm: VirtualMachine, vmi: VirtualMachineInstance | undefine
   if (!vmi || !isFinal(vmi) || current?.lastFailedVMIUID === vmi.metadata.uid) return current;
   const count = (current?.consecutiveFailCount ?? 0) + 1;
   const retryAfter = new Date(clock.now.getTime() + startBackoffSeconds(count, clock.jitter) * 1000);
-  return { consecutiveFailCount: count, lastFailedVMIUID: vmi.metadata.uid, retryAfterTimestamp: retryAfter.toISOString().replace(/\.\d+Z$/, 'Z') };
+  return { consecutiveFailCount: count, lastFailedVMIUID: vmi.metadata.uid, retryAfterTimestamp: apiTimestamp(retryAfter) };
 }
 
 /** upstream's printableStatus, first match wins, over the states kubevirt-ts can be in. */
@@ -158,7 +155,7 @@ function restartRequired(vm: VirtualMachine, vmi: VirtualMachineInstance | undef
 
 /** What to do for a VM, given its VMI (if one exists) and the time. */
 export function planVm(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, clock: VmClock = { now: new Date(), jitter: 0 }): VmPlan {
-  const now = clock.now.toISOString().replace(/\.\d+Z$/, 'Z');
+  const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
   const owned = vmi && vmi.metadata.ownerReferences?.some((o) => o.controller && o.uid === vm.metadata.uid);
   const ours = owned ? vmi : undefined;

@@ -6,6 +6,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
+import { COMPUTE_CONTAINER, computeStatus } from '../contract/launcher-pod.ts';
+import { isFinalPhase, ownedPods, podCondition, podIsFinal, podIsReady } from '../contract/vmi.ts';
 import { renderLauncherPod, type LauncherPodParams } from './launcher-pod.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
@@ -25,22 +27,9 @@ export interface VmiPlan {
   events: RecordedEvent[];
 }
 
-export const isFinalPhase = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
-
-/** The VMI a pod belongs to: its controller ownerReference of that kind. */
-export const vmiOwnerOf = (pod: V1Pod) => pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
-
-export function ownedPods(vmi: VirtualMachineInstance, pods: readonly V1Pod[]): V1Pod[] {
-  return pods.filter((p) => p.metadata?.ownerReferences?.some((o) => o.controller && o.uid === vmi.metadata.uid));
-}
-
-const podCondition = (pod: V1Pod, type: string) => pod.status?.conditions?.find((c) => c.type === type);
-const podIsFinal = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 const podIsDownOrGoingDown = (pod: V1Pod) => podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined;
-/** A launcher pod up and running: what moves its VMI to Scheduled. */
-export const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
 
-const launcherExitedCleanly = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode === 0;
+const launcherExitedCleanly = (pod: V1Pod) => computeStatus(pod)?.state?.terminated?.exitCode === 0;
 
 /** The reason a container of the pod cannot get its image, if one cannot. */
 export function imagePullTrouble(pod: V1Pod): { reason: string; message: string } | undefined {
@@ -129,7 +118,7 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
         next.status.nodeName = pod.spec?.nodeName;
         next.metadata.labels = { ...next.metadata.labels, [NODE_NAME_LABEL]: pod.spec!.nodeName! };
         next.status.qosClass = pod.status?.qosClass;
-        next.status.launcherContainerImageVersion = pod.spec?.containers.find((c) => c.name === 'compute')?.image;
+        next.status.launcherContainerImageVersion = pod.spec?.containers.find((c) => c.name === COMPUTE_CONTAINER)?.image;
       } else if (podIsDownOrGoingDown(pod)) {
         nextPhase = 'Failed';
       }

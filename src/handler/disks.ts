@@ -7,8 +7,8 @@ import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSy
 import { dirname, extname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { POD_PATHS } from '../controller/launcher-pod.ts';
-import type { VolumePaths } from '../launcher/convert.ts';
+import { claimMountPath, POD_PATHS } from '../contract/launcher-pod.ts';
+import type { VolumePaths } from '../contract/launcher-protocol.ts';
 import { emptyDirOf, openChecked, resolveInside, UnsafePathError } from './paths.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 
@@ -131,7 +131,7 @@ export async function prepareImageVolumes(vmi: VirtualMachineInstance, pod: V1Po
 export function checkClaimImages(vmi: VirtualMachineInstance, computeRoot: string): void {
   for (const volume of vmi.spec.volumes ?? []) {
     if (!volume.persistentVolumeClaim && !volume.ephemeral) continue;
-    const dir = `${POD_PATHS.claims}/${volume.name}`.slice(1);
+    const dir = claimMountPath(volume.name).slice(1);
     const image = join(computeRoot, dir, 'disk.img');
     try {
       lstatSync(image);

@@ -1,11 +1,9 @@
 // virt-handler's node heartbeat: the labels that let launcher pods land on
 // this node and describe its CPU, the KVM device as an extended resource
 // (upstream's name), and the timestamp the node controller watches.
-import { HEARTBEAT_ANNOTATION } from '../controller/node.ts';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
-
-export const KVM_RESOURCE = 'devices.kubevirt.io/kvm';
-export const EMULATION_ANNOTATION = 'kubevirt.io/software-emulation';
+import { EMULATION_ANNOTATION, HEARTBEAT_ANNOTATION, KVM_RESOURCE } from '../contract/node.ts';
+import { apiTimestamp } from '../contract/vmi.ts';
 /** CPU features worth scheduling on, labelled as upstream's node labeller names them. */
 const FEATURES = ['aes', 'avx', 'avx2', 'avx512f', 'fma', 'pclmulqdq', 'rdrand', 'sse4_1', 'sse4_2', 'ssse3', 'svm', 'vmx', 'x2apic'];
 const VENDORS: Record<string, string> = { GenuineIntel: 'Intel', AuthenticAMD: 'AMD' };
@@ -26,7 +24,7 @@ export function heartbeatPatch(now: Date, schedulable: boolean, cpu: Record<stri
     metadata: {
       labels: { ...cpu, [NODE_SCHEDULABLE_LABEL]: String(schedulable) },
       annotations: {
-        [HEARTBEAT_ANNOTATION]: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+        [HEARTBEAT_ANNOTATION]: apiTimestamp(now),
         ...(emulation !== undefined ? { [EMULATION_ANNOTATION]: String(emulation) } : {}),
       },
     },

@@ -10,13 +10,12 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { LAUNCHER_LABEL_VALUE, POD_PATHS } from '../controller/launcher-pod.ts';
-import { isFinalPhase, ownedPods, podIsReady, vmiOwnerOf } from '../controller/vmi.ts';
-import { LauncherClient } from '../launcher/client.ts';
-import { isFinal, type DomainStatus } from '../launcher/domain.ts';
-import { kvmUsable } from '../launcher/kvm.ts';
-import { OVMF } from '../launcher/main.ts';
-import { LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type GuestInfo, type NodeContext } from '../launcher/protocol.ts';
+import { claimMountPath, computeStatus, fileTreeMountPath, LAUNCHER_SELECTOR, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
+import { LauncherClient } from '../contract/launcher-client.ts';
+import { isFinal, LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type DomainStatus, type GuestInfo, type NodeContext } from '../contract/launcher-protocol.ts';
+import { apiTimestamp, isFinalPhase, ownedPods, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
+import { hugepageSizes } from '../lib/hugepages.ts';
+import { kvmUsable } from '../lib/kvm.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { UpdateExpectations } from '../lib/expectations.ts';
@@ -66,8 +65,7 @@ setInterval(heartbeat, Number(flags['heartbeat-interval-seconds']) * 1000);
 const nodeSelector = `kubevirt.io/nodeName=${NODE}`;
 const vmis = makeInformer<Typed<VirtualMachineInstance>>(kc, '/apis/kubevirt.io/v1/virtualmachineinstances',
   () => custom.listClusterCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', labelSelector: nodeSelector }) as Promise<KubernetesListObject<Typed<VirtualMachineInstance>>>, nodeSelector);
-const launcherSelector = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
-const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: launcherSelector }) as Promise<KubernetesListObject<V1Pod>>, launcherSelector);
+const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>, LAUNCHER_SELECTOR);
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 const queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 30_000 });
 const vmiUpdates = new UpdateExpectations();
@@ -109,7 +107,7 @@ const toolPath = (tool: string) => (process.env.PATH ?? '').split(':').map((dir)
 const inNetns = (pid: number) => (argv: string[]) => run(['nsenter', `--net=${PROC}/${pid}/ns/net`, '--', ...argv]);
 
 function computePid(pod: V1Pod): number {
-  const id = containerIdOf(pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.containerID);
+  const id = containerIdOf(computeStatus(pod)?.containerID);
   const pid = id ? containerPid(id) : undefined;
   if (!pid) throw new Error(`the compute container of ${pod.metadata?.name} is not running`);
   return pid;
@@ -177,14 +175,12 @@ async function nodeContext(vmi: VirtualMachineInstance, pod: V1Pod, state: Launc
   const claims: NonNullable<NodeContext['volumes']['claims']> = {};
   const fileTrees: Record<string, string> = {};
   for (const v of vmi.spec.volumes ?? []) {
-    if (v.persistentVolumeClaim || v.ephemeral) claims[v.name] = { path: `${POD_PATHS.claims}/${v.name}`, mode: 'Filesystem' };
-    if (v.configMap) fileTrees[v.name] = `${POD_PATHS.private}/config-map/${v.name}`;
-    if (v.secret) fileTrees[v.name] = `${POD_PATHS.private}/secret/${v.name}`;
-    if (v.downwardAPI) fileTrees[v.name] = `${POD_PATHS.private}/downwardapi/${v.name}`;
-    if (v.serviceAccount) fileTrees[v.name] = '/var/run/secrets/kubernetes.io/serviceaccount';
+    if (v.persistentVolumeClaim || v.ephemeral) claims[v.name] = { path: claimMountPath(v.name), mode: 'Filesystem' };
+    const tree = fileTreeMountPath(v);
+    if (tree) fileTrees[v.name] = tree;
   }
   return {
-    socketDir: POD_PATHS.sockets, kvm, hugepageSizes: [], firmware: OVMF,
+    socketDir: POD_PATHS.sockets, kvm, hugepageSizes: hugepageSizes(), firmware: OVMF,
     interfaces: state.network.attachments, volumes: { ...images, claims, fileTrees },
     smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, dhcp: state.network.dhcp,
   };
@@ -260,7 +256,7 @@ async function reconcile(key: string): Promise<void> {
   }
   const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
   const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
-  const launcherExitCode = pod.status?.containerStatuses?.find((c) => c.name === 'compute')?.state?.terminated?.exitCode;
+  const launcherExitCode = computeStatus(pod)?.state?.terminated?.exitCode;
   // Once QEMU has exited (the launcher says so before it exits itself, and before the kubelet
   // sees the compute container end), nothing opens the images again. Their mounts would make
   // the kubelet's tear-down of the pod's volumes fail and back off, holding up the pod's deletion.
@@ -336,7 +332,7 @@ async function reconcile(key: string): Promise<void> {
 
   const podReady = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status;
   const observed = { domain: state.domain, guest: state.guest, interfaces: state.network?.interfaces, syncError: state.syncError, launcherExitCode, podReady };
-  const next = withObservedStatus(vmi, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+  const next = withObservedStatus(vmi, observed, apiTimestamp());
   // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).
   if (!early && statusChanged(vmi, next)) {
     if (next.status?.phase !== vmi.status?.phase) {

@@ -9,8 +9,7 @@
 import { createHash } from 'node:crypto';
 import { NON_ROOT_UID } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
-import type { NetworkAttachment } from '../launcher/convert.ts';
-import type { NodeContext } from '../launcher/protocol.ts';
+import type { NetworkAttachment, NodeContext } from '../contract/launcher-protocol.ts';
 
 export const BRIDGE = 'k6t-eth0';
 export const TAP = 'tap0';

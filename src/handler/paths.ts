@@ -2,12 +2,13 @@
 // Everything under a pod is tenant-controlled: a path is followed component
 // by component and refused at the first symbolic link, so a link planted in
 // an image or a volume can never point virt-handler at a host file.
+import type { PodEmptyDir } from '../contract/launcher-pod.ts';
 import { constants, fstatSync, lstatSync, openSync, closeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 export const KUBELET_PODS = process.env.KUBELET_PODS_DIR ?? '/var/lib/kubelet/pods';
 
-export function emptyDirOf(podUid: string, volume: string): string {
+export function emptyDirOf(podUid: string, volume: PodEmptyDir): string {
   return join(KUBELET_PODS, podUid, 'volumes', 'kubernetes.io~empty-dir', volume);
 }
 

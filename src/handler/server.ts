@@ -8,29 +8,14 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
+import { HANDLER_ACTIONS, HANDLER_PORT, parseVmiPath, VIRT_API_CLIENT_CN, type HandlerAction, type StreamKind } from '../contract/handler-api.ts';
 import { choosePlainProtocol, isWebSocketHandshake, refuseUpgrade, relayStream, type Relay } from '../lib/stream-relay.ts';
-
-export const HANDLER_PORT = 8186;
-/** The common name of the client certificate virt-api presents. */
-export const VIRT_API_CLIENT_CN = 'kubevirt.io:system:client:virt-handler';
-export const HANDLER_ACTIONS = ['pause', 'unpause', 'softreboot', 'reset'] as const;
-export type HandlerAction = (typeof HANDLER_ACTIONS)[number];
-export type StreamKind = 'console' | 'vnc';
 
 export interface HandlerTls {
   cert: string | Buffer;
   key: string | Buffer;
   ca: string | Buffer;
 }
-
-const vmiPath = (namespace: string, name: string) => `/v1/namespaces/${namespace}/virtualmachineinstances/${name}`;
-/** The path virt-api calls for an action on a VMI. */
-export const actionPath = (namespace: string, name: string, action: HandlerAction) => `${vmiPath(namespace, name)}/${action}`;
-/** The path virt-api reads a VMI's guest agent information from. */
-export const guestInfoPath = (namespace: string, name: string) => `${vmiPath(namespace, name)}/guestinfo`;
-/** The WebSocket path of a VMI's serial console or VNC display. */
-export const streamPath = (namespace: string, name: string, kind: StreamKind, preserveSession = false) =>
-  `${vmiPath(namespace, name)}/${kind}${kind === 'vnc' ? `?preserveSession=${preserveSession}` : ''}`;
 
 export interface VirtApiHandlers {
   act(namespace: string, name: string, action: HandlerAction): Promise<void>;
@@ -39,7 +24,6 @@ export interface VirtApiHandlers {
   openStream(namespace: string, name: string, kind: StreamKind): Promise<Duplex>;
 }
 
-const PATH = /^\/v1\/namespaces\/([^/]+)\/virtualmachineinstances\/([^/]+)\/([a-z]+)$/;
 const fromVirtApi = (req: IncomingMessage) => (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN === VIRT_API_CLIENT_CN;
 
 export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, log: Logger): Server {
@@ -48,20 +32,20 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
       res.writeHead(403).end('only virt-api may call virt-handler');
       return;
     }
-    const match = PATH.exec(req.url ?? '');
-    if (req.method === 'GET' && match?.[3] === 'guestinfo') {
-      handlers.guestInfo(match[1], match[2]).then(
+    const target = parseVmiPath(req.url ?? '');
+    if (req.method === 'GET' && target?.verb === 'guestinfo') {
+      handlers.guestInfo(target.namespace, target.name).then(
         (info) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(info)),
         (error: Error) => res.writeHead(409).end(error.message),
       );
       return;
     }
-    const action = match?.[3] as HandlerAction | undefined;
-    if (req.method !== 'PUT' || !match || !HANDLER_ACTIONS.includes(action!)) {
+    const action = target?.verb as HandlerAction | undefined;
+    if (req.method !== 'PUT' || !target || !HANDLER_ACTIONS.includes(action!)) {
       res.writeHead(404).end();
       return;
     }
-    handlers.act(match[1], match[2], action!).then(
+    handlers.act(target.namespace, target.name, action!).then(
       () => res.writeHead(200).end(),
       (error: Error) => res.writeHead(409).end(error.message),
     );
@@ -72,10 +56,10 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
     if (!fromVirtApi(req)) return refuseUpgrade(socket, 403, { message: 'only virt-api may call virt-handler' });
     if (!isWebSocketHandshake(req)) return refuseUpgrade(socket, 400, { message: 'not a WebSocket handshake' });
     const url = new URL(req.url ?? '/', 'https://virt-handler');
-    const match = PATH.exec(url.pathname);
-    const kind = match?.[3];
-    if (!match || (kind !== 'console' && kind !== 'vnc')) return refuseUpgrade(socket, 404, { message: `no stream at ${url.pathname}` });
-    const [namespace, name] = [match[1], match[2]];
+    const target = parseVmiPath(url.pathname);
+    const kind = target?.verb;
+    if (!target || (kind !== 'console' && kind !== 'vnc')) return refuseUpgrade(socket, 404, { message: `no stream at ${url.pathname}` });
+    const { namespace, name } = target;
     const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } });
     const key = `${kind}/${namespace}/${name}`;
     // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session.

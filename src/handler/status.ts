@@ -3,8 +3,7 @@
 // AgentConnected conditions, interfaces and guest OS info. Pure.
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
-import type { DomainStatus } from '../launcher/domain.ts';
-import type { GuestInfo } from '../launcher/protocol.ts';
+import type { DomainStatus, GuestInfo } from '../contract/launcher-protocol.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];

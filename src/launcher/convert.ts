@@ -3,7 +3,7 @@
 // this host cannot do is refused with the field it comes from.
 import type { Interface, VirtualMachineInstance, Volume } from '../api/types.ts';
 import { quantityValue } from '../api/quantity.ts';
-import { SERIAL_SOCKET, VNC_SOCKET } from './protocol.ts';
+import { SERIAL_SOCKET, VNC_SOCKET, type NodeContext } from '../contract/launcher-protocol.ts';
 
 export class ConversionError extends Error {
   readonly field: string;
@@ -13,38 +13,13 @@ export class ConversionError extends Error {
   }
 }
 
-/** Where each volume's data is on this node, as the handler (or standalone mode) resolved it. */
-export interface VolumePaths {
-  /** The read-only base image of each containerDisk volume. */
-  containerDisks?: Record<string, string>;
-  /** Each persistentVolumeClaim / dataVolume / ephemeral volume: its mount directory or block device. */
-  claims?: Record<string, { path: string; mode: 'Filesystem' | 'Block'; capacityBytes?: number }>;
-  /** Directories holding the files of configMap, secret, serviceAccount and downwardAPI volumes. */
-  fileTrees?: Record<string, string>;
-  /** Cloud-init data read from referenced Secrets, by volume name. */
-  cloudInitSecrets?: Record<string, { userData?: string; networkData?: string }>;
-  kernel?: string;
-  initrd?: string;
-}
-
-/** How an interface reaches its network: a tap virt-handler made (with the MAC it leased), or QEMU's user-mode stack. */
-export type NetworkAttachment = { tap: string; mac?: string } | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
-
-export interface ConversionContext {
+/** What the conversion needs beyond the VMI: virt-handler's view of the node, and the launcher's own. */
+export type ConversionContext = Omit<NodeContext, 'dhcp'> & {
   /** The pod's private scratch space: overlays, ISOs, NVRAM. */
   workdir: string;
-  /** The directory shared with virt-handler: QMP, serial console, VNC and guest-agent sockets. */
-  socketDir: string;
-  kvm: boolean;
-  /** Hugepage sizes the node offers, e.g. ['2Mi']. */
-  hugepageSizes: string[];
-  firmware: { ovmfCode: string; ovmfSecureCode: string; ovmfVars: string; ovmfSecureVars: string };
-  interfaces: Record<string, NetworkAttachment>;
-  volumes: VolumePaths;
-  smbios: { manufacturer: string; product: string; family: string; version?: string; sku?: string };
   /** The clock, for guests whose RTC is offset from UTC. */
   now: Date;
-}
+};
 
 export type PrepareStep =
   | { kind: 'overlay'; path: string; backing: string; backingFormat: 'qcow2' | 'raw' }

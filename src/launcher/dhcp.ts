@@ -4,19 +4,11 @@
 // unicast to the leased address; virt-handler adds the neighbour entry that
 // makes that possible before the guest has an address.
 import { createSocket, type Socket } from 'node:dgram';
+import type { NodeDhcpLease } from '../contract/launcher-protocol.ts';
 
-export interface DhcpLease {
-  /** The guest NIC's MAC, lower case with colons. */
-  mac: string;
-  ip: string;
-  prefixLength: number;
-  router?: string;
-  /** The address the server answers from (the bridge's). */
-  serverIp: string;
+export interface DhcpLease extends NodeDhcpLease {
   dns: string[];
   searchDomains: string[];
-  hostname?: string;
-  mtu?: number;
 }
 
 export const DHCP = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;

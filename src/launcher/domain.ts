@@ -1,25 +1,9 @@
 // The domain state the launcher reports, kept from QMP events and the QEMU
 // process's exit. Named as libvirt names them, as upstream's handler expects.
+import type { DomainStatus } from '../contract/launcher-protocol.ts';
 import type { QmpEvent } from './qmp.ts';
 
-export type DomainState = 'NoState' | 'Running' | 'Paused' | 'Shutdown' | 'Shutoff' | 'Crashed';
-
-export type DomainReason =
-  | 'Unknown' | 'Booted' | 'Unpaused' | 'Reset' // Running
-  | 'User' | 'IOError' | 'StartingUp' | 'Watchdog' // Paused
-  | 'GuestShutdown' | 'HostShutdown' // Shutdown (in progress)
-  | 'Shutdown' | 'Destroyed' | 'Failed' // Shutoff
-  | 'Panicked'; // Crashed
-
-export interface DomainStatus {
-  state: DomainState;
-  reason: DomainReason;
-  /** Set once a graceful shutdown was asked for: a kill after it means the grace period ran out. */
-  gracefulShutdownRequested?: boolean;
-}
-
 export const INITIAL_DOMAIN: DomainStatus = { state: 'NoState', reason: 'Unknown' };
-
 
 /** The next domain status after a QMP event. */
 export function onQmpEvent(status: DomainStatus, event: QmpEvent): DomainStatus {
@@ -53,5 +37,3 @@ export function onQemuExit(status: DomainStatus, exit: { code: number | null; si
   return { ...status, state: 'Crashed', reason: 'Failed' };
 }
 
-/** Whether a status is final: QEMU is gone. */
-export const isFinal = (status: DomainStatus) => status.state === 'Shutoff' || (status.state === 'Crashed' && status.reason === 'Failed');

@@ -6,39 +6,21 @@
 //     waits for virt-handler's commands on DIR/launcher.sock; the first sync
 //     carries the node context (accelerator, disk paths, taps, DHCP leases).
 import { parseArgs } from 'node:util';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger } from '../lib/log.ts';
-import type { ConversionContext, NetworkAttachment, VolumePaths } from './convert.ts';
-import { chooseAccelerator, kvmUsable } from './kvm.ts';
+import { OVMF } from '../contract/launcher-pod.ts';
+import { LAUNCHER_SOCKET, SERIAL_SOCKET, type NetworkAttachment, type NodeContext, type VolumePaths } from '../contract/launcher-protocol.ts';
+import { hugepageSizes } from '../lib/hugepages.ts';
+import { chooseAccelerator, kvmUsable } from '../lib/kvm.ts';
+import type { ConversionContext } from './convert.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
-import { LAUNCHER_SOCKET, SERIAL_SOCKET, type NodeContext } from './protocol.ts';
 import { serveDhcp } from './dhcp.ts';
 import type { Socket } from 'node:dgram';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
-
-export const OVMF = {
-  ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
-  ovmfSecureCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
-  ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
-  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
-};
-
-/** Hugepage sizes the kernel offers, from /sys/kernel/mm/hugepages (e.g. hugepages-2048kB → 2Mi). */
-export function hugepageSizes(): string[] {
-  const dir = '/sys/kernel/mm/hugepages';
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((d) => {
-    const kb = Number(/hugepages-(\d+)kB/.exec(d)?.[1]);
-    if (!kb) return [];
-    const free = Number(readFileSync(join(dir, d, 'nr_hugepages'), 'utf8'));
-    if (free <= 0) return [];
-    return [kb % (1024 * 1024) === 0 ? `${kb / 1024 / 1024}Gi` : `${kb / 1024}Mi`];
-  });
-}
 
 async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
   // Only standalone mode parses YAML, defaults VMIs and reads images: a launcher in a pod loads none of it.

@@ -3,7 +3,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Supervisor } from './supervisor.ts';
-import type { DomainEvent, LauncherRequest, LauncherResponse, NodeContext } from './protocol.ts';
+import type { DomainEvent, LauncherRequest, LauncherResponse, NodeContext } from '../contract/launcher-protocol.ts';
 import { ConversionError } from './convert.ts';
 import type { Logger } from '../lib/log.ts';
 

@@ -10,8 +10,8 @@ import type { Logger } from '../lib/log.ts';
 import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './convert.ts';
 import { prepareAll } from './prepare.ts';
 import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
-import { INITIAL_DOMAIN, isFinal, onQemuExit, onQmpEvent, type DomainStatus } from './domain.ts';
-import type { GuestInfo } from './protocol.ts';
+import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
+import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 
 export interface SupervisorOptions {
   /** What this node offers the VMI: paths, accelerator, networks. */

@@ -2,6 +2,7 @@
 // every install object with server-side apply (so a deleted or edited object
 // comes back), reports Deployed/Available only when all components are ready,
 // and uninstalls everything when the CR is deleted.
+import { apiTimestamp } from '../contract/vmi.ts';
 import { createHash } from 'node:crypto';
 import {
   ApiregistrationV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
@@ -163,7 +164,7 @@ async function reconcile(key: string): Promise<void> {
     log.info('install objects applied', { objects: desired.length, ms: Date.now() - started, image: images.image });
   }
   const waiting = await readiness();
-  const status = kubevirtStatus(kv, { waiting }, images, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+  const status = kubevirtStatus(kv, { waiting }, images, apiTimestamp());
   if (!jsonEqual(status, kv.status ?? {})) {
     if (status.phase !== kv.status?.phase) {
       log.info('phase changed', { from: kv.status?.phase ?? '', to: status.phase, waiting });

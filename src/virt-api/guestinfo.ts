@@ -1,7 +1,7 @@
 // guestosinfo, userlist and filesystemlist: what the guest agent told the
 // launcher, in upstream's shapes. Pure.
 import type { VirtualMachineInstance } from '../api/types.ts';
-import type { GuestInfo } from '../launcher/protocol.ts';
+import type { GuestInfo } from '../contract/launcher-protocol.ts';
 import { vmiConflict as conflict, type LifecycleError } from './lifecycle.ts';
 
 export type GuestInfoKind = 'guestosinfo' | 'userlist' | 'filesystemlist';

@@ -3,7 +3,7 @@
 // virt-handler server certificate.
 import { request } from 'node:https';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { HANDLER_PORT } from '../handler/server.ts';
+import { HANDLER_PORT } from '../contract/handler-api.ts';
 import { readText } from '../lib/raw-request.ts';
 
 export interface ClientTls {

@@ -4,8 +4,7 @@
 // VM's spec (runStrategy) or of its status (stateChangeRequests) that
 // virt-controller then carries out. Pure: ./main.ts fetches and patches.
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
-import { runStrategyOf } from '../controller/vm.ts';
-import { isFinalPhase } from '../controller/vmi.ts';
+import { isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
 
 type StateChangeRequest = NonNullable<VirtualMachineStatus['stateChangeRequests']>[number];
 type JsonPatchOp = { op: 'add' | 'replace' | 'remove' | 'test'; path: string; value?: unknown };

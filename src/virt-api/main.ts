@@ -1,6 +1,7 @@
 // virt-api: serves the admission webhooks over TLS. Its certificate is re-read
 // when the mounted secret changes, so rotation needs no restart; the cluster
 // configuration comes from the KubeVirt CR, watched.
+import { apiTimestamp } from '../contract/vmi.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { connect as connectTcp, type Socket } from 'node:net';
@@ -21,7 +22,7 @@ import { apiErrorMessage, customInformer, loadKubeConfig, startInformers, status
 import { readText } from '../lib/raw-request.ts';
 import { checkMigrate, checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction } from './lifecycle.ts';
 import { callHandler, handlerAddress } from './handler-client.ts';
-import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../handler/server.ts';
+import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../contract/handler-api.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 import { checkGuestInfo, guestInfoAnswer, type GuestInfoKind } from './guestinfo.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
@@ -355,7 +356,7 @@ const server = createServer(tls(), (req, res) => {
         config: clusterConfig.current,
         kubevirtServiceAccounts: TRUSTED_USERNAMES,
         newUUID: () => crypto.randomUUID(),
-        now: () => new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        now: () => apiTimestamp(),
         findInstancetype: (namespace, kind, name) => matched(kind, name, namespace, clusterInstancetypes, instancetypes)?.spec,
       });
       if (answer.response && !answer.response.allowed) {

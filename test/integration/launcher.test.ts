@@ -10,8 +10,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { LauncherClient } from '../../src/launcher/client.ts';
-import type { DomainStatus } from '../../src/launcher/domain.ts';
+import { LauncherClient } from '../../src/contract/launcher-client.ts';
+import type { DomainStatus } from '../../src/contract/launcher-protocol.ts';
 import { layoutDir } from '../../images/oci.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');

@@ -1,7 +1,8 @@
 // The domain status the launcher reports, from QMP events and QEMU's exit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { INITIAL_DOMAIN, isFinal, onQemuExit, onQmpEvent, type DomainStatus } from '../../src/launcher/domain.ts';
+import { isFinal, type DomainStatus } from '../../src/contract/launcher-protocol.ts';
+import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from '../../src/launcher/domain.ts';
 
 const apply = (events: [string, Record<string, unknown>?][], from: DomainStatus = { state: 'Paused', reason: 'StartingUp' }) =>
   events.reduce((s, [event, data]) => onQmpEvent(s, { event, data }), from);
@@ -34,7 +35,7 @@ test('a QEMU that dies on its own has crashed; a guest panic is Crashed/Panicked
 });
 
 test('KVM when it works, emulation only where the cluster allows it', async () => {
-  const { chooseAccelerator, AcceleratorError } = await import('../../src/launcher/kvm.ts');
+  const { chooseAccelerator, AcceleratorError } = await import('../../src/lib/kvm.ts');
   assert.equal(chooseAccelerator(true, false), 'kvm');
   assert.equal(chooseAccelerator(true, true), 'kvm');
   assert.equal(chooseAccelerator(false, true), 'tcg');

@@ -1,7 +1,7 @@
-// The virt-handler side of the command socket (see ./protocol.ts).
+// The virt-handler side of the command socket (see ./launcher-protocol.ts).
 import { connect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
-import type { DomainEvent, LauncherCommand, LauncherResponse } from './protocol.ts';
+import type { DomainEvent, LauncherCommand, LauncherResponse } from './launcher-protocol.ts';
 
 export class LauncherCommandError extends Error {
   readonly field?: string;

@@ -1,0 +1,63 @@
+// The launcher pod's layout: what virt-controller renders, what virt-handler
+// finds through the kubelet's pods directory and what virt-launcher reads
+// inside the pod. Container names and labels are upstream's, so tools that
+// select on them keep working.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Volume } from '../api/types.ts';
+import type { Firmware } from './launcher-protocol.ts';
+
+/** The `kubevirt.io` label value of every launcher pod. */
+export const LAUNCHER_LABEL_VALUE = 'virt-launcher';
+export const LAUNCHER_SELECTOR = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
+export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
+export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
+
+/** Container names: virt-launcher and QEMU; each containerDisk's holder (`volume<name>`); the kernel-boot holder; the serial console log. */
+export const COMPUTE_CONTAINER = 'compute';
+export const holderContainerName = (volumeName: string) => `volume${volumeName}`;
+export const KERNEL_BOOT_CONTAINER = 'kernel-boot';
+export const CONSOLE_LOG_CONTAINER = 'guest-console-log';
+
+/** Where things live inside the launcher pod; virt-handler finds them through the kubelet's pods directory. */
+export const POD_PATHS = {
+  private: '/var/run/kubevirt-private',
+  public: '/var/run/kubevirt',
+  sockets: '/var/run/kubevirt/sockets',
+  containerDisks: '/var/run/kubevirt/container-disks',
+  ephemeralDisks: '/var/run/kubevirt-ephemeral-disks',
+  hotplugDisks: '/var/run/kubevirt/hotplug-disks',
+  binShare: '/init/usr/bin',
+  claims: '/var/run/kubevirt-private/vmi-disks',
+  serialLog: '/var/run/kubevirt/sockets/virt-serial0-log',
+  serviceAccount: '/var/run/secrets/kubernetes.io/serviceaccount',
+} as const;
+
+/** The pod's emptyDir volumes by name; virt-handler reaches `sockets` and `container-disks` on the host. */
+export const POD_EMPTY_DIRS = ['private', 'public', 'sockets', 'ephemeral-disks', 'container-disks', 'hotplug-disks'] as const;
+export type PodEmptyDir = (typeof POD_EMPTY_DIRS)[number] | 'virt-bin-share-dir';
+
+/** Where a claim-backed volume (persistentVolumeClaim, ephemeral) is mounted in the compute container. */
+export const claimMountPath = (volumeName: string) => `${POD_PATHS.claims}/${volumeName}`;
+
+/** Where the files of a configMap, secret, downwardAPI or serviceAccount volume are, or undefined for other kinds. */
+export function fileTreeMountPath(volume: Volume): string | undefined {
+  if (volume.configMap) return `${POD_PATHS.private}/config-map/${volume.name}`;
+  if (volume.secret) return `${POD_PATHS.private}/secret/${volume.name}`;
+  if (volume.downwardAPI) return `${POD_PATHS.private}/downwardapi/${volume.name}`;
+  if (volume.serviceAccount) return POD_PATHS.serviceAccount;
+  return undefined;
+}
+
+/** Where the Secret a cloud-init volume names for its user data or network data is mounted (each key a file). */
+export const cloudInitSecretMountPath = (volumeName: string, kind: 'userdata' | 'networkdata') => `${POD_PATHS.private}/secret/${volumeName}/${kind}`;
+
+/** The launcher image's UEFI firmware (Debian's OVMF). */
+export const OVMF: Firmware = {
+  ovmfCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+  ovmfSecureCode: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+  ovmfVars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+  ovmfSecureVars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+};
+
+/** The compute container's status in a launcher pod. */
+export const computeStatus = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === COMPUTE_CONTAINER);

@@ -1,0 +1,122 @@
+// The command socket between virt-handler and virt-launcher: newline-delimited
+// JSON over a unix socket in the pod's shared directory, and every type that
+// crosses it. Both sides import these; neither imports the other.
+import type { VirtualMachineInstance } from '../api/types.ts';
+
+export const LAUNCHER_SOCKET = 'launcher.sock';
+/** QEMU's serial console and VNC sockets, beside the launcher's. */
+export const SERIAL_SOCKET = 'virt-serial0';
+export const VNC_SOCKET = 'virt-vnc';
+
+export type DomainState = 'NoState' | 'Running' | 'Paused' | 'Shutdown' | 'Shutoff' | 'Crashed';
+
+export type DomainReason =
+  | 'Unknown' | 'Booted' | 'Unpaused' | 'Reset' // Running
+  | 'User' | 'IOError' | 'StartingUp' | 'Watchdog' // Paused
+  | 'GuestShutdown' | 'HostShutdown' // Shutdown (in progress)
+  | 'Shutdown' | 'Destroyed' | 'Failed' // Shutoff
+  | 'Panicked'; // Crashed
+
+/** The domain state the launcher reports, named as libvirt names them, as upstream's handler expects. */
+export interface DomainStatus {
+  state: DomainState;
+  reason: DomainReason;
+  /** Set once a graceful shutdown was asked for: a kill after it means the grace period ran out. */
+  gracefulShutdownRequested?: boolean;
+}
+
+/** Whether a status is final: QEMU is gone. */
+export const isFinal = (status: DomainStatus) => status.state === 'Shutoff' || (status.state === 'Crashed' && status.reason === 'Failed');
+
+/** Where each volume's data is on this node, as the handler (or standalone mode) resolved it. */
+export interface VolumePaths {
+  /** The read-only base image of each containerDisk volume. */
+  containerDisks?: Record<string, string>;
+  /** Each persistentVolumeClaim / dataVolume / ephemeral volume: its mount directory or block device. */
+  claims?: Record<string, { path: string; mode: 'Filesystem' | 'Block'; capacityBytes?: number }>;
+  /** Directories holding the files of configMap, secret, serviceAccount and downwardAPI volumes. */
+  fileTrees?: Record<string, string>;
+  /** Cloud-init data read from referenced Secrets, by volume name. */
+  cloudInitSecrets?: Record<string, { userData?: string; networkData?: string }>;
+  kernel?: string;
+  initrd?: string;
+}
+
+/** How an interface reaches its network: a tap virt-handler made (with the MAC it leased), or QEMU's user-mode stack. */
+export type NetworkAttachment = { tap: string; mac?: string } | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
+
+/** UEFI firmware files as the launcher image holds them. */
+export interface Firmware {
+  ovmfCode: string;
+  ovmfSecureCode: string;
+  ovmfVars: string;
+  ovmfSecureVars: string;
+}
+
+/** A guest interface's DHCP lease as virt-handler decides it; the launcher adds the pod's DNS servers and search domains. */
+export interface NodeDhcpLease {
+  /** The guest NIC's MAC, lower case with colons. */
+  mac: string;
+  ip: string;
+  prefixLength: number;
+  router?: string;
+  /** The address the server answers from (the bridge's). */
+  serverIp: string;
+  hostname?: string;
+  mtu?: number;
+}
+
+/**
+ * What virt-handler knows of the node and the pod and the launcher cannot see:
+ * the accelerator, the node's hugepage sizes, where the container disks were
+ * put, the taps it made and the DHCP leases to answer on them.
+ */
+export interface NodeContext {
+  /** The directory shared with virt-handler: QMP, serial console, VNC and guest-agent sockets. */
+  socketDir: string;
+  kvm: boolean;
+  /** Hugepage sizes the node offers, e.g. ['2Mi']. */
+  hugepageSizes: string[];
+  firmware: Firmware;
+  interfaces: Record<string, NetworkAttachment>;
+  volumes: VolumePaths;
+  smbios: { manufacturer: string; product: string; family: string; version?: string; sku?: string };
+  dhcp?: NodeDhcpLease[];
+}
+
+export type LauncherCommand =
+  | { command: 'sync'; vmi: VirtualMachineInstance; context?: NodeContext }
+  | { command: 'shutdown'; gracePeriodSeconds?: number }
+  | { command: 'kill' }
+  | { command: 'pause' }
+  | { command: 'unpause' }
+  | { command: 'reset' }
+  | { command: 'softReboot' }
+  | { command: 'guestInfo' }
+  | { command: 'ping' }
+  /** Keeps the connection open and streams every DomainEvent from now on. */
+  | { command: 'watch' };
+
+export type LauncherRequest = LauncherCommand & { id: number };
+
+export interface LauncherError {
+  message: string;
+  /** The VMI field a conversion error names. */
+  field?: string;
+}
+
+export type LauncherResponse = { id: number; ok: true; result?: unknown } | { id: number; ok: false; error: LauncherError };
+
+export interface DomainEvent {
+  type: 'domain';
+  domain: DomainStatus;
+  /** Milliseconds since the epoch, from the launcher's clock. */
+  at: number;
+}
+
+export interface GuestInfo {
+  os?: { name?: string; 'kernel-release'?: string; 'kernel-version'?: string; machine?: string; id?: string; 'pretty-name'?: string; version?: string; 'version-id'?: string };
+  hostname?: string;
+  users?: { user: string; domain?: string; 'login-time'?: number }[];
+  filesystems?: { name: string; mountpoint: string; type: string; 'used-bytes'?: number; 'total-bytes'?: number }[];
+}

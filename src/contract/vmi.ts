@@ -1,0 +1,25 @@
+// Predicates on VMs, VMIs and their launcher pods that every component must read the same way.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+
+/** A VM's run strategy, with the deprecated `running` read as upstream reads it. */
+export function runStrategyOf(vm: VirtualMachine): string {
+  return vm.spec.runStrategy ?? (vm.spec.running ? 'Always' : 'Halted');
+}
+
+export const isFinalPhase = (phase: string | undefined) => phase === 'Succeeded' || phase === 'Failed';
+
+/** The VMI a pod belongs to: its controller ownerReference of that kind. Labels alone can be forged by anyone who may create pods. */
+export const vmiOwnerOf = (pod: V1Pod) => pod.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachineInstance');
+
+export function ownedPods(vmi: VirtualMachineInstance, pods: readonly V1Pod[]): V1Pod[] {
+  return pods.filter((p) => p.metadata?.ownerReferences?.some((o) => o.controller && o.uid === vmi.metadata.uid));
+}
+
+export const podCondition = (pod: V1Pod, type: string) => pod.status?.conditions?.find((c) => c.type === type);
+export const podIsFinal = (pod: V1Pod) => isFinalPhase(pod.status?.phase);
+/** A launcher pod up and running: what moves its VMI to Scheduled. */
+export const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && podCondition(pod, 'Ready')?.status === 'True';
+
+/** A timestamp as Kubernetes writes it in metadata and conditions: RFC 3339, whole seconds. */
+export const apiTimestamp = (at: Date = new Date()) => at.toISOString().replace(/\.\d+Z$/, 'Z');
