@@ -37,6 +37,16 @@ export function loadKubeConfig(): KubeConfig {
 
 export type CachedInformer<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
+/**
+ * What a component reads of an informer: its cache and its change events. Components take
+ * this, so their wiring runs the same over a real informer and a seeded one in tests.
+ */
+export interface InformerCache<T> {
+  on(verb: 'add' | 'update' | 'delete', callback: (object: T) => void): void;
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
 /** A cluster-wide informer for one custom resource (namespaced ones are listed across all namespaces). */
 export function customInformer<T extends KubernetesObject>(kc: KubeConfig, group: string, version: string, plural: string): CachedInformer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
