@@ -14,6 +14,7 @@ import { OVMF } from '../contract/launcher-pod.ts';
 import { LAUNCHER_SOCKET, SERIAL_SOCKET, type NetworkAttachment, type NodeContext, type VolumePaths } from '../contract/launcher-protocol.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
 import { chooseAccelerator, kvmUsable } from '../lib/kvm.ts';
+import { readCloudInitSecrets } from './cloud-init-secrets.ts';
 import type { ConversionContext } from './convert.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
@@ -120,9 +121,9 @@ async function inPod(socketDir: string, workdir: string) {
   let node: NodeContext | undefined;
   let dhcp: Socket | undefined;
   const supervisor = new Supervisor({
-    context: () => {
+    context: (vmi) => {
       if (!node) throw new Error('virt-handler sent no node context with the sync');
-      return { ...node, workdir, now: new Date() };
+      return { ...node, volumes: { ...node.volumes, cloudInitSecrets: readCloudInitSecrets(vmi) }, workdir, now: new Date() };
     },
     log,
   });

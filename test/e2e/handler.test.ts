@@ -66,6 +66,16 @@ for (const file of ['vmi-ephemeral.yaml', 'vmi-nocloud.yaml', 'vmi-masquerade.ya
   });
 }
 
+test('user-data kept in a Secret (cloudInitNoCloud.secretRef) runs in the guest', async () => {
+  apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'secret-userdata', namespace: NS }, stringData: { userdata: '#!/bin/sh\necho "user-data from the secret ran"\n' } });
+  const vmi = guest('from-secret', '');
+  vmi.spec.volumes[1].cloudInitNoCloud = { secretRef: { name: 'secret-userdata' } };
+  kubectl(['create', '-f', '-'], JSON.stringify(vmi));
+  await eventually('from-secret Running', 120, () => phase('from-secret') === 'Running');
+  await eventually('the secret\'s user-data output on the console log', 90, () => consoleLog('from-secret').includes('user-data from the secret ran'));
+  kubectl(['delete', 'vmi', 'from-secret', '-n', NS, '--wait=true', '--timeout=120s']);
+});
+
 test('upstream\'s vm-cirros.yaml starts and runs, its user-data on the console log', async () => {
   kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(example('vm-cirros.yaml')));
   kubectl(['patch', 'vm', 'vm-cirros', '-n', NS, '--type', 'merge', '-p', '{"spec":{"runStrategy":"Always"}}']);

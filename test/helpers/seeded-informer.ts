@@ -1,12 +1,14 @@
 // An informer cache filled by the test instead of a watch: components take it
 // where they take a real one (InformerCache), and the test drives their event
 // wiring with add/update/remove.
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { InformerCache } from '../../src/lib/kube.ts';
 
 type Verb = 'add' | 'update' | 'delete';
 
-export class SeededInformer<T extends KubernetesObject> implements InformerCache<T> {
+/** Anything with Kubernetes metadata: client-node's objects and kubevirt.io's alike. */
+type Named = { metadata?: { name?: string; namespace?: string } };
+
+export class SeededInformer<T extends Named> implements InformerCache<T> {
   readonly #objects = new Map<string, T>();
   readonly #callbacks: Record<Verb, ((object: T) => void)[]> = { add: [], update: [], delete: [] };
 
@@ -14,7 +16,7 @@ export class SeededInformer<T extends KubernetesObject> implements InformerCache
     for (const object of objects) this.#objects.set(SeededInformer.#key(object), object);
   }
 
-  static #key(object: KubernetesObject): string {
+  static #key(object: Named): string {
     return `${object.metadata?.namespace ?? ''}/${object.metadata?.name}`;
   }
 

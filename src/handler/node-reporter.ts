@@ -1,0 +1,64 @@
+// virt-handler's node: the heartbeat that keeps launcher pods schedulable here,
+// and the KVM probe, run once in the background. A working /dev/kvm is
+// advertised as upstream's extended resource, and the node's annotation says
+// whether guests here run in software emulation.
+import type { ClusterConfig } from '../api/cluster-config.ts';
+import { apiErrorMessage } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
+
+export interface NodeReporterDeps {
+  node: string;
+  /** Merge patches of the node's metadata and of its status. */
+  patchNode: (body: object) => Promise<unknown>;
+  patchNodeStatus: (body: object) => Promise<unknown>;
+  cpuLabels: Record<string, string>;
+  probeKvm: () => Promise<boolean>;
+  config: () => ClusterConfig;
+  log: Logger;
+}
+
+export class NodeReporter {
+  readonly #deps: NodeReporterDeps;
+  #emulation: boolean | undefined;
+  #kvmProbe: Promise<boolean> | undefined;
+
+  constructor(deps: NodeReporterDeps) {
+    this.#deps = deps;
+  }
+
+  /** Whether guests here run in software emulation: known once the KVM probe has run. */
+  get emulation(): boolean | undefined {
+    return this.#emulation;
+  }
+
+  /** Heartbeats now and every `intervalMs`, and starts the KVM probe. */
+  async start(intervalMs: number): Promise<void> {
+    await this.heartbeat();
+    setInterval(() => void this.heartbeat(), intervalMs);
+    this.#kvmProbe = this.#deps.probeKvm().then(async (usable) => {
+      this.#emulation = !usable || this.#deps.config().useEmulation;
+      if (!usable) {
+        this.#deps.log.warning('KVM is not usable on this node: guests can run only in software emulation (developerConfiguration.useEmulation)', { node: this.#deps.node });
+      }
+      await this.#deps.patchNodeStatus(kvmCapacityPatch(usable)).catch((error) => this.#deps.log.warning('cannot advertise the KVM device', { error: apiErrorMessage(error) }));
+      await this.heartbeat();
+      return usable;
+    });
+  }
+
+  async heartbeat(): Promise<void> {
+    await this.#deps.patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.#emulation))
+      .catch((error) => this.#deps.log.warning('heartbeat failed', { node: this.#deps.node, error: apiErrorMessage(error) }));
+  }
+
+  /** Whether a guest synced now uses KVM; rejects when the node can run it in neither mode. */
+  async useKvm(): Promise<boolean> {
+    if (this.#deps.config().useEmulation) return false;
+    if (!this.#kvmProbe) throw new Error('virt-handler has not probed KVM yet');
+    if (!(await this.#kvmProbe)) {
+      throw new Error(`KVM is not usable on node ${this.#deps.node} and developerConfiguration.useEmulation is false: enable useEmulation in the KubeVirt CR to run in software emulation`);
+    }
+    return true;
+  }
+}

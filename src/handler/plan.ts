@@ -1,0 +1,142 @@
+// virt-handler's decisions for one VMI on its node, as a pure function: from
+// the VMI, its launcher pod, what the launcher last reported and what the
+// handler last did, to the actions to take now. The executor (virt-handler.ts)
+// carries them out and records their outcome; a step whose outcome later
+// steps depend on (connect, sync) ends the plan, and the executor queues the
+// VMI again to plan on from what it found.
+import type { V1Pod } from '@kubernetes/client-node';
+import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import { computeStatus } from '../contract/launcher-pod.ts';
+import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
+import { apiTimestamp, isFinalPhase, podCondition } from '../contract/vmi.ts';
+import type { NetworkPlan } from './network.ts';
+import { statusChanged, withObservedStatus } from './status.ts';
+
+/** What virt-handler did and saw of one VMI's launcher pod, kept between reconciles; only the executor changes it. */
+export interface LauncherRecord {
+  podUid: string;
+  /** A connection to the launcher's command socket is open and watching its domain. */
+  connected: boolean;
+  domain?: DomainStatus;
+  guest?: GuestInfo;
+  /** When the guest agent was last asked (ms since the epoch), and whether that question is still open. */
+  guestAskedAt?: number;
+  guestPending: boolean;
+  network?: NetworkPlan;
+  /** The launcher accepted a sync: it defines and starts the guest, and reports its domain as it goes. */
+  synced: boolean;
+  /** Why the last sync failed; after a failure, no new sync before retrySyncAt, the wait doubling up to 30 s. */
+  syncError?: string;
+  retrySyncAt?: number;
+  syncBackoffMs?: number;
+  shutdownSent: boolean;
+  /** Whether the guest runs in software emulation, as its last sync said. */
+  emulated?: boolean;
+  cpuIdle: boolean;
+  imagesReleased: boolean;
+}
+
+export const newLauncherRecord = (podUid: string): LauncherRecord => ({
+  podUid, connected: false, synced: false, guestPending: false, shutdownSent: false, cpuIdle: false, imagesReleased: false,
+});
+
+export interface LauncherSituation {
+  node: string;
+  /**
+   * The VMI: from the node's cache, or (`early`) read from kube-apiserver because its launcher
+   * pod is Ready on this node while virt-controller's Scheduled is still on its way.
+   */
+  vmi?: VirtualMachineInstance;
+  early: boolean;
+  /** The cached VMI is one the handler has already written over; its own write's event will come. */
+  stale: boolean;
+  /** The VMI's newest launcher pod on this node that has not ended. */
+  pod?: V1Pod;
+  record?: LauncherRecord;
+  /** Whether this node runs guests in software emulation; undefined until the KVM probe has run. */
+  emulation?: boolean;
+  now: number;
+}
+
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export type LauncherAction =
+  /** Forget the launcher: close its connection and unmount its images. */
+  | { type: 'release' }
+  | { type: 'track'; podUid: string }
+  | { type: 'releaseImages' }
+  /** A launcher that does not answer while being deleted is left to end (`quiet`); otherwise the failure is retried. */
+  | { type: 'connect'; quiet: boolean }
+  | { type: 'shutdown'; gracePeriodSeconds: number }
+  | { type: 'sync' }
+  | { type: 'lowerCpuPriority' }
+  | { type: 'askGuestInfo' }
+  | { type: 'writeStatus'; vmi: VirtualMachineInstance; phase?: { from?: string; to: string }; events: PlannedEvent[] };
+
+/** How often the guest agent is asked: rarely once it answers, more often while it has not yet. */
+export const GUEST_INFO_INTERVAL_MS = { answering: 60_000, waiting: 5_000 };
+
+export function planLauncher(s: LauncherSituation): LauncherAction[] {
+  const { vmi, pod } = s;
+  if (!vmi || (!s.early && vmi.status?.nodeName !== s.node) || isFinalPhase(vmi.status?.phase)) return s.record ? [{ type: 'release' }] : [];
+  if (s.stale) return [];
+  // virt-controller fails a VMI whose pod is gone.
+  if (!pod) return [];
+  const actions: LauncherAction[] = [];
+  let record = s.record;
+  // A new pod: the VMI was recreated under the same name, or its first pod is gone.
+  if (record && record.podUid !== pod.metadata?.uid) {
+    actions.push({ type: 'release' });
+    record = undefined;
+  }
+  if (!record) {
+    record = newLauncherRecord(pod.metadata!.uid!);
+    actions.push({ type: 'track', podUid: record.podUid });
+  }
+  const launcherExitCode = computeStatus(pod)?.state?.terminated?.exitCode;
+  // Once QEMU has exited nothing opens the images again, and their mounts would make the kubelet's
+  // tear-down of the pod's volumes fail and back off, holding up the pod's deletion.
+  if ((launcherExitCode !== undefined || (record.domain && isFinal(record.domain))) && !record.imagesReleased) actions.push({ type: 'releaseImages' });
+  const deleting = Boolean(vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp);
+  if (!record.connected && launcherExitCode === undefined) return [...actions, { type: 'connect', quiet: deleting }];
+
+  const domain = record.domain;
+  if (deleting) {
+    if ((domain?.state === 'Running' || domain?.state === 'Paused') && !record.shutdownSent) {
+      actions.push({ type: 'shutdown', gracePeriodSeconds: vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS });
+    }
+  } else if (record.connected && !record.synced && (s.early || vmi.status?.phase === 'Scheduled') && (!domain || domain.state === 'NoState') && s.now >= (record.retrySyncAt ?? 0)) {
+    return [...actions, { type: 'sync' }];
+  }
+
+  const running = domain?.state === 'Running';
+  // A launcher found again after a restart was synced under the node's current mode.
+  if (running && !record.cpuIdle && (record.emulated ?? s.emulation)) actions.push({ type: 'lowerCpuPriority' });
+  const guestInterval = record.guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
+  if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInterval) actions.push({ type: 'askGuestInfo' });
+
+  // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).
+  if (s.early) return actions;
+  const observed = {
+    domain, guest: record.guest, interfaces: record.network?.interfaces, syncError: record.syncError, launcherExitCode,
+    podReady: podCondition(pod, 'Ready')?.status,
+  };
+  const next = withObservedStatus(vmi, observed, apiTimestamp(new Date(s.now)));
+  if (statusChanged(vmi, next)) actions.push(statusWrite(vmi, next, domain));
+  return actions;
+}
+
+function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, domain: DomainStatus | undefined): LauncherAction {
+  const [from, to] = [vmi.status?.phase, next.status?.phase];
+  if (to === undefined || to === from) return { type: 'writeStatus', vmi: next, events: [] };
+  const events: PlannedEvent[] = [];
+  if (to === 'Running') events.push({ type: 'Normal', reason: 'Started', message: 'VirtualMachineInstance started.' });
+  if (to === 'Failed') events.push({ type: 'Warning', reason: 'Stopped', message: `The VirtualMachineInstance crashed (${domain?.state}/${domain?.reason}).` });
+  if (to === 'Succeeded') events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
+  return { type: 'writeStatus', vmi: next, phase: { from, to }, events };
+}

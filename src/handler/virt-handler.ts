@@ -1,0 +1,245 @@
+// virt-handler's reconcile of the VMIs on its node: it observes a VMI, its
+// launcher pod and what it last did (the situation), asks the pure plan
+// (./plan.ts) what to do, and carries that out: the thin executor around
+// planLauncher, as virt-controller's reconcile is around planVmi.
+import type { V1Pod } from '@kubernetes/client-node';
+import { jsonEqual } from '../api/json-equal.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import type { DomainEvent, GuestInfo, LauncherCommand } from '../contract/launcher-protocol.ts';
+import { ownedPods, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
+import type { EventRecorder } from '../lib/events.ts';
+import { UpdateExpectations } from '../lib/expectations.ts';
+import { apiErrorMessage, type InformerCache } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { runWorkers, type WorkQueue } from '../lib/workqueue.ts';
+import type { LauncherHost } from './launcher-host.ts';
+import { UnsafePathError } from './paths.ts';
+import { GUEST_INFO_INTERVAL_MS, newLauncherRecord, planLauncher, type LauncherAction, type LauncherRecord, type LauncherSituation } from './plan.ts';
+
+/** An open connection to a launcher's command socket (LauncherClient, or a stand-in in tests). */
+export interface LauncherConnection {
+  request<T = unknown>(command: LauncherCommand): Promise<T>;
+  on(event: 'domain', listener: (event: DomainEvent) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  close(): void;
+}
+
+/** The API calls virt-handler makes for VMIs. */
+export interface HandlerApi {
+  /** The VMI as kube-apiserver has it now, or undefined when there is none. */
+  readVmi(namespace: string, name: string): Promise<VirtualMachineInstance | undefined>;
+  /** Writes the VMI (status included) and returns what was stored. */
+  replaceVmi(vmi: VirtualMachineInstance): Promise<VirtualMachineInstance>;
+}
+
+export interface VirtHandlerDeps {
+  node: string;
+  /** VMIs whose kubevirt.io/nodeName is this node. */
+  vmis: InformerCache<VirtualMachineInstance>;
+  /** Launcher pods, of every node. */
+  pods: InformerCache<V1Pod>;
+  api: HandlerApi;
+  /** Connects to the command socket of the launcher in the pod of this UID. */
+  dial: (podUid: string) => Promise<LauncherConnection>;
+  host: LauncherHost;
+  /** Whether this node runs guests in software emulation; undefined until the KVM probe has run. */
+  emulation: () => boolean | undefined;
+  queue: WorkQueue;
+  record: EventRecorder;
+  log: Logger;
+  now?: () => number;
+}
+
+export class VirtHandler {
+  readonly #deps: VirtHandlerDeps;
+  readonly #now: () => number;
+  readonly #records = new Map<string, LauncherRecord>();
+  readonly #connections = new Map<string, LauncherConnection>();
+  readonly #vmiUpdates: UpdateExpectations;
+
+  constructor(deps: VirtHandlerDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#vmiUpdates = new UpdateExpectations(this.#now);
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      deps.vmis.on(verb, (vmi) => deps.queue.add(`${vmi.metadata.namespace}/${vmi.metadata.name}`));
+      deps.pods.on(verb, (pod) => {
+        const owner = vmiOwnerOf(pod);
+        if (owner && pod.spec?.nodeName === deps.node) deps.queue.add(`${pod.metadata?.namespace}/${owner.name}`);
+      });
+    }
+  }
+
+  async run(workers = 16): Promise<void> {
+    await runWorkers(this.#deps.queue, workers, (key) => this.reconcile(key), (key, error) =>
+      this.#deps.log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));
+  }
+
+  /** The open connection to the launcher of a VMI on this node, and its pod's UID. */
+  launcherOf(namespace: string, name: string): { connection: LauncherConnection; podUid: string } {
+    const key = `${namespace}/${name}`;
+    const connection = this.#connections.get(key);
+    const record = this.#records.get(key);
+    if (!connection || !record) throw new Error(`VMI ${key} has no running launcher on node ${this.#deps.node}`);
+    return { connection, podUid: record.podUid };
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const situation = await this.#observe(key);
+    for (const action of planLauncher(situation)) await this.#execute(key, situation, action);
+  }
+
+  async #observe(key: string): Promise<LauncherSituation> {
+    const [namespace, name] = key.split('/');
+    const cached = this.#deps.vmis.get(name, namespace);
+    const vmi = cached ?? (await this.#vmiOfReadyPod(namespace, name));
+    return {
+      node: this.#deps.node,
+      vmi,
+      early: !cached,
+      stale: vmi !== undefined && this.#vmiUpdates.stale(key, vmi.metadata.resourceVersion),
+      pod: vmi && this.#launcherPodOf(vmi),
+      record: this.#records.get(key),
+      emulation: this.#deps.emulation(),
+      now: this.#now(),
+    };
+  }
+
+  #launcherPodOf(vmi: VirtualMachineInstance): V1Pod | undefined {
+    return ownedPods(vmi, this.#deps.pods.list(vmi.metadata.namespace))
+      .filter((p) => p.spec?.nodeName === this.#deps.node && !podIsFinal(p))
+      .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
+  }
+
+  /**
+   * A VMI whose launcher pod is Ready on this node but which is not Scheduled here yet, read from
+   * kube-apiserver (the cache holds only VMIs on this node). virt-controller marks a VMI Scheduled
+   * on exactly this signal, so its guest may start while that write is on its way.
+   */
+  async #vmiOfReadyPod(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
+    const owned = this.#deps.pods.list(namespace).find((p) => p.spec?.nodeName === this.#deps.node && !p.metadata?.deletionTimestamp && podIsReady(p) && vmiOwnerOf(p)?.name === name);
+    if (!owned) return undefined;
+    const vmi = await this.#deps.api.readVmi(namespace, name);
+    if (!vmi || vmi.metadata.uid !== vmiOwnerOf(owned)?.uid) return undefined;
+    const phase = vmi.status?.phase;
+    return phase === 'Scheduling' || (phase === 'Scheduled' && vmi.status?.nodeName === this.#deps.node) ? vmi : undefined;
+  }
+
+  async #execute(key: string, situation: LauncherSituation, action: LauncherAction): Promise<void> {
+    if (action.type === 'release') return this.#release(key);
+    const { host, log, record: recordEvent } = this.#deps;
+    const vmi = situation.vmi!;
+    const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
+    const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
+    const record = this.#records.get(key)!;
+    switch (action.type) {
+      case 'track':
+        this.#records.set(key, newLauncherRecord(action.podUid));
+        return;
+      case 'releaseImages':
+        record.imagesReleased = true;
+        return host.releaseImages(record.podUid);
+      case 'connect':
+        return this.#connect(key, record).catch((error) => {
+          // Being deleted, a launcher that no longer answers has ended or is ending: the pod's next
+          // status says which, and queues the VMI again. Retrying sooner only fails again.
+          if (!action.quiet) throw error;
+        });
+      case 'shutdown':
+        record.shutdownSent = true;
+        vmiLog.info('shutting the guest down', { gracePeriodSeconds: action.gracePeriodSeconds });
+        recordEvent(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${action.gracePeriodSeconds}s)`);
+        this.#connections.get(key)?.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds })
+          .catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
+        return;
+      case 'sync':
+        return this.#sync(key, vmi, situation.pod!, record, vmiLog, subject);
+      case 'lowerCpuPriority':
+        record.cpuIdle = true;
+        try {
+          host.lowerCpuPriority(situation.pod!);
+        } catch (error) {
+          vmiLog.warning('cannot lower the emulated guest\'s CPU priority', { error: (error as Error).message });
+        }
+        return;
+      case 'askGuestInfo':
+        this.#askGuestInfo(key, record);
+        return;
+      case 'writeStatus': {
+        if (action.phase) vmiLog.info('phase changed', { from: action.phase.from, to: action.phase.to, domain: record.domain });
+        for (const event of action.events) recordEvent(subject, event.type, event.reason, event.message);
+        const written = await this.#deps.api.replaceVmi(action.vmi);
+        this.#vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written.metadata.resourceVersion);
+        return;
+      }
+    }
+  }
+
+  async #release(key: string): Promise<void> {
+    this.#vmiUpdates.forget(key);
+    const record = this.#records.get(key);
+    if (!record) return;
+    this.#records.delete(key);
+    this.#connections.get(key)?.close();
+    this.#connections.delete(key);
+    await this.#deps.host.releaseImages(record.podUid);
+  }
+
+  async #connect(key: string, record: LauncherRecord): Promise<void> {
+    const { queue } = this.#deps;
+    const connection = await this.#deps.dial(record.podUid);
+    connection.on('domain', (event) => {
+      record.domain = event.domain;
+      queue.add(key);
+    });
+    connection.on('close', () => {
+      if (this.#connections.get(key) !== connection) return;
+      this.#connections.delete(key);
+      record.connected = false;
+      queue.addAfter(key, 500);
+    });
+    this.#connections.set(key, connection);
+    record.domain = await connection.request({ command: 'watch' });
+    record.connected = true;
+    queue.add(key);
+  }
+
+  async #sync(key: string, vmi: VirtualMachineInstance, pod: V1Pod, record: LauncherRecord, vmiLog: Logger, subject: Parameters<EventRecorder>[0]) {
+    const { queue, record: recordEvent } = this.#deps;
+    try {
+      const prepared = await this.#deps.host.prepare(vmi, pod, record.network);
+      record.network = prepared.network;
+      record.emulated = !prepared.context.kvm;
+      await this.#connections.get(key)!.request({ command: 'sync', vmi, context: prepared.context });
+      record.synced = true;
+      record.syncError = undefined;
+      record.syncBackoffMs = undefined;
+      record.retrySyncAt = undefined;
+      vmiLog.info('launcher synced');
+      recordEvent(subject, 'Normal', 'Created', 'VirtualMachineInstance defined.');
+    } catch (error) {
+      record.syncError = (error as Error).message.replace(/\/proc\/\d+\/fd\/\d+/g, '<fd>');
+      record.syncBackoffMs = Math.min(30_000, (record.syncBackoffMs ?? 500) * 2);
+      record.retrySyncAt = this.#now() + record.syncBackoffMs;
+      queue.addAfter(key, record.syncBackoffMs);
+      vmiLog.warning('sync failed', { error: record.syncError, unsafePath: error instanceof UnsafePathError, retryInMs: record.syncBackoffMs });
+      recordEvent(subject, 'Warning', 'SyncFailed', record.syncError);
+    }
+    // The status says how the sync went.
+    queue.add(key);
+  }
+
+  /** The agent may take seconds to answer, or never: asked in the background, never holding up the status. */
+  #askGuestInfo(key: string, record: LauncherRecord) {
+    const { queue } = this.#deps;
+    record.guestPending = true;
+    record.guestAskedAt = this.#now();
+    void this.#connections.get(key)!.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined).then((guest) => {
+      record.guestPending = false;
+      const changed = !jsonEqual(guest, record.guest);
+      record.guest = guest;
+      if (changed) queue.add(key);
+      queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting);
+    });
+  }
+}
