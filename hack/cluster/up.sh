@@ -230,6 +230,10 @@ nodeStatusUpdateFrequency: 5s
 syncFrequency: 10s
 fileCheckFrequency: 5s
 EOF
+# 2 MiB hugepages for guests backed by them, reserved before the kubelet starts: it counts a
+# node's hugepages (its hugepages-2Mi capacity) only at start-up. cluster:down gives them back.
+HUGEPAGES_2MI=${KVTS_HUGEPAGES_2MI:-128}
+echo "$HUGEPAGES_2MI" > /proc/sys/vm/nr_hugepages 2>/dev/null || log "cannot reserve hugepages here; guests on hugepages will not be scheduled"
 start kubelet kubelet --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
   --root-dir "$KUBELET_ROOT" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v 1
 

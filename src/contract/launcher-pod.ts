@@ -30,6 +30,8 @@ export const POD_PATHS = {
   claims: '/var/run/kubevirt-private/vmi-disks',
   serialLog: '/var/run/kubevirt/sockets/virt-serial0-log',
   serviceAccount: '/var/run/secrets/kubernetes.io/serviceaccount',
+  /** The hugetlbfs the kubelet mounts for a guest backed by hugepages (one page size per pod). */
+  hugepages: '/dev/hugepages',
 } as const;
 
 /** The pod's emptyDir volumes by name; virt-handler reaches `sockets` and `container-disks` on the host. */

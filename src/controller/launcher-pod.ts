@@ -49,16 +49,18 @@ export function guestMemoryBytes(vmi: VirtualMachineInstance): number {
 function computeResources(vmi: VirtualMachineInstance, config: ClusterConfig) {
   const d = vmi.spec.domain;
   const overhead = memoryOverheadBytes(vmi);
-  const requests: Record<string, string> = {
-    memory: binaryQuantity(quantityValue(parseQuantity(d.resources?.requests?.memory ?? binaryQuantity(guestMemoryBytes(vmi)))) + overhead),
-  };
+  const pageSize = d.memory?.hugepages?.pageSize;
+  // On hugepages the guest's RAM is the pod's hugepages resource, and its memory only our overhead, as upstream.
+  const guestInMemory = pageSize ? 0 : quantityValue(parseQuantity(d.resources?.requests?.memory ?? binaryQuantity(guestMemoryBytes(vmi))));
+  const requests: Record<string, string> = { memory: binaryQuantity(guestInMemory + overhead) };
   // Without an explicit request each vCPU asks for the cluster's cpuRequest (100m), as upstream does.
   const perVcpuMillis = Number(parseQuantity(config.cpuRequest).nanos / 1_000_000n);
   const cpuRequest = d.resources?.requests?.cpu ?? `${perVcpuMillis * vcpus(vmi)}m`;
   requests.cpu = String(cpuRequest);
   const limits: Record<string, string> = {};
-  if (d.resources?.limits?.memory !== undefined) limits.memory = binaryQuantity(quantityValue(parseQuantity(d.resources.limits.memory)) + overhead);
+  if (d.resources?.limits?.memory !== undefined) limits.memory = binaryQuantity((pageSize ? 0 : quantityValue(parseQuantity(d.resources.limits.memory))) + overhead);
   if (d.resources?.limits?.cpu !== undefined) limits.cpu = String(d.resources.limits.cpu);
+  if (pageSize) requests[`hugepages-${pageSize}`] = limits[`hugepages-${pageSize}`] = binaryQuantity(guestMemoryBytes(vmi));
   return { requests, ...(Object.keys(limits).length ? { limits } : {}) };
 }
 
@@ -148,6 +150,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   const uid = vmi.metadata.uid!;
   const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
   const sources = volumeSources(vmi);
+  const hugepages = vmi.spec.domain.memory?.hugepages?.pageSize !== undefined;
   const compute: V1Container = {
     name: COMPUTE_CONTAINER,
     image: params.launcherImage,
@@ -164,6 +167,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       { name: 'ephemeral-disks', mountPath: POD_PATHS.ephemeralDisks },
       { name: 'container-disks', mountPath: POD_PATHS.containerDisks, mountPropagation: 'HostToContainer' },
       { name: 'hotplug-disks', mountPath: POD_PATHS.hotplugDisks, mountPropagation: 'HostToContainer' },
+      ...(hugepages ? [{ name: 'hugepages', mountPath: POD_PATHS.hugepages }] : []),
       ...sources.mounts,
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -231,7 +235,8 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ...(vmi.spec.dnsConfig ? { dnsConfig: vmi.spec.dnsConfig as PodSpec['dnsConfig'] } : {}),
       containers,
       volumes: [
-        ...POD_EMPTY_DIRS.map(emptyDir), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []), ...sources.volumes,
+        ...POD_EMPTY_DIRS.map(emptyDir), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []),
+        ...(hugepages ? [{ name: 'hugepages', emptyDir: { medium: 'HugePages' } }] : []), ...sources.volumes,
       ],
     },
   };

@@ -76,6 +76,17 @@ test('user-data kept in a Secret (cloudInitNoCloud.secretRef) runs in the guest'
   kubectl(['delete', 'vmi', 'from-secret', '-n', NS, '--wait=true', '--timeout=120s']);
 });
 
+test('a guest backed by 2 MiB hugepages starts on the node\'s reserved pages', async () => {
+  const vmi = guest('hugepages', '#!/bin/sh\necho "running on hugepages"\n', (spec) => (spec.domain.memory.hugepages = { pageSize: '2Mi' }));
+  kubectl(['create', '-f', '-'], JSON.stringify(vmi));
+  await eventually('hugepages Running', 120, () => phase('hugepages') === 'Running');
+  await eventually('the guest\'s user-data output', 90, () => consoleLog('hugepages').includes('running on hugepages'));
+  const pod = JSON.parse(kubectl(['get', 'pod', launcherPod('hugepages'), '-n', NS, '-o', 'json']));
+  assert.equal(pod.spec.containers[0].resources.limits['hugepages-2Mi'], '128Mi');
+  assert.match(inLauncher('hugepages', 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "'), /mem-path=\/dev\/hugepages/);
+  kubectl(['delete', 'vmi', 'hugepages', '-n', NS, '--wait=true', '--timeout=120s']);
+});
+
 test('upstream\'s vm-cirros.yaml starts and runs, its user-data on the console log', async () => {
   kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(example('vm-cirros.yaml')));
   kubectl(['patch', 'vm', 'vm-cirros', '-n', NS, '--type', 'merge', '-p', '{"spec":{"runStrategy":"Always"}}']);
