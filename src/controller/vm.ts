@@ -1,5 +1,5 @@
 // The VM controller's decisions, as pure functions: from a VM and its VMI (if
-// any) to the changes to make. The controller in ./main.ts carries them out.
+// any) to the changes to make. ./vm-controller.ts carries them out.
 import { createHash } from 'node:crypto';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
 import { apiTimestamp, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';

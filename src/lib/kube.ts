@@ -47,6 +47,23 @@ export interface InformerCache<T> {
   list(namespace?: string): readonly T[];
 }
 
+export type InformerVerb = 'add' | 'update' | 'delete';
+
+/** Calls back on every change the informer reports, whichever its kind. */
+export function onEveryChange<T>(informer: InformerCache<T>, callback: (object: T, verb: InformerVerb) => void): void {
+  for (const verb of ['add', 'update', 'delete'] as const) informer.on(verb, (object) => callback(object, verb));
+}
+
+/** One of kubevirt-ts's API types where client-node wants a KubernetesObject (their ObjectMeta types differ in detail). */
+export type Typed<T> = T & KubernetesObject;
+
+/** A JSON patch (RFC 6902) operation, as sent with content type application/json-patch+json. */
+export interface JsonPatchOperation {
+  op: 'add' | 'replace' | 'remove' | 'test';
+  path: string;
+  value?: unknown;
+}
+
 /** A cluster-wide informer for one custom resource (namespaced ones are listed across all namespaces). */
 export function customInformer<T extends KubernetesObject>(kc: KubeConfig, group: string, version: string, plural: string): CachedInformer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
@@ -67,6 +84,12 @@ export async function startInformers(log: Logger, ...informers: CachedInformer<K
 }
 
 export const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace}/${o.metadata?.name}`;
+
+/** For `.catch`: a 404 (the object is gone, or was never there) resolves to undefined; any other failure stays one. */
+export function ignoreNotFound(error: unknown): undefined {
+  if ((error as { code?: number }).code === 404) return undefined;
+  throw error;
+}
 
 /** The message of a Kubernetes Status response body, if the body is one. */
 export function statusMessage(body: unknown): string | undefined {

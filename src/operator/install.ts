@@ -1,6 +1,6 @@
 // What virt-operator installs for a KubeVirt CR, what the operator itself is
 // made of (kubevirt-operator.yaml), and how the CR's status reports the
-// install. Pure: ./main.ts applies and observes.
+// install. Pure: ./kubevirt-controller.ts applies and observes.
 import { stringify } from 'yaml';
 import { CRDS, renderCrd } from '../api/crds.ts';
 import { HEADER } from '../api/manifests.ts';

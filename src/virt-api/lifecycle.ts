@@ -2,12 +2,12 @@
 // them: each obeys the VM's runStrategy, refusing with 409 and upstream's
 // message what it does not allow, and otherwise turns into a patch of the
 // VM's spec (runStrategy) or of its status (stateChangeRequests) that
-// virt-controller then carries out. Pure: ./main.ts fetches and patches.
+// virt-controller then carries out. Pure: ./server.ts fetches and patches.
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
 import { isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import type { JsonPatchOperation } from '../lib/kube.ts';
 
 type StateChangeRequest = NonNullable<VirtualMachineStatus['stateChangeRequests']>[number];
-type JsonPatchOp = { op: 'add' | 'replace' | 'remove' | 'test'; path: string; value?: unknown };
 
 export const VM_NOT_RUNNING = 'VM is not running';
 
@@ -19,11 +19,11 @@ export interface LifecycleError {
 
 export interface LifecyclePlan {
   /** JSON patch of the VM (its spec). */
-  vm?: JsonPatchOp[];
+  vm?: JsonPatchOperation[];
   /** JSON patch of the VM's status subresource. */
-  vmStatus?: JsonPatchOp[];
+  vmStatus?: JsonPatchOperation[];
   /** JSON patch of the VMI (its grace period). */
-  vmi?: JsonPatchOp[];
+  vmi?: JsonPatchOperation[];
 }
 
 export type LifecycleResult = { plan: LifecyclePlan } | { error: LifecycleError };
@@ -36,9 +36,9 @@ export function conflict(name: string, cause: string): { error: LifecycleError }
 const badRequest = (message: string): { error: LifecycleError } => ({ error: { code: 400, reason: 'BadRequest', message } });
 
 /** A status patch adding requests, guarded by a test of the ones there now (upstream's getChangeRequestJson). */
-function changeRequests(vm: VirtualMachine, changes: StateChangeRequest[]): JsonPatchOp[] | { error: LifecycleError } {
+function changeRequests(vm: VirtualMachine, changes: StateChangeRequest[]): JsonPatchOperation[] | { error: LifecycleError } {
   const status = vm.status ?? {};
-  const ops: JsonPatchOp[] = [];
+  const ops: JsonPatchOperation[] = [];
   if (Object.keys(status).length === 0) {
     ops.push({ op: 'add', path: '/status', value: { stateChangeRequests: changes } });
   } else {
@@ -52,11 +52,11 @@ function changeRequests(vm: VirtualMachine, changes: StateChangeRequest[]): Json
   return ops;
 }
 
-const withStatusPatch = (ops: JsonPatchOp[] | { error: LifecycleError }, plan: LifecyclePlan = {}): LifecycleResult =>
+const withStatusPatch = (ops: JsonPatchOperation[] | { error: LifecycleError }, plan: LifecyclePlan = {}): LifecycleResult =>
   Array.isArray(ops) ? { plan: { ...plan, vmStatus: ops } } : ops;
 
 /** Sets runStrategy (or the deprecated `running`, if that is what the VM uses). */
-function runningPatch(vm: VirtualMachine, running: boolean): JsonPatchOp[] {
+function runningPatch(vm: VirtualMachine, running: boolean): JsonPatchOperation[] {
   if (vm.spec.runStrategy !== undefined) {
     return [{ op: 'test', path: '/spec/runStrategy', value: vm.spec.runStrategy }, { op: 'replace', path: '/spec/runStrategy', value: running ? 'Always' : 'Halted' }];
   }

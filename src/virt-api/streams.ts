@@ -1,6 +1,6 @@
 // The streaming subresources (console, vnc, portforward): which VMIs they may
 // reach, with upstream's codes and messages, and where a port-forward goes.
-// Pure: ./main.ts fetches, dials and relays.
+// Pure: ./server.ts fetches, dials and relays.
 import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { vmiConflict, type LifecycleError } from './lifecycle.ts';
 

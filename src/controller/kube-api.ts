@@ -1,0 +1,55 @@
+// virt-controller's API writes over client-node: what the VMI, VM and node
+// controllers declare they need, and nothing more.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
+import type { NodeControllerApi } from './node-controller.ts';
+import type { VmControllerApi } from './vm-controller.ts';
+import type { VmiControllerApi } from './vmi-controller.ts';
+
+const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
+// client-node sends a patch body that is an array as a JSON patch.
+const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
+
+export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+
+  constructor(kc: KubeConfig) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
+    return this.#core.createNamespacedPod({ namespace, body: pod });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await this.#core.deleteNamespacedPod({ name, namespace });
+  }
+
+  async replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>> {
+    return (await this.#custom.replaceNamespacedCustomObject({ ...VMIS, namespace, name, body: vmi })) as Typed<VirtualMachineInstance>;
+  }
+
+  async createVmi(namespace: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>> {
+    return (await this.#custom.createNamespacedCustomObject({ ...VMIS, namespace, body: vmi })) as Typed<VirtualMachineInstance>;
+  }
+
+  async deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void> {
+    await this.#custom.deleteNamespacedCustomObject({ ...VMIS, namespace, name, body: { preconditions: { uid } } });
+  }
+
+  async patchVm(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<VirtualMachine>> {
+    return (await this.#custom.patchNamespacedCustomObject({ ...VMS, namespace, name, body: jsonPatch(patch) })) as Typed<VirtualMachine>;
+  }
+
+  async replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void> {
+    await this.#custom.replaceNamespacedCustomObjectStatus({ ...VMS, namespace, name, body: vm });
+  }
+
+  async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#core.patchNode({ name, body: jsonPatch(patch) });
+  }
+}

@@ -1,0 +1,82 @@
+// The node controller: a node or a VMI placed on it changes, the node's name
+// is queued, and reconcile carries out planNode (./node.ts): a node whose
+// virt-handler stopped heartbeating becomes unschedulable for VMIs, and its
+// VMIs without a running launcher pod fail.
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import type { EventRecorder } from '../lib/events.ts';
+import { onEveryChange, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { runReconciler } from '../lib/reconciler.ts';
+import type { WorkQueue } from '../lib/workqueue.ts';
+import { planNode } from './node.ts';
+import type { VmiControllerApi } from './vmi-controller.ts';
+
+/** The API writes of the node controller. Failures reject with the API's error (its `code` the HTTP status). */
+export interface NodeControllerApi extends Pick<VmiControllerApi, 'replaceVmi'> {
+  patchNode(name: string, patch: JsonPatchOperation[]): Promise<void>;
+}
+
+export interface NodeControllerOptions {
+  api: NodeControllerApi;
+  informers: { nodes: InformerCache<V1Node>; vmis: InformerCache<Typed<VirtualMachineInstance>>; pods: InformerCache<V1Pod> };
+  queue: WorkQueue;
+  heartbeatTimeoutMs: number;
+  now: () => Date;
+  record: EventRecorder;
+  log: Logger;
+}
+
+export class NodeController {
+  readonly #api: NodeControllerApi;
+  readonly #nodes: InformerCache<V1Node>;
+  readonly #vmis: InformerCache<Typed<VirtualMachineInstance>>;
+  readonly #pods: InformerCache<V1Pod>;
+  readonly #queue: WorkQueue;
+  readonly #heartbeatTimeoutMs: number;
+  readonly #now: () => Date;
+  readonly #record: EventRecorder;
+  readonly #log: Logger;
+
+  constructor(options: NodeControllerOptions) {
+    this.#api = options.api;
+    this.#nodes = options.informers.nodes;
+    this.#vmis = options.informers.vmis;
+    this.#pods = options.informers.pods;
+    this.#queue = options.queue;
+    this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    this.#now = options.now;
+    this.#record = options.record;
+    this.#log = options.log;
+    onEveryChange(this.#nodes, (node) => this.#queue.add(node.metadata!.name!));
+    onEveryChange(this.#vmis, (vmi) => {
+      if (vmi.status?.nodeName) this.#queue.add(vmi.status.nodeName);
+    });
+  }
+
+  /** Reconciles queued nodes until the queue shuts down. */
+  run(workers: number): Promise<void> {
+    return runReconciler(this.#queue, workers, this, this.#log, 'node');
+  }
+
+  async reconcile(name: string): Promise<void> {
+    const node = this.#nodes.get(name);
+    if (!node) return;
+    const plan = planNode(node, this.#vmis.list(), this.#pods.list(), this.#now().getTime(), this.#heartbeatTimeoutMs);
+    if (plan.markUnschedulable) {
+      this.#log.warning('virt-handler stopped heartbeating; the node is no longer schedulable for VMIs', { node: name });
+      const label = `/metadata/labels/${NODE_SCHEDULABLE_LABEL.replace('/', '~1')}`;
+      await this.#api.patchNode(name, [{ op: 'add', path: label, value: 'false' }]);
+    }
+    for (const vmi of plan.failVmis) {
+      const failed = structuredClone(vmi);
+      failed.status = { ...failed.status, phase: 'Failed', reason: 'NodeUnresponsive' };
+      await this.#api.replaceVmi(vmi.metadata.namespace!, vmi.metadata.name!, failed);
+      const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
+      const message = `virt-handler on node ${name} is unresponsive; the VirtualMachineInstance failed`;
+      this.#record(subject, 'Warning', 'NodeUnresponsive', message);
+    }
+    if (plan.recheckAfterMs !== undefined) this.#queue.addAfter(name, plan.recheckAfterMs);
+  }
+}

@@ -1,0 +1,114 @@
+// The VMI controller: a VMI or one of its launcher pods changes, the VMI's key
+// is queued, and reconcile carries out planVmi (./vmi.ts): it creates or
+// deletes the launcher pod and writes the VMI's status.
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ClusterConfig } from '../api/cluster-config.ts';
+import type { VirtualMachineInstance } from '../api/types.ts';
+import { apiTimestamp, vmiOwnerOf } from '../contract/vmi.ts';
+import type { EventRecorder } from '../lib/events.ts';
+import { Expectations, UpdateExpectations } from '../lib/expectations.ts';
+import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type Typed } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { runReconciler } from '../lib/reconciler.ts';
+import type { WorkQueue } from '../lib/workqueue.ts';
+import type { LauncherPodParams } from './launcher-pod.ts';
+import { planVmi } from './vmi.ts';
+
+/** The API writes of the VMI controller. Failures reject with the API's error (its `code` the HTTP status). */
+export interface VmiControllerApi {
+  createPod(namespace: string, pod: V1Pod): Promise<V1Pod>;
+  deletePod(namespace: string, name: string): Promise<void>;
+  replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>>;
+}
+
+export interface VmiControllerOptions {
+  api: VmiControllerApi;
+  informers: { vmis: InformerCache<Typed<VirtualMachineInstance>>; pods: InformerCache<V1Pod> };
+  queue: WorkQueue;
+  params: Omit<LauncherPodParams, 'config'>;
+  config: () => ClusterConfig;
+  now: () => Date;
+  record: EventRecorder;
+  log: Logger;
+}
+
+export class VmiController {
+  readonly #api: VmiControllerApi;
+  readonly #vmis: InformerCache<Typed<VirtualMachineInstance>>;
+  readonly #pods: InformerCache<V1Pod>;
+  readonly #queue: WorkQueue;
+  readonly #params: Omit<LauncherPodParams, 'config'>;
+  readonly #config: () => ClusterConfig;
+  readonly #now: () => Date;
+  readonly #record: EventRecorder;
+  readonly #log: Logger;
+  readonly #podExpectations: Expectations;
+  readonly #vmiUpdates: UpdateExpectations;
+
+  constructor(options: VmiControllerOptions) {
+    this.#api = options.api;
+    this.#vmis = options.informers.vmis;
+    this.#pods = options.informers.pods;
+    this.#queue = options.queue;
+    this.#params = options.params;
+    this.#config = options.config;
+    this.#now = options.now;
+    this.#record = options.record;
+    this.#log = options.log;
+    const millis = () => options.now().getTime();
+    this.#podExpectations = new Expectations(millis);
+    this.#vmiUpdates = new UpdateExpectations(millis);
+    onEveryChange(this.#vmis, (vmi) => this.#queue.add(keyOf(vmi)));
+    onEveryChange(this.#pods, (pod, verb) => {
+      // Which VMI a pod belongs to is decided by its ownerReference, never by its labels.
+      const owner = vmiOwnerOf(pod);
+      if (!owner) return;
+      const key = `${pod.metadata?.namespace}/${owner.name}`;
+      if (verb === 'add') this.#podExpectations.creationObserved(key);
+      this.#queue.add(key);
+    });
+  }
+
+  /** Reconciles queued VMIs until the queue shuts down. */
+  run(workers: number): Promise<void> {
+    return runReconciler(this.#queue, workers, this, this.#log, 'VMI');
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const [namespace, name] = key.split('/');
+    const vmi = this.#vmis.get(name, namespace);
+    if (!vmi) {
+      this.#podExpectations.forget(key);
+      this.#vmiUpdates.forget(key);
+      return;
+    }
+    if (this.#vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;
+    const params = { ...this.#params, config: this.#config() };
+    const plan = planVmi(vmi, this.#pods.list(namespace), params, apiTimestamp(this.#now()), !this.#podExpectations.satisfied(key));
+    const vmiLog = this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
+    const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
+    if (plan.createPod) {
+      this.#podExpectations.expectCreations(key, 1);
+      try {
+        const pod = await this.#api.createPod(namespace, plan.createPod);
+        vmiLog.info('created the launcher pod', { pod: pod.metadata?.name });
+        this.#record(subject, 'Normal', 'SuccessfulCreate', `Created virtual machine pod ${pod.metadata?.name}`);
+      } catch (error) {
+        this.#podExpectations.forget(key);
+        this.#record(subject, 'Warning', 'FailedCreate', `Error creating pod: ${(error as Error).message.split('\n')[0]}`);
+        throw error;
+      }
+    }
+    for (const pod of plan.deletePods ?? []) {
+      await this.#api.deletePod(namespace, pod.metadata!.name!).catch(ignoreNotFound);
+    }
+    if (plan.update) {
+      const [from, to] = [vmi.status?.phase, plan.update.status?.phase];
+      if (to !== from) vmiLog.info('phase changed', { from: from ?? '', to });
+      // Gone meanwhile: there is nothing left to report on.
+      const written = await this.#api.replaceVmi(namespace, name, plan.update).catch(ignoreNotFound);
+      this.#vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written?.metadata.resourceVersion);
+    }
+    for (const event of plan.events) this.#record(subject, event.type, event.reason, event.message);
+  }
+}

@@ -1,0 +1,214 @@
+// The KubeVirt controller: it keeps the PKI current (planPki), applies every
+// install object with server-side apply (desiredInstall), so that a deleted
+// or edited object comes back, reports Deployed/Available only when all
+// components are ready (kubevirtStatus), and uninstalls everything when the
+// CR is deleted.
+import { createHash } from 'node:crypto';
+import type { KubernetesObject, V1APIService, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { jsonEqual } from '../api/json-equal.ts';
+import type { KubeVirt } from '../api/types.ts';
+import { apiTimestamp } from '../contract/vmi.ts';
+import type { EventRecorder } from '../lib/events.ts';
+import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { runReconciler } from '../lib/reconciler.ts';
+import type { WorkQueue } from '../lib/workqueue.ts';
+import { planPki, type KeyPair } from './certs.ts';
+import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
+import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
+
+/** Re-apply everything this often even when nothing seems to have changed, to put back what was removed. */
+const RESYNC_MS = 5 * 60 * 1000;
+const SUBRESOURCE_API_SERVICE = 'v1.subresources.kubevirt.io';
+
+/** An object virt-operator installs, sent as the JSON it is. */
+export type InstallObject = Record<string, unknown> & KubernetesObject;
+
+/** The API calls of the KubeVirt controller. Failures reject with the API's error (its `code` the HTTP status). */
+export interface KubeVirtControllerApi {
+  /** Server-side apply, taking ownership of every field given (force), as an installer does. */
+  apply(object: InstallObject): Promise<void>;
+  /** Deletes an object; one already gone is fine. */
+  delete(object: InstallObject): Promise<void>;
+  readSecret(namespace: string, name: string): Promise<V1Secret>;
+  readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
+  readApiService(name: string): Promise<V1APIService>;
+  /** Whether any VMI exists, in any namespace. */
+  vmisExist(): Promise<boolean>;
+  patchKubeVirt(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<KubeVirt>>;
+  replaceKubeVirtStatus(namespace: string, name: string, kv: KubeVirt): Promise<void>;
+}
+
+export interface KubeVirtControllerOptions {
+  api: KubeVirtControllerApi;
+  informers: {
+    kubevirts: InformerCache<Typed<KubeVirt>>;
+    /** The operator's own Deployments and DaemonSets (those labelled managed by it) in its namespace. */
+    deployments: InformerCache<V1Deployment>;
+    daemonsets: InformerCache<V1DaemonSet>;
+  };
+  queue: WorkQueue;
+  /** The namespace the operator installs into; a KubeVirt CR elsewhere is ignored. */
+  namespace: string;
+  /** The component images when the CR names no other registry or tag. */
+  images: ImageSettings;
+  now: () => Date;
+  record: EventRecorder;
+  log: Logger;
+}
+
+export class KubeVirtController {
+  readonly #api: KubeVirtControllerApi;
+  readonly #kubevirts: InformerCache<Typed<KubeVirt>>;
+  readonly #deployments: InformerCache<V1Deployment>;
+  readonly #daemonsets: InformerCache<V1DaemonSet>;
+  readonly #queue: WorkQueue;
+  readonly #namespace: string;
+  readonly #images: ImageSettings;
+  readonly #now: () => Date;
+  readonly #record: EventRecorder;
+  readonly #log: Logger;
+  /** What was applied last, and when: the same install is applied again only once RESYNC_MS have passed. */
+  #lastApplied = { hash: '', at: 0 };
+
+  constructor(options: KubeVirtControllerOptions) {
+    this.#api = options.api;
+    this.#kubevirts = options.informers.kubevirts;
+    this.#deployments = options.informers.deployments;
+    this.#daemonsets = options.informers.daemonsets;
+    this.#queue = options.queue;
+    this.#namespace = options.namespace;
+    this.#images = options.images;
+    this.#now = options.now;
+    this.#record = options.record;
+    this.#log = options.log;
+    onEveryChange(this.#kubevirts, (kv) => {
+      if (kv.metadata?.namespace === this.#namespace) this.#queue.add(keyOf(kv));
+    });
+    const onWorkloadChange = (verb: string) => {
+      // A component removed from under us is put back at once.
+      if (verb === 'delete') this.#lastApplied = { hash: '', at: 0 };
+      for (const kv of this.#kubevirts.list(this.#namespace)) this.#queue.add(keyOf(kv));
+    };
+    onEveryChange(this.#deployments, (_, verb) => onWorkloadChange(verb));
+    onEveryChange(this.#daemonsets, (_, verb) => onWorkloadChange(verb));
+  }
+
+  /** Reconciles queued KubeVirt CRs until the queue shuts down. */
+  run(): Promise<void> {
+    return runReconciler(this.#queue, 1, this, this.#log, 'KubeVirt');
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const [namespace, name] = key.split('/');
+    const kv = this.#kubevirts.get(name, namespace);
+    if (!kv) return;
+    if (kv.metadata.deletionTimestamp) return this.#uninstall(kv);
+    let resourceVersion = kv.metadata.resourceVersion;
+    const finalizers = kv.metadata.finalizers ?? [];
+    if (!finalizers.includes(KUBEVIRT_FINALIZER)) {
+      const patch: JsonPatchOperation[] = [{ op: 'add', path: '/metadata/finalizers', value: [...finalizers, KUBEVIRT_FINALIZER] }];
+      resourceVersion = (await this.#api.patchKubeVirt(namespace, name, patch)).metadata.resourceVersion;
+    }
+    const pki = await this.#syncPki(kv);
+    const images = componentImages(kv, this.#images);
+    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle });
+    const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
+    if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
+      const started = this.#now().getTime();
+      for (const obj of desired) await this.#api.apply(obj);
+      this.#lastApplied = { hash, at: this.#now().getTime() };
+      this.#log.info('install objects applied', { objects: desired.length, ms: this.#now().getTime() - started, image: images.image });
+    }
+    const waiting = await this.#readiness();
+    const status = kubevirtStatus(kv, { waiting }, images, apiTimestamp(this.#now()));
+    if (!jsonEqual(status, kv.status ?? {})) {
+      if (status.phase !== kv.status?.phase) {
+        this.#log.info('phase changed', { from: kv.status?.phase ?? '', to: status.phase, waiting });
+        const deployed = status.phase === 'Deployed';
+        const message = deployed ? 'All components are ready' : `Waiting for ${waiting.join(', ')}`;
+        this.#record(this.#subject(kv), 'Normal', deployed ? 'Deployed' : 'Deploying', message);
+      }
+      await this.#api.replaceKubeVirtStatus(namespace, name, { ...kv, metadata: { ...kv.metadata, resourceVersion }, status });
+    }
+    // The APIService is not watched, and certificates come due: look again.
+    const untilRenewal = Math.max(1000, pki.nextCheck.getTime() - this.#now().getTime());
+    this.#queue.addAfter(key, Math.min(waiting.length ? 3000 : RESYNC_MS, untilRenewal));
+  }
+
+  #subject(kv: Typed<KubeVirt>) {
+    return { apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', metadata: kv.metadata };
+  }
+
+  #secretObject(name: string, pair: KeyPair): InstallObject {
+    return {
+      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+      metadata: { name, namespace: this.#namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+      data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') },
+    };
+  }
+
+  async #readPair(name: string): Promise<KeyPair | undefined> {
+    const secret = await this.#api.readSecret(this.#namespace, name).catch(ignoreNotFound);
+    const data = secret?.data ?? {};
+    if (!data['tls.crt'] || !data['tls.key']) return undefined;
+    return { cert: Buffer.from(data['tls.crt'], 'base64').toString(), key: Buffer.from(data['tls.key'], 'base64').toString() };
+  }
+
+  /** Issues what is missing or due, writes it, and returns the CA bundle and when to look again. */
+  async #syncPki(kv: Typed<KubeVirt>): Promise<{ bundle: string; nextCheck: Date }> {
+    const leaves = leafCertificates(this.#namespace);
+    const bundleMap = await this.#api.readConfigMap(this.#namespace, 'kubevirt-ca').catch(ignoreNotFound);
+    const state = {
+      ca: await this.#readPair('kubevirt-ca'),
+      bundle: bundleMap?.data?.['ca-bundle'],
+      leaves: Object.fromEntries(await Promise.all(leaves.map(async (l) => [l.secret, await this.#readPair(l.secret)] as const))),
+    };
+    const plan = await planPki(state, leaves, this.#now());
+    if (plan.caRenewed) {
+      await this.#api.apply(this.#secretObject('kubevirt-ca', plan.ca));
+      const message = 'Issued a new kubevirt-ts CA; the previous one stays trusted until it expires';
+      this.#record(this.#subject(kv), 'Normal', 'CARotated', message);
+    }
+    if (plan.bundle !== state.bundle) {
+      const metadata = { name: 'kubevirt-ca', namespace: this.#namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } };
+      await this.#api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata, data: { 'ca-bundle': plan.bundle } });
+    }
+    for (const [secret, pair] of Object.entries(plan.write)) {
+      await this.#api.apply(this.#secretObject(secret, pair));
+      this.#log.info('certificate issued', { secret });
+    }
+    return { bundle: plan.bundle, nextCheck: plan.nextCheck };
+  }
+
+  async #readiness(): Promise<string[]> {
+    const waiting = [
+      workloadWaiting(this.#deployments.get('virt-api', this.#namespace) as never, 'Deployment', 'virt-api'),
+      workloadWaiting(this.#deployments.get('virt-controller', this.#namespace) as never, 'Deployment', 'virt-controller'),
+      workloadWaiting(this.#daemonsets.get('virt-handler', this.#namespace) as never, 'DaemonSet', 'virt-handler'),
+    ].filter((w): w is string => w !== undefined);
+    const service = await this.#api.readApiService(SUBRESOURCE_API_SERVICE).catch(() => undefined);
+    const available = service?.status?.conditions?.find((c) => c.type === 'Available')?.status === 'True';
+    if (!available) waiting.push(`APIService ${SUBRESOURCE_API_SERVICE}`);
+    return waiting;
+  }
+
+  async #uninstall(kv: Typed<KubeVirt>): Promise<void> {
+    const kvLog = this.#log.object({ kind: 'KubeVirt', metadata: kv.metadata });
+    if (kv.spec?.uninstallStrategy !== 'RemoveWorkloads' && (await this.#api.vmisExist())) {
+      kvLog.warning('uninstall blocked: VMIs still exist (uninstallStrategy BlockUninstallIfWorkloadsExist)');
+      this.#queue.addAfter(keyOf(kv), 10_000);
+      return;
+    }
+    const images = componentImages(kv, this.#images);
+    const installed = desiredInstall({ namespace: this.#namespace, ...images, caBundle: '' });
+    const pkiSecrets = ['kubevirt-ca', ...leafCertificates(this.#namespace).map((l) => l.secret)];
+    const pki = pkiSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.#namespace } }));
+    const bundle = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubevirt-ca', namespace: this.#namespace } };
+    for (const obj of [...installed].reverse().concat(pki, bundle)) await this.#api.delete(obj);
+    kvLog.info('uninstalled', { objects: installed.length + pki.length + 1 });
+    const finalizers = (kv.metadata.finalizers ?? []).filter((f) => f !== KUBEVIRT_FINALIZER);
+    await this.#api.patchKubeVirt(this.#namespace, kv.metadata.name!, [{ op: 'replace', path: '/metadata/finalizers', value: finalizers }]);
+    this.#lastApplied = { hash: '', at: 0 };
+  }
+}

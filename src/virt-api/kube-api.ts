@@ -1,0 +1,61 @@
+// virt-api's API calls over client-node: what the server declares it needs,
+// and nothing more.
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
+import type { JsonPatchOperation } from '../lib/kube.ts';
+import { handlerAddress } from './handler-client.ts';
+import type { VirtApiServerApi } from './server.ts';
+
+const KUBEVIRT = { group: 'kubevirt.io', version: 'v1' };
+const jsonPatchHeaders = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
+
+export class VirtApiKubeApi implements VirtApiServerApi {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+  /** The namespace virt-handler runs in. */
+  readonly #namespace: string;
+
+  constructor(kc: KubeConfig, namespace: string) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#namespace = namespace;
+  }
+
+  async getVm(namespace: string, name: string): Promise<VirtualMachine> {
+    return (await this.#custom.getNamespacedCustomObject({ ...KUBEVIRT, namespace, plural: 'virtualmachines', name })) as VirtualMachine;
+  }
+
+  async getVmi(namespace: string, name: string): Promise<VirtualMachineInstance> {
+    const request = { ...KUBEVIRT, namespace, plural: 'virtualmachineinstances', name };
+    return (await this.#custom.getNamespacedCustomObject(request)) as VirtualMachineInstance;
+  }
+
+  async patchVm(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    const request = { ...KUBEVIRT, namespace, name, dryRun, plural: 'virtualmachines', body: jsonPatch(patch) };
+    await this.#custom.patchNamespacedCustomObject(request, jsonPatchHeaders);
+  }
+
+  async patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    const request = { ...KUBEVIRT, namespace, name, dryRun, plural: 'virtualmachines', body: jsonPatch(patch) };
+    await this.#custom.patchNamespacedCustomObjectStatus(request, jsonPatchHeaders);
+  }
+
+  async patchVmi(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    const request = { ...KUBEVIRT, namespace, name, dryRun, plural: 'virtualmachineinstances', body: jsonPatch(patch) };
+    await this.#custom.patchNamespacedCustomObject(request, jsonPatchHeaders);
+  }
+
+  async createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {
+    const request = { ...KUBEVIRT, namespace, plural: 'virtualmachineinstancemigrations', dryRun, body: migration };
+    await this.#custom.createNamespacedCustomObject(request);
+  }
+
+  readConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {
+    return this.#core.readNamespacedConfigMap({ name, namespace });
+  }
+
+  handlerAddress(node: string): Promise<string> {
+    return handlerAddress(this.#core, this.#namespace, node);
+  }
+}

@@ -1,0 +1,285 @@
+// virt-controller's wiring, as upstream tests its controllers: seeded informers
+// in, the work queue and a recording fake of the API out. Informer events
+// must queue the right keys, and reconcile must make the right writes, once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
+import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
+import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
+import { HEARTBEAT_ANNOTATION } from '../../src/contract/node.ts';
+import { NodeController, type NodeControllerApi } from '../../src/controller/node-controller.ts';
+import { VM_FINALIZER } from '../../src/controller/vm.ts';
+import { VmController, type VmControllerApi } from '../../src/controller/vm-controller.ts';
+import { VmiController, type VmiControllerApi } from '../../src/controller/vmi-controller.ts';
+import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
+import { WorkQueue } from '../../src/lib/workqueue.ts';
+import { example, fixedContext } from '../helpers/fixtures.ts';
+import { SeededInformer } from '../helpers/seeded-informer.ts';
+import { apiError, capturedEvents, capturedLog } from '../helpers/wiring.ts';
+
+type Vmi = Typed<VirtualMachineInstance>;
+type Vm = Typed<VirtualMachine>;
+const NOW = new Date('2026-11-22T10:00:00Z');
+const now = () => NOW;
+const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
+const params = { launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'IfNotPresent' };
+
+/** Every API write the controllers make, in order; emits each method's name as it is called. A failure set with failNext is thrown once. */
+class RecordingApi extends EventEmitter implements VmiControllerApi, VmControllerApi, NodeControllerApi {
+  readonly calls: { method: string; args: unknown[] }[] = [];
+  readonly #failures = new Map<string, Error>();
+  #resourceVersion = 100;
+
+  failNext(method: string, error: Error): void {
+    this.#failures.set(method, error);
+  }
+
+  called(method: string): unknown[][] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+
+  #call(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+    this.emit(method);
+    const failure = this.#failures.get(method);
+    this.#failures.delete(method);
+    if (failure) throw failure;
+  }
+
+  #written<T extends { metadata?: object }>(object: T): T {
+    return { ...object, metadata: { ...object.metadata, resourceVersion: String(++this.#resourceVersion) } };
+  }
+
+  async createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
+    this.#call('createPod', namespace, pod);
+    return this.#written({ ...pod, metadata: { ...pod.metadata, name: `${pod.metadata?.generateName}abcde`, uid: 'pod-uid' } });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    this.#call('deletePod', namespace, name);
+  }
+
+  async replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Vmi> {
+    this.#call('replaceVmi', namespace, name, vmi);
+    return this.#written(vmi) as Vmi;
+  }
+
+  async createVmi(namespace: string, vmi: VirtualMachineInstance): Promise<Vmi> {
+    this.#call('createVmi', namespace, vmi);
+    return this.#written({ ...vmi, metadata: { ...vmi.metadata, uid: 'vmi-uid' } }) as Vmi;
+  }
+
+  async deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void> {
+    this.#call('deleteVmi', namespace, name, uid);
+  }
+
+  async patchVm(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Vm> {
+    this.#call('patchVm', namespace, name, patch);
+    return this.#written({ metadata: { name, namespace } }) as Vm;
+  }
+
+  async replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void> {
+    this.#call('replaceVmStatus', namespace, name, vm);
+  }
+
+  async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
+    this.#call('patchNode', name, patch);
+  }
+}
+
+function newVmi(): Vmi {
+  const source = example<VirtualMachineInstance>('vmi-nocloud.yaml');
+  const vmi = defaultNewVmi({ ...source, metadata: { ...source.metadata, namespace: 'ns' } }, config, fixedContext()) as Vmi;
+  vmi.metadata.uid = 'vmi-uid';
+  vmi.metadata.resourceVersion = '7';
+  return vmi;
+}
+
+function launcherPod(owner: { name: string; uid: string }, labelledFor = owner.name): V1Pod {
+  return {
+    metadata: {
+      name: `virt-launcher-${labelledFor}-abcde`, namespace: 'ns', uid: `pod-of-${labelledFor}`,
+      labels: { 'kubevirt.io': 'virt-launcher', 'vm.kubevirt.io/name': labelledFor },
+      ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', ...owner, controller: true }],
+    },
+    spec: { nodeName: 'node01', containers: [] },
+    status: { phase: 'Running' },
+  };
+}
+
+function vmiSetup(vmis: Vmi[] = [], pods: V1Pod[] = []) {
+  const informers = { vmis: new SeededInformer<Vmi>(vmis), pods: new SeededInformer<V1Pod>(pods) };
+  const api = new RecordingApi();
+  const queue = new WorkQueue();
+  const { record, events } = capturedEvents();
+  const controller = new VmiController({ api, informers, queue, params, config: () => config, now, record, log: capturedLog().log });
+  return { informers, api, queue, events, controller };
+}
+
+test('a VMI added to the informer is queued, and its reconcile creates one launcher pod and writes Scheduling', async () => {
+  const { informers, api, queue, events, controller } = vmiSetup();
+  informers.vmis.upsert(newVmi());
+  assert.equal(queue.length, 1);
+  const key = await queue.get();
+  assert.equal(key, 'ns/vmi-nocloud');
+  await controller.reconcile(key!);
+  const [[namespace, pod]] = api.called('createPod') as [string, V1Pod][];
+  assert.equal(namespace, 'ns');
+  assert.equal(pod.metadata?.generateName, 'virt-launcher-vmi-nocloud-');
+  assert.deepEqual(pod.metadata?.ownerReferences?.map((o) => o.uid), ['vmi-uid']);
+  const [[, , written]] = api.called('replaceVmi') as [string, string, VirtualMachineInstance][];
+  assert.equal(written.status?.phase, 'Scheduling');
+  const message = 'Created virtual machine pod virt-launcher-vmi-nocloud-abcde';
+  assert.deepEqual(events, [{ name: 'vmi-nocloud', type: 'Normal', reason: 'SuccessfulCreate', message }]);
+});
+
+test('the expectation stops a second pod create until the created pod shows up in the pod informer', async () => {
+  const { informers, api, queue, controller } = vmiSetup([newVmi()]);
+  // The status write fails, so the cache still shows the VMI as it was when the pod was created.
+  api.failNext('replaceVmi', apiError(409, 'the object has been modified'));
+  await assert.rejects(controller.reconcile('ns/vmi-nocloud'), /modified/);
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.equal(api.called('createPod').length, 1);
+  informers.pods.upsert(launcherPod({ name: 'vmi-nocloud', uid: 'vmi-uid' }));
+  assert.equal(await queue.get(), 'ns/vmi-nocloud', 'the pod event queues its VMI');
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.equal(api.called('createPod').length, 1);
+});
+
+test('a failed pod create is reported, and the next reconcile creates the pod', async () => {
+  const { api, events, controller } = vmiSetup([newVmi()]);
+  api.failNext('createPod', apiError(403, 'pods "virt-launcher-vmi-nocloud-" is forbidden: exceeded quota'));
+  await assert.rejects(controller.reconcile('ns/vmi-nocloud'), /forbidden/);
+  assert.deepEqual(events.map((e) => [e.type, e.reason, e.message]), [
+    ['Warning', 'FailedCreate', 'Error creating pod: pods "virt-launcher-vmi-nocloud-" is forbidden: exceeded quota'],
+  ]);
+  assert.equal(api.called('replaceVmi').length, 0, 'nothing is written after the failed create');
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.equal(api.called('createPod').length, 2);
+});
+
+test('a VMI gone before its status write (404) is no failure', async () => {
+  const { api, controller } = vmiSetup([newVmi()]);
+  api.failNext('replaceVmi', apiError(404));
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.equal(api.called('replaceVmi').length, 1);
+});
+
+test('a pod event queues the VMI its ownerReference names, whatever its labels say', async () => {
+  const { informers, queue } = vmiSetup();
+  informers.pods.upsert(launcherPod({ name: 'owner', uid: 'owner-uid' }, 'impostor'));
+  const unowned = launcherPod({ name: 'x', uid: 'x' }, 'labelled-only');
+  unowned.metadata!.ownerReferences = [];
+  informers.pods.upsert(unowned);
+  assert.equal(queue.length, 1);
+  assert.equal(await queue.get(), 'ns/owner');
+});
+
+test('the VMI worker reconciles what the informers queue, until the queue shuts down', async () => {
+  const { informers, api, queue, controller } = vmiSetup();
+  const running = controller.run(2);
+  const created = once(api, 'createPod');
+  informers.vmis.upsert(newVmi());
+  await created;
+  queue.shutDown();
+  await running;
+  assert.equal(api.called('createPod').length, 1);
+});
+
+function vmAlways(): Vm {
+  const vm = example<VirtualMachine>('vm-cirros.yaml') as Vm;
+  vm.metadata = { ...vm.metadata, namespace: 'ns', uid: 'vm-uid', resourceVersion: '3', finalizers: [VM_FINALIZER] };
+  vm.spec.runStrategy = 'Always';
+  return vm;
+}
+
+function vmSetup(vms: Vm[] = []) {
+  const informers = { vms: new SeededInformer<Vm>(vms), vmis: new SeededInformer<Vmi>() };
+  const api = new RecordingApi();
+  const queue = new WorkQueue();
+  const { record, events } = capturedEvents();
+  const controller = new VmController({ api, informers, queue, now, jitter: () => 0, record, log: capturedLog().log });
+  return { informers, api, queue, events, controller };
+}
+
+test('a VM with runStrategy Always and no VMI is queued and creates its VMI, once until the VMI is seen', async () => {
+  const { informers, api, queue, events, controller } = vmSetup();
+  informers.vms.upsert(vmAlways());
+  assert.equal(await queue.get(), 'ns/vm-cirros');
+  queue.done('ns/vm-cirros');
+  await controller.reconcile('ns/vm-cirros');
+  const [[namespace, vmi]] = api.called('createVmi') as [string, VirtualMachineInstance][];
+  assert.equal(namespace, 'ns');
+  assert.equal(vmi.metadata.name, 'vm-cirros');
+  assert.deepEqual(vmi.metadata.ownerReferences?.map((o) => [o.kind, o.uid]), [['VirtualMachine', 'vm-uid']]);
+  assert.deepEqual(events.map((e) => e.reason), ['SuccessfulCreate']);
+  const [[, , status]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
+  assert.equal(status.status?.printableStatus, 'Starting');
+  assert.equal(status.metadata.resourceVersion, '3');
+  await controller.reconcile('ns/vm-cirros');
+  assert.equal(api.called('createVmi').length, 1, 'the expectation holds the second create back');
+});
+
+test('a VMI event queues the VM of the same name', async () => {
+  const { informers, queue } = vmSetup([vmAlways()]);
+  informers.vmis.upsert({ ...newVmi(), metadata: { ...newVmi().metadata, name: 'vm-cirros' } });
+  assert.equal(await queue.get(), 'ns/vm-cirros');
+});
+
+test('a VM without the finalizer gets it first, and its status is written at the version that patch returned', async () => {
+  const vm = vmAlways();
+  vm.metadata.finalizers = [];
+  const { api, controller } = vmSetup([vm]);
+  await controller.reconcile('ns/vm-cirros');
+  assert.deepEqual(api.called('patchVm'), [['ns', 'vm-cirros', [{ op: 'add', path: '/metadata/finalizers', value: [VM_FINALIZER] }]]]);
+  const [[, , status]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
+  assert.equal(status.metadata.resourceVersion, '101');
+});
+
+function node(heartbeat: Date): V1Node {
+  const annotations = { [HEARTBEAT_ANNOTATION]: heartbeat.toISOString() };
+  return { metadata: { name: 'node01', labels: { 'kubevirt.io/schedulable': 'true' }, annotations } };
+}
+
+function nodeSetup(nodes: V1Node[] = [], vmis: Vmi[] = []) {
+  const informers = { nodes: new SeededInformer<V1Node>(nodes), vmis: new SeededInformer<Vmi>(vmis), pods: new SeededInformer<V1Pod>() };
+  const api = new RecordingApi();
+  const queue = new WorkQueue();
+  const { record, events } = capturedEvents();
+  const controller = new NodeController({ api, informers, queue, heartbeatTimeoutMs: 5 * 60_000, now, record, log: capturedLog().log });
+  return { informers, api, queue, events, controller };
+}
+
+test('a node whose heartbeat is stale is queued, marked unschedulable, and its VMI without a running pod fails', async () => {
+  const running = newVmi();
+  running.status = { ...running.status, phase: 'Running', nodeName: 'node01' };
+  const { informers, api, queue, events, controller } = nodeSetup([], [running]);
+  informers.nodes.upsert(node(new Date(NOW.getTime() - 10 * 60_000)));
+  assert.equal(await queue.get(), 'node01');
+  await controller.reconcile('node01');
+  const unschedulable = [{ op: 'add', path: '/metadata/labels/kubevirt.io~1schedulable', value: 'false' }];
+  assert.deepEqual(api.called('patchNode'), [['node01', unschedulable]]);
+  const [[, name, failed]] = api.called('replaceVmi') as [string, string, VirtualMachineInstance][];
+  assert.equal(name, 'vmi-nocloud');
+  assert.deepEqual([failed.status?.phase, failed.status?.reason], ['Failed', 'NodeUnresponsive']);
+  assert.deepEqual(events.map((e) => [e.type, e.reason]), [['Warning', 'NodeUnresponsive']]);
+});
+
+test('a node with a fresh heartbeat is left alone and looked at again when the heartbeat runs out', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { api, queue, controller } = nodeSetup([node(new Date(NOW.getTime() - 60_000))]);
+  await controller.reconcile('node01');
+  assert.equal(api.calls.length, 0);
+  t.mock.timers.tick(4 * 60_000 + 1000);
+  assert.equal(await queue.get(), 'node01');
+});
+
+test('a VMI event queues the node it runs on', async () => {
+  const vmi = newVmi();
+  vmi.status = { ...vmi.status, nodeName: 'node01' };
+  const { informers, queue } = nodeSetup();
+  informers.vmis.upsert(vmi);
+  assert.equal(await queue.get(), 'node01');
+});

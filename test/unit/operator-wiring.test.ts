@@ -1,0 +1,150 @@
+// virt-operator's wiring: seeded informers of the KubeVirt CR and of the
+// operator's workloads in, the work queue and a recording fake of the API
+// out, which keeps what is applied so the PKI read back is what was written.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1APIService, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { KubeVirt } from '../../src/api/types.ts';
+import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
+import { WorkQueue } from '../../src/lib/workqueue.ts';
+import { leafCertificates } from '../../src/operator/components.ts';
+import { desiredInstall, KUBEVIRT_FINALIZER } from '../../src/operator/install.ts';
+import { KubeVirtController, type InstallObject, type KubeVirtControllerApi } from '../../src/operator/kubevirt-controller.ts';
+import { SeededInformer } from '../helpers/seeded-informer.ts';
+import { apiError, capturedEvents, capturedLog } from '../helpers/wiring.ts';
+
+const NAMESPACE = 'kubevirt';
+const NOW = new Date('2026-11-22T10:00:00Z');
+const images = {
+  image: 'registry:5000/kubevirt-ts/virt-ts:devel',
+  launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
+  imagePullPolicy: 'IfNotPresent',
+};
+const nameOf = (o: InstallObject) => `${o.kind}/${o.metadata?.name}`;
+
+/** Records every call; applied objects are kept (and deleted ones dropped), so reads see what was written. */
+class RecordingApi implements KubeVirtControllerApi {
+  applied: InstallObject[] = [];
+  deleted: InstallObject[] = [];
+  readonly patches: JsonPatchOperation[][] = [];
+  readonly statuses: KubeVirt[] = [];
+  vmisLeft = false;
+  readonly #stored = new Map<string, InstallObject>();
+
+  async apply(object: InstallObject): Promise<void> {
+    this.applied.push(object);
+    this.#stored.set(`${nameOf(object)}@${object.metadata?.namespace}`, object);
+  }
+
+  async delete(object: InstallObject): Promise<void> {
+    this.deleted.push(object);
+    this.#stored.delete(`${nameOf(object)}@${object.metadata?.namespace}`);
+  }
+
+  #read<T>(kind: string, namespace: string, name: string): T {
+    const object = this.#stored.get(`${kind}/${name}@${namespace}`);
+    if (!object) throw apiError(404, `${kind.toLowerCase()}s "${name}" not found`);
+    return object as T;
+  }
+
+  async readSecret(namespace: string, name: string): Promise<V1Secret> {
+    return this.#read('Secret', namespace, name);
+  }
+
+  async readConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {
+    return this.#read('ConfigMap', namespace, name);
+  }
+
+  async readApiService(): Promise<V1APIService> {
+    return { status: { conditions: [{ type: 'Available', status: 'True' }] } };
+  }
+
+  async vmisExist(): Promise<boolean> {
+    return this.vmisLeft;
+  }
+
+  async patchKubeVirt(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<KubeVirt>> {
+    this.patches.push(patch);
+    return { metadata: { name, namespace, resourceVersion: String(10 + this.patches.length) } } as Typed<KubeVirt>;
+  }
+
+  async replaceKubeVirtStatus(_namespace: string, _name: string, kv: KubeVirt): Promise<void> {
+    this.statuses.push(kv);
+  }
+}
+
+const kubevirt = (namespace = NAMESPACE, extra: Partial<KubeVirt['metadata']> = {}): Typed<KubeVirt> => ({
+  apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', spec: {},
+  metadata: { name: 'kubevirt', namespace, resourceVersion: '5', generation: 1, ...extra },
+}) as Typed<KubeVirt>;
+
+const readyDeployment = (name: string) => ({
+  metadata: { name, namespace: NAMESPACE, generation: 1 },
+  spec: { replicas: 2 },
+  status: { observedGeneration: 1, replicas: 2, readyReplicas: 2, updatedReplicas: 2 },
+}) as V1Deployment;
+
+const readyHandler = {
+  metadata: { name: 'virt-handler', namespace: NAMESPACE, generation: 1 },
+  status: { observedGeneration: 1, desiredNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1 },
+} as V1DaemonSet;
+
+function setup(t: TestContext, kubevirts: Typed<KubeVirt>[] = []) {
+  const informers = {
+    kubevirts: new SeededInformer<Typed<KubeVirt>>(kubevirts),
+    deployments: new SeededInformer<V1Deployment>([readyDeployment('virt-api'), readyDeployment('virt-controller')]),
+    daemonsets: new SeededInformer<V1DaemonSet>([readyHandler]),
+  };
+  const api = new RecordingApi();
+  const queue = new WorkQueue();
+  // Each reconcile queues its CR again for later; those timers end with the queue.
+  t.after(() => queue.shutDown());
+  const { record, events } = capturedEvents();
+  const { log } = capturedLog();
+  const controller = new KubeVirtController({ api, informers, queue, namespace: NAMESPACE, images, now: () => NOW, record, log });
+  return { informers, api, queue, events, controller };
+}
+
+const installNames = () => desiredInstall({ namespace: NAMESPACE, ...images, caBundle: '' }).map((o) => nameOf(o as InstallObject));
+const pkiNames = ['Secret/kubevirt-ca', 'ConfigMap/kubevirt-ca', ...leafCertificates(NAMESPACE).map((l) => `Secret/${l.secret}`)];
+
+test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the install and writes the status Deployed', async (t) => {
+  const { informers, api, queue, events, controller } = setup(t);
+  informers.kubevirts.upsert(kubevirt('elsewhere'));
+  assert.equal(queue.length, 0, 'a CR outside the operator\'s namespace is not its business');
+  informers.kubevirts.upsert(kubevirt());
+  assert.equal(await queue.get(), 'kubevirt/kubevirt');
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(api.patches, [[{ op: 'add', path: '/metadata/finalizers', value: [KUBEVIRT_FINALIZER] }]]);
+  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, ...installNames()]);
+  const [status] = api.statuses;
+  assert.equal(status.status?.phase, 'Deployed');
+  assert.equal(status.metadata.resourceVersion, '11', 'written at the version the finalizer patch returned');
+  assert.deepEqual(events.map((e) => e.reason), ['CARotated', 'Deployed']);
+});
+
+test('an unchanged install is not applied again; deleting a managed Deployment queues the CR and re-applies it', async (t) => {
+  const { informers, api, queue, controller } = setup(t, [kubevirt()]);
+  await controller.reconcile('kubevirt/kubevirt');
+  api.applied = [];
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(api.applied, [], 'the PKI read back is current and the install unchanged');
+  informers.deployments.remove(readyDeployment('virt-api'));
+  assert.equal(await queue.get(), 'kubevirt/kubevirt');
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(api.applied.map(nameOf), installNames());
+  assert.equal(api.statuses.at(-1)?.status?.phase, 'Deploying');
+});
+
+test('a deleted CR is uninstalled, in reverse order with its PKI, once no VMI is left', async (t) => {
+  const deleting = kubevirt(NAMESPACE, { deletionTimestamp: NOW.toISOString(), finalizers: [KUBEVIRT_FINALIZER, 'other'] });
+  const { api, controller } = setup(t, [deleting]);
+  api.vmisLeft = true;
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(api.deleted, [], 'VMIs block the uninstall');
+  api.vmisLeft = false;
+  await controller.reconcile('kubevirt/kubevirt');
+  const pkiSecrets = pkiNames.filter((n) => n.startsWith('Secret/'));
+  assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ...pkiSecrets, 'ConfigMap/kubevirt-ca']);
+  assert.deepEqual(api.patches, [[{ op: 'replace', path: '/metadata/finalizers', value: ['other'] }]]);
+});

@@ -1,0 +1,194 @@
+// virt-api's wiring: the server on 127.0.0.1 with a real TLS handshake,
+// seeded instance type informers, and a recording fake of the API. The
+// front proxy is played by a client certificate of the requestheader CA.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpsRequest } from 'node:https';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
+import type {
+  VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration, VirtualMachineInstancetype, VirtualMachinePreference,
+} from '../../src/api/types.ts';
+import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
+import { readText } from '../../src/lib/raw-request.ts';
+import { createCa, createLeaf, type KeyPair } from '../../src/operator/certs.ts';
+import { VirtApiServer, type VirtApiServerApi } from '../../src/virt-api/server.ts';
+import { example } from '../helpers/fixtures.ts';
+import { SeededInformer } from '../helpers/seeded-informer.ts';
+import { apiError, capturedLog } from '../helpers/wiring.ts';
+
+const issued = new Date();
+const ca = await createCa(issued);
+const serving = await createLeaf(ca, { secret: 'virt-api', commonName: 'virt-api', dnsNames: ['localhost'], usage: 'server' }, issued);
+const frontProxy = await createLeaf(ca, { secret: 'front-proxy', commonName: 'front-proxy-client', dnsNames: [], usage: 'client' }, issued);
+const otherCa = await createCa(issued);
+const impostor = await createLeaf(otherCa, { secret: 'impostor', commonName: 'front-proxy-client', dnsNames: [], usage: 'client' }, issued);
+
+const REQUEST_HEADER = {
+  'requestheader-client-ca-file': ca.cert,
+  'requestheader-allowed-names': '["front-proxy-client"]',
+  'requestheader-username-headers': '["X-Remote-User"]',
+  'requestheader-group-headers': '["X-Remote-Group"]',
+  'requestheader-extra-headers-prefix': '["X-Remote-Extra-"]',
+};
+const SUBRESOURCES = '/apis/subresources.kubevirt.io/v1/namespaces/ns';
+
+interface Write {
+  method: string;
+  namespace: string;
+  name?: string;
+  body: JsonPatchOperation[] | VirtualMachineInstanceMigration;
+  dryRun?: 'All';
+}
+
+/** VMs and VMIs to read, by namespace/name; every write recorded. A failure set with failNext is thrown once by the next write. */
+class RecordingApi implements VirtApiServerApi {
+  readonly vms = new Map<string, VirtualMachine>();
+  readonly vmis = new Map<string, VirtualMachineInstance>();
+  readonly writes: Write[] = [];
+  #failure: Error | undefined;
+
+  failNext(error: Error): void {
+    this.#failure = error;
+  }
+
+  #write(write: Write): void {
+    this.writes.push(write);
+    const failure = this.#failure;
+    this.#failure = undefined;
+    if (failure) throw failure;
+  }
+
+  async getVm(namespace: string, name: string): Promise<VirtualMachine> {
+    const vm = this.vms.get(`${namespace}/${name}`);
+    if (!vm) throw apiError(404);
+    return vm;
+  }
+
+  async getVmi(namespace: string, name: string): Promise<VirtualMachineInstance> {
+    const vmi = this.vmis.get(`${namespace}/${name}`);
+    if (!vmi) throw apiError(404);
+    return vmi;
+  }
+
+  async patchVm(namespace: string, name: string, body: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    this.#write({ method: 'patchVm', namespace, name, body, dryRun });
+  }
+
+  async patchVmStatus(namespace: string, name: string, body: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    this.#write({ method: 'patchVmStatus', namespace, name, body, dryRun });
+  }
+
+  async patchVmi(namespace: string, name: string, body: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
+    this.#write({ method: 'patchVmi', namespace, name, body, dryRun });
+  }
+
+  async createMigration(namespace: string, body: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {
+    this.#write({ method: 'createMigration', namespace, body, dryRun });
+  }
+
+  async readConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {
+    if (`${namespace}/${name}` !== 'kube-system/extension-apiserver-authentication') throw apiError(404);
+    return { data: REQUEST_HEADER };
+  }
+
+  async handlerAddress(node: string): Promise<string> {
+    throw new Error(`no virt-handler runs on node ${node} in this test`);
+  }
+}
+
+async function serve(t: TestContext) {
+  const informers = {
+    instancetypes: new SeededInformer<Typed<VirtualMachineInstancetype>>(),
+    clusterInstancetypes: new SeededInformer<Typed<VirtualMachineInstancetype>>(),
+    preferences: new SeededInformer<Typed<VirtualMachinePreference>>(),
+    clusterPreferences: new SeededInformer<Typed<VirtualMachinePreference>>(),
+  };
+  const api = new RecordingApi();
+  const { log, lines } = capturedLog('virt-api');
+  const server = new VirtApiServer({
+    api, informers, config: () => new ClusterConfig(), namespace: 'kubevirt', log,
+    servingCertificate: () => ({ cert: Buffer.from(serving.cert), key: Buffer.from(serving.key) }),
+    handlerClientTls: () => assert.fail('no call to virt-handler is expected'),
+    now: () => new Date('2026-11-22T10:00:00Z'),
+    newUUID: () => '00000000-0000-4000-8000-000000000001',
+  });
+  const { port } = await server.start(0, '127.0.0.1');
+  t.after(() => server.close());
+  /** One request over TLS; `as` is the client certificate presented, with X-Remote-User alice. */
+  const call = (method: string, path: string, options: { body?: unknown; as?: KeyPair } = {}) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', ...(options.as ? { 'x-remote-user': 'alice', 'x-remote-group': 'dev' } : {}) };
+      const client = options.as ? { cert: options.as.cert, key: options.as.key } : {};
+      const target = { host: '127.0.0.1', port, servername: 'localhost', ca: ca.cert, method, path, headers, agent: false };
+      const req = httpsRequest({ ...target, ...client }, (res) => {
+        readText(res).then((text) => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : {} }), reject);
+      });
+      req.on('error', reject);
+      req.end(options.body === undefined ? undefined : JSON.stringify(options.body));
+    });
+  return { informers, api, lines, call };
+}
+
+const inNamespace = <T extends { metadata: object }>(object: T): T => ({ ...object, metadata: { ...object.metadata, namespace: 'ns' } });
+const csmall = () => inNamespace(example<Typed<VirtualMachineInstancetype>>('csmall.yaml'));
+
+test('an admission review is answered from the seeded instance types: a VM setting what its instance type sets is refused', async (t) => {
+  const { informers, call } = await serve(t);
+  const vm = inNamespace(example<VirtualMachine>('vm-cirros-csmall.yaml'));
+  const request = { uid: 'r1', operation: 'CREATE', object: vm };
+  const admissionReview = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
+  const before = await call('POST', '/virtualmachines-validate', { body: admissionReview });
+  const allowed = (before.body.response as { allowed: boolean }).allowed;
+  assert.deepEqual([before.status, allowed], [200, true], 'an instance type not in the cache is not checked');
+  informers.instancetypes.upsert(csmall());
+  const after = await call('POST', '/virtualmachines-validate', { body: admissionReview });
+  const response = after.body.response as { uid: string; allowed: boolean; status: { details: { causes: { field: string }[] } } };
+  assert.deepEqual([response.uid, response.allowed], ['r1', false]);
+  assert.equal(response.status.details.causes[0].field, 'spec.template.spec.domain.memory.guest');
+});
+
+test('expand-spec writes the seeded instance type into the stored VM, for a user the front proxy vouches for', async (t) => {
+  const { informers, api, call } = await serve(t);
+  const vm = inNamespace(example<VirtualMachine>('vm-cirros-csmall.yaml'));
+  delete vm.spec.template.spec!.domain.memory;
+  api.vms.set('ns/vm-cirros-csmall', vm);
+  const path = `${SUBRESOURCES}/virtualmachines/vm-cirros-csmall/expand-spec`;
+  const missing = await call('GET', path, { as: frontProxy });
+  assert.deepEqual([missing.status, missing.body.message], [500, 'virtualmachineinstancetype.instancetype.kubevirt.io "csmall" not found']);
+  informers.instancetypes.upsert(csmall());
+  const expanded = await call('GET', path, { as: frontProxy });
+  assert.equal(expanded.status, 200);
+  const spec = expanded.body.spec as VirtualMachine['spec'];
+  assert.equal(spec.instancetype, undefined);
+  assert.equal(spec.template.spec?.domain.memory?.guest, '128Mi');
+});
+
+test('start of a Halted VM is the patch planStart plans, dry run passed on; a failed test operation is a 409', async (t) => {
+  const { api, lines, call } = await serve(t);
+  api.vms.set('ns/vm-cirros', inNamespace(example<VirtualMachine>('vm-cirros.yaml')));
+  const path = `${SUBRESOURCES}/virtualmachines/vm-cirros/start`;
+  assert.equal((await call('PUT', path, { as: frontProxy, body: {} })).status, 202);
+  assert.equal((await call('PUT', path, { as: frontProxy, body: { dryRun: ['All'] } })).status, 202);
+  const patch = [{ op: 'test', path: '/spec/runStrategy', value: 'Halted' }, { op: 'replace', path: '/spec/runStrategy', value: 'Always' }];
+  assert.deepEqual(api.writes, [
+    { method: 'patchVm', namespace: 'ns', name: 'vm-cirros', body: patch, dryRun: undefined },
+    { method: 'patchVm', namespace: 'ns', name: 'vm-cirros', body: patch, dryRun: 'All' },
+  ]);
+  assert.equal(lines.find((l) => l.msg === 'start accepted')?.user, 'alice');
+  api.failNext(apiError(422, 'the server rejected our request: test operation failed'));
+  const conflict = await call('PUT', path, { as: frontProxy, body: {} });
+  assert.deepEqual([conflict.status, conflict.body.reason], [409, 'Conflict']);
+});
+
+test('a subresource request is refused without the front proxy\'s certificate, and answers 404 for a VM that does not exist', async (t) => {
+  const { api, call } = await serve(t);
+  const path = `${SUBRESOURCES}/virtualmachines/nope/start`;
+  for (const as of [undefined, impostor]) {
+    const refused = await call('PUT', path, { as, body: {} });
+    assert.deepEqual([refused.status, refused.body.reason], [401, 'Unauthorized']);
+  }
+  const missing = await call('PUT', path, { as: frontProxy, body: {} });
+  assert.deepEqual([missing.status, missing.body.message], [404, 'virtualmachine.kubevirt.io "nope" not found']);
+  assert.deepEqual(api.writes, []);
+});
