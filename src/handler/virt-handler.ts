@@ -9,9 +9,10 @@ import type { DomainEvent, GuestInfo, LauncherCommand } from '../contract/launch
 import { ownedPods, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { UpdateExpectations } from '../lib/expectations.ts';
-import { apiErrorMessage, type InformerCache } from '../lib/kube.ts';
+import type { InformerCache } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
-import { runWorkers, type WorkQueue } from '../lib/workqueue.ts';
+import { runReconciler } from '../lib/reconciler.ts';
+import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherHost } from './launcher-host.ts';
 import { UnsafePathError } from './paths.ts';
 import { GUEST_INFO_INTERVAL_MS, newLauncherRecord, planLauncher, type LauncherAction, type LauncherRecord, type LauncherSituation } from './plan.ts';
@@ -70,9 +71,8 @@ export class VirtHandler {
     }
   }
 
-  async run(workers = 16): Promise<void> {
-    await runWorkers(this.#deps.queue, workers, (key) => this.reconcile(key), (key, error) =>
-      this.#deps.log.warning('reconcile failed; will retry', { key, error: apiErrorMessage(error) }));
+  run(workers = 16): Promise<void> {
+    return runReconciler(this.#deps.queue, workers, this, this.#deps.log, 'VMI');
   }
 
   /** The open connection to the launcher of a VMI on this node, and its pod's UID. */
