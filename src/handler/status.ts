@@ -4,6 +4,7 @@
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus, GuestInfo } from '../contract/launcher-protocol.ts';
+import { isFinalPhase } from '../contract/vmi.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -48,10 +49,10 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   const status = (next.status ??= {});
   const phase = status.phase ?? '';
   // A launcher that ended took its domain with it: exit 0 is a clean shutdown, anything else a failure.
-  const target = observed.launcherExitCode !== undefined && !['Succeeded', 'Failed'].includes(phaseOf(observed.domain) ?? '')
+  const target = observed.launcherExitCode !== undefined && !isFinalPhase(phaseOf(observed.domain))
     ? (observed.launcherExitCode === 0 ? 'Succeeded' : 'Failed')
     : phaseOf(observed.domain);
-  if (target && phase !== target && !(phase === 'Succeeded' || phase === 'Failed')) {
+  if (target && phase !== target && !isFinalPhase(phase)) {
     status.phase = target;
     status.phaseTransitionTimestamps = [...(status.phaseTransitionTimestamps ?? []), { phase: target, phaseTransitionTimestamp: now }];
     if (target === 'Failed') status.reason = observed.domain?.reason === 'Panicked' ? 'GuestPanicked' : 'VirtualMachineCrashed';
