@@ -175,6 +175,13 @@ export class VirtHandler {
     }
   }
 
+  /** The launcher's connection; it can close between the plan and the step that uses it. */
+  #connectionOf(key: string): LauncherConnection {
+    const connection = this.#connections.get(key);
+    if (!connection) throw new Error('the connection to the launcher closed');
+    return connection;
+  }
+
   async #release(key: string): Promise<void> {
     this.#vmiUpdates.forget(key);
     const record = this.#records.get(key);
@@ -210,7 +217,7 @@ export class VirtHandler {
       const prepared = await this.#deps.host.prepare(vmi, pod, record.network);
       record.network = prepared.network;
       record.emulated = !prepared.context.kvm;
-      await this.#connections.get(key)!.request({ command: 'sync', vmi, context: prepared.context });
+      await this.#connectionOf(key).request({ command: 'sync', vmi, context: prepared.context });
       record.synced = true;
       record.syncError = undefined;
       record.syncBackoffMs = undefined;
@@ -234,7 +241,7 @@ export class VirtHandler {
     const { queue } = this.#deps;
     record.guestPending = true;
     record.guestAskedAt = this.#now();
-    void this.#connections.get(key)!.request<GuestInfo>({ command: 'guestInfo' }).catch(() => undefined).then((guest) => {
+    void Promise.resolve().then(() => this.#connectionOf(key).request<GuestInfo>({ command: 'guestInfo' })).catch(() => undefined).then((guest) => {
       record.guestPending = false;
       const changed = !jsonEqual(guest, record.guest);
       record.guest = guest;
