@@ -18,13 +18,21 @@ const PATTERN = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE
 
 export class QuantityError extends Error {}
 
+/** The range of Value() of a Kubernetes quantity: an int64. */
+const MAX_VALUE_NANOS = ((1n << 63n) - 1n) * NANO;
+const MIN_VALUE_NANOS = -(1n << 63n) * NANO;
+const OUT_OF_RANGE = 'quantities must be within the range of a 64-bit integer';
+
 function pow10(exp: number): bigint {
   return 10n ** BigInt(exp);
 }
 
+const digitCount = (n: bigint) => (n < 0n ? -n : n).toString().length;
+
 /** Parses a quantity; numbers are taken as plain decimal values. */
 export function parseQuantity(input: string | number): Quantity {
-  const text = typeof input === 'number' ? String(input) : input.trim();
+  // String() would round an integer beyond 2^53 to its shortest form: 2^63 - 1024 as 9223372036854775000.
+  const text = typeof input === 'string' ? input.trim() : Number.isInteger(input) ? BigInt(input).toString() : String(input);
   const match = PATTERN.exec(text);
   if (!match) throw new QuantityError(`quantities must match the regular expression '${PATTERN.source}'`);
   const [, sign, digits, suffix = ''] = match;
@@ -47,9 +55,15 @@ export function parseQuantity(input: string | number): Quantity {
       exp = DECIMAL_EXP[suffix];
     }
     const shift = exp + 9 - scale;
+    if (mantissa === 0n) nanos = 0n;
+    // Weighed before any power of ten is built: "1e999999999" would be a billion-digit number.
+    else if (digitCount(mantissa) + shift > digitCount(MAX_VALUE_NANOS)) throw new QuantityError(OUT_OF_RANGE);
+    else if (shift >= 0) nanos = mantissa * pow10(shift);
     // Kubernetes rounds sub-nano precision up; values that small never occur in a VM spec.
-    nanos = shift >= 0 ? mantissa * pow10(shift) : ceilDiv(mantissa, pow10(-shift));
+    else if (-shift > digitCount(mantissa)) nanos = mantissa > 0n ? 1n : 0n;
+    else nanos = ceilDiv(mantissa, pow10(-shift));
   }
+  if (nanos > MAX_VALUE_NANOS || nanos < MIN_VALUE_NANOS) throw new QuantityError(OUT_OF_RANGE);
   return { nanos, format };
 }
 

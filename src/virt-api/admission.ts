@@ -15,6 +15,7 @@ import {
   validateInstancetype, validateMigrationCreate, validateMigrationPolicy, validateMigrationUpdate, validatePool,
   validatePreference, validateReplicaSet, validateVm, validateVmiCreate, validateVmiUpdate, type RequestContext,
 } from '../api/validation/objects.ts';
+import { validateSchema } from '../api/validation/schema.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 export interface AdmissionRequest {
@@ -81,8 +82,9 @@ function errorResponse(message: string, code = 400): Omit<AdmissionResponse, 'ui
 
 const verdict = (causes: StatusCause[]) => (causes.length ? reject(causes) : allow());
 
-function patchFrom(before: unknown, after: unknown): Omit<AdmissionResponse, 'uid'> {
-  const ops: Operation[] = jsonpatch.compare(before as object, after as object);
+/** The patch that turns the object as the request carries it into `after`. */
+function patchFrom(request: AdmissionRequest, after: unknown): Omit<AdmissionResponse, 'uid'> {
+  const ops: Operation[] = jsonpatch.compare(request.object as object, after as object);
   if (ops.length === 0) return allow();
   return { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
 }
@@ -91,67 +93,81 @@ const requestContext = (request: AdmissionRequest, env: AdmissionEnvironment): R
   isKubeVirtServiceAccount: env.kubevirtServiceAccounts.has(request.userInfo?.username ?? ''),
 });
 
-function object<T>(request: AdmissionRequest): T {
-  const obj = request.object as T & { metadata?: unknown };
-  if (!obj || typeof obj !== 'object') throw new AdmissionInputError('the request carries no object');
-  (obj as { metadata: unknown }).metadata ??= {};
-  return obj;
+/** The object with its metadata, which kube-apiserver always sends; left as it came, since patches are made against that. */
+function asObject<T>(value: unknown, missing: string): T {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new AdmissionInputError(missing);
+  return ((value as { metadata?: unknown }).metadata == null ? { ...value, metadata: {} } : value) as T;
 }
+
+const object = <T>(request: AdmissionRequest) => asObject<T>(request.object, 'the request carries no object');
+const oldObject = <T>(request: AdmissionRequest) => asObject<T>(request.oldObject, 'the request carries no old object');
 
 class AdmissionInputError extends Error {}
 
+/** Checks the object against its kind's schema before `handler` sees it, as upstream's ValidateSchema does. */
+function typed(kind: string, handler: Handler): Handler {
+  return (request, env) => {
+    const causes = validateSchema(kind, object(request));
+    return causes.length ? reject(causes) : handler(request, env);
+  };
+}
+
 const HANDLERS: Record<string, Handler> = {
-  '/virtualmachineinstances-mutate': (request, env) => {
+  '/virtualmachineinstances-mutate': typed('VirtualMachineInstance', (request, env) => {
     const vmi = object<VirtualMachineInstance>(request);
     if (request.operation === 'CREATE') {
       const defaulted = defaultNewVmi(vmi, env.config(), env);
-      return patchFrom(vmi, defaulted);
+      return patchFrom(request, defaulted);
     }
     if (request.operation === 'UPDATE' && !requestContext(request, env).isKubeVirtServiceAccount) {
-      const old = request.oldObject as VirtualMachineInstance;
+      const old = oldObject<VirtualMachineInstance>(request);
       if (!jsonEqual(old.status ?? {}, vmi.status ?? {})) {
         // Status belongs to kubevirt-ts: other writers' changes are put back.
-        return patchFrom(vmi, { ...vmi, status: old.status ?? {} });
+        return patchFrom(request, { ...vmi, status: old.status ?? {} });
       }
     }
     return allow();
-  },
-  '/virtualmachines-mutate': (request, env) => {
+  }),
+  '/virtualmachines-mutate': typed('VirtualMachine', (request, env) => {
     const vm = object<VirtualMachine>(request);
-    return patchFrom(vm, defaultVm(vm, env.config(), env, request.operation === 'CREATE' ? 'CREATE' : 'UPDATE'));
-  },
-  '/migration-mutate-create': (request) => {
+    return patchFrom(request, defaultVm(vm, env.config(), env, request.operation === 'CREATE' ? 'CREATE' : 'UPDATE'));
+  }),
+  '/migration-mutate-create': typed('VirtualMachineInstanceMigration', (request) => {
     const migration = object<VirtualMachineInstanceMigration>(request);
     const out = structuredClone(migration);
     out.metadata.labels = { ...out.metadata.labels, [VMI_NAME_LABEL]: migration.spec?.vmiName ?? '' };
     if (!out.metadata.finalizers?.includes(MIGRATION_FINALIZER)) out.metadata.finalizers = [...(out.metadata.finalizers ?? []), MIGRATION_FINALIZER];
-    return patchFrom(migration, out);
-  },
-  '/virtualmachineinstances-validate-create': (request, env) =>
-    verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env))),
-  '/virtualmachineinstances-validate-update': (request, env) => {
-    const old = request.oldObject as VirtualMachineInstance;
+    return patchFrom(request, out);
+  }),
+  '/virtualmachineinstances-validate-create': typed('VirtualMachineInstance', (request, env) =>
+    verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env)))),
+  '/virtualmachineinstances-validate-update': typed('VirtualMachineInstance', (request, env) => {
+    const old = oldObject<VirtualMachineInstance>(request);
     return verdict(validateVmiUpdate(old, object<VirtualMachineInstance>(request), requestContext(request, env)));
-  },
-  '/virtualmachines-validate': (request, env) => {
+  }),
+  '/virtualmachines-validate': typed('VirtualMachine', (request, env) => {
     const vm = object<VirtualMachine>(request);
     const ref = vm.spec?.instancetype;
     const instancetype = ref?.name ? env.findInstancetype?.(vm.metadata.namespace, ref.kind, ref.name) : undefined;
     return verdict(validateVm(vm, env.config(), requestContext(request, env), instancetype));
-  },
-  '/virtualmachinereplicaset-validate': (request, env) =>
-    verdict(validateReplicaSet(object<VirtualMachineInstanceReplicaSet>(request), env.config())),
-  '/virtualmachinepool-validate': (request, env) =>
-    verdict(validatePool(object<VirtualMachinePool>(request), env.config(), requestContext(request, env))),
-  '/migration-validate-create': (request, env) =>
-    verdict(validateMigrationCreate(object(request), env.config(), requestContext(request, env))),
-  '/migration-validate-update': (request) =>
-    verdict(validateMigrationUpdate(request.oldObject as VirtualMachineInstanceMigration, object(request))),
-  '/virtualmachineinstancetypes-validate': (request) => verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
-  '/virtualmachineclusterinstancetypes-validate': (request) => verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
-  '/virtualmachinepreferences-validate': (request) => verdict(validatePreference(object<VirtualMachinePreference>(request))),
-  '/virtualmachineclusterpreferences-validate': (request) => verdict(validatePreference(object<VirtualMachinePreference>(request))),
-  '/migration-policy-validate-create': (request) => verdict(validateMigrationPolicy(object<MigrationPolicy>(request))),
+  }),
+  '/virtualmachinereplicaset-validate': typed('VirtualMachineInstanceReplicaSet', (request, env) =>
+    verdict(validateReplicaSet(object<VirtualMachineInstanceReplicaSet>(request), env.config()))),
+  '/virtualmachinepool-validate': typed('VirtualMachinePool', (request, env) =>
+    verdict(validatePool(object<VirtualMachinePool>(request), env.config(), requestContext(request, env)))),
+  '/migration-validate-create': typed('VirtualMachineInstanceMigration', (request, env) =>
+    verdict(validateMigrationCreate(object(request), env.config(), requestContext(request, env)))),
+  '/migration-validate-update': typed('VirtualMachineInstanceMigration', (request) =>
+    verdict(validateMigrationUpdate(oldObject(request), object(request)))),
+  '/virtualmachineinstancetypes-validate': typed('VirtualMachineInstancetype', (request) =>
+    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request)))),
+  '/virtualmachineclusterinstancetypes-validate': typed('VirtualMachineClusterInstancetype', (request) =>
+    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request)))),
+  '/virtualmachinepreferences-validate': typed('VirtualMachinePreference', (request) =>
+    verdict(validatePreference(object<VirtualMachinePreference>(request)))),
+  '/virtualmachineclusterpreferences-validate': typed('VirtualMachineClusterPreference', (request) =>
+    verdict(validatePreference(object<VirtualMachinePreference>(request)))),
+  '/migration-policy-validate-create': typed('MigrationPolicy', (request) => verdict(validateMigrationPolicy(object<MigrationPolicy>(request)))),
 };
 
 export const WEBHOOK_PATHS = Object.keys(HANDLERS);

@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../cluster-config.ts';
 import { PCI_TOPOLOGY_VERSION, PCI_TOPOLOGY_VERSION_ANNOTATION } from '../constants.ts';
 import { VirtualMachineSpec as SpecSchema } from '../schema/kinds.ts';
 import { canonicalizeQuantities } from './quantities.ts';
-import type { DefaultingContext } from './vmi.ts';
+import { settingsArchitecture, type DefaultingContext } from './vmi.ts';
 
 export function defaultVm(
   vm: VirtualMachine,
@@ -25,7 +25,7 @@ export function defaultVm(
   }
   spec.architecture ||= config.defaultArchitecture;
   spec.domain.machine ??= {};
-  spec.domain.machine.type ||= config.machineType(spec.architecture);
+  spec.domain.machine.type ||= config.machineType(settingsArchitecture(spec.architecture));
   if (operation === 'CREATE') {
     const type = spec.domain.machine.type;
     if (['amd64', 'arm64'].includes(spec.architecture) && (type.includes('q35') || type.startsWith('virt'))) {

@@ -20,11 +20,19 @@ const HOTPLUG_ALIGNMENT = 2n * 1024n * 1024n;
 const HOTPLUG_ALIGNMENT_1G_PAGES = 1024n * 1024n * 1024n;
 const HOTPLUG_MIN_GUEST = 1024n * 1024n * 1024n;
 
+/**
+ * The architecture whose cluster settings (machine type, emulated machines) a
+ * spec gets. Upstream's ClusterConfig answers with amd64's for one it does not
+ * know, which validation then refuses; looking any name up as given could land
+ * on Object.prototype ("toString").
+ */
+export const settingsArchitecture = (arch: string) => (['amd64', 'arm64', 's390x'].includes(arch) ? arch : 'amd64');
+
 /** The spec defaults shared by VMIs and the VMIs that VMs create (SetDefaultVirtualMachineInstanceSpec). */
 export function defaultVmiSpec(spec: VirtualMachineInstanceSpec, config: ClusterConfig): void {
   spec.architecture ||= config.defaultArchitecture;
   spec.domain.machine ??= {};
-  spec.domain.machine.type ||= config.machineType(spec.architecture);
+  spec.domain.machine.type ||= config.machineType(settingsArchitecture(spec.architecture));
   defaultResourceRequests(spec, config);
   defaultGuestMemory(spec);
   defaultCpuTopology(spec);
@@ -212,7 +220,9 @@ function defaultHotplug(spec: VirtualMachineInstanceSpec, config: ClusterConfig)
   if (memory.maxGuest !== undefined) return;
   let maxGuest: string | number | undefined = config.maxGuest;
   if (maxGuest === undefined && memory.guest !== undefined) {
-    maxGuest = binaryQuantity(BigInt(quantityValue(memory.guest)) * BigInt(config.maxHotplugRatio));
+    const bytes = BigInt(quantityValue(memory.guest)) * BigInt(config.maxHotplugRatio);
+    // Beyond an int64 the maximum is no quantity (upstream's product overflows): hotplug stays off.
+    if (BigInt.asIntN(64, bytes) === bytes) maxGuest = binaryQuantity(bytes);
   }
   if (maxGuest !== undefined && memoryHotplugPossible(spec, maxGuest)) memory.maxGuest = maxGuest;
 }

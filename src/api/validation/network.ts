@@ -60,7 +60,7 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
       if (!config.isFeatureGateEnabled('PasstBinding')) causes.push(invalid(ifaceField(i).child('name'), 'PasstBinding feature gate is not enabled'));
       else if (!network?.pod) causes.push(invalid(ifaceField(i).child('name'), 'PasstBinding interface only implemented with pod network'));
     }
-    if (iface.binding && !(iface.binding.name in config.networkBindings)) {
+    if (iface.binding && !Object.hasOwn(config.networkBindings, iface.binding.name)) {
       causes.push(invalid(ifaceField(i).child('binding', 'name'), `logical ${iface.name} interface requested a binding plugin that does not exist: ${iface.binding.name}`));
     }
   }

@@ -6,6 +6,7 @@ import { FieldPath, invalid, required, notSupported, type StatusCause } from '..
 import { parseQuantity, quantityValue, formatQuantity, type Quantity } from '../quantity.ts';
 import { dns1123LabelErrors, dns1123SubdomainErrors, isIP, isPciAddress } from './k8s-names.ts';
 import { validateNetworking } from './network.ts';
+import { settingsArchitecture } from '../defaults/vmi.ts';
 
 const CLOUD_INIT_MAX_LEN = 2048;
 const SERIAL_MAX_LEN = 256;
@@ -201,7 +202,7 @@ function validateResources(field: FieldPath, spec: VirtualMachineInstanceSpec, c
 function validateMachine(field: FieldPath, spec: VirtualMachineInstanceSpec, config: ClusterConfig): StatusCause[] {
   const type = spec.domain?.machine?.type;
   if (!type) return [];
-  const allowed = config.emulatedMachines(spec.architecture || config.defaultArchitecture);
+  const allowed = config.emulatedMachines(settingsArchitecture(spec.architecture || config.defaultArchitecture));
   if (allowed.some((pattern) => globMatch(pattern, type))) return [];
   const f = field.child('domain', 'machine', 'type');
   return [invalid(f, `${f} is not supported: ${type} (allowed values: [${allowed.join(' ')}])`)];
