@@ -8,6 +8,7 @@ import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL,
 import { vmiId } from '../api/vmi-id.ts';
 import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
+import { guestMemoryOf } from '../api/guest-memory.ts';
 import {
   claimMountPath, cloudInitSecretMountPath, COMPUTE_CONTAINER, CONSOLE_LOG_CONTAINER, DOMAIN_ANNOTATION, fileTreeMountPath, holderContainerName,
   KERNEL_BOOT_CONTAINER, LAUNCHER_LABEL_VALUE, POD_EMPTY_DIRS, POD_PATHS, VM_NAME_LABEL,
@@ -39,10 +40,8 @@ export function vcpus(vmi: VirtualMachineInstance): number {
   return Math.max(1, (cpu?.sockets ?? 1) * (cpu?.cores ?? 1) * (cpu?.threads ?? 1));
 }
 
-/** The guest's RAM: memory.guest when set, else the memory request or limit. */
 export function guestMemoryBytes(vmi: VirtualMachineInstance): number {
-  const d = vmi.spec.domain;
-  const q = d.memory?.guest ?? d.resources?.requests?.memory ?? d.resources?.limits?.memory;
+  const q = guestMemoryOf(vmi.spec);
   return q === undefined ? 0 : quantityValue(parseQuantity(q));
 }
 

@@ -1,6 +1,7 @@
 // Defaults a VirtualMachineInstance on create, as upstream's VMI mutating webhook does.
 import type { VirtualMachineInstance, VirtualMachineInstanceSpec } from '../types.ts';
 import type { ClusterConfig } from '../cluster-config.ts';
+import { guestMemoryOf } from '../guest-memory.ts';
 import { DEFAULT_CPU_MODEL, DEFAULT_CPU_REQUEST } from '../cluster-config.ts';
 import { binaryQuantity, compareQuantities, isZeroQuantity, parseQuantity, quantityValue } from '../quantity.ts';
 import { NON_ROOT_UID, PCI_TOPOLOGY_VERSION, PCI_TOPOLOGY_VERSION_ANNOTATION, VMI_FINALIZER } from '../constants.ts';
@@ -61,19 +62,9 @@ function defaultResourceRequests(spec: VirtualMachineInstanceSpec, config: Clust
 }
 
 function defaultGuestMemory(spec: VirtualMachineInstanceSpec) {
+  const guest = guestMemoryOf(spec);
   const memory = (spec.domain.memory ??= {});
-  if (memory.guest !== undefined) return;
-  const { requests, limits } = spec.domain.resources ?? {};
-  if (!isZeroQuantity(requests?.memory)) memory.guest = requests!.memory;
-  else if (!isZeroQuantity(limits?.memory)) memory.guest = limits!.memory;
-  else if (memory.hugepages?.pageSize) {
-    try {
-      parseQuantity(memory.hugepages.pageSize);
-      memory.guest = memory.hugepages.pageSize;
-    } catch {
-      // an unparsable page size is reported by validation
-    }
-  }
+  if (guest !== undefined) memory.guest = guest;
 }
 
 function defaultCpuTopology(spec: VirtualMachineInstanceSpec) {
