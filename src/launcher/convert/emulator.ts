@@ -1,0 +1,21 @@
+// The QEMU process itself: the guests its binary runs, its name, its monitor, and no window of its own.
+import { type Concern, ConversionError, domainName } from './plan.ts';
+import { esc } from './qemu-options.ts';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
+export const emulator: Concern = (vmi, _ctx, plan) => {
+  const architecture = vmi.spec.architecture;
+  if (architecture && architecture !== 'amd64') {
+    throw new ConversionError('spec.architecture', `this node runs amd64 guests only, not ${architecture}`);
+  }
+  return {
+    argv: [
+      '-name', `guest=${esc(domainName(vmi))},debug-threads=on`,
+      // Paused (-S) until the launcher has connected to QMP and says cont.
+      '-no-user-config', '-nodefaults', '-S', '-msg', 'timestamp=on',
+      '-qmp', `unix:${plan.sockets.qmp},server=on,wait=off`,
+      '-display', 'none',
+    ],
+  };
+};
