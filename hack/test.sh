@@ -5,6 +5,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_node_modules
 
+log "format and lint (Biome)"
+biome ci
 log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
 log "generated manifests are current"

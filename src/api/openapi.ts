@@ -151,7 +151,7 @@ function walk(node: JSONSchemaProps, path: string, problems: string[], ctx: { in
     walk(node.additionalProperties, `${path}.additionalProperties`, problems, { inJunctor: ctx.inJunctor, isRoot: false });
   }
   for (const junctor of ['anyOf', 'allOf', 'oneOf'] as const) {
-    node[junctor]?.forEach((alt, i) => walk(alt, `${path}.${junctor}[${i}]`, problems, { inJunctor: true, isRoot: false }));
+    for (const [i, alt] of (node[junctor] ?? []).entries()) walk(alt, `${path}.${junctor}[${i}]`, problems, { inJunctor: true, isRoot: false });
   }
   if (node.not) walk(node.not, `${path}.not`, problems, { inJunctor: true, isRoot: false });
 }

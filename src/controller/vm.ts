@@ -157,7 +157,7 @@ function restartRequired(vm: VirtualMachine, vmi: VirtualMachineInstance | undef
 export function planVm(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, clock: VmClock = { now: new Date(), jitter: 0 }): VmPlan {
   const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
-  const owned = vmi && vmi.metadata.ownerReferences?.some((o) => o.controller && o.uid === vm.metadata.uid);
+  const owned = vmi?.metadata.ownerReferences?.some((o) => o.controller && o.uid === vm.metadata.uid);
   const ours = owned ? vmi : undefined;
   const plan: VmPlan = { status: { ...vm.status }, events: [] };
   const finalizers = vm.metadata.finalizers ?? [];

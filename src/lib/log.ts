@@ -36,7 +36,7 @@ export function createLogger(component: string, base: Record<string, unknown> = 
  * PID 1 in its container would otherwise ignore SIGTERM, and its pod would
  * take the whole grace period to stop.
  */
-export function exitOnSignals(log: Logger, cleanup: () => Promise<unknown> | void = () => undefined): void {
+export function exitOnSignals(log: Logger, cleanup: () => unknown = () => undefined): void {
   const stop = (signal: string) => {
     log.info('stopping', { signal });
     Promise.resolve()

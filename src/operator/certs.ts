@@ -105,7 +105,7 @@ export function commonName(pem: string): string {
 
 /** Splits a PEM bundle into its certificates. */
 export function splitBundle(bundle: string): string[] {
-  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((c) => c.trimEnd() + '\n') ?? [];
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((c) => `${c.trimEnd()}\n`) ?? [];
 }
 
 export interface PkiState {

@@ -145,7 +145,7 @@ export function componentPodSpec(name: string, sa: string, image: string, pullPo
   };
 }
 
-export function componentDeployment(name: string, sa: string, namespace: string, replicas: number, podSpec: Obj): Obj {
+export function componentDeployment(name: string, namespace: string, replicas: number, podSpec: Obj): Obj {
   return {
     apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace, labels: labels(name) },
     spec: {
@@ -188,7 +188,7 @@ function virtApiObjects(p: InstallParams): Obj[] {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
       spec: { selector: { 'kubevirt.io': 'virt-api' }, ports: [{ port: 443, targetPort: 8443, protocol: 'TCP' }] },
     },
-    componentDeployment('virt-api', sa, p.namespace, 2, componentPodSpec('virt-api', sa, p.image, p.imagePullPolicy, {
+    componentDeployment('virt-api', p.namespace, 2, componentPodSpec('virt-api', sa, p.image, p.imagePullPolicy, {
       command: ['node', '/app/src/virt-api/main.js'],
       ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
       readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
@@ -219,7 +219,7 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
-    componentDeployment('virt-controller', sa, p.namespace, 2, componentPodSpec('virt-controller', sa, p.image, p.imagePullPolicy, {
+    componentDeployment('virt-controller', p.namespace, 2, componentPodSpec('virt-controller', sa, p.image, p.imagePullPolicy, {
       command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
       // As virt-api's: a starved controller holds up every VMI's Scheduled.
       resources: { requests: { cpu: '50m', memory: '64Mi' } },

@@ -138,7 +138,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
-    componentDeployment('virt-operator', sa, p.namespace, 1, componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
+    componentDeployment('virt-operator', p.namespace, 1, componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
       command: ['node', '/app/src/operator/main.js'],
       env: [
         { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

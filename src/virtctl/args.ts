@@ -209,7 +209,7 @@ export function exposeService(target: Exposable, o: ExposeOptions) {
   if (!type) throw new UsageError(o.type.toLowerCase() === 'externalname' ? `type: ${o.type} not supported` : `unknown service type: ${o.type}`);
   const { metadata } = target.object;
   let selector: Record<string, string>;
-  let ports;
+  let ports: ReturnType<typeof podNetworkPorts>;
   let kind: string;
   if (target.kind === 'vmirs') {
     const rs = target.object.spec;

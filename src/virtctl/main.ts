@@ -166,7 +166,7 @@ program.command('vnc').argument('<vmi>').description('Open a vnc connection to a
   .option('--preserve-session', 'Keep an existing VNC session instead of dropping it')
   .action(run(async (cluster, cmd, name: string) => {
     const o = cmd.opts();
-    let ws;
+    let ws: Awaited<ReturnType<typeof cluster.stream>>;
     try {
       ws = await cluster.stream(vmiPath(cluster.namespace, name, 'vnc'), { preserveSession: String(o.preserveSession === true) });
     } catch (error) {

@@ -26,10 +26,10 @@ export function attachConsole(ws: WebSocket, name: string): Promise<void> {
       resolve();
     };
     const onInput = (chunk: Buffer) => {
-      const escape = chunk.indexOf(ESCAPE);
-      const data = escape < 0 ? chunk : chunk.subarray(0, escape);
+      const escapeAt = chunk.indexOf(ESCAPE);
+      const data = escapeAt < 0 ? chunk : chunk.subarray(0, escapeAt);
       if (data.length && ws.readyState === WebSocket.OPEN) ws.send(data, { binary: true });
-      if (escape >= 0) finish();
+      if (escapeAt >= 0) finish();
     };
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) process.stdout.write(data);

@@ -10,7 +10,7 @@ import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-handler';
 const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
-type Obj = { metadata: { name: string; namespace?: string }; spec: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = { metadata: { name: string; namespace?: string }; spec: Record<string, any> };
 const get = (kind: string, name: string) => {
   const r = kubectlResult(['get', kind, name, '-n', NS, '-o', 'json']);
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
@@ -24,7 +24,7 @@ const inLauncher = (vmi: string, script: string) => kubectl(['exec', '-n', NS, l
 const killQemu = (vmi: string) => inLauncher(vmi, 'for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in qemu-system*) kill -9 "${p#/proc/}";; esac; done');
 
 /** The test guest with user-data of our own and the given interface. */
-function guest(name: string, userData: string, extra: (spec: Record<string, any>) => void = () => undefined): Obj { // eslint-disable-line @typescript-eslint/no-explicit-any
+function guest(name: string, userData: string, extra: (spec: Record<string, any>) => void = () => undefined): Obj {
   const vmi = example<Obj>('vmi-masquerade.yaml');
   vmi.metadata = { name, namespace: NS };
   vmi.spec.domain.memory.guest = '128Mi';

@@ -2,9 +2,8 @@
 // their field paths, VMIs are defaulted on create, and VMI status belongs to kubevirt-ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ApiError, rawRequest } from '../../src/lib/raw-request.ts';
+import { type ApiError, rawRequest } from '../../src/lib/raw-request.ts';
 import { kubectl, kubectlResult, deleteNamespace, eventually, KUBECONFIG } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
@@ -16,7 +15,7 @@ before(() => {
 });
 after(() => deleteNamespace(NS));
 
-type Edit = (o: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Edit = (o: any) => void;
 const INVALID: [string, string, Edit, string][] = [
   ['vm-cirros.yaml', 'running and runStrategy', (o) => (o.spec.running = true), 'spec.running'],
   ['vm-cirros.yaml', 'no runStrategy', (o) => delete o.spec.runStrategy, 'RunStrategy must be specified'],

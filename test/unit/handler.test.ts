@@ -140,7 +140,7 @@ test('a status kube-apiserver stored (keys sorted) is no change, so a running VM
 test('a container\'s CPU and devices cgroups are found from the process\'s cgroups and the host\'s mounts, v1 and v2', () => {
   const v1 = '12:pids:/kubepods/burstable/podU/C\n4:cpu:/kubepods/burstable/podU/C\n3:cpuacct:/kubepods/burstable/podU/C\n1:name=systemd:/kubepods/burstable/podU/C\n';
   assert.deepEqual(cgroupOf(v1, 'cpu'), { path: '/kubepods/burstable/podU/C', v2: false });
-  assert.deepEqual(cgroupOf('5:devices:/kubepods/burstable/podU/D\n' + v1, 'devices'), { path: '/kubepods/burstable/podU/D', v2: false });
+  assert.deepEqual(cgroupOf(`5:devices:/kubepods/burstable/podU/D\n${v1}`, 'devices'), { path: '/kubepods/burstable/podU/D', v2: false });
   assert.equal(cgroupOf(v1, 'devices'), undefined);
   assert.deepEqual(cgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n', 'cpu'), { path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope', v2: true });
   assert.equal(cgroupOf('9:name=systemd:/\n', 'cpu'), undefined);

@@ -3,7 +3,7 @@ import type { VirtualMachineInstance, VirtualMachineInstanceSpec } from '../type
 import type { ClusterConfig } from '../cluster-config.ts';
 import { guestMemoryOf } from '../guest-memory.ts';
 import { DEFAULT_CPU_MODEL, DEFAULT_CPU_REQUEST } from '../cluster-config.ts';
-import { binaryQuantity, compareQuantities, isZeroQuantity, parseQuantity, quantityValue } from '../quantity.ts';
+import { binaryQuantity, compareQuantities, isZeroQuantity, quantityValue } from '../quantity.ts';
 import { NON_ROOT_UID, PCI_TOPOLOGY_VERSION, PCI_TOPOLOGY_VERSION_ANNOTATION, VMI_FINALIZER } from '../constants.ts';
 import { VirtualMachineInstanceSpec as SpecSchema } from '../schema/vmi.ts';
 import { canonicalizeQuantities } from './quantities.ts';

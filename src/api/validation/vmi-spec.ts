@@ -2,7 +2,7 @@
 // templates of VMs, replica sets and pools (upstream's ValidateVirtualMachineInstanceSpec).
 import type { Disk, Probe, VirtualMachineInstanceSpec, Volume } from '../types.ts';
 import type { ClusterConfig } from '../cluster-config.ts';
-import { FieldPath, invalid, required, notSupported, type StatusCause } from '../causes.ts';
+import { type FieldPath, invalid, required, notSupported, type StatusCause } from '../causes.ts';
 import { parseQuantity, quantityValue, formatQuantity, type Quantity } from '../quantity.ts';
 import { dns1123LabelErrors, dns1123SubdomainErrors, isIP, isPciAddress } from './k8s-names.ts';
 import { validateNetworking } from './network.ts';
