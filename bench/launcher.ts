@@ -25,7 +25,9 @@ const IMAGE = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-container-d
 
 function manifest(name: string): VirtualMachineInstance {
   return {
-    apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name, namespace: 'bench' },
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name, namespace: 'bench' },
     spec: {
       domain: { devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }] }, memory: { guest: `${GUEST_MIB}Mi` } },
       terminationGracePeriodSeconds: 0,
@@ -43,21 +45,35 @@ async function memory(base: string) {
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
   const sockets = join(dir, 'sockets');
   mkdirSync(sockets);
-  writeFileSync(join(sockets, 'node-context.json'), JSON.stringify({
-    socketDir: sockets, kvm: false, hugepageSizes: [], firmware: OVMF, interfaces: { default: { user: {} } },
-    volumes: { containerDisks: { containerdisk: base } }, smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
-  }));
-  const launcher = spawn('node', [join(REPO, 'dist', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], { stdio: 'ignore' });
+  writeFileSync(
+    join(sockets, 'node-context.json'),
+    JSON.stringify({
+      socketDir: sockets,
+      kvm: false,
+      hugepageSizes: [],
+      firmware: OVMF,
+      interfaces: { default: { user: {} } },
+      volumes: { containerDisks: { containerdisk: base } },
+      smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+    }),
+  );
+  const launcher = spawn('node', [join(REPO, 'dist', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], {
+    stdio: 'ignore',
+  });
   let client: LauncherClient | undefined;
   for (let i = 0; i < 100 && !client; i++) {
     client = await LauncherClient.connect(join(sockets, 'launcher.sock')).catch(() => undefined);
     if (!client) await new Promise((r) => setTimeout(r, 50));
   }
   const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
-  await client!.request({ command: 'sync', vmi: defaultNewVmi(manifest('memory'), config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() }) });
+  await client!.request({
+    command: 'sync',
+    vmi: defaultNewVmi(manifest('memory'), config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() }),
+  });
   const log = join(sockets, 'virt-serial0-log');
   const deadline = Date.now() + 60_000;
-  while (!(existsSync(log) && readFileSync(log, 'utf8').includes('login:')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (!(existsSync(log) && readFileSync(log, 'utf8').includes('login:')) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
   client!.close();
   await new Promise((r) => setTimeout(r, 2000)); // let the guest settle
   const qemuPid = Number(execFileSync('pgrep', ['-P', String(launcher.pid), 'qemu-system'], { encoding: 'utf8' }).trim());
@@ -66,8 +82,12 @@ async function memory(base: string) {
   launcher.kill('SIGTERM');
   await new Promise((r) => launcher.on('exit', r));
   const qemuOverhead = Math.max(0, qemuMiB - GUEST_MIB);
-  console.log(`memory (guest ${GUEST_MIB} MiB, booted): launcher RSS ${launcherMiB.toFixed(1)} MiB; QEMU RSS ${qemuMiB.toFixed(1)} MiB, minus guest RAM ${qemuOverhead.toFixed(1)} MiB; overhead ${(launcherMiB + qemuOverhead).toFixed(1)} MiB`);
-  console.log(`  launcher RSS vs target 60 MiB: ${(launcherMiB / 60).toFixed(2)}x; overhead vs upstream's 240 MiB budget: ${((launcherMiB + qemuOverhead) / 240).toFixed(2)}x`);
+  console.log(
+    `memory (guest ${GUEST_MIB} MiB, booted): launcher RSS ${launcherMiB.toFixed(1)} MiB; QEMU RSS ${qemuMiB.toFixed(1)} MiB, minus guest RAM ${qemuOverhead.toFixed(1)} MiB; overhead ${(launcherMiB + qemuOverhead).toFixed(1)} MiB`,
+  );
+  console.log(
+    `  launcher RSS vs target 60 MiB: ${(launcherMiB / 60).toFixed(2)}x; overhead vs upstream's 240 MiB budget: ${((launcherMiB + qemuOverhead) / 240).toFixed(2)}x`,
+  );
 }
 
 async function syncToRunning(runs: number, base: string) {
@@ -79,8 +99,15 @@ async function syncToRunning(runs: number, base: string) {
     const supervisor = new Supervisor({
       log: createLogger('bench', {}, () => undefined),
       context: () => ({
-        workdir: dir, socketDir: dir, kvm: false, hugepageSizes: [], firmware: OVMF, interfaces: { default: { user: {} } },
-        volumes: { containerDisks: { containerdisk: base } }, smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, now: new Date(),
+        workdir: dir,
+        socketDir: dir,
+        kvm: false,
+        hugepageSizes: [],
+        firmware: OVMF,
+        interfaces: { default: { user: {} } },
+        volumes: { containerDisks: { containerdisk: base } },
+        smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+        now: new Date(),
       }),
     });
     const running = new Promise<void>((resolve) => supervisor.on('domain', (s) => s.state === 'Running' && resolve()));
@@ -91,7 +118,9 @@ async function syncToRunning(runs: number, base: string) {
     await supervisor.kill();
   }
   const sorted = [...timings].sort((a, b) => a - b);
-  console.log(`sync → QEMU running over ${runs} runs: p50 ${percentile(sorted, 50).toFixed(0)} ms, p95 ${percentile(sorted, 95).toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
+  console.log(
+    `sync → QEMU running over ${runs} runs: p50 ${percentile(sorted, 50).toFixed(0)} ms, p95 ${percentile(sorted, 95).toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`,
+  );
   console.log(`  p50 vs target 300 ms: ${(percentile(sorted, 50) / 300).toFixed(2)}x`);
 }
 

@@ -17,13 +17,22 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, burst: { type: 'string', default: '30' }, audit: { type: 'string', default: '/var/lib/kubevirt-ts-cluster/logs/audit.log' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '10' },
+    burst: { type: 'string', default: '30' },
+    audit: { type: 'string', default: '/var/lib/kubevirt-ts-cluster/logs/audit.log' },
+  },
+});
 const NS = 'kvts-bench';
-const kubectl = (args: string[], input?: string) => execFileSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+const kubectl = (args: string[], input?: string) =>
+  execFileSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 
 function vmi(name: string) {
   return {
-    apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name, namespace: NS },
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name, namespace: NS },
     spec: {
       terminationGracePeriodSeconds: 0,
       domain: {
@@ -52,7 +61,13 @@ const runningAt = new Map<string, number>();
 /** Creates a VMI; resolves with the time just before the request was sent. */
 async function create(name: string): Promise<number> {
   const sent = Date.now();
-  await custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: NS, plural: 'virtualmachineinstances', body: vmi(name) });
+  await custom.createNamespacedCustomObject({
+    group: 'kubevirt.io',
+    version: 'v1',
+    namespace: NS,
+    plural: 'virtualmachineinstances',
+    body: vmi(name),
+  });
   return sent;
 }
 
@@ -73,7 +88,17 @@ async function waitRunning(names: string[], createdAt: Map<string, number>, time
  * (virt-handler). Times the API keeps in whole seconds are rounded so.
  */
 async function burstStages(created: Map<string, number>) {
-  const vmis = (await custom.listNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: NS, plural: 'virtualmachineinstances' })) as { items: { metadata: { name: string; uid: string }; status?: { phaseTransitionTimestamps?: { phase: string; phaseTransitionTimestamp: string }[] } }[] };
+  const vmis = (await custom.listNamespacedCustomObject({
+    group: 'kubevirt.io',
+    version: 'v1',
+    namespace: NS,
+    plural: 'virtualmachineinstances',
+  })) as {
+    items: {
+      metadata: { name: string; uid: string };
+      status?: { phaseTransitionTimestamps?: { phase: string; phaseTransitionTimestamp: string }[] };
+    }[];
+  };
   const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NS })).items;
   const stages: Record<string, number[]> = { podCreated: [], containersStarted: [], podReady: [], scheduled: [] };
   for (const vmi of vmis.items) {
@@ -86,7 +111,9 @@ async function burstStages(created: Map<string, number>) {
     stages.podReady.push(since(pod.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime));
     stages.scheduled.push(since(vmi.status?.phaseTransitionTimestamps?.find((t) => t.phase === 'Scheduled')?.phaseTransitionTimestamp));
   }
-  return Object.fromEntries(Object.entries(stages).map(([stage, times]) => [stage, { p50: s(percentile(times, 50)), p95: s(percentile(times, 95)) }]));
+  return Object.fromEntries(
+    Object.entries(stages).map(([stage, times]) => [stage, { p50: s(percentile(times, 50)), p95: s(percentile(times, 95)) }]),
+  );
 }
 
 async function cleanup() {
@@ -95,9 +122,14 @@ async function cleanup() {
 
 kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s']);
 kubectl(['create', 'namespace', NS]);
-const watching = await new Watch(kc).watch(`/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`, {}, (_type, object: { metadata: { name: string }; status?: { phase?: string } }) => {
-  if (object.status?.phase === 'Running' && !runningAt.has(object.metadata.name)) runningAt.set(object.metadata.name, Date.now());
-}, () => undefined);
+const watching = await new Watch(kc).watch(
+  `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`,
+  {},
+  (_type, object: { metadata: { name: string }; status?: { phase?: string } }) => {
+    if (object.status?.phase === 'Running' && !runningAt.has(object.metadata.name)) runningAt.set(object.metadata.name, Date.now());
+  },
+  () => undefined,
+);
 
 // 1. One at a time. The kubelet reports a pod's started containers at its next look at the
 // runtime, once a second, and the VMI can be Scheduled only then. The previous run's deletion
@@ -123,7 +155,11 @@ const writes = { vmiPatches: 0, vmiUpdates: 0, podPatches: 0, podUpdates: 0 };
 const text = readFileSync(values.audit, 'utf8').slice(auditStart, auditEnd);
 for (const line of text.split('\n')) {
   if (!line) continue;
-  const e = JSON.parse(line) as { verb: string; objectRef?: { resource?: string; namespace?: string; subresource?: string }; responseStatus?: { code?: number } };
+  const e = JSON.parse(line) as {
+    verb: string;
+    objectRef?: { resource?: string; namespace?: string; subresource?: string };
+    responseStatus?: { code?: number };
+  };
   if (e.objectRef?.namespace !== NS || (e.responseStatus?.code ?? 0) >= 300) continue;
   const resource = e.objectRef.resource;
   if (resource === 'virtualmachineinstances' && e.verb === 'patch') writes.vmiPatches++;
@@ -177,14 +213,32 @@ watching.abort();
 kubectl(['delete', 'namespace', NS, '--wait=false']);
 
 const report = {
-  single: { runs, p50: s(percentile(single, 50)), p95: s(percentile(single, 95)), target: '≤ 2 s (p50)', ratio: (percentile(single, 50) / 2000).toFixed(2) },
+  single: {
+    runs,
+    p50: s(percentile(single, 50)),
+    p95: s(percentile(single, 95)),
+    target: '≤ 2 s (p50)',
+    ratio: (percentile(single, 50) / 2000).toFixed(2),
+  },
   machine: {
-    cpuLoopMs: Math.round(loopMs), stolenDuringBurst: `${(100 * burstStolen).toFixed(0)}%`,
+    cpuLoopMs: Math.round(loopMs),
+    stolenDuringBurst: `${(100 * burstStolen).toFixed(0)}%`,
     note: 'a fixed loop on the quiet node just before the burst (higher is a slower machine), and the share of the CPU the hypervisor took from this node during the burst',
   },
-  burst: { vmis: burst, p50: s(percentile(burstTimes, 50)), p95: s(percentile(burstTimes, 95)), max: s(Math.max(...burstTimes)), target: '≤ 15 s (p95)', ratio: (percentile(burstTimes, 95) / 15000).toFixed(2), stages },
+  burst: {
+    vmis: burst,
+    p50: s(percentile(burstTimes, 50)),
+    p95: s(percentile(burstTimes, 95)),
+    max: s(Math.max(...burstTimes)),
+    target: '≤ 15 s (p95)',
+    ratio: (percentile(burstTimes, 95) / 15000).toFixed(2),
+    stages,
+  },
   writesPerVmi: {
-    vmiPatches: writes.vmiPatches / runs, vmiUpdates: writes.vmiUpdates / runs, podPatches: writes.podPatches / runs, podUpdates: writes.podUpdates / runs,
+    vmiPatches: writes.vmiPatches / runs,
+    vmiUpdates: writes.vmiUpdates / runs,
+    podPatches: writes.podPatches / runs,
+    podUpdates: writes.podUpdates / runs,
     gate: 'upstream: ≤ 2 VMI patches and ≤ 10 VMI updates per VMI',
   },
 };

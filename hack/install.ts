@@ -13,14 +13,18 @@ import { kvmUsable } from '../src/lib/kvm.ts';
 import { operatorManifest } from '../src/operator/install.ts';
 
 const NAMESPACE = 'kubevirt';
-const { values } = parseArgs({ options: { registry: { type: 'string', default: 'registry:5000' }, timeout: { type: 'string', default: '300s' } } });
+const { values } = parseArgs({
+  options: { registry: { type: 'string', default: 'registry:5000' }, timeout: { type: 'string', default: '300s' } },
+});
 const repo = join(import.meta.dirname, '..');
 const cache = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
-const kubectl = (args: string[], input?: string) => execFileSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'] });
+const kubectl = (args: string[], input?: string) =>
+  execFileSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'] });
 
 function pinned(repository: string): string {
   const ref = `${values.registry}/${repository}`;
-  const digest = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}:devel`], { encoding: 'utf8' })).Digest as string;
+  const digest = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}:devel`], { encoding: 'utf8' }))
+    .Digest as string;
   return `${ref}@${digest}`;
 }
 
@@ -40,10 +44,24 @@ kubectl(['rollout', 'status', 'deployment/virt-operator', '-n', NAMESPACE, '--ti
 const started = Date.now();
 // Available for these images, not for what an earlier install left running.
 const version = image.split(/[@:]/).pop();
-kubectl(['wait', 'kubevirt/kubevirt', '-n', NAMESPACE, `--for=jsonpath={.status.observedKubeVirtVersion}=${version}`, `--timeout=${values.timeout}`]);
+kubectl([
+  'wait',
+  'kubevirt/kubevirt',
+  '-n',
+  NAMESPACE,
+  `--for=jsonpath={.status.observedKubeVirtVersion}=${version}`,
+  `--timeout=${values.timeout}`,
+]);
 kubectl(['wait', 'kubevirt/kubevirt', '-n', NAMESPACE, '--for=condition=Available', `--timeout=${values.timeout}`]);
 // A new launcher image alone changes no version: wait for the operator to have rolled it out too.
-kubectl(['wait', 'daemonset/virt-handler', '-n', NAMESPACE, `--for=jsonpath={.spec.template.spec.containers[0].image}=${launcherImage}`, `--timeout=${values.timeout}`]);
+kubectl([
+  'wait',
+  'daemonset/virt-handler',
+  '-n',
+  NAMESPACE,
+  `--for=jsonpath={.spec.template.spec.containers[0].image}=${launcherImage}`,
+  `--timeout=${values.timeout}`,
+]);
 for (const workload of ['deployment/virt-api', 'deployment/virt-controller', 'daemonset/virt-handler']) {
   kubectl(['rollout', 'status', workload, '-n', NAMESPACE, `--timeout=${values.timeout}`]);
 }

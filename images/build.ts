@@ -4,7 +4,20 @@
 // With no image names it builds all of them.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
 import { gitInfo } from '../src/lib/version.ts';
@@ -69,14 +82,19 @@ let nodeToolsLayer: LayerBlob | undefined;
  * smaller applets on PATH.
  */
 function nodeTools(): LayerBlob {
-  return (nodeToolsLayer ??= stage('node-tools', (root) => {
-    copyWithLibraries(root, '/usr/sbin/ip', '/usr/local/bin/ip');
-    copyWithLibraries(root, '/usr/bin/nsenter', '/usr/local/bin/nsenter');
-    copyWithLibraries(root, '/usr/sbin/xtables-nft-multi', '/usr/local/bin/xtables-nft-multi');
-    for (const name of ['iptables', 'iptables-save', 'iptables-restore']) symlinkSync('xtables-nft-multi', join(root, 'usr/local/bin', name));
-    const modules = '/usr/lib/x86_64-linux-gnu/xtables';
-    for (const module of readdirSync(modules)) copyWithLibraries(root, join(modules, module));
-  }, hashOf(readFileSync(import.meta.filename), String(statSync('/usr/sbin/xtables-nft-multi').size), String(statSync('/usr/sbin/ip').size))));
+  return (nodeToolsLayer ??= stage(
+    'node-tools',
+    (root) => {
+      copyWithLibraries(root, '/usr/sbin/ip', '/usr/local/bin/ip');
+      copyWithLibraries(root, '/usr/bin/nsenter', '/usr/local/bin/nsenter');
+      copyWithLibraries(root, '/usr/sbin/xtables-nft-multi', '/usr/local/bin/xtables-nft-multi');
+      for (const name of ['iptables', 'iptables-save', 'iptables-restore'])
+        symlinkSync('xtables-nft-multi', join(root, 'usr/local/bin', name));
+      const modules = '/usr/lib/x86_64-linux-gnu/xtables';
+      for (const module of readdirSync(modules)) copyWithLibraries(root, join(modules, module));
+    },
+    hashOf(readFileSync(import.meta.filename), String(statSync('/usr/sbin/xtables-nft-multi').size), String(statSync('/usr/sbin/ip').size)),
+  ));
 }
 
 let holderLayer: LayerBlob | undefined;
@@ -95,39 +113,91 @@ function containerDiskHolder(): LayerBlob {
 let baseLayer: LayerBlob | undefined;
 /** busybox, the Node 24 runtime from node_modules (stripped), and the accounts our components run as. */
 function base(): LayerBlob {
-  return (baseLayer ??= stage('base', (root) => {
-    copyInto(root, '/bin/busybox', '/bin/busybox');
-    for (const applet of ['mknod', 'sysctl', 'sh', 'ls', 'cat', 'sleep', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'ps', 'kill', 'env', 'echo', 'test', 'nc', 'ip', 'chown', 'chmod', 'stat', 'mount', 'umount', 'df', 'du', 'find', 'grep', 'sed', 'head', 'tail', 'tar', 'true', 'false', 'id', 'hostname', 'uname', 'date', 'touch', 'tee', 'vi']) {
-      symlinkSync('busybox', join(root, 'bin', applet));
-    }
-    const node = realpathSync(join(REPO, 'node_modules', '.bin', 'node'));
-    copyWithLibraries(root, node, '/usr/local/bin/node');
-    execFileSync('strip', ['--strip-debug', join(root, 'usr/local/bin/node')]);
-    mkdirSync(join(root, 'etc'), { recursive: true });
-    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nqemu:x:107:107:qemu:/home/qemu:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-    writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nqemu:x:107:\nkvm:x:108:qemu\nnogroup:x:65534:\n');
-    writeFileSync(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
-    if (existsSync('/etc/ssl/certs/ca-certificates.crt')) copyInto(root, '/etc/ssl/certs/ca-certificates.crt');
-    for (const dir of ['tmp', 'var/run', 'home/qemu', 'root']) mkdirSync(join(root, dir), { recursive: true });
-    chmodSync(join(root, 'tmp'), 0o1777);
-  }, hashOf(readFileSync(import.meta.filename), process.version, String(statSync('/bin/busybox').size))));
+  return (baseLayer ??= stage(
+    'base',
+    (root) => {
+      copyInto(root, '/bin/busybox', '/bin/busybox');
+      for (const applet of [
+        'mknod',
+        'sysctl',
+        'sh',
+        'ls',
+        'cat',
+        'sleep',
+        'mkdir',
+        'rm',
+        'cp',
+        'mv',
+        'ln',
+        'ps',
+        'kill',
+        'env',
+        'echo',
+        'test',
+        'nc',
+        'ip',
+        'chown',
+        'chmod',
+        'stat',
+        'mount',
+        'umount',
+        'df',
+        'du',
+        'find',
+        'grep',
+        'sed',
+        'head',
+        'tail',
+        'tar',
+        'true',
+        'false',
+        'id',
+        'hostname',
+        'uname',
+        'date',
+        'touch',
+        'tee',
+        'vi',
+      ]) {
+        symlinkSync('busybox', join(root, 'bin', applet));
+      }
+      const node = realpathSync(join(REPO, 'node_modules', '.bin', 'node'));
+      copyWithLibraries(root, node, '/usr/local/bin/node');
+      execFileSync('strip', ['--strip-debug', join(root, 'usr/local/bin/node')]);
+      mkdirSync(join(root, 'etc'), { recursive: true });
+      writeFileSync(
+        join(root, 'etc', 'passwd'),
+        'root:x:0:0:root:/root:/bin/sh\nqemu:x:107:107:qemu:/home/qemu:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+      );
+      writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nqemu:x:107:\nkvm:x:108:qemu\nnogroup:x:65534:\n');
+      writeFileSync(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
+      if (existsSync('/etc/ssl/certs/ca-certificates.crt')) copyInto(root, '/etc/ssl/certs/ca-certificates.crt');
+      for (const dir of ['tmp', 'var/run', 'home/qemu', 'root']) mkdirSync(join(root, dir), { recursive: true });
+      chmodSync(join(root, 'tmp'), 0o1777);
+    },
+    hashOf(readFileSync(import.meta.filename), process.version, String(statSync('/bin/busybox').size)),
+  ));
 }
 
 let depsLayer: LayerBlob | undefined;
 /** The production npm dependencies; rebuilt only when package-lock.json changes. */
 function deps(): LayerBlob {
-  return (depsLayer ??= stage('deps', (root) => {
-    const app = join(root, 'app');
-    mkdirSync(app, { recursive: true });
-    copyFileSync(join(REPO, 'package.json'), join(app, 'package.json'));
-    copyFileSync(join(REPO, 'package-lock.json'), join(app, 'package-lock.json'));
-    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--prefer-offline'], {
-      cwd: app,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    rmSync(join(app, 'package.json'));
-    rmSync(join(app, 'package-lock.json'));
-  }, hashOf(readFileSync(join(REPO, 'package-lock.json')))));
+  return (depsLayer ??= stage(
+    'deps',
+    (root) => {
+      const app = join(root, 'app');
+      mkdirSync(app, { recursive: true });
+      copyFileSync(join(REPO, 'package.json'), join(app, 'package.json'));
+      copyFileSync(join(REPO, 'package-lock.json'), join(app, 'package-lock.json'));
+      execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--prefer-offline'], {
+        cwd: app,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      rmSync(join(app, 'package.json'));
+      rmSync(join(app, 'package-lock.json'));
+    },
+    hashOf(readFileSync(join(REPO, 'package-lock.json'))),
+  ));
 }
 
 /**
@@ -140,7 +210,9 @@ function app(): LayerBlob {
     mkdirSync(dir, { recursive: true });
     const out = join(CACHE, 'images', 'dist');
     rmSync(out, { recursive: true, force: true });
-    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });
+    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', out], {
+      stdio: 'inherit',
+    });
     cpSync(join(out, 'src'), join(dir, 'src'), { recursive: true });
     cpSync(join(REPO, 'manifests'), join(dir, 'manifests'), { recursive: true });
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
@@ -154,15 +226,20 @@ let qemuLayer: LayerBlob | undefined;
  * launcher runs (qemu-img, genisoimage), plus a kernel for the KVM probe.
  */
 function qemu(): LayerBlob {
-  return (qemuLayer ??= stage('qemu', (root) => {
-    for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage']) copyWithLibraries(root, binary);
-    const modules = '/usr/lib/x86_64-linux-gnu/qemu';
-    for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so']) if (existsSync(join(modules, module))) copyWithLibraries(root, join(modules, module));
-    for (const dir of ['/usr/share/qemu', '/usr/share/seabios', '/usr/share/OVMF', '/usr/share/ovmf', '/usr/lib/ipxe/qemu']) {
-      if (existsSync(dir)) cpSync(dir, join(root, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
-    }
-    copyInto(root, join(guest(), 'vmlinuz'), '/usr/share/kubevirt-ts/probe-vmlinuz');
-  }, hashOf(readFileSync(import.meta.filename), execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }))));
+  return (qemuLayer ??= stage(
+    'qemu',
+    (root) => {
+      for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage']) copyWithLibraries(root, binary);
+      const modules = '/usr/lib/x86_64-linux-gnu/qemu';
+      for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so'])
+        if (existsSync(join(modules, module))) copyWithLibraries(root, join(modules, module));
+      for (const dir of ['/usr/share/qemu', '/usr/share/seabios', '/usr/share/OVMF', '/usr/share/ovmf', '/usr/lib/ipxe/qemu']) {
+        if (existsSync(dir)) cpSync(dir, join(root, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
+      }
+      copyInto(root, join(guest(), 'vmlinuz'), '/usr/share/kubevirt-ts/probe-vmlinuz');
+    },
+    hashOf(readFileSync(import.meta.filename), execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' })),
+  ));
 }
 
 /** Test-only servers used by the cluster smoke test. */
@@ -177,7 +254,10 @@ function testServers(): LayerBlob {
 let guestDir: string | undefined;
 /** The test guest (images/guest/build.sh), built from Debian packages and cached. */
 function guest(): string {
-  return (guestDir ??= execFileSync('bash', [join(REPO, 'images', 'guest', 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim());
+  return (guestDir ??= execFileSync('bash', [join(REPO, 'images', 'guest', 'build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim());
 }
 
 /** The test guest as a containerDisk: its boot disk at /disk/disk.qcow2. */
@@ -194,7 +274,12 @@ let kernelBootLayer: LayerBlob | undefined;
 function kernelBoot(): LayerBlob {
   return (kernelBootLayer ??= stage('kernel-boot', (root) => {
     mkdirSync(join(root, 'boot'));
-    for (const [from, to] of [['vmlinuz', 'vmlinuz'], ['initramfs.gz', 'initramfs.gz'], ['vmlinuz', 'vmlinuz-virt'], ['initramfs.gz', 'initramfs-virt']]) {
+    for (const [from, to] of [
+      ['vmlinuz', 'vmlinuz'],
+      ['initramfs.gz', 'initramfs.gz'],
+      ['vmlinuz', 'vmlinuz-virt'],
+      ['initramfs.gz', 'initramfs-virt'],
+    ]) {
       copyFileSync(join(guest(), from), join(root, 'boot', to));
     }
   }));
@@ -210,8 +295,11 @@ function evilContainerDisk(): LayerBlob {
 
 /** Where the test guest is published: our name, and the names upstream's examples use. */
 export const CONTAINER_DISK_NAMES = [
-  'kubevirt-ts/test-guest-container-disk', 'kubevirt/cirros-container-disk-demo', 'kubevirt/alpine-container-disk-demo',
-  'kubevirt/fedora-cloud-container-disk-demo', 'kubevirt/fedora-with-test-tooling-container-disk',
+  'kubevirt-ts/test-guest-container-disk',
+  'kubevirt/cirros-container-disk-demo',
+  'kubevirt/alpine-container-disk-demo',
+  'kubevirt/fedora-cloud-container-disk-demo',
+  'kubevirt/fedora-with-test-tooling-container-disk',
 ];
 export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
 
@@ -222,9 +310,17 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
   'virt-ts': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/virt-ts:${TAG}`, [base(), deps(), app()], { Env: NODE_ENV, WorkingDir: '/app' }, push),
   'virt-launcher': (registry, push) =>
-    pushImage(`${registry}/kubevirt-ts/virt-launcher:${TAG}`, [base(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()], {
-      Env: NODE_ENV, WorkingDir: '/app', Entrypoint: ['node', '/app/src/launcher/main.js'], User: '107:107',
-    }, push),
+    pushImage(
+      `${registry}/kubevirt-ts/virt-launcher:${TAG}`,
+      [base(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()],
+      {
+        Env: NODE_ENV,
+        WorkingDir: '/app',
+        Entrypoint: ['node', '/app/src/launcher/main.js'],
+        User: '107:107',
+      },
+      push,
+    ),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);

@@ -45,8 +45,20 @@ function putBlob(data: Buffer | string): Blob {
 export function layerFromDir(dir: string): LayerBlob {
   mkdirSync(BLOBS, { recursive: true });
   const tar = join(BLOBS, `.tmp-${process.pid}.tar`);
-  execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=posix',
-    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '-C', dir, '-cf', tar, '.']);
+  execFileSync('tar', [
+    '--sort=name',
+    '--mtime=@0',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--format=posix',
+    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+    '-C',
+    dir,
+    '-cf',
+    tar,
+    '.',
+  ]);
   const diffHex = sha256File(tar);
   const index = join(BLOBS, `diffid-${diffHex}`);
   if (existsSync(index)) {
@@ -104,7 +116,13 @@ export function pushImage(ref: string, layers: LayerBlob[], config: ImageConfig,
     join(layout, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'latest' },
+        },
+      ],
     }),
   );
   if (!push) return manifest.digest;

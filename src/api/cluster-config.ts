@@ -4,9 +4,20 @@ import type { KubeVirtConfiguration } from './types.ts';
 
 /** Beta gates: on unless listed in disabledFeatureGates. Alpha gates must be named in featureGates. */
 const BETA_GATES = new Set([
-  'ImageVolume', 'Snapshot', 'WorkloadEncryptionSEV', 'KubevirtSeccompProfile', 'NodeRestriction', 'GPUsWithDRA',
-  'HostDevicesWithDRA', 'DecentralizedLiveMigration', 'DeclarativeHotplugVolumes', 'PasstBinding',
-  'PodSecondaryInterfaceNamingUpgrade', 'ExternalNetResourceInjection', 'RebootPolicy', 'Template',
+  'ImageVolume',
+  'Snapshot',
+  'WorkloadEncryptionSEV',
+  'KubevirtSeccompProfile',
+  'NodeRestriction',
+  'GPUsWithDRA',
+  'HostDevicesWithDRA',
+  'DecentralizedLiveMigration',
+  'DeclarativeHotplugVolumes',
+  'PasstBinding',
+  'PodSecondaryInterfaceNamingUpgrade',
+  'ExternalNetResourceInjection',
+  'RebootPolicy',
+  'Template',
   'OptOutRoleAggregation',
 ]);
 
@@ -40,7 +51,9 @@ export class ClusterConfig {
   }
 
   private archConfig(arch: string) {
-    const byArch = this.raw.architectureConfiguration as Record<string, { machineType?: string; emulatedMachines?: string[] } | undefined> | undefined;
+    const byArch = this.raw.architectureConfiguration as
+      | Record<string, { machineType?: string; emulatedMachines?: string[] } | undefined>
+      | undefined;
     return byArch?.[arch];
   }
 

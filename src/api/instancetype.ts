@@ -34,7 +34,11 @@ export function cpuTopology(vcpus: number, preference?: VirtualMachinePreference
 
 export type Expansion = { vm: VirtualMachine } | { causes: StatusCause[] };
 
-export function expandVm(vm: VirtualMachine, instancetype?: VirtualMachineInstancetypeSpec, preference?: VirtualMachinePreferenceSpec): Expansion {
+export function expandVm(
+  vm: VirtualMachine,
+  instancetype?: VirtualMachineInstancetypeSpec,
+  preference?: VirtualMachinePreferenceSpec,
+): Expansion {
   if (!vm.spec?.instancetype && !vm.spec?.preference) return { vm };
   const expanded = structuredClone(vm);
   const template = expanded.spec.template!;
@@ -59,7 +63,8 @@ export function expandVm(vm: VirtualMachine, instancetype?: VirtualMachineInstan
     if (instancetype.nodeSelector) spec.nodeSelector = { ...instancetype.nodeSelector };
     if (instancetype.schedulerName) spec.schedulerName = instancetype.schedulerName;
     if (instancetype.ioThreadsPolicy) domain.ioThreadsPolicy = instancetype.ioThreadsPolicy;
-    if (instancetype.annotations) template.metadata = { ...template.metadata, annotations: { ...instancetype.annotations, ...template.metadata?.annotations } };
+    if (instancetype.annotations)
+      template.metadata = { ...template.metadata, annotations: { ...instancetype.annotations, ...template.metadata?.annotations } };
   }
   if (preference) applyPreference(spec, preference);
   delete expanded.spec.instancetype;
@@ -80,7 +85,8 @@ function applyPreference(spec: TemplateSpec, preference: VirtualMachinePreferenc
   for (const iface of domain.devices?.interfaces ?? []) {
     if (!iface.model && devices.preferredInterfaceModel) iface.model = devices.preferredInterfaceModel;
   }
-  if (!domain.machine?.type && preference.machine?.preferredMachineType) domain.machine = { ...domain.machine, type: preference.machine.preferredMachineType };
+  if (!domain.machine?.type && preference.machine?.preferredMachineType)
+    domain.machine = { ...domain.machine, type: preference.machine.preferredMachineType };
   if (spec.terminationGracePeriodSeconds === undefined && preference.preferredTerminationGracePeriodSeconds !== undefined) {
     spec.terminationGracePeriodSeconds = preference.preferredTerminationGracePeriodSeconds;
   }

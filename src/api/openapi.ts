@@ -33,9 +33,19 @@ export interface JSONSchemaProps {
 }
 
 const COPIED_KEYS = [
-  'type', 'format', 'description', 'enum', 'pattern', 'minimum', 'maximum', 'nullable',
-  'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-list-type',
-  'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
+  'type',
+  'format',
+  'description',
+  'enum',
+  'pattern',
+  'minimum',
+  'maximum',
+  'nullable',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
 ] as const;
 
 /** The CRD form of a schema: TypeBox's own bookkeeping and our private markers dropped, keys in stable order. */
@@ -82,8 +92,16 @@ export function structuralProblems(root: JSONSchemaProps): string[] {
 }
 
 const JUNCTOR_FORBIDDEN = [
-  'type', 'description', 'default', 'additionalProperties', 'nullable', 'x-kubernetes-preserve-unknown-fields',
-  'x-kubernetes-embedded-resource', 'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
+  'type',
+  'description',
+  'default',
+  'additionalProperties',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
 ] as const;
 
 function walk(node: JSONSchemaProps, path: string, problems: string[], ctx: { inJunctor: boolean; isRoot: boolean }) {
@@ -102,11 +120,15 @@ function walk(node: JSONSchemaProps, path: string, problems: string[], ctx: { in
   } else {
     const intOrString = node['x-kubernetes-int-or-string'] === true;
     const preserve = node['x-kubernetes-preserve-unknown-fields'] === true;
-    if (!node.type && !intOrString && !preserve) problems.push(`${path}.type: Required value: must not be empty for specified object fields`);
+    if (!node.type && !intOrString && !preserve)
+      problems.push(`${path}.type: Required value: must not be empty for specified object fields`);
     if (intOrString) {
       if (node.type) problems.push(`${path}.type: must be empty with x-kubernetes-int-or-string`);
       const alts = node.anyOf ?? node.allOf?.flatMap((a) => a.anyOf ?? []) ?? [];
-      const types = alts.map((a) => a.type).sort().join(',');
+      const types = alts
+        .map((a) => a.type)
+        .sort()
+        .join(',');
       if (alts.length > 0 && types !== 'integer,string') problems.push(`${path}.anyOf: int-or-string must be [integer, string]`);
     } else if (node.anyOf) {
       for (const alt of node.anyOf) if (alt.type) problems.push(`${path}.anyOf[*].type: must not be specified`);
@@ -151,7 +173,8 @@ function walk(node: JSONSchemaProps, path: string, problems: string[], ctx: { in
     walk(node.additionalProperties, `${path}.additionalProperties`, problems, { inJunctor: ctx.inJunctor, isRoot: false });
   }
   for (const junctor of ['anyOf', 'allOf', 'oneOf'] as const) {
-    for (const [i, alt] of (node[junctor] ?? []).entries()) walk(alt, `${path}.${junctor}[${i}]`, problems, { inJunctor: true, isRoot: false });
+    for (const [i, alt] of (node[junctor] ?? []).entries())
+      walk(alt, `${path}.${junctor}[${i}]`, problems, { inJunctor: true, isRoot: false });
   }
   if (node.not) walk(node.not, `${path}.not`, problems, { inJunctor: true, isRoot: false });
 }

@@ -16,11 +16,11 @@ export function selectorError(selector: LabelSelector | undefined): string | und
     switch (req.operator) {
       case 'In':
       case 'NotIn':
-        if (values.length === 0) return 'values: Invalid value: []string(nil): for \'in\', \'notin\' operators, values set can\'t be empty';
+        if (values.length === 0) return "values: Invalid value: []string(nil): for 'in', 'notin' operators, values set can't be empty";
         break;
       case 'Exists':
       case 'DoesNotExist':
-        if (values.length > 0) return 'values: Invalid value: for \'exists\', \'doesnotexist\' operators, values set must be empty';
+        if (values.length > 0) return "values: Invalid value: for 'exists', 'doesnotexist' operators, values set must be empty";
         break;
       default:
         return `"${req.operator}" is not a valid label selector operator`;

@@ -21,4 +21,3 @@ export function parseVmiPath(pathname: string): { namespace: string; name: strin
 /** The WebSocket path of a VMI's serial console or VNC display. */
 export const streamPath = (namespace: string, name: string, kind: StreamKind, preserveSession = false) =>
   `${vmiPath(namespace, name)}/${kind}${kind === 'vnc' ? `?preserveSession=${preserveSession}` : ''}`;
-

@@ -51,7 +51,8 @@ export function fileTreeMountPath(volume: Volume): string | undefined {
 }
 
 /** Where the Secret a cloud-init volume names for its user data or network data is mounted (each key a file). */
-export const cloudInitSecretMountPath = (volumeName: string, kind: 'userdata' | 'networkdata') => `${POD_PATHS.private}/secret/${volumeName}/${kind}`;
+export const cloudInitSecretMountPath = (volumeName: string, kind: 'userdata' | 'networkdata') =>
+  `${POD_PATHS.private}/secret/${volumeName}/${kind}`;
 
 /** The launcher image's UEFI firmware (Debian's OVMF). */
 export const OVMF: Firmware = {

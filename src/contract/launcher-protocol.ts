@@ -11,10 +11,19 @@ export const VNC_SOCKET = 'virt-vnc';
 export type DomainState = 'NoState' | 'Running' | 'Paused' | 'Shutdown' | 'Shutoff' | 'Crashed';
 
 export type DomainReason =
-  | 'Unknown' | 'Booted' | 'Unpaused' | 'Reset' // Running
-  | 'User' | 'IOError' | 'StartingUp' | 'Watchdog' // Paused
-  | 'GuestShutdown' | 'HostShutdown' // Shutdown (in progress)
-  | 'Shutdown' | 'Destroyed' | 'Failed' // Shutoff
+  | 'Unknown'
+  | 'Booted'
+  | 'Unpaused'
+  | 'Reset' // Running
+  | 'User'
+  | 'IOError'
+  | 'StartingUp'
+  | 'Watchdog' // Paused
+  | 'GuestShutdown'
+  | 'HostShutdown' // Shutdown (in progress)
+  | 'Shutdown'
+  | 'Destroyed'
+  | 'Failed' // Shutoff
   | 'Panicked'; // Crashed
 
 /** The domain state the launcher reports, named as libvirt names them, as upstream's handler expects. */
@@ -43,7 +52,9 @@ export interface VolumePaths {
 }
 
 /** How an interface reaches its network: a tap virt-handler made (with the MAC it leased), or QEMU's user-mode stack. */
-export type NetworkAttachment = { tap: string; mac?: string } | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
+export type NetworkAttachment =
+  | { tap: string; mac?: string }
+  | { user: { hostForwards?: { protocol: 'tcp' | 'udp'; hostPort: number; guestPort: number }[] } };
 
 /** UEFI firmware files as the launcher image holds them. */
 export interface Firmware {
@@ -115,7 +126,16 @@ export interface DomainEvent {
 }
 
 export interface GuestInfo {
-  os?: { name?: string; 'kernel-release'?: string; 'kernel-version'?: string; machine?: string; id?: string; 'pretty-name'?: string; version?: string; 'version-id'?: string };
+  os?: {
+    name?: string;
+    'kernel-release'?: string;
+    'kernel-version'?: string;
+    machine?: string;
+    id?: string;
+    'pretty-name'?: string;
+    version?: string;
+    'version-id'?: string;
+  };
   hostname?: string;
   users?: { user: string; domain?: string; 'login-time'?: number }[];
   filesystems?: { name: string; mountpoint: string; type: string; 'used-bytes'?: number; 'total-bytes'?: number }[];

@@ -10,8 +10,18 @@ import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { guestMemoryOf } from '../api/guest-memory.ts';
 import {
-  claimMountPath, cloudInitSecretMountPath, COMPUTE_CONTAINER, CONSOLE_LOG_CONTAINER, DOMAIN_ANNOTATION, fileTreeMountPath, holderContainerName,
-  KERNEL_BOOT_CONTAINER, LAUNCHER_LABEL_VALUE, POD_EMPTY_DIRS, POD_PATHS, VM_NAME_LABEL,
+  claimMountPath,
+  cloudInitSecretMountPath,
+  COMPUTE_CONTAINER,
+  CONSOLE_LOG_CONTAINER,
+  DOMAIN_ANNOTATION,
+  fileTreeMountPath,
+  holderContainerName,
+  KERNEL_BOOT_CONTAINER,
+  LAUNCHER_LABEL_VALUE,
+  POD_EMPTY_DIRS,
+  POD_PATHS,
+  VM_NAME_LABEL,
 } from '../contract/launcher-pod.ts';
 
 /** Upstream gives the launcher this long beyond the guest's own grace period to clean up. */
@@ -57,7 +67,8 @@ function computeResources(vmi: VirtualMachineInstance, config: ClusterConfig) {
   const cpuRequest = d.resources?.requests?.cpu ?? `${perVcpuMillis * vcpus(vmi)}m`;
   requests.cpu = String(cpuRequest);
   const limits: Record<string, string> = {};
-  if (d.resources?.limits?.memory !== undefined) limits.memory = binaryQuantity((pageSize ? 0 : quantityValue(parseQuantity(d.resources.limits.memory))) + overhead);
+  if (d.resources?.limits?.memory !== undefined)
+    limits.memory = binaryQuantity((pageSize ? 0 : quantityValue(parseQuantity(d.resources.limits.memory))) + overhead);
   if (d.resources?.limits?.cpu !== undefined) limits.cpu = String(d.resources.limits.cpu);
   if (pageSize) requests[`hugepages-${pageSize}`] = limits[`hugepages-${pageSize}`] = binaryQuantity(guestMemoryBytes(vmi));
   return { requests, ...(Object.keys(limits).length ? { limits } : {}) };
@@ -73,7 +84,10 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
   for (const v of vmi.spec.volumes ?? []) {
     const claim = v.persistentVolumeClaim?.claimName ?? v.ephemeral?.persistentVolumeClaim?.claimName;
     if (claim) {
-      volumes.push({ name: v.name, persistentVolumeClaim: { claimName: claim, readOnly: v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true } });
+      volumes.push({
+        name: v.name,
+        persistentVolumeClaim: { claimName: claim, readOnly: v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true },
+      });
       mounts.push({ name: v.name, mountPath: claimMountPath(v.name) });
     } else if (v.configMap) {
       volumes.push({ name: v.name, configMap: { name: v.configMap.name, optional: v.configMap.optional } });
@@ -87,7 +101,10 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
     } else if (v.serviceAccount) {
       serviceAccount = v.serviceAccount.serviceAccountName;
     }
-    for (const [kind, ref] of [['user-data', v.cloudInitNoCloud?.secretRef ?? v.cloudInitConfigDrive?.secretRef], ['network-data', v.cloudInitNoCloud?.networkDataSecretRef ?? v.cloudInitConfigDrive?.networkDataSecretRef]] as const) {
+    for (const [kind, ref] of [
+      ['user-data', v.cloudInitNoCloud?.secretRef ?? v.cloudInitConfigDrive?.secretRef],
+      ['network-data', v.cloudInitNoCloud?.networkDataSecretRef ?? v.cloudInitConfigDrive?.networkDataSecretRef],
+    ] as const) {
       if (!ref?.name) continue;
       const name = `${v.name}-${kind === 'user-data' ? 'udata' : 'ndata'}`;
       volumes.push({ name, secret: { secretName: ref.name } });
@@ -109,9 +126,16 @@ const HELPER_CPU_LIMIT = '100m';
  * A helper container's resources: ours, with each request and limit the KubeVirt CR's
  * supportContainerResources names for its type put in place, as upstream does.
  */
-function supportResources(type: 'container-disk' | 'guest-console-log', defaults: { requests: Record<string, string>; limits: Record<string, string> }, config: ClusterConfig) {
+function supportResources(
+  type: 'container-disk' | 'guest-console-log',
+  defaults: { requests: Record<string, string>; limits: Record<string, string> },
+  config: ClusterConfig,
+) {
   const custom = config.raw.supportContainerResources?.find((s) => s.type === type)?.resources;
-  const merged = (ours: Record<string, string>, theirs: Record<string, string | number> = {}) => ({ ...ours, ...Object.fromEntries(Object.entries(theirs).map(([name, q]) => [name, String(q)])) });
+  const merged = (ours: Record<string, string>, theirs: Record<string, string | number> = {}) => ({
+    ...ours,
+    ...Object.fromEntries(Object.entries(theirs).map(([name, q]) => [name, String(q)])),
+  });
   return { requests: merged(defaults.requests, custom?.requests), limits: merged(defaults.limits, custom?.limits) };
 }
 
@@ -122,7 +146,11 @@ function holderContainer(name: string, image: string, pullPolicy: string | undef
     image,
     imagePullPolicy: pullPolicy ?? params.imagePullPolicy,
     command: [`${POD_PATHS.binShare}/container-disk`],
-    resources: supportResources('container-disk', { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '8Mi' } }, params.config),
+    resources: supportResources(
+      'container-disk',
+      { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '8Mi' } },
+      params.config,
+    ),
     securityContext: restricted(),
     volumeMounts: [{ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare, readOnly: true }],
     terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -173,7 +201,10 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   };
   const holders: V1Container[] = [];
   for (const volume of vmi.spec.volumes ?? []) {
-    if (volume.containerDisk?.image) holders.push(holderContainer(holderContainerName(volume.name), volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params));
+    if (volume.containerDisk?.image)
+      holders.push(
+        holderContainer(holderContainerName(volume.name), volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params),
+      );
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
   if (kernelBoot?.image) holders.push(holderContainer(KERNEL_BOOT_CONTAINER, kernelBoot.image, kernelBoot.imagePullPolicy, params));
@@ -182,7 +213,9 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
     // starts a pod's containers in order and waits for each one's postStart hook: the holders, which
     // come after compute, find the binary in place. An init container would do the same, but the
     // kubelet notices its exit only at its next relist of the runtime, up to a second later.
-    compute.lifecycle = { postStart: { exec: { command: ['/bin/cp', '/usr/bin/container-disk', `${POD_PATHS.binShare}/container-disk`] } } };
+    compute.lifecycle = {
+      postStart: { exec: { command: ['/bin/cp', '/usr/bin/container-disk', `${POD_PATHS.binShare}/container-disk`] } },
+    };
     compute.volumeMounts!.push({ name: 'virt-bin-share-dir', mountPath: POD_PATHS.binShare });
   }
   const containers: V1Container[] = [compute, ...holders];
@@ -193,7 +226,11 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       imagePullPolicy: params.imagePullPolicy,
       // As PID 1 tail would ignore SIGTERM and hold the pod for its whole grace period.
       command: ['/bin/sh', '-c', `trap 'exit 0' TERM; tail -F -n +1 ${POD_PATHS.serialLog} & wait`],
-      resources: supportResources('guest-console-log', { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '16Mi' } }, params.config),
+      resources: supportResources(
+        'guest-console-log',
+        { requests: { cpu: '5m', memory: '4Mi' }, limits: { cpu: HELPER_CPU_LIMIT, memory: '16Mi' } },
+        params.config,
+      ),
       securityContext: restricted(),
       volumeMounts: [{ name: 'sockets', mountPath: POD_PATHS.sockets, readOnly: true }],
       terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -214,7 +251,9 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       namespace: vmi.metadata.namespace,
       labels,
       annotations: { [DOMAIN_ANNOTATION]: name, 'kubectl.kubernetes.io/default-container': COMPUTE_CONTAINER },
-      ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name, uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name, uid, controller: true, blockOwnerDeletion: true },
+      ],
     },
     spec: {
       hostname: vmi.spec.hostname ?? name,
@@ -227,15 +266,19 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       nodeSelector: { ...vmi.spec.nodeSelector, [NODE_SCHEDULABLE_LABEL]: 'true' },
       ...(vmi.spec.affinity ? { affinity: vmi.spec.affinity as PodSpec['affinity'] } : {}),
       ...(vmi.spec.tolerations ? { tolerations: vmi.spec.tolerations as PodSpec['tolerations'] } : {}),
-      ...(vmi.spec.topologySpreadConstraints ? { topologySpreadConstraints: vmi.spec.topologySpreadConstraints as PodSpec['topologySpreadConstraints'] } : {}),
+      ...(vmi.spec.topologySpreadConstraints
+        ? { topologySpreadConstraints: vmi.spec.topologySpreadConstraints as PodSpec['topologySpreadConstraints'] }
+        : {}),
       ...(vmi.spec.schedulerName ? { schedulerName: vmi.spec.schedulerName } : {}),
       ...(vmi.spec.priorityClassName ? { priorityClassName: vmi.spec.priorityClassName } : {}),
       ...(vmi.spec.dnsPolicy ? { dnsPolicy: vmi.spec.dnsPolicy } : {}),
       ...(vmi.spec.dnsConfig ? { dnsConfig: vmi.spec.dnsConfig as PodSpec['dnsConfig'] } : {}),
       containers,
       volumes: [
-        ...POD_EMPTY_DIRS.map(emptyDir), ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []),
-        ...(hugepages ? [{ name: 'hugepages', emptyDir: { medium: 'HugePages' } }] : []), ...sources.volumes,
+        ...POD_EMPTY_DIRS.map(emptyDir),
+        ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []),
+        ...(hugepages ? [{ name: 'hugepages', emptyDir: { medium: 'HugePages' } }] : []),
+        ...sources.volumes,
       ],
     },
   };

@@ -2,7 +2,12 @@
 // caches and runs the VM, VMI and node controllers over them.
 import { parseArgs } from 'node:util';
 import {
-  CoreV1Api, makeInformer, type KubernetesListObject, type KubernetesObject, type V1Node, type V1Pod,
+  CoreV1Api,
+  makeInformer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Node,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
@@ -55,16 +60,31 @@ const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
 const vmController = new VmController({ api, informers: { vms, vmis }, queue: new WorkQueue(), now, jitter: Math.random, record, log });
 const vmiController = new VmiController({
-  api, informers: { vmis, pods }, queue: new WorkQueue(), now, record, log,
+  api,
+  informers: { vmis, pods },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
   params: { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']! },
   config: clusterConfig.current,
 });
 const nodeController = new NodeController({
-  api, informers: { nodes, vmis, pods }, queue: new WorkQueue(), now, record, log,
+  api,
+  informers: { nodes, vmis, pods },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
   heartbeatTimeoutMs: Number(flags['node-heartbeat-timeout-seconds']) * 1000,
 });
 await startInformers(
-  log, vms, vmis, pods as CachedInformer<KubernetesObject>, nodes as CachedInformer<KubernetesObject>, clusterConfig.informer,
+  log,
+  vms,
+  vmis,
+  pods as CachedInformer<KubernetesObject>,
+  nodes as CachedInformer<KubernetesObject>,
+  clusterConfig.informer,
 );
 
 log.info('caches synced; reconciling', { vms: vms.list().length, vmis: vmis.list().length, launcherPods: pods.list().length });

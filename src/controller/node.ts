@@ -18,7 +18,13 @@ export interface NodePlan {
   recheckAfterMs?: number;
 }
 
-export function planNode(node: V1Node, vmis: readonly VirtualMachineInstance[], pods: readonly V1Pod[], now: number, timeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): NodePlan {
+export function planNode(
+  node: V1Node,
+  vmis: readonly VirtualMachineInstance[],
+  pods: readonly V1Pod[],
+  now: number,
+  timeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
+): NodePlan {
   const name = node.metadata?.name;
   const heartbeat = Date.parse(node.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ?? '');
   const onNode = vmis.filter((v) => v.status?.nodeName === name && !isFinalPhase(v.status?.phase));

@@ -34,7 +34,8 @@ export interface VmClock {
 }
 
 const isFinal = (vmi: VirtualMachineInstance) => isFinalPhase(vmi.status?.phase);
-const conditionTrue = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type)?.status === 'True';
+const conditionTrue = (vmi: VirtualMachineInstance | undefined, type: string) =>
+  vmi?.status?.conditions?.find((c) => c.type === type)?.status === 'True';
 const vmiCondition = (vmi: VirtualMachineInstance | undefined, type: string) => vmi?.status?.conditions?.find((c) => c.type === type);
 
 /**
@@ -48,7 +49,10 @@ export function templateHash(vm: VirtualMachine): string {
   delete spec.nodeSelector;
   delete spec.affinity;
   delete spec.tolerations;
-  return createHash('sha256').update(JSON.stringify({ spec, labels: vm.spec.template.metadata?.labels })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ spec, labels: vm.spec.template.metadata?.labels }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The VMI a VM runs: its template, named after it and owned by it (upstream's SetupVMIFromVM). */
@@ -68,9 +72,16 @@ export function vmiFromVm(vm: VirtualMachine, startPaused = false): VirtualMachi
         [TEMPLATE_HASH_ANNOTATION]: templateHash(vm),
         ...(vm.metadata.generation !== undefined ? { [VM_GENERATION_ANNOTATION]: String(vm.metadata.generation) } : {}),
       },
-      ownerReferences: [{
-        apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: vm.metadata.name!, uid: vm.metadata.uid!, controller: true, blockOwnerDeletion: true,
-      }],
+      ownerReferences: [
+        {
+          apiVersion: 'kubevirt.io/v1',
+          kind: 'VirtualMachine',
+          name: vm.metadata.name!,
+          uid: vm.metadata.uid!,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec,
   };
@@ -104,7 +115,12 @@ export function startBackoffSeconds(failures: number, jitter: number): number {
 
 const RESTARTING_STRATEGIES = new Set(['Always', 'RerunOnFailure', 'Once']);
 
-function startFailure(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, runStrategy: string, clock: VmClock): VirtualMachineStatus['startFailure'] {
+function startFailure(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  runStrategy: string,
+  clock: VmClock,
+): VirtualMachineStatus['startFailure'] {
   if ((vmi && ranOnce(vmi)) || !RESTARTING_STRATEGIES.has(runStrategy)) return undefined;
   const current = vm.status?.startFailure;
   if (!vmi || !isFinal(vmi) || current?.lastFailedVMIUID === vmi.metadata.uid) return current;
@@ -126,7 +142,12 @@ export function printableStatus(vm: VirtualMachine, vmi: VirtualMachineInstance 
   if (sync?.status === 'False' && sync.reason === 'ErrImagePull') return 'ErrImagePull';
   if (sync?.status === 'False' && sync.reason === 'ImagePullBackOff') return 'ImagePullBackOff';
   if (vmi ? ['', 'Pending', 'Scheduling', 'Scheduled'].includes(vmi.status?.phase ?? '') : startExpected) return 'Starting';
-  if ((!vmi || isFinal(vmi)) && !startExpected && (vm.status?.startFailure?.consecutiveFailCount ?? 0) > 0 && RESTARTING_STRATEGIES.has(runStrategyOf(vm))) {
+  if (
+    (!vmi || isFinal(vmi)) &&
+    !startExpected &&
+    (vm.status?.startFailure?.consecutiveFailCount ?? 0) > 0 &&
+    RESTARTING_STRATEGIES.has(runStrategyOf(vm))
+  ) {
     return 'CrashLoopBackOff';
   }
   if (vmi ? isFinal(vmi) : !startExpected) return 'Stopped';
@@ -138,23 +159,49 @@ function readyCondition(vmi: VirtualMachineInstance | undefined, now: string, pr
   const next: Condition = !vmi
     ? { type: 'Ready', status: 'False', reason: 'VMINotExists', message: 'VMI does not exist', lastTransitionTime: now }
     : source
-      ? { type: 'Ready', status: source.status, ...(source.reason ? { reason: source.reason } : {}), ...(source.message ? { message: source.message } : {}), lastTransitionTime: source.lastTransitionTime ?? now }
-      : { type: 'Ready', status: 'False', reason: 'VMIConditionMissing', message: 'VMI is missing the Ready condition', lastTransitionTime: now };
+      ? {
+          type: 'Ready',
+          status: source.status,
+          ...(source.reason ? { reason: source.reason } : {}),
+          ...(source.message ? { message: source.message } : {}),
+          lastTransitionTime: source.lastTransitionTime ?? now,
+        }
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: 'VMIConditionMissing',
+          message: 'VMI is missing the Ready condition',
+          lastTransitionTime: now,
+        };
   const old = previous?.find((c) => c.type === 'Ready');
   if (old && old.status === next.status && old.reason === next.reason && old.message === next.message) return old;
   return next;
 }
 
-function restartRequired(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, now: string, previous: Condition[] | undefined): Condition | undefined {
+function restartRequired(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  now: string,
+  previous: Condition[] | undefined,
+): Condition | undefined {
   const hash = vmi?.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
   if (!vmi || isFinal(vmi) || !hash || hash === templateHash(vm)) return undefined;
-  return previous?.find((c) => c.type === 'RestartRequired') ?? {
-    type: 'RestartRequired', status: 'True', message: 'a non-live-updatable field was changed in the template spec', lastTransitionTime: now,
-  };
+  return (
+    previous?.find((c) => c.type === 'RestartRequired') ?? {
+      type: 'RestartRequired',
+      status: 'True',
+      message: 'a non-live-updatable field was changed in the template spec',
+      lastTransitionTime: now,
+    }
+  );
 }
 
 /** What to do for a VM, given its VMI (if one exists) and the time. */
-export function planVm(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, clock: VmClock = { now: new Date(), jitter: 0 }): VmPlan {
+export function planVm(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  clock: VmClock = { now: new Date(), jitter: 0 },
+): VmPlan {
   const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
   const owned = vmi?.metadata.ownerReferences?.some((o) => o.controller && o.uid === vm.metadata.uid);
@@ -165,7 +212,11 @@ export function planVm(vm: VirtualMachine, vmi: VirtualMachineInstance | undefin
   const stop = () => {
     if (!ours || ours.metadata.deletionTimestamp) return;
     plan.deleteVmi = true;
-    plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Stopped the virtual machine by deleting the virtual machine instance ${ours.metadata.uid}` });
+    plan.events.push({
+      type: 'Normal',
+      reason: 'SuccessfulDelete',
+      message: `Stopped the virtual machine by deleting the virtual machine instance ${ours.metadata.uid}`,
+    });
   };
   const start = (failure: VirtualMachineStatus['startFailure']) => {
     const retryAt = failure?.retryAfterTimestamp ? Date.parse(failure.retryAfterTimestamp) : 0;
@@ -174,7 +225,11 @@ export function planVm(vm: VirtualMachine, vmi: VirtualMachineInstance | undefin
       return;
     }
     plan.createVmi = vmiFromVm(vm, startPausedRequested(vm));
-    plan.events.push({ type: 'Normal', reason: 'SuccessfulCreate', message: `Started the virtual machine by creating the new virtual machine instance ${vm.metadata.name}` });
+    plan.events.push({
+      type: 'Normal',
+      reason: 'SuccessfulCreate',
+      message: `Started the virtual machine by creating the new virtual machine instance ${vm.metadata.name}`,
+    });
   };
 
   const failure = startFailure(vm, ours, runStrategy, clock);

@@ -50,14 +50,25 @@ function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now
   if (vmi.status?.phase !== 'Running') return { ...base, reason: 'GuestNotRunning', message: 'Guest VM is not reported as running' };
   const ready = podCondition(pod, 'Ready');
   if (!ready) return { ...base, reason: 'PodConditionMissing', message: 'virt-launcher pod is missing the Ready condition' };
-  return { ...base, status: ready.status, ...(ready.reason ? { reason: ready.reason } : {}), ...(ready.message ? { message: ready.message } : {}) };
+  return {
+    ...base,
+    status: ready.status,
+    ...(ready.reason ? { reason: ready.reason } : {}),
+    ...(ready.message ? { message: ready.message } : {}),
+  };
 }
 
 /**
  * What to do for one VMI. `candidatePods` are launcher pods of its namespace, of which only those it owns count; `podCreationPending`
  * says a pod was created and the cache has not shown it yet (expectations).
  */
-export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1Pod[], params: LauncherPodParams, now: string, podCreationPending = false): VmiPlan {
+export function planVmi(
+  vmi: VirtualMachineInstance,
+  candidatePods: readonly V1Pod[],
+  params: LauncherPodParams,
+  now: string,
+  podCreationPending = false,
+): VmiPlan {
   const plan: VmiPlan = { events: [] };
   const pods = ownedPods(vmi, candidatePods);
   const live = pods.filter((p) => !podIsFinal(p));
@@ -71,7 +82,8 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     const deletable = pods.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));
     if (deletable.length) {
       plan.deletePods = deletable;
-      for (const p of deletable) plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted virtual machine pod ${p.metadata?.name}` });
+      for (const p of deletable)
+        plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted virtual machine pod ${p.metadata?.name}` });
     }
   } else if (phase === '' || phase === 'Pending') {
     if (!pod && !podCreationPending) {
@@ -102,14 +114,24 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
       const scheduled = podCondition(pod, 'PodScheduled');
       if (scheduled?.status === 'False') {
         conditions = setCondition(conditions, {
-          type: 'PodScheduled', status: 'False', reason: scheduled.reason, message: scheduled.message, lastTransitionTime: now,
+          type: 'PodScheduled',
+          status: 'False',
+          reason: scheduled.reason,
+          message: scheduled.message,
+          lastTransitionTime: now,
         });
       } else {
         conditions = withoutCondition(conditions, 'PodScheduled');
       }
       const pull = imagePullTrouble(pod);
       if (pull) {
-        conditions = setCondition(conditions, { type: 'Synchronized', status: 'False', reason: pull.reason, message: pull.message, lastTransitionTime: now });
+        conditions = setCondition(conditions, {
+          type: 'Synchronized',
+          status: 'False',
+          reason: pull.reason,
+          message: pull.message,
+          lastTransitionTime: now,
+        });
       } else {
         conditions = withoutCondition(conditions, 'Synchronized');
       }
@@ -140,13 +162,18 @@ export function planVmi(vmi: VirtualMachineInstance, candidatePods: readonly V1P
     plan.events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
   }
   if (nextPhase === 'Failed' && !isFinalPhase(phase)) {
-    const why = !pod ? 'its virt-launcher pod is gone' : `its virt-launcher pod ${pod.metadata?.name} ${podIsFinal(pod) ? `ended (${pod.status?.phase})` : 'is being deleted'}`;
+    const why = !pod
+      ? 'its virt-launcher pod is gone'
+      : `its virt-launcher pod ${pod.metadata?.name} ${podIsFinal(pod) ? `ended (${pod.status?.phase})` : 'is being deleted'}`;
     plan.events.push({ type: 'Warning', reason: 'Stopped', message: `The VirtualMachineInstance failed: ${why}` });
     next.status.reason ??= pod ? 'PodTerminating' : 'PodNotExists';
   }
 
   // A pod created now counts as existing, so the next look at it finds nothing new to write.
-  conditions = setCondition(conditions, readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0] ?? plan.createPod, now));
+  conditions = setCondition(
+    conditions,
+    readyCondition({ ...vmi, status: { ...vmi.status, phase: nextPhase } }, live[0] ?? plan.createPod, now),
+  );
   next.status.conditions = conditions;
   next.status.phase = nextPhase;
   if (nextPhase !== phase) {

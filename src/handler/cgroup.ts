@@ -64,7 +64,11 @@ export function makePodCpuIdle(pid: number, hostPid: number): void {
   writeFileSync(`${dir.slice(0, dir.lastIndexOf('/'))}/cpu.idle`, '1');
 }
 
-export interface CharDevice { path: string; major: number; minor: number }
+export interface CharDevice {
+  path: string;
+  major: number;
+  minor: number;
+}
 
 /**
  * Lets container process `pid` open the character devices `devices`, as

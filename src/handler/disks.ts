@@ -34,7 +34,8 @@ function holderRoot(pod: V1Pod, container: string): HostView {
   if (!id || !pid) throw new Error(`container ${container} of pod ${pod.metadata?.name} is not running yet`);
   const hostPid = parentPid(pid);
   const mountPoint = rootfsOnHost(hostPid, pid, id);
-  if (!mountPoint) throw new Error(`the root file system of container ${container} (${id}) is not mounted on the host; only containerd is supported`);
+  if (!mountPoint)
+    throw new Error(`the root file system of container ${container} (${id}) is not mounted on the host; only containerd is supported`);
   return { root: `${PROC}/${hostPid}/root${mountPoint}`, hostPid };
 }
 
@@ -53,7 +54,10 @@ const sameFile = (a: string, b: string) => {
 export function rootfsOnHost(hostPid: number, pid: number, id: string): string | undefined {
   const bundle = `${dirname(readlinkSync(`${PROC}/${hostPid}/cwd`))}/${id}/rootfs`;
   if (sameFile(`${PROC}/${hostPid}/root${bundle}`, `${PROC}/${pid}/root`)) return bundle;
-  return readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8').split('\n').map((line) => line.split(' ')[4]).find((m) => m?.endsWith(`/${id}/rootfs`));
+  return readFileSync(`${PROC}/${hostPid}/mountinfo`, 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .find((m) => m?.endsWith(`/${id}/rootfs`));
 }
 
 /** virt-handler's own busybox, as a process in another mount namespace reaches it. */
@@ -77,7 +81,14 @@ async function bindReadOnly(run: Runner, host: HostView, relative: string, targe
     if (!existsSync(target)) writeFileSync(target, '', { mode: 0o444 });
     // The fd's magic link is exactly the checked file: nothing is looked up again by name.
     // One process for both steps: under load each spawn costs more than the mount.
-    await onHost(run, host.hostPid, ['sh', '-ec', `${BUSYBOX} mount -o bind "$1" "$2"; ${BUSYBOX} mount -o remount,bind,ro "$2"`, 'sh', `/proc/${process.pid}/fd/${fd}`, target]);
+    await onHost(run, host.hostPid, [
+      'sh',
+      '-ec',
+      `${BUSYBOX} mount -o bind "$1" "$2"; ${BUSYBOX} mount -o remount,bind,ro "$2"`,
+      'sh',
+      `/proc/${process.pid}/fd/${fd}`,
+      target,
+    ]);
   } finally {
     closeSync(fd);
   }
@@ -85,14 +96,20 @@ async function bindReadOnly(run: Runner, host: HostView, relative: string, targe
 
 /** Whether a file is already mounted at `target` (a re-sync after a handler restart). */
 function mounted(target: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((line) => line.split(' ')[4] === target);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === target);
 }
 
 /**
  * Makes every containerDisk and the kernel-boot files visible to the launcher;
  * returns their paths as the launcher sees them.
  */
-export async function prepareImageVolumes(vmi: VirtualMachineInstance, pod: V1Pod, run: Runner): Promise<Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'>> {
+export async function prepareImageVolumes(
+  vmi: VirtualMachineInstance,
+  pod: V1Pod,
+  run: Runner,
+): Promise<Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'>> {
   const dir = emptyDirOf(pod.metadata!.uid!, 'container-disks');
   const result: Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'> = { containerDisks: {} };
   const place = async (container: string, host: HostView, relative: string, name: string) => {

@@ -51,11 +51,20 @@ export class NodeLauncherHost implements LauncherHost {
     checkClaimImages(vmi, `${PROC}/${pid}/root`);
     // Independent steps, each mostly waiting for processes it starts: on a busy node, one after
     // the other they added up to seconds per guest.
-    const [, wired, images] = await Promise.all([this.#ensureDevices(pid, kvm), network ?? this.#wireNetwork(vmi, pid), prepareImageVolumes(vmi, pod, this.#run)]);
+    const [, wired, images] = await Promise.all([
+      this.#ensureDevices(pid, kvm),
+      network ?? this.#wireNetwork(vmi, pid),
+      prepareImageVolumes(vmi, pod, this.#run),
+    ]);
     const context: NodeContext = {
-      socketDir: POD_PATHS.sockets, kvm, hugepageSizes: this.#hugepageSizes(), firmware: OVMF,
-      interfaces: wired.attachments, volumes: { ...images, ...podVolumePaths(vmi) },
-      smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, dhcp: wired.dhcp,
+      socketDir: POD_PATHS.sockets,
+      kvm,
+      hugepageSizes: this.#hugepageSizes(),
+      firmware: OVMF,
+      interfaces: wired.attachments,
+      volumes: { ...images, ...podVolumePaths(vmi) },
+      smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+      dhcp: wired.dhcp,
     };
     return { context, network: wired };
   }
@@ -73,7 +82,12 @@ export class NodeLauncherHost implements LauncherHost {
   async #ensureDevices(pid: number, kvm: boolean) {
     const nodes = kvm ? [TUN_DEVICE, KVM_DEVICE] : [TUN_DEVICE];
     allowCharDevices(pid, parentPid(pid), nodes);
-    const script = nodes.map(({ path, major, minor }) => `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`).join('; ');
+    const script = nodes
+      .map(
+        ({ path, major, minor }) =>
+          `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`,
+      )
+      .join('; ');
     // Run inside the container's own root, so nothing there can point us at a host path.
     await this.#run(['nsenter', '-t', String(pid), '-m', '-r', '--', '/bin/busybox', 'sh', '-c', script]);
   }
@@ -84,7 +98,13 @@ export class NodeLauncherHost implements LauncherHost {
     // more than the command. Tools by full path, as PATH finds them here: busybox's sh would prefer
     // its own smaller applets.
     const ip = toolPath('ip');
-    const [built, addresses, routes] = (await inPod(['sh', '-c', `${ip} link show ${BRIDGE} >/dev/null 2>&1 && echo built || echo new; ${ip} -j addr show dev eth0; ${ip} -j route show default`])).split('\n');
+    const [built, addresses, routes] = (
+      await inPod([
+        'sh',
+        '-c',
+        `${ip} link show ${BRIDGE} >/dev/null 2>&1 && echo built || echo new; ${ip} -j addr show dev eth0; ${ip} -j route show default`,
+      ])
+    ).split('\n');
     const plan = planPodNetwork(vmi, parsePodInterface(addresses, routes));
     if (built !== 'built') {
       await inPod(['sh', '-ec', networkScript(plan.commands, toolPath)]).catch(async (error) => {
@@ -109,7 +129,11 @@ export function podVolumePaths(vmi: VirtualMachineInstance): Pick<VolumePaths, '
   return { claims, fileTrees };
 }
 
-const toolPath = (tool: string) => (process.env.PATH ?? '').split(':').map((dir) => `${dir}/${tool}`).find((path) => existsSync(path)) ?? tool;
+const toolPath = (tool: string) =>
+  (process.env.PATH ?? '')
+    .split(':')
+    .map((dir) => `${dir}/${tool}`)
+    .find((path) => existsSync(path)) ?? tool;
 
 function computePid(pod: V1Pod): number {
   const id = containerIdOf(computeStatus(pod)?.containerID);

@@ -7,7 +7,16 @@
 import { connect as connectSocket, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, makeInformer, PatchStrategy, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { LauncherClient } from '../contract/launcher-client.ts';
@@ -29,7 +38,12 @@ import { VirtHandler } from './virt-handler.ts';
 
 const log = createLogger('virt-handler');
 exitOnSignals(log);
-const { values: flags } = parseArgs({ options: { 'heartbeat-interval-seconds': { type: 'string', default: '60' }, 'state-dir': { type: 'string', default: '/var/run/kubevirt-ts' } } });
+const { values: flags } = parseArgs({
+  options: {
+    'heartbeat-interval-seconds': { type: 'string', default: '60' },
+    'state-dir': { type: 'string', default: '/var/run/kubevirt-ts' },
+  },
+});
 const NODE = process.env.NODE_NAME;
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 if (!NODE) {
@@ -46,9 +60,21 @@ const vmiApi = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineins
 
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 const nodeSelector = `kubevirt.io/nodeName=${NODE}`;
-const vmis = makeInformer<Typed<VirtualMachineInstance>>(kc, '/apis/kubevirt.io/v1/virtualmachineinstances',
-  () => custom.listClusterCustomObject({ ...vmiApi, labelSelector: nodeSelector }) as Promise<KubernetesListObject<Typed<VirtualMachineInstance>>>, nodeSelector);
-const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>, LAUNCHER_SELECTOR);
+const vmis = makeInformer<Typed<VirtualMachineInstance>>(
+  kc,
+  '/apis/kubevirt.io/v1/virtualmachineinstances',
+  () =>
+    custom.listClusterCustomObject({ ...vmiApi, labelSelector: nodeSelector }) as Promise<
+      KubernetesListObject<Typed<VirtualMachineInstance>>
+    >,
+  nodeSelector,
+);
+const pods = makeInformer<V1Pod>(
+  kc,
+  '/api/v1/pods',
+  () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>,
+  LAUNCHER_SELECTOR,
+);
 
 const reporter = new NodeReporter({
   node: NODE,
@@ -64,11 +90,18 @@ const handler = new VirtHandler({
   vmis,
   pods,
   api: {
-    readVmi: (namespace, name) => custom.getNamespacedCustomObject({ ...vmiApi, namespace, name }).catch((error: { code?: number }) => {
-      if (error.code === 404) return undefined;
-      throw error;
-    }) as Promise<VirtualMachineInstance | undefined>,
-    replaceVmi: (vmi) => custom.replaceNamespacedCustomObject({ ...vmiApi, namespace: vmi.metadata.namespace!, name: vmi.metadata.name!, body: vmi }) as Promise<VirtualMachineInstance>,
+    readVmi: (namespace, name) =>
+      custom.getNamespacedCustomObject({ ...vmiApi, namespace, name }).catch((error: { code?: number }) => {
+        if (error.code === 404) return undefined;
+        throw error;
+      }) as Promise<VirtualMachineInstance | undefined>,
+    replaceVmi: (vmi) =>
+      custom.replaceNamespacedCustomObject({
+        ...vmiApi,
+        namespace: vmi.metadata.namespace!,
+        name: vmi.metadata.name!,
+        body: vmi,
+      }) as Promise<VirtualMachineInstance>,
   },
   dial: (podUid) => viaDirectoryFd(emptyDirOf(podUid, 'sockets'), LAUNCHER_SOCKET, (path) => LauncherClient.connect(path)),
   // Off the main thread: see runner.ts.
@@ -89,25 +122,33 @@ const handlerTls = () => ({
   ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
 });
 const COMMANDS = { pause: 'pause', unpause: 'unpause', softreboot: 'softReboot', reset: 'reset' } as const;
-const apiServer = serveVirtApi(handlerTls, {
-  async act(namespace, name, action) {
-    await handler.launcherOf(namespace, name).connection.request({ command: COMMANDS[action] });
-    log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
+const apiServer = serveVirtApi(
+  handlerTls,
+  {
+    async act(namespace, name, action) {
+      await handler.launcherOf(namespace, name).connection.request({ command: COMMANDS[action] });
+      log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
+    },
+    guestInfo: (namespace, name) => handler.launcherOf(namespace, name).connection.request<GuestInfo>({ command: 'guestInfo' }),
+    openStream(namespace, name, kind) {
+      const { podUid } = handler.launcherOf(namespace, name);
+      return viaDirectoryFd(
+        emptyDirOf(podUid, 'sockets'),
+        kind === 'console' ? SERIAL_SOCKET : VNC_SOCKET,
+        (path) =>
+          new Promise<Socket>((resolve, reject) => {
+            const socket = connectSocket(path);
+            socket.once('connect', () => {
+              socket.off('error', reject);
+              resolve(socket);
+            });
+            socket.once('error', reject);
+          }),
+      );
+    },
   },
-  guestInfo: (namespace, name) => handler.launcherOf(namespace, name).connection.request<GuestInfo>({ command: 'guestInfo' }),
-  openStream(namespace, name, kind) {
-    const { podUid } = handler.launcherOf(namespace, name);
-    return viaDirectoryFd(emptyDirOf(podUid, 'sockets'), kind === 'console' ? SERIAL_SOCKET : VNC_SOCKET, (path) =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = connectSocket(path);
-        socket.once('connect', () => {
-          socket.off('error', reject);
-          resolve(socket);
-        });
-        socket.once('error', reject);
-      }));
-  },
-}, log);
+  log,
+);
 // Certificates rotate; the server takes the new ones without a restart.
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 

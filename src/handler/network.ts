@@ -72,12 +72,37 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
     } else {
       for (const port of ports) {
         const protocol = (port.protocol ?? 'TCP').toLowerCase();
-        plan.commands.push(['iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'eth0', '-p', protocol, '--dport', String(port.port), '-j', 'DNAT', '--to-destination', guest]);
+        plan.commands.push([
+          'iptables',
+          '-t',
+          'nat',
+          '-A',
+          'PREROUTING',
+          '-i',
+          'eth0',
+          '-p',
+          protocol,
+          '--dport',
+          String(port.port),
+          '-j',
+          'DNAT',
+          '--to-destination',
+          guest,
+        ]);
       }
     }
     plan.attachments[iface.name] = { tap: TAP, mac };
     plan.dhcp.push({ mac, ip: guest, prefixLength, router: gateway, serverIp: gateway, hostname, mtu: pod.mtu });
-    plan.interfaces.push({ name: iface.name, mac, ipAddress: pod.ip, ipAddresses: [pod.ip], podInterfaceName: 'eth0', infoSource: 'domain', queueCount: 1, linkState: 'up' });
+    plan.interfaces.push({
+      name: iface.name,
+      mac,
+      ipAddress: pod.ip,
+      ipAddresses: [pod.ip],
+      podInterfaceName: 'eth0',
+      infoSource: 'domain',
+      queueCount: 1,
+      linkState: 'up',
+    });
     return plan;
   }
   if (iface.bridge) {
@@ -103,16 +128,39 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
       ['ip', 'neigh', 'replace', pod.ip, 'lladdr', mac, 'dev', BRIDGE, 'nud', 'permanent'],
     );
     plan.attachments[iface.name] = { tap: TAP, mac };
-    plan.dhcp.push({ mac, ip: pod.ip, prefixLength: pod.prefixLength, router: pod.gateway, serverIp: BRIDGE_DHCP_SERVER, hostname, mtu: pod.mtu });
-    plan.interfaces.push({ name: iface.name, mac, ipAddress: pod.ip, ipAddresses: [pod.ip], podInterfaceName: 'eth0', infoSource: 'domain', queueCount: 1, linkState: 'up' });
+    plan.dhcp.push({
+      mac,
+      ip: pod.ip,
+      prefixLength: pod.prefixLength,
+      router: pod.gateway,
+      serverIp: BRIDGE_DHCP_SERVER,
+      hostname,
+      mtu: pod.mtu,
+    });
+    plan.interfaces.push({
+      name: iface.name,
+      mac,
+      ipAddress: pod.ip,
+      ipAddresses: [pod.ip],
+      podInterfaceName: 'eth0',
+      infoSource: 'domain',
+      queueCount: 1,
+      linkState: 'up',
+    });
     return plan;
   }
-  throw new UnsupportedNetworkError(`spec.domain.devices.interfaces[${vmi.spec.domain.devices.interfaces!.indexOf(iface)}]: only the masquerade and bridge bindings are supported on the pod network`);
+  throw new UnsupportedNetworkError(
+    `spec.domain.devices.interfaces[${vmi.spec.domain.devices.interfaces!.indexOf(iface)}]: only the masquerade and bridge bindings are supported on the pod network`,
+  );
 }
 
 /** The pod's eth0, from `ip -j addr show dev eth0` and `ip -j route show default`. */
 export function parsePodInterface(addrJson: string, routeJson: string): PodInterface {
-  const [link] = JSON.parse(addrJson) as { address: string; mtu: number; addr_info: { family: string; local: string; prefixlen: number }[] }[];
+  const [link] = JSON.parse(addrJson) as {
+    address: string;
+    mtu: number;
+    addr_info: { family: string; local: string; prefixlen: number }[];
+  }[];
   const inet = link.addr_info.find((a) => a.family === 'inet');
   if (!inet) throw new Error('the pod has no IPv4 address on eth0');
   const [route] = JSON.parse(routeJson) as { gateway?: string }[];
@@ -128,7 +176,7 @@ export function parsePodInterface(addrJson: string, routeJson: string): PodInter
  */
 export function networkScript(commands: string[][], toolPath: (tool: string) => string): string {
   const lines: string[] = [];
-  for (let i = 0; i < commands.length;) {
+  for (let i = 0; i < commands.length; ) {
     const tool = commands[i][0];
     let end = i;
     while (end < commands.length && commands[end][0] === tool) end++;
@@ -136,7 +184,10 @@ export function networkScript(commands: string[][], toolPath: (tool: string) => 
     i = end;
     if (tool === 'sysctl') {
       for (const args of run) {
-        const [key, value] = args.filter((a) => a !== '-w').join('').split('=');
+        const [key, value] = args
+          .filter((a) => a !== '-w')
+          .join('')
+          .split('=');
         lines.push(`echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`);
       }
     } else if (tool === 'ip') {
@@ -149,7 +200,11 @@ export function networkScript(commands: string[][], toolPath: (tool: string) => 
         const rule = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
         tables.set(table, [...(tables.get(table) ?? []), rule.join(' ')]);
       }
-      lines.push(`${toolPath('iptables-restore')} --noflush <<'EOF'`, ...[...tables].flatMap(([table, rules]) => [`*${table}`, ...rules, 'COMMIT']), 'EOF');
+      lines.push(
+        `${toolPath('iptables-restore')} --noflush <<'EOF'`,
+        ...[...tables].flatMap(([table, rules]) => [`*${table}`, ...rules, 'COMMIT']),
+        'EOF',
+      );
     } else {
       throw new Error(`no way to run ${tool} in a network script`);
     }

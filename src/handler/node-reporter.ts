@@ -39,16 +39,22 @@ export class NodeReporter {
     this.#kvmProbe = this.#deps.probeKvm().then(async (usable) => {
       this.#emulation = !usable || this.#deps.config().useEmulation;
       if (!usable) {
-        this.#deps.log.warning('KVM is not usable on this node: guests can run only in software emulation (developerConfiguration.useEmulation)', { node: this.#deps.node });
+        this.#deps.log.warning(
+          'KVM is not usable on this node: guests can run only in software emulation (developerConfiguration.useEmulation)',
+          { node: this.#deps.node },
+        );
       }
-      await this.#deps.patchNodeStatus(kvmCapacityPatch(usable)).catch((error) => this.#deps.log.warning('cannot advertise the KVM device', { error: apiErrorMessage(error) }));
+      await this.#deps
+        .patchNodeStatus(kvmCapacityPatch(usable))
+        .catch((error) => this.#deps.log.warning('cannot advertise the KVM device', { error: apiErrorMessage(error) }));
       await this.heartbeat();
       return usable;
     });
   }
 
   async heartbeat(): Promise<void> {
-    await this.#deps.patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.#emulation))
+    await this.#deps
+      .patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.#emulation))
       .catch((error) => this.#deps.log.warning('heartbeat failed', { node: this.#deps.node, error: apiErrorMessage(error) }));
   }
 
@@ -57,7 +63,9 @@ export class NodeReporter {
     if (this.#deps.config().useEmulation) return false;
     if (!this.#kvmProbe) throw new Error('virt-handler has not probed KVM yet');
     if (!(await this.#kvmProbe)) {
-      throw new Error(`KVM is not usable on node ${this.#deps.node} and developerConfiguration.useEmulation is false: enable useEmulation in the KubeVirt CR to run in software emulation`);
+      throw new Error(
+        `KVM is not usable on node ${this.#deps.node} and developerConfiguration.useEmulation is false: enable useEmulation in the KubeVirt CR to run in software emulation`,
+      );
     }
     return true;
   }

@@ -16,7 +16,8 @@ export class UnsafePathError extends Error {}
 
 export type Expected = 'file' | 'socket' | 'directory' | 'any';
 
-const kindOf = (s: Stats) => (s.isFile() ? 'file' : s.isSocket() ? 'socket' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symbolic link' : 'special file');
+const kindOf = (s: Stats) =>
+  s.isFile() ? 'file' : s.isSocket() ? 'socket' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symbolic link' : 'special file';
 
 /**
  * `root/relative`, checked: no component may be a symbolic link or `..`, and
@@ -37,7 +38,8 @@ export function resolveInside(root: string, relative: string, expected: Expected
     if (stat.isSymbolicLink()) throw new UnsafePathError(`/${parts.slice(0, i + 1).join('/')} is a symbolic link; refusing to follow it`);
     const last = i === parts.length - 1;
     if (!last && !stat.isDirectory()) throw new UnsafePathError(`/${parts.slice(0, i + 1).join('/')} is not a directory`);
-    if (last && expected !== 'any' && kindOf(stat) !== expected) throw new UnsafePathError(`/${parts.join('/')} is a ${kindOf(stat)}, not a ${expected}`);
+    if (last && expected !== 'any' && kindOf(stat) !== expected)
+      throw new UnsafePathError(`/${parts.join('/')} is a ${kindOf(stat)}, not a ${expected}`);
   }
   return path;
 }

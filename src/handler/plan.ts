@@ -38,7 +38,13 @@ export interface LauncherRecord {
 }
 
 export const newLauncherRecord = (podUid: string): LauncherRecord => ({
-  podUid, connected: false, synced: false, guestPending: false, shutdownSent: false, cpuIdle: false, imagesReleased: false,
+  podUid,
+  connected: false,
+  synced: false,
+  guestPending: false,
+  shutdownSent: false,
+  cpuIdle: false,
+  imagesReleased: false,
 });
 
 export interface LauncherSituation {
@@ -83,7 +89,8 @@ export const GUEST_INFO_INTERVAL_MS = { answering: 60_000, waiting: 5_000 };
 
 export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const { vmi, pod } = s;
-  if (!vmi || (!s.early && vmi.status?.nodeName !== s.node) || isFinalPhase(vmi.status?.phase)) return s.record ? [{ type: 'release' }] : [];
+  if (!vmi || (!s.early && vmi.status?.nodeName !== s.node) || isFinalPhase(vmi.status?.phase))
+    return s.record ? [{ type: 'release' }] : [];
   if (s.stale) return [];
   // virt-controller fails a VMI whose pod is gone.
   if (!pod) return [];
@@ -101,7 +108,8 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const launcherExitCode = computeStatus(pod)?.state?.terminated?.exitCode;
   // Once QEMU has exited nothing opens the images again, and their mounts would make the kubelet's
   // tear-down of the pod's volumes fail and back off, holding up the pod's deletion.
-  if ((launcherExitCode !== undefined || (record.domain && isFinal(record.domain))) && !record.imagesReleased) actions.push({ type: 'releaseImages' });
+  if ((launcherExitCode !== undefined || (record.domain && isFinal(record.domain))) && !record.imagesReleased)
+    actions.push({ type: 'releaseImages' });
   const deleting = Boolean(vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp);
   if (!record.connected && launcherExitCode === undefined) return [...actions, { type: 'connect', quiet: deleting }];
 
@@ -110,7 +118,13 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
     if ((domain?.state === 'Running' || domain?.state === 'Paused') && !record.shutdownSent) {
       actions.push({ type: 'shutdown', gracePeriodSeconds: vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS });
     }
-  } else if (record.connected && !record.synced && (s.early || vmi.status?.phase === 'Scheduled') && (!domain || domain.state === 'NoState') && s.now >= (record.retrySyncAt ?? 0)) {
+  } else if (
+    record.connected &&
+    !record.synced &&
+    (s.early || vmi.status?.phase === 'Scheduled') &&
+    (!domain || domain.state === 'NoState') &&
+    s.now >= (record.retrySyncAt ?? 0)
+  ) {
     return [...actions, { type: 'sync' }];
   }
 
@@ -118,12 +132,17 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   // A launcher found again after a restart was synced under the node's current mode.
   if (running && !record.cpuIdle && (record.emulated ?? s.emulation)) actions.push({ type: 'lowerCpuPriority' });
   const guestInterval = record.guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
-  if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInterval) actions.push({ type: 'askGuestInfo' });
+  if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInterval)
+    actions.push({ type: 'askGuestInfo' });
 
   // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).
   if (s.early) return actions;
   const observed = {
-    domain, guest: record.guest, interfaces: record.network?.interfaces, syncError: record.syncError, launcherExitCode,
+    domain,
+    guest: record.guest,
+    interfaces: record.network?.interfaces,
+    syncError: record.syncError,
+    launcherExitCode,
     podReady: podCondition(pod, 'Ready')?.status,
   };
   const next = withObservedStatus(vmi, observed, apiTimestamp(new Date(s.now)));
@@ -136,7 +155,12 @@ function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, 
   if (to === undefined || to === from) return { type: 'writeStatus', vmi: next, events: [] };
   const events: PlannedEvent[] = [];
   if (to === 'Running') events.push({ type: 'Normal', reason: 'Started', message: 'VirtualMachineInstance started.' });
-  if (to === 'Failed') events.push({ type: 'Warning', reason: 'Stopped', message: `The VirtualMachineInstance crashed (${domain?.state}/${domain?.reason}).` });
+  if (to === 'Failed')
+    events.push({
+      type: 'Warning',
+      reason: 'Stopped',
+      message: `The VirtualMachineInstance crashed (${domain?.state}/${domain?.reason}).`,
+    });
   if (to === 'Succeeded') events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
   return { type: 'writeStatus', vmi: next, phase: { from, to }, events };
 }

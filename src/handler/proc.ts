@@ -45,10 +45,13 @@ export function containerPid(containerId: string): number | undefined {
     }
   }
   for (const [id, pids] of members) {
-    const init = pids.length === 1 ? pids[0] : pids.find((pid) => {
-      const parent = parentIfAlive(pid);
-      return parent !== undefined && !pids.includes(parent);
-    });
+    const init =
+      pids.length === 1
+        ? pids[0]
+        : pids.find((pid) => {
+            const parent = parentIfAlive(pid);
+            return parent !== undefined && !pids.includes(parent);
+          });
     if (init !== undefined) initPids.set(id, init);
   }
   return initPids.get(containerId);

@@ -6,18 +6,25 @@
 import { execFile } from 'node:child_process';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
-interface Job { id: number; argv: string[] }
+interface Job {
+  id: number;
+  argv: string[];
+}
 type Done = { id: number; stdout: string } | { id: number; error: string };
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
   port.on('message', ({ id, argv }: Job) => {
     execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (error, stdout, stderr) =>
-      port.postMessage(error ? { id, error: `${argv.join(' ')}: ${stderr.trim() || error.message}` } : { id, stdout }));
+      port.postMessage(error ? { id, error: `${argv.join(' ')}: ${stderr.trim() || error.message}` } : { id, stdout }),
+    );
   });
 }
 
-interface Pending { resolve: (stdout: string) => void; reject: (error: Error) => void }
+interface Pending {
+  resolve: (stdout: string) => void;
+  reject: (error: Error) => void;
+}
 
 /** A function that runs a command on one of `threads` workers and resolves with its stdout. */
 export function commandRunner(threads: number): (argv: string[]) => Promise<string> {
@@ -43,11 +50,12 @@ export function commandRunner(threads: number): (argv: string[]) => Promise<stri
     return worker;
   }
 
-  return (argv) => new Promise<string>((resolve, reject) => {
-    const worker = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-    const id = nextId++;
-    worker.pending.set(id, { resolve, reject });
-    worker.thread.ref();
-    worker.thread.postMessage({ id, argv } satisfies Job);
-  });
+  return (argv) =>
+    new Promise<string>((resolve, reject) => {
+      const worker = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+      const id = nextId++;
+      worker.pending.set(id, { resolve, reject });
+      worker.thread.ref();
+      worker.thread.postMessage({ id, argv } satisfies Job);
+    });
 }

@@ -8,7 +8,14 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
-import { HANDLER_ACTIONS, HANDLER_PORT, parseVmiPath, VIRT_API_CLIENT_CN, type HandlerAction, type StreamKind } from '../contract/handler-api.ts';
+import {
+  HANDLER_ACTIONS,
+  HANDLER_PORT,
+  parseVmiPath,
+  VIRT_API_CLIENT_CN,
+  type HandlerAction,
+  type StreamKind,
+} from '../contract/handler-api.ts';
 import { choosePlainProtocol, isWebSocketHandshake, refuseUpgrade, relayStream, type Relay } from '../lib/stream-relay.ts';
 
 export interface HandlerTls {

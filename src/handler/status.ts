@@ -42,16 +42,20 @@ export function phaseOf(domain: DomainStatus | undefined): string | undefined {
 }
 
 /** Sets the condition of `type` to `next`, or removes it. */
-const put = (conditions: Condition[], next: Condition | undefined, type: string) => (next ? setCondition(conditions, next) : withoutCondition(conditions, type));
+const put = (conditions: Condition[], next: Condition | undefined, type: string) =>
+  next ? setCondition(conditions, next) : withoutCondition(conditions, type);
 
 export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observed, now: string): VirtualMachineInstance {
   const next = structuredClone(vmi);
   const status = (next.status ??= {});
   const phase = status.phase ?? '';
   // A launcher that ended took its domain with it: exit 0 is a clean shutdown, anything else a failure.
-  const target = observed.launcherExitCode !== undefined && !isFinalPhase(phaseOf(observed.domain))
-    ? (observed.launcherExitCode === 0 ? 'Succeeded' : 'Failed')
-    : phaseOf(observed.domain);
+  const target =
+    observed.launcherExitCode !== undefined && !isFinalPhase(phaseOf(observed.domain))
+      ? observed.launcherExitCode === 0
+        ? 'Succeeded'
+        : 'Failed'
+      : phaseOf(observed.domain);
   if (target && phase !== target && !isFinalPhase(phase)) {
     status.phase = target;
     status.phaseTransitionTimestamps = [...(status.phaseTransitionTimestamps ?? []), { phase: target, phaseTransitionTimestamp: now }];
@@ -64,17 +68,53 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
     conditions = put(conditions, { type: 'Ready', status: observed.podReady, lastTransitionTime: now }, 'Ready');
   }
   const paused = running && observed.domain?.state === 'Paused';
-  conditions = put(conditions, paused
-    ? { type: 'Paused', status: 'True', reason: observed.domain?.reason === 'IOError' ? 'PausedIOError' : 'PausedByUser', message: 'VMI was paused by user', lastProbeTime: now, lastTransitionTime: now }
-    : undefined, 'Paused');
-  conditions = put(conditions, running
-    ? { type: 'LiveMigratable', status: 'False', reason: 'NotMigratable', message: 'kubevirt-ts does not live-migrate yet', lastTransitionTime: now }
-    : undefined, 'LiveMigratable');
+  conditions = put(
+    conditions,
+    paused
+      ? {
+          type: 'Paused',
+          status: 'True',
+          reason: observed.domain?.reason === 'IOError' ? 'PausedIOError' : 'PausedByUser',
+          message: 'VMI was paused by user',
+          lastProbeTime: now,
+          lastTransitionTime: now,
+        }
+      : undefined,
+    'Paused',
+  );
+  conditions = put(
+    conditions,
+    running
+      ? {
+          type: 'LiveMigratable',
+          status: 'False',
+          reason: 'NotMigratable',
+          message: 'kubevirt-ts does not live-migrate yet',
+          lastTransitionTime: now,
+        }
+      : undefined,
+    'LiveMigratable',
+  );
   const agent = running && observed.guest !== undefined;
-  conditions = put(conditions, agent ? { type: 'AgentConnected', status: 'True', lastProbeTime: now, lastTransitionTime: now } : undefined, 'AgentConnected');
-  conditions = put(conditions, observed.syncError && !running
-    ? { type: 'Synchronized', status: 'False', reason: 'SyncFailed', message: observed.syncError, lastProbeTime: now, lastTransitionTime: now }
-    : undefined, 'Synchronized');
+  conditions = put(
+    conditions,
+    agent ? { type: 'AgentConnected', status: 'True', lastProbeTime: now, lastTransitionTime: now } : undefined,
+    'AgentConnected',
+  );
+  conditions = put(
+    conditions,
+    observed.syncError && !running
+      ? {
+          type: 'Synchronized',
+          status: 'False',
+          reason: 'SyncFailed',
+          message: observed.syncError,
+          lastProbeTime: now,
+          lastTransitionTime: now,
+        }
+      : undefined,
+    'Synchronized',
+  );
   status.conditions = conditions;
   if (running && observed.interfaces?.length) {
     const fromAgent = observed.guest?.hostname !== undefined;
@@ -83,9 +123,13 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   const os = observed.guest?.os;
   if (running && os) {
     status.guestOSInfo = {
-      ...(os.id ? { id: os.id } : {}), ...(os.name ? { name: os.name } : {}), ...(os['pretty-name'] ? { prettyName: os['pretty-name'] } : {}),
-      ...(os.version ? { version: os.version } : {}), ...(os['version-id'] ? { versionId: os['version-id'] } : {}),
-      ...(os['kernel-release'] ? { kernelRelease: os['kernel-release'] } : {}), ...(os['kernel-version'] ? { kernelVersion: os['kernel-version'] } : {}),
+      ...(os.id ? { id: os.id } : {}),
+      ...(os.name ? { name: os.name } : {}),
+      ...(os['pretty-name'] ? { prettyName: os['pretty-name'] } : {}),
+      ...(os.version ? { version: os.version } : {}),
+      ...(os['version-id'] ? { versionId: os['version-id'] } : {}),
+      ...(os['kernel-release'] ? { kernelRelease: os['kernel-release'] } : {}),
+      ...(os['kernel-version'] ? { kernelVersion: os['kernel-version'] } : {}),
       ...(os.machine ? { machine: os.machine } : {}),
     };
   }

@@ -15,7 +15,14 @@ import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherHost } from './launcher-host.ts';
 import { UnsafePathError } from './paths.ts';
-import { GUEST_INFO_INTERVAL_MS, newLauncherRecord, planLauncher, type LauncherAction, type LauncherRecord, type LauncherSituation } from './plan.ts';
+import {
+  GUEST_INFO_INTERVAL_MS,
+  newLauncherRecord,
+  planLauncher,
+  type LauncherAction,
+  type LauncherRecord,
+  type LauncherSituation,
+} from './plan.ts';
 
 /** An open connection to a launcher's command socket (LauncherClient, or a stand-in in tests). */
 export interface LauncherConnection {
@@ -117,7 +124,9 @@ export class VirtHandler {
    * on exactly this signal, so its guest may start while that write is on its way.
    */
   async #vmiOfReadyPod(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
-    const owned = this.#deps.pods.list(namespace).find((p) => p.spec?.nodeName === this.#deps.node && !p.metadata?.deletionTimestamp && podIsReady(p) && vmiOwnerOf(p)?.name === name);
+    const owned = this.#deps.pods
+      .list(namespace)
+      .find((p) => p.spec?.nodeName === this.#deps.node && !p.metadata?.deletionTimestamp && podIsReady(p) && vmiOwnerOf(p)?.name === name);
     if (!owned) return undefined;
     const vmi = await this.#deps.api.readVmi(namespace, name);
     if (!vmi || vmi.metadata.uid !== vmiOwnerOf(owned)?.uid) return undefined;
@@ -149,7 +158,9 @@ export class VirtHandler {
         record.shutdownSent = true;
         vmiLog.info('shutting the guest down', { gracePeriodSeconds: action.gracePeriodSeconds });
         recordEvent(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${action.gracePeriodSeconds}s)`);
-        this.#connections.get(key)?.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds })
+        this.#connections
+          .get(key)
+          ?.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds })
           .catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
         return;
       case 'sync':
@@ -159,7 +170,7 @@ export class VirtHandler {
         try {
           host.lowerCpuPriority(situation.pod!);
         } catch (error) {
-          vmiLog.warning('cannot lower the emulated guest\'s CPU priority', { error: (error as Error).message });
+          vmiLog.warning("cannot lower the emulated guest's CPU priority", { error: (error as Error).message });
         }
         return;
       case 'askGuestInfo':
@@ -211,7 +222,14 @@ export class VirtHandler {
     queue.add(key);
   }
 
-  async #sync(key: string, vmi: VirtualMachineInstance, pod: V1Pod, record: LauncherRecord, vmiLog: Logger, subject: Parameters<EventRecorder>[0]) {
+  async #sync(
+    key: string,
+    vmi: VirtualMachineInstance,
+    pod: V1Pod,
+    record: LauncherRecord,
+    vmiLog: Logger,
+    subject: Parameters<EventRecorder>[0],
+  ) {
     const { queue, record: recordEvent } = this.#deps;
     try {
       const prepared = await this.#deps.host.prepare(vmi, pod, record.network);
@@ -229,7 +247,11 @@ export class VirtHandler {
       record.syncBackoffMs = Math.min(30_000, (record.syncBackoffMs ?? 500) * 2);
       record.retrySyncAt = this.#now() + record.syncBackoffMs;
       queue.addAfter(key, record.syncBackoffMs);
-      vmiLog.warning('sync failed', { error: record.syncError, unsafePath: error instanceof UnsafePathError, retryInMs: record.syncBackoffMs });
+      vmiLog.warning('sync failed', {
+        error: record.syncError,
+        unsafePath: error instanceof UnsafePathError,
+        retryInMs: record.syncBackoffMs,
+      });
       recordEvent(subject, 'Warning', 'SyncFailed', record.syncError);
     }
     // The status says how the sync went.
@@ -241,12 +263,15 @@ export class VirtHandler {
     const { queue } = this.#deps;
     record.guestPending = true;
     record.guestAskedAt = this.#now();
-    void Promise.resolve().then(() => this.#connectionOf(key).request<GuestInfo>({ command: 'guestInfo' })).catch(() => undefined).then((guest) => {
-      record.guestPending = false;
-      const changed = !jsonEqual(guest, record.guest);
-      record.guest = guest;
-      if (changed) queue.add(key);
-      queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting);
-    });
+    void Promise.resolve()
+      .then(() => this.#connectionOf(key).request<GuestInfo>({ command: 'guestInfo' }))
+      .catch(() => undefined)
+      .then((guest) => {
+        record.guestPending = false;
+        const changed = !jsonEqual(guest, record.guest);
+        record.guest = guest;
+        if (changed) queue.add(key);
+        queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting);
+      });
   }
 }

@@ -23,7 +23,9 @@ const readIfThere = (path: string) => {
 export function readCloudInitSecrets(vmi: VirtualMachineInstance, root = ''): NonNullable<VolumePaths['cloudInitSecrets']> {
   const found: NonNullable<VolumePaths['cloudInitSecrets']> = {};
   for (const [i, volume] of (vmi.spec.volumes ?? []).entries()) {
-    const [source, field] = volume.cloudInitNoCloud ? [volume.cloudInitNoCloud, 'cloudInitNoCloud'] : [volume.cloudInitConfigDrive, 'cloudInitConfigDrive'];
+    const [source, field] = volume.cloudInitNoCloud
+      ? [volume.cloudInitNoCloud, 'cloudInitNoCloud']
+      : [volume.cloudInitConfigDrive, 'cloudInitConfigDrive'];
     if (!source) continue;
     const read = (kind: keyof typeof KEYS, ref: string) => {
       const dir = `${root}${cloudInitSecretMountPath(volume.name, kind)}`;

@@ -28,8 +28,21 @@ export { cloudInitIso } from './convert/volumes.ts';
  * share their USB controller.
  */
 const CONCERNS: readonly Concern[] = [
-  emulator, memoryBacking, machine, guestMemory, cpu, firmware, clock, disks, interfaces,
-  serialConsole, graphics, inputs, devices, unsupported, guestAgent,
+  emulator,
+  memoryBacking,
+  machine,
+  guestMemory,
+  cpu,
+  firmware,
+  clock,
+  disks,
+  interfaces,
+  serialConsole,
+  graphics,
+  inputs,
+  devices,
+  unsupported,
+  guestAgent,
   // Last, so that a guest that may grow keeps every other device's PCI address.
   memoryHotplug,
 ];

@@ -57,7 +57,13 @@ function prefixToMask(prefix: number): number[] {
 
 /** RFC 1035 name encoding, for option 119 (domain search). */
 function encodeNames(names: string[]): number[] {
-  return names.flatMap((name) => [...name.split('.').filter(Boolean).flatMap((label) => [label.length, ...Buffer.from(label)]), 0]);
+  return names.flatMap((name) => [
+    ...name
+      .split('.')
+      .filter(Boolean)
+      .flatMap((label) => [label.length, ...Buffer.from(label)]),
+    0,
+  ]);
 }
 
 export function buildReply(request: DhcpRequest, lease: DhcpLease, type: number): Buffer {

@@ -36,4 +36,3 @@ export function onQemuExit(status: DomainStatus, exit: { code: number | null; si
   if (exit.killedByUs) return { ...status, state: 'Shutoff', reason: 'Destroyed' };
   return { ...status, state: 'Crashed', reason: 'Failed' };
 }
-

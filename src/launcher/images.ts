@@ -21,7 +21,13 @@ export async function imageRootfs(ref: string, cacheDir: string): Promise<string
   const manifest = JSON.parse(await readFile(blob(index.manifests[0].digest), 'utf8'));
   const root = join(cacheDir, 'rootfs', `${key}-${manifest.config.digest.slice(7, 23)}`);
   const done = join(root, '.kvts-unpacked');
-  if (await access(done).then(() => true, () => false)) return root;
+  if (
+    await access(done).then(
+      () => true,
+      () => false,
+    )
+  )
+    return root;
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   for (const layer of manifest.layers) await run('tar', ['-xzf', blob(layer.digest), '-C', root, '--no-same-owner']);
@@ -32,7 +38,23 @@ export async function imageRootfs(ref: string, cacheDir: string): Promise<string
 /** The disk image a containerDisk image carries: `path`, or the one file under /disk. */
 export async function containerDiskImage(root: string, path?: string): Promise<string> {
   if (path) return join(root, path);
-  const { stdout } = await run('find', [join(root, 'disk'), '-maxdepth', '1', '-type', 'f', '(', '-name', '*.qcow2', '-o', '-name', '*.img', '-o', '-name', '*.raw', ')']);
+  const { stdout } = await run('find', [
+    join(root, 'disk'),
+    '-maxdepth',
+    '1',
+    '-type',
+    'f',
+    '(',
+    '-name',
+    '*.qcow2',
+    '-o',
+    '-name',
+    '*.img',
+    '-o',
+    '-name',
+    '*.raw',
+    ')',
+  ]);
   const files = stdout.split('\n').filter(Boolean).sort();
   if (files.length !== 1) throw new Error(`expected one disk image under /disk, found ${files.length}`);
   return files[0];

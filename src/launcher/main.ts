@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger } from '../lib/log.ts';
 import { OVMF } from '../contract/launcher-pod.ts';
-import { LAUNCHER_SOCKET, SERIAL_SOCKET, type NetworkAttachment, type NodeContext, type VolumePaths } from '../contract/launcher-protocol.ts';
+import {
+  LAUNCHER_SOCKET,
+  SERIAL_SOCKET,
+  type NetworkAttachment,
+  type NodeContext,
+  type VolumePaths,
+} from '../contract/launcher-protocol.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
 import { chooseAccelerator, kvmUsable } from '../lib/kvm.ts';
 import { readCloudInitSecrets } from './cloud-init-secrets.ts';
@@ -26,7 +32,10 @@ const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cach
 async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
   // Only standalone mode parses YAML, defaults VMIs and reads images: a launcher in a pod loads none of it.
   const [{ parse }, { ClusterConfig }, { defaultNewVmi }, { containerDiskImage, imageRootfs }] = await Promise.all([
-    import('yaml'), import('../api/cluster-config.ts'), import('../api/defaults/vmi.ts'), import('./images.ts'),
+    import('yaml'),
+    import('../api/cluster-config.ts'),
+    import('../api/defaults/vmi.ts'),
+    import('./images.ts'),
   ]);
   const log = createLogger('virt-launcher');
   const kubevirt = kubevirtFile ? (parse(readFileSync(kubevirtFile, 'utf8')) as KubeVirt) : undefined;
@@ -64,8 +73,15 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   const interfaces: Record<string, NetworkAttachment> = {};
   for (const iface of vmi.spec.domain.devices.interfaces ?? []) interfaces[iface.name] = { user: {} };
   const context = (): ConversionContext => ({
-    workdir, socketDir, kvm: accel === 'kvm', hugepageSizes: hugepageSizes(), firmware: OVMF, interfaces, volumes,
-    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' }, now: new Date(),
+    workdir,
+    socketDir,
+    kvm: accel === 'kvm',
+    hugepageSizes: hugepageSizes(),
+    firmware: OVMF,
+    interfaces,
+    volumes,
+    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+    now: new Date(),
   });
   const supervisor = new Supervisor({ context, log: vmiLog, memBalloonStatsPeriod: config.memBalloonStatsPeriod });
   let stopping = false;
@@ -157,9 +173,14 @@ if (import.meta.main) {
     process.exit(2);
   }
   mkdirSync(values.workdir, { recursive: true });
-  const run = values.vmi ? standalone(values.vmi, values.workdir, values['kubevirt-config']) : inPod(values['socket-dir'] ?? join(values.workdir, 'sockets'), values.workdir);
+  const run = values.vmi
+    ? standalone(values.vmi, values.workdir, values['kubevirt-config'])
+    : inPod(values['socket-dir'] ?? join(values.workdir, 'sockets'), values.workdir);
   run.catch((error: Error) => {
-    createLogger('virt-launcher').error('virt-launcher failed', { error: error.message, ...('field' in error ? { field: error.field } : {}) });
+    createLogger('virt-launcher').error('virt-launcher failed', {
+      error: error.message,
+      ...('field' in error ? { field: error.field } : {}),
+    });
     process.exit(1);
   });
 }

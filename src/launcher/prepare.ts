@@ -8,7 +8,11 @@ import type { PrepareStep } from './convert.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 export async function prepareStep(step: PrepareStep, scratch: string): Promise<void> {
   await mkdir(dirname(step.kind === 'copy' ? step.to : step.path), { recursive: true });

@@ -147,7 +147,9 @@ export async function guestAgentCommand<T>(path: string, command: string, timeou
         reject(error);
       });
       // A leading 0xFF byte makes the agent drop any half-parsed input first.
-      socket.write(Buffer.concat([Buffer.from([0xff]), Buffer.from(`${JSON.stringify({ execute: 'guest-sync', arguments: { id: syncId } })}\n`)]));
+      socket.write(
+        Buffer.concat([Buffer.from([0xff]), Buffer.from(`${JSON.stringify({ execute: 'guest-sync', arguments: { id: syncId } })}\n`)]),
+      );
     });
   } finally {
     socket.destroy();

@@ -42,14 +42,30 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
           if (request.context) onContext?.(request.context);
           await supervisor.sync(request.vmi);
           break;
-        case 'shutdown': result = await supervisor.shutdown(request.gracePeriodSeconds); break;
-        case 'kill': result = await supervisor.kill(); break;
-        case 'pause': await supervisor.pause(); break;
-        case 'unpause': await supervisor.unpause(); break;
-        case 'reset': await supervisor.reset(); break;
-        case 'softReboot': await supervisor.softReboot(); break;
-        case 'guestInfo': result = await supervisor.guestInfo(); break;
-        case 'ping': result = supervisor.status; break;
+        case 'shutdown':
+          result = await supervisor.shutdown(request.gracePeriodSeconds);
+          break;
+        case 'kill':
+          result = await supervisor.kill();
+          break;
+        case 'pause':
+          await supervisor.pause();
+          break;
+        case 'unpause':
+          await supervisor.unpause();
+          break;
+        case 'reset':
+          await supervisor.reset();
+          break;
+        case 'softReboot':
+          await supervisor.softReboot();
+          break;
+        case 'guestInfo':
+          result = await supervisor.guestInfo();
+          break;
+        case 'ping':
+          result = supervisor.status;
+          break;
         case 'watch':
           watchers.add(socket);
           result = supervisor.status;

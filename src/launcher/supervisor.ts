@@ -107,7 +107,9 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     this.setStatus({ state: 'Paused', reason: 'StartingUp' });
     const period = this.options.memBalloonStatsPeriod ?? 10;
     if (vmi.spec.domain.devices?.autoattachMemBalloon !== false && period > 0) {
-      await qmp.execute('qom-set', { path: '/machine/peripheral/balloon0', property: 'guest-stats-polling-interval', value: period }).catch(() => undefined);
+      await qmp
+        .execute('qom-set', { path: '/machine/peripheral/balloon0', property: 'guest-stats-polling-interval', value: period })
+        .catch(() => undefined);
     }
     if (vmi.spec.startStrategy === 'Paused') this.setStatus({ state: 'Paused', reason: 'User' });
     else await qmp.execute('cont');

@@ -22,7 +22,11 @@ const RESOURCES: Record<string, { group: string; plural: string; namespaced: boo
   MutatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', plural: 'mutatingwebhookconfigurations', namespaced: false },
   ValidatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', plural: 'validatingwebhookconfigurations', namespaced: false },
   ValidatingAdmissionPolicy: { group: 'admissionregistration.k8s.io', plural: 'validatingadmissionpolicies', namespaced: false },
-  ValidatingAdmissionPolicyBinding: { group: 'admissionregistration.k8s.io', plural: 'validatingadmissionpolicybindings', namespaced: false },
+  ValidatingAdmissionPolicyBinding: {
+    group: 'admissionregistration.k8s.io',
+    plural: 'validatingadmissionpolicybindings',
+    namespaced: false,
+  },
   APIService: { group: 'apiregistration.k8s.io', plural: 'apiservices', namespaced: false },
 };
 
@@ -42,12 +46,18 @@ export function objectPath(obj: ApplyObject): string {
 
 /** Server-side apply, taking ownership of every field given (force), as an installer does. */
 export async function applyObject(kc: KubeConfig, obj: ApplyObject, fieldManager: string): Promise<void> {
-  await rawRequest(kc, 'PATCH', `${objectPath(obj)}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, { contentType: 'application/apply-patch+yaml', body: JSON.stringify(obj) });
+  await rawRequest(kc, 'PATCH', `${objectPath(obj)}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, {
+    contentType: 'application/apply-patch+yaml',
+    body: JSON.stringify(obj),
+  });
 }
 
 /** Deletes an object; one already gone is fine. */
 export async function deleteObject(kc: KubeConfig, obj: ApplyObject): Promise<void> {
-  await rawRequest(kc, 'DELETE', objectPath(obj), { contentType: 'application/json', body: JSON.stringify({ propagationPolicy: 'Background' }) }).catch((error) => {
+  await rawRequest(kc, 'DELETE', objectPath(obj), {
+    contentType: 'application/json',
+    body: JSON.stringify({ propagationPolicy: 'Background' }),
+  }).catch((error) => {
     if (!(error instanceof ApiError && error.code === 404)) throw error;
   });
 }

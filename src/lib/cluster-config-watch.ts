@@ -6,7 +6,10 @@ import { ClusterConfig } from '../api/cluster-config.ts';
 import type { KubeVirt } from '../api/types.ts';
 import { customInformer, type CachedInformer } from './kube.ts';
 
-export function clusterConfigInformer(kc: KubeConfig, namespace: string): { informer: CachedInformer<KubeVirt & KubernetesObject>; current: () => ClusterConfig } {
+export function clusterConfigInformer(
+  kc: KubeConfig,
+  namespace: string,
+): { informer: CachedInformer<KubeVirt & KubernetesObject>; current: () => ClusterConfig } {
   const informer = customInformer<KubeVirt & KubernetesObject>(kc, 'kubevirt.io', 'v1', 'kubevirts');
   let config = new ClusterConfig();
   const refresh = () => {

@@ -24,13 +24,22 @@ export function eventRecorder(kc: KubeConfig, component: string, log: Logger): E
         body: {
           metadata: { generateName: `${subject.metadata.name}.`, namespace },
           involvedObject: {
-            apiVersion: subject.apiVersion, kind: subject.kind, name: subject.metadata.name, namespace: subject.metadata.namespace,
-            uid: subject.metadata.uid, resourceVersion: subject.metadata.resourceVersion,
+            apiVersion: subject.apiVersion,
+            kind: subject.kind,
+            name: subject.metadata.name,
+            namespace: subject.metadata.namespace,
+            uid: subject.metadata.uid,
+            resourceVersion: subject.metadata.resourceVersion,
           },
-          type, reason, message,
+          type,
+          reason,
+          message,
           source: { component, ...(host ? { host } : {}) },
-          firstTimestamp: now, lastTimestamp: now, count: 1,
-          reportingComponent: component, reportingInstance: host ?? component,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          reportingComponent: component,
+          reportingInstance: host ?? component,
         },
       })
       .catch((error: Error) => log.warning('could not record an event', { reason, error: error.message.split('\n')[0] }));

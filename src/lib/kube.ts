@@ -1,5 +1,14 @@
 // Kubernetes client set-up and informers (list+watch caches).
-import { CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesListObject, type KubernetesObject, type ObjectCache, type RequestContext } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  makeInformer,
+  type Informer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+  type RequestContext,
+} from '@kubernetes/client-node';
 import type { Logger } from './log.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
@@ -65,10 +74,17 @@ export interface JsonPatchOperation {
 }
 
 /** A cluster-wide informer for one custom resource (namespaced ones are listed across all namespaces). */
-export function customInformer<T extends KubernetesObject>(kc: KubeConfig, group: string, version: string, plural: string): CachedInformer<T> {
+export function customInformer<T extends KubernetesObject>(
+  kc: KubeConfig,
+  group: string,
+  version: string,
+  plural: string,
+): CachedInformer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
-  return makeInformer<T>(kc, `/apis/${group}/${version}/${plural}`, () =>
-    api.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<T>>,
+  return makeInformer<T>(
+    kc,
+    `/apis/${group}/${version}/${plural}`,
+    () => api.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<T>>,
   );
 }
 

@@ -15,10 +15,29 @@ export function probeAccelerator(accel: 'kvm' | 'tcg', kernel: string, timeoutMs
   if (accel === 'kvm' && !existsSync('/dev/kvm')) return Promise.resolve(false);
   if (!existsSync(kernel)) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
-    const child = spawn(qemu, [
-      '-machine', `q35,accel=${accel}`, '-cpu', accel === 'kvm' ? 'host' : 'qemu64', '-m', '128', '-nodefaults', '-no-user-config',
-      '-display', 'none', '-serial', 'none', '-no-reboot', '-kernel', kernel, '-append', 'panic=-1 quiet loglevel=0',
-    ], { stdio: 'ignore' });
+    const child = spawn(
+      qemu,
+      [
+        '-machine',
+        `q35,accel=${accel}`,
+        '-cpu',
+        accel === 'kvm' ? 'host' : 'qemu64',
+        '-m',
+        '128',
+        '-nodefaults',
+        '-no-user-config',
+        '-display',
+        'none',
+        '-serial',
+        'none',
+        '-no-reboot',
+        '-kernel',
+        kernel,
+        '-append',
+        'panic=-1 quiet loglevel=0',
+      ],
+      { stdio: 'ignore' },
+    );
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       resolve(false);
@@ -56,7 +75,12 @@ export async function kvmUsable(cacheDir: string): Promise<boolean> {
     // no probe yet on this boot
   }
   // The host's own kernel, or the one the virt-launcher image carries for this probe.
-  const hostKernels = existsSync('/boot') ? readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort().map((f) => join('/boot', f)) : [];
+  const hostKernels = existsSync('/boot')
+    ? readdirSync('/boot')
+        .filter((f) => f.startsWith('vmlinuz-'))
+        .sort()
+        .map((f) => join('/boot', f))
+    : [];
   const kernel = hostKernels.pop() ?? '/usr/share/kubevirt-ts/probe-vmlinuz';
   const usable = await probeAccelerator('kvm', kernel, 8000);
   mkdirSync(cacheDir, { recursive: true });

@@ -45,7 +45,10 @@ export class LeaderElector {
     }
     const spec = { holderIdentity: identity, leaseDurationSeconds: this.duration, renewTime: micro(now) as unknown as Date };
     if (!lease) {
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: micro(now) as unknown as Date, leaseTransitions: 0 } } });
+      await this.api.createNamespacedLease({
+        namespace,
+        body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: micro(now) as unknown as Date, leaseTransitions: 0 } },
+      });
       return true;
     }
     const holder = lease.spec?.holderIdentity;
@@ -55,11 +58,13 @@ export class LeaderElector {
     if (holder && holder !== identity && !expired) return false;
     const takeover = holder !== identity;
     await this.api.replaceNamespacedLease({
-      name, namespace,
+      name,
+      namespace,
       body: {
         ...lease,
         spec: {
-          ...lease.spec, ...spec,
+          ...lease.spec,
+          ...spec,
           ...(takeover ? { acquireTime: micro(now) as unknown as Date, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
         },
       },
@@ -73,7 +78,11 @@ export class LeaderElector {
     this.stopped = true;
     const lease = await this.api.readNamespacedLease({ name, namespace }).catch(() => undefined);
     if (lease?.spec?.holderIdentity !== identity) return;
-    await this.api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } } });
+    await this.api.replaceNamespacedLease({
+      name,
+      namespace,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
+    });
   }
 
   /** Resolves once this process leads; then keeps renewing and calls onLost if it cannot. */

@@ -16,7 +16,11 @@ export interface Logger {
   object(obj: ObjectRef): Logger;
 }
 
-export function createLogger(component: string, base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Logger {
+export function createLogger(
+  component: string,
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) =>
     write(JSON.stringify({ timestamp: new Date().toISOString(), component, level, msg, ...base, ...fields }));
   return {
@@ -27,7 +31,11 @@ export function createLogger(component: string, base: Record<string, unknown> = 
       if (process.env.KVTS_DEBUG) emit('debug', msg, fields);
     },
     object: (obj) =>
-      createLogger(component, { ...base, kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid }, write),
+      createLogger(
+        component,
+        { ...base, kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid },
+        write,
+      ),
   };
 }
 

@@ -36,7 +36,10 @@ export interface RawRequest {
 }
 
 /** The kubeconfig's TLS, credentials and any extra headers, as options for a request or a WebSocket. */
-export async function connectionOptions(kc: KubeConfig, headers: Record<string, string | string[]> = {}): Promise<RequestOptions & { headers: Record<string, string | string[]> }> {
+export async function connectionOptions(
+  kc: KubeConfig,
+  headers: Record<string, string | string[]> = {},
+): Promise<RequestOptions & { headers: Record<string, string | string[]> }> {
   const options: RequestOptions & { headers: Record<string, string | string[]> } = { headers: { Accept: 'application/json', ...headers } };
   await kc.applyToHTTPSOptions(options);
   return options;

@@ -11,7 +11,10 @@ export interface Reconciler {
 
 /** Runs until the queue shuts down. `kind` names what is reconciled, in the failure log. */
 export async function runReconciler(queue: WorkQueue, workers: number, reconciler: Reconciler, log: Logger, kind: string): Promise<void> {
-  await runWorkers(queue, workers, (key) => reconciler.reconcile(key), (key, error) =>
-    log.warning(`${kind} reconcile failed; will retry`, { key, error: apiErrorMessage(error) }),
+  await runWorkers(
+    queue,
+    workers,
+    (key) => reconciler.reconcile(key),
+    (key, error) => log.warning(`${kind} reconcile failed; will retry`, { key, error: apiErrorMessage(error) }),
   );
 }

@@ -11,7 +11,8 @@ import { WebSocket, type RawData } from 'ws';
 export const PLAIN_STREAM_PROTOCOL = 'plain.kubevirt.io';
 
 /** For a WebSocketServer's handleProtocols: upstream's subprotocol when offered, else none (still accepted). */
-export const choosePlainProtocol = (offered: Set<string>): string | false => (offered.has(PLAIN_STREAM_PROTOCOL) ? PLAIN_STREAM_PROTOCOL : false);
+export const choosePlainProtocol = (offered: Set<string>): string | false =>
+  offered.has(PLAIN_STREAM_PROTOCOL) ? PLAIN_STREAM_PROTOCOL : false;
 
 const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
 
@@ -28,8 +29,10 @@ function endSocket(ws: WebSocket, code = 1000) {
   else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
 }
 
-const closed = (ws: WebSocket) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve())));
-const streamClosed = (stream: Duplex) => new Promise<void>((resolve) => (stream.destroyed ? resolve() : stream.once('close', () => resolve())));
+const closed = (ws: WebSocket) =>
+  new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve())));
+const streamClosed = (stream: Duplex) =>
+  new Promise<void>((resolve) => (stream.destroyed ? resolve() : stream.once('close', () => resolve())));
 
 /** Carries a byte stream (a unix or TCP socket) over a WebSocket, with backpressure both ways. */
 export function relayStream(ws: WebSocket, stream: Duplex, keepAliveMs?: number): Relay {
@@ -113,6 +116,10 @@ export function refuseUpgrade(socket: Duplex, code: number, body: unknown) {
  * checked before the far end is opened, so a refused handshake leaves nothing open.
  */
 export function isWebSocketHandshake(req: IncomingMessage): boolean {
-  return req.method === 'GET' && req.headers.upgrade?.toLowerCase() === 'websocket' && /^[+/0-9A-Za-z]{22}==$/.test(req.headers['sec-websocket-key'] ?? '')
-    && ['8', '13'].includes(req.headers['sec-websocket-version'] ?? '');
+  return (
+    req.method === 'GET' &&
+    req.headers.upgrade?.toLowerCase() === 'websocket' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(req.headers['sec-websocket-key'] ?? '') &&
+    ['8', '13'].includes(req.headers['sec-websocket-version'] ?? '')
+  );
 }

@@ -20,8 +20,13 @@ const ROOT = join(import.meta.dirname, '..', '..');
 /** The commit, tree state and commit date of the checkout at `root`, if it is one. */
 export function gitInfo(root: string): Pick<VersionInfo, 'gitCommit' | 'gitTreeState' | 'buildDate'> | undefined {
   try {
-    const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return { gitCommit: git('rev-parse', 'HEAD'), gitTreeState: git('status', '--porcelain', '--untracked-files=no') ? 'dirty' : 'clean', buildDate: git('log', '-1', '--format=%cI') };
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return {
+      gitCommit: git('rev-parse', 'HEAD'),
+      gitTreeState: git('status', '--porcelain', '--untracked-files=no') ? 'dirty' : 'clean',
+      buildDate: git('log', '-1', '--format=%cI'),
+    };
   } catch {
     return undefined;
   }

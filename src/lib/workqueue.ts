@@ -98,7 +98,12 @@ export class WorkQueue {
 }
 
 /** Runs `workers` loops that take keys from the queue and reconcile them, retrying failures. */
-export function runWorkers(queue: WorkQueue, workers: number, reconcile: (key: string) => Promise<void>, onError: (key: string, error: unknown) => void): Promise<unknown> {
+export function runWorkers(
+  queue: WorkQueue,
+  workers: number,
+  reconcile: (key: string) => Promise<void>,
+  onError: (key: string, error: unknown) => void,
+): Promise<unknown> {
   const loop = async () => {
     for (;;) {
       const key = await queue.get();

@@ -37,7 +37,10 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return crypto.subtle.importKey('pkcs8', der, ALGORITHM, false, ['sign']);
 }
 
-const serial = () => Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+const serial = () =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1');
 
 export async function createCa(now: Date, lifetimeMs = CA_LIFETIME_MS): Promise<KeyPair> {
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
@@ -60,7 +63,11 @@ export async function createCa(now: Date, lifetimeMs = CA_LIFETIME_MS): Promise<
 export async function createLeaf(ca: KeyPair, spec: LeafSpec, now: Date, lifetimeMs = LEAF_LIFETIME_MS): Promise<KeyPair> {
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
   const caCert = new x509.X509Certificate(ca.cert);
-  const usages = { server: [x509.ExtendedKeyUsage.serverAuth], client: [x509.ExtendedKeyUsage.clientAuth], both: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth] }[spec.usage];
+  const usages = {
+    server: [x509.ExtendedKeyUsage.serverAuth],
+    client: [x509.ExtendedKeyUsage.clientAuth],
+    both: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+  }[spec.usage];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${spec.commonName}`,
@@ -74,7 +81,9 @@ export async function createLeaf(ca: KeyPair, spec: LeafSpec, now: Date, lifetim
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
-      ...(spec.dnsNames.length ? [new x509.SubjectAlternativeNameExtension(spec.dnsNames.map((value) => ({ type: 'dns' as const, value })))] : []),
+      ...(spec.dnsNames.length
+        ? [new x509.SubjectAlternativeNameExtension(spec.dnsNames.map((value) => ({ type: 'dns' as const, value })))]
+        : []),
       await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
     ],
   });
@@ -92,7 +101,10 @@ export function renewalTime(pem: string): Date {
 export function signedBy(leafPem: string, caPem: string): boolean {
   const leaf = new x509.X509Certificate(leafPem);
   const ca = new x509.X509Certificate(caPem);
-  return leaf.issuer === ca.subject && leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId === ca.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  return (
+    leaf.issuer === ca.subject &&
+    leaf.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId === ca.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId
+  );
 }
 
 export function notAfter(pem: string): Date {
@@ -138,7 +150,8 @@ export async function planPki(state: PkiState, leaves: LeafSpec[], now: Date): P
   let nextCheck = renewalTime(ca.cert);
   for (const spec of leaves) {
     const current = state.leaves[spec.secret];
-    const valid = current && renewalTime(current.cert) > now && signedBy(current.cert, ca.cert) && commonName(current.cert) === spec.commonName;
+    const valid =
+      current && renewalTime(current.cert) > now && signedBy(current.cert, ca.cert) && commonName(current.cert) === spec.commonName;
     const leaf = valid ? current : await createLeaf(ca, spec, now);
     if (!valid) write[spec.secret] = leaf;
     const due = renewalTime(leaf.cert);

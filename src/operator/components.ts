@@ -20,15 +20,29 @@ type Obj = Record<string, unknown>;
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'virt-operator';
 const b64 = (text: string) => Buffer.from(text).toString('base64');
-const labels = (component: string) => ({ 'kubevirt.io': component, [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/component': 'kubevirt' });
+const labels = (component: string) => ({
+  'kubevirt.io': component,
+  [MANAGED_BY_LABEL]: MANAGED_BY,
+  'app.kubernetes.io/component': 'kubevirt',
+});
 
 /** The certificate Secrets each component mounts, and what each certificate is for. */
 export function leafCertificates(namespace: string) {
   const service = (name: string) => [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, `${name}.${namespace}`, name];
   return [
     { secret: 'kubevirt-virt-api-certs', commonName: `virt-api.${namespace}.svc`, dnsNames: service('virt-api'), usage: 'server' as const },
-    { secret: 'kubevirt-controller-certs', commonName: `virt-controller.${namespace}.svc`, dnsNames: service('virt-controller'), usage: 'server' as const },
-    { secret: 'kubevirt-virt-handler-server-certs', commonName: 'kubevirt.io:system:node:virt-handler', dnsNames: ['virt-handler'], usage: 'server' as const },
+    {
+      secret: 'kubevirt-controller-certs',
+      commonName: `virt-controller.${namespace}.svc`,
+      dnsNames: service('virt-controller'),
+      usage: 'server' as const,
+    },
+    {
+      secret: 'kubevirt-virt-handler-server-certs',
+      commonName: 'kubevirt.io:system:node:virt-handler',
+      dnsNames: ['virt-handler'],
+      usage: 'server' as const,
+    },
     { secret: 'kubevirt-virt-handler-certs', commonName: 'kubevirt.io:system:client:virt-handler', dnsNames: [], usage: 'client' as const },
   ];
 }
@@ -52,33 +66,149 @@ interface Hook {
 function matchConditions(hook: Hook, namespace: string): Obj {
   if (!hook.skipOwnUpdates) return {};
   const usernames = KUBEVIRT_SERVICE_ACCOUNTS.map((sa) => `'${serviceAccountUsername(namespace, sa)}'`).join(', ');
-  return { matchConditions: [{ name: 'not-an-update-by-kubevirt', expression: `!(request.operation == 'UPDATE' && request.userInfo.username in [${usernames}])` }] };
+  return {
+    matchConditions: [
+      { name: 'not-an-update-by-kubevirt', expression: `!(request.operation == 'UPDATE' && request.userInfo.username in [${usernames}])` },
+    ],
+  };
 }
 
 const CORE_VERSIONS = ['v1', 'v1alpha3'];
 
 export const MUTATING_HOOKS: Hook[] = [
-  { name: 'virtualmachines-mutator.kubevirt.io', path: '/virtualmachines-mutate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachines'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachineinstances-mutator.kubevirt.io', path: '/virtualmachineinstances-mutate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['CREATE', 'UPDATE'], skipOwnUpdates: true },
-  { name: 'migrations-mutator.kubevirt.io', path: '/migration-mutate-create', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancemigrations'], operations: ['CREATE'] },
+  {
+    name: 'virtualmachines-mutator.kubevirt.io',
+    path: '/virtualmachines-mutate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachines'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachineinstances-mutator.kubevirt.io',
+    path: '/virtualmachineinstances-mutate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstances'],
+    operations: ['CREATE', 'UPDATE'],
+    skipOwnUpdates: true,
+  },
+  {
+    name: 'migrations-mutator.kubevirt.io',
+    path: '/migration-mutate-create',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancemigrations'],
+    operations: ['CREATE'],
+  },
 ];
 
 export const VALIDATING_HOOKS: Hook[] = [
-  { name: 'virtualmachineinstances-create-validator.kubevirt.io', path: '/virtualmachineinstances-validate-create', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['CREATE'] },
-  { name: 'virtualmachineinstances-update-validator.kubevirt.io', path: '/virtualmachineinstances-validate-update', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstances'], operations: ['UPDATE'], skipOwnUpdates: true },
-  { name: 'virtualmachine-validator.kubevirt.io', path: '/virtualmachines-validate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachines'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachinereplicaset-validator.kubevirt.io', path: '/virtualmachinereplicaset-validate', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancereplicasets'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachinepool-validator.kubevirt.io', path: '/virtualmachinepool-validate', group: 'pool.kubevirt.io', versions: ['v1beta1', 'v1alpha1'], resources: ['virtualmachinepools'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'migration-create-validator.kubevirt.io', path: '/migration-validate-create', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancemigrations'], operations: ['CREATE'] },
-  { name: 'migration-update-validator.kubevirt.io', path: '/migration-validate-update', group: 'kubevirt.io', versions: CORE_VERSIONS, resources: ['virtualmachineinstancemigrations'], operations: ['UPDATE'] },
-  { name: 'virtualmachineinstancetype-validator.instancetype.kubevirt.io', path: '/virtualmachineinstancetypes-validate', group: 'instancetype.kubevirt.io', versions: ['v1beta1'], resources: ['virtualmachineinstancetypes'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachineclusterinstancetype-validator.instancetype.kubevirt.io', path: '/virtualmachineclusterinstancetypes-validate', group: 'instancetype.kubevirt.io', versions: ['v1beta1'], resources: ['virtualmachineclusterinstancetypes'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachinepreference-validator.instancetype.kubevirt.io', path: '/virtualmachinepreferences-validate', group: 'instancetype.kubevirt.io', versions: ['v1beta1'], resources: ['virtualmachinepreferences'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'virtualmachineclusterpreference-validator.instancetype.kubevirt.io', path: '/virtualmachineclusterpreferences-validate', group: 'instancetype.kubevirt.io', versions: ['v1beta1'], resources: ['virtualmachineclusterpreferences'], operations: ['CREATE', 'UPDATE'] },
-  { name: 'migration-policy-validator.kubevirt.io', path: '/migration-policy-validate-create', group: 'migrations.kubevirt.io', versions: ['v1alpha1'], resources: ['migrationpolicies'], operations: ['CREATE', 'UPDATE'] },
+  {
+    name: 'virtualmachineinstances-create-validator.kubevirt.io',
+    path: '/virtualmachineinstances-validate-create',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstances'],
+    operations: ['CREATE'],
+  },
+  {
+    name: 'virtualmachineinstances-update-validator.kubevirt.io',
+    path: '/virtualmachineinstances-validate-update',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstances'],
+    operations: ['UPDATE'],
+    skipOwnUpdates: true,
+  },
+  {
+    name: 'virtualmachine-validator.kubevirt.io',
+    path: '/virtualmachines-validate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachines'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachinereplicaset-validator.kubevirt.io',
+    path: '/virtualmachinereplicaset-validate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancereplicasets'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachinepool-validator.kubevirt.io',
+    path: '/virtualmachinepool-validate',
+    group: 'pool.kubevirt.io',
+    versions: ['v1beta1', 'v1alpha1'],
+    resources: ['virtualmachinepools'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'migration-create-validator.kubevirt.io',
+    path: '/migration-validate-create',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancemigrations'],
+    operations: ['CREATE'],
+  },
+  {
+    name: 'migration-update-validator.kubevirt.io',
+    path: '/migration-validate-update',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancemigrations'],
+    operations: ['UPDATE'],
+  },
+  {
+    name: 'virtualmachineinstancetype-validator.instancetype.kubevirt.io',
+    path: '/virtualmachineinstancetypes-validate',
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1'],
+    resources: ['virtualmachineinstancetypes'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachineclusterinstancetype-validator.instancetype.kubevirt.io',
+    path: '/virtualmachineclusterinstancetypes-validate',
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1'],
+    resources: ['virtualmachineclusterinstancetypes'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachinepreference-validator.instancetype.kubevirt.io',
+    path: '/virtualmachinepreferences-validate',
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1'],
+    resources: ['virtualmachinepreferences'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachineclusterpreference-validator.instancetype.kubevirt.io',
+    path: '/virtualmachineclusterpreferences-validate',
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1'],
+    resources: ['virtualmachineclusterpreferences'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'migration-policy-validator.kubevirt.io',
+    path: '/migration-policy-validate-create',
+    group: 'migrations.kubevirt.io',
+    versions: ['v1alpha1'],
+    resources: ['migrationpolicies'],
+    operations: ['CREATE', 'UPDATE'],
+  },
 ];
 
-function webhookConfiguration(kind: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration', name: string, hooks: Hook[], p: InstallParams): Obj {
+function webhookConfiguration(
+  kind: 'MutatingWebhookConfiguration' | 'ValidatingWebhookConfiguration',
+  name: string,
+  hooks: Hook[],
+  p: InstallParams,
+): Obj {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind,
@@ -103,7 +233,9 @@ function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') } },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') }, rules },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels: labels('') },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: sa, labels: labels('') },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
@@ -115,7 +247,9 @@ function namespacedRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
   return [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: p.namespace, labels: labels('') }, rules },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: sa, namespace: p.namespace, labels: labels('') },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: sa, namespace: p.namespace, labels: labels('') },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
@@ -133,21 +267,25 @@ export function componentPodSpec(name: string, sa: string, image: string, pullPo
   return {
     serviceAccountName: sa,
     securityContext: { runAsNonRoot: true, runAsUser: 1001, seccompProfile: { type: 'RuntimeDefault' } },
-    containers: [{
-      name,
-      image,
-      imagePullPolicy: pullPolicy,
-      env: COMPONENT_ENV,
-      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
-      ...container,
-    }],
+    containers: [
+      {
+        name,
+        image,
+        imagePullPolicy: pullPolicy,
+        env: COMPONENT_ENV,
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+        ...container,
+      },
+    ],
     ...(volumes.length ? { volumes } : {}),
   };
 }
 
 export function componentDeployment(name: string, namespace: string, replicas: number, podSpec: Obj): Obj {
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace, labels: labels(name) },
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels: labels(name) },
     spec: {
       replicas,
       selector: { matchLabels: { 'kubevirt.io': name } },
@@ -176,30 +314,55 @@ function virtApiObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
-      { apiGroups: ['instancetype.kubevirt.io'], resources: ['virtualmachineinstancetypes', 'virtualmachineclusterinstancetypes', 'virtualmachinepreferences', 'virtualmachineclusterpreferences'], verbs: ['get', 'list', 'watch'] },
+      {
+        apiGroups: ['instancetype.kubevirt.io'],
+        resources: [
+          'virtualmachineinstancetypes',
+          'virtualmachineclusterinstancetypes',
+          'virtualmachinepreferences',
+          'virtualmachineclusterpreferences',
+        ],
+        verbs: ['get', 'list', 'watch'],
+      },
     ]),
     // The front proxy's CA and allowed names, to check who forwards aggregated requests.
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'kubevirt-apiserver-auth-reader', namespace: 'kube-system', labels: labels('') },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kubevirt-apiserver-auth-reader', namespace: 'kube-system', labels: labels('') },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
     {
-      apiVersion: 'v1', kind: 'Service', metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'virt-api', namespace: p.namespace, labels: labels('virt-api') },
       spec: { selector: { 'kubevirt.io': 'virt-api' }, ports: [{ port: 443, targetPort: 8443, protocol: 'TCP' }] },
     },
-    componentDeployment('virt-api', p.namespace, 2, componentPodSpec('virt-api', sa, p.image, p.imagePullPolicy, {
-      command: ['node', '/app/src/virt-api/main.js'],
-      ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
-      readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
-      // Its CPU share must hold up against launcher pods starting together: every VMI creation waits on its webhooks.
-      resources: { requests: { cpu: '50m', memory: '64Mi' } },
-      volumeMounts: [
-        { name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true },
-        { name: 'kubevirt-virt-handler-certs', mountPath: '/etc/virt-api/handler-client', readOnly: true },
-        { name: 'kubevirt-ca', mountPath: '/etc/virt-api/ca', readOnly: true },
-      ],
-    }, [certVolume('kubevirt-virt-api-certs'), certVolume('kubevirt-virt-handler-certs'), caVolume])),
+    componentDeployment(
+      'virt-api',
+      p.namespace,
+      2,
+      componentPodSpec(
+        'virt-api',
+        sa,
+        p.image,
+        p.imagePullPolicy,
+        {
+          command: ['node', '/app/src/virt-api/main.js'],
+          ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
+          readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
+          // Its CPU share must hold up against launcher pods starting together: every VMI creation waits on its webhooks.
+          resources: { requests: { cpu: '50m', memory: '64Mi' } },
+          volumeMounts: [
+            { name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true },
+            { name: 'kubevirt-virt-handler-certs', mountPath: '/etc/virt-api/handler-client', readOnly: true },
+            { name: 'kubevirt-ca', mountPath: '/etc/virt-api/ca', readOnly: true },
+          ],
+        },
+        [certVolume('kubevirt-virt-api-certs'), certVolume('kubevirt-virt-handler-certs'), caVolume],
+      ),
+    ),
     // It finds the virt-handler of a VMI's node to relay VMI actions to it.
     ...namespacedRole(sa, p, [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]),
   ];
@@ -212,19 +375,35 @@ function virtControllerObjects(p: InstallParams): Obj[] {
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['update', 'patch'] },
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'] },
+      {
+        apiGroups: ['kubevirt.io'],
+        resources: ['virtualmachineinstances'],
+        verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
+      },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
-    componentDeployment('virt-controller', p.namespace, 2, componentPodSpec('virt-controller', sa, p.image, p.imagePullPolicy, {
-      command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
-      // As virt-api's: a starved controller holds up every VMI's Scheduled.
-      resources: { requests: { cpu: '50m', memory: '64Mi' } },
-      volumeMounts: [{ name: 'kubevirt-controller-certs', mountPath: '/etc/virt-controller/certificates', readOnly: true }],
-    }, [certVolume('kubevirt-controller-certs')])),
+    componentDeployment(
+      'virt-controller',
+      p.namespace,
+      2,
+      componentPodSpec(
+        'virt-controller',
+        sa,
+        p.image,
+        p.imagePullPolicy,
+        {
+          command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
+          // As virt-api's: a starved controller holds up every VMI's Scheduled.
+          resources: { requests: { cpu: '50m', memory: '64Mi' } },
+          volumeMounts: [{ name: 'kubevirt-controller-certs', mountPath: '/etc/virt-controller/certificates', readOnly: true }],
+        },
+        [certVolume('kubevirt-controller-certs')],
+      ),
+    ),
   ];
 }
 
@@ -236,22 +415,35 @@ function virtControllerObjects(p: InstallParams): Obj[] {
  */
 function virtHandlerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-handler';
-  const pod = componentPodSpec('virt-handler', sa, p.launcherImage, p.imagePullPolicy, {
-    command: ['node', '/app/src/handler/main.js'],
-    // Its CPU share must hold up against busy launcher pods (emulated guests), or syncs queue behind them.
-    resources: { requests: { cpu: '100m', memory: '96Mi' } },
-    securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
-    volumeMounts: [
-      ...['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({ name, mountPath: `/etc/virt-handler/${name}`, readOnly: true })),
-      { name: 'kubevirt-ca', mountPath: '/etc/virt-handler/kubevirt-ca', readOnly: true },
-      { name: 'kubelet-pods', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'Bidirectional' },
-      { name: 'state', mountPath: '/var/run/kubevirt-ts' },
+  const pod = componentPodSpec(
+    'virt-handler',
+    sa,
+    p.launcherImage,
+    p.imagePullPolicy,
+    {
+      command: ['node', '/app/src/handler/main.js'],
+      // Its CPU share must hold up against busy launcher pods (emulated guests), or syncs queue behind them.
+      resources: { requests: { cpu: '100m', memory: '96Mi' } },
+      securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
+      volumeMounts: [
+        ...['kubevirt-virt-handler-certs', 'kubevirt-virt-handler-server-certs'].map((name) => ({
+          name,
+          mountPath: `/etc/virt-handler/${name}`,
+          readOnly: true,
+        })),
+        { name: 'kubevirt-ca', mountPath: '/etc/virt-handler/kubevirt-ca', readOnly: true },
+        { name: 'kubelet-pods', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'Bidirectional' },
+        { name: 'state', mountPath: '/var/run/kubevirt-ts' },
+      ],
+    },
+    [
+      certVolume('kubevirt-virt-handler-certs'),
+      certVolume('kubevirt-virt-handler-server-certs'),
+      caVolume,
+      { name: 'kubelet-pods', hostPath: { path: '/var/lib/kubelet/pods', type: 'Directory' } },
+      { name: 'state', hostPath: { path: '/var/run/kubevirt-ts', type: 'DirectoryOrCreate' } },
     ],
-  }, [
-    certVolume('kubevirt-virt-handler-certs'), certVolume('kubevirt-virt-handler-server-certs'), caVolume,
-    { name: 'kubelet-pods', hostPath: { path: '/var/lib/kubelet/pods', type: 'Directory' } },
-    { name: 'state', hostPath: { path: '/var/run/kubevirt-ts', type: 'DirectoryOrCreate' } },
-  ]);
+  );
   return [
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: [''], resources: ['nodes', 'nodes/status'], verbs: ['get', 'patch'] },
@@ -261,7 +453,9 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     {
-      apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'virt-handler', namespace: p.namespace, labels: labels('virt-handler') },
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'virt-handler', namespace: p.namespace, labels: labels('virt-handler') },
       spec: {
         selector: { matchLabels: { 'kubevirt.io': 'virt-handler' } },
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
@@ -286,24 +480,48 @@ function nodeRestriction(p: InstallParams): Obj[] {
   const onNode = (o: string) => `has(${o}.status) && has(${o}.status.nodeName) && ${o}.status.nodeName == variables.node`;
   return [
     {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: NODE_RESTRICTION_POLICY, labels: labels('virt-handler') },
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: NODE_RESTRICTION_POLICY, labels: labels('virt-handler') },
       spec: {
         failurePolicy: 'Fail',
-        matchConstraints: { resourceRules: [{ apiGroups: ['kubevirt.io'], apiVersions: ['*'], operations: ['UPDATE'], resources: ['virtualmachineinstances', 'virtualmachineinstances/status'] }] },
-        matchConditions: [{ name: 'virt-handler-only', expression: `request.userInfo.username == '${serviceAccountUsername(p.namespace, 'kubevirt-handler')}'` }],
-        variables: [{
-          name: 'node',
-          expression: "has(request.userInfo.extra) && 'authentication.kubernetes.io/node-name' in request.userInfo.extra ? request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
-        }],
-        validations: [{
-          expression: `variables.node != '' && ${onNode('oldObject')} && ${onNode('object')}`,
-          messageExpression: "'Node restriction, virt-handler' + (variables.node != '' ? ' on node ' + variables.node : '') + ' is only allowed to modify VMIs it owns'",
-          reason: 'Forbidden',
-        }],
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['kubevirt.io'],
+              apiVersions: ['*'],
+              operations: ['UPDATE'],
+              resources: ['virtualmachineinstances', 'virtualmachineinstances/status'],
+            },
+          ],
+        },
+        matchConditions: [
+          {
+            name: 'virt-handler-only',
+            expression: `request.userInfo.username == '${serviceAccountUsername(p.namespace, 'kubevirt-handler')}'`,
+          },
+        ],
+        variables: [
+          {
+            name: 'node',
+            expression:
+              "has(request.userInfo.extra) && 'authentication.kubernetes.io/node-name' in request.userInfo.extra ? request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
+          },
+        ],
+        validations: [
+          {
+            expression: `variables.node != '' && ${onNode('oldObject')} && ${onNode('object')}`,
+            messageExpression:
+              "'Node restriction, virt-handler' + (variables.node != '' ? ' on node ' + variables.node : '') + ' is only allowed to modify VMIs it owns'",
+            reason: 'Forbidden',
+          },
+        ],
       },
     },
     {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: 'kubevirt-vmi-node-restriction-binding', labels: labels('virt-handler') },
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: 'kubevirt-vmi-node-restriction-binding', labels: labels('virt-handler') },
       spec: { policyName: NODE_RESTRICTION_POLICY, validationActions: ['Deny'] },
     },
   ];
@@ -316,10 +534,16 @@ function registrations(p: InstallParams): Obj[] {
     webhookConfiguration('ValidatingWebhookConfiguration', 'virt-api-validator', VALIDATING_HOOKS, p),
     ...nodeRestriction(p),
     {
-      apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: 'v1.subresources.kubevirt.io', labels: labels('virt-api-aggregator') },
+      apiVersion: 'apiregistration.k8s.io/v1',
+      kind: 'APIService',
+      metadata: { name: 'v1.subresources.kubevirt.io', labels: labels('virt-api-aggregator') },
       spec: {
-        group: 'subresources.kubevirt.io', version: 'v1', groupPriorityMinimum: 1000, versionPriority: 15,
-        service: { namespace: p.namespace, name: 'virt-api', port: 443 }, caBundle: b64(p.caBundle),
+        group: 'subresources.kubevirt.io',
+        version: 'v1',
+        groupPriorityMinimum: 1000,
+        versionPriority: 15,
+        service: { namespace: p.namespace, name: 'virt-api', port: 443 },
+        caBundle: b64(p.caBundle),
       },
     },
   ];

@@ -19,7 +19,9 @@ const managed = (o: Obj): Obj => ({ ...o, metadata: { ...o.metadata, labels: { .
 
 /** The CRDs the operator owns: all but the KubeVirt CRD, which the operator's own manifest carries. */
 export function installedCrds(): Obj[] {
-  return CRDS.map((def) => renderCrd(def) as Obj).filter((crd) => crd.metadata?.name !== KUBEVIRT_CRD).map(managed);
+  return CRDS.map((def) => renderCrd(def) as Obj)
+    .filter((crd) => crd.metadata?.name !== KUBEVIRT_CRD)
+    .map(managed);
 }
 
 /** Everything installed for a KubeVirt CR, in the order it is applied (deletion runs in reverse). */
@@ -64,7 +66,10 @@ export function kubevirtStatus(kv: KubeVirt, readiness: Readiness, images: Image
     const old = previous.find((c) => c.type === type);
     const s = status ? 'True' : 'False';
     return {
-      type, status: s, reason, message,
+      type,
+      status: s,
+      reason,
+      message,
       lastProbeTime: old?.status === s && old.reason === reason ? old.lastProbeTime : now,
       lastTransitionTime: old?.status === s ? old.lastTransitionTime : now,
     };
@@ -80,7 +85,12 @@ export function kubevirtStatus(kv: KubeVirt, readiness: Readiness, images: Image
       ready
         ? condition('Progressing', false, 'AllComponentsReady', 'All components are ready.')
         : condition('Progressing', true, 'DeploymentInProgress', `Waiting for: ${readiness.waiting.join(', ')}`),
-      condition('Degraded', false, ready ? 'AllComponentsReady' : 'DeploymentInProgress', ready ? 'All components are ready.' : 'Deploying.'),
+      condition(
+        'Degraded',
+        false,
+        ready ? 'AllComponentsReady' : 'DeploymentInProgress',
+        ready ? 'All components are ready.' : 'Deploying.',
+      ),
     ],
     operatorVersion: OPERATOR_VERSION,
     targetKubeVirtRegistry: registryOf(images.image),
@@ -94,16 +104,31 @@ export function kubevirtStatus(kv: KubeVirt, readiness: Readiness, images: Image
 const registryOf = (image: string) => image.split('/')[0];
 
 /** What a Deployment or DaemonSet still waits for, if anything. */
-export function workloadWaiting(o: { kind?: string; metadata?: { name?: string; generation?: number }; spec?: { replicas?: number }; status?: Record<string, number | undefined> } | undefined, kind: string, name: string): string | undefined {
+export function workloadWaiting(
+  o:
+    | {
+        kind?: string;
+        metadata?: { name?: string; generation?: number };
+        spec?: { replicas?: number };
+        status?: Record<string, number | undefined>;
+      }
+    | undefined,
+  kind: string,
+  name: string,
+): string | undefined {
   if (!o) return `${kind} ${name} missing`;
   const s = o.status ?? {};
   if ((s.observedGeneration ?? 0) < (o.metadata?.generation ?? 0)) return `${kind} ${name} not observed`;
   if (kind === 'DaemonSet') {
     const want = s.desiredNumberScheduled ?? 0;
-    return want > 0 && (s.numberReady ?? 0) >= want && (s.updatedNumberScheduled ?? 0) >= want ? undefined : `DaemonSet ${name} ${s.numberReady ?? 0}/${want} ready`;
+    return want > 0 && (s.numberReady ?? 0) >= want && (s.updatedNumberScheduled ?? 0) >= want
+      ? undefined
+      : `DaemonSet ${name} ${s.numberReady ?? 0}/${want} ready`;
   }
   const want = o.spec?.replicas ?? 1;
-  return (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want && (s.replicas ?? 0) <= want ? undefined : `Deployment ${name} ${s.readyReplicas ?? 0}/${want} ready`;
+  return (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want && (s.replicas ?? 0) <= want
+    ? undefined
+    : `Deployment ${name} ${s.readyReplicas ?? 0}/${want} ready`;
 }
 
 /** The operator itself, as manifests/kubevirt-operator.yaml carries it. */
@@ -113,19 +138,38 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
   const labels = { 'kubevirt.io': '', 'app.kubernetes.io/component': 'kubevirt' };
   const all = ['*'];
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: p.namespace, labels: { 'kubevirt.io': '', 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: p.namespace, labels: { 'kubevirt.io': '', 'pod-security.kubernetes.io/enforce': 'privileged' } },
+    },
     renderCrd(kubevirtCrd) as Obj,
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels } },
     {
       // The installer: it creates the CRDs, roles, components and registrations, so it may write those and nothing else.
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: sa, labels },
       rules: [
         { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
         { apiGroups: ['kubevirt.io'], resources: ['kubevirts/status'], verbs: ['get', 'patch', 'update'] },
         { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], verbs: ['list'] },
         { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: all },
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: [...all, 'escalate', 'bind'] },
-        { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations', 'validatingadmissionpolicies', 'validatingadmissionpolicybindings'], verbs: all },
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'],
+          verbs: [...all, 'escalate', 'bind'],
+        },
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: [
+            'mutatingwebhookconfigurations',
+            'validatingwebhookconfigurations',
+            'validatingadmissionpolicies',
+            'validatingadmissionpolicybindings',
+          ],
+          verbs: all,
+        },
         { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], verbs: all },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'secrets', 'configmaps'], verbs: all },
         { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
@@ -134,28 +178,41 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
       ],
     },
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: sa, labels },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: sa, labels },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: p.namespace }],
     },
-    componentDeployment('virt-operator', p.namespace, 1, componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
-      command: ['node', '/app/src/operator/main.js'],
-      env: [
-        { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'VIRT_TS_IMAGE', value: p.image },
-        { name: 'VIRT_LAUNCHER_IMAGE', value: p.launcherImage },
-        { name: 'IMAGE_PULL_POLICY', value: p.imagePullPolicy },
-      ],
-      resources: { requests: { cpu: '10m', memory: '96Mi' } },
-    })) as Obj,
+    componentDeployment(
+      'virt-operator',
+      p.namespace,
+      1,
+      componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
+        command: ['node', '/app/src/operator/main.js'],
+        env: [
+          { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: 'VIRT_TS_IMAGE', value: p.image },
+          { name: 'VIRT_LAUNCHER_IMAGE', value: p.launcherImage },
+          { name: 'IMAGE_PULL_POLICY', value: p.imagePullPolicy },
+        ],
+        resources: { requests: { cpu: '10m', memory: '96Mi' } },
+      }),
+    ) as Obj,
   ];
 }
 
 /** The operator install manifest, for the images of the local registry's devel tag. */
 export function renderedOperatorManifest(): string {
   const objects = operatorManifest({
-    namespace: 'kubevirt', image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always',
+    namespace: 'kubevirt',
+    image: 'registry:5000/kubevirt-ts/virt-ts:devel',
+    launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
+    imagePullPolicy: 'Always',
   });
-  return HEADER.replace('src/api', 'src/operator') + objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  return (
+    HEADER.replace('src/api', 'src/operator') +
+    objects.map((o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')
+  );
 }

@@ -1,7 +1,13 @@
 // virt-operator's API calls over client-node and raw server-side apply: what
 // the KubeVirt controller declares it needs, and nothing more.
 import {
-  ApiregistrationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1APIService, type V1ConfigMap, type V1Secret,
+  ApiregistrationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1APIService,
+  type V1ConfigMap,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
 import { applyObject, deleteObject } from '../lib/apply.ts';

@@ -142,7 +142,9 @@ export class KubeVirtController {
 
   #secretObject(name: string, pair: KeyPair): InstallObject {
     return {
-      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
       metadata: { name, namespace: this.#namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
       data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') },
     };

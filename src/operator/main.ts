@@ -1,7 +1,12 @@
 // virt-operator: once it holds the leader lease, it fills its informers'
 // caches and runs the KubeVirt controller over them.
 import {
-  AppsV1Api, makeInformer, type KubernetesListObject, type KubernetesObject, type V1DaemonSet, type V1Deployment,
+  AppsV1Api,
+  makeInformer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1DaemonSet,
+  type V1Deployment,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
 import { eventRecorder } from '../lib/events.ts';
@@ -31,10 +36,18 @@ const apps = kc.makeApiClient(AppsV1Api);
 const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 const kubevirts = customInformer<Typed<KubeVirt>>(kc, 'kubevirt.io', 'v1', 'kubevirts');
 const listed = { namespace: NAMESPACE, labelSelector: selector };
-const deployments = makeInformer<V1Deployment>(kc, `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, () =>
-  apps.listNamespacedDeployment(listed) as Promise<KubernetesListObject<V1Deployment>>, selector);
-const daemonsets = makeInformer<V1DaemonSet>(kc, `/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets`, () =>
-  apps.listNamespacedDaemonSet(listed) as Promise<KubernetesListObject<V1DaemonSet>>, selector);
+const deployments = makeInformer<V1Deployment>(
+  kc,
+  `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`,
+  () => apps.listNamespacedDeployment(listed) as Promise<KubernetesListObject<V1Deployment>>,
+  selector,
+);
+const daemonsets = makeInformer<V1DaemonSet>(
+  kc,
+  `/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets`,
+  () => apps.listNamespacedDaemonSet(listed) as Promise<KubernetesListObject<V1DaemonSet>>,
+  selector,
+);
 
 const controller = new KubeVirtController({
   api: new OperatorKubeApi(kc),

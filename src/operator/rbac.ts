@@ -9,7 +9,10 @@ const ALL = ['get', 'delete', 'create', 'update', 'patch', 'list', 'watch', 'del
 const READ = ['get', 'list', 'watch'];
 
 const CORE_RESOURCES = [
-  'virtualmachines', 'virtualmachineinstances', 'virtualmachineinstancepresets', 'virtualmachineinstancereplicasets',
+  'virtualmachines',
+  'virtualmachineinstances',
+  'virtualmachineinstancepresets',
+  'virtualmachineinstancereplicasets',
   'virtualmachineinstancemigrations',
 ];
 const SIDE_GROUPS: Record<string, string[]> = {
@@ -17,21 +20,41 @@ const SIDE_GROUPS: Record<string, string[]> = {
   'instancetype.kubevirt.io': ['virtualmachineinstancetypes', 'virtualmachinepreferences'],
 };
 /** Guest information any viewer may read. */
-const READ_GUEST_INFO = ['virtualmachineinstances/guestosinfo', 'virtualmachineinstances/filesystemlist', 'virtualmachineinstances/userlist'];
+const READ_GUEST_INFO = [
+  'virtualmachineinstances/guestosinfo',
+  'virtualmachineinstances/filesystemlist',
+  'virtualmachineinstances/userlist',
+];
 /** Streams into the guest: console, screen, ports. Not for viewers. */
 const GUEST_ACCESS = [
-  'virtualmachineinstances/console', 'virtualmachineinstances/vnc', 'virtualmachineinstances/vnc/screenshot',
-  'virtualmachineinstances/portforward', 'virtualmachineinstances/usbredir', 'virtualmachineinstances/vsock',
+  'virtualmachineinstances/console',
+  'virtualmachineinstances/vnc',
+  'virtualmachineinstances/vnc/screenshot',
+  'virtualmachineinstances/portforward',
+  'virtualmachineinstances/usbredir',
+  'virtualmachineinstances/vsock',
   'virtualmachines/portforward',
 ];
 /** Lifecycle actions. */
 const ACTIONS = [
-  'virtualmachineinstances/pause', 'virtualmachineinstances/unpause', 'virtualmachineinstances/softreboot',
-  'virtualmachineinstances/reset', 'virtualmachineinstances/addvolume', 'virtualmachineinstances/removevolume',
-  'virtualmachineinstances/freeze', 'virtualmachineinstances/unfreeze', 'virtualmachineinstances/evacuate/cancel',
-  'virtualmachines/start', 'virtualmachines/stop', 'virtualmachines/restart', 'virtualmachines/migrate',
-  'virtualmachines/addvolume', 'virtualmachines/removevolume', 'virtualmachines/memorydump',
-  'virtualmachines/removememorydump', 'virtualmachines/evacuate/cancel',
+  'virtualmachineinstances/pause',
+  'virtualmachineinstances/unpause',
+  'virtualmachineinstances/softreboot',
+  'virtualmachineinstances/reset',
+  'virtualmachineinstances/addvolume',
+  'virtualmachineinstances/removevolume',
+  'virtualmachineinstances/freeze',
+  'virtualmachineinstances/unfreeze',
+  'virtualmachineinstances/evacuate/cancel',
+  'virtualmachines/start',
+  'virtualmachines/stop',
+  'virtualmachines/restart',
+  'virtualmachines/migrate',
+  'virtualmachines/addvolume',
+  'virtualmachines/removevolume',
+  'virtualmachines/memorydump',
+  'virtualmachines/removememorydump',
+  'virtualmachines/evacuate/cancel',
 ];
 
 function writerRules(): Rule[] {
@@ -62,7 +85,8 @@ export function userClusterRoles(): Record<string, unknown>[] {
       { apiGroups: [SUBRESOURCES], resources: ['version', 'guestfs'], verbs: ['get', 'list'] },
     ]),
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding',
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
       metadata: { name: 'kubevirt.io:default', labels: { 'kubevirt.io': '' } },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kubevirt.io:default' },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],

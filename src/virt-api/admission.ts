@@ -4,16 +4,31 @@ import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { StatusCause } from '../api/causes.ts';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import type {
-  MigrationPolicy, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration,
-  VirtualMachineInstanceReplicaSet, VirtualMachineInstancetype, VirtualMachineInstancetypeSpec, VirtualMachinePool,
+  MigrationPolicy,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachineInstancetype,
+  VirtualMachineInstancetypeSpec,
+  VirtualMachinePool,
   VirtualMachinePreference,
 } from '../api/types.ts';
 import { defaultNewVmi, DefaultingError, type DefaultingContext } from '../api/defaults/vmi.ts';
 import { defaultVm } from '../api/defaults/vm.ts';
 import { MIGRATION_FINALIZER, VMI_NAME_LABEL } from '../api/constants.ts';
 import {
-  validateInstancetype, validateMigrationCreate, validateMigrationPolicy, validateMigrationUpdate, validatePool,
-  validatePreference, validateReplicaSet, validateVm, validateVmiCreate, validateVmiUpdate, type RequestContext,
+  validateInstancetype,
+  validateMigrationCreate,
+  validateMigrationPolicy,
+  validateMigrationUpdate,
+  validatePool,
+  validatePreference,
+  validateReplicaSet,
+  validateVm,
+  validateVmiCreate,
+  validateVmiUpdate,
+  type RequestContext,
 } from '../api/validation/objects.ts';
 import { validateSchema } from '../api/validation/schema.ts';
 import { jsonEqual } from '../api/json-equal.ts';
@@ -136,11 +151,13 @@ const HANDLERS: Record<string, Handler> = {
     const migration = object<VirtualMachineInstanceMigration>(request);
     const out = structuredClone(migration);
     out.metadata.labels = { ...out.metadata.labels, [VMI_NAME_LABEL]: migration.spec?.vmiName ?? '' };
-    if (!out.metadata.finalizers?.includes(MIGRATION_FINALIZER)) out.metadata.finalizers = [...(out.metadata.finalizers ?? []), MIGRATION_FINALIZER];
+    if (!out.metadata.finalizers?.includes(MIGRATION_FINALIZER))
+      out.metadata.finalizers = [...(out.metadata.finalizers ?? []), MIGRATION_FINALIZER];
     return patchFrom(request, out);
   }),
   '/virtualmachineinstances-validate-create': typed('VirtualMachineInstance', (request, env) =>
-    verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env)))),
+    verdict(validateVmiCreate(object(request), env.config(), requestContext(request, env))),
+  ),
   '/virtualmachineinstances-validate-update': typed('VirtualMachineInstance', (request, env) => {
     const old = oldObject<VirtualMachineInstance>(request);
     return verdict(validateVmiUpdate(old, object<VirtualMachineInstance>(request), requestContext(request, env)));
@@ -152,22 +169,32 @@ const HANDLERS: Record<string, Handler> = {
     return verdict(validateVm(vm, env.config(), requestContext(request, env), instancetype));
   }),
   '/virtualmachinereplicaset-validate': typed('VirtualMachineInstanceReplicaSet', (request, env) =>
-    verdict(validateReplicaSet(object<VirtualMachineInstanceReplicaSet>(request), env.config()))),
+    verdict(validateReplicaSet(object<VirtualMachineInstanceReplicaSet>(request), env.config())),
+  ),
   '/virtualmachinepool-validate': typed('VirtualMachinePool', (request, env) =>
-    verdict(validatePool(object<VirtualMachinePool>(request), env.config(), requestContext(request, env)))),
+    verdict(validatePool(object<VirtualMachinePool>(request), env.config(), requestContext(request, env))),
+  ),
   '/migration-validate-create': typed('VirtualMachineInstanceMigration', (request, env) =>
-    verdict(validateMigrationCreate(object(request), env.config(), requestContext(request, env)))),
+    verdict(validateMigrationCreate(object(request), env.config(), requestContext(request, env))),
+  ),
   '/migration-validate-update': typed('VirtualMachineInstanceMigration', (request) =>
-    verdict(validateMigrationUpdate(oldObject(request), object(request)))),
+    verdict(validateMigrationUpdate(oldObject(request), object(request))),
+  ),
   '/virtualmachineinstancetypes-validate': typed('VirtualMachineInstancetype', (request) =>
-    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request)))),
+    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
+  ),
   '/virtualmachineclusterinstancetypes-validate': typed('VirtualMachineClusterInstancetype', (request) =>
-    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request)))),
+    verdict(validateInstancetype(object<VirtualMachineInstancetype>(request))),
+  ),
   '/virtualmachinepreferences-validate': typed('VirtualMachinePreference', (request) =>
-    verdict(validatePreference(object<VirtualMachinePreference>(request)))),
+    verdict(validatePreference(object<VirtualMachinePreference>(request))),
+  ),
   '/virtualmachineclusterpreferences-validate': typed('VirtualMachineClusterPreference', (request) =>
-    verdict(validatePreference(object<VirtualMachinePreference>(request)))),
-  '/migration-policy-validate-create': typed('MigrationPolicy', (request) => verdict(validateMigrationPolicy(object<MigrationPolicy>(request)))),
+    verdict(validatePreference(object<VirtualMachinePreference>(request))),
+  ),
+  '/migration-policy-validate-create': typed('MigrationPolicy', (request) =>
+    verdict(validateMigrationPolicy(object<MigrationPolicy>(request))),
+  ),
 };
 
 export const WEBHOOK_PATHS = Object.keys(HANDLERS);
@@ -191,4 +218,3 @@ export function review(path: string, body: AdmissionReview, env: AdmissionEnviro
     throw error;
   }
 }
-

@@ -47,11 +47,17 @@ export interface RemoteUser {
 export type ProxyAuthentication = { user: RemoteUser } | { error: string };
 
 /** Who the request is from, if the proxy that forwarded it is trusted. */
-export function authenticateProxy(peer: ProxyPeer, headers: Record<string, string | string[] | undefined>, config: RequestHeaderConfig | undefined): ProxyAuthentication {
+export function authenticateProxy(
+  peer: ProxyPeer,
+  headers: Record<string, string | string[] | undefined>,
+  config: RequestHeaderConfig | undefined,
+): ProxyAuthentication {
   if (!config) return { error: 'the requestheader client CA is not known yet' };
   if (!peer.verified) return { error: 'no client certificate signed by the requestheader client CA was presented' };
   if (config.allowedNames.length && !config.allowedNames.includes(peer.commonName ?? '')) {
-    return { error: `the client certificate's common name ${JSON.stringify(peer.commonName ?? '')} is not one of the allowed requestheader names` };
+    return {
+      error: `the client certificate's common name ${JSON.stringify(peer.commonName ?? '')} is not one of the allowed requestheader names`,
+    };
   }
   const values = (name: string) => {
     const v = headers[name.toLowerCase()];
@@ -72,9 +78,27 @@ export function authenticateProxy(peer: ProxyPeer, headers: Record<string, strin
 
 const NAMESPACED_SUBRESOURCES = [
   'expand-vm-spec',
-  ...['vnc', 'vnc/screenshot', 'console', 'portforward', 'pause', 'unpause', 'freeze', 'unfreeze', 'reset', 'softreboot',
-    'guestosinfo', 'userlist', 'filesystemlist', 'addvolume', 'removevolume', 'evacuate/cancel'].map((s) => `virtualmachineinstances/${s}`),
-  ...['start', 'stop', 'restart', 'migrate', 'expand-spec', 'portforward', 'addvolume', 'removevolume', 'evacuate/cancel'].map((s) => `virtualmachines/${s}`),
+  ...[
+    'vnc',
+    'vnc/screenshot',
+    'console',
+    'portforward',
+    'pause',
+    'unpause',
+    'freeze',
+    'unfreeze',
+    'reset',
+    'softreboot',
+    'guestosinfo',
+    'userlist',
+    'filesystemlist',
+    'addvolume',
+    'removevolume',
+    'evacuate/cancel',
+  ].map((s) => `virtualmachineinstances/${s}`),
+  ...['start', 'stop', 'restart', 'migrate', 'expand-spec', 'portforward', 'addvolume', 'removevolume', 'evacuate/cancel'].map(
+    (s) => `virtualmachines/${s}`,
+  ),
 ];
 
 export function apiResourceList() {

@@ -13,13 +13,22 @@ export interface ClientTls {
 }
 
 export async function handlerAddress(core: CoreV1Api, namespace: string, node: string): Promise<string> {
-  const pods = await core.listNamespacedPod({ namespace, labelSelector: 'kubevirt.io=virt-handler', fieldSelector: `spec.nodeName=${node}` });
+  const pods = await core.listNamespacedPod({
+    namespace,
+    labelSelector: 'kubevirt.io=virt-handler',
+    fieldSelector: `spec.nodeName=${node}`,
+  });
   const ip = pods.items.find((p) => p.status?.phase === 'Running' && p.status.podIP)?.status?.podIP;
   if (!ip) throw new Error(`no virt-handler runs on node ${node}`);
   return ip;
 }
 
-export function callHandler(method: 'GET' | 'PUT', address: string, path: string, tls: ClientTls): Promise<{ status: number; body: string }> {
+export function callHandler(
+  method: 'GET' | 'PUT',
+  address: string,
+  path: string,
+  tls: ClientTls,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: address, port: HANDLER_PORT, path, method, ...tls, servername: 'virt-handler', timeout: 30_000 }, (res) => {
       readText(res).then((body) => resolve({ status: res.statusCode ?? 500, body }), reject);

@@ -30,7 +30,9 @@ export type LifecycleResult = { plan: LifecyclePlan } | { error: LifecycleError 
 
 /** kube-apiserver's wording for a conflict on a named object (errors.NewConflict). */
 export function conflict(name: string, cause: string): { error: LifecycleError } {
-  return { error: { code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachine.kubevirt.io "${name}": ${cause}` } };
+  return {
+    error: { code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachine.kubevirt.io "${name}": ${cause}` },
+  };
 }
 
 const badRequest = (message: string): { error: LifecycleError } => ({ error: { code: 400, reason: 'BadRequest', message } });
@@ -45,7 +47,8 @@ function changeRequests(vm: VirtualMachine, changes: StateChangeRequest[]): Json
     const current = status.stateChangeRequests ?? [];
     ops.push({ op: 'test', path: '/status/stateChangeRequests', value: status.stateChangeRequests ?? null });
     if (current.length === 0) ops.push({ op: 'add', path: '/status/stateChangeRequests', value: changes });
-    else if (changes.length === 1 && changes[0].action === 'Stop') ops.push({ op: 'replace', path: '/status/stateChangeRequests', value: changes });
+    else if (changes.length === 1 && changes[0].action === 'Stop')
+      ops.push({ op: 'replace', path: '/status/stateChangeRequests', value: changes });
     else return { error: { code: 500, reason: 'InternalError', message: 'unable to complete request: stop/start already underway' } };
   }
   if (status.startFailure) ops.push({ op: 'remove', path: '/status/startFailure' });
@@ -58,12 +61,19 @@ const withStatusPatch = (ops: JsonPatchOperation[] | { error: LifecycleError }, 
 /** Sets runStrategy (or the deprecated `running`, if that is what the VM uses). */
 function runningPatch(vm: VirtualMachine, running: boolean): JsonPatchOperation[] {
   if (vm.spec.runStrategy !== undefined) {
-    return [{ op: 'test', path: '/spec/runStrategy', value: vm.spec.runStrategy }, { op: 'replace', path: '/spec/runStrategy', value: running ? 'Always' : 'Halted' }];
+    return [
+      { op: 'test', path: '/spec/runStrategy', value: vm.spec.runStrategy },
+      { op: 'replace', path: '/spec/runStrategy', value: running ? 'Always' : 'Halted' },
+    ];
   }
-  return [{ op: 'test', path: '/spec/running', value: vm.spec.running ?? null }, { op: vm.spec.running === undefined ? 'add' : 'replace', path: '/spec/running', value: running }];
+  return [
+    { op: 'test', path: '/spec/running', value: vm.spec.running ?? null },
+    { op: vm.spec.running === undefined ? 'add' : 'replace', path: '/spec/running', value: running },
+  ];
 }
 
-const active = (vmi: VirtualMachineInstance | undefined) => vmi !== undefined && !isFinalPhase(vmi.status?.phase) && (vmi.status?.phase ?? '') !== '' && vmi.status?.phase !== 'Unknown';
+const active = (vmi: VirtualMachineInstance | undefined) =>
+  vmi !== undefined && !isFinalPhase(vmi.status?.phase) && (vmi.status?.phase ?? '') !== '' && vmi.status?.phase !== 'Unknown';
 
 export function planStart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, options: { paused?: boolean }): LifecycleResult {
   const name = vm.metadata.name!;
@@ -78,8 +88,10 @@ export function planStart(vm: VirtualMachine, vmi: VirtualMachineInstance | unde
       return { plan: { vm: runningPatch(vm, true) } };
     case 'RerunOnFailure':
     case 'Manual': {
-      if (strategy === 'RerunOnFailure' && vmi?.status?.phase === 'Failed') return conflict(name, 'RerunOnFailure does not support starting VM from failed state');
-      const restart = vmi !== undefined && (strategy === 'RerunOnFailure' ? vmi.status?.phase === 'Succeeded' : isFinalPhase(vmi.status?.phase));
+      if (strategy === 'RerunOnFailure' && vmi?.status?.phase === 'Failed')
+        return conflict(name, 'RerunOnFailure does not support starting VM from failed state');
+      const restart =
+        vmi !== undefined && (strategy === 'RerunOnFailure' ? vmi.status?.phase === 'Succeeded' : isFinalPhase(vmi.status?.phase));
       return withStatusPatch(changeRequests(vm, restart ? [{ action: 'Stop', uid: vmi!.metadata.uid }, start] : [start]));
     }
     default:
@@ -94,7 +106,9 @@ export function planStop(vm: VirtualMachine, vmi: VirtualMachineInstance | undef
   const plan: LifecyclePlan = {};
   const oldGrace = vmi?.spec.terminationGracePeriodSeconds;
   if (running && options.gracePeriod !== undefined) {
-    plan.vmi = [{ op: oldGrace === undefined ? 'add' : 'replace', path: '/spec/terminationGracePeriodSeconds', value: options.gracePeriod }];
+    plan.vmi = [
+      { op: oldGrace === undefined ? 'add' : 'replace', path: '/spec/terminationGracePeriodSeconds', value: options.gracePeriod },
+    ];
   }
   switch (strategy) {
     case 'Halted':
@@ -112,17 +126,30 @@ export function planStop(vm: VirtualMachine, vmi: VirtualMachineInstance | undef
   }
 }
 
-export function planRestart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, options: { gracePeriodSeconds?: number }): LifecycleResult {
+export function planRestart(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  options: { gracePeriodSeconds?: number },
+): LifecycleResult {
   const name = vm.metadata.name!;
-  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds > 0) return badRequest('For force restart, only gracePeriod=0 is supported for now');
-  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds < 0) return badRequest('gracePeriod has to be greater or equal to 0');
+  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds > 0)
+    return badRequest('For force restart, only gracePeriod=0 is supported for now');
+  if (options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds < 0)
+    return badRequest('gracePeriod has to be greater or equal to 0');
   const strategy = runStrategyOf(vm);
-  if (strategy === 'Halted' || strategy === 'Once') return conflict(name, `RunStategy ${strategy} does not support manual restart requests`);
+  if (strategy === 'Halted' || strategy === 'Once')
+    return conflict(name, `RunStategy ${strategy} does not support manual restart requests`);
   if (!vmi) return conflict(name, `${VM_NOT_RUNNING}: Halted`);
   const plan: LifecyclePlan = {};
   // A forced restart shortens the guest's grace to the shortest safe one first.
   if (options.gracePeriodSeconds === 0) {
-    plan.vmi = [{ op: vmi.spec.terminationGracePeriodSeconds === undefined ? 'add' : 'replace', path: '/spec/terminationGracePeriodSeconds', value: 1 }];
+    plan.vmi = [
+      {
+        op: vmi.spec.terminationGracePeriodSeconds === undefined ? 'add' : 'replace',
+        path: '/spec/terminationGracePeriodSeconds',
+        value: 1,
+      },
+    ];
   }
   return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi.metadata.uid }, { action: 'Start' }]), plan);
 }
@@ -130,7 +157,9 @@ export function planRestart(vm: VirtualMachine, vmi: VirtualMachineInstance | un
 export type VmiAction = 'pause' | 'unpause' | 'softreboot' | 'reset';
 
 export const vmiConflict = (name: string, cause: string): LifecycleError => ({
-  code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": ${cause}`,
+  code: 409,
+  reason: 'Conflict',
+  message: `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": ${cause}`,
 });
 
 /** Whether a VMI action may go to its node, upstream's checks and messages; undefined when it may. */
@@ -151,11 +180,13 @@ export function checkVmiAction(vmi: VirtualMachineInstance, action: VmiAction): 
       if (!running) return vmiConflict(name, VM_NOT_RUNNING);
       if (paused) return vmiConflict(name, 'VMI is paused');
       const agent = vmi.status?.conditions?.some((c) => c.type === 'AgentConnected' && c.status === 'True');
-      if (!agent && vmi.spec.domain.features?.acpi?.enabled === false) return vmiConflict(name, 'VMI neither have the agent connected nor the ACPI feature enabled');
+      if (!agent && vmi.spec.domain.features?.acpi?.enabled === false)
+        return vmiConflict(name, 'VMI neither have the agent connected nor the ACPI feature enabled');
       return undefined;
     }
     case 'reset':
-      if (!running) return { code: 500, reason: 'InternalError', message: `Failed to reset non-running VMI with phase ${vmi.status?.phase ?? ''}` };
+      if (!running)
+        return { code: 500, reason: 'InternalError', message: `Failed to reset non-running VMI with phase ${vmi.status?.phase ?? ''}` };
       return undefined;
   }
 }
@@ -169,7 +200,10 @@ export function checkMigrate(name: string, vmi: VirtualMachineInstance): Lifecyc
   if (vmi.status?.phase !== 'Running') return conflict(name, VM_NOT_RUNNING).error;
   const migratable = vmi.status.conditions?.find((c) => c.type === 'LiveMigratable');
   if (migratable?.status !== 'True') {
-    return conflict(name, `Cannot migrate VMI, Reason: ${migratable?.reason ?? 'NotMigratable'}, Message: ${migratable?.message ?? 'the VMI does not report that it can be migrated'}`).error;
+    return conflict(
+      name,
+      `Cannot migrate VMI, Reason: ${migratable?.reason ?? 'NotMigratable'}, Message: ${migratable?.message ?? 'the VMI does not report that it can be migrated'}`,
+    ).error;
   }
   return undefined;
 }

@@ -15,7 +15,11 @@ import type { ClusterConfig } from '../api/cluster-config.ts';
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { expandVm } from '../api/instancetype.ts';
 import type {
-  VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration, VirtualMachineInstancetype, VirtualMachinePreference,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
+  VirtualMachineInstancetype,
+  VirtualMachinePreference,
 } from '../api/types.ts';
 import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../contract/handler-api.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
@@ -23,18 +27,37 @@ import { apiErrorMessage, ignoreNotFound, statusMessage, type InformerCache, typ
 import type { Logger } from '../lib/log.ts';
 import { readText } from '../lib/raw-request.ts';
 import {
-  choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets, relayStream,
+  choosePlainProtocol,
+  isWebSocketHandshake,
+  PLAIN_STREAM_PROTOCOL,
+  refuseUpgrade,
+  relaySockets,
+  relayStream,
 } from '../lib/stream-relay.ts';
 import { versionInfo } from '../lib/version.ts';
 import { review, type AdmissionEnvironment, type AdmissionReview } from './admission.ts';
 import {
-  apiGroup, apiResourceList, authenticateProxy, requestHeaderConfig, statusError, SUBRESOURCE_GROUP, SUBRESOURCE_VERSION,
-  type ProxyAuthentication, type RequestHeaderConfig,
+  apiGroup,
+  apiResourceList,
+  authenticateProxy,
+  requestHeaderConfig,
+  statusError,
+  SUBRESOURCE_GROUP,
+  SUBRESOURCE_VERSION,
+  type ProxyAuthentication,
+  type RequestHeaderConfig,
 } from './aggregation.ts';
 import { checkGuestInfo, guestInfoAnswer, type GuestInfoKind } from './guestinfo.ts';
 import { callHandler, type ClientTls } from './handler-client.ts';
 import {
-  checkMigrate, checkVmiAction, conflict, planRestart, planStart, planStop, type LifecycleError, type VmiAction,
+  checkMigrate,
+  checkVmiAction,
+  conflict,
+  planRestart,
+  planStart,
+  planStop,
+  type LifecycleError,
+  type VmiAction,
 } from './lifecycle.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 
@@ -94,14 +117,20 @@ function json(res: ServerResponse, code: number, body: unknown): void {
   res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 const notFound = (resource: string, name: string): LifecycleError => ({
-  code: 404, reason: 'NotFound', message: `${resource} "${name}" not found`,
+  code: 404,
+  reason: 'NotFound',
+  message: `${resource} "${name}" not found`,
 });
 const internalError = (error: unknown): LifecycleError => ({ code: 500, reason: 'InternalError', message: apiErrorMessage(error) });
 const dryRunOf = (options: Record<string, unknown>) => (Array.isArray(options.dryRun) && options.dryRun.length ? 'All' : undefined);
 
 /** The instance type or preference a matcher names: cluster-wide unless its kind says namespaced (upstream's default). */
 function matched<T>(
-  kind: string | undefined, name: string, namespace: string | undefined, cluster: InformerCache<T>, namespaced: InformerCache<T>,
+  kind: string | undefined,
+  name: string,
+  namespace: string | undefined,
+  cluster: InformerCache<T>,
+  namespaced: InformerCache<T>,
 ): T | undefined {
   return kind && !kind.toLowerCase().startsWith('virtualmachinecluster') ? namespaced.get(name, namespace) : cluster.get(name);
 }
@@ -213,7 +242,14 @@ export class VirtApiServer {
         ? this.#forwardToGuest(forward[1], forward[2] === 'virtualmachines', forward[3], forward[4], forward[5])
         : Promise.resolve<LifecycleError>({ code: 404, reason: 'NotFound', message: `no stream at ${url.pathname}` });
     // A client gone before the handshake leaves nothing open at the far end.
-    socket.once('close', () => void opened.then((o) => 'relay' in o && o.destroy(), () => undefined));
+    socket.once(
+      'close',
+      () =>
+        void opened.then(
+          (o) => 'relay' in o && o.destroy(),
+          () => undefined,
+        ),
+    );
     void opened.then(
       (o) => {
         if (!('relay' in o)) return refuse(o);
@@ -253,7 +289,9 @@ export class VirtApiServer {
       const answer = review(req.url?.split('?')[0] ?? '', body, this.#admission);
       if (answer.response && !answer.response.allowed) {
         this.#log.info('admission rejected', {
-          path: req.url, kind: body.request?.kind?.kind, name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name,
+          path: req.url,
+          kind: body.request?.kind?.kind,
+          name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name,
           causes: answer.response.status?.details?.causes?.length,
         });
       }
@@ -293,7 +331,9 @@ export class VirtApiServer {
     for (const [method, pattern, serve] of routes) {
       const match = req.method === method ? pattern.exec(path) : null;
       if (!match) continue;
-      void Promise.resolve(match).then(serve).then(respond, (error) => respond(internalError(error)));
+      void Promise.resolve(match)
+        .then(serve)
+        .then(respond, (error) => respond(internalError(error)));
       return;
     }
     json(res, 404, statusError(404, 'NotFound', `${req.method} ${path} is not served by virt-api`));
@@ -348,10 +388,16 @@ export class VirtApiServer {
     if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
     const refused = checkMigrate(name, vmi);
     if (refused) return refused;
-    await this.#api.createMigration(namespace, {
-      apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { generateName: 'kubevirt-migrate-vm-' },
-      spec: { vmiName: name, addedNodeSelector: options.addedNodeSelector as Record<string, string> | undefined },
-    }, dryRunOf(options));
+    await this.#api.createMigration(
+      namespace,
+      {
+        apiVersion: 'kubevirt.io/v1',
+        kind: 'VirtualMachineInstanceMigration',
+        metadata: { generateName: 'kubevirt-migrate-vm-' },
+        spec: { vmiName: name, addedNodeSelector: options.addedNodeSelector as Record<string, string> | undefined },
+      },
+      dryRunOf(options),
+    );
     this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata }).info('migration requested', { user });
     return { code: 202 };
   }
@@ -442,11 +488,12 @@ export class VirtApiServer {
     const vm = await this.#getVm(namespace, name);
     if (!vm) return notFound('virtualmachine.kubevirt.io', name);
     const vmi = await this.#getVmi(namespace, name);
-    const result = action === 'start'
-      ? planStart(vm, vmi, { paused: body.paused === true })
-      : action === 'stop'
-        ? planStop(vm, vmi, { gracePeriod: typeof body.gracePeriod === 'number' ? body.gracePeriod : undefined })
-        : planRestart(vm, vmi, { gracePeriodSeconds: typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined });
+    const result =
+      action === 'start'
+        ? planStart(vm, vmi, { paused: body.paused === true })
+        : action === 'stop'
+          ? planStop(vm, vmi, { gracePeriod: typeof body.gracePeriod === 'number' ? body.gracePeriod : undefined })
+          : planRestart(vm, vmi, { gracePeriodSeconds: typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined });
     if ('error' in result) return result.error;
     const dryRun = dryRunOf(body);
     try {

@@ -14,8 +14,14 @@ export interface Target {
 }
 
 const KINDS: Record<string, TargetKind> = {
-  vm: 'vm', vms: 'vm', virtualmachine: 'vm', virtualmachines: 'vm',
-  vmi: 'vmi', vmis: 'vmi', virtualmachineinstance: 'vmi', virtualmachineinstances: 'vmi',
+  vm: 'vm',
+  vms: 'vm',
+  virtualmachine: 'vm',
+  virtualmachines: 'vm',
+  vmi: 'vmi',
+  vmis: 'vmi',
+  virtualmachineinstance: 'vmi',
+  virtualmachineinstances: 'vmi',
 };
 
 /** `type/name[/namespace]`, as port-forward, ssh and scp take it. */
@@ -54,7 +60,7 @@ export function parsePort(arg: string): ForwardedPort {
 /** `[user@]type/name[/namespace]`, as ssh takes it. */
 export function parseSshTarget(arg: string): Target & { user?: string } {
   const at = arg.indexOf('@');
-  if (at === 0) throw new UsageError('expected username before \'@\'');
+  if (at === 0) throw new UsageError("expected username before '@'");
   const user = at > 0 ? arg.slice(0, at) : undefined;
   const target = parseTarget(at > 0 ? arg.slice(at + 1) : arg);
   return { ...target, ...(user && { user }) };
@@ -76,7 +82,10 @@ export function parseScpArgs(source: string, destination: string): ScpPlan {
   };
   const [from, to] = [remoteOf(source), remoteOf(destination)];
   if (from && to) throw new UsageError('copying from a remote location to another remote location is not supported');
-  if (!from && !to) throw new UsageError('none of the two provided locations seems to be a remote location: use [user@]type/name[/namespace]:path for the remote one');
+  if (!from && !to)
+    throw new UsageError(
+      'none of the two provided locations seems to be a remote location: use [user@]type/name[/namespace]:path for the remote one',
+    );
   return from ? { remote: from, local: destination, toRemote: false } : { remote: to!, local: source, toRemote: true };
 }
 
@@ -113,7 +122,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 function matcher(flag: string, text: string, kinds: [string, string]) {
   const [kind, name] = text.includes('/') ? text.split('/', 2) : ['', text];
   if (!name) throw new UsageError(`--${flag}: a name is required`);
-  if (kind && !kinds.includes(kind.toLowerCase())) throw new UsageError(`--${flag}: invalid kind "${kind}", supported values are: ${kinds.join(', ')}`);
+  if (kind && !kinds.includes(kind.toLowerCase()))
+    throw new UsageError(`--${flag}: invalid kind "${kind}", supported values are: ${kinds.join(', ')}`);
   return { name, ...(kind && { kind: kind.toLowerCase() }) };
 }
 
@@ -125,7 +135,13 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
     metadata: { name: o.name, ...(o.namespace && { namespace: o.namespace }) },
     spec: {
       runStrategy: o.runStrategy,
-      template: { spec: { terminationGracePeriodSeconds: o.terminationGracePeriod, domain: { devices: {}, memory: { guest: o.memory } }, volumes: [] } },
+      template: {
+        spec: {
+          terminationGracePeriodSeconds: o.terminationGracePeriod,
+          domain: { devices: {}, memory: { guest: o.memory } },
+          volumes: [],
+        },
+      },
     },
   } as unknown as VirtualMachine;
   const spec = vm.spec.template!.spec!;
@@ -152,7 +168,7 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
   for (const text of o.pvcs) {
     const p = parseParams('volume-pvc', text, ['name', 'src', 'bootorder']);
     if (!p.src) throw new UsageError('--volume-pvc: src must be specified');
-    if (p.src.includes('/')) throw new UsageError('--volume-pvc: src must be a claim in the VM\'s namespace (name only)');
+    if (p.src.includes('/')) throw new UsageError("--volume-pvc: src must be a claim in the VM's namespace (name only)");
     const name = p.name || p.src;
     addVolume('volume-pvc', name, p.bootorder);
     volumes.push({ name, persistentVolumeClaim: { claimName: p.src } });
@@ -160,7 +176,10 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
   if (o.cloudInitUserData !== undefined || o.cloudInitNetworkData !== undefined) {
     volumes.push({
       name: 'cloudinitdisk',
-      cloudInitNoCloud: { ...(o.cloudInitUserData !== undefined && { userDataBase64: o.cloudInitUserData }), ...(o.cloudInitNetworkData !== undefined && { networkDataBase64: o.cloudInitNetworkData }) },
+      cloudInitNoCloud: {
+        ...(o.cloudInitUserData !== undefined && { userDataBase64: o.cloudInitUserData }),
+        ...(o.cloudInitNetworkData !== undefined && { networkDataBase64: o.cloudInitNetworkData }),
+      },
     });
   }
   if (disks.length) spec.domain.devices = { disks };
@@ -168,7 +187,8 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
     vm.spec.instancetype = matcher('instancetype', o.instancetype, ['virtualmachineinstancetype', 'virtualmachineclusterinstancetype']);
     delete spec.domain.memory;
   }
-  if (o.preference) vm.spec.preference = matcher('preference', o.preference, ['virtualmachinepreference', 'virtualmachineclusterpreference']);
+  if (o.preference)
+    vm.spec.preference = matcher('preference', o.preference, ['virtualmachinepreference', 'virtualmachineclusterpreference']);
   if (!volumes.length) delete spec.volumes;
   return vm;
 }
@@ -184,7 +204,10 @@ export interface ExposeOptions {
   externalIp?: string;
 }
 
-export type Exposable = { kind: 'vmi'; object: VirtualMachineInstance } | { kind: 'vm'; object: VirtualMachine } | { kind: 'vmirs'; object: VirtualMachineInstanceReplicaSet };
+export type Exposable =
+  | { kind: 'vmi'; object: VirtualMachineInstance }
+  | { kind: 'vm'; object: VirtualMachine }
+  | { kind: 'vmirs'; object: VirtualMachineInstanceReplicaSet };
 
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'];
 type Spec = VirtualMachineInstance['spec'];
@@ -206,14 +229,16 @@ export function exposeService(target: Exposable, o: ExposeOptions) {
   const protocol = ['tcp', 'udp'].includes(o.protocol.toLowerCase()) ? o.protocol.toUpperCase() : undefined;
   if (!protocol) throw new UsageError(`unknown protocol: ${o.protocol}`);
   const type = SERVICE_TYPES.find((t) => t.toLowerCase() === o.type.toLowerCase());
-  if (!type) throw new UsageError(o.type.toLowerCase() === 'externalname' ? `type: ${o.type} not supported` : `unknown service type: ${o.type}`);
+  if (!type)
+    throw new UsageError(o.type.toLowerCase() === 'externalname' ? `type: ${o.type} not supported` : `unknown service type: ${o.type}`);
   const { metadata } = target.object;
   let selector: Record<string, string>;
   let ports: ReturnType<typeof podNetworkPorts>;
   let kind: string;
   if (target.kind === 'vmirs') {
     const rs = target.object.spec;
-    if (!rs.selector?.matchLabels || !Object.keys(rs.selector.matchLabels).length) throw new UsageError('cannot expose VirtualMachineInstanceReplicaSet without any selector labels');
+    if (!rs.selector?.matchLabels || !Object.keys(rs.selector.matchLabels).length)
+      throw new UsageError('cannot expose VirtualMachineInstanceReplicaSet without any selector labels');
     if (rs.selector.matchExpressions?.length) throw new UsageError('cannot expose VirtualMachineInstanceReplicaSet with match expressions');
     selector = rs.selector.matchLabels;
     ports = podNetworkPorts(rs.template?.spec as Spec | undefined);
@@ -224,7 +249,8 @@ export function exposeService(target: Exposable, o: ExposeOptions) {
     kind = target.kind === 'vmi' ? 'VirtualMachineInstance' : 'VirtualMachine';
   }
   if (o.port) {
-    const targetPort = o.targetPort === undefined || o.targetPort === '' ? undefined : /^\d+$/.test(o.targetPort) ? Number(o.targetPort) : o.targetPort;
+    const targetPort =
+      o.targetPort === undefined || o.targetPort === '' ? undefined : /^\d+$/.test(o.targetPort) ? Number(o.targetPort) : o.targetPort;
     ports = [{ ...(o.portName && { name: o.portName }), protocol, port: o.port, ...(targetPort !== undefined && { targetPort }) }];
   }
   if (!ports.length) throw new UsageError("couldn't find port via --port flag or introspection");
@@ -234,7 +260,16 @@ export function exposeService(target: Exposable, o: ExposeOptions) {
     metadata: {
       name: o.serviceName,
       namespace: metadata.namespace,
-      ownerReferences: [{ apiVersion: target.object.apiVersion ?? 'kubevirt.io/v1', kind, name: metadata.name!, uid: metadata.uid!, controller: true, blockOwnerDeletion: false }],
+      ownerReferences: [
+        {
+          apiVersion: target.object.apiVersion ?? 'kubevirt.io/v1',
+          kind,
+          name: metadata.name!,
+          uid: metadata.uid!,
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
     },
     spec: {
       type,
@@ -249,7 +284,10 @@ export function exposeService(target: Exposable, o: ExposeOptions) {
 /** What to do next, appended to the errors virtctl users hit most. */
 export function withHint(message: string, name: string, namespace: string): string {
   const hints: [RegExp, string][] = [
-    [/VMI is not running|VM is not running|virtualmachineinstance.kubevirt.io ".*" not found|VMI is not started/, `start it with virtctl start ${name}${namespaceFlag(namespace)}`],
+    [
+      /VMI is not running|VM is not running|virtualmachineinstance.kubevirt.io ".*" not found|VMI is not started/,
+      `start it with virtctl start ${name}${namespaceFlag(namespace)}`,
+    ],
     [/VMI is already paused/, `resume it with virtctl unpause vmi ${name}${namespaceFlag(namespace)}`],
     [/guest agent connected/, 'the guest must run qemu-guest-agent on its virtio channel org.qemu.guest_agent.0'],
     [/forbidden/, `ask an administrator for the kubevirt.io:edit role in namespace ${namespace}`],

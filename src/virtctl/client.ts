@@ -40,7 +40,15 @@ export class Cluster {
       if (!cluster && !flags.server) throw new Error('no cluster in kubeconfig: pass --server or --kubeconfig');
       const patched = new KubeConfig();
       patched.loadFromOptions({
-        clusters: [{ name: 'virtctl', server: flags.server ?? cluster!.server, caData: cluster?.caData, caFile: cluster?.caFile, skipTLSVerify: flags.insecureSkipTlsVerify ?? cluster?.skipTLSVerify ?? false }],
+        clusters: [
+          {
+            name: 'virtctl',
+            server: flags.server ?? cluster!.server,
+            caData: cluster?.caData,
+            caFile: cluster?.caFile,
+            skipTLSVerify: flags.insecureSkipTlsVerify ?? cluster?.skipTLSVerify ?? false,
+          },
+        ],
         users: [{ ...(user ?? {}), name: 'virtctl', ...(flags.token && { token: flags.token }) }],
         contexts: [{ name: 'virtctl', cluster: 'virtctl', user: 'virtctl', namespace: context?.namespace }],
         currentContext: 'virtctl',
@@ -56,12 +64,18 @@ export class Cluster {
 
   /** Impersonation, as kubectl's --as and --as-group send it. */
   #headers(): Record<string, string | string[]> {
-    return { ...(this.#flags.as && { 'Impersonate-User': this.#flags.as }), ...(this.#flags.asGroup?.length && { 'Impersonate-Group': this.#flags.asGroup }) };
+    return {
+      ...(this.#flags.as && { 'Impersonate-User': this.#flags.as }),
+      ...(this.#flags.asGroup?.length && { 'Impersonate-Group': this.#flags.asGroup }),
+    };
   }
 
   /** A request to kube-apiserver; a non-2xx answer throws ApiError with the Status message. */
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const text = await rawRequest(this.#kc, method, path, { headers: this.#headers(), ...(body !== undefined && { contentType: 'application/json', body: JSON.stringify(body) }) });
+    const text = await rawRequest(this.#kc, method, path, {
+      headers: this.#headers(),
+      ...(body !== undefined && { contentType: 'application/json', body: JSON.stringify(body) }),
+    });
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -86,5 +100,7 @@ export class Cluster {
   }
 }
 
-export const vmiPath = (namespace: string, name: string, subresource: string) => `${SUBRESOURCES}/namespaces/${namespace}/virtualmachineinstances/${name}/${subresource}`;
-export const vmPath = (namespace: string, name: string, subresource: string) => `${SUBRESOURCES}/namespaces/${namespace}/virtualmachines/${name}/${subresource}`;
+export const vmiPath = (namespace: string, name: string, subresource: string) =>
+  `${SUBRESOURCES}/namespaces/${namespace}/virtualmachineinstances/${name}/${subresource}`;
+export const vmPath = (namespace: string, name: string, subresource: string) =>
+  `${SUBRESOURCES}/namespaces/${namespace}/virtualmachines/${name}/${subresource}`;

@@ -8,7 +8,19 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { versionInfo, type VersionInfo } from '../lib/version.ts';
-import { createVm, exposeService, parsePort, parseScpArgs, parseSshTarget, parseTarget, UsageError, withHint, type Exposable, type ForwardedPort, type Target } from './args.ts';
+import {
+  createVm,
+  exposeService,
+  parsePort,
+  parseScpArgs,
+  parseSshTarget,
+  parseTarget,
+  UsageError,
+  withHint,
+  type Exposable,
+  type ForwardedPort,
+  type Target,
+} from './args.ts';
 import { ApiError } from '../lib/raw-request.ts';
 import { Cluster, SUBRESOURCES, vmiPath, vmPath, type ConnectionFlags } from './client.ts';
 import { attachConsole, forwardPorts, forwardStdio, vncProxy } from './streams.ts';
@@ -33,14 +45,22 @@ const program = new Command('virtctl')
   .option('--token <token>', 'Bearer token for authentication to the API server')
   .option('--as <user>', 'Username to impersonate for the operation.')
   .option('--as-group <group>', 'Group to impersonate for the operation, this flag can be repeated to specify multiple groups.', collect)
-  .option('--insecure-skip-tls-verify', 'If true, the server\'s certificate will not be checked for validity.')
+  .option('--insecure-skip-tls-verify', "If true, the server's certificate will not be checked for validity.")
   .showHelpAfterError();
 
 function connect(cmd: Command): Cluster {
   const o = cmd.optsWithGlobals();
   const flags: ConnectionFlags = {
-    kubeconfig: o.kubeconfig, context: o.context, cluster: o.cluster, user: o.user, namespace: o.namespace,
-    server: o.server, token: o.token, as: o.as, asGroup: o.asGroup, insecureSkipTlsVerify: o.insecureSkipTlsVerify,
+    kubeconfig: o.kubeconfig,
+    context: o.context,
+    cluster: o.cluster,
+    user: o.user,
+    namespace: o.namespace,
+    server: o.server,
+    token: o.token,
+    as: o.as,
+    asGroup: o.asGroup,
+    insecureSkipTlsVerify: o.insecureSkipTlsVerify,
   };
   return new Cluster(flags);
 }
@@ -68,136 +88,241 @@ const dryRunBody = (cmd: Command) => (cmd.opts().dryRun ? { dryRun: ['All'] } : 
 const dryRunOption = () => new Option('--dry-run', 'If true, only print the object that would be sent, without sending it.');
 const said = (text: string, cmd: Command) => console.log(cmd.opts().dryRun ? `Dry Run execution: ${text}` : text);
 
-program.command('start').argument('<vm>').description('Start a virtual machine.')
+program
+  .command('start')
+  .argument('<vm>')
+  .description('Start a virtual machine.')
   .option('--paused', 'If set to true, start virtual machine in paused state')
   .addOption(dryRunOption())
-  .action(run(async (cluster, cmd, name: string) => {
-    await cluster.request('PUT', vmPath(cluster.namespace, name, 'start'), { paused: cmd.opts().paused === true, ...dryRunBody(cmd) });
-    said(`VM ${name} was scheduled to start`, cmd);
-  }, (name) => name));
+  .action(
+    run(
+      async (cluster, cmd, name: string) => {
+        await cluster.request('PUT', vmPath(cluster.namespace, name, 'start'), { paused: cmd.opts().paused === true, ...dryRunBody(cmd) });
+        said(`VM ${name} was scheduled to start`, cmd);
+      },
+      (name) => name,
+    ),
+  );
 
 /** stop and restart: the same flags, upstream's body key and message for each. */
 for (const [action, bodyKey, withoutForce] of [
   ['stop', 'gracePeriod', 'Must both use --force=true and set --grace-period.'],
   ['restart', 'gracePeriodSeconds', 'Can not set gracePeriod without --force=true'],
 ] as const) {
-  program.command(action).argument('<vm>').description(`${action === 'stop' ? 'Stop' : 'Restart'} a virtual machine.`)
+  program
+    .command(action)
+    .argument('<vm>')
+    .description(`${action === 'stop' ? 'Stop' : 'Restart'} a virtual machine.`)
     .option('--grace-period <seconds>', 'With --force, the seconds the guest gets to shut down (0: at once)', integer, -1)
-    .option('--force', 'Use --grace-period instead of the VMI\'s own termination grace period')
+    .option('--force', "Use --grace-period instead of the VMI's own termination grace period")
     .addOption(dryRunOption())
-    .action(run(async (cluster, cmd, name: string) => {
-      const { gracePeriod, force } = cmd.opts();
-      if (gracePeriod !== -1 && !force) throw new UsageError(withoutForce);
-      await cluster.request('PUT', vmPath(cluster.namespace, name, action), { ...(force && gracePeriod !== -1 && { [bodyKey]: gracePeriod }), ...dryRunBody(cmd) });
-      said(`VM ${name} was scheduled to ${action}`, cmd);
-    }, (name) => name));
+    .action(
+      run(
+        async (cluster, cmd, name: string) => {
+          const { gracePeriod, force } = cmd.opts();
+          if (gracePeriod !== -1 && !force) throw new UsageError(withoutForce);
+          await cluster.request('PUT', vmPath(cluster.namespace, name, action), {
+            ...(force && gracePeriod !== -1 && { [bodyKey]: gracePeriod }),
+            ...dryRunBody(cmd),
+          });
+          said(`VM ${name} was scheduled to ${action}`, cmd);
+        },
+        (name) => name,
+      ),
+    );
 }
 
-program.command('migrate').argument('<vm>').description('Migrate a virtual machine.')
+program
+  .command('migrate')
+  .argument('<vm>')
+  .description('Migrate a virtual machine.')
   .addOption(dryRunOption())
-  .action(run(async (cluster, cmd, name: string) => {
-    await cluster.request('PUT', vmPath(cluster.namespace, name, 'migrate'), dryRunBody(cmd));
-    said(`VM ${name} was scheduled to migrate`, cmd);
-  }, (name) => name));
+  .action(
+    run(
+      async (cluster, cmd, name: string) => {
+        await cluster.request('PUT', vmPath(cluster.namespace, name, 'migrate'), dryRunBody(cmd));
+        said(`VM ${name} was scheduled to migrate`, cmd);
+      },
+      (name) => name,
+    ),
+  );
 
-program.command('migrate-cancel').argument('<vm>').description('Cancel migration of a virtual machine.')
+program
+  .command('migrate-cancel')
+  .argument('<vm>')
+  .description('Cancel migration of a virtual machine.')
   .addOption(dryRunOption())
-  .action(run(async (cluster, cmd, name: string) => {
-    const base = `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/virtualmachineinstancemigrations`;
-    const list = await cluster.request<{ items: { metadata: { name: string }; status?: { phase?: string } }[] }>('GET', `${base}?labelSelector=${encodeURIComponent(`kubevirt.io/vmi-name=${name}`)}`);
-    const active = list.items.find((m) => m.status?.phase !== 'Succeeded' && m.status?.phase !== 'Failed');
-    if (!active) throw new Error(`Found no migration to cancel for ${name}`);
-    await cluster.request('DELETE', `${base}/${active.metadata.name}${cmd.opts().dryRun ? '?dryRun=All' : ''}`);
-    said(`VM ${name} was scheduled to migrate-cancel`, cmd);
-  }, (name) => name));
+  .action(
+    run(
+      async (cluster, cmd, name: string) => {
+        const base = `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/virtualmachineinstancemigrations`;
+        const list = await cluster.request<{ items: { metadata: { name: string }; status?: { phase?: string } }[] }>(
+          'GET',
+          `${base}?labelSelector=${encodeURIComponent(`kubevirt.io/vmi-name=${name}`)}`,
+        );
+        const active = list.items.find((m) => m.status?.phase !== 'Succeeded' && m.status?.phase !== 'Failed');
+        if (!active) throw new Error(`Found no migration to cancel for ${name}`);
+        await cluster.request('DELETE', `${base}/${active.metadata.name}${cmd.opts().dryRun ? '?dryRun=All' : ''}`);
+        said(`VM ${name} was scheduled to migrate-cancel`, cmd);
+      },
+      (name) => name,
+    ),
+  );
 
 /** pause and unpause take `vm NAME` or `vmi NAME`; both act on the VMI. */
 for (const action of ['pause', 'unpause'] as const) {
   const parent = program.command(action).description(`${action === 'pause' ? 'Pause' : 'Unpause'} a virtual machine or instance.`);
   for (const kind of ['vm', 'vmi']) {
-    parent.command(kind).argument('<name>').addOption(dryRunOption())
-      .action(run(async (cluster, cmd, name: string) => {
-        await cluster.request('PUT', vmiPath(cluster.namespace, name, action), dryRunBody(cmd));
-        said(`VMI ${name} was scheduled to ${action}`, cmd);
-      }, (name) => name));
+    parent
+      .command(kind)
+      .argument('<name>')
+      .addOption(dryRunOption())
+      .action(
+        run(
+          async (cluster, cmd, name: string) => {
+            await cluster.request('PUT', vmiPath(cluster.namespace, name, action), dryRunBody(cmd));
+            said(`VMI ${name} was scheduled to ${action}`, cmd);
+          },
+          (name) => name,
+        ),
+      );
   }
 }
 
-program.command('soft-reboot').argument('<vmi>').description('Soft reboot a virtual machine instance.')
-  .action(run(async (cluster, _cmd, name: string) => {
-    await cluster.request('PUT', vmiPath(cluster.namespace, name, 'softreboot'), {});
-    console.log(`VMI ${name} was scheduled to softreboot`);
-  }, (name) => name));
+program
+  .command('soft-reboot')
+  .argument('<vmi>')
+  .description('Soft reboot a virtual machine instance.')
+  .action(
+    run(
+      async (cluster, _cmd, name: string) => {
+        await cluster.request('PUT', vmiPath(cluster.namespace, name, 'softreboot'), {});
+        console.log(`VMI ${name} was scheduled to softreboot`);
+      },
+      (name) => name,
+    ),
+  );
 
-program.command('reset').argument('<vmi>').description('Reset a virtual machine instance: an immediate hard reset, like pressing its reset button.')
-  .action(run(async (cluster, _cmd, name: string) => {
-    await cluster.request('PUT', vmiPath(cluster.namespace, name, 'reset'), {});
-    console.log(`VMI ${name} was reset`);
-  }, (name) => name));
+program
+  .command('reset')
+  .argument('<vmi>')
+  .description('Reset a virtual machine instance: an immediate hard reset, like pressing its reset button.')
+  .action(
+    run(
+      async (cluster, _cmd, name: string) => {
+        await cluster.request('PUT', vmiPath(cluster.namespace, name, 'reset'), {});
+        console.log(`VMI ${name} was reset`);
+      },
+      (name) => name,
+    ),
+  );
 
-for (const [command, subresource] of [['guestosinfo', 'guestosinfo'], ['userlist', 'userlist'], ['fslist', 'filesystemlist']] as const) {
-  program.command(command).argument('<vmi>').description(`Return the ${subresource} of a running VMI, from its guest agent.`)
-    .action(run(async (cluster, _cmd, name: string) => {
-      console.log(JSON.stringify(await cluster.request('GET', vmiPath(cluster.namespace, name, subresource)), null, 2));
-    }, (name) => name));
+for (const [command, subresource] of [
+  ['guestosinfo', 'guestosinfo'],
+  ['userlist', 'userlist'],
+  ['fslist', 'filesystemlist'],
+] as const) {
+  program
+    .command(command)
+    .argument('<vmi>')
+    .description(`Return the ${subresource} of a running VMI, from its guest agent.`)
+    .action(
+      run(
+        async (cluster, _cmd, name: string) => {
+          console.log(JSON.stringify(await cluster.request('GET', vmiPath(cluster.namespace, name, subresource)), null, 2));
+        },
+        (name) => name,
+      ),
+    );
 }
 
-program.command('console').argument('<vmi>').description('Connect to a console of a virtual machine instance.')
+program
+  .command('console')
+  .argument('<vmi>')
+  .description('Connect to a console of a virtual machine instance.')
   .option('--timeout <minutes>', 'The number of minutes to wait for the virtual machine instance to be ready.', integer, 5)
-  .action(run(async (cluster, cmd, name: string) => {
-    const deadline = Date.now() + cmd.opts().timeout * 60_000;
-    // Upstream's rule: 400 means "not running yet", so wait and retry until the timeout.
-    for (;;) {
-      try {
-        const ws = await cluster.stream(vmiPath(cluster.namespace, name, 'console'));
-        return await attachConsole(ws, name);
-      } catch (error) {
-        if (!(error instanceof ApiError) || error.code !== 400) throw error;
-        if (Date.now() >= deadline) throw new Error(`Timeout trying to connect to the virtual machine instance (${error.status})`);
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    }
-  }, (name) => name));
+  .action(
+    run(
+      async (cluster, cmd, name: string) => {
+        const deadline = Date.now() + cmd.opts().timeout * 60_000;
+        // Upstream's rule: 400 means "not running yet", so wait and retry until the timeout.
+        for (;;) {
+          try {
+            const ws = await cluster.stream(vmiPath(cluster.namespace, name, 'console'));
+            return await attachConsole(ws, name);
+          } catch (error) {
+            if (!(error instanceof ApiError) || error.code !== 400) throw error;
+            if (Date.now() >= deadline) throw new Error(`Timeout trying to connect to the virtual machine instance (${error.status})`);
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+          }
+        }
+      },
+      (name) => name,
+    ),
+  );
 
-program.command('vnc').argument('<vmi>').description('Open a vnc connection to a virtual machine instance.')
+program
+  .command('vnc')
+  .argument('<vmi>')
+  .description('Open a vnc connection to a virtual machine instance.')
   .option('--address <address>', 'The address the VNC proxy listens on (only with --proxy-only)', '127.0.0.1')
   .option('--port <port>', 'The local port of the proxy; random when 0', integer, 0)
   .option('--proxy-only', 'Only run the proxy and print the port VNC viewers can connect to')
   .option('--preserve-session', 'Keep an existing VNC session instead of dropping it')
-  .action(run(async (cluster, cmd, name: string) => {
-    const o = cmd.opts();
-    let ws: Awaited<ReturnType<typeof cluster.stream>>;
-    try {
-      ws = await cluster.stream(vmiPath(cluster.namespace, name, 'vnc'), { preserveSession: String(o.preserveSession === true) });
-    } catch (error) {
-      throw new Error(`can't access VMI ${name}: ${error instanceof ApiError ? error.status : (error as Error).message}`);
-    }
-    await vncProxy(ws, { address: o.address, port: o.port, proxyOnly: o.proxyOnly === true });
-  }, (name) => name));
+  .action(
+    run(
+      async (cluster, cmd, name: string) => {
+        const o = cmd.opts();
+        let ws: Awaited<ReturnType<typeof cluster.stream>>;
+        try {
+          ws = await cluster.stream(vmiPath(cluster.namespace, name, 'vnc'), { preserveSession: String(o.preserveSession === true) });
+        } catch (error) {
+          throw new Error(`can't access VMI ${name}: ${error instanceof ApiError ? error.status : (error as Error).message}`);
+        }
+        await vncProxy(ws, { address: o.address, port: o.port, proxyOnly: o.proxyOnly === true });
+      },
+      (name) => name,
+    ),
+  );
 
 const forwardPath = (namespace: string, target: Target, port: ForwardedPort) =>
   `${SUBRESOURCES}/namespaces/${target.namespace ?? namespace}/${target.kind === 'vm' ? 'virtualmachines' : 'virtualmachineinstances'}/${target.name}/portforward/${port.remote}${port.protocol === 'tcp' ? '' : `/${port.protocol}`}`;
 
-program.command('port-forward').argument('<target>', 'type/name[/namespace]').argument('<ports...>', '[protocol/]localPort[:targetPort]')
+program
+  .command('port-forward')
+  .argument('<target>', 'type/name[/namespace]')
+  .argument('<ports...>', '[protocol/]localPort[:targetPort]')
   .description('Forward local ports to a virtualmachine or virtualmachineinstance.')
   .option('--stdio', 'Forward the tunnel to stdout/stdin; only works with a single port')
   .option('--address <address>', 'The address the local ports are opened on', '127.0.0.1')
-  .action(run(async (cluster, cmd, targetText: string, portTexts: string[]) => {
-    const target = parseTarget(targetText);
-    const ports = portTexts.map(parsePort);
-    if (cmd.opts().stdio) {
-      if (ports.length !== 1) throw new UsageError('only one port supported when forwarding to stdout');
-      return forwardStdio(await cluster.stream(forwardPath(cluster.namespace, target, ports[0])));
-    }
-    await forwardPorts((port) => cluster.stream(forwardPath(cluster.namespace, target, port)), ports, cmd.opts().address, (line) => console.log(line));
-  }, (target) => target.split('/')[1] ?? ''));
+  .action(
+    run(
+      async (cluster, cmd, targetText: string, portTexts: string[]) => {
+        const target = parseTarget(targetText);
+        const ports = portTexts.map(parsePort);
+        if (cmd.opts().stdio) {
+          if (ports.length !== 1) throw new UsageError('only one port supported when forwarding to stdout');
+          return forwardStdio(await cluster.stream(forwardPath(cluster.namespace, target, ports[0])));
+        }
+        await forwardPorts(
+          (port) => cluster.stream(forwardPath(cluster.namespace, target, port)),
+          ports,
+          cmd.opts().address,
+          (line) => console.log(line),
+        );
+      },
+      (target) => target.split('/')[1] ?? '',
+    ),
+  );
 
 /** Flags of this invocation that a ProxyCommand must repeat to reach the same cluster as the same user. */
 function connectionArgs(cmd: Command): string[] {
   const o = cmd.optsWithGlobals();
   return [
-    ...(o.kubeconfig ? ['--kubeconfig', o.kubeconfig] : []), ...(o.context ? ['--context', o.context] : []),
-    ...(o.as ? ['--as', o.as] : []), ...((o.asGroup as string[] | undefined) ?? []).flatMap((g) => ['--as-group', g]),
+    ...(o.kubeconfig ? ['--kubeconfig', o.kubeconfig] : []),
+    ...(o.context ? ['--context', o.context] : []),
+    ...(o.as ? ['--as', o.as] : []),
+    ...((o.asGroup as string[] | undefined) ?? []).flatMap((g) => ['--as-group', g]),
   ];
 }
 
@@ -206,9 +331,12 @@ const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
 /** ssh and scp options: the tunnel through port-forward, identity, known hosts, extra options. */
 function sshOptions(cmd: Command, target: Target, namespace: string): string[] {
   const o = cmd.opts();
-  const proxy = [SELF, ...connectionArgs(cmd), 'port-forward', '--stdio', `${target.kind}/${target.name}/${namespace}`, String(o.port)].map(quote).join(' ');
+  const proxy = [SELF, ...connectionArgs(cmd), 'port-forward', '--stdio', `${target.kind}/${target.name}/${namespace}`, String(o.port)]
+    .map(quote)
+    .join(' ');
   return [
-    '-o', `ProxyCommand=${proxy}`,
+    '-o',
+    `ProxyCommand=${proxy}`,
     ...(o.knownHosts ? ['-o', `UserKnownHostsFile=${o.knownHosts}`] : []),
     ...((o.localSshOpts as string[] | undefined) ?? []).flatMap((opt) => opt.split(/\s+/).filter(Boolean)),
     ...(o.identityFile ? ['-i', o.identityFile] : []),
@@ -217,11 +345,15 @@ function sshOptions(cmd: Command, target: Target, namespace: string): string[] {
 
 const withSshFlags = (command: Command) =>
   command
-    .option('-l, --username <user>', 'The user to connect as; the target\'s user@ wins', process.env.USER ?? process.env.USERNAME)
+    .option('-l, --username <user>', "The user to connect as; the target's user@ wins", process.env.USER ?? process.env.USERNAME)
     .option('-i, --identity-file <path>', 'A private key to authenticate with')
     .option('--known-hosts <path>', 'The known_hosts file to use', join(homedir(), '.ssh', 'kubevirt_known_hosts'))
-    .option('-p, --port <port>', 'The port of the guest\'s SSH server', integer, 22)
-    .option('-t, --local-ssh-opts <option>', 'Additional options for the local ssh client, e.g. "-o StrictHostKeyChecking=no"; repeatable', collect);
+    .option('-p, --port <port>', "The port of the guest's SSH server", integer, 22)
+    .option(
+      '-t, --local-ssh-opts <option>',
+      'Additional options for the local ssh client, e.g. "-o StrictHostKeyChecking=no"; repeatable',
+      collect,
+    );
 
 /** Runs the system's ssh or scp, handing over the terminal; its exit code becomes ours. */
 function runClient(binary: string, args: string[]) {
@@ -230,38 +362,66 @@ function runClient(binary: string, args: string[]) {
   process.exitCode = result.status ?? 1;
 }
 
-withSshFlags(program.command('ssh').argument('<target>', '[user@]type/name[/namespace]').description('Open a SSH connection to a virtual machine instance.'))
+withSshFlags(
+  program
+    .command('ssh')
+    .argument('<target>', '[user@]type/name[/namespace]')
+    .description('Open a SSH connection to a virtual machine instance.'),
+)
   .option('-c, --command <command>', 'A command to execute in the VM')
-  .action(run(async (cluster, cmd, targetText: string) => {
-    const target = parseSshTarget(targetText);
-    const namespace = target.namespace ?? cluster.namespace;
-    const user = target.user ?? cmd.opts().username;
-    const host = `${user ? `${user}@` : ''}${target.kind}.${target.name}.${namespace}`;
-    runClient('ssh', [...sshOptions(cmd, target, namespace), host, ...(cmd.opts().command ? [cmd.opts().command] : [])]);
-  }));
+  .action(
+    run(async (cluster, cmd, targetText: string) => {
+      const target = parseSshTarget(targetText);
+      const namespace = target.namespace ?? cluster.namespace;
+      const user = target.user ?? cmd.opts().username;
+      const host = `${user ? `${user}@` : ''}${target.kind}.${target.name}.${namespace}`;
+      runClient('ssh', [...sshOptions(cmd, target, namespace), host, ...(cmd.opts().command ? [cmd.opts().command] : [])]);
+    }),
+  );
 
-withSshFlags(program.command('scp').argument('<source>').argument('<destination>').description('SCP files from/to a virtual machine instance. One of source and destination is [user@]type/name[/namespace]:path.'))
+withSshFlags(
+  program
+    .command('scp')
+    .argument('<source>')
+    .argument('<destination>')
+    .description('SCP files from/to a virtual machine instance. One of source and destination is [user@]type/name[/namespace]:path.'),
+)
   .option('-r, --recursive', 'Copy directories recursively')
   .option('--preserve', 'Preserve modification times, access times and modes')
-  .action(run(async (cluster, cmd, source: string, destination: string) => {
-    const plan = parseScpArgs(source, destination);
-    const namespace = plan.remote.namespace ?? cluster.namespace;
-    const user = plan.remote.user ?? cmd.opts().username;
-    const remote = `${user ? `${user}@` : ''}${plan.remote.kind}.${plan.remote.name}.${namespace}:${plan.remote.path}`;
-    const flags = [...(cmd.opts().recursive ? ['-r'] : []), ...(cmd.opts().preserve ? ['-p'] : [])];
-    runClient('scp', [...sshOptions(cmd, plan.remote, namespace), ...flags, ...(plan.toRemote ? [plan.local, remote] : [remote, plan.local])]);
-  }));
+  .action(
+    run(async (cluster, cmd, source: string, destination: string) => {
+      const plan = parseScpArgs(source, destination);
+      const namespace = plan.remote.namespace ?? cluster.namespace;
+      const user = plan.remote.user ?? cmd.opts().username;
+      const remote = `${user ? `${user}@` : ''}${plan.remote.kind}.${plan.remote.name}.${namespace}:${plan.remote.path}`;
+      const flags = [...(cmd.opts().recursive ? ['-r'] : []), ...(cmd.opts().preserve ? ['-p'] : [])];
+      runClient('scp', [
+        ...sshOptions(cmd, plan.remote, namespace),
+        ...flags,
+        ...(plan.toRemote ? [plan.local, remote] : [remote, plan.local]),
+      ]);
+    }),
+  );
 
 const EXPOSABLE: Record<string, { kind: Exposable['kind']; resource: string }> = {
-  vmi: { kind: 'vmi', resource: 'virtualmachineinstances' }, vmis: { kind: 'vmi', resource: 'virtualmachineinstances' },
-  virtualmachineinstance: { kind: 'vmi', resource: 'virtualmachineinstances' }, virtualmachineinstances: { kind: 'vmi', resource: 'virtualmachineinstances' },
-  vm: { kind: 'vm', resource: 'virtualmachines' }, vms: { kind: 'vm', resource: 'virtualmachines' },
-  virtualmachine: { kind: 'vm', resource: 'virtualmachines' }, virtualmachines: { kind: 'vm', resource: 'virtualmachines' },
-  vmirs: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' }, vmirss: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
-  virtualmachineinstancereplicaset: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' }, virtualmachineinstancereplicasets: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
+  vmi: { kind: 'vmi', resource: 'virtualmachineinstances' },
+  vmis: { kind: 'vmi', resource: 'virtualmachineinstances' },
+  virtualmachineinstance: { kind: 'vmi', resource: 'virtualmachineinstances' },
+  virtualmachineinstances: { kind: 'vmi', resource: 'virtualmachineinstances' },
+  vm: { kind: 'vm', resource: 'virtualmachines' },
+  vms: { kind: 'vm', resource: 'virtualmachines' },
+  virtualmachine: { kind: 'vm', resource: 'virtualmachines' },
+  virtualmachines: { kind: 'vm', resource: 'virtualmachines' },
+  vmirs: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
+  vmirss: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
+  virtualmachineinstancereplicaset: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
+  virtualmachineinstancereplicasets: { kind: 'vmirs', resource: 'virtualmachineinstancereplicasets' },
 };
 
-program.command('expose').argument('<type>', 'vmi, vm or vmirs').argument('<name>')
+program
+  .command('expose')
+  .argument('<type>', 'vmi, vm or vmirs')
+  .argument('<name>')
   .description('Expose a virtual machine instance, virtual machine, or virtual machine instance replica set as a new service.')
   .requiredOption('--name <service>', 'Name of the service created for the exposure of the VM.')
   .option('--port <port>', 'The port that the service should serve on.', integer)
@@ -269,20 +429,42 @@ program.command('expose').argument('<type>', 'vmi, vm or vmirs').argument('<name
   .option('--protocol <protocol>', 'The network protocol for the service to be created.', 'TCP')
   .option('--type <type>', 'Type for this service: ClusterIP, NodePort, or LoadBalancer.', 'ClusterIP')
   .option('--port-name <name>', 'Name of the port. Optional.')
-  .option('--cluster-ip <ip>', "ClusterIP to be assigned to the service. Leave empty to auto-allocate, or set to 'None' to create a headless service.")
+  .option(
+    '--cluster-ip <ip>',
+    "ClusterIP to be assigned to the service. Leave empty to auto-allocate, or set to 'None' to create a headless service.",
+  )
   .option('--external-ip <ip>', 'Additional external IP address (not managed by the cluster) to accept for the service.')
-  .action(run(async (cluster, cmd, typeText: string, name: string) => {
-    const o = cmd.opts();
-    const type = EXPOSABLE[typeText.toLowerCase()];
-    if (!type) throw new UsageError(`unsupported resource type: ${typeText}`);
-    const object = await cluster.request<VirtualMachine & VirtualMachineInstance & VirtualMachineInstanceReplicaSet>('GET', `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/${type.resource}/${name}`);
-    const service = exposeService({ kind: type.kind, object } as Exposable, { serviceName: o.name, port: o.port, targetPort: o.targetPort, protocol: o.protocol, type: o.type, portName: o.portName, clusterIp: o.clusterIp, externalIp: o.externalIp });
-    await cluster.request('POST', `/api/v1/namespaces/${cluster.namespace}/services`, service);
-    console.log(`Service ${o.name} successfully created for ${typeText} ${name}`);
-  }, (_type, name) => name));
+  .action(
+    run(
+      async (cluster, cmd, typeText: string, name: string) => {
+        const o = cmd.opts();
+        const type = EXPOSABLE[typeText.toLowerCase()];
+        if (!type) throw new UsageError(`unsupported resource type: ${typeText}`);
+        const object = await cluster.request<VirtualMachine & VirtualMachineInstance & VirtualMachineInstanceReplicaSet>(
+          'GET',
+          `/apis/kubevirt.io/v1/namespaces/${cluster.namespace}/${type.resource}/${name}`,
+        );
+        const service = exposeService({ kind: type.kind, object } as Exposable, {
+          serviceName: o.name,
+          port: o.port,
+          targetPort: o.targetPort,
+          protocol: o.protocol,
+          type: o.type,
+          portName: o.portName,
+          clusterIp: o.clusterIp,
+          externalIp: o.externalIp,
+        });
+        await cluster.request('POST', `/api/v1/namespaces/${cluster.namespace}/services`, service);
+        console.log(`Service ${o.name} successfully created for ${typeText} ${name}`);
+      },
+      (_type, name) => name,
+    ),
+  );
 
 const create = program.command('create').description('Create a manifest for the specified Kind.');
-create.command('vm').description('Create a VirtualMachine manifest.')
+create
+  .command('vm')
+  .description('Create a VirtualMachine manifest.')
   .option('--name <name>', 'Specify the name of the VM.')
   .option('--run-strategy <strategy>', 'Specify the RunStrategy of the VM.', 'Always')
   .option('--termination-grace-period <seconds>', 'Specify the termination grace period of the VM.', integer, 180)
@@ -295,11 +477,20 @@ create.command('vm').description('Create a VirtualMachine manifest.')
   .option('--cloud-init-network-data <base64>', 'Specify the base64 encoded cloud-init network data of the VM.')
   .action(async (o) => {
     try {
-      if (o.memory && o.instancetype) throw new UsageError('--memory and --instancetype cannot be used together: the instance type sets the memory');
+      if (o.memory && o.instancetype)
+        throw new UsageError('--memory and --instancetype cannot be used together: the instance type sets the memory');
       const vm = createVm({
-        name: o.name ?? `vm-${Math.random().toString(36).slice(2, 7)}`, namespace: program.opts().namespace, runStrategy: o.runStrategy,
-        terminationGracePeriod: o.terminationGracePeriod, memory: o.memory ?? '512Mi', instancetype: o.instancetype, preference: o.preference,
-        containerdisks: o.volumeContainerdisk, pvcs: o.volumePvc, cloudInitUserData: o.cloudInitUserData, cloudInitNetworkData: o.cloudInitNetworkData,
+        name: o.name ?? `vm-${Math.random().toString(36).slice(2, 7)}`,
+        namespace: program.opts().namespace,
+        runStrategy: o.runStrategy,
+        terminationGracePeriod: o.terminationGracePeriod,
+        memory: o.memory ?? '512Mi',
+        instancetype: o.instancetype,
+        preference: o.preference,
+        containerdisks: o.volumeContainerdisk,
+        pvcs: o.volumePvc,
+        cloudInitUserData: o.cloudInitUserData,
+        cloudInitNetworkData: o.cloudInitNetworkData,
       });
       process.stdout.write(toYaml(vm));
     } catch (error) {
@@ -308,28 +499,41 @@ create.command('vm').description('Create a VirtualMachine manifest.')
     }
   });
 
-program.command('expand').description('Return the VirtualMachine object with expanded instancetype and preference.')
+program
+  .command('expand')
+  .description('Return the VirtualMachine object with expanded instancetype and preference.')
   .option('--vm <name>', 'Specify VirtualMachine name that should be expanded.')
   .option('-f, --file <path>', 'Specify a file with the VirtualMachine to expand.')
   .option('-o, --output <format>', 'yaml or json', 'yaml')
-  .action(run(async (cluster, cmd) => {
-    const o = cmd.opts();
-    if (!o.vm === !o.file) throw new UsageError('error invalid arguments - VirtualMachine name or file must be provided (exactly one)');
-    const expanded = o.vm
-      ? await cluster.request('GET', vmPath(cluster.namespace, o.vm, 'expand-spec'))
-      : await cluster.request('PUT', `${SUBRESOURCES}/namespaces/${cluster.namespace}/expand-vm-spec`, parseYaml(readFileSync(o.file, 'utf8')));
-    process.stdout.write(o.output === 'json' ? `${JSON.stringify(expanded, null, 2)}\n` : toYaml(expanded));
-  }));
+  .action(
+    run(async (cluster, cmd) => {
+      const o = cmd.opts();
+      if (!o.vm === !o.file) throw new UsageError('error invalid arguments - VirtualMachine name or file must be provided (exactly one)');
+      const expanded = o.vm
+        ? await cluster.request('GET', vmPath(cluster.namespace, o.vm, 'expand-spec'))
+        : await cluster.request(
+            'PUT',
+            `${SUBRESOURCES}/namespaces/${cluster.namespace}/expand-vm-spec`,
+            parseYaml(readFileSync(o.file, 'utf8')),
+          );
+      process.stdout.write(o.output === 'json' ? `${JSON.stringify(expanded, null, 2)}\n` : toYaml(expanded));
+    }),
+  );
 
 const printable = (v: VersionInfo) =>
   `version.Info{GitVersion:${JSON.stringify(v.gitVersion)}, GitCommit:${JSON.stringify(v.gitCommit)}, GitTreeState:${JSON.stringify(v.gitTreeState)}, BuildDate:${JSON.stringify(v.buildDate)}, GoVersion:${JSON.stringify(v.goVersion)}, Compiler:${JSON.stringify(v.compiler)}, Platform:${JSON.stringify(v.platform)}}`;
 
-program.command('version').description('Print the client and server version information.')
+program
+  .command('version')
+  .description('Print the client and server version information.')
   .option('--client', 'Client version only (no server required).')
-  .action(run(async (cluster, cmd) => {
-    console.log(`Client Version: ${printable(versionInfo())}`);
-    if (!cmd.opts().client) console.log(`Server Version: ${printable(await cluster.request<VersionInfo>('GET', `${SUBRESOURCES}/version`))}`);
-  }));
+  .action(
+    run(async (cluster, cmd) => {
+      console.log(`Client Version: ${printable(versionInfo())}`);
+      if (!cmd.opts().client)
+        console.log(`Server Version: ${printable(await cluster.request<VersionInfo>('GET', `${SUBRESOURCES}/version`))}`);
+    }),
+  );
 
 await program.parseAsync();
 // Streams may leave handles behind when the peer vanishes; the command is done.

@@ -36,7 +36,9 @@ export function attachConsole(ws: WebSocket, name: string): Promise<void> {
     });
     ws.once('close', (code: number) => {
       if (code === 1006) {
-        process.stderr.write('\nYou were disconnected from the console. This could be caused by one of the following:\n - the target VM was powered off\n - another user connected to the console of the target VM\n - network issues\n');
+        process.stderr.write(
+          '\nYou were disconnected from the console. This could be caused by one of the following:\n - the target VM was powered off\n - another user connected to the console of the target VM\n - network issues\n',
+        );
       }
       finish();
     });
@@ -85,7 +87,9 @@ export async function vncProxy(ws: WebSocket, options: { address: string; port: 
     if (!viewer) {
       server.close();
       ws.close();
-      throw new Error('could not find remote-viewer or vncviewer in $PATH: install one, or use --proxy-only and point any VNC viewer at the printed port');
+      throw new Error(
+        'could not find remote-viewer or vncviewer in $PATH: install one, or use --proxy-only and point any VNC viewer at the printed port',
+      );
     }
     spawn(viewer[0], viewer[1], { stdio: 'ignore' }).once('exit', () => ws.close());
   }
@@ -97,23 +101,30 @@ export async function vncProxy(ws: WebSocket, options: { address: string; port: 
 }
 
 /** Forwards each local port into the guest: every accepted connection gets its own stream. Runs until SIGINT. */
-export async function forwardPorts(open: (port: ForwardedPort) => Promise<WebSocket>, ports: ForwardedPort[], address: string, log: (line: string) => void): Promise<void> {
-  const servers = await Promise.all(ports.map(async (port) => {
-    const server = createServer((socket) => {
-      // Until the stream is there, a local client that goes away just goes.
-      socket.once('error', () => socket.destroy());
-      open(port).then(
-        (ws) => relayStream(ws, socket),
-        (error: Error) => {
-          log(`error forwarding ${port.local} -> ${port.remote}: ${error.message}`);
-          socket.destroy();
-        },
-      );
-    });
-    const local = await listen(server, address, port.local);
-    log(`Forwarding from ${address}:${local} -> ${port.remote}`);
-    return server;
-  }));
+export async function forwardPorts(
+  open: (port: ForwardedPort) => Promise<WebSocket>,
+  ports: ForwardedPort[],
+  address: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const servers = await Promise.all(
+    ports.map(async (port) => {
+      const server = createServer((socket) => {
+        // Until the stream is there, a local client that goes away just goes.
+        socket.once('error', () => socket.destroy());
+        open(port).then(
+          (ws) => relayStream(ws, socket),
+          (error: Error) => {
+            log(`error forwarding ${port.local} -> ${port.remote}: ${error.message}`);
+            socket.destroy();
+          },
+        );
+      });
+      const local = await listen(server, address, port.local);
+      log(`Forwarding from ${address}:${local} -> ${port.remote}`);
+      return server;
+    }),
+  );
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   for (const server of servers) server.close();
 }

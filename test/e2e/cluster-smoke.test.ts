@@ -19,7 +19,23 @@ function makeTls(): { ca: string; cert: string; key: string } {
   run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=smoke-ca');
   run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=smoke.${NS}.svc`);
   writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:smoke.${NS}.svc,DNS:smoke.${NS}.svc.cluster.local\n`);
-  run('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '1', '-extfile', 'ext');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'tls.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'tls.crt',
+    '-days',
+    '1',
+    '-extfile',
+    'ext',
+  );
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   return { ca: read('ca.crt'), cert: read('tls.crt'), key: read('tls.key') };
 }
@@ -30,30 +46,50 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 before(async () => {
   kubectlResult(['delete', 'namespace', NS, '--wait=true', '--timeout=60s']);
   kubectl(['create', 'namespace', NS]);
-  apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'smoke-tls', namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(tls.cert), 'tls.key': b64(tls.key) } });
   apply({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'smoke', namespace: NS },
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'smoke-tls', namespace: NS },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(tls.cert), 'tls.key': b64(tls.key) },
+  });
+  apply({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'smoke', namespace: NS },
     spec: {
       replicas: 2,
       selector: { matchLabels: { app: 'smoke' } },
       template: {
         metadata: { labels: { app: 'smoke' } },
         spec: {
-          containers: [{
-            name: 'server', image: IMAGE, command: ['node', 'test/servers/smoke-server.ts'],
-            env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-            ports: [{ containerPort: 8080 }, { containerPort: 8443 }],
-            readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1 },
-            volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
-          }],
+          containers: [
+            {
+              name: 'server',
+              image: IMAGE,
+              command: ['node', 'test/servers/smoke-server.ts'],
+              env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              ports: [{ containerPort: 8080 }, { containerPort: 8443 }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1 },
+              volumeMounts: [{ name: 'tls', mountPath: '/tls', readOnly: true }],
+            },
+          ],
           volumes: [{ name: 'tls', secret: { secretName: 'smoke-tls' } }],
         },
       },
     },
   });
   apply({
-    apiVersion: 'v1', kind: 'Service', metadata: { name: 'smoke', namespace: NS },
-    spec: { selector: { app: 'smoke' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'https', port: 443, targetPort: 8443 }] },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'smoke', namespace: NS },
+    spec: {
+      selector: { app: 'smoke' },
+      ports: [
+        { name: 'http', port: 80, targetPort: 8080 },
+        { name: 'https', port: 443, targetPort: 8443 },
+      ],
+    },
   });
   kubectl(['rollout', 'status', `deployment/smoke`, '-n', NS, '--timeout=180s']);
 });
@@ -95,13 +131,21 @@ test('the host and a pod reach the pods through a ClusterIP Service', async () =
 
 test('kube-apiserver calls a validating webhook served by the pods', async () => {
   apply({
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'kvts-smoke' },
-    webhooks: [{
-      name: 'smoke.kubevirt-ts.io', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
-      clientConfig: { caBundle: b64(tls.ca), service: { name: 'smoke', namespace: NS, path: '/validate', port: 443 } },
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: 'kvts-smoke' },
+    webhooks: [
+      {
+        name: 'smoke.kubevirt-ts.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } },
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+        clientConfig: { caBundle: b64(tls.ca), service: { name: 'smoke', namespace: NS, path: '/validate', port: 443 } },
+      },
+    ],
   });
   const denied = await eventually('the webhook to deny', 60, () => {
     const r = kubectlResult(['create', 'configmap', `deny-${Date.now()}`, '-n', NS, '--from-literal=deny=1']);
@@ -113,8 +157,17 @@ test('kube-apiserver calls a validating webhook served by the pods', async () =>
 
 test('kube-apiserver proxies an aggregated API to the pods, with the requesting user', async () => {
   apply({
-    apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: `v1.${GROUP}` },
-    spec: { group: GROUP, version: 'v1', groupPriorityMinimum: 1000, versionPriority: 100, caBundle: b64(tls.ca), service: { name: 'smoke', namespace: NS, port: 443 } },
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: { name: `v1.${GROUP}` },
+    spec: {
+      group: GROUP,
+      version: 'v1',
+      groupPriorityMinimum: 1000,
+      versionPriority: 100,
+      caBundle: b64(tls.ca),
+      service: { name: 'smoke', namespace: NS, port: 443 },
+    },
   });
   await eventually('the APIService to be Available', 90, () => {
     const svc = JSON.parse(kubectl(['get', 'apiservice', `v1.${GROUP}`, '-o', 'json']));

@@ -24,7 +24,9 @@ after(() => deleteNamespace(NS));
 test('kube-apiserver accepts every CRD as structural', () => {
   for (const def of CRDS) {
     const crd = JSON.parse(kubectl(['get', 'crd', crdName(def), '-o', 'json']));
-    const bad = crd.status.conditions.find((c: { type: string; status: string }) => c.type === 'NonStructuralSchema' && c.status === 'True');
+    const bad = crd.status.conditions.find(
+      (c: { type: string; status: string }) => c.type === 'NonStructuralSchema' && c.status === 'True',
+    );
     assert.equal(bad, undefined, `${def.kind}: ${bad?.message}`);
   }
 });
@@ -60,7 +62,7 @@ test('every upstream example is admitted as upstream admits it, and stored witho
   for (const args of created.reverse()) kubectl(['delete', ...args.slice(0, -2), args.at(-2)!, args.at(-1)!, '--wait=false']);
 });
 
-test('kubectl prints upstream\'s columns for vmi, vm and the other kinds', async () => {
+test("kubectl prints upstream's columns for vmi, vm and the other kinds", async () => {
   // Fresh names: the examples of the test before may still be finishing their deletion.
   for (const file of ['vmi-ephemeral.yaml', 'vm-cirros.yaml', 'vmi-replicaset-cirros.yaml']) {
     const obj = example<{ metadata: { name: string } }>(file);
@@ -72,8 +74,16 @@ test('kubectl prints upstream\'s columns for vmi, vm and the other kinds', async
   assert.deepEqual(header('vmi'), ['NAME', 'AGE', 'PHASE', 'IP', 'NODENAME', 'READY']);
   assert.deepEqual(header('vm'), ['NAME', 'AGE', 'STATUS', 'READY']);
   assert.deepEqual(header('vmirs'), ['NAME', 'DESIRED', 'CURRENT', 'READY', 'AGE']);
-  assert.deepEqual(kubectl(['get', 'vmis', '-n', NS, '-o', 'wide']).split('\n')[0].split(/\s+/).filter(Boolean),
-    ['NAME', 'AGE', 'PHASE', 'IP', 'NODENAME', 'READY', 'LIVE-MIGRATABLE', 'PAUSED']);
+  assert.deepEqual(kubectl(['get', 'vmis', '-n', NS, '-o', 'wide']).split('\n')[0].split(/\s+/).filter(Boolean), [
+    'NAME',
+    'AGE',
+    'PHASE',
+    'IP',
+    'NODENAME',
+    'READY',
+    'LIVE-MIGRATABLE',
+    'PAUSED',
+  ]);
 });
 
 test('the deprecated v1alpha3 version serves the same objects', () => {

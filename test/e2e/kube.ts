@@ -25,7 +25,8 @@ export function kubectlResult(args: string[], input?: string): { status: number;
  * route, and this machine's gateway answers every address with an empty 404.
  */
 export function getFromPod(namespace: string, pod: string, url: string): string | undefined {
-  const script = 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); }).catch((e) => { console.error(String(e)); process.exit(1); })';
+  const script =
+    'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); }).catch((e) => { console.error(String(e)); process.exit(1); })';
   const r = kubectlResult(['exec', '-n', namespace, pod, '--', 'node', '-e', script, url]);
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
@@ -34,7 +35,11 @@ export function apply(manifest: unknown): void {
   kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
 }
 
-export async function eventually<T>(what: string, seconds: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  seconds: number,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   let last: unknown;
   for (;;) {

@@ -24,7 +24,10 @@ after(() => deleteNamespace(NS));
 test('the KubeVirt CR is Deployed and Available, with every component ready', () => {
   const kv = json(['get', ...KV]);
   assert.equal(kv.status.phase, 'Deployed');
-  assert.deepEqual(kv.status.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`), ['Available=True', 'Progressing=False', 'Degraded=False']);
+  assert.deepEqual(
+    kv.status.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`),
+    ['Available=True', 'Progressing=False', 'Degraded=False'],
+  );
   assert.match(kubectl(['get', 'kubevirt', '-n', 'kubevirt']), /kubevirt\s+\S+\s+Deployed/);
   for (const name of ['virt-api', 'virt-controller']) {
     const d = json(['get', 'deployment', name, '-n', 'kubevirt']);
@@ -36,13 +39,19 @@ test('the KubeVirt CR is Deployed and Available, with every component ready', ()
 });
 
 test('certificates: a 7-day CA and 24-hour leaves, each signed by a CA of the published bundle', () => {
-  const read = (secret: string) => new X509Certificate(Buffer.from(json(['get', 'secret', secret, '-n', 'kubevirt']).data['tls.crt'], 'base64'));
+  const read = (secret: string) =>
+    new X509Certificate(Buffer.from(json(['get', 'secret', secret, '-n', 'kubevirt']).data['tls.crt'], 'base64'));
   const ca = read('kubevirt-ca');
   const days = (c: X509Certificate) => (Date.parse(c.validTo) - Date.parse(c.validFrom)) / 86400e3;
   assert.ok(Math.abs(days(ca) - 7) < 0.01, `CA lifetime ${days(ca)} days`);
   const bundle = json(['get', 'configmap', 'kubevirt-ca', '-n', 'kubevirt']).data['ca-bundle'];
   assert.ok(bundle.includes(ca.toString().trim().split('\n')[1]));
-  for (const secret of ['kubevirt-virt-api-certs', 'kubevirt-controller-certs', 'kubevirt-virt-handler-server-certs', 'kubevirt-virt-handler-certs']) {
+  for (const secret of [
+    'kubevirt-virt-api-certs',
+    'kubevirt-controller-certs',
+    'kubevirt-virt-handler-server-certs',
+    'kubevirt-virt-handler-certs',
+  ]) {
     const leaf = read(secret);
     assert.ok(Math.abs(days(leaf) * 24 - 24) < 0.1, `${secret}: ${days(leaf) * 24} hours`);
     assert.ok(leaf.verify(ca.publicKey), secret);
@@ -53,10 +62,19 @@ test('aggregated requests are trusted only from the front proxy', () => {
   // Through kube-apiserver (the front proxy's certificate): served.
   assert.equal(JSON.parse(kubectl(['get', '--raw', '/apis/subresources.kubevirt.io/v1'])).groupVersion, 'subresources.kubevirt.io/v1');
   // Straight to virt-api, with only X-Remote-User claimed: refused.
-  const direct = kubectlResult(['exec', '-n', 'kubevirt', 'deploy/virt-api', '--', 'node', '-e', `
+  const direct = kubectlResult([
+    'exec',
+    '-n',
+    'kubevirt',
+    'deploy/virt-api',
+    '--',
+    'node',
+    '-e',
+    `
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
     fetch('https://127.0.0.1:8443/apis/subresources.kubevirt.io/v1', { headers: { 'X-Remote-User': 'system:admin', 'X-Remote-Group': 'system:masters' } })
-      .then(async (r) => console.log(r.status, await r.text()));`]);
+      .then(async (r) => console.log(r.status, await r.text()));`,
+  ]);
   assert.match(direct.stdout, /^401 .*no client certificate signed by the requestheader client CA/);
 });
 
@@ -82,7 +100,11 @@ test('killing virt-controller loses nothing: a VM created meanwhile gets its VMI
   kubectl(['scale', 'deployment', 'virt-operator', '-n', 'kubevirt', '--replicas=0']);
   try {
     kubectl(['scale', 'deployment', 'virt-controller', '-n', 'kubevirt', '--replicas=0']);
-    await eventually('virt-controller to be gone', 60, () => kubectl(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-controller', '-o', 'name']).trim() === '');
+    await eventually(
+      'virt-controller to be gone',
+      60,
+      () => kubectl(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-controller', '-o', 'name']).trim() === '',
+    );
     createVm('while-down');
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(exists(['vmi', 'while-down', '-n', NS]), false);
@@ -90,7 +112,11 @@ test('killing virt-controller loses nothing: a VM created meanwhile gets its VMI
     kubectl(['scale', 'deployment', 'virt-operator', '-n', 'kubevirt', '--replicas=1']);
   }
   // The operator puts the replicas back.
-  await eventually('the VMI once virt-controller is back', 120, () => json(['get', 'vmi', 'while-down', '-n', NS]).status?.phase === 'Running');
+  await eventually(
+    'the VMI once virt-controller is back',
+    120,
+    () => json(['get', 'vmi', 'while-down', '-n', NS]).status?.phase === 'Running',
+  );
   await eventually('the CR to be Available again', 120, available);
 });
 
@@ -119,16 +145,28 @@ test('killing virt-api loses nothing: the webhooks guard again and the subresour
     return out.stderr.includes('spec.running') ? out : undefined;
   });
   assert.notEqual(r.status, 0);
-  await eventually('the APIService to be Available', 60, () => json(['get', 'apiservice', 'v1.subresources.kubevirt.io']).status.conditions[0].status === 'True');
+  await eventually(
+    'the APIService to be Available',
+    60,
+    () => json(['get', 'apiservice', 'v1.subresources.kubevirt.io']).status.conditions[0].status === 'True',
+  );
 });
 
 test('node controller: a stale virt-handler heartbeat makes the node unschedulable; a live handler makes it schedulable again', async () => {
   kubectl(['annotate', 'node', 'node01', '--overwrite', 'kubevirt.io/heartbeat=2026-01-01T00:00:00Z']);
-  await eventually('kubevirt.io/schedulable=false', 30, () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'false');
+  await eventually(
+    'kubevirt.io/schedulable=false',
+    30,
+    () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'false',
+  );
   // A VMI whose launcher pod still runs is not failed.
   assert.equal(json(['get', 'vmi', 'while-down', '-n', NS]).status.phase, 'Running');
   kubectl(['delete', 'pod', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler', '--wait=false']);
-  await eventually('kubevirt.io/schedulable=true', 90, () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'true');
+  await eventually(
+    'kubevirt.io/schedulable=true',
+    90,
+    () => json(['get', 'node', 'node01']).metadata.labels['kubevirt.io/schedulable'] === 'true',
+  );
 });
 
 test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everything; applying it again reinstalls', async () => {
@@ -142,9 +180,15 @@ test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everyth
   await eventually('the VMIs to be gone', 120, () => kubectl(['get', 'vmi', '-A', '-o', 'name']).trim() === '');
   await eventually('the CR to be gone', 120, () => !exists(KV));
   for (const what of [
-    ['deployment', 'virt-api', '-n', 'kubevirt'], ['deployment', 'virt-controller', '-n', 'kubevirt'], ['daemonset', 'virt-handler', '-n', 'kubevirt'],
-    ['apiservice', 'v1.subresources.kubevirt.io'], ['validatingwebhookconfiguration', 'virt-api-validator'], ['mutatingwebhookconfiguration', 'virt-api-mutator'],
-    ['crd', 'virtualmachines.kubevirt.io'], ['clusterrole', 'kubevirt.io:view'], ['secret', 'kubevirt-virt-api-certs', '-n', 'kubevirt'],
+    ['deployment', 'virt-api', '-n', 'kubevirt'],
+    ['deployment', 'virt-controller', '-n', 'kubevirt'],
+    ['daemonset', 'virt-handler', '-n', 'kubevirt'],
+    ['apiservice', 'v1.subresources.kubevirt.io'],
+    ['validatingwebhookconfiguration', 'virt-api-validator'],
+    ['mutatingwebhookconfiguration', 'virt-api-mutator'],
+    ['crd', 'virtualmachines.kubevirt.io'],
+    ['clusterrole', 'kubevirt.io:view'],
+    ['secret', 'kubevirt-virt-api-certs', '-n', 'kubevirt'],
   ]) {
     await eventually(`${what.join(' ')} to be removed`, 60, () => !exists(what));
   }

@@ -63,7 +63,7 @@ test('kubevirt.io:edit creates VMs, opens consoles and starts VMs in its namespa
   ]);
 });
 
-test('the roles aggregate into Kubernetes\' own view role', () => {
+test("the roles aggregate into Kubernetes' own view role", () => {
   expectAccess('k8s-viewer', [
     ['list', 'virtualmachines.kubevirt.io', A, true],
     ['create', 'virtualmachines.kubevirt.io', A, false],

@@ -19,7 +19,11 @@ const key = join(work, 'id_ed25519');
 
 /** virtctl in the test namespace, optionally as another user. */
 function virtctl(args: string[], as?: string) {
-  const r = spawnSync(VIRTCTL, ['-n', NS, ...(as ? ['--as', as] : []), ...args], { encoding: 'utf8', env: { ...process.env, KUBECONFIG }, timeout: 120_000 });
+  const r = spawnSync(VIRTCTL, ['-n', NS, ...(as ? ['--as', as] : []), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG },
+    timeout: 120_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const ok = (args: string[], as?: string) => {
@@ -51,7 +55,9 @@ class Session {
     this.child.stdin.write(text);
   }
   async waitFor(pattern: RegExp, seconds: number) {
-    await eventually(`${pattern} in the output of ${this.child.spawnargs.join(' ')}; got: ${this.output.slice(-400)}`, seconds, () => pattern.test(this.output));
+    await eventually(`${pattern} in the output of ${this.child.spawnargs.join(' ')}; got: ${this.output.slice(-400)}`, seconds, () =>
+      pattern.test(this.output),
+    );
   }
 }
 
@@ -66,11 +72,22 @@ echo "user-data says hello"
 before(() => {
   deleteNamespace(NS, true);
   kubectl(['create', 'namespace', NS]);
-  for (const [user, role] of [['viewer', 'kubevirt.io:view'], ['editor', 'kubevirt.io:edit']]) {
-    apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: user, namespace: NS }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }] });
+  for (const [user, role] of [
+    ['viewer', 'kubevirt.io:view'],
+    ['editor', 'kubevirt.io:edit'],
+  ]) {
+    apply({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: user, namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    });
   }
   apply({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client', namespace: NS },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'client', namespace: NS },
     spec: { containers: [{ name: 'client', image: SERVERS, command: ['sleep', 'infinity'] }], terminationGracePeriodSeconds: 0 },
   });
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
@@ -81,12 +98,28 @@ after(() => {
 });
 
 test('create vm prints a VirtualMachine from flags, which the cluster accepts; version shows client and server', () => {
-  const manifest = ok(['create', 'vm', '--name', 'guest', '--run-strategy', 'Halted', '--termination-grace-period', '5', '--memory', '256Mi',
-    '--volume-containerdisk', 'src:registry:5000/kubevirt-ts/test-guest-container-disk:devel,bootorder:1',
-    '--cloud-init-user-data', Buffer.from(userData(readFileSync(`${key}.pub`, 'utf8').trim())).toString('base64')]);
+  const manifest = ok([
+    'create',
+    'vm',
+    '--name',
+    'guest',
+    '--run-strategy',
+    'Halted',
+    '--termination-grace-period',
+    '5',
+    '--memory',
+    '256Mi',
+    '--volume-containerdisk',
+    'src:registry:5000/kubevirt-ts/test-guest-container-disk:devel,bootorder:1',
+    '--cloud-init-user-data',
+    Buffer.from(userData(readFileSync(`${key}.pub`, 'utf8').trim())).toString('base64'),
+  ]);
   assert.match(manifest, /^apiVersion: kubevirt.io\/v1\nkind: VirtualMachine\n/);
   kubectl(['create', '-n', NS, '-f', '-'], manifest);
-  assert.equal(JSON.parse(kubectl(['get', 'vm', 'guest', '-n', NS, '-o', 'json'])).spec.template.spec.volumes[0].containerDisk.image, 'registry:5000/kubevirt-ts/test-guest-container-disk:devel');
+  assert.equal(
+    JSON.parse(kubectl(['get', 'vm', 'guest', '-n', NS, '-o', 'json'])).spec.template.spec.volumes[0].containerDisk.image,
+    'registry:5000/kubevirt-ts/test-guest-container-disk:devel',
+  );
   const version = ok(['version']);
   assert.match(version, /^Client Version: version.Info\{GitVersion:"v[^"]+", GitCommit:"[0-9a-f]*"/m);
   assert.match(version, /^Server Version: version.Info\{GitVersion:"v[^"]+"/m);
@@ -96,7 +129,10 @@ test('create vm prints a VirtualMachine from flags, which the cluster accepts; v
 test('RBAC: kubevirt.io:view gets 403 on start and console, kubevirt.io:edit may start', () => {
   const start = virtctl(['start', 'guest'], 'viewer');
   assert.equal(start.status, 1);
-  assert.match(start.stderr, /User "viewer" cannot update resource "virtualmachines\/start" in API group "subresources.kubevirt.io".*: ask an administrator for the kubevirt.io:edit role/);
+  assert.match(
+    start.stderr,
+    /User "viewer" cannot update resource "virtualmachines\/start" in API group "subresources.kubevirt.io".*: ask an administrator for the kubevirt.io:edit role/,
+  );
   const console = virtctl(['console', '--timeout', '1', 'guest'], 'viewer');
   assert.equal(console.status, 1);
   assert.match(console.stderr, /403|forbidden/i);
@@ -130,7 +166,11 @@ test('one console per VMI: a second connection ends the first', async () => {
     await first.waitFor(/Successfully connected/, 60);
     second = Session.onPty(['console', 'guest']);
     await second.waitFor(/Successfully connected/, 60);
-    assert.notEqual(await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))]), 'still running', 'the first console was ended');
+    assert.notEqual(
+      await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))]),
+      'still running',
+      'the first console was ended',
+    );
     second.write('\r');
     // The shell the previous test logged in to is still there.
     await second.waitFor(/~ \$ /, 30);
@@ -144,21 +184,33 @@ test('one console per VMI: a second connection ends the first', async () => {
 
 /** Open sockets of virt-handler and each virt-api (they run on this host). */
 function componentSockets(): number[] {
-  const pids = spawnSync('pgrep', ['-f', '/app/src/(handler|virt-api)/main.js'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).sort();
-  return pids.map((pid) => readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-    try {
-      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
-    } catch {
-      return false;
-    }
-  }).length);
+  const pids = spawnSync('pgrep', ['-f', '/app/src/(handler|virt-api)/main.js'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
+  return pids.map(
+    (pid) =>
+      readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }).length,
+  );
 }
 
 test('closing either end closes the whole chain: after many consoles, virt-api and virt-handler hold no more sockets', async () => {
   const before = componentSockets();
   for (let i = 0; i < 4; i++) {
     // A client that leaves with Ctrl+], and one that is killed mid-session.
-    const left = spawnSync(VIRTCTL, ['-n', NS, 'console', 'guest'], { input: '\x1d', encoding: 'utf8', env: { ...process.env, KUBECONFIG }, timeout: 60_000 });
+    const left = spawnSync(VIRTCTL, ['-n', NS, 'console', 'guest'], {
+      input: '\x1d',
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG },
+      timeout: 60_000,
+    });
     assert.equal(left.status, 0, left.stderr);
     const killed = new Session(VIRTCTL, ['-n', NS, 'console', 'guest']);
     await killed.waitFor(/Successfully connected/, 60);
@@ -177,7 +229,7 @@ test('vnc --proxy-only prints the port, and an RFB handshake completes through i
     const socket = createConnection(port, '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (d: Buffer) => received.push(d));
-    await eventually('the server\'s protocol version', 30, () => Buffer.concat(received).length >= 12);
+    await eventually("the server's protocol version", 30, () => Buffer.concat(received).length >= 12);
     assert.match(Buffer.concat(received).toString('latin1'), /^RFB 003\.00\d\n/);
     socket.write('RFB 003.008\n');
     await eventually('the security types', 30, () => Buffer.concat(received).length > 12);
@@ -195,7 +247,14 @@ test('port-forward reaches a port the guest listens on', async () => {
   try {
     await forward.waitFor(/Forwarding from 127.0.0.1:\d+ -> 8080/, 60);
     const port = /127.0.0.1:(\d+)/.exec(forward.output)![1];
-    await eventually('the guest\'s web server', 60, async () => (await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => '')).includes('hello from the guest'));
+    await eventually("the guest's web server", 60, async () =>
+      (
+        await fetch(`http://127.0.0.1:${port}/`).then(
+          (r) => r.text(),
+          () => '',
+        )
+      ).includes('hello from the guest'),
+    );
   } finally {
     forward.child.kill('SIGINT');
   }
@@ -205,7 +264,7 @@ test('port-forward reaches a port the guest listens on', async () => {
 // The guest makes new host keys at every boot.
 const sshFlags = ['-i', key, '--known-hosts', '/dev/null', '-t', '-o StrictHostKeyChecking=no', '-t', '-o BatchMode=yes'];
 
-test('ssh and scp go through port-forward to the guest\'s SSH server', async () => {
+test("ssh and scp go through port-forward to the guest's SSH server", async () => {
   const whoami = await eventually('an ssh session', 120, () => {
     const r = virtctl(['ssh', ...sshFlags, 'root@vmi/guest', '-c', 'id -un; cat /etc/os-release']);
     return r.status === 0 && r.stdout;
@@ -221,7 +280,10 @@ test('ssh and scp go through port-forward to the guest\'s SSH server', async () 
 });
 
 test('expose creates a Service that reaches the guest from a pod', async () => {
-  assert.match(ok(['expose', 'vmi', 'guest', '--name', 'guest-http', '--port', '80', '--target-port', '8080']), /Service guest-http successfully created for vmi guest/);
+  assert.match(
+    ok(['expose', 'vmi', 'guest', '--name', 'guest-http', '--port', '80', '--target-port', '8080']),
+    /Service guest-http successfully created for vmi guest/,
+  );
   const service = JSON.parse(kubectl(['get', 'service', 'guest-http', '-n', NS, '-o', 'json']));
   assert.deepEqual(service.spec.selector, { 'vmi.kubevirt.io/id': 'guest' });
   assert.equal(service.metadata.ownerReferences[0].kind, 'VirtualMachineInstance');
@@ -231,7 +293,7 @@ test('expose creates a Service that reaches the guest from a pod', async () => {
   await eventually('the guest through the Service', 60, () => getFromPod(NS, 'client', url)?.includes('hello from the guest'));
 });
 
-test('guestosinfo, userlist and fslist print the guest agent\'s answers; the kubeconfig is read as kubectl reads it', async () => {
+test("guestosinfo, userlist and fslist print the guest agent's answers; the kubeconfig is read as kubectl reads it", async () => {
   await eventually('the guest agent', 120, () => condition('AgentConnected') === 'True');
   // Another kubeconfig whose current context names the namespace: no -n needed.
   const config = join(work, 'kubeconfig');
@@ -240,7 +302,10 @@ test('guestosinfo, userlist and fslist print the guest agent\'s answers; the kub
   const cluster = kc(['view', '-o', 'jsonpath={.contexts[0].context.cluster}']).stdout;
   const user = kc(['view', '-o', 'jsonpath={.contexts[0].context.user}']).stdout;
   assert.equal(kc(['set-context', 'tests', `--cluster=${cluster}`, `--user=${user}`, `--namespace=${NS}`]).status, 0);
-  const viaContext = spawnSync(VIRTCTL, ['--kubeconfig', config, '--context', 'tests', 'userlist', 'guest'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: '/nonexistent' } });
+  const viaContext = spawnSync(VIRTCTL, ['--kubeconfig', config, '--context', 'tests', 'userlist', 'guest'], {
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: '/nonexistent' },
+  });
   assert.equal(viaContext.status, 0, viaContext.stderr);
   assert.equal(JSON.parse(ok(['guestosinfo', 'guest'])).os.id, 'kvts-guest');
   assert.equal(JSON.parse(ok(['userlist', 'guest'])).kind, 'VirtualMachineInstanceGuestOSUserList');
@@ -260,12 +325,19 @@ test('pause vm, unpause vmi, soft-reboot and reset; migrate and migrate-cancel r
     const r = virtctl(['ssh', ...sshFlags, 'root@vmi/guest', '-c', 'cut -d. -f1 /proc/uptime']);
     return r.status === 0 ? Number(r.stdout.trim()) : undefined;
   };
-  for (const [command, said] of [['soft-reboot', /VMI guest was scheduled to softreboot/], ['reset', /VMI guest was reset/]] as const) {
-    const before = await eventually('the guest\'s uptime', 120, uptime);
+  for (const [command, said] of [
+    ['soft-reboot', /VMI guest was scheduled to softreboot/],
+    ['reset', /VMI guest was reset/],
+  ] as const) {
+    const before = await eventually("the guest's uptime", 120, uptime);
     const measuredAt = Date.now();
     assert.match(ok([command, 'guest']), said);
     // Restarted: its uptime has grown less than the time that passed since.
-    await eventually(`the guest restarted by ${command}`, 180, () => (uptime() ?? Infinity) < before + (Date.now() - measuredAt) / 1000 - 3);
+    await eventually(
+      `the guest restarted by ${command}`,
+      180,
+      () => (uptime() ?? Infinity) < before + (Date.now() - measuredAt) / 1000 - 3,
+    );
     assert.equal(vmi().metadata.uid, uid, 'the same VMI');
   }
   const migrate = virtctl(['migrate', 'guest']);

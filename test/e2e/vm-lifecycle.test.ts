@@ -13,9 +13,25 @@ const get = (kind: string, name: string) => {
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 };
 const launcherPods = (vmiUid: string) =>
-  JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', `kubevirt.io/created-by=${vmiUid}`, '-o', 'json'])).items as { metadata: { name: string; labels: Record<string, string>; ownerReferences: unknown[]; deletionTimestamp?: string }; spec: Record<string, unknown> & { containers: { name: string; securityContext: Record<string, unknown> }[] } }[];
-const runStrategy = (value: string) => kubectl(['patch', 'vm', 'vm-cirros', '-n', NS, '--type', 'merge', '-p', JSON.stringify({ spec: { runStrategy: value } })]);
-const events = (name: string) => kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.name=${name}`, '-o', 'jsonpath={range .items[*]}{.reason}{"\\n"}{end}']).split('\n').filter(Boolean);
+  JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', `kubevirt.io/created-by=${vmiUid}`, '-o', 'json'])).items as {
+    metadata: { name: string; labels: Record<string, string>; ownerReferences: unknown[]; deletionTimestamp?: string };
+    spec: Record<string, unknown> & { containers: { name: string; securityContext: Record<string, unknown> }[] };
+  }[];
+const runStrategy = (value: string) =>
+  kubectl(['patch', 'vm', 'vm-cirros', '-n', NS, '--type', 'merge', '-p', JSON.stringify({ spec: { runStrategy: value } })]);
+const events = (name: string) =>
+  kubectl([
+    'get',
+    'events',
+    '-n',
+    NS,
+    '--field-selector',
+    `involvedObject.name=${name}`,
+    '-o',
+    'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
+  ])
+    .split('\n')
+    .filter(Boolean);
 
 before(() => {
   deleteNamespace(NS, true);
@@ -39,7 +55,16 @@ test('Halted → Always: a VMI owned by the VM, a launcher pod owned by the VMI,
   runStrategy('Always');
   const vmi = await eventually('the VMI', 30, () => get('vmi', 'vm-cirros'));
   const vm = get('vm', 'vm-cirros');
-  assert.deepEqual(vmi.metadata.ownerReferences, [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'vm-cirros', uid: vm.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(vmi.metadata.ownerReferences, [
+    {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachine',
+      name: 'vm-cirros',
+      uid: vm.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
   assert.equal(vmi.metadata.labels['kubevirt.io/vm'], 'vm-cirros');
   assert.equal(vmi.spec.domain.firmware.uuid, vm.spec.template.spec.domain.firmware.uuid);
   firstUid = vmi.metadata.uid;
@@ -49,33 +74,65 @@ test('Halted → Always: a VMI owned by the VM, a launcher pod owned by the VMI,
   });
   assert.equal(scheduled.status.nodeName, 'node01');
   assert.equal(scheduled.metadata.labels['kubevirt.io/nodeName'], 'node01');
-  assert.deepEqual(scheduled.status.phaseTransitionTimestamps.map((t: { phase: string }) => t.phase).slice(0, 3), ['Pending', 'Scheduling', 'Scheduled']);
+  assert.deepEqual(scheduled.status.phaseTransitionTimestamps.map((t: { phase: string }) => t.phase).slice(0, 3), [
+    'Pending',
+    'Scheduling',
+    'Scheduled',
+  ]);
   const [pod, ...more] = launcherPods(firstUid);
   assert.equal(more.length, 0, 'exactly one launcher pod');
   assert.match(pod.metadata.name, /^virt-launcher-vm-cirros-[a-z0-9]{5}$/);
   assert.equal(pod.metadata.labels['kubevirt.io'], 'virt-launcher');
   assert.equal(pod.metadata.labels['vm.kubevirt.io/name'], 'vm-cirros');
-  assert.deepEqual(pod.metadata.ownerReferences, [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vm-cirros', uid: firstUid, controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(pod.metadata.ownerReferences, [
+    {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachineInstance',
+      name: 'vm-cirros',
+      uid: firstUid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
   assert.equal(pod.spec.automountServiceAccountToken, false);
   assert.equal((pod.spec.securityContext as { runAsUser: number }).runAsUser, 107);
-  assert.deepEqual(pod.spec.containers.map((c) => c.name), ['compute', 'volumecontainerdisk', 'guest-console-log']);
+  assert.deepEqual(
+    pod.spec.containers.map((c) => c.name),
+    ['compute', 'volumecontainerdisk', 'guest-console-log'],
+  );
   await eventually('the VM to report Running', 60, () => get('vm', 'vm-cirros')?.status?.printableStatus === 'Running');
-  assert.deepEqual(events('vm-cirros').filter((r) => ['SuccessfulCreate', 'Scheduled'].includes(r)).sort(), ['SuccessfulCreate', 'SuccessfulCreate'], 'the VMI and its pod created; no Scheduled event on them, as upstream');
+  assert.deepEqual(
+    events('vm-cirros')
+      .filter((r) => ['SuccessfulCreate', 'Scheduled'].includes(r))
+      .sort(),
+    ['SuccessfulCreate', 'SuccessfulCreate'],
+    'the VMI and its pod created; no Scheduled event on them, as upstream',
+  );
   assert.match(kubectl(['describe', 'vmi', 'vm-cirros', '-n', NS]), /Created virtual machine pod virt-launcher-vm-cirros-/);
 });
 
-test('a pod that merely carries the launcher labels is not taken for the VMI\'s pod', async () => {
+test("a pod that merely carries the launcher labels is not taken for the VMI's pod", async () => {
   const vmi = get('vmi', 'vm-cirros');
-  kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: 'impostor', labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmi.metadata.uid, 'vm.kubevirt.io/name': 'vm-cirros' } },
-    spec: { containers: [{ name: 'c', image: 'registry:5000/kubevirt-ts/pause:devel' }], nodeName: 'node01' },
-  }));
+  kubectl(
+    ['create', '-n', NS, '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'impostor',
+        labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmi.metadata.uid, 'vm.kubevirt.io/name': 'vm-cirros' },
+      },
+      spec: { containers: [{ name: 'c', image: 'registry:5000/kubevirt-ts/pause:devel' }], nodeName: 'node01' },
+    }),
+  );
   await new Promise((r) => setTimeout(r, 3000));
   const after = get('vmi', 'vm-cirros');
   assert.deepEqual(Object.keys(after.status.activePods ?? {}).length, 1);
   const real = launcherPods(vmi.metadata.uid).find((p) => p.metadata.name !== 'impostor')!;
-  assert.equal(Object.keys(after.status.activePods)[0], (JSON.parse(kubectl(['get', 'pod', real.metadata.name, '-n', NS, '-o', 'json'])).metadata.uid));
+  assert.equal(
+    Object.keys(after.status.activePods)[0],
+    JSON.parse(kubectl(['get', 'pod', real.metadata.name, '-n', NS, '-o', 'json'])).metadata.uid,
+  );
   kubectl(['delete', 'pod', 'impostor', '-n', NS, '--wait=false', '--grace-period=0', '--force']);
 });
 
@@ -87,13 +144,21 @@ test('deleting the launcher pod ends the VMI (Succeeded or Failed, as upstream),
     return v && v.metadata.uid !== firstUid ? v : undefined;
   });
   assert.ok(events('vm-cirros').includes('Stopped'), 'the failure is an event on the VMI');
-  const next = await eventually('the new VMI to run', 90, () => get('vmi', 'vm-cirros')?.status?.phase === 'Running' && get('vmi', 'vm-cirros'));
+  const next = await eventually(
+    'the new VMI to run',
+    90,
+    () => get('vmi', 'vm-cirros')?.status?.phase === 'Running' && get('vmi', 'vm-cirros'),
+  );
   firstUid = next.metadata.uid;
 });
 
 test('Always → Halted removes the VMI and its pod; Always again makes a new one', async () => {
   runStrategy('Halted');
-  await eventually('the VMI and its pod to be gone', 90, () => get('vmi', 'vm-cirros') === undefined && launcherPods(firstUid).length === 0);
+  await eventually(
+    'the VMI and its pod to be gone',
+    90,
+    () => get('vmi', 'vm-cirros') === undefined && launcherPods(firstUid).length === 0,
+  );
   await eventually('the VM to report Stopped', 30, () => get('vm', 'vm-cirros')?.status?.printableStatus === 'Stopped');
   runStrategy('Always');
   const vmi = await eventually('a new VMI', 30, () => get('vmi', 'vm-cirros'));
@@ -113,12 +178,19 @@ function vmiWith(name: string, patch: (spec: Record<string, any>) => void) {
 }
 
 test('an impossible request shows ErrorUnschedulable on the VM; a missing image ErrImagePull/ImagePullBackOff', async () => {
-  const vm = example<{ metadata: { name: string }; spec: { runStrategy?: string; running?: boolean; template: { spec: Record<string, any> } } }>('vm-cirros.yaml');
+  const vm = example<{
+    metadata: { name: string };
+    spec: { runStrategy?: string; running?: boolean; template: { spec: Record<string, any> } };
+  }>('vm-cirros.yaml');
   vm.metadata.name = 'too-big';
   vm.spec.runStrategy = 'Always';
   vm.spec.template.spec.domain.resources = { requests: { cpu: '100', memory: '128Mi' } };
   kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(vm));
-  const unschedulable = await eventually('ErrorUnschedulable', 60, () => get('vm', 'too-big')?.status?.printableStatus === 'ErrorUnschedulable' && get('vmi', 'too-big'));
+  const unschedulable = await eventually(
+    'ErrorUnschedulable',
+    60,
+    () => get('vm', 'too-big')?.status?.printableStatus === 'ErrorUnschedulable' && get('vmi', 'too-big'),
+  );
   const condition = unschedulable.status.conditions.find((c: { type: string }) => c.type === 'PodScheduled');
   assert.equal(condition.reason, 'Unschedulable');
   assert.match(condition.message, /Insufficient cpu/);

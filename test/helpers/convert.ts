@@ -9,15 +9,22 @@ import { defaultConfig, example, fixedContext } from './fixtures.ts';
 
 export function ctx(over: Partial<ConversionContext> = {}): ConversionContext {
   return {
-    workdir: '/var/run/kubevirt-private/vmi', socketDir: '/var/run/kubevirt/sockets', kvm: false, hugepageSizes: [],
+    workdir: '/var/run/kubevirt-private/vmi',
+    socketDir: '/var/run/kubevirt/sockets',
+    kvm: false,
+    hugepageSizes: [],
     firmware: {
-      ovmfCode: '/ovmf/CODE.fd', ovmfSecureCode: '/ovmf/CODE.secboot.fd', ovmfVars: '/ovmf/VARS.fd', ovmfSecureVars: '/ovmf/VARS.ms.fd',
+      ovmfCode: '/ovmf/CODE.fd',
+      ovmfSecureCode: '/ovmf/CODE.secboot.fd',
+      ovmfVars: '/ovmf/VARS.fd',
+      ovmfSecureVars: '/ovmf/VARS.ms.fd',
     },
     interfaces: { default: { tap: 'tap0' } },
     volumes: {
       containerDisks: { containerdisk: '/var/run/kubevirt/container-disks/disk_0.img' },
       claims: { pvcdisk: { path: '/var/run/kubevirt-private/vmi-disks/pvcdisk', mode: 'Filesystem', capacityBytes: 1 << 30 } },
-      kernel: '/kernel/vmlinuz', initrd: '/kernel/initrd',
+      kernel: '/kernel/vmlinuz',
+      initrd: '/kernel/initrd',
     },
     smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
     now: new Date('2026-01-01T00:00:00Z'),

@@ -8,7 +8,9 @@ import type { DefaultingContext } from '../../src/api/defaults/vmi.ts';
 export const EXAMPLES_DIR = join(import.meta.dirname, '..', '..', '..', 'shared', 'upstream-examples');
 
 export function exampleNames(): string[] {
-  return readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.yaml')).sort();
+  return readdirSync(EXAMPLES_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
 }
 
 export function example<T = Record<string, unknown>>(name: string): T {

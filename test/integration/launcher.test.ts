@@ -31,7 +31,10 @@ interface Run {
 }
 
 function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean } = {}) {
-  const disks = [{ name: 'containerdisk', disk: { bus: 'virtio' } }, { name: 'cloudinitdisk', disk: { bus: 'virtio' } }];
+  const disks = [
+    { name: 'containerdisk', disk: { bus: 'virtio' } },
+    { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
+  ];
   const volumes: Record<string, unknown>[] = [
     { name: 'containerdisk', containerDisk: { image: DISK_IMAGE } },
     { name: 'cloudinitdisk', cloudInitNoCloud: { userData } },
@@ -51,7 +54,9 @@ function vmi(name: string, userData: string, extra: { grace?: number; pvc?: bool
 function launch(manifest: object, workdir = mkdtempSync(join(tmpdir(), 'kvts-launcher-'))): Run {
   const file = join(workdir, 'vmi.yaml');
   writeFileSync(file, stringify(manifest));
-  const child = spawn('node', [join(REPO, 'src', 'launcher', 'main.ts'), '--vmi', file, '--workdir', workdir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [join(REPO, 'src', 'launcher', 'main.ts'), '--vmi', file, '--workdir', workdir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -76,7 +81,11 @@ function launch(manifest: object, workdir = mkdtempSync(join(tmpdir(), 'kvts-lau
 }
 
 function finalStatus(run: Run): DomainStatus {
-  const line = run.output().split('\n').reverse().find((l) => l.includes('"msg":"VMI stopped"'));
+  const line = run
+    .output()
+    .split('\n')
+    .reverse()
+    .find((l) => l.includes('"msg":"VMI stopped"'));
   assert.ok(line, run.output().slice(-2000));
   return JSON.parse(line);
 }
@@ -84,7 +93,15 @@ function finalStatus(run: Run): DomainStatus {
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 function unpackedBase(): string {
-  const found = execFileSync('find', [join(process.env.KVTS_CACHE ?? join(process.env.HOME!, '.cache', 'kubevirt-ts'), 'launcher-images', 'rootfs'), '-path', '*/disk/disk.qcow2'], { encoding: 'utf8' });
+  const found = execFileSync(
+    'find',
+    [
+      join(process.env.KVTS_CACHE ?? join(process.env.HOME!, '.cache', 'kubevirt-ts'), 'launcher-images', 'rootfs'),
+      '-path',
+      '*/disk/disk.qcow2',
+    ],
+    { encoding: 'utf8' },
+  );
   return found.split('\n').filter(Boolean)[0];
 }
 
@@ -133,7 +150,9 @@ test('graceful shutdown ends within the grace period; a guest that ignores ACPI 
   assert.ok(Date.now() - t < 20_000, `took ${Date.now() - t}ms`);
   assert.equal(finalStatus(polite).reason, 'Shutdown');
 
-  const stubborn = launch(vmi('stubborn', "#!/bin/sh\nkill $(ps | awk '/[p]ower-button-watcher/ {print $1}') && echo ignoring acpi\n", { grace: 3 }));
+  const stubborn = launch(
+    vmi('stubborn', "#!/bin/sh\nkill $(ps | awk '/[p]ower-button-watcher/ {print $1}') && echo ignoring acpi\n", { grace: 3 }),
+  );
   await stubborn.waitFor('ignoring acpi', 30);
   await stubborn.waitFor('stubborn login:', 30);
   t = Date.now();
@@ -181,11 +200,19 @@ test('pause, unpause, reset and console reconnect work through the command socke
 test('the guest boots from a kernel boot image', async () => {
   const image = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-kernel-boot:devel')}:latest`;
   const run = launch({
-    apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: 'kernelboot' },
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name: 'kernelboot' },
     spec: {
       domain: {
-        devices: {}, memory: { guest: '128Mi' },
-        firmware: { kernelBoot: { kernelArgs: 'console=ttyS0 quiet', container: { image, kernelPath: '/boot/vmlinuz-virt', initrdPath: '/boot/initramfs-virt' } } },
+        devices: {},
+        memory: { guest: '128Mi' },
+        firmware: {
+          kernelBoot: {
+            kernelArgs: 'console=ttyS0 quiet',
+            container: { image, kernelPath: '/boot/vmlinuz-virt', initrdPath: '/boot/initramfs-virt' },
+          },
+        },
       },
       terminationGracePeriodSeconds: 10,
     },

@@ -22,12 +22,21 @@ import { canonicalQuantity } from '../../src/api/quantity.ts';
 import { expandVm } from '../../src/api/instancetype.ts';
 import { validateSchema } from '../../src/api/validation/schema.ts';
 import {
-  validateInstancetype, validateMigrationCreate, validateMigrationPolicy, validatePool, validatePreference, validateReplicaSet,
-  validateVm, validateVmiCreate,
+  validateInstancetype,
+  validateMigrationCreate,
+  validateMigrationPolicy,
+  validatePool,
+  validatePreference,
+  validateReplicaSet,
+  validateVm,
+  validateVmiCreate,
 } from '../../src/api/validation/objects.ts';
 import { review, type AdmissionEnvironment, type AdmissionReview } from '../../src/virt-api/admission.ts';
 import type {
-  VirtualMachine, VirtualMachineInstance, VirtualMachineInstancetypeSpec, VirtualMachinePreferenceSpec,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstancetypeSpec,
+  VirtualMachinePreferenceSpec,
 } from '../../src/api/types.ts';
 
 const FUZZ_SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 20260822;
@@ -48,7 +57,9 @@ interface Seed {
 }
 
 function documents(file: string): Obj[] {
-  return parseAllDocuments(readFileSync(file, 'utf8')).map((doc) => doc.toJSON() as Obj).filter(Boolean);
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((doc) => doc.toJSON() as Obj)
+    .filter(Boolean);
 }
 
 const [KITCHEN_SINK] = documents(join(import.meta.dirname, '..', 'fixtures', 'vmi-kitchen-sink.yaml'));
@@ -84,7 +95,9 @@ const kindOf = (object: Obj) => object.kind as string;
 
 /** The instance types and preferences among the seeds, by name, as the VM webhook's informer cache would hold them. */
 const specsOf = <T>(kinds: string[]) =>
-  new Map(SEEDS.filter((s) => kinds.includes(kindOf(s.object))).map((s) => [(s.object.metadata as Obj).name as string, s.object.spec as T]));
+  new Map(
+    SEEDS.filter((s) => kinds.includes(kindOf(s.object))).map((s) => [(s.object.metadata as Obj).name as string, s.object.spec as T]),
+  );
 const INSTANCETYPES = specsOf<VirtualMachineInstancetypeSpec>(['VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype']);
 const PREFERENCES = specsOf<VirtualMachinePreferenceSpec>(['VirtualMachinePreference', 'VirtualMachineClusterPreference']);
 
@@ -92,8 +105,15 @@ const PREFERENCES = specsOf<VirtualMachinePreferenceSpec>(['VirtualMachinePrefer
 const OPEN = {
   developerConfiguration: {
     featureGates: [
-      'HostDisk', 'Sidecar', 'ExperimentalIgnitionSupport', 'DownwardMetrics', 'HostDevices', 'VSOCK', 'PersistentReservation',
-      'ReservedOverheadMemlock', 'Root',
+      'HostDisk',
+      'Sidecar',
+      'ExperimentalIgnitionSupport',
+      'DownwardMetrics',
+      'HostDevices',
+      'VSOCK',
+      'PersistentReservation',
+      'ReservedOverheadMemlock',
+      'Root',
     ],
   },
   network: { binding: { plugin: {} } },
@@ -158,22 +178,175 @@ function put(parent: Json[] | Obj, key: string | number, value: Json) {
 const within = (node: Json, tree: Json): boolean => node === tree || slots(tree).some((slot) => slot.value === node);
 
 const ODD_STRINGS = [
-  '', ' ', '0', '-0', '-1', '1', '-1Gi', '1.5Xi', '1.5Gi', '1e999999999', '1e-999999999', '1e400', '1e1.5', '1E3', '1e18', '1e19',
-  '9223372036854775807', '9223372036854775808', '-9223372036854775808', '.5', '1.', '+1Ki', ' 1Gi', '1Gi ', '1 Gi', '0x10', 'NaN',
-  'Infinity', '100m', '1n', '1Ei', '8Ei', '1Ki', '2Mi', '1Gi', '64Mi', '100%', '0%', '-5%', '101%', 'abc%', 'ide', 'virtio', 'sata',
-  'scsi', 'usb', 'None', 'Paused', 'Always', 'Manual', 'Halted', 'WaitAsReceiver', 'q35', 'pc-q35-rhel9.6.0', 'virt', 'arm64',
-  's390x', 'ppc64le', 'amd64', 'masquerade', 'bridge', 'tablet', 'LiveMigrate', 'Disk', 'DiskOrCreate', 'native', 'threads', 'ich9',
-  'hyperv', 'shared', 'auto', 'supplementalPool', 'preferCores', 'spread', 'TCP', 'SCTP', 'up', 'down', 'absent', 'Ignore', '/', '//',
-  '/./a', 'a/../../b', '/boot/../vmlinuz', 'relative/path', '::', '1.2.3.4', '256.1.1.1', 'fe80::1', '::ffff:1.2.3.4', '0000:00:00.0',
-  '0000:81:01.7', 'ff:ff:ff:ff:ff:ff', '02:00:00:00:00:00', '00:11:22:33:44:55:66:77', 'true', 'null', '[]', '{}', '*', '?', '.*',
-  '(a+)+$', '\\', '"', "'", '${x}', '\u0000', '\u202e', '🙂', 'UPPER', 'a_b', 'a--b', '-a', 'a-', 'kubevirt.io/vm',
-  'kubevirt.io/created-by', 'hooks.kubevirt.io/hookSidecars', 'kubevirt.io/ignitiondata', '__proto__', 'constructor', 'toString',
-  'eA==', 'not base64!', '1'.repeat(300), 'a'.repeat(64), 'a'.repeat(254), 'a.'.repeat(200), 'x'.repeat(10_000), '1'.repeat(10_000),
-  `1${'0'.repeat(10_000)}Ki`, `0.${'0'.repeat(5000)}1`,
+  '',
+  ' ',
+  '0',
+  '-0',
+  '-1',
+  '1',
+  '-1Gi',
+  '1.5Xi',
+  '1.5Gi',
+  '1e999999999',
+  '1e-999999999',
+  '1e400',
+  '1e1.5',
+  '1E3',
+  '1e18',
+  '1e19',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '.5',
+  '1.',
+  '+1Ki',
+  ' 1Gi',
+  '1Gi ',
+  '1 Gi',
+  '0x10',
+  'NaN',
+  'Infinity',
+  '100m',
+  '1n',
+  '1Ei',
+  '8Ei',
+  '1Ki',
+  '2Mi',
+  '1Gi',
+  '64Mi',
+  '100%',
+  '0%',
+  '-5%',
+  '101%',
+  'abc%',
+  'ide',
+  'virtio',
+  'sata',
+  'scsi',
+  'usb',
+  'None',
+  'Paused',
+  'Always',
+  'Manual',
+  'Halted',
+  'WaitAsReceiver',
+  'q35',
+  'pc-q35-rhel9.6.0',
+  'virt',
+  'arm64',
+  's390x',
+  'ppc64le',
+  'amd64',
+  'masquerade',
+  'bridge',
+  'tablet',
+  'LiveMigrate',
+  'Disk',
+  'DiskOrCreate',
+  'native',
+  'threads',
+  'ich9',
+  'hyperv',
+  'shared',
+  'auto',
+  'supplementalPool',
+  'preferCores',
+  'spread',
+  'TCP',
+  'SCTP',
+  'up',
+  'down',
+  'absent',
+  'Ignore',
+  '/',
+  '//',
+  '/./a',
+  'a/../../b',
+  '/boot/../vmlinuz',
+  'relative/path',
+  '::',
+  '1.2.3.4',
+  '256.1.1.1',
+  'fe80::1',
+  '::ffff:1.2.3.4',
+  '0000:00:00.0',
+  '0000:81:01.7',
+  'ff:ff:ff:ff:ff:ff',
+  '02:00:00:00:00:00',
+  '00:11:22:33:44:55:66:77',
+  'true',
+  'null',
+  '[]',
+  '{}',
+  '*',
+  '?',
+  '.*',
+  '(a+)+$',
+  '\\',
+  '"',
+  "'",
+  '${x}',
+  '\u0000',
+  '\u202e',
+  '🙂',
+  'UPPER',
+  'a_b',
+  'a--b',
+  '-a',
+  'a-',
+  'kubevirt.io/vm',
+  'kubevirt.io/created-by',
+  'hooks.kubevirt.io/hookSidecars',
+  'kubevirt.io/ignitiondata',
+  '__proto__',
+  'constructor',
+  'toString',
+  'eA==',
+  'not base64!',
+  '1'.repeat(300),
+  'a'.repeat(64),
+  'a'.repeat(254),
+  'a.'.repeat(200),
+  'x'.repeat(10_000),
+  '1'.repeat(10_000),
+  `1${'0'.repeat(10_000)}Ki`,
+  `0.${'0'.repeat(5000)}1`,
 ];
 const ODD_NUMBERS = [
-  0, -0, -1, 1, 2, 3, 7, 511, 512, 513, 4096, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32, -(2 ** 31) - 1, 2 ** 53 - 1, 2 ** 53 + 2,
-  2 ** 63, -(2 ** 63), 2 ** 64, 1e21, 1e300, -1e300, Number.MAX_VALUE, 0.5, 1.5, -0.5, 1e-300, 223, 224, 254, 255,
+  0,
+  -0,
+  -1,
+  1,
+  2,
+  3,
+  7,
+  511,
+  512,
+  513,
+  4096,
+  65535,
+  65536,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32,
+  -(2 ** 31) - 1,
+  2 ** 53 - 1,
+  2 ** 53 + 2,
+  2 ** 63,
+  -(2 ** 63),
+  2 ** 64,
+  1e21,
+  1e300,
+  -1e300,
+  Number.MAX_VALUE,
+  0.5,
+  1.5,
+  -0.5,
+  1e-300,
+  223,
+  224,
+  254,
+  255,
 ];
 
 const quantityString = fc
@@ -198,7 +371,10 @@ const anyJson: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: fc.array(leaf, { maxLength: 3 }) },
   { weight: 1, arbitrary: fc.dictionary(fc.constantFrom('name', 'x', 'bus', 'guest', 'pod'), leaf, { maxKeys: 3 }) },
 );
-const unknownKey = fc.oneof(fc.constantFrom('unknown', 'x-extra', 'Name', 'constructor', '__proto__', 'toString'), fc.string({ maxLength: 6 }));
+const unknownKey = fc.oneof(
+  fc.constantFrom('unknown', 'x-extra', 'Name', 'constructor', '__proto__', 'toString'),
+  fc.string({ maxLength: 6 }),
+);
 
 /** One change to an object's tree; `at` and the like pick a node modulo how many there are. */
 type Mutation =
@@ -258,7 +434,11 @@ function applyMutation(root: Obj, m: Mutation, keepTypes: boolean): void {
     }
     case 'string':
     case 'number': {
-      const target = pick(all.filter((slot) => typeof slot.value === m.op), m.at) ?? (keepTypes ? undefined : pick(all, m.at));
+      const target =
+        pick(
+          all.filter((slot) => typeof slot.value === m.op),
+          m.at,
+        ) ?? (keepTypes ? undefined : pick(all, m.at));
       if (target) put(target.parent, target.key, m.value);
       return;
     }
@@ -272,7 +452,10 @@ function applyMutation(root: Obj, m: Mutation, keepTypes: boolean): void {
       return;
     }
     case 'duplicate': {
-      const target = pick(all.filter((slot) => Array.isArray(slot.value) && slot.value.length > 0), m.at);
+      const target = pick(
+        all.filter((slot) => Array.isArray(slot.value) && slot.value.length > 0),
+        m.at,
+      );
       if (!target) return;
       const list = target.value as Json[];
       list.splice(m.where % (list.length + 1), 0, structuredClone(list[m.which % list.length]));
@@ -395,8 +578,10 @@ function admit(kind: string, object: Obj, config: ClusterConfig, context: Contex
   return [];
 }
 
-const describe = (seed: Seed, changes: Changes): Context => () =>
-  `seed ${seed.name}, FUZZ_SEED=${FUZZ_SEED}, mutations ${JSON.stringify(changes).slice(0, 2000)}`;
+const describe =
+  (seed: Seed, changes: Changes): Context =>
+  () =>
+    `seed ${seed.name}, FUZZ_SEED=${FUZZ_SEED}, mutations ${JSON.stringify(changes).slice(0, 2000)}`;
 
 // ---------------------------------------------------------------- properties
 
@@ -410,7 +595,10 @@ test('the seeds cover every kind, pass the schema, and the runs add up to the bu
   assert.ok(SEEDS.reduce((sum, seed) => sum + runsFor(seed), 0) >= PIPELINE_RUNS);
   assert.deepEqual(new Set(SEEDS.map((seed) => kindOf(seed.object))), new Set(Object.keys(VALIDATORS)));
   for (const seed of SEEDS) assert.deepEqual(validateSchema(kindOf(seed.object), seed.object), [], seed.name);
-  assert.deepEqual(admit('VirtualMachineInstance', structuredClone(SINKS[1].object), GATED, () => 'the admissible kitchen sink'), []);
+  assert.deepEqual(
+    admit('VirtualMachineInstance', structuredClone(SINKS[1].object), GATED, () => 'the admissible kitchen sink'),
+    [],
+  );
 });
 
 for (const seed of SEEDS) {
@@ -428,7 +616,11 @@ for (const seed of SEEDS) {
 
 /** Every webhook path, for the kind it serves. */
 const PATHS: Record<string, string[]> = {
-  VirtualMachineInstance: ['/virtualmachineinstances-mutate', '/virtualmachineinstances-validate-create', '/virtualmachineinstances-validate-update'],
+  VirtualMachineInstance: [
+    '/virtualmachineinstances-mutate',
+    '/virtualmachineinstances-validate-create',
+    '/virtualmachineinstances-validate-update',
+  ],
   VirtualMachine: ['/virtualmachines-mutate', '/virtualmachines-validate'],
   VirtualMachineInstanceReplicaSet: ['/virtualmachinereplicaset-validate'],
   VirtualMachinePool: ['/virtualmachinepool-validate'],
@@ -451,7 +643,11 @@ function environment(config: ClusterConfig): AdmissionEnvironment {
 
 /** A well-formed AdmissionReview answer: allowed or not, a status with a message when not, a patch that applies. */
 function assertWellFormed(answer: AdmissionReview, uid: string, object: unknown, context: Context) {
-  expect(answer.apiVersion === 'admission.k8s.io/v1' && answer.kind === 'AdmissionReview', `not an AdmissionReview: ${JSON.stringify(answer)}`, context);
+  expect(
+    answer.apiVersion === 'admission.k8s.io/v1' && answer.kind === 'AdmissionReview',
+    `not an AdmissionReview: ${JSON.stringify(answer)}`,
+    context,
+  );
   const response = answer.response;
   expect(response, 'no response', context);
   expect(response.uid === uid, `the response's uid is ${response.uid}`, context);
@@ -492,7 +688,11 @@ test('the AdmissionReview handler answers every mutated request with a well-form
       const url = paths[path % paths.length];
       const malformed: Record<string, Json | undefined> = { 'no-object': undefined, 'scalar-object': 'x', 'array-object': [] };
       const object = envelope in malformed ? malformed[envelope] : mutate(seed.object, change);
-      const oldObject = { seed: structuredClone(seed.object), mutated: mutate(seed.object, { ...change, list: change.list.slice(1) }), none: undefined }[old];
+      const oldObject = {
+        seed: structuredClone(seed.object),
+        mutated: mutate(seed.object, { ...change, list: change.list.slice(1) }),
+        none: undefined,
+      }[old];
       const uid = envelope === 'no-uid' || envelope === 'no-request' ? '' : 'fuzz-uid';
       const body: AdmissionReview = {
         apiVersion: 'admission.k8s.io/v1',
@@ -534,8 +734,16 @@ test('regression: a wrong-typed field is a schema error naming the field, not a 
   // Each of these threw from defaulting or validation: "disk.image.endsWith is not a function",
   // "networks is not iterable", "Cannot read properties of null", "Cannot create property 'labels' on number".
   const cases: [string, unknown, string][] = [
-    ['/virtualmachineinstances-mutate', ephemeral((vmi) => ((vmi.spec.domain as Obj).devices = { disks: 'x' })), 'spec.domain.devices.disks'],
-    ['/virtualmachineinstances-mutate', ephemeral((vmi) => (((vmi.spec.volumes as Obj[])[0].containerDisk as Obj).image = 5)), 'spec.volumes[0].containerDisk.image'],
+    [
+      '/virtualmachineinstances-mutate',
+      ephemeral((vmi) => ((vmi.spec.domain as Obj).devices = { disks: 'x' })),
+      'spec.domain.devices.disks',
+    ],
+    [
+      '/virtualmachineinstances-mutate',
+      ephemeral((vmi) => (((vmi.spec.volumes as Obj[])[0].containerDisk as Obj).image = 5)),
+      'spec.volumes[0].containerDisk.image',
+    ],
     ['/virtualmachineinstances-mutate', ephemeral((vmi) => (vmi.spec.volumes = [null])), 'spec.volumes[0]'],
     ['/virtualmachineinstances-mutate', ephemeral((vmi) => (vmi.spec.domain = false)), 'spec.domain'],
     ['/virtualmachineinstances-validate-create', ephemeral((vmi) => (vmi.spec.networks = 5)), 'spec.networks'],
@@ -561,7 +769,11 @@ test('regression: a quantity the CRD pattern lets through but Go cannot parse is
 test('regression: a quantity with a huge exponent is refused at once instead of building a billion-digit number', () => {
   // This took over 30 s and then threw "Maximum BigInt size exceeded".
   const vmi = ephemeral((v) => ((v.spec.domain as Obj).memory = { guest: '1e999999999' }));
-  const response = timed('the mutating review', () => 'guest 1e999999999', () => answer('/virtualmachineinstances-mutate', vmi));
+  const response = timed(
+    'the mutating review',
+    () => 'guest 1e999999999',
+    () => answer('/virtualmachineinstances-mutate', vmi),
+  );
   assert.deepEqual(causedAt(response), ['spec.domain.memory.guest']);
   assert.match(response.status!.message, /64-bit integer/);
 });
@@ -605,9 +817,10 @@ test('regression: an architecture named like an Object.prototype member gets amd
   const vmi = ephemeral((v) => (v.spec.architecture = 'toString'));
   const defaulted = defaultNewVmi(vmi as unknown as VirtualMachineInstance, CONFIGS[0], fixedContext());
   assert.equal(defaulted.spec.domain.machine?.type, 'q35');
-  assert.deepEqual(validateVmiCreate(defaulted, CONFIGS[0], USER).map((c) => [c.field, c.message]), [
-    ['spec.architecture', 'unsupported architecture: toString'],
-  ]);
+  assert.deepEqual(
+    validateVmiCreate(defaulted, CONFIGS[0], USER).map((c) => [c.field, c.message]),
+    [['spec.architecture', 'unsupported architecture: toString']],
+  );
 });
 
 test('regression: a binding plugin named like an Object.prototype member does not exist', () => {
@@ -616,7 +829,10 @@ test('regression: a binding plugin named like an Object.prototype member does no
     v.spec.networks = [{ name: 'default', pod: {} }];
   });
   const defaulted = defaultNewVmi(vmi as unknown as VirtualMachineInstance, CONFIGS[0], fixedContext());
-  assert.deepEqual(validateVmiCreate(defaulted, CONFIGS[0], USER).map((c) => c.field), ['spec.domain.devices.interfaces[0].binding.name']);
+  assert.deepEqual(
+    validateVmiCreate(defaulted, CONFIGS[0], USER).map((c) => c.field),
+    ['spec.domain.devices.interfaces[0].binding.name'],
+  );
 });
 
 test('regression: the patch for an object sent without metadata applies to that object', () => {
@@ -627,5 +843,8 @@ test('regression: the patch for an object sent without metadata applies to that 
   assert.equal(response.allowed, true);
   const ops = JSON.parse(Buffer.from(response.patch!, 'base64').toString());
   const patched = jsonpatch.applyPatch(structuredClone(migration), ops, true, false).newDocument as { metadata: Obj };
-  assert.deepEqual(patched.metadata, { labels: { 'kubevirt.io/vmi-name': 'vmi-migratable' }, finalizers: ['kubevirt.io/migrationJobFinalize'] });
+  assert.deepEqual(patched.metadata, {
+    labels: { 'kubevirt.io/vmi-name': 'vmi-migratable' },
+    finalizers: ['kubevirt.io/migrationJobFinalize'],
+  });
 });

@@ -44,10 +44,10 @@ test('the VMI validator answers 422 with each cause and its field', () => {
   assert.equal(answer.response?.allowed, false);
   assert.equal(answer.response?.status?.code, 422);
   assert.equal(answer.response?.status?.reason, 'Invalid');
-  assert.deepEqual(answer.response?.status?.details?.causes.map((c) => c.field), [
-    'spec.domain.devices.disks[1].name',
-    'spec.domain.devices.disks[2].name',
-  ]);
+  assert.deepEqual(
+    answer.response?.status?.details?.causes.map((c) => c.field),
+    ['spec.domain.devices.disks[1].name', 'spec.domain.devices.disks[2].name'],
+  );
   assert.match(answer.response!.status!.message, /disks\[1\]\.Name 'testdisk' not found\., spec\.domain\.devices\.disks\[2\]/);
 });
 
@@ -107,7 +107,8 @@ test('every webhook path answers a valid example with allowed', () => {
   for (const [path, file] of Object.entries(samples)) {
     assert.ok(WEBHOOK_PATHS.includes(path), path);
     let obj = example(file);
-    if (path === '/virtualmachineinstances-validate-create') obj = applied(obj, review('/virtualmachineinstances-mutate', request('CREATE', obj), env()));
+    if (path === '/virtualmachineinstances-validate-create')
+      obj = applied(obj, review('/virtualmachineinstances-mutate', request('CREATE', obj), env()));
     assert.equal(review(path, request('CREATE', obj), env()).response?.allowed, true, path);
   }
 });
@@ -117,4 +118,3 @@ test('an unknown path and a missing request are errors, not admissions', () => {
   const empty = review('/virtualmachines-validate', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, env());
   assert.equal(empty.response?.allowed, false);
 });
-

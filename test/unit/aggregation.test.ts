@@ -13,7 +13,7 @@ const config = requestHeaderConfig({
 });
 const headers = { 'x-remote-user': 'alice', 'x-remote-group': ['dev', 'system:authenticated'], 'x-remote-extra-scopes': 'a' };
 
-test('the front proxy\'s certificate with an allowed CN is trusted, and the user read from the headers', () => {
+test("the front proxy's certificate with an allowed CN is trusted, and the user read from the headers", () => {
   assert.deepEqual(authenticateProxy({ verified: true, commonName: 'front-proxy-client' }, headers, config), {
     user: { name: 'alice', groups: ['dev', 'system:authenticated'], extra: { scopes: ['a'] } },
   });

@@ -27,24 +27,38 @@ function podRoot(files: Record<string, string>): string {
 
 test('cloud-init user data and network data come from the Secrets mounted where the launcher pod puts them', () => {
   const withSecrets = vmi([{ name: 'cloudinit', cloudInitNoCloud: { secretRef: { name: 'ud' }, networkDataSecretRef: { name: 'nd' } } }]);
-  const pod = renderLauncherPod(withSecrets, { launcherImage: 'img', imagePullPolicy: 'IfNotPresent', config: new ClusterConfig() }) as V1Pod;
+  const pod = renderLauncherPod(withSecrets, {
+    launcherImage: 'img',
+    imagePullPolicy: 'IfNotPresent',
+    config: new ClusterConfig(),
+  }) as V1Pod;
   const mounts = pod.spec!.containers[0].volumeMounts!.map((m) => m.mountPath);
-  assert.ok(mounts.includes(cloudInitSecretMountPath('cloudinit', 'userdata')) && mounts.includes(cloudInitSecretMountPath('cloudinit', 'networkdata')));
+  assert.ok(
+    mounts.includes(cloudInitSecretMountPath('cloudinit', 'userdata')) &&
+      mounts.includes(cloudInitSecretMountPath('cloudinit', 'networkdata')),
+  );
   const root = podRoot({
     [`${cloudInitSecretMountPath('cloudinit', 'userdata')}/userdata`]: '#cloud-config\nhostname: from-secret\n',
     [`${cloudInitSecretMountPath('cloudinit', 'networkdata')}/networkData`]: 'version: 2\n',
   });
-  assert.deepEqual(readCloudInitSecrets(withSecrets, root), { cloudinit: { userData: '#cloud-config\nhostname: from-secret\n', networkData: 'version: 2\n' } });
+  assert.deepEqual(readCloudInitSecrets(withSecrets, root), {
+    cloudinit: { userData: '#cloud-config\nhostname: from-secret\n', networkData: 'version: 2\n' },
+  });
 });
 
 test('a cloud-init Secret without a user data key is refused naming the field; volumes without Secrets need none', () => {
-  const configDrive = vmi([{ name: 'disk', containerDisk: { image: 'x' } }, { name: 'cd', cloudInitConfigDrive: { secretRef: { name: 'ud' } } }]);
-  assert.throws(() => readCloudInitSecrets(configDrive, podRoot({ [`${cloudInitSecretMountPath('cd', 'userdata')}/other`]: 'x' })),
-    /^Error: spec\.volumes\[1\]\.cloudInitConfigDrive\.secretRef: the Secret has no userdata or userData key$/);
+  const configDrive = vmi([
+    { name: 'disk', containerDisk: { image: 'x' } },
+    { name: 'cd', cloudInitConfigDrive: { secretRef: { name: 'ud' } } },
+  ]);
+  assert.throws(
+    () => readCloudInitSecrets(configDrive, podRoot({ [`${cloudInitSecretMountPath('cd', 'userdata')}/other`]: 'x' })),
+    /^Error: spec\.volumes\[1\]\.cloudInitConfigDrive\.secretRef: the Secret has no userdata or userData key$/,
+  );
   assert.deepEqual(readCloudInitSecrets(vmi([{ name: 'c', cloudInitNoCloud: { userData: '#!/bin/sh' } }]), podRoot({})), {});
 });
 
-test('the node\'s hugepage sizes are those with pages reserved, named as Kubernetes names them', () => {
+test("the node's hugepage sizes are those with pages reserved, named as Kubernetes names them", () => {
   const root = podRoot({ 'hugepages-2048kB/nr_hugepages': '64\n', 'hugepages-1048576kB/nr_hugepages': '0\n' });
   assert.deepEqual(hugepageSizes(root), ['2Mi']);
   writeFileSync(join(root, 'hugepages-1048576kB/nr_hugepages'), '1\n');

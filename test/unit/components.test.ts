@@ -1,13 +1,35 @@
 // The install objects agree with what virt-api serves and with each other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentObjects, leafCertificates, MUTATING_HOOKS, NODE_RESTRICTION_POLICY, VALIDATING_HOOKS } from '../../src/operator/components.ts';
+import {
+  componentObjects,
+  leafCertificates,
+  MUTATING_HOOKS,
+  NODE_RESTRICTION_POLICY,
+  VALIDATING_HOOKS,
+} from '../../src/operator/components.ts';
 import { componentImages, desiredInstall, operatorManifest, workloadWaiting, kubevirtStatus } from '../../src/operator/install.ts';
 import { WEBHOOK_PATHS } from '../../src/virt-api/admission.ts';
 
-type PodSpec = { serviceAccountName: string; containers: { securityContext: { capabilities: { drop: string[] } }; volumeMounts?: { name: string }[] }[]; volumes?: { name: string; secret?: { secretName: string } }[] };
-type O = { kind: string; metadata: { name: string; namespace?: string }; subjects?: { name: string }[]; roleRef?: { name: string }; spec?: { template: { spec: PodSpec } } };
-const params = { namespace: 'kubevirt', image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always', caBundle: 'CA' };
+type PodSpec = {
+  serviceAccountName: string;
+  containers: { securityContext: { capabilities: { drop: string[] } }; volumeMounts?: { name: string }[] }[];
+  volumes?: { name: string; secret?: { secretName: string } }[];
+};
+type O = {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  subjects?: { name: string }[];
+  roleRef?: { name: string };
+  spec?: { template: { spec: PodSpec } };
+};
+const params = {
+  namespace: 'kubevirt',
+  image: 'registry:5000/kubevirt-ts/virt-ts:devel',
+  launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
+  imagePullPolicy: 'Always',
+  caBundle: 'CA',
+};
 const objects = componentObjects(params) as O[];
 
 test('every webhook path virt-api serves is registered, and only those', () => {
@@ -15,29 +37,57 @@ test('every webhook path virt-api serves is registered, and only those', () => {
   assert.deepEqual(registered, [...WEBHOOK_PATHS].sort());
 });
 
-test('kube-apiserver skips the VMI webhooks for kubevirt-ts\'s own status writes; virt-handler\'s node is checked by a bound policy', () => {
-  const hooks = objects.filter((o) => o.kind.endsWith('WebhookConfiguration')).flatMap((o) => (o as unknown as { webhooks: { name: string; matchConditions?: { expression: string }[] }[] }).webhooks);
+test("kube-apiserver skips the VMI webhooks for kubevirt-ts's own status writes; virt-handler's node is checked by a bound policy", () => {
+  const hooks = objects
+    .filter((o) => o.kind.endsWith('WebhookConfiguration'))
+    .flatMap((o) => (o as unknown as { webhooks: { name: string; matchConditions?: { expression: string }[] }[] }).webhooks);
   const condition = (name: string) => hooks.find((h) => h.name === name)?.matchConditions?.[0]?.expression ?? '';
   for (const hook of ['virtualmachineinstances-mutator.kubevirt.io', 'virtualmachineinstances-update-validator.kubevirt.io']) {
-    assert.match(condition(hook), /^!\(request.operation == 'UPDATE' && request.userInfo.username in \[.*'system:serviceaccount:kubevirt:kubevirt-handler'.*\]\)$/);
+    assert.match(
+      condition(hook),
+      /^!\(request.operation == 'UPDATE' && request.userInfo.username in \[.*'system:serviceaccount:kubevirt:kubevirt-handler'.*\]\)$/,
+    );
   }
   assert.equal(condition('virtualmachineinstances-create-validator.kubevirt.io'), '', 'creations are always checked');
-  type Policy = { kind: string; metadata: { name: string }; spec: { policyName?: string; validationActions?: string[]; matchConditions?: { expression: string }[]; validations?: { expression: string }[] } };
-  const policy = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === NODE_RESTRICTION_POLICY)!;
-  assert.equal(policy.spec.matchConditions?.[0].expression, "request.userInfo.username == 'system:serviceaccount:kubevirt:kubevirt-handler'");
-  assert.match(policy.spec.validations?.[0].expression ?? '', /^variables\.node != '' && .*oldObject\.status\.nodeName == variables\.node && .*object\.status\.nodeName == variables\.node$/);
+  type Policy = {
+    kind: string;
+    metadata: { name: string };
+    spec: {
+      policyName?: string;
+      validationActions?: string[];
+      matchConditions?: { expression: string }[];
+      validations?: { expression: string }[];
+    };
+  };
+  const policy = (objects as unknown as Policy[]).find(
+    (o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === NODE_RESTRICTION_POLICY,
+  )!;
+  assert.equal(
+    policy.spec.matchConditions?.[0].expression,
+    "request.userInfo.username == 'system:serviceaccount:kubevirt:kubevirt-handler'",
+  );
+  assert.match(
+    policy.spec.validations?.[0].expression ?? '',
+    /^variables\.node != '' && .*oldObject\.status\.nodeName == variables\.node && .*object\.status\.nodeName == variables\.node$/,
+  );
   const binding = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')!;
   assert.deepEqual([binding.spec.policyName, binding.spec.validationActions], [NODE_RESTRICTION_POLICY, ['Deny']]);
 });
 
 test('each component runs as its own service account, bound to its own role, without capabilities', () => {
   const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
-  assert.deepEqual(workloads.map((w) => w.metadata.name), ['virt-api', 'virt-controller', 'virt-handler']);
+  assert.deepEqual(
+    workloads.map((w) => w.metadata.name),
+    ['virt-api', 'virt-controller', 'virt-handler'],
+  );
   const accounts = new Set<string>();
   for (const workload of workloads) {
     const sa = workload.spec!.template.spec.serviceAccountName;
     accounts.add(sa);
-    assert.ok(objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa), sa);
+    assert.ok(
+      objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa),
+      sa,
+    );
     const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.subjects?.[0].name === sa);
     assert.equal(binding?.roleRef?.name, sa);
     // Only the node agent is privileged: it wires networks and mounts inside launcher pods.
@@ -52,7 +102,8 @@ test('each component runs as its own service account, bound to its own role, wit
 test('every certificate Secret a component mounts is one the operator issues', () => {
   const issued = new Set(leafCertificates('kubevirt').map((l) => l.secret));
   for (const workload of objects.filter((o) => o.spec?.template)) {
-    for (const volume of workload.spec!.template.spec.volumes ?? []) if (volume.secret) assert.ok(issued.has(volume.secret.secretName), volume.secret.secretName);
+    for (const volume of workload.spec!.template.spec.volumes ?? [])
+      if (volume.secret) assert.ok(issued.has(volume.secret.secretName), volume.secret.secretName);
   }
 });
 
@@ -62,22 +113,59 @@ test('the operator installs the CRDs except its own, the roles, components and r
   assert.ok(kinds.includes('CustomResourceDefinition/virtualmachines.kubevirt.io'));
   assert.ok(kinds.includes('APIService/v1.subresources.kubevirt.io'));
   assert.ok(kinds.includes('ClusterRole/kubevirt.io:view'));
-  const manifest = operatorManifest({ namespace: 'kubevirt', image: 'r/kubevirt-ts/virt-ts:devel', launcherImage: 'r/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always' });
-  assert.deepEqual(manifest.map((o) => o.kind), ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment']);
+  const manifest = operatorManifest({
+    namespace: 'kubevirt',
+    image: 'r/kubevirt-ts/virt-ts:devel',
+    launcherImage: 'r/kubevirt-ts/virt-launcher:devel',
+    imagePullPolicy: 'Always',
+  });
+  assert.deepEqual(
+    manifest.map((o) => o.kind),
+    ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment'],
+  );
 });
 
 test('a KubeVirt CR may point the components at another registry or tag', () => {
-  const defaults = { image: 'registry:5000/kubevirt-ts/virt-ts@sha256:abc', launcherImage: 'registry:5000/kubevirt-ts/virt-launcher@sha256:def', imagePullPolicy: 'IfNotPresent' };
+  const defaults = {
+    image: 'registry:5000/kubevirt-ts/virt-ts@sha256:abc',
+    launcherImage: 'registry:5000/kubevirt-ts/virt-launcher@sha256:def',
+    imagePullPolicy: 'IfNotPresent',
+  };
   const kv = (spec: object) => ({ metadata: { name: 'kubevirt' }, spec }) as never;
   assert.deepEqual(componentImages(kv({}), defaults), defaults);
   assert.equal(componentImages(kv({ imageTag: 'v1' }), defaults).image, 'registry:5000/kubevirt-ts/virt-ts:v1');
-  assert.equal(componentImages(kv({ imageRegistry: 'quay.example' }), defaults).launcherImage, 'quay.example/kubevirt-ts/virt-launcher@sha256:def');
+  assert.equal(
+    componentImages(kv({ imageRegistry: 'quay.example' }), defaults).launcherImage,
+    'quay.example/kubevirt-ts/virt-launcher@sha256:def',
+  );
   assert.equal(componentImages(kv({ imagePullPolicy: 'Always' }), defaults).imagePullPolicy, 'Always');
 });
 
 test('Deployed and Available only when every component is ready', () => {
-  assert.equal(workloadWaiting({ metadata: { generation: 2 }, spec: { replicas: 2 }, status: { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2, replicas: 2 } }, 'Deployment', 'virt-api'), undefined);
-  assert.match(workloadWaiting({ metadata: { generation: 2 }, spec: { replicas: 2 }, status: { observedGeneration: 2, readyReplicas: 1, updatedReplicas: 2, replicas: 2 } }, 'Deployment', 'virt-api') ?? '', /1\/2/);
+  assert.equal(
+    workloadWaiting(
+      {
+        metadata: { generation: 2 },
+        spec: { replicas: 2 },
+        status: { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2, replicas: 2 },
+      },
+      'Deployment',
+      'virt-api',
+    ),
+    undefined,
+  );
+  assert.match(
+    workloadWaiting(
+      {
+        metadata: { generation: 2 },
+        spec: { replicas: 2 },
+        status: { observedGeneration: 2, readyReplicas: 1, updatedReplicas: 2, replicas: 2 },
+      },
+      'Deployment',
+      'virt-api',
+    ) ?? '',
+    /1\/2/,
+  );
   assert.match(workloadWaiting(undefined, 'DaemonSet', 'virt-handler') ?? '', /missing/);
   const kv = { metadata: { name: 'kubevirt', generation: 1 }, spec: {} } as never;
   const images = { image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'x', imagePullPolicy: 'Always' };
@@ -86,5 +174,8 @@ test('Deployed and Available only when every component is ready', () => {
   assert.equal(deploying.conditions?.find((c) => c.type === 'Available')?.status, 'False');
   const deployed = kubevirtStatus(kv, { waiting: [] }, images, '2026-11-22T10:00:00Z');
   assert.equal(deployed.phase, 'Deployed');
-  assert.deepEqual(deployed.conditions?.map((c) => `${c.type}=${c.status}`), ['Available=True', 'Progressing=False', 'Degraded=False']);
+  assert.deepEqual(
+    deployed.conditions?.map((c) => `${c.type}=${c.status}`),
+    ['Available=True', 'Progressing=False', 'Degraded=False'],
+  );
 });

@@ -100,7 +100,9 @@ function newVmi(): Vmi {
 function launcherPod(owner: { name: string; uid: string }, labelledFor = owner.name): V1Pod {
   return {
     metadata: {
-      name: `virt-launcher-${labelledFor}-abcde`, namespace: 'ns', uid: `pod-of-${labelledFor}`,
+      name: `virt-launcher-${labelledFor}-abcde`,
+      namespace: 'ns',
+      uid: `pod-of-${labelledFor}`,
       labels: { 'kubevirt.io': 'virt-launcher', 'vm.kubevirt.io/name': labelledFor },
       ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', ...owner, controller: true }],
     },
@@ -128,7 +130,10 @@ test('a VMI added to the informer is queued, and its reconcile creates one launc
   const [[namespace, pod]] = api.called('createPod') as [string, V1Pod][];
   assert.equal(namespace, 'ns');
   assert.equal(pod.metadata?.generateName, 'virt-launcher-vmi-nocloud-');
-  assert.deepEqual(pod.metadata?.ownerReferences?.map((o) => o.uid), ['vmi-uid']);
+  assert.deepEqual(
+    pod.metadata?.ownerReferences?.map((o) => o.uid),
+    ['vmi-uid'],
+  );
   const [[, , written]] = api.called('replaceVmi') as [string, string, VirtualMachineInstance][];
   assert.equal(written.status?.phase, 'Scheduling');
   const message = 'Created virtual machine pod virt-launcher-vmi-nocloud-abcde';
@@ -152,9 +157,10 @@ test('a failed pod create is reported, and the next reconcile creates the pod', 
   const { api, events, controller } = vmiSetup([newVmi()]);
   api.failNext('createPod', apiError(403, 'pods "virt-launcher-vmi-nocloud-" is forbidden: exceeded quota'));
   await assert.rejects(controller.reconcile('ns/vmi-nocloud'), /forbidden/);
-  assert.deepEqual(events.map((e) => [e.type, e.reason, e.message]), [
-    ['Warning', 'FailedCreate', 'Error creating pod: pods "virt-launcher-vmi-nocloud-" is forbidden: exceeded quota'],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason, e.message]),
+    [['Warning', 'FailedCreate', 'Error creating pod: pods "virt-launcher-vmi-nocloud-" is forbidden: exceeded quota']],
+  );
   assert.equal(api.called('replaceVmi').length, 0, 'nothing is written after the failed create');
   await controller.reconcile('ns/vmi-nocloud');
   assert.equal(api.called('createPod').length, 2);
@@ -213,8 +219,14 @@ test('a VM with runStrategy Always and no VMI is queued and creates its VMI, onc
   const [[namespace, vmi]] = api.called('createVmi') as [string, VirtualMachineInstance][];
   assert.equal(namespace, 'ns');
   assert.equal(vmi.metadata.name, 'vm-cirros');
-  assert.deepEqual(vmi.metadata.ownerReferences?.map((o) => [o.kind, o.uid]), [['VirtualMachine', 'vm-uid']]);
-  assert.deepEqual(events.map((e) => e.reason), ['SuccessfulCreate']);
+  assert.deepEqual(
+    vmi.metadata.ownerReferences?.map((o) => [o.kind, o.uid]),
+    [['VirtualMachine', 'vm-uid']],
+  );
+  assert.deepEqual(
+    events.map((e) => e.reason),
+    ['SuccessfulCreate'],
+  );
   const [[, , status]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
   assert.equal(status.status?.printableStatus, 'Starting');
   assert.equal(status.metadata.resourceVersion, '3');
@@ -264,7 +276,10 @@ test('a node whose heartbeat is stale is queued, marked unschedulable, and its V
   const [[, name, failed]] = api.called('replaceVmi') as [string, string, VirtualMachineInstance][];
   assert.equal(name, 'vmi-nocloud');
   assert.deepEqual([failed.status?.phase, failed.status?.reason], ['Failed', 'NodeUnresponsive']);
-  assert.deepEqual(events.map((e) => [e.type, e.reason]), [['Warning', 'NodeUnresponsive']]);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason]),
+    [['Warning', 'NodeUnresponsive']],
+  );
 });
 
 test('a node with a fresh heartbeat is left alone and looked at again when the heartbeat runs out', async (t) => {

@@ -11,13 +11,16 @@ test('UTC, or an offset from it at start, with catch-up and guest tracking', () 
   assert.ok(has(p, '-rtc', 'base=2026-01-01T01:00:00,clock=vm,driftfix=slew'));
 });
 
-test('a time zone is QEMU\'s local time', () => {
-  const tz = part(clock, vmi((s) => (s.domain.clock = { timezone: 'Europe/Berlin' })));
+test("a time zone is QEMU's local time", () => {
+  const tz = part(
+    clock,
+    vmi((s) => (s.domain.clock = { timezone: 'Europe/Berlin' })),
+  );
   assert.ok(has(tz, '-rtc', 'base=localtime'));
   assert.deepEqual(tz.env, { TZ: 'Europe/Berlin' });
 });
 
-test('the PIT\'s lost-tick policy, on KVM only', () => {
+test("the PIT's lost-tick policy, on KVM only", () => {
   const pit = vmi((s) => (s.domain.clock = { timer: { pit: { tickPolicy: 'catchup' } } }));
   assert.deepEqual(values(part(clock, pit, ctx({ kvm: true })), '-global'), ['kvm-pit.lost_tick_policy=slew']);
   assert.deepEqual(values(part(clock, pit), '-global'), []);

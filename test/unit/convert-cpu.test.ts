@@ -17,11 +17,21 @@ test('topology: the sockets at boot, and as many as the guest may ever have', ()
 test('model: host-model is the host CPU on KVM and qemu64 on TCG; features are switched on and off', () => {
   assert.ok(has(part(cpu, vmi()), '-cpu', 'qemu64'), 'host-model becomes a TCG model without KVM');
   assert.ok(has(part(cpu, vmi(), kvm), '-cpu', 'host'));
-  const features = [{ name: 'pcid', policy: 'require' }, { name: 'x2apic', policy: 'disable' }];
+  const features = [
+    { name: 'pcid', policy: 'require' },
+    { name: 'x2apic', policy: 'disable' },
+  ];
   const haswell = vmi((s) => (s.domain.cpu = { model: 'Haswell', features }));
   assert.ok(has(part(cpu, haswell), '-cpu', 'Haswell,+pcid,-x2apic'));
-  refuses(() => part(cpu, vmi((s) => (s.domain.cpu = { features: [{ name: 'a,b' }] }))),
-    'spec.domain.cpu.features[0].name', /not a CPU feature name/);
+  refuses(
+    () =>
+      part(
+        cpu,
+        vmi((s) => (s.domain.cpu = { features: [{ name: 'a,b' }] })),
+      ),
+    'spec.domain.cpu.features[0].name',
+    /not a CPU feature name/,
+  );
 });
 
 test('Hyper-V enlightenments and KVM flags, on KVM only', () => {
@@ -32,15 +42,45 @@ test('Hyper-V enlightenments and KVM flags, on KVM only', () => {
     s.domain.clock = { timer: { hyperv: { present: true }, kvm: { present: false } } };
   });
   assert.ok(has(part(cpu, timed, kvm), '-cpu', 'host,hv-time=on,hv-vendor-id=a,,b,kvm=off,kvm-pv-unhalt=off,kvmclock=off'));
-  refuses(() => part(cpu, vmi((s) => (s.domain.features = { hyperv: { relaxed: {} } }))), 'spec.domain.features.hyperv', /need KVM/);
+  refuses(
+    () =>
+      part(
+        cpu,
+        vmi((s) => (s.domain.features = { hyperv: { relaxed: {} } })),
+      ),
+    'spec.domain.features.hyperv',
+    /need KVM/,
+  );
   const hidden = vmi((s) => (s.domain.features = { kvm: { hidden: true } }));
   assert.ok(has(part(cpu, hidden), '-cpu', 'qemu64'), 'no KVM flags without KVM');
 });
 
 test('what needs dedicated host CPUs is refused', () => {
-  refuses(() => part(cpu, vmi((s) => (s.domain.cpu = { realtime: {} }))), 'spec.domain.cpu.realtime', /dedicated host CPUs/);
-  refuses(() => part(cpu, vmi((s) => (s.domain.cpu = { isolateEmulatorThread: true, dedicatedCpuPlacement: true }))),
-    'spec.domain.cpu.isolateEmulatorThread', /dedicated host CPUs/);
-  refuses(() => part(cpu, vmi((s) => (s.domain.cpu = { numa: { guestMappingPassthrough: {} } }))),
-    'spec.domain.cpu.numa.guestMappingPassthrough', /dedicated host CPUs/);
+  refuses(
+    () =>
+      part(
+        cpu,
+        vmi((s) => (s.domain.cpu = { realtime: {} })),
+      ),
+    'spec.domain.cpu.realtime',
+    /dedicated host CPUs/,
+  );
+  refuses(
+    () =>
+      part(
+        cpu,
+        vmi((s) => (s.domain.cpu = { isolateEmulatorThread: true, dedicatedCpuPlacement: true })),
+      ),
+    'spec.domain.cpu.isolateEmulatorThread',
+    /dedicated host CPUs/,
+  );
+  refuses(
+    () =>
+      part(
+        cpu,
+        vmi((s) => (s.domain.cpu = { numa: { guestMappingPassthrough: {} } })),
+      ),
+    'spec.domain.cpu.numa.guestMappingPassthrough',
+    /dedicated host CPUs/,
+  );
 });

@@ -8,25 +8,34 @@ import { diskBacking } from '../../src/launcher/convert/volumes.ts';
 import { ctx, has, part, refuses, values, vmi } from '../helpers/convert.ts';
 
 test('disks: buses, cdrom, lun, readonly, bootOrder, serial, cache, io, error policy', () => {
-  const p = part(disks, vmi((s) => {
-    s.domain.devices.disks = [
-      { name: 'containerdisk', disk: { bus: 'virtio' }, bootOrder: 1, serial: 'abc', cache: 'none', io: 'native' },
-      { name: 'cd', cdrom: { bus: 'sata' } },
-      { name: 'sata', disk: { bus: 'sata' } },
-      { name: 'scsi', disk: { bus: 'scsi' } },
-      { name: 'usb', disk: { bus: 'usb' } },
-      { name: 'pvcdisk', lun: { bus: 'scsi' }, errorPolicy: 'report' },
-    ];
-    s.volumes = [
-      ...s.volumes!,
-      { name: 'cd', cloudInitNoCloud: { userData: '#!/bin/sh\n' } },
-      { name: 'sata', emptyDisk: { capacity: '1Gi' } },
-      { name: 'scsi', emptyDisk: { capacity: '1Gi' } },
-      { name: 'usb', emptyDisk: { capacity: '1Gi' } },
-      { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'c' } },
-    ];
-  }));
-  assert.ok(has(p, '-drive', 'file=/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=none,aio=native,werror=stop,rerror=stop,discard=unmap'));
+  const p = part(
+    disks,
+    vmi((s) => {
+      s.domain.devices.disks = [
+        { name: 'containerdisk', disk: { bus: 'virtio' }, bootOrder: 1, serial: 'abc', cache: 'none', io: 'native' },
+        { name: 'cd', cdrom: { bus: 'sata' } },
+        { name: 'sata', disk: { bus: 'sata' } },
+        { name: 'scsi', disk: { bus: 'scsi' } },
+        { name: 'usb', disk: { bus: 'usb' } },
+        { name: 'pvcdisk', lun: { bus: 'scsi' }, errorPolicy: 'report' },
+      ];
+      s.volumes = [
+        ...s.volumes!,
+        { name: 'cd', cloudInitNoCloud: { userData: '#!/bin/sh\n' } },
+        { name: 'sata', emptyDisk: { capacity: '1Gi' } },
+        { name: 'scsi', emptyDisk: { capacity: '1Gi' } },
+        { name: 'usb', emptyDisk: { capacity: '1Gi' } },
+        { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'c' } },
+      ];
+    }),
+  );
+  assert.ok(
+    has(
+      p,
+      '-drive',
+      'file=/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=none,aio=native,werror=stop,rerror=stop,discard=unmap',
+    ),
+  );
   assert.ok(has(p, '-device', 'virtio-blk-pci,drive=drive-containerdisk,id=ua-containerdisk,bootindex=1,serial=abc'));
   assert.ok(has(p, '-device', 'ide-cd,drive=drive-cd,id=ua-cd,bus=ide.0'));
   assert.ok(has(p, '-drive', /id=drive-cd,format=raw,cache=writeback,readonly=on,rerror=stop$/), 'a cdrom is read-only by default');
@@ -38,99 +47,189 @@ test('disks: buses, cdrom, lun, readonly, bootOrder, serial, cache, io, error po
   assert.ok(has(p, '-device', 'usb-storage,drive=drive-usb,id=ua-usb'));
   assert.ok(has(p, '-drive', /id=drive-pvcdisk,format=raw,cache=writethrough,werror=report,rerror=report$/), 'claims are written through');
   assert.equal(values(p, '-device').filter((d) => d === 'virtio-scsi-pci,id=scsi0').length, 1, 'one SCSI controller for both SCSI disks');
-  assert.ok(has(part(disks, vmi((s) => (s.domain.devices.disks![0].disk!.readonly = true))),
-    '-drive', /id=drive-containerdisk,.*readonly=on/));
+  assert.ok(
+    has(
+      part(
+        disks,
+        vmi((s) => (s.domain.devices.disks![0].disk!.readonly = true)),
+      ),
+      '-drive',
+      /id=drive-containerdisk,.*readonly=on/,
+    ),
+  );
 });
 
 test('disks: multi-queue virtio gets a queue per vCPU; pc puts SATA on an added AHCI controller', () => {
-  const mq = part(disks, vmi((s) => {
-    s.domain.devices.blockMultiQueue = true;
-    s.domain.cpu = { cores: 2 };
-  }));
+  const mq = part(
+    disks,
+    vmi((s) => {
+      s.domain.devices.blockMultiQueue = true;
+      s.domain.cpu = { cores: 2 };
+    }),
+  );
   assert.ok(has(mq, '-device', 'virtio-blk-pci,drive=drive-containerdisk,id=ua-containerdisk,num-queues=2'));
-  const pc = part(disks, vmi((s) => {
-    s.domain.machine = { type: 'pc' };
-    s.domain.devices.disks![0].disk = { bus: 'sata' };
-  }));
+  const pc = part(
+    disks,
+    vmi((s) => {
+      s.domain.machine = { type: 'pc' };
+      s.domain.devices.disks![0].disk = { bus: 'sata' };
+    }),
+  );
   assert.deepEqual(values(pc, '-device'), ['ahci,id=ahci0', 'ide-hd,drive=drive-containerdisk,id=ua-containerdisk,bus=ahci0.0']);
 });
 
 test('disks: a controller the plan so far already has is not added again', () => {
   const c = ctx();
   const sofar = { ...emptyPlan(c), argv: ['-device', 'qemu-xhci,id=usb'] };
-  const p = part(disks, vmi((s) => (s.domain.devices.disks![0].disk = { bus: 'usb' })), c, sofar);
+  const p = part(
+    disks,
+    vmi((s) => (s.domain.devices.disks![0].disk = { bus: 'usb' })),
+    c,
+    sofar,
+  );
   assert.deepEqual(values(p, '-device'), ['usb-storage,drive=drive-containerdisk,id=ua-containerdisk']);
 });
 
 test('disks: what cannot be attached is refused with its field', () => {
-  refuses(() => part(disks, vmi((s) => (s.domain.devices.disks![0].io = 'native'))), 'spec.domain.devices.disks[0].io', /cache: none/);
-  refuses(() => part(disks, vmi((s) => (s.domain.devices.disks![0] = { name: 'containerdisk', cdrom: { bus: 'virtio' } }))),
-    'spec.domain.devices.disks[0].cdrom.bus', /virtio bus/);
-  refuses(() => part(disks, vmi((s) => (s.domain.devices.disks![0].name = 'nothing'))),
-    'spec.domain.devices.disks[0].name', /no volume named nothing/);
+  refuses(
+    () =>
+      part(
+        disks,
+        vmi((s) => (s.domain.devices.disks![0].io = 'native')),
+      ),
+    'spec.domain.devices.disks[0].io',
+    /cache: none/,
+  );
+  refuses(
+    () =>
+      part(
+        disks,
+        vmi((s) => (s.domain.devices.disks![0] = { name: 'containerdisk', cdrom: { bus: 'virtio' } })),
+      ),
+    'spec.domain.devices.disks[0].cdrom.bus',
+    /virtio bus/,
+  );
+  refuses(
+    () =>
+      part(
+        disks,
+        vmi((s) => (s.domain.devices.disks![0].name = 'nothing')),
+      ),
+    'spec.domain.devices.disks[0].name',
+    /no volume named nothing/,
+  );
   refuses(() => part(disks, vmi(), ctx({ volumes: {} })), 'spec.volumes[0].containerDisk', /not found on the node/);
-  refuses(() => part(disks, vmi((s) => {
-    s.domain.devices.filesystems = [{ name: 'shared', virtiofs: {} }];
-    s.volumes!.push({ name: 'shared', persistentVolumeClaim: { claimName: 'c' } });
-  })), 'spec.domain.devices.filesystems[0]', /virtiofsd/);
+  refuses(
+    () =>
+      part(
+        disks,
+        vmi((s) => {
+          s.domain.devices.filesystems = [{ name: 'shared', virtiofs: {} }];
+          s.volumes!.push({ name: 'shared', persistentVolumeClaim: { claimName: 'c' } });
+        }),
+      ),
+    'spec.domain.devices.filesystems[0]',
+    /virtiofsd/,
+  );
 });
 
 test('volumes become overlays, images and ISOs', () => {
   const scratch = '/var/run/kubevirt-private/vmi/disks';
-  const p = part(disks, vmi(() => {}, 'vmi-nocloud.yaml'));
+  const p = part(
+    disks,
+    vmi(() => {}, 'vmi-nocloud.yaml'),
+  );
   assert.deepEqual(p.prepare?.[0], {
-    kind: 'overlay', path: `${scratch}/containerdisk.qcow2`, backing: '/var/run/kubevirt/container-disks/disk_0.img', backingFormat: 'raw',
+    kind: 'overlay',
+    path: `${scratch}/containerdisk.qcow2`,
+    backing: '/var/run/kubevirt/container-disks/disk_0.img',
+    backingFormat: 'raw',
   });
   assert.deepEqual(p.prepare?.[1], {
-    kind: 'iso', path: `${scratch}/cloudinitdisk.iso`, label: 'cidata',
+    kind: 'iso',
+    path: `${scratch}/cloudinitdisk.iso`,
+    label: 'cidata',
     files: {
       'meta-data': 'instance-id: vmi-nocloud.ns\nlocal-hostname: vmi-nocloud\n',
       'user-data': "#!/bin/sh\n\necho 'printed from cloud-init userdata'\n",
     },
   });
   assert.deepEqual(p.prepare?.[2], {
-    kind: 'image', path: `${scratch}/emptydisk.qcow2`, format: 'qcow2', sizeBytes: 2 * 1024 ** 3, keepExisting: false,
+    kind: 'image',
+    path: `${scratch}/emptydisk.qcow2`,
+    format: 'qcow2',
+    sizeBytes: 2 * 1024 ** 3,
+    keepExisting: false,
   });
-  const drive = part(disks, vmi((s) => {
-    const userDataBase64 = Buffer.from('#!/bin/sh\necho hi\n').toString('base64');
-    s.volumes![0] = { name: 'containerdisk', cloudInitConfigDrive: { userDataBase64, networkData: 'v2' } };
-  })).prepare?.[0];
+  const drive = part(
+    disks,
+    vmi((s) => {
+      const userDataBase64 = Buffer.from('#!/bin/sh\necho hi\n').toString('base64');
+      s.volumes![0] = { name: 'containerdisk', cloudInitConfigDrive: { userDataBase64, networkData: 'v2' } };
+    }),
+  ).prepare?.[0];
   assert.equal(drive?.kind, 'iso');
   assert.ok(drive?.kind === 'iso' && drive.label === 'config-2');
   assert.equal(drive.files['openstack/latest/user_data'], '#!/bin/sh\necho hi\n');
   assert.equal(drive.files['openstack/latest/network_data.json'], 'v2');
-  const pvc = part(disks, vmi(() => {}, 'vmi-pvc.yaml'));
+  const pvc = part(
+    disks,
+    vmi(() => {}, 'vmi-pvc.yaml'),
+  );
   assert.deepEqual(pvc.prepare?.[0], {
-    kind: 'image', path: '/var/run/kubevirt-private/vmi-disks/pvcdisk/disk.img', format: 'raw', sizeBytes: 1 << 30, keepExisting: true,
+    kind: 'image',
+    path: '/var/run/kubevirt-private/vmi-disks/pvcdisk/disk.img',
+    format: 'raw',
+    sizeBytes: 1 << 30,
+    keepExisting: true,
   });
   const blockClaim = ctx({ volumes: { claims: { pvcdisk: { path: '/dev/pvcdisk', mode: 'Block' } } } });
-  const block = part(disks, vmi(() => {}, 'vmi-pvc.yaml'), blockClaim);
+  const block = part(
+    disks,
+    vmi(() => {}, 'vmi-pvc.yaml'),
+    blockClaim,
+  );
   assert.ok(has(block, '-drive', /^file=\/dev\/pvcdisk,if=none,id=drive-pvcdisk,format=raw/));
-  const eph = part(disks, vmi((s) => (s.volumes![0] = { name: 'containerdisk', ephemeral: { persistentVolumeClaim: { claimName: 'c' } } })),
-    ctx({ volumes: { claims: { containerdisk: { path: '/pvc', mode: 'Filesystem' } } } }));
+  const eph = part(
+    disks,
+    vmi((s) => (s.volumes![0] = { name: 'containerdisk', ephemeral: { persistentVolumeClaim: { claimName: 'c' } } })),
+    ctx({ volumes: { claims: { containerdisk: { path: '/pvc', mode: 'Filesystem' } } } }),
+  );
   const overlay = { kind: 'overlay', path: `${scratch}/containerdisk.qcow2`, backing: '/pvc/disk.img', backingFormat: 'raw' };
   assert.deepEqual(eph.prepare?.[0], overlay);
-  const host = part(disks, vmi(() => {}, 'vmi-host-disk.yaml'));
+  const host = part(
+    disks,
+    vmi(() => {}, 'vmi-host-disk.yaml'),
+  );
   const image = { kind: 'image', path: '/var/data/disk.img', format: 'raw', sizeBytes: 1024 ** 3, keepExisting: true };
   assert.deepEqual(host.prepare?.[0], image);
   const tree = '/var/run/kubevirt-private/config-map/containerdisk';
-  const cm = part(disks, vmi((s) => (s.volumes![0] = { name: 'containerdisk', configMap: { name: 'cm', volumeLabel: 'CFG' } })),
-    ctx({ volumes: { fileTrees: { containerdisk: tree } } }));
+  const cm = part(
+    disks,
+    vmi((s) => (s.volumes![0] = { name: 'containerdisk', configMap: { name: 'cm', volumeLabel: 'CFG' } })),
+    ctx({ volumes: { fileTrees: { containerdisk: tree } } }),
+  );
   assert.deepEqual(cm.prepare?.[0], { kind: 'iso', path: `${scratch}/containerdisk.iso`, label: 'CFG', files: {}, fromDir: tree });
 });
 
-test('diskBacking: where each volume\'s data is, whether the guest may write it and whether that outlives the VMI', () => {
+test("diskBacking: where each volume's data is, whether the guest may write it and whether that outlives the VMI", () => {
   const v = vmi((s) => s.volumes!.push({ name: 'pvcdisk', persistentVolumeClaim: { claimName: 'c', readOnly: true } }));
   const backing = (name: string, c = ctx()) => diskBacking(v, v.spec.volumes!.find((vol) => vol.name === name)!, c);
   const overlay = '/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2';
   assert.deepEqual(backing('containerdisk'), {
-    path: overlay, format: 'qcow2', readonly: false, persistent: false,
+    path: overlay,
+    format: 'qcow2',
+    readonly: false,
+    persistent: false,
     prepare: { kind: 'overlay', path: overlay, backing: '/var/run/kubevirt/container-disks/disk_0.img', backingFormat: 'raw' },
   });
   const claim = backing('pvcdisk', ctx({ volumes: { claims: { pvcdisk: { path: '/dev/sdb', mode: 'Block' } } } }));
   assert.deepEqual(claim, { path: '/dev/sdb', format: 'raw', readonly: true, persistent: true });
   refuses(() => backing('pvcdisk', ctx({ volumes: {} })), 'spec.volumes[1].persistentVolumeClaim', /not mounted/);
   const unattachable = vmi((s) => (s.volumes![0] = { name: 'containerdisk', memoryDump: { claimName: 'c' } }));
-  refuses(() => diskBacking(unattachable, unattachable.spec.volumes![0], ctx()),
-    'spec.volumes[0].memoryDump', /cannot be attached as disks/);
+  refuses(
+    () => diskBacking(unattachable, unattachable.spec.volumes![0], ctx()),
+    'spec.volumes[0].memoryDump',
+    /cannot be attached as disks/,
+  );
 });

@@ -24,12 +24,20 @@ test('the structural check catches what kube-apiserver rejects', () => {
     properties: {
       noType: { properties: {} },
       both: { type: 'object', properties: { a: { type: 'string' } }, additionalProperties: { type: 'string' } },
-      list: { type: 'array', items: { type: 'object', properties: { k: { type: 'string' } } }, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['k'] },
+      list: {
+        type: 'array',
+        items: { type: 'object', properties: { k: { type: 'string' } } },
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['k'],
+      },
       typed: { anyOf: [{ type: 'string', description: 'x' }] },
     },
   };
   const problems = structuralProblems(bad);
-  assert.ok(problems.some((p) => p.includes('[noType].type')), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => p.includes('[noType].type')),
+    problems.join('\n'),
+  );
   assert.ok(problems.some((p) => p.includes('mutually exclusive')));
   assert.ok(problems.some((p) => p.includes('must be required or have a default')));
   assert.ok(problems.some((p) => p.includes('anyOf[0].description')));
@@ -51,7 +59,7 @@ test('committed manifests/crds match the generator', () => {
   }
 });
 
-test('printer columns are upstream\'s', () => {
+test("printer columns are upstream's", () => {
   const names = (kind: string) => (renderCrd(byKind(kind)).spec.versions[0].additionalPrinterColumns ?? []).map((c) => c.name);
   assert.deepEqual(names('VirtualMachineInstance'), ['Age', 'Phase', 'IP', 'NodeName', 'Ready', 'Live-Migratable', 'Paused']);
   assert.deepEqual(names('VirtualMachine'), ['Age', 'Status', 'Ready']);
@@ -64,17 +72,25 @@ test('printer columns are upstream\'s', () => {
   assert.equal(vm[2].jsonPath, ".status.conditions[?(@.type=='Ready')].status");
 });
 
-test('names, scopes and subresources are upstream\'s', () => {
+test("names, scopes and subresources are upstream's", () => {
   const vmi = renderCrd(byKind('VirtualMachineInstance'));
   assert.equal(vmi.metadata.name, 'virtualmachineinstances.kubevirt.io');
   assert.deepEqual(vmi.spec.names.shortNames, ['vmi', 'vmis']);
   assert.deepEqual(vmi.spec.names.categories, ['all']);
   assert.equal(vmi.spec.versions[0].subresources, undefined, 'the VMI status is guarded by the webhook, not a subresource');
-  assert.deepEqual(vmi.spec.versions.map((v) => [v.name, v.served, v.storage]), [['v1', true, true], ['v1alpha3', true, false]]);
+  assert.deepEqual(
+    vmi.spec.versions.map((v) => [v.name, v.served, v.storage]),
+    [
+      ['v1', true, true],
+      ['v1alpha3', true, false],
+    ],
+  );
   assert.deepEqual(renderCrd(byKind('VirtualMachine')).spec.versions[0].subresources, { status: {} });
   for (const kind of ['VirtualMachineInstanceReplicaSet', 'VirtualMachinePool']) {
     assert.deepEqual(renderCrd(byKind(kind)).spec.versions[0].subresources?.scale, {
-      specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.labelSelector',
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.labelSelector',
     });
   }
   assert.equal(renderCrd(byKind('VirtualMachineClusterInstancetype')).spec.scope, 'Cluster');

@@ -20,12 +20,15 @@ const processWithRoot = (pid: number, root: string) => {
   symlinkSync(root, join(proc, String(pid), 'root'));
 };
 
-test('a holder\'s root file system is found beside the shim\'s bundle when it is the container\'s root, else in the host\'s mount table', () => {
+test("a holder's root file system is found beside the shim's bundle when it is the container's root, else in the host's mount table", () => {
   processWithRoot(SHIM, '/');
   mkdirSync(join(bundles, 'sandbox'), { recursive: true });
   symlinkSync(join(bundles, 'sandbox'), join(proc, String(SHIM), 'cwd'));
   const elsewhere = join(host, 'other-state', id('b'), 'rootfs');
-  writeFileSync(join(proc, String(SHIM), 'mountinfo'), `1 0 0:1 / / rw - ext4 /dev/vda rw\n77 1 0:77 / ${elsewhere} rw - overlay overlay rw\n`);
+  writeFileSync(
+    join(proc, String(SHIM), 'mountinfo'),
+    `1 0 0:1 / / rw - ext4 /dev/vda rw\n77 1 0:77 / ${elsewhere} rw - overlay overlay rw\n`,
+  );
 
   const rootfs = join(bundles, id('a'), 'rootfs');
   mkdirSync(rootfs, { recursive: true });

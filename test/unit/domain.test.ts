@@ -39,5 +39,8 @@ test('KVM when it works, emulation only where the cluster allows it', async () =
   assert.equal(chooseAccelerator(true, false), 'kvm');
   assert.equal(chooseAccelerator(true, true), 'kvm');
   assert.equal(chooseAccelerator(false, true), 'tcg');
-  assert.throws(() => chooseAccelerator(false, false), (e: unknown) => e instanceof AcceleratorError && /useEmulation/.test((e as Error).message));
+  assert.throws(
+    () => chooseAccelerator(false, false),
+    (e: unknown) => e instanceof AcceleratorError && /useEmulation/.test((e as Error).message),
+  );
 });

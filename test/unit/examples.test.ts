@@ -6,12 +6,22 @@ import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import { defaultVm } from '../../src/api/defaults/vm.ts';
 import {
-  validateVmiCreate, validateVm, validateReplicaSet, validatePool, validateInstancetype, validatePreference,
-  validateMigrationCreate, validateMigrationPolicy,
+  validateVmiCreate,
+  validateVm,
+  validateReplicaSet,
+  validatePool,
+  validateInstancetype,
+  validatePreference,
+  validateMigrationCreate,
+  validateMigrationPolicy,
 } from '../../src/api/validation/objects.ts';
 import type { StatusCause } from '../../src/api/causes.ts';
 import type {
-  VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet, VirtualMachinePool, VirtualMachineInstancetype,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachinePool,
+  VirtualMachineInstancetype,
 } from '../../src/api/types.ts';
 
 const user = { isKubeVirtServiceAccount: false };
@@ -54,7 +64,6 @@ function instancetypeNamed(name: string) {
   return file ? example<VirtualMachineInstancetype>(file).spec : undefined;
 }
 
-
 test('there are upstream examples to check', () => {
   assert.ok(exampleNames().length >= 20, `found ${exampleNames().length}`);
 });
@@ -63,7 +72,11 @@ for (const name of exampleNames()) {
   test(`example ${name} is admitted as upstream admits it`, () => {
     const { causes } = admit(name);
     const expected = REJECTED_BY_UPSTREAM[name];
-    if (expected) assert.deepEqual(causes.map((c) => ({ field: c.field, message: c.message })), [expected]);
+    if (expected)
+      assert.deepEqual(
+        causes.map((c) => ({ field: c.field, message: c.message })),
+        [expected],
+      );
     else assert.deepEqual(causes, []);
   });
 }

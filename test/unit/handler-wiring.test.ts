@@ -17,17 +17,28 @@ import { SeededInformer } from '../helpers/seeded-informer.ts';
 const NODE = 'node01';
 const KEY = 'ns/vm1';
 
-const scheduledVmi = (): VirtualMachineInstance => ({
-  apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance',
-  metadata: { name: 'vm1', namespace: 'ns', uid: 'vmi-1', resourceVersion: '1' },
-  spec: { domain: { devices: {} } },
-  status: { phase: 'Scheduled', nodeName: NODE, conditions: [] },
-} as VirtualMachineInstance);
+const scheduledVmi = (): VirtualMachineInstance =>
+  ({
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name: 'vm1', namespace: 'ns', uid: 'vmi-1', resourceVersion: '1' },
+    spec: { domain: { devices: {} } },
+    status: { phase: 'Scheduled', nodeName: NODE, conditions: [] },
+  }) as VirtualMachineInstance;
 
 const readyPod = (node = NODE): V1Pod => ({
-  metadata: { name: 'virt-launcher-vm1-x', namespace: 'ns', uid: 'pod-1', ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vm1', uid: 'vmi-1', controller: true }] },
+  metadata: {
+    name: 'virt-launcher-vm1-x',
+    namespace: 'ns',
+    uid: 'pod-1',
+    ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vm1', uid: 'vmi-1', controller: true }],
+  },
   spec: { nodeName: node, containers: [] },
-  status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'compute', image: 'x', imageID: '', ready: true, restartCount: 0, state: { running: {} } }] },
+  status: {
+    phase: 'Running',
+    conditions: [{ type: 'Ready', status: 'True' }],
+    containerStatuses: [{ name: 'compute', image: 'x', imageID: '', ready: true, restartCount: 0, state: { running: {} } }],
+  },
 });
 
 /** A launcher that defines and boots the guest when synced, or refuses the sync. */
@@ -55,14 +66,27 @@ class StandInLauncher extends EventEmitter implements LauncherConnection {
   }
 }
 
-const network: NetworkPlan = { commands: [], attachments: { default: { tap: 'tap0' } }, dhcp: [], interfaces: [{ name: 'default', ipAddress: '10.244.0.9', mac: '02:00:00:00:00:01' }] } as unknown as NetworkPlan;
+const network: NetworkPlan = {
+  commands: [],
+  attachments: { default: { tap: 'tap0' } },
+  dhcp: [],
+  interfaces: [{ name: 'default', ipAddress: '10.244.0.9', mac: '02:00:00:00:00:01' }],
+} as unknown as NetworkPlan;
 
 class StandInHost implements LauncherHost {
   readonly released: string[] = [];
   prepared = 0;
   async prepare(): Promise<PreparedLauncher> {
     this.prepared += 1;
-    const context = { socketDir: '/s', kvm: false, hugepageSizes: ['2Mi'], firmware: { ovmfCode: '', ovmfSecureCode: '', ovmfVars: '', ovmfSecureVars: '' }, interfaces: network.attachments, volumes: {}, smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' } };
+    const context = {
+      socketDir: '/s',
+      kvm: false,
+      hugepageSizes: ['2Mi'],
+      firmware: { ovmfCode: '', ovmfSecureCode: '', ovmfVars: '', ovmfSecureVars: '' },
+      interfaces: network.attachments,
+      volumes: {},
+      smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+    };
     return { context, network };
   }
   async releaseImages(podUid: string) {
@@ -81,7 +105,11 @@ function harness(options: { refuseSync?: string; vmis?: VirtualMachineInstance[]
   const events: string[] = [];
   let version = 1;
   const handler = new VirtHandler({
-    node: NODE, vmis, pods, queue, host,
+    node: NODE,
+    vmis,
+    pods,
+    queue,
+    host,
     api: {
       readVmi: async () => undefined,
       async replaceVmi(vmi) {
@@ -122,7 +150,11 @@ test('wiring: a launcher pod event on this node queues its VMI by owner; one on 
   const h = harness({ pods: [] });
   h.pods.upsert(readyPod('node02'));
   h.vmis.remove(scheduledVmi());
-  assert.equal(await Promise.race([h.queue.get(), new Promise((r) => setTimeout(() => r('nothing'), 20))]), KEY, 'the VMI delete queues it');
+  assert.equal(
+    await Promise.race([h.queue.get(), new Promise((r) => setTimeout(() => r('nothing'), 20))]),
+    KEY,
+    'the VMI delete queues it',
+  );
   h.queue.done(KEY);
   h.pods.upsert({ ...readyPod(), metadata: { ...readyPod().metadata, labels: { 'kubevirt.io': 'virt-launcher' } } });
   assert.equal(await h.queue.get(), KEY);
@@ -132,10 +164,13 @@ test('wiring: a launcher pod event on this node queues its VMI by owner; one on 
   h.queue.shutDown();
 });
 
-test('wiring: a Scheduled VMI is synced with the host\'s context, then written Running with its interfaces', async () => {
+test("wiring: a Scheduled VMI is synced with the host's context, then written Running with its interfaces", async () => {
   const h = harness();
   const run = start(h);
-  await run.until('Running and the agent asked', () => h.writes.some((w) => w.status?.phase === 'Running') && h.launcher.commands.some((c) => c.command === 'guestInfo'));
+  await run.until(
+    'Running and the agent asked',
+    () => h.writes.some((w) => w.status?.phase === 'Running') && h.launcher.commands.some((c) => c.command === 'guestInfo'),
+  );
   await run.stop();
   const sync = h.launcher.commands.find((c) => c.command === 'sync');
   assert.ok(sync && sync.command === 'sync');
@@ -151,7 +186,10 @@ test('wiring: a Scheduled VMI is synced with the host\'s context, then written R
 test('wiring: a refused sync is written as Synchronized False and retried after a wait', async () => {
   const h = harness({ refuseSync: 'spec.domain.memory.hugepages.pageSize: this node has no hugepages of size 1Gi' });
   const run = start(h);
-  await run.until('a second sync after the status write', () => h.launcher.commands.filter((c) => c.command === 'sync').length >= 2 && h.writes.length > 0);
+  await run.until(
+    'a second sync after the status write',
+    () => h.launcher.commands.filter((c) => c.command === 'sync').length >= 2 && h.writes.length > 0,
+  );
   await run.stop();
   const condition = h.writes[0].status?.conditions?.find((c) => c.type === 'Synchronized');
   assert.equal(condition?.status, 'False');

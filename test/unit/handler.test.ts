@@ -18,7 +18,14 @@ import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
 const vmi = (name: string): VirtualMachineInstance => {
-  const v = defaultNewVmi({ ...example<VirtualMachineInstance>(name), metadata: { ...example<VirtualMachineInstance>(name).metadata, namespace: 'ns', uid: 'uid-1' } }, config, fixedContext());
+  const v = defaultNewVmi(
+    {
+      ...example<VirtualMachineInstance>(name),
+      metadata: { ...example<VirtualMachineInstance>(name).metadata, namespace: 'ns', uid: 'uid-1' },
+    },
+    config,
+    fixedContext(),
+  );
   v.status = { ...v.status, phase: 'Scheduled', nodeName: 'node01' };
   return v;
 };
@@ -33,14 +40,20 @@ test('masquerade: bridge, tap for UID 107, NAT of only the declared ports, DHCP 
   const mac = generatedMac('uid-1', 'testmasquerade');
   assert.deepEqual(plan.attachments, { testmasquerade: { tap: 'tap0', mac } }, 'the guest NIC gets the leased MAC');
   assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
-  assert.deepEqual(plan.dhcp, [{ mac, ip: '10.0.2.2', prefixLength: 24, router: '10.0.2.1', serverIp: '10.0.2.1', hostname: 'vmi-masquerade', mtu: 1450 }]);
+  assert.deepEqual(plan.dhcp, [
+    { mac, ip: '10.0.2.2', prefixLength: 24, router: '10.0.2.1', serverIp: '10.0.2.1', hostname: 'vmi-masquerade', mtu: 1450 },
+  ]);
   assert.equal(plan.interfaces[0].ipAddress, '10.244.0.7', 'the VMI reports the pod IP');
   const all = vmi('vmi-masquerade.yaml');
   delete all.spec.domain.devices.interfaces![0].ports;
-  assert.ok(planPodNetwork(all, pod).commands.some((c) => c.join(' ') === 'iptables -t nat -A PREROUTING -i eth0 -j DNAT --to-destination 10.0.2.2'));
+  assert.ok(
+    planPodNetwork(all, pod).commands.some(
+      (c) => c.join(' ') === 'iptables -t nat -A PREROUTING -i eth0 -j DNAT --to-destination 10.0.2.2',
+    ),
+  );
 });
 
-test('the network plan runs as one script with one ip -batch and one iptables-restore, in the plan\'s order', () => {
+test("the network plan runs as one script with one ip -batch and one iptables-restore, in the plan's order", () => {
   const plan = planPodNetwork(vmi('vmi-masquerade.yaml'), pod);
   const script = networkScript(plan.commands, (tool) => `/bin/${tool}`);
   assert.equal(script.match(/^\/bin\/ip -batch - <<'EOF'$/gm)?.length, 1);
@@ -48,29 +61,58 @@ test('the network plan runs as one script with one ip -batch and one iptables-re
   assert.ok(!/^\/bin\/(sysctl|iptables) /m.test(script), 'sysctls by the shell, rules in one restore');
   assert.match(script, /^echo 0 > \/proc\/sys\/net\/ipv4\/ip_unprivileged_port_start$/m);
   assert.match(script, /^tuntap add dev tap0 mode tap user 107 group 107$/m);
-  assert.match(script, /^\*nat\n-A POSTROUTING -s 10\.0\.2\.2 -o eth0 -j MASQUERADE\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 10\.0\.2\.2\nCOMMIT$/m);
+  assert.match(
+    script,
+    /^\*nat\n-A POSTROUTING -s 10\.0\.2\.2 -o eth0 -j MASQUERADE\n-A PREROUTING -i eth0 -p tcp --dport 80 -j DNAT --to-destination 10\.0\.2\.2\nCOMMIT$/m,
+  );
   const order = ['ip_forward', 'link add k6t-eth0', 'neigh replace', '*nat'].map((text) => script.indexOf(text));
-  assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  assert.deepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+  );
   assert.throws(() => networkScript([['ethtool', '-K', 'eth0']], (t) => t), /no way to run ethtool/);
 });
 
-test('bridge: the guest takes the pod\'s IP and MAC; eth0 gets another MAC', () => {
+test("bridge: the guest takes the pod's IP and MAC; eth0 gets another MAC", () => {
   const plan = planPodNetwork(vmi('vmi-nocloud.yaml'), pod);
   const text = plan.commands.map((c) => c.join(' '));
   assert.ok(text.includes('ip addr flush dev eth0'));
   assert.ok(text.includes('ip link set eth0 master k6t-eth0 up'));
-  assert.ok(text.indexOf('ip link set dev eth0 type bridge_slave learning off') > text.indexOf('ip link set eth0 master k6t-eth0 up'), 'the guest\'s MAC is never learned on the pod side');
-  assert.deepEqual(plan.dhcp[0], { mac: '9a:00:00:00:00:07', ip: '10.244.0.7', prefixLength: 24, router: '10.244.0.1', serverIp: '169.254.75.10', hostname: 'vmi-nocloud', mtu: 1450 });
+  assert.ok(
+    text.indexOf('ip link set dev eth0 type bridge_slave learning off') > text.indexOf('ip link set eth0 master k6t-eth0 up'),
+    "the guest's MAC is never learned on the pod side",
+  );
+  assert.deepEqual(plan.dhcp[0], {
+    mac: '9a:00:00:00:00:07',
+    ip: '10.244.0.7',
+    prefixLength: 24,
+    router: '10.244.0.1',
+    serverIp: '169.254.75.10',
+    hostname: 'vmi-nocloud',
+    mtu: 1450,
+  });
 });
 
 test('the pod interface is read from ip -j output', () => {
-  const addr = JSON.stringify([{ ifname: 'eth0', mtu: 1450, address: '9a:00:00:00:00:07', addr_info: [{ family: 'inet', local: '10.244.0.7', prefixlen: 24 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }]);
+  const addr = JSON.stringify([
+    {
+      ifname: 'eth0',
+      mtu: 1450,
+      address: '9a:00:00:00:00:07',
+      addr_info: [
+        { family: 'inet', local: '10.244.0.7', prefixlen: 24 },
+        { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
+      ],
+    },
+  ]);
   assert.deepEqual(parsePodInterface(addr, JSON.stringify([{ dst: 'default', gateway: '10.244.0.1' }])), pod);
 });
 
 function dhcpPacket(type: number, mac: number[], requested?: number[]): Buffer {
   const b = Buffer.alloc(300);
-  b[0] = 1; b[1] = 1; b[2] = 6;
+  b[0] = 1;
+  b[1] = 1;
+  b[2] = 6;
   b.writeUInt32BE(0xdeadbeef, 4);
   Buffer.from(mac).copy(b, 28);
   b.writeUInt32BE(0x63825363, 236);
@@ -79,8 +121,18 @@ function dhcpPacket(type: number, mac: number[], requested?: number[]): Buffer {
   return b;
 }
 
-test('DHCP: an offer and an ack of the lease for the guest\'s MAC, a NAK for another address, silence for strangers', () => {
-  const lease = { mac: '02:00:00:00:00:01', ip: '10.0.2.2', prefixLength: 24, router: '10.0.2.1', serverIp: '10.0.2.1', dns: ['10.96.0.10'], searchDomains: ['ns.svc.cluster.local'], hostname: 'g', mtu: 1450 };
+test("DHCP: an offer and an ack of the lease for the guest's MAC, a NAK for another address, silence for strangers", () => {
+  const lease = {
+    mac: '02:00:00:00:00:01',
+    ip: '10.0.2.2',
+    prefixLength: 24,
+    router: '10.0.2.1',
+    serverIp: '10.0.2.1',
+    dns: ['10.96.0.10'],
+    searchDomains: ['ns.svc.cluster.local'],
+    hostname: 'g',
+    mtu: 1450,
+  };
   const discover = parseRequest(dhcpPacket(DHCP.DISCOVER, [2, 0, 0, 0, 0, 1]))!;
   assert.equal(discover.mac, '02:00:00:00:00:01');
   const offer = answer(discover, [lease])!;
@@ -112,7 +164,15 @@ test('VMI phase from the domain: Running, Succeeded for a shutdown or a requeste
 test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces and guest OS; a gone launcher decides by its exit code', () => {
   const v = vmi('vmi-masquerade.yaml');
   const interfaces = [{ name: 'testmasquerade', mac: '02:00:00:00:00:01', ipAddress: '10.244.0.7' }];
-  const next = withObservedStatus(v, { domain: { state: 'Paused', reason: 'User' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, interfaces }, 'T');
+  const next = withObservedStatus(
+    v,
+    {
+      domain: { state: 'Paused', reason: 'User' },
+      guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } },
+      interfaces,
+    },
+    'T',
+  );
   assert.equal(next.status?.phase, 'Running');
   assert.deepEqual(next.status?.phaseTransitionTimestamps?.at(-1), { phase: 'Running', phaseTransitionTimestamp: 'T' });
   const types = Object.fromEntries(next.status!.conditions!.map((c) => [c.type, c.status]));
@@ -122,27 +182,55 @@ test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces an
   const running = { ...v, status: { ...v.status, phase: 'Running' } };
   assert.equal(withObservedStatus(running, { launcherExitCode: 137 }, 'T').status?.phase, 'Failed');
   assert.equal(withObservedStatus(running, { launcherExitCode: 0 }, 'T').status?.phase, 'Succeeded');
-  const failedSync = withObservedStatus(v, { syncError: 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it' }, 'T');
-  assert.equal(failedSync.status?.conditions?.find((c) => c.type === 'Synchronized')?.message, 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it');
+  const failedSync = withObservedStatus(
+    v,
+    { syncError: 'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it' },
+    'T',
+  );
+  assert.equal(
+    failedSync.status?.conditions?.find((c) => c.type === 'Synchronized')?.message,
+    'volumecontainerdisk: /disk/disk.qcow2 is a symbolic link; refusing to follow it',
+  );
 });
 
 /** An object as kube-apiserver returns it: every object's keys sorted. */
-const asStored = <T>(value: T): T => JSON.parse(JSON.stringify(value, (_key, v) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v)));
+const asStored = <T>(value: T): T =>
+  JSON.parse(
+    JSON.stringify(value, (_key, v) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    ),
+  );
 
 test('a status kube-apiserver stored (keys sorted) is no change, so a running VMI is not written again on every reconcile', () => {
-  const observed: Observed = { domain: { state: 'Running', reason: 'Unknown' }, guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } }, podReady: 'True', interfaces: planPodNetwork(vmi('vmi-masquerade.yaml'), pod).interfaces };
+  const observed: Observed = {
+    domain: { state: 'Running', reason: 'Unknown' },
+    guest: { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' } },
+    podReady: 'True',
+    interfaces: planPodNetwork(vmi('vmi-masquerade.yaml'), pod).interfaces,
+  };
   const written = asStored(withObservedStatus(vmi('vmi-masquerade.yaml'), observed, 'T1'));
-  assert.notEqual(JSON.stringify(written.status?.interfaces), JSON.stringify(withObservedStatus(written, observed, 'T2').status?.interfaces), 'the keys come back in another order');
+  assert.notEqual(
+    JSON.stringify(written.status?.interfaces),
+    JSON.stringify(withObservedStatus(written, observed, 'T2').status?.interfaces),
+    'the keys come back in another order',
+  );
   assert.equal(statusChanged(written, withObservedStatus(written, observed, 'T2')), false);
-  assert.equal(statusChanged(written, withObservedStatus(written, { ...observed, domain: { state: 'Paused', reason: 'User' } }, 'T2')), true);
+  assert.equal(
+    statusChanged(written, withObservedStatus(written, { ...observed, domain: { state: 'Paused', reason: 'User' } }, 'T2')),
+    true,
+  );
 });
 
-test('a container\'s CPU and devices cgroups are found from the process\'s cgroups and the host\'s mounts, v1 and v2', () => {
-  const v1 = '12:pids:/kubepods/burstable/podU/C\n4:cpu:/kubepods/burstable/podU/C\n3:cpuacct:/kubepods/burstable/podU/C\n1:name=systemd:/kubepods/burstable/podU/C\n';
+test("a container's CPU and devices cgroups are found from the process's cgroups and the host's mounts, v1 and v2", () => {
+  const v1 =
+    '12:pids:/kubepods/burstable/podU/C\n4:cpu:/kubepods/burstable/podU/C\n3:cpuacct:/kubepods/burstable/podU/C\n1:name=systemd:/kubepods/burstable/podU/C\n';
   assert.deepEqual(cgroupOf(v1, 'cpu'), { path: '/kubepods/burstable/podU/C', v2: false });
   assert.deepEqual(cgroupOf(`5:devices:/kubepods/burstable/podU/D\n${v1}`, 'devices'), { path: '/kubepods/burstable/podU/D', v2: false });
   assert.equal(cgroupOf(v1, 'devices'), undefined);
-  assert.deepEqual(cgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n', 'cpu'), { path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope', v2: true });
+  assert.deepEqual(cgroupOf('0::/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope\n', 'cpu'), {
+    path: '/kubepods.slice/kubepods-burstable.slice/x.slice/cri-containerd-C.scope',
+    v2: true,
+  });
   assert.equal(cgroupOf('9:name=systemd:/\n', 'cpu'), undefined);
   const mountinfo = [
     '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
@@ -164,20 +252,33 @@ test('paths inside pods are refused at the first symbolic link, and must be of t
   symlinkSync('/etc/shadow', join(root, 'disk', 'evil.qcow2'));
   symlinkSync('/etc', join(root, 'linkdir'));
   assert.equal(resolveInside(root, 'disk/good.qcow2', 'file'), join(root, 'disk', 'good.qcow2'));
-  assert.throws(() => resolveInside(root, 'disk/evil.qcow2', 'file'), (e: Error) => e instanceof UnsafePathError && /disk\/evil.qcow2 is a symbolic link/.test(e.message));
+  assert.throws(
+    () => resolveInside(root, 'disk/evil.qcow2', 'file'),
+    (e: Error) => e instanceof UnsafePathError && /disk\/evil.qcow2 is a symbolic link/.test(e.message),
+  );
   assert.throws(() => resolveInside(root, 'linkdir/shadow', 'file'), /\/linkdir is a symbolic link/);
   assert.throws(() => resolveInside(root, '../etc/passwd', 'file'), /".." is not allowed/);
   assert.throws(() => resolveInside(root, 'disk', 'file'), /is a directory, not a file/);
 });
 
-test('the heartbeat labels the node schedulable with its CPU vendor and features, and advertises KVM as upstream\'s resource', async () => {
+test("the heartbeat labels the node schedulable with its CPU vendor and features, and advertises KVM as upstream's resource", async () => {
   const { cpuLabels, heartbeatPatch, kvmCapacityPatch } = await import('../../src/handler/heartbeat.ts');
   const cpu = cpuLabels('vendor_id\t: GenuineIntel\nflags\t\t: fpu sse4_2 avx2 aes hypervisor\n');
-  assert.deepEqual(cpu, { 'cpu-vendor.node.kubevirt.io/Intel': 'true', 'cpu-feature.node.kubevirt.io/aes': 'true', 'cpu-feature.node.kubevirt.io/avx2': 'true', 'cpu-feature.node.kubevirt.io/sse4_2': 'true' });
-  assert.deepEqual(heartbeatPatch(new Date('2026-11-22T10:00:00.123Z'), true, cpu, true), {
-    metadata: { labels: { ...cpu, 'kubevirt.io/schedulable': 'true' }, annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z', 'kubevirt.io/software-emulation': 'true' } },
+  assert.deepEqual(cpu, {
+    'cpu-vendor.node.kubevirt.io/Intel': 'true',
+    'cpu-feature.node.kubevirt.io/aes': 'true',
+    'cpu-feature.node.kubevirt.io/avx2': 'true',
+    'cpu-feature.node.kubevirt.io/sse4_2': 'true',
   });
-  assert.deepEqual(kvmCapacityPatch(false), { status: { capacity: { 'devices.kubevirt.io/kvm': '0' }, allocatable: { 'devices.kubevirt.io/kvm': '0' } } });
+  assert.deepEqual(heartbeatPatch(new Date('2026-11-22T10:00:00.123Z'), true, cpu, true), {
+    metadata: {
+      labels: { ...cpu, 'kubevirt.io/schedulable': 'true' },
+      annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z', 'kubevirt.io/software-emulation': 'true' },
+    },
+  });
+  assert.deepEqual(kvmCapacityPatch(false), {
+    status: { capacity: { 'devices.kubevirt.io/kvm': '0' }, allocatable: { 'devices.kubevirt.io/kvm': '0' } },
+  });
 });
 
 test('commands run on worker threads: stdout back, a failure names the command and its stderr, and commands overlap', async () => {

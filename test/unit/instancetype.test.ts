@@ -11,7 +11,10 @@ test('vCPUs are laid out as the preference prefers: sockets by default, cores, t
   assert.deepEqual(cpuTopology(4, { cpu: { preferredCPUTopology: 'preferCores' } }), { sockets: 1, cores: 4, threads: 1 });
   assert.deepEqual(cpuTopology(4, { cpu: { preferredCPUTopology: 'threads' } }), { sockets: 1, cores: 1, threads: 4 });
   assert.deepEqual(cpuTopology(8, { cpu: { preferredCPUTopology: 'spread' } }), { sockets: 4, cores: 2, threads: 1 });
-  assert.deepEqual(cpuTopology(8, { cpu: { preferredCPUTopology: 'spread', spreadOptions: { across: 'SocketsCoresThreads', ratio: 2 } } }), { sockets: 2, cores: 2, threads: 2 });
+  assert.deepEqual(
+    cpuTopology(8, { cpu: { preferredCPUTopology: 'spread', spreadOptions: { across: 'SocketsCoresThreads', ratio: 2 } } }),
+    { sockets: 2, cores: 2, threads: 2 },
+  );
 });
 
 test('the instance type sets CPU and memory, the preference fills unset buses and models, the matchers go', () => {
@@ -25,13 +28,16 @@ test('the instance type sets CPU and memory, the preference fills unset buses an
   const spec = result.vm.spec.template!.spec!;
   assert.deepEqual(spec.domain.cpu, { sockets: 2, cores: 1, threads: 1 });
   assert.deepEqual(spec.domain.memory, { guest: '128Mi' });
-  assert.deepEqual(spec.domain.devices?.disks?.map((d) => d.disk?.bus), ['virtio', 'virtio']);
+  assert.deepEqual(
+    spec.domain.devices?.disks?.map((d) => d.disk?.bus),
+    ['virtio', 'virtio'],
+  );
   assert.equal(result.vm.spec.instancetype, undefined);
   assert.equal(result.vm.spec.preference, undefined);
   assert.ok(vm.spec.instancetype, 'the input is left as it was');
 });
 
-test('a template that sets what the instance type sets conflicts, with upstream\'s message; a VM without matchers is unchanged', () => {
+test("a template that sets what the instance type sets conflicts, with upstream's message; a VM without matchers is unchanged", () => {
   const vm = example<VirtualMachine>('vm-cirros-csmall.yaml');
   const result = expandVm(vm, example<VirtualMachineInstancetype>('csmall.yaml').spec);
   assert.ok('causes' in result);

@@ -7,12 +7,22 @@ import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import { defaultVm } from '../../src/api/defaults/vm.ts';
 import {
-  validateVmiCreate, validateVm, validateReplicaSet, validatePool, validateInstancetype, validateMigrationCreate,
-  validateMigrationPolicy, validateVmiUpdate,
+  validateVmiCreate,
+  validateVm,
+  validateReplicaSet,
+  validatePool,
+  validateInstancetype,
+  validateMigrationCreate,
+  validateMigrationPolicy,
+  validateVmiUpdate,
 } from '../../src/api/validation/objects.ts';
 import type { StatusCause } from '../../src/api/causes.ts';
 import type {
-  VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet, VirtualMachinePool, VirtualMachineInstanceSpec,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachinePool,
+  VirtualMachineInstanceSpec,
 } from '../../src/api/types.ts';
 
 const user = { isKubeVirtServiceAccount: false };
@@ -89,10 +99,11 @@ const CASES: Case[] = [
   },
   {
     name: 'a boot order used twice',
-    causes: () => spec((s) => {
-      s.domain.devices.disks![0].bootOrder = 1;
-      s.domain.devices.disks![1].bootOrder = 1;
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.disks![0].bootOrder = 1;
+        s.domain.devices.disks![1].bootOrder = 1;
+      }),
     field: 'spec.domain.devices.disks[1].bootOrder',
     message: 'Boot order for spec.domain.devices.disks[1].bootOrder already set for a different device.',
   },
@@ -123,10 +134,11 @@ const CASES: Case[] = [
   },
   {
     name: 'a disk name that is not a DNS label',
-    causes: () => spec((s) => {
-      s.domain.devices.disks![0].name = 'Container_Disk';
-      s.volumes![0].name = 'Container_Disk';
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.disks![0].name = 'Container_Disk';
+        s.volumes![0].name = 'Container_Disk';
+      }),
     field: 'spec.domain.devices.disks.domain.devices.disks[0].name',
     message: /a lowercase RFC 1123 label must consist of/,
   },
@@ -190,10 +202,11 @@ const CASES: Case[] = [
   },
   {
     name: 'a hostDisk with an unknown type',
-    causes: () => vmiCauses(
-      (vmi) => (vmi.spec.volumes![2] = { name: 'emptydisk', hostDisk: { path: '/data/disk.img', type: 'Sometimes' } }),
-      new ClusterConfig({ developerConfiguration: { featureGates: ['HostDisk'] } }),
-    ),
+    causes: () =>
+      vmiCauses(
+        (vmi) => (vmi.spec.volumes![2] = { name: 'emptydisk', hostDisk: { path: '/data/disk.img', type: 'Sometimes' } }),
+        new ClusterConfig({ developerConfiguration: { featureGates: ['HostDisk'] } }),
+      ),
     field: 'spec.volumes[2].hostDisk.type',
     message: "spec.volumes[2].hostDisk.type has invalid value 'Sometimes', allowed are 'Disk' or 'DiskOrCreate'",
   },
@@ -205,11 +218,12 @@ const CASES: Case[] = [
   },
   {
     name: 'two serviceAccount volumes',
-    causes: () => spec((s) => {
-      s.volumes![2] = { name: 'emptydisk', serviceAccount: { serviceAccountName: 'a' } };
-      s.volumes!.push({ name: 'sa2', serviceAccount: { serviceAccountName: 'a' } });
-      s.domain.devices.disks!.push({ name: 'sa2', disk: {} });
-    }),
+    causes: () =>
+      spec((s) => {
+        s.volumes![2] = { name: 'emptydisk', serviceAccount: { serviceAccountName: 'a' } };
+        s.volumes!.push({ name: 'sa2', serviceAccount: { serviceAccountName: 'a' } });
+        s.domain.devices.disks!.push({ name: 'sa2', disk: {} });
+      }),
     field: 'spec.volumes',
     message: 'spec.volumes must have max one serviceAccount volume set',
   },
@@ -217,7 +231,8 @@ const CASES: Case[] = [
     name: 'no memory at all',
     causes: () => spec((s) => delete s.domain.memory),
     field: '',
-    message: "no memory requested, at least one of 'spec.domain.memory.guest', 'spec.domain.memory.hugepages.pageSize' or 'spec.domain.resources.requests.memory' must be set",
+    message:
+      "no memory requested, at least one of 'spec.domain.memory.guest', 'spec.domain.memory.hugepages.pageSize' or 'spec.domain.resources.requests.memory' must be set",
   },
   {
     name: 'a negative memory request',
@@ -247,7 +262,8 @@ const CASES: Case[] = [
     name: 'a hugepage size larger than memory',
     causes: () => spec((s) => (s.domain.memory = { guest: '64Mi', hugepages: { pageSize: '1Gi' } })),
     field: 'spec.domain.resources.requests.memory',
-    message: "spec.domain.resources.requests.memory '0' must be equal to or larger than page size spec.domain.memory.hugepages.pageSize '1Gi'",
+    message:
+      "spec.domain.resources.requests.memory '0' must be equal to or larger than page size spec.domain.memory.hugepages.pageSize '1Gi'",
   },
   {
     name: 'an unsupported machine type',
@@ -301,95 +317,118 @@ const CASES: Case[] = [
     name: 'a probe with no handler',
     causes: () => spec((s) => (s.livenessProbe = { periodSeconds: 5 })),
     field: 'spec.livenessProbe',
-    message: 'either spec.livenessProbe.tcpSocket, spec.livenessProbe.exec or spec.livenessProbe.httpGet must be set if a spec.livenessProbe is specified',
+    message:
+      'either spec.livenessProbe.tcpSocket, spec.livenessProbe.exec or spec.livenessProbe.httpGet must be set if a spec.livenessProbe is specified',
   },
   {
     name: 'an interface without a network',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {} }, { name: 'other', bridge: {} }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [
+          { name: 'default', masquerade: {} },
+          { name: 'other', bridge: {} },
+        ];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[1].name',
     message: "spec.domain.devices.interfaces[1].name 'other' not found.",
   },
   {
     name: 'a network without an interface',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {} }];
-      s.networks = [{ name: 'default', pod: {} }, { name: 'extra', multus: { networkName: 'net' } }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {} }];
+        s.networks = [
+          { name: 'default', pod: {} },
+          { name: 'extra', multus: { networkName: 'net' } },
+        ];
+      }),
     field: 'spec.networks[1].name',
     message: "spec.networks[1].name 'extra' not found.",
   },
   {
     name: 'two pod networks',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'a', masquerade: {} }, { name: 'b', masquerade: {} }];
-      s.networks = [{ name: 'a', pod: {} }, { name: 'b', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [
+          { name: 'a', masquerade: {} },
+          { name: 'b', masquerade: {} },
+        ];
+        s.networks = [
+          { name: 'a', pod: {} },
+          { name: 'b', pod: {} },
+        ];
+      }),
     field: 'spec.interfaces',
     message: 'more than one interface is connected to a pod network in spec.interfaces',
   },
   {
     name: 'an interface with two bindings',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, bridge: {} }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, bridge: {} }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0]',
     message: 'logical default interface must have exactly one binding method or binding plugin',
   },
   {
     name: 'masquerade on a multus network',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'net', masquerade: {} }];
-      s.networks = [{ name: 'net', multus: { networkName: 'n' } }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'net', masquerade: {} }];
+        s.networks = [{ name: 'net', multus: { networkName: 'n' } }];
+      }),
     field: 'spec.domain.devices.interfaces[0].name',
     message: 'Masquerade interface only implemented with pod network',
   },
   {
     name: 'slirp, discontinued',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', slirp: {} }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', slirp: {} }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0].slirp',
     message: 'Slirp interface support has been discontinued since v1.3',
   },
   {
     name: 'an unknown NIC model',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, model: 'tulip' }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, model: 'tulip' }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0].model',
     message: 'interface spec.domain.devices.interfaces[0].name uses model tulip that is not supported.',
   },
   {
     name: 'a malformed MAC address',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, macAddress: '02:00:00:00:00' }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, macAddress: '02:00:00:00:00' }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0].macAddress',
     message: 'interface spec.domain.devices.interfaces[0].name has malformed MAC address (02:00:00:00:00).',
   },
   {
     name: 'a forwarded port out of range',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, ports: [{ port: 70000 }] }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, ports: [{ port: 70000 }] }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0].ports[0].port',
     message: 'Port field must be in range 0 < x < 65536.',
   },
   {
     name: 'a forwarded port with an unknown protocol',
-    causes: () => spec((s) => {
-      s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, ports: [{ port: 80, protocol: 'SCTP' }] }];
-      s.networks = [{ name: 'default', pod: {} }];
-    }),
+    causes: () =>
+      spec((s) => {
+        s.domain.devices.interfaces = [{ name: 'default', masquerade: {}, ports: [{ port: 80, protocol: 'SCTP' }] }];
+        s.networks = [{ name: 'default', pod: {} }];
+      }),
     field: 'spec.domain.devices.interfaces[0].ports[0].protocol',
     message: 'Unknown protocol, only TCP or UDP allowed',
   },
@@ -541,14 +580,20 @@ test('there are at least 40 invalid specs', () => assert.ok(CASES.length >= 40, 
 for (const c of CASES) {
   test(`rejects ${c.name}`, () => {
     const causes = c.causes();
-    const match = causes.find((cause) =>
-      cause.field === c.field && (typeof c.message === 'string' ? cause.message === c.message : c.message.test(cause.message)),
+    const match = causes.find(
+      (cause) => cause.field === c.field && (typeof c.message === 'string' ? cause.message === c.message : c.message.test(cause.message)),
     );
     assert.ok(match, `expected ${c.field}: ${c.message}\ngot ${JSON.stringify(causes, null, 1)}`);
   });
 }
 
 test('the base objects used above are themselves valid', () => {
-  assert.deepEqual(spec(() => {}), []);
-  assert.deepEqual(vmCauses(() => {}), []);
+  assert.deepEqual(
+    spec(() => {}),
+    [],
+  );
+  assert.deepEqual(
+    vmCauses(() => {}),
+    [],
+  );
 });

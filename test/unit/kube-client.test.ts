@@ -21,7 +21,14 @@ test('API calls share one connection; every call without the pool opens its own'
   server.on('secureConnection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const options = {
-    clusters: [{ name: 'c', server: `https://localhost:${(server.address() as AddressInfo).port}`, caData: Buffer.from(ca.cert).toString('base64'), skipTLSVerify: false }],
+    clusters: [
+      {
+        name: 'c',
+        server: `https://localhost:${(server.address() as AddressInfo).port}`,
+        caData: Buffer.from(ca.cert).toString('base64'),
+        skipTLSVerify: false,
+      },
+    ],
     users: [{ name: 'u', token: 't' }],
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',

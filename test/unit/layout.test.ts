@@ -13,7 +13,10 @@ const SHARED: Record<string, string[]> = { api: [], contract: ['api'], lib: ['ap
 
 /** Every module specifier a source file names: static imports, re-exports and dynamic imports. */
 function specifiers(source: string): string[] {
-  const found = [...source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s+['"]([^'"]+)['"]/g), ...source.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g)];
+  const found = [
+    ...source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"`;]*?\bfrom\s+['"]([^'"]+)['"]/g),
+    ...source.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ];
   return found.map((m) => m[1]);
 }
 
@@ -46,7 +49,11 @@ function readTree(dir: string, into = new Map<string, string>()): Map<string, st
 
 test('every component imports only api/, contract/, lib/ and itself, and no entry point', () => {
   const tree = readTree(SRC);
-  for (const component of COMPONENTS) assert.ok([...tree.keys()].some((f) => f.startsWith(`${component}/`)), `src/${component}/ exists`);
+  for (const component of COMPONENTS)
+    assert.ok(
+      [...tree.keys()].some((f) => f.startsWith(`${component}/`)),
+      `src/${component}/ exists`,
+    );
   assert.deepEqual(layoutViolations(tree), []);
 });
 
@@ -57,7 +64,10 @@ test('the rule catches virt-handler importing virt-controller or an entry point,
     ['virt-api/streams.ts', "const server = await import('../handler/server.ts');\n"],
     ['contract/pod.ts', "export { renderLauncherPod } from '../controller/launcher-pod.ts';\n"],
     ['launcher/supervisor.ts', "import { onQmpEvent } from './domain.ts';\n"],
-    ['handler/ok.ts', "import { POD_PATHS } from '../contract/launcher-pod.ts';\nimport { log } from '../lib/log.ts';\nimport { x } from './disks.ts';\n"],
+    [
+      'handler/ok.ts',
+      "import { POD_PATHS } from '../contract/launcher-pod.ts';\nimport { log } from '../lib/log.ts';\nimport { x } from './disks.ts';\n",
+    ],
   ]);
   assert.deepEqual(layoutViolations(violating), [
     'handler/reconcile.ts imports controller/vmi.ts, which belongs to controller/',

@@ -12,18 +12,37 @@ const vm = (runStrategy: string, status?: VirtualMachine['status']): VirtualMach
   v.status = status;
   return v;
 };
-const vmi = (phase: string): VirtualMachineInstance => ({ metadata: { name: 'vm-cirros', uid: 'vmi-1' }, spec: { domain: { devices: {} } }, status: { phase } } as VirtualMachineInstance);
+const vmi = (phase: string): VirtualMachineInstance =>
+  ({ metadata: { name: 'vm-cirros', uid: 'vmi-1' }, spec: { domain: { devices: {} } }, status: { phase } }) as VirtualMachineInstance;
 const message = (r: ReturnType<typeof planStart>) => ('error' in r ? `${r.error.code} ${r.error.message}` : '');
 
 test('start: Halted turns Always; Manual sends a start request; Always and Once refuse; a running VM refuses', () => {
-  assert.deepEqual(planStart(vm('Halted'), undefined, {}), { plan: { vm: [{ op: 'test', path: '/spec/runStrategy', value: 'Halted' }, { op: 'replace', path: '/spec/runStrategy', value: 'Always' }] } });
-  assert.deepEqual(planStart(vm('Manual', { created: false }), undefined, { paused: true }), {
-    plan: { vmStatus: [{ op: 'test', path: '/status/stateChangeRequests', value: null }, { op: 'add', path: '/status/stateChangeRequests', value: [{ action: 'Start', data: { paused: 'true' } }] }] },
+  assert.deepEqual(planStart(vm('Halted'), undefined, {}), {
+    plan: {
+      vm: [
+        { op: 'test', path: '/spec/runStrategy', value: 'Halted' },
+        { op: 'replace', path: '/spec/runStrategy', value: 'Always' },
+      ],
+    },
   });
-  assert.equal(message(planStart(vm('Always'), undefined, {})), '409 Operation cannot be fulfilled on virtualmachine.kubevirt.io "vm-cirros": Always does not support manual start requests');
+  assert.deepEqual(planStart(vm('Manual', { created: false }), undefined, { paused: true }), {
+    plan: {
+      vmStatus: [
+        { op: 'test', path: '/status/stateChangeRequests', value: null },
+        { op: 'add', path: '/status/stateChangeRequests', value: [{ action: 'Start', data: { paused: 'true' } }] },
+      ],
+    },
+  });
+  assert.equal(
+    message(planStart(vm('Always'), undefined, {})),
+    '409 Operation cannot be fulfilled on virtualmachine.kubevirt.io "vm-cirros": Always does not support manual start requests',
+  );
   assert.match(message(planStart(vm('Once'), undefined, {})), /Once does not support manual start requests/);
   assert.match(message(planStart(vm('Manual'), vmi('Running'), {})), /VM is already running/);
-  assert.match(message(planStart(vm('RerunOnFailure'), vmi('Failed'), {})), /RerunOnFailure does not support starting VM from failed state/);
+  assert.match(
+    message(planStart(vm('RerunOnFailure'), vmi('Failed'), {})),
+    /RerunOnFailure does not support starting VM from failed state/,
+  );
   const again = planStart(vm('Manual', { created: true }), vmi('Succeeded'), {});
   assert.ok('plan' in again && JSON.stringify(again.plan.vmStatus).includes('"action":"Stop","uid":"vmi-1"'), 'a finished VMI is replaced');
 });
@@ -53,7 +72,10 @@ test('restart: stop and start requests for the running VMI; Halted refuses; only
   ]);
   assert.match(message(planRestart(vm('Halted'), vmi('Running'), {})), /RunStategy Halted does not support manual restart requests/);
   assert.match(message(planRestart(vm('Always'), undefined, {})), /VM is not running: Halted/);
-  assert.equal(message(planRestart(vm('Always'), vmi('Running'), { gracePeriodSeconds: 5 })), '400 For force restart, only gracePeriod=0 is supported for now');
+  assert.equal(
+    message(planRestart(vm('Always'), vmi('Running'), { gracePeriodSeconds: 5 })),
+    '400 For force restart, only gracePeriod=0 is supported for now',
+  );
   const forced = planRestart(vm('Always'), vmi('Running'), { gracePeriodSeconds: 0 });
   assert.ok('plan' in forced && forced.plan.vmi?.[0].value === 1);
 });
@@ -63,7 +85,10 @@ test('VMI actions: pause needs a running, unpaused VMI; unpause a paused one; re
   const running = vmi('Running');
   const paused = { ...running, status: { phase: 'Running', conditions: [{ type: 'Paused', status: 'True' }] } };
   assert.equal(checkVmiAction(running, 'pause'), undefined);
-  assert.equal(checkVmiAction(paused, 'pause')?.message, 'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "vm-cirros": VMI is already paused');
+  assert.equal(
+    checkVmiAction(paused, 'pause')?.message,
+    'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "vm-cirros": VMI is already paused',
+  );
   assert.equal(checkVmiAction(paused, 'unpause'), undefined);
   assert.match(checkVmiAction(running, 'unpause')?.message ?? '', /VMI is not paused/);
   assert.match(checkVmiAction(vmi('Scheduled'), 'unpause')?.message ?? '', /VMI is not running/);
@@ -71,11 +96,23 @@ test('VMI actions: pause needs a running, unpaused VMI; unpause a paused one; re
   assert.equal(checkVmiAction(vmi('Succeeded'), 'reset')?.message, 'Failed to reset non-running VMI with phase Succeeded');
 });
 
-test('guest agent answers in upstream\'s shapes; refused without a connected agent', async () => {
+test("guest agent answers in upstream's shapes; refused without a connected agent", async () => {
   const { checkGuestInfo, guestInfoAnswer } = await import('../../src/virt-api/guestinfo.ts');
-  const info = { hostname: 'g', os: { id: 'kvts-guest', 'kernel-release': '6.1' }, users: [{ user: 'root', 'login-time': 5 }], filesystems: [{ name: 'vda1', mountpoint: '/', type: 'ext4', 'used-bytes': 1, 'total-bytes': 2 }] };
-  assert.deepEqual(guestInfoAnswer('userlist', info), { kind: 'VirtualMachineInstanceGuestOSUserList', apiVersion: 'kubevirt.io/v1', metadata: {}, items: [{ userName: 'root', loginTime: 5 }] });
-  assert.deepEqual((guestInfoAnswer('filesystemlist', info) as { items: unknown[] }).items, [{ diskName: 'vda1', mountPoint: '/', fileSystemType: 'ext4', usedBytes: 1, totalBytes: 2 }]);
+  const info = {
+    hostname: 'g',
+    os: { id: 'kvts-guest', 'kernel-release': '6.1' },
+    users: [{ user: 'root', 'login-time': 5 }],
+    filesystems: [{ name: 'vda1', mountpoint: '/', type: 'ext4', 'used-bytes': 1, 'total-bytes': 2 }],
+  };
+  assert.deepEqual(guestInfoAnswer('userlist', info), {
+    kind: 'VirtualMachineInstanceGuestOSUserList',
+    apiVersion: 'kubevirt.io/v1',
+    metadata: {},
+    items: [{ userName: 'root', loginTime: 5 }],
+  });
+  assert.deepEqual((guestInfoAnswer('filesystemlist', info) as { items: unknown[] }).items, [
+    { diskName: 'vda1', mountPoint: '/', fileSystemType: 'ext4', usedBytes: 1, totalBytes: 2 },
+  ]);
   const os = guestInfoAnswer('guestosinfo', info) as { hostname: string; os: { id: string; kernelRelease: string } };
   assert.deepEqual([os.hostname, os.os.id, os.os.kernelRelease], ['g', 'kvts-guest', '6.1']);
   assert.match(checkGuestInfo(vmi('Running'))?.message ?? '', /VMI does not have guest agent connected/);

@@ -73,16 +73,20 @@ class RecordingApi implements KubeVirtControllerApi {
   }
 }
 
-const kubevirt = (namespace = NAMESPACE, extra: Partial<KubeVirt['metadata']> = {}): Typed<KubeVirt> => ({
-  apiVersion: 'kubevirt.io/v1', kind: 'KubeVirt', spec: {},
-  metadata: { name: 'kubevirt', namespace, resourceVersion: '5', generation: 1, ...extra },
-}) as Typed<KubeVirt>;
+const kubevirt = (namespace = NAMESPACE, extra: Partial<KubeVirt['metadata']> = {}): Typed<KubeVirt> =>
+  ({
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'KubeVirt',
+    spec: {},
+    metadata: { name: 'kubevirt', namespace, resourceVersion: '5', generation: 1, ...extra },
+  }) as Typed<KubeVirt>;
 
-const readyDeployment = (name: string) => ({
-  metadata: { name, namespace: NAMESPACE, generation: 1 },
-  spec: { replicas: 2 },
-  status: { observedGeneration: 1, replicas: 2, readyReplicas: 2, updatedReplicas: 2 },
-}) as V1Deployment;
+const readyDeployment = (name: string) =>
+  ({
+    metadata: { name, namespace: NAMESPACE, generation: 1 },
+    spec: { replicas: 2 },
+    status: { observedGeneration: 1, replicas: 2, readyReplicas: 2, updatedReplicas: 2 },
+  }) as V1Deployment;
 
 const readyHandler = {
   metadata: { name: 'virt-handler', namespace: NAMESPACE, generation: 1 },
@@ -111,7 +115,7 @@ const pkiNames = ['Secret/kubevirt-ca', 'ConfigMap/kubevirt-ca', ...leafCertific
 test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the install and writes the status Deployed', async (t) => {
   const { informers, api, queue, events, controller } = setup(t);
   informers.kubevirts.upsert(kubevirt('elsewhere'));
-  assert.equal(queue.length, 0, 'a CR outside the operator\'s namespace is not its business');
+  assert.equal(queue.length, 0, "a CR outside the operator's namespace is not its business");
   informers.kubevirts.upsert(kubevirt());
   assert.equal(await queue.get(), 'kubevirt/kubevirt');
   await controller.reconcile('kubevirt/kubevirt');
@@ -120,7 +124,10 @@ test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the i
   const [status] = api.statuses;
   assert.equal(status.status?.phase, 'Deployed');
   assert.equal(status.metadata.resourceVersion, '11', 'written at the version the finalizer patch returned');
-  assert.deepEqual(events.map((e) => e.reason), ['CARotated', 'Deployed']);
+  assert.deepEqual(
+    events.map((e) => e.reason),
+    ['CARotated', 'Deployed'],
+  );
 });
 
 test('an unchanged install is not applied again; deleting a managed Deployment queues the CR and re-applies it', async (t) => {

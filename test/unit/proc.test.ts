@@ -16,11 +16,14 @@ const idB = 'b'.repeat(64);
 const SHIM = 2;
 function processIn(pid: number, containerId: string, parent = SHIM) {
   mkdirSync(join(proc, String(pid)), { recursive: true });
-  writeFileSync(join(proc, String(pid), 'cgroup'), `4:cpu:/kubepods/burstable/pod1234/${containerId}\n1:name=systemd:/kubepods/burstable/pod1234/${containerId}\n`);
+  writeFileSync(
+    join(proc, String(pid), 'cgroup'),
+    `4:cpu:/kubepods/burstable/pod1234/${containerId}\n1:name=systemd:/kubepods/burstable/pod1234/${containerId}\n`,
+  );
   writeFileSync(join(proc, String(pid), 'status'), `Name:\tx\nPPid:\t${parent}\n`);
 }
 
-test('a container\'s init is its process started by the shim; one scan finds every container; an exited init is looked for again', () => {
+test("a container's init is its process started by the shim; one scan finds every container; an exited init is looked for again", () => {
   processIn(300, idA);
   processIn(301, idA, 300);
   processIn(11, idB);

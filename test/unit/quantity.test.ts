@@ -4,8 +4,19 @@ import { canonicalQuantity, compareQuantities, parseQuantity, quantityValue, bin
 
 test('quantities print in the canonical form Kubernetes uses', () => {
   const cases: [string | number, string][] = [
-    ['128Mi', '128Mi'], ['1.5Gi', '1536Mi'], ['1024M', '1024M'], ['1000M', '1G'], ['0.5', '500m'], ['100m', '100m'],
-    ['1e3', '1e3'], ['1024Ki', '1Mi'], ['512', '512'], [2, '2'], ['0', '0'], ['1500m', '1500m'], ['2000Mi', '2000Mi'],
+    ['128Mi', '128Mi'],
+    ['1.5Gi', '1536Mi'],
+    ['1024M', '1024M'],
+    ['1000M', '1G'],
+    ['0.5', '500m'],
+    ['100m', '100m'],
+    ['1e3', '1e3'],
+    ['1024Ki', '1Mi'],
+    ['512', '512'],
+    [2, '2'],
+    ['0', '0'],
+    ['1500m', '1500m'],
+    ['2000Mi', '2000Mi'],
   ];
   for (const [input, expected] of cases) assert.equal(canonicalQuantity(input), expected, String(input));
 });

@@ -10,18 +10,21 @@ import type { IncomingMessage } from 'node:http';
 import { isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, relaySockets, relayStream, type Relay } from '../../src/lib/stream-relay.ts';
 
 const port = (server: { address(): AddressInfo | string | null }) => (server.address() as AddressInfo).port;
-const listening = <T extends { once(e: 'listening', f: () => void): unknown }>(server: T) => new Promise<T>((resolve) => server.once('listening', () => resolve(server)));
+const listening = <T extends { once(e: 'listening', f: () => void): unknown }>(server: T) =>
+  new Promise<T>((resolve) => server.once('listening', () => resolve(server)));
 const opened = (ws: WebSocket) => new Promise<WebSocket>((resolve, reject) => ws.once('open', () => resolve(ws)).once('error', reject));
 const nextMessage = (ws: WebSocket) => new Promise<Buffer>((resolve) => ws.once('message', (data: Buffer) => resolve(data)));
 
 /** A TCP server that greets, then echoes; and a WebSocket server relaying each client to it. */
 async function relayToTcp() {
   const tcpSockets: Socket[] = [];
-  const tcp = await listening(createServer((socket) => {
-    tcpSockets.push(socket);
-    socket.write('greeting\n');
-    socket.pipe(socket);
-  }).listen(0, '127.0.0.1'));
+  const tcp = await listening(
+    createServer((socket) => {
+      tcpSockets.push(socket);
+      socket.write('greeting\n');
+      socket.pipe(socket);
+    }).listen(0, '127.0.0.1'),
+  );
   const relays: Relay[] = [];
   const wss = await listening(new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => PLAIN_STREAM_PROTOCOL }));
   wss.on('connection', (ws) => {
@@ -64,7 +67,9 @@ test('relayStream: the far end closing closes the client', async () => {
 
 test('relaySockets joins two WebSockets; closing one end closes the other', async () => {
   const far = await listening(new WebSocketServer({ port: 0, host: '127.0.0.1' }));
-  far.on('connection', (ws) => ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(Buffer.concat([Buffer.from('far:'), data]), { binary: isBinary })));
+  far.on('connection', (ws) =>
+    ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(Buffer.concat([Buffer.from('far:'), data]), { binary: isBinary })),
+  );
   let relay: Relay | undefined;
   const middle = await listening(new WebSocketServer({ port: 0, host: '127.0.0.1' }));
   middle.on('connection', (ws) => {

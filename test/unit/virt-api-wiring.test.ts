@@ -7,7 +7,11 @@ import { request as httpsRequest } from 'node:https';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import type {
-  VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration, VirtualMachineInstancetype, VirtualMachinePreference,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
+  VirtualMachineInstancetype,
+  VirtualMachinePreference,
 } from '../../src/api/types.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
 import { readText } from '../../src/lib/raw-request.ts';
@@ -107,7 +111,11 @@ async function serve(t: TestContext) {
   const api = new RecordingApi();
   const { log, lines } = capturedLog('virt-api');
   const server = new VirtApiServer({
-    api, informers, config: () => new ClusterConfig(), namespace: 'kubevirt', log,
+    api,
+    informers,
+    config: () => new ClusterConfig(),
+    namespace: 'kubevirt',
+    log,
     servingCertificate: () => ({ cert: Buffer.from(serving.cert), key: Buffer.from(serving.key) }),
     handlerClientTls: () => assert.fail('no call to virt-handler is expected'),
     now: () => new Date('2026-11-22T10:00:00Z'),
@@ -170,7 +178,10 @@ test('start of a Halted VM is the patch planStart plans, dry run passed on; a fa
   const path = `${SUBRESOURCES}/virtualmachines/vm-cirros/start`;
   assert.equal((await call('PUT', path, { as: frontProxy, body: {} })).status, 202);
   assert.equal((await call('PUT', path, { as: frontProxy, body: { dryRun: ['All'] } })).status, 202);
-  const patch = [{ op: 'test', path: '/spec/runStrategy', value: 'Halted' }, { op: 'replace', path: '/spec/runStrategy', value: 'Always' }];
+  const patch = [
+    { op: 'test', path: '/spec/runStrategy', value: 'Halted' },
+    { op: 'replace', path: '/spec/runStrategy', value: 'Always' },
+  ];
   assert.deepEqual(api.writes, [
     { method: 'patchVm', namespace: 'ns', name: 'vm-cirros', body: patch, dryRun: undefined },
     { method: 'patchVm', namespace: 'ns', name: 'vm-cirros', body: patch, dryRun: 'All' },
@@ -181,7 +192,7 @@ test('start of a Halted VM is the patch planStart plans, dry run passed on; a fa
   assert.deepEqual([conflict.status, conflict.body.reason], [409, 'Conflict']);
 });
 
-test('a subresource request is refused without the front proxy\'s certificate, and answers 404 for a VM that does not exist', async (t) => {
+test("a subresource request is refused without the front proxy's certificate, and answers 404 for a VM that does not exist", async (t) => {
   const { api, call } = await serve(t);
   const path = `${SUBRESOURCES}/virtualmachines/nope/start`;
   for (const as of [undefined, impostor]) {

@@ -7,7 +7,7 @@ import { createVm, exposeService, parsePort, parseScpArgs, parseSshTarget, parse
 import { vmiId } from '../../src/api/vmi-id.ts';
 import { example } from '../helpers/fixtures.ts';
 
-test('targets are type/name[/namespace] with upstream\'s kind aliases and errors', () => {
+test("targets are type/name[/namespace] with upstream's kind aliases and errors", () => {
   assert.deepEqual(parseTarget('vmi/testvmi'), { kind: 'vmi', name: 'testvmi' });
   assert.deepEqual(parseTarget('VirtualMachines/testvm/ns1'), { kind: 'vm', name: 'testvm', namespace: 'ns1' });
   assert.throws(() => parseTarget('testvmi'), /target must contain type and name separated by '\/'/);
@@ -30,19 +30,36 @@ test('ssh and scp targets carry an optional user; exactly one scp side is remote
   assert.deepEqual(parseSshTarget('cirros@vmi/testvmi/ns'), { kind: 'vmi', name: 'testvmi', namespace: 'ns', user: 'cirros' });
   assert.deepEqual(parseSshTarget('vm/testvm'), { kind: 'vm', name: 'testvm' });
   assert.throws(() => parseSshTarget('@vm/x'), /expected username/);
-  assert.deepEqual(parseScpArgs('./local.txt', 'root@vmi/guest:/tmp/x'), { local: './local.txt', toRemote: true, remote: { kind: 'vmi', name: 'guest', user: 'root', path: '/tmp/x' } });
-  assert.deepEqual(parseScpArgs('vm/guest/ns:/etc/hostname', '/tmp/out'), { local: '/tmp/out', toRemote: false, remote: { kind: 'vm', name: 'guest', namespace: 'ns', path: '/etc/hostname' } });
+  assert.deepEqual(parseScpArgs('./local.txt', 'root@vmi/guest:/tmp/x'), {
+    local: './local.txt',
+    toRemote: true,
+    remote: { kind: 'vmi', name: 'guest', user: 'root', path: '/tmp/x' },
+  });
+  assert.deepEqual(parseScpArgs('vm/guest/ns:/etc/hostname', '/tmp/out'), {
+    local: '/tmp/out',
+    toRemote: false,
+    remote: { kind: 'vm', name: 'guest', namespace: 'ns', path: '/etc/hostname' },
+  });
   assert.throws(() => parseScpArgs('a.txt', 'b.txt'), /none of the two provided locations/);
   assert.throws(() => parseScpArgs('vm/a:/x', 'vm/b:/y'), /remote location to another remote location/);
 });
 
-test('create vm builds upstream\'s manifest from flags', () => {
+test("create vm builds upstream's manifest from flags", () => {
   const vm = createVm({
-    name: 'my-vm', runStrategy: 'Always', terminationGracePeriod: 180, memory: '512Mi', instancetype: 'virtualmachineinstancetype/csmall', preference: 'virtio',
-    containerdisks: ['src:registry:5000/kubevirt/cirros-container-disk-demo:devel,bootorder:1'], pvcs: [], cloudInitUserData: Buffer.from('#!/bin/sh\necho hi\n').toString('base64'),
+    name: 'my-vm',
+    runStrategy: 'Always',
+    terminationGracePeriod: 180,
+    memory: '512Mi',
+    instancetype: 'virtualmachineinstancetype/csmall',
+    preference: 'virtio',
+    containerdisks: ['src:registry:5000/kubevirt/cirros-container-disk-demo:devel,bootorder:1'],
+    pvcs: [],
+    cloudInitUserData: Buffer.from('#!/bin/sh\necho hi\n').toString('base64'),
   });
   assert.deepEqual(vm, {
-    apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: { name: 'my-vm' },
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: { name: 'my-vm' },
     spec: {
       runStrategy: 'Always',
       instancetype: { name: 'csmall', kind: 'virtualmachineinstancetype' },
@@ -63,28 +80,65 @@ test('create vm builds upstream\'s manifest from flags', () => {
   assert.equal(plain.spec.template?.spec?.domain.memory?.guest, '1Gi');
   assert.equal(plain.spec.template?.spec?.volumes, undefined);
   assert.throws(() => createVm({ ...plainOptions(), containerdisks: ['name:x'] }), /src must be specified/);
-  assert.throws(() => createVm({ ...plainOptions(), containerdisks: ['src:a,bootorder:1', 'src:b,bootorder:1'] }), /bootorder 1 was specified multiple times/);
+  assert.throws(
+    () => createVm({ ...plainOptions(), containerdisks: ['src:a,bootorder:1', 'src:b,bootorder:1'] }),
+    /bootorder 1 was specified multiple times/,
+  );
   assert.throws(() => createVm({ ...plainOptions(), containerdisks: ['src:a,size:1Gi'] }), /unknown param\(s\): size:1Gi/);
   assert.throws(() => createVm({ ...plainOptions(), instancetype: 'pod/x' }), /invalid kind "pod"/);
 });
-const plainOptions = () => ({ name: 'v', runStrategy: 'Always', terminationGracePeriod: 180, memory: '512Mi', containerdisks: [], pvcs: [] });
+const plainOptions = () => ({
+  name: 'v',
+  runStrategy: 'Always',
+  terminationGracePeriod: 180,
+  memory: '512Mi',
+  containerdisks: [],
+  pvcs: [],
+});
 
 test('expose: a VMI or VM by its vmi.kubevirt.io/id label, a replica set by its selector; ports from --port or the pod interface; owned by the object', () => {
   const options = { serviceName: 'svc', protocol: 'tcp', type: 'clusterip' };
   const vmi = example<VirtualMachineInstance>('vmi-masquerade.yaml');
   vmi.metadata = { ...vmi.metadata, namespace: 'ns', uid: 'u1' };
   assert.deepEqual(exposeService({ kind: 'vmi', object: vmi }, { ...options, port: 8080, targetPort: '80' }), {
-    apiVersion: 'v1', kind: 'Service',
-    metadata: { name: 'svc', namespace: 'ns', ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vmi-masquerade', uid: 'u1', controller: true, blockOwnerDeletion: false }] },
-    spec: { type: 'ClusterIP', selector: { 'vmi.kubevirt.io/id': 'vmi-masquerade' }, ports: [{ protocol: 'TCP', port: 8080, targetPort: 80 }] },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: 'svc',
+      namespace: 'ns',
+      ownerReferences: [
+        {
+          apiVersion: 'kubevirt.io/v1',
+          kind: 'VirtualMachineInstance',
+          name: 'vmi-masquerade',
+          uid: 'u1',
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: { 'vmi.kubevirt.io/id': 'vmi-masquerade' },
+      ports: [{ protocol: 'TCP', port: 8080, targetPort: 80 }],
+    },
   });
-  assert.deepEqual(exposeService({ kind: 'vmi', object: vmi }, options).spec.ports, [{ name: 'http', protocol: 'TCP', port: 80 }], 'the masquerade interface declares port 80');
+  assert.deepEqual(
+    exposeService({ kind: 'vmi', object: vmi }, options).spec.ports,
+    [{ name: 'http', protocol: 'TCP', port: 80 }],
+    'the masquerade interface declares port 80',
+  );
   const vm = example<VirtualMachine>('vm-cirros.yaml');
   assert.throws(() => exposeService({ kind: 'vm', object: vm }, options), /couldn't find port via --port flag or introspection/);
-  assert.deepEqual(exposeService({ kind: 'vm', object: vm }, { ...options, port: 22 }).spec.selector, { 'vmi.kubevirt.io/id': 'vm-cirros' });
+  assert.deepEqual(exposeService({ kind: 'vm', object: vm }, { ...options, port: 22 }).spec.selector, {
+    'vmi.kubevirt.io/id': 'vm-cirros',
+  });
   const rs = example<VirtualMachineInstanceReplicaSet>('vmi-replicaset-cirros.yaml');
   assert.deepEqual(exposeService({ kind: 'vmirs', object: rs }, { ...options, port: 22 }).spec.selector, rs.spec.selector?.matchLabels);
-  assert.throws(() => exposeService({ kind: 'vm', object: vm }, { ...options, port: 22, type: 'ExternalName' }), /type: ExternalName not supported/);
+  assert.throws(
+    () => exposeService({ kind: 'vm', object: vm }, { ...options, port: 22, type: 'ExternalName' }),
+    /type: ExternalName not supported/,
+  );
   assert.throws(() => exposeService({ kind: 'vm', object: vm }, { ...options, port: 22, protocol: 'sctp' }), /unknown protocol: sctp/);
 });
 
@@ -96,9 +150,14 @@ test('a long VMI name is cut and hashed into a label value, as upstream does', (
 });
 
 test('common errors say what to do next', () => {
-  assert.equal(withHint('Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "x": VMI is not running', 'x', 'default'),
-    'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "x": VMI is not running: start it with virtctl start x');
+  assert.equal(
+    withHint('Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "x": VMI is not running', 'x', 'default'),
+    'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "x": VMI is not running: start it with virtctl start x',
+  );
   assert.match(withHint('virtualmachineinstance.kubevirt.io "x" not found', 'x', 'ns'), /start it with virtctl start x -n ns$/);
-  assert.match(withHint('virtualmachineinstances.subresources.kubevirt.io "x" is forbidden: User "viewer" cannot get resource', 'x', 'ns'), /ask an administrator for the kubevirt.io:edit role in namespace ns$/);
+  assert.match(
+    withHint('virtualmachineinstances.subresources.kubevirt.io "x" is forbidden: User "viewer" cannot get resource', 'x', 'ns'),
+    /ask an administrator for the kubevirt.io:edit role in namespace ns$/,
+  );
   assert.equal(withHint('something else', 'x', 'ns'), 'something else');
 });

@@ -1,7 +1,14 @@
 // The VM controller's decisions, from seeded objects (sample-controller style).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planVm, printableStatus, startBackoffSeconds, templateHash, TEMPLATE_HASH_ANNOTATION, VM_FINALIZER } from '../../src/controller/vm.ts';
+import {
+  planVm,
+  printableStatus,
+  startBackoffSeconds,
+  templateHash,
+  TEMPLATE_HASH_ANNOTATION,
+  VM_FINALIZER,
+} from '../../src/controller/vm.ts';
 import { example } from '../helpers/fixtures.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 
@@ -13,7 +20,15 @@ function vm(runStrategy: string, extra: Partial<VirtualMachine['metadata']> = {}
 }
 function vmiOf(owner: VirtualMachine, phase: string, extra: Partial<VirtualMachineInstance['metadata']> = {}): VirtualMachineInstance {
   return {
-    metadata: { name: owner.metadata.name, namespace: 'ns', uid: 'vmi-uid', ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: owner.metadata.name!, uid: 'vm-uid', controller: true }], ...extra },
+    metadata: {
+      name: owner.metadata.name,
+      namespace: 'ns',
+      uid: 'vmi-uid',
+      ownerReferences: [
+        { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: owner.metadata.name!, uid: 'vm-uid', controller: true },
+      ],
+      ...extra,
+    },
     spec: owner.spec.template.spec!,
     status: { phase },
   };
@@ -24,7 +39,9 @@ test('Always creates the VMI from the template, named and owned as upstream', ()
   const plan = planVm(v, undefined);
   assert.equal(plan.createVmi?.metadata.name, 'vm-cirros');
   assert.deepEqual(plan.createVmi?.metadata.labels, { 'kubevirt.io/vm': 'vm-cirros' });
-  assert.deepEqual(plan.createVmi?.metadata.ownerReferences, [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'vm-cirros', uid: 'vm-uid', controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(plan.createVmi?.metadata.ownerReferences, [
+    { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'vm-cirros', uid: 'vm-uid', controller: true, blockOwnerDeletion: true },
+  ]);
   assert.deepEqual(plan.createVmi?.spec, v.spec.template.spec);
   assert.equal(plan.status.printableStatus, 'Starting');
   assert.equal(plan.deleteVmi, undefined);
@@ -63,7 +80,7 @@ test('the finalizer: added to a new VM, removed once its VMI is gone', () => {
   assert.deepEqual(planVm(deleting, undefined).finalizers, []);
 });
 
-test('printableStatus follows upstream\'s order for the states seen here', () => {
+test("printableStatus follows upstream's order for the states seen here", () => {
   const v = vm('Always');
   assert.equal(printableStatus(vm('Always', { deletionTimestamp: 'x' }), vmiOf(v, 'Running')), 'Terminating');
   assert.equal(printableStatus(v, vmiOf(v, 'Running', { deletionTimestamp: 'x' })), 'Stopping');
@@ -147,7 +164,10 @@ test('crash-loop backoff: a VMI failing before it ever ran delays the next start
   assert.ok(planVm({ ...v, status: early.status }, undefined, clock('2026-11-22T10:00:11Z')).createVmi);
   const second = planVm({ ...v, status: early.status }, vmiOf(v, 'Failed', { uid: 'vmi-2' }), clock());
   assert.equal(second.status.startFailure?.consecutiveFailCount, 2);
-  assert.deepEqual([1, 2, 3, 5, 10].map((n) => startBackoffSeconds(n, 0)), [10, 40, 90, 250, 300]);
+  assert.deepEqual(
+    [1, 2, 3, 5, 10].map((n) => startBackoffSeconds(n, 0)),
+    [10, 40, 90, 250, 300],
+  );
   const ran = vmiOf(v, 'Running');
   ran.status!.phaseTransitionTimestamps = [{ phase: 'Running', phaseTransitionTimestamp: '2026-11-22T10:00:00Z' }];
   assert.equal(planVm({ ...v, status: early.status }, ran, clock()).status.startFailure, undefined, 'a VMI that ran clears the count');
@@ -156,10 +176,16 @@ test('crash-loop backoff: a VMI failing before it ever ran delays the next start
 test('RestartRequired appears when the template changes under a running VMI, but not for live-updatable fields', () => {
   const v = vm('Always');
   const vmi = vmiOf(v, 'Running', { annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(v) } });
-  assert.equal(planVm(v, vmi, clock()).status.conditions?.find((c) => c.type === 'RestartRequired'), undefined);
+  assert.equal(
+    planVm(v, vmi, clock()).status.conditions?.find((c) => c.type === 'RestartRequired'),
+    undefined,
+  );
   const live = structuredClone(v);
   live.spec.template.spec!.nodeSelector = { disk: 'ssd' };
-  assert.equal(planVm(live, vmi, clock()).status.conditions?.find((c) => c.type === 'RestartRequired'), undefined);
+  assert.equal(
+    planVm(live, vmi, clock()).status.conditions?.find((c) => c.type === 'RestartRequired'),
+    undefined,
+  );
   const changed = structuredClone(v);
   changed.spec.template.spec!.domain.devices.disks = [];
   assert.equal(planVm(changed, vmi, clock()).status.conditions?.find((c) => c.type === 'RestartRequired')?.status, 'True');

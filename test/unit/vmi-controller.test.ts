@@ -17,14 +17,22 @@ const params = { launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
 const NOW = '2026-11-22T10:00:00Z';
 
 function vmi(name = 'vmi-nocloud.yaml', phase = ''): VirtualMachineInstance {
-  const v = defaultNewVmi({ ...example<VirtualMachineInstance>(name), metadata: { ...example<VirtualMachineInstance>(name).metadata, namespace: 'ns' } }, config, fixedContext());
+  const v = defaultNewVmi(
+    { ...example<VirtualMachineInstance>(name), metadata: { ...example<VirtualMachineInstance>(name).metadata, namespace: 'ns' } },
+    config,
+    fixedContext(),
+  );
   v.metadata.uid = 'vmi-uid';
   v.metadata.resourceVersion = '7';
   v.status = { ...v.status, phase };
   return v;
 }
 
-function podOf(owner: VirtualMachineInstance, patch: Partial<V1Pod['status']> = {}, meta: Partial<NonNullable<V1Pod['metadata']>> = {}): V1Pod {
+function podOf(
+  owner: VirtualMachineInstance,
+  patch: Partial<V1Pod['status']> = {},
+  meta: Partial<NonNullable<V1Pod['metadata']>> = {},
+): V1Pod {
   const pod = renderLauncherPod(owner, params);
   pod.metadata = { ...pod.metadata, name: 'virt-launcher-x-abcde', uid: 'pod-uid', ...meta };
   pod.spec!.nodeName = 'node01';
@@ -39,7 +47,16 @@ test('the launcher pod is named, labelled and owned as upstream, and runs unpriv
   assert.equal(pod.metadata?.labels?.['kubevirt.io'], 'virt-launcher');
   assert.equal(pod.metadata?.labels?.['kubevirt.io/created-by'], 'vmi-uid');
   assert.equal(pod.metadata?.labels?.['vm.kubevirt.io/name'], 'vmi-nocloud');
-  assert.deepEqual(pod.metadata?.ownerReferences, [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vmi-nocloud', uid: 'vmi-uid', controller: true, blockOwnerDeletion: true }]);
+  assert.deepEqual(pod.metadata?.ownerReferences, [
+    {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachineInstance',
+      name: 'vmi-nocloud',
+      uid: 'vmi-uid',
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
   assert.equal(pod.spec?.automountServiceAccountToken, false);
   assert.equal(pod.spec?.securityContext?.runAsUser, 107);
   assert.equal(pod.spec?.nodeSelector?.['kubevirt.io/schedulable'], 'true');
@@ -48,16 +65,23 @@ test('the launcher pod is named, labelled and owned as upstream, and runs unpriv
     assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], c.name);
     assert.equal(c.securityContext?.allowPrivilegeEscalation, false, c.name);
   }
-  assert.deepEqual(pod.spec!.containers.map((c) => c.name), ['compute', 'volumecontainerdisk', 'guest-console-log']);
+  assert.deepEqual(
+    pod.spec!.containers.map((c) => c.name),
+    ['compute', 'volumecontainerdisk', 'guest-console-log'],
+  );
   assert.equal(pod.spec!.containers[1].image, 'registry:5000/kubevirt/cirros-container-disk-demo:devel');
   // No init container: compute's postStart hook hands the holders their binary before the kubelet starts them.
   assert.equal(pod.spec!.initContainers, undefined);
-  assert.deepEqual(pod.spec!.containers[0].lifecycle?.postStart?.exec?.command, ['/bin/cp', '/usr/bin/container-disk', '/init/usr/bin/container-disk']);
+  assert.deepEqual(pod.spec!.containers[0].lifecycle?.postStart?.exec?.command, [
+    '/bin/cp',
+    '/usr/bin/container-disk',
+    '/init/usr/bin/container-disk',
+  ]);
   assert.deepEqual(pod.spec!.containers[1].command, ['/init/usr/bin/container-disk']);
   assert.equal(pod.spec!.terminationGracePeriodSeconds, 0 + 15);
 });
 
-test('the helper containers\' resources: ours by default, each request and limit of the KubeVirt CR\'s supportContainerResources in place', () => {
+test("the helper containers' resources: ours by default, each request and limit of the KubeVirt CR's supportContainerResources in place", () => {
   const helpers = (pod: V1Pod) => Object.fromEntries(pod.spec!.containers.slice(1).map((c) => [c.name, c.resources]));
   assert.deepEqual(helpers(renderLauncherPod(vmi(), params)), {
     volumecontainerdisk: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '100m', memory: '8Mi' } },
@@ -76,7 +100,7 @@ test('the helper containers\' resources: ours by default, each request and limit
   });
 });
 
-test('the compute container asks for the guest\'s memory plus the measured overhead, and 100m per vCPU', () => {
+test("the compute container asks for the guest's memory plus the measured overhead, and 100m per vCPU", () => {
   const v = vmi('vmi-fedora.yaml');
   const pod = renderLauncherPod(v, params);
   const compute = pod.spec!.containers[0];
@@ -96,7 +120,11 @@ test('kernel boot, PVCs and cloud-init secrets are carried into the pod', () => 
   const pvc = renderLauncherPod(vmi('vmi-pvc.yaml'), params);
   const claim = pvc.spec!.volumes!.find((v) => v.persistentVolumeClaim);
   assert.ok(claim);
-  assert.ok(pvc.spec!.containers[0].volumeMounts!.some((m) => m.name === claim.name && m.mountPath.startsWith('/var/run/kubevirt-private/vmi-disks/')));
+  assert.ok(
+    pvc.spec!.containers[0].volumeMounts!.some(
+      (m) => m.name === claim.name && m.mountPath.startsWith('/var/run/kubevirt-private/vmi-disks/'),
+    ),
+  );
 });
 
 test('Pending: a pod is created once; expectations and an existing pod prevent a second, and keep Scheduling until the cache shows it', () => {
@@ -104,7 +132,10 @@ test('Pending: a pod is created once; expectations and an existing pod prevent a
   const plan = planVmi(v, [], params, NOW);
   assert.ok(plan.createPod);
   assert.equal(plan.update?.status?.phase, 'Scheduling', 'created pod and phase in one write');
-  assert.deepEqual(plan.update?.status?.phaseTransitionTimestamps?.map((t) => t.phase), ['Pending', 'Scheduling']);
+  assert.deepEqual(
+    plan.update?.status?.phaseTransitionTimestamps?.map((t) => t.phase),
+    ['Pending', 'Scheduling'],
+  );
   assert.equal(planVmi(v, [], params, NOW, true).createPod, undefined, 'a created pod the cache has not shown yet');
   const withPod = planVmi(v, [podOf(v)], params, NOW);
   assert.equal(withPod.createPod, undefined);
@@ -116,11 +147,16 @@ test('Pending: a pod is created once; expectations and an existing pod prevent a
   assert.deepEqual(planVmi(written, [], params, NOW, true), { events: [] }, 'waits for the created pod');
   assert.equal(planVmi(written, [], params, NOW).update?.status?.phase, 'Failed', 'a pod seen and gone fails the VMI');
   assert.equal(planVmi(written, [podOf(written)], params, NOW).update, undefined);
-  const scheduled = planVmi(written, [podOf(written, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })], params, NOW).update;
-  assert.deepEqual(scheduled?.status?.activePods, { 'pod-uid': 'node01' }, 'the pod\'s node is written with Scheduled');
+  const scheduled = planVmi(
+    written,
+    [podOf(written, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })],
+    params,
+    NOW,
+  ).update;
+  assert.deepEqual(scheduled?.status?.activePods, { 'pod-uid': 'node01' }, "the pod's node is written with Scheduled");
 });
 
-test('a pod that merely carries launcher labels is not the VMI\'s pod', () => {
+test("a pod that merely carries launcher labels is not the VMI's pod", () => {
   const v = vmi('vmi-nocloud.yaml', 'Scheduling');
   const impostor = podOf(v, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }, { ownerReferences: [] });
   const plan = planVmi(v, [impostor], params, NOW);
@@ -130,9 +166,22 @@ test('a pod that merely carries launcher labels is not the VMI\'s pod', () => {
   assert.ok(pending.createPod, 'a pending VMI still gets its own pod');
 });
 
-test('Scheduling → Scheduled when the pod is ready: nodeName and label, and no event (the pod\'s own events say it, as upstream)', () => {
+test("Scheduling → Scheduled when the pod is ready: nodeName and label, and no event (the pod's own events say it, as upstream)", () => {
   const v = vmi('vmi-nocloud.yaml', 'Scheduling');
-  const plan = planVmi(v, [podOf(v, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }, { type: 'PodScheduled', status: 'True' }] })], params, NOW);
+  const plan = planVmi(
+    v,
+    [
+      podOf(v, {
+        phase: 'Running',
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'PodScheduled', status: 'True' },
+        ],
+      }),
+    ],
+    params,
+    NOW,
+  );
   assert.equal(plan.update?.status?.phase, 'Scheduled');
   assert.equal(plan.update?.status?.nodeName, 'node01');
   assert.equal(plan.update?.metadata.labels?.['kubevirt.io/nodeName'], 'node01');
@@ -143,18 +192,65 @@ test('Scheduling → Scheduled when the pod is ready: nodeName and label, and no
 
 test('pod trouble is mirrored: Unschedulable and image pull failures', () => {
   const v = vmi('vmi-nocloud.yaml', 'Scheduling');
-  const unschedulable = planVmi(v, [podOf(v, { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' }] })], params, NOW);
-  assert.deepEqual(unschedulable.update?.status?.conditions?.find((c) => c.type === 'PodScheduled'), {
-    type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.', lastTransitionTime: NOW,
-  });
+  const unschedulable = planVmi(
+    v,
+    [
+      podOf(v, {
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' },
+        ],
+      }),
+    ],
+    params,
+    NOW,
+  );
+  assert.deepEqual(
+    unschedulable.update?.status?.conditions?.find((c) => c.type === 'PodScheduled'),
+    {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message: '0/1 nodes are available: 1 Insufficient cpu.',
+      lastTransitionTime: NOW,
+    },
+  );
   for (const reason of ['ErrImagePull', 'ImagePullBackOff']) {
-    const pulling = planVmi(v, [podOf(v, { containerStatuses: [{ name: 'volumecontainerdisk', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message: 'not found' } } }] })], params, NOW);
+    const pulling = planVmi(
+      v,
+      [
+        podOf(v, {
+          containerStatuses: [
+            {
+              name: 'volumecontainerdisk',
+              image: 'x',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason, message: 'not found' } },
+            },
+          ],
+        }),
+      ],
+      params,
+      NOW,
+    );
     const sync = pulling.update?.status?.conditions?.find((c) => c.type === 'Synchronized');
     assert.equal(sync?.reason, reason);
     assert.equal(sync?.status, 'False');
   }
   // Unchanged trouble is not written again.
-  const again = planVmi(unschedulable.update!, [podOf(v, { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' }] })], params, '2026-11-22T10:05:00Z');
+  const again = planVmi(
+    unschedulable.update!,
+    [
+      podOf(v, {
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' },
+        ],
+      }),
+    ],
+    params,
+    '2026-11-22T10:05:00Z',
+  );
   assert.equal(again.update, undefined);
 });
 
@@ -174,13 +270,22 @@ test('deleting a VMI deletes its pod (gracefully), never twice', () => {
   const v = vmi('vmi-nocloud.yaml', 'Scheduled');
   v.metadata.deletionTimestamp = NOW;
   const pod = podOf(v, { phase: 'Running' });
-  assert.deepEqual(planVmi(v, [pod], params, NOW).deletePods?.map((p) => p.metadata?.name), ['virt-launcher-x-abcde']);
+  assert.deepEqual(
+    planVmi(v, [pod], params, NOW).deletePods?.map((p) => p.metadata?.name),
+    ['virt-launcher-x-abcde'],
+  );
   pod.metadata!.deletionTimestamp = new Date(NOW);
   assert.equal(planVmi(v, [pod], params, NOW).deletePods, undefined);
 });
 
 test('node controller: a stale heartbeat makes the node unschedulable and fails its VMIs without a running pod', () => {
-  const node = { metadata: { name: 'node01', labels: { 'kubevirt.io/schedulable': 'true' }, annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z' } } };
+  const node = {
+    metadata: {
+      name: 'node01',
+      labels: { 'kubevirt.io/schedulable': 'true' },
+      annotations: { 'kubevirt.io/heartbeat': '2026-11-22T10:00:00Z' },
+    },
+  };
   const stranded = vmi('vmi-nocloud.yaml', 'Running');
   stranded.status!.nodeName = 'node01';
   const alive = { ...vmi('vmi-fedora.yaml', 'Running'), metadata: { ...vmi('vmi-fedora.yaml').metadata, uid: 'other' } };
@@ -192,7 +297,10 @@ test('node controller: a stale heartbeat makes the node unschedulable and fails 
   assert.equal(fresh.recheckAfterMs, 61_000);
   const stale = planNode(node, [stranded, alive], [alivePod], Date.parse('2026-11-22T10:05:01Z'));
   assert.equal(stale.markUnschedulable, true);
-  assert.deepEqual(stale.failVmis.map((v) => v.metadata.name), ['vmi-nocloud']);
+  assert.deepEqual(
+    stale.failVmis.map((v) => v.metadata.name),
+    ['vmi-nocloud'],
+  );
   assert.deepEqual(planNode({ metadata: { name: 'fresh-node' } }, [], [], Date.now()), { markUnschedulable: false, failVmis: [] });
 });
 

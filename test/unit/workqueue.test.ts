@@ -42,11 +42,16 @@ test('workers retry a failing reconcile until it succeeds', async () => {
   let attempts = 0;
   const errors: string[] = [];
   q.add('x');
-  const workers = runWorkers(q, 2, async () => {
-    attempts++;
-    if (attempts < 3) throw new Error(`attempt ${attempts}`);
-    q.shutDown();
-  }, (key, e) => errors.push(`${key}: ${(e as Error).message}`));
+  const workers = runWorkers(
+    q,
+    2,
+    async () => {
+      attempts++;
+      if (attempts < 3) throw new Error(`attempt ${attempts}`);
+      q.shutDown();
+    },
+    (key, e) => errors.push(`${key}: ${(e as Error).message}`),
+  );
   await workers;
   assert.equal(attempts, 3);
   assert.deepEqual(errors, ['x: attempt 1', 'x: attempt 2']);

@@ -123,7 +123,18 @@ function defaultObject(spec: VirtualMachineInstanceSpec, ctx: DefaultingContext)
   enable(features.pvspinlock);
   const hyperv = features.hyperv;
   if (hyperv) {
-    for (const key of ['relaxed', 'vapic', 'vpindex', 'runtime', 'synic', 'reset', 'frequencies', 'reenlightenment', 'ipi', 'evmcs'] as const) {
+    for (const key of [
+      'relaxed',
+      'vapic',
+      'vpindex',
+      'runtime',
+      'synic',
+      'reset',
+      'frequencies',
+      'reenlightenment',
+      'ipi',
+      'evmcs',
+    ] as const) {
       enable(hyperv[key]);
     }
     if (hyperv.spinlocks) {
@@ -142,7 +153,8 @@ function defaultObject(spec: VirtualMachineInstanceSpec, ctx: DefaultingContext)
     }
   }
   const timer = domain.clock?.timer;
-  if (timer) for (const t of [timer.hpet, timer.kvm, timer.pit, timer.rtc, timer.hyperv]) if (t && t.present === undefined) t.present = true;
+  if (timer)
+    for (const t of [timer.hpet, timer.kvm, timer.pit, timer.rtc, timer.hyperv]) if (t && t.present === undefined) t.present = true;
   for (const disk of domain.devices.disks ?? []) {
     if (!disk.disk && !disk.cdrom && !disk.lun) disk.disk = {};
     if (disk.cdrom) {
@@ -261,6 +273,9 @@ export function defaultNewVmi(vmi: VirtualMachineInstance, config: ClusterConfig
   if (!config.rootEnabled) status.runtimeUser = NON_ROOT_UID;
   out.metadata.finalizers = [...(out.metadata.finalizers ?? []), VMI_FINALIZER];
   status.phase = 'Pending';
-  status.phaseTransitionTimestamps = [...(status.phaseTransitionTimestamps ?? []), { phase: 'Pending', phaseTransitionTimestamp: ctx.now() }];
+  status.phaseTransitionTimestamps = [
+    ...(status.phaseTransitionTimestamps ?? []),
+    { phase: 'Pending', phaseTransitionTimestamp: ctx.now() },
+  ];
   return out;
 }

@@ -1,6 +1,21 @@
 // Schemas of the core Kubernetes types that kubevirt.io objects embed.
 import {
-  Type, Obj, Opt, Str, Bool, Int32, Int64, Arr, StrList, StringMap, QuantityMap, IntOrString, Time, Quantity, Empty, Unstructured,
+  Type,
+  Obj,
+  Opt,
+  Str,
+  Bool,
+  Int32,
+  Int64,
+  Arr,
+  StrList,
+  StringMap,
+  QuantityMap,
+  IntOrString,
+  Time,
+  Quantity,
+  Empty,
+  Unstructured,
 } from './builders.ts';
 
 export interface OwnerReference {
@@ -35,8 +50,7 @@ export const EmbeddedObjectMeta = () =>
 
 export const LocalObjectReference = () => Obj({ name: Opt(Str()) }, { 'x-kubernetes-map-type': 'atomic' });
 
-export const LabelSelectorRequirement = () =>
-  Obj({ key: Str(), operator: Str(), values: Opt(Arr(Type.String(), 'atomic')) });
+export const LabelSelectorRequirement = () => Obj({ key: Str(), operator: Str(), values: Opt(Arr(Type.String(), 'atomic')) });
 
 export const LabelSelector = () =>
   Obj(
@@ -73,9 +87,7 @@ export const Affinity = () =>
   Obj({
     nodeAffinity: Opt(
       Obj({
-        preferredDuringSchedulingIgnoredDuringExecution: Opt(
-          Arr(Obj({ preference: NodeSelectorTerm(), weight: Int32() }), 'atomic'),
-        ),
+        preferredDuringSchedulingIgnoredDuringExecution: Opt(Arr(Obj({ preference: NodeSelectorTerm(), weight: Int32() }), 'atomic')),
         requiredDuringSchedulingIgnoredDuringExecution: Opt(
           Obj({ nodeSelectorTerms: Arr(NodeSelectorTerm(), 'atomic') }, { 'x-kubernetes-map-type': 'atomic' }),
         ),

@@ -1,9 +1,54 @@
 // Spec and status schemas of every kubevirt.io kind other than the VMI.
-import { Type, Obj, Opt, Str, Bool, Int32, Int64, Arr, StrList, StringMap, Quantity, Time, IntOrString, Empty, Duration, MapOf, Unstructured } from './builders.ts';
-import { EmbeddedObjectMeta, LabelSelector, Condition, DataVolumeSpec, ResourceRequirements, Toleration, Affinity, LocalObjectReference } from './core.ts';
 import {
-  VirtualMachineInstanceSpec, MigrationState, FeatureState, GPU, HostDevice, LaunchSecurity, NUMA, Realtime, Hugepages,
-  DiskIOThreads, ClockOffset, Timer, CPUFeature, VGPUOptions, BlockSize, TPMDevice, FeatureAPIC, Hyperv, FeatureKVM, EFI,
+  Type,
+  Obj,
+  Opt,
+  Str,
+  Bool,
+  Int32,
+  Int64,
+  Arr,
+  StrList,
+  StringMap,
+  Quantity,
+  Time,
+  IntOrString,
+  Empty,
+  Duration,
+  MapOf,
+  Unstructured,
+} from './builders.ts';
+import {
+  EmbeddedObjectMeta,
+  LabelSelector,
+  Condition,
+  DataVolumeSpec,
+  ResourceRequirements,
+  Toleration,
+  Affinity,
+  LocalObjectReference,
+} from './core.ts';
+import {
+  VirtualMachineInstanceSpec,
+  MigrationState,
+  FeatureState,
+  GPU,
+  HostDevice,
+  LaunchSecurity,
+  NUMA,
+  Realtime,
+  Hugepages,
+  DiskIOThreads,
+  ClockOffset,
+  Timer,
+  CPUFeature,
+  VGPUOptions,
+  BlockSize,
+  TPMDevice,
+  FeatureAPIC,
+  Hyperv,
+  FeatureKVM,
+  EFI,
 } from './vmi.ts';
 
 export const VirtualMachineInstanceTemplateSpec = () =>
@@ -39,8 +84,7 @@ export const VirtualMachineSpec = () =>
     updateVolumesStrategy: Opt(Str()),
   });
 
-const StorageMigratedVolume = () =>
-  Obj({ volumeName: Str(), sourcePVCInfo: Opt(Unstructured()), destinationPVCInfo: Opt(Unstructured()) });
+const StorageMigratedVolume = () => Obj({ volumeName: Str(), sourcePVCInfo: Opt(Unstructured()), destinationPVCInfo: Opt(Unstructured()) });
 
 const InstancetypeStatusRef = () =>
   Obj({
@@ -60,13 +104,9 @@ export const VirtualMachineStatus = () =>
     printableStatus: Opt(Str()),
     conditions: Opt(Arr(Condition())),
     stateChangeRequests: Opt(Arr(Obj({ action: Str(), data: Opt(StringMap()), uid: Opt(Str()) }))),
-    volumeRequests: Opt(
-      Arr(Obj({ addVolumeOptions: Opt(Unstructured()), removeVolumeOptions: Opt(Unstructured()) })),
-    ),
+    volumeRequests: Opt(Arr(Obj({ addVolumeOptions: Opt(Unstructured()), removeVolumeOptions: Opt(Unstructured()) }))),
     volumeSnapshotStatuses: Opt(Arr(Obj({ name: Str(), enabled: Bool(), reason: Opt(Str()) }))),
-    startFailure: Opt(
-      Obj({ consecutiveFailCount: Opt(Type.Integer()), lastFailedVMIUID: Opt(Str()), retryAfterTimestamp: Opt(Time()) }),
-    ),
+    startFailure: Opt(Obj({ consecutiveFailCount: Opt(Type.Integer()), lastFailedVMIUID: Opt(Str()), retryAfterTimestamp: Opt(Time()) })),
     memoryDumpRequest: Opt(
       Obj({
         claimName: Str(),
@@ -128,9 +168,7 @@ const PoolSelectionPolicy = () =>
     selectors: Opt(
       Obj({
         labelSelector: Opt(LabelSelector()),
-        nodeSelectorRequirementMatcher: Opt(
-          Arr(Obj({ key: Str(), operator: Str(), values: Opt(Arr(Type.String(), 'atomic')) })),
-        ),
+        nodeSelectorRequirementMatcher: Opt(Arr(Obj({ key: Str(), operator: Str(), values: Opt(Arr(Type.String(), 'atomic')) }))),
       }),
     ),
   });
@@ -284,9 +322,7 @@ export const MigrationPolicySpec = () =>
 
 const ComponentConfig = () =>
   Obj({
-    nodePlacement: Opt(
-      Obj({ nodeSelector: Opt(StringMap()), affinity: Opt(Affinity()), tolerations: Opt(Arr(Toleration())) }),
-    ),
+    nodePlacement: Opt(Obj({ nodeSelector: Opt(StringMap()), affinity: Opt(Affinity()), tolerations: Opt(Arr(Toleration())) })),
     replicas: Opt(Type.Integer()),
   });
 
@@ -368,9 +404,7 @@ export const KubeVirtConfiguration = () =>
     ovmfPath: Opt(Str()),
     selinuxLauncherType: Opt(Str()),
     defaultRuntimeClass: Opt(Str()),
-    smbios: Opt(
-      Obj({ manufacturer: Opt(Str()), product: Opt(Str()), version: Opt(Str()), sku: Opt(Str()), family: Opt(Str()) }),
-    ),
+    smbios: Opt(Obj({ manufacturer: Opt(Str()), product: Opt(Str()), version: Opt(Str()), sku: Opt(Str()), family: Opt(Str()) })),
     architectureConfiguration: Opt(
       Obj({
         amd64: Opt(ArchSpecificConfiguration()),
@@ -382,9 +416,7 @@ export const KubeVirtConfiguration = () =>
     ),
     evictionStrategy: Opt(Str()),
     additionalGuestMemoryOverheadRatio: Opt(Str()),
-    supportContainerResources: Opt(
-      Arr(Obj({ type: Str(), resources: ResourceRequirements() }), { mapKeys: ['type'] }),
-    ),
+    supportContainerResources: Opt(Arr(Obj({ type: Str(), resources: ResourceRequirements() }), { mapKeys: ['type'] })),
     supportedGuestAgentVersions: Opt(StrList()),
     memBalloonStatsPeriod: Opt(Type.Integer()),
     permittedHostDevices: Opt(Unstructured()),
@@ -457,9 +489,7 @@ export const KubeVirtSpec = () =>
     workloads: Opt(ComponentConfig()),
     customizeComponents: Opt(
       Obj({
-        patches: Opt(
-          Arr(Obj({ resourceName: Str(), resourceType: Str(), patch: Str(), type: Str() }), 'atomic'),
-        ),
+        patches: Opt(Arr(Obj({ resourceName: Str(), resourceType: Str(), patch: Str(), type: Str() }), 'atomic')),
         flags: Opt(Obj({ api: Opt(StringMap()), controller: Opt(StringMap()), handler: Opt(StringMap()) })),
       }),
     ),

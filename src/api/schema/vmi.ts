@@ -1,10 +1,17 @@
 // kubevirt.io/v1 VirtualMachineInstance: spec and status, field for field as upstream.
+import { Type, Obj, Opt, Str, Bool, Int32, Int64, Arr, StrList, StringMap, QuantityMap, Quantity, Time, Empty, MapOf } from './builders.ts';
 import {
-  Type, Obj, Opt, Str, Bool, Int32, Int64, Arr, StrList, StringMap, QuantityMap, Quantity, Time, Empty, MapOf,
-} from './builders.ts';
-import {
-  Affinity, Toleration, TopologySpreadConstraint, PodDNSConfig, ExecAction, HTTPGetAction, TCPSocketAction,
-  LocalObjectReference, PersistentVolumeClaimVolumeSource, DownwardAPIVolumeFile, Condition,
+  Affinity,
+  Toleration,
+  TopologySpreadConstraint,
+  PodDNSConfig,
+  ExecAction,
+  HTTPGetAction,
+  TCPSocketAction,
+  LocalObjectReference,
+  PersistentVolumeClaimVolumeSource,
+  DownwardAPIVolumeFile,
+  Condition,
 } from './core.ts';
 
 export const FeatureState = () => Obj({ enabled: Opt(Bool()) });
@@ -158,9 +165,7 @@ export const Memory = () =>
     hugepages: Opt(Hugepages()),
     guest: Opt(Quantity()),
     maxGuest: Opt(Quantity()),
-    reservedOverhead: Opt(
-      Obj({ addedOverhead: Opt(Quantity()), memLock: Opt(Str()) }),
-    ),
+    reservedOverhead: Opt(Obj({ addedOverhead: Opt(Quantity()), memLock: Opt(Str()) })),
   });
 
 export const Firmware = () =>
@@ -238,9 +243,7 @@ export const Features = () =>
 
 export const DomainSpec = () =>
   Obj({
-    resources: Opt(
-      Obj({ requests: Opt(QuantityMap()), limits: Opt(QuantityMap()), overcommitGuestOverhead: Opt(Bool()) }),
-    ),
+    resources: Opt(Obj({ requests: Opt(QuantityMap()), limits: Opt(QuantityMap()), overcommitGuestOverhead: Opt(Bool()) })),
     cpu: Opt(CPU()),
     memory: Opt(Memory()),
     machine: Opt(Obj({ type: Opt(Str()) })),
@@ -250,9 +253,7 @@ export const DomainSpec = () =>
     devices: Devices(),
     ioThreadsPolicy: Opt(Str()),
     ioThreads: Opt(DiskIOThreads()),
-    chassis: Opt(
-      Obj({ manufacturer: Opt(Str()), version: Opt(Str()), serial: Opt(Str()), asset: Opt(Str()), sku: Opt(Str()) }),
-    ),
+    chassis: Opt(Obj({ manufacturer: Opt(Str()), version: Opt(Str()), serial: Opt(Str()), asset: Opt(Str()), sku: Opt(Str()) })),
     launchSecurity: Opt(LaunchSecurity()),
     rebootPolicy: Opt(Str()),
   });
@@ -277,9 +278,7 @@ export const Volume = () =>
     cloudInitNoCloud: Opt(CloudInitSource()),
     cloudInitConfigDrive: Opt(CloudInitSource()),
     sysprep: Opt(Obj({ secret: Opt(LocalObjectReference()), configMap: Opt(LocalObjectReference()) })),
-    containerDisk: Opt(
-      Obj({ image: Str(), imagePullSecret: Opt(Str()), path: Opt(Str()), imagePullPolicy: Opt(Str()) }),
-    ),
+    containerDisk: Opt(Obj({ image: Str(), imagePullSecret: Opt(Str()), path: Opt(Str()), imagePullPolicy: Opt(Str()) })),
     ephemeral: Opt(Obj({ persistentVolumeClaim: Opt(PersistentVolumeClaimVolumeSource()) })),
     emptyDisk: Opt(Obj({ capacity: Quantity() })),
     dataVolume: Opt(Obj({ name: Str(), hotpluggable: Opt(Bool()) })),
@@ -343,9 +342,7 @@ export const VirtualMachineInstanceSpec = () =>
     schedulerName: Opt(Str()),
     serviceAccountName: Opt(Str()),
     tolerations: Opt(Arr(Toleration())),
-    topologySpreadConstraints: Opt(
-      Arr(TopologySpreadConstraint(), { mapKeys: ['topologyKey', 'whenUnsatisfiable'] }),
-    ),
+    topologySpreadConstraints: Opt(Arr(TopologySpreadConstraint(), { mapKeys: ['topologyKey', 'whenUnsatisfiable'] })),
     evictionStrategy: Opt(Str()),
     startStrategy: Opt(Str()),
     terminationGracePeriodSeconds: Opt(Int64()),
@@ -360,10 +357,7 @@ export const VirtualMachineInstanceSpec = () =>
     accessCredentials: Opt(Arr(AccessCredential())),
     architecture: Opt(Str()),
     resourceClaims: Opt(
-      Arr(
-        Obj({ name: Str(), resourceClaimName: Opt(Str()), resourceClaimTemplateName: Opt(Str()) }),
-        { mapKeys: ['name'] },
-      ),
+      Arr(Obj({ name: Str(), resourceClaimName: Opt(Str()), resourceClaimTemplateName: Opt(Str()) }), { mapKeys: ['name'] }),
     ),
     utilityVolumes: Opt(Arr(Obj({ name: Str(), claimName: Str(), type: Opt(Str()) }), { mapKeys: ['name'] })),
   });
@@ -537,4 +531,3 @@ export const VirtualMachineInstanceStatus = () =>
     ),
     changedBlockTracking: Opt(Obj({ state: Str(), backupStatus: Opt(Obj({ backupName: Opt(Str()), completed: Opt(Bool()) })) })),
   });
-

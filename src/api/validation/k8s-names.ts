@@ -29,8 +29,13 @@ export function dns1123SubdomainErrors(value: string): string[] {
 /** IANA_SVC_NAME, as IsValidPortName checks it. */
 export function isValidPortName(name: string): boolean {
   return (
-    name.length >= 1 && name.length <= 15 && PORT_NAME_CHARS.test(name) && LETTER.test(name) &&
-    !name.includes('--') && !name.startsWith('-') && !name.endsWith('-')
+    name.length >= 1 &&
+    name.length <= 15 &&
+    PORT_NAME_CHARS.test(name) &&
+    LETTER.test(name) &&
+    !name.includes('--') &&
+    !name.startsWith('-') &&
+    !name.endsWith('-')
   );
 }
 
@@ -52,7 +57,13 @@ export function isIP(value: string): boolean {
 export function macOctets(value: string): number | undefined {
   if (/^([0-9a-fA-F]{2}[:-])+[0-9a-fA-F]{2}$/.test(value)) {
     const sep = value[2];
-    if (value.split('').filter((c) => c === ':' || c === '-').some((c) => c !== sep)) return undefined;
+    if (
+      value
+        .split('')
+        .filter((c) => c === ':' || c === '-')
+        .some((c) => c !== sep)
+    )
+      return undefined;
     const n = value.split(sep).length;
     return [6, 8, 20].includes(n) ? n : undefined;
   }

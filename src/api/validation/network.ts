@@ -23,7 +23,9 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
   const podNetworks = networks.filter((n) => n.pod);
   const multusDefaults = networks.filter((n) => n.multus?.default);
   if (podNetworks.length > 1) {
-    causes.push(duplicate(field.child('interfaces'), `more than one interface is connected to a pod network in ${field.child('interfaces')}`));
+    causes.push(
+      duplicate(field.child('interfaces'), `more than one interface is connected to a pod network in ${field.child('interfaces')}`),
+    );
   }
   if (multusDefaults.length > 1) causes.push(invalid(field.child('networks'), 'Multus CNI should only have one default network'));
   if (podNetworks.length > 0 && multusDefaults.length > 0) {
@@ -41,7 +43,12 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
     if (!LINK_STATES.includes(iface.state ?? '')) {
       causes.push(notSupported(ifaceField(i).child('state'), `logical ${iface.name} interface state value is unsupported: ${iface.state}`));
     } else if (iface.state && iface.state !== 'up' && !iface.bridge) {
-      causes.push(notSupported(ifaceField(i).child('state'), `"${iface.name}" interface's state "${iface.state}" is supported only for bridge binding`));
+      causes.push(
+        notSupported(
+          ifaceField(i).child('state'),
+          `"${iface.name}" interface's state "${iface.state}" is supported only for bridge binding`,
+        ),
+      );
     }
   }
   for (const [i, iface] of interfaces.entries()) {
@@ -49,25 +56,42 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
     if (bindingCount(iface) !== 1) {
       causes.push(invalid(ifaceField(i), `logical ${iface.name} interface must have exactly one binding method or binding plugin`));
     }
-    if (iface.masquerade && !network?.pod) causes.push(invalid(ifaceField(i).child('name'), 'Masquerade interface only implemented with pod network'));
+    if (iface.masquerade && !network?.pod)
+      causes.push(invalid(ifaceField(i).child('name'), 'Masquerade interface only implemented with pod network'));
     if (iface.masquerade && iface.macAddress === MASQUERADE_BRIDGE_MAC) {
-      causes.push(invalid(ifaceField(i).child('macAddress'), 'The requested MAC address is reserved for the in-pod bridge. Please choose another one.'));
+      causes.push(
+        invalid(
+          ifaceField(i).child('macAddress'),
+          'The requested MAC address is reserved for the in-pod bridge. Please choose another one.',
+        ),
+      );
     }
     if (iface.bridge && network?.pod && !config.permitBridgeInterfaceOnPodNetwork) {
       causes.push(invalid(ifaceField(i).child('name'), 'Bridge on pod network configuration is not enabled under kubevirt-config'));
     }
     if (iface.passtBinding) {
-      if (!config.isFeatureGateEnabled('PasstBinding')) causes.push(invalid(ifaceField(i).child('name'), 'PasstBinding feature gate is not enabled'));
+      if (!config.isFeatureGateEnabled('PasstBinding'))
+        causes.push(invalid(ifaceField(i).child('name'), 'PasstBinding feature gate is not enabled'));
       else if (!network?.pod) causes.push(invalid(ifaceField(i).child('name'), 'PasstBinding interface only implemented with pod network'));
     }
     if (iface.binding && !Object.hasOwn(config.networkBindings, iface.binding.name)) {
-      causes.push(invalid(ifaceField(i).child('binding', 'name'), `logical ${iface.name} interface requested a binding plugin that does not exist: ${iface.binding.name}`));
+      causes.push(
+        invalid(
+          ifaceField(i).child('binding', 'name'),
+          `logical ${iface.name} interface requested a binding plugin that does not exist: ${iface.binding.name}`,
+        ),
+      );
     }
   }
   const seenNetworks = new Set<string>();
   for (const [i, network] of networks.entries()) {
     if (seenNetworks.has(network.name)) {
-      causes.push(duplicate(field.child('networks').index(i).child('name'), `Network with name "${network.name}" already exists, every network must have a unique name`));
+      causes.push(
+        duplicate(
+          field.child('networks').index(i).child('name'),
+          `Network with name "${network.name}" already exists, every network must have a unique name`,
+        ),
+      );
     }
     seenNetworks.add(network.name);
   }
@@ -91,7 +115,8 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
       causes.push(invalid(f, `${f} '${iface.name}' not found.`));
     }
   }
-  for (const [i, iface] of interfaces.entries()) causes.push(...validateInterfaceFields(ifaceField(i), iface, networksByName.get(iface.name)));
+  for (const [i, iface] of interfaces.entries())
+    causes.push(...validateInterfaceFields(ifaceField(i), iface, networksByName.get(iface.name)));
   for (const [i, iface] of interfaces.entries()) {
     const f = ifaceField(i);
     if (iface.slirp) causes.push(invalid(f.child('slirp'), 'Slirp interface support has been discontinued since v1.3'));
@@ -104,15 +129,19 @@ export function validateNetworking(field: FieldPath, spec: VirtualMachineInstanc
 function validateInterfaceFields(f: FieldPath, iface: Interface, network: Network | undefined): StatusCause[] {
   const causes: StatusCause[] = [];
   if (!INTERFACE_NAME.test(iface.name)) {
-    causes.push(invalid(f.child('name'), 'Network interface name can only contain alphabetical characters, numbers, dashes (-) or underscores (_)'));
+    causes.push(
+      invalid(f.child('name'), 'Network interface name can only contain alphabetical characters, numbers, dashes (-) or underscores (_)'),
+    );
   }
   if (iface.model && !INTERFACE_MODELS.includes(iface.model)) {
     causes.push(notSupported(f.child('model'), `interface ${f.child('name')} uses model ${iface.model} that is not supported.`));
   }
   if (iface.macAddress) {
     const octets = macOctets(iface.macAddress);
-    if (octets === undefined) causes.push(invalid(f.child('macAddress'), `interface ${f.child('name')} has malformed MAC address (${iface.macAddress}).`));
-    else if (octets > 6) causes.push(invalid(f.child('macAddress'), `interface ${f.child('name')} has too long MAC address (${iface.macAddress}).`));
+    if (octets === undefined)
+      causes.push(invalid(f.child('macAddress'), `interface ${f.child('name')} has malformed MAC address (${iface.macAddress}).`));
+    else if (octets > 6)
+      causes.push(invalid(f.child('macAddress'), `interface ${f.child('name')} has too long MAC address (${iface.macAddress}).`));
   }
   if (iface.pciAddress && !isPciAddress(iface.pciAddress)) {
     causes.push(invalid(f.child('pciAddress'), `interface ${f.child('name')} has malformed PCI address (${iface.pciAddress}).`));
@@ -149,7 +178,8 @@ function validateInterfaceFields(f: FieldPath, iface: Interface, network: Networ
       causes.push(invalid(f, 'provided DHCPPrivateOptions are out of range, must be in range 224 to 254'));
     }
     for (const [n, ntp] of (dhcp.ntpServers ?? []).entries()) {
-      if (!isIPv4(ntp)) causes.push(invalid(f.child('dhcpOptions', 'ntpServers').index(n), 'NTP servers must be a list of valid IPv4 addresses.'));
+      if (!isIPv4(ntp))
+        causes.push(invalid(f.child('dhcpOptions', 'ntpServers').index(n), 'NTP servers must be a list of valid IPv4 addresses.'));
     }
   }
   return causes;

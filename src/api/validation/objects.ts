@@ -1,9 +1,18 @@
 // Admission validation of whole objects, one function per kind and operation,
 // each returning upstream's status causes (an empty list admits the object).
 import type {
-  ObjectMeta, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration, VirtualMachineInstanceReplicaSet,
-  VirtualMachineInstancetype, VirtualMachinePool, VirtualMachinePreference, MigrationPolicy, VirtualMachineSpec,
-  VirtualMachineInstanceSpec, VirtualMachineInstancetypeSpec,
+  ObjectMeta,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachineInstancetype,
+  VirtualMachinePool,
+  VirtualMachinePreference,
+  MigrationPolicy,
+  VirtualMachineSpec,
+  VirtualMachineInstanceSpec,
+  VirtualMachineInstancetypeSpec,
 } from '../types.ts';
 import type { ClusterConfig } from '../cluster-config.ts';
 import { path, invalid, required, notSupported, forbidden, type FieldPath, type StatusCause } from '../causes.ts';
@@ -24,18 +33,35 @@ const ARCHITECTURES = ['amd64', 'arm64', 's390x'];
 const RUN_STRATEGIES = ['Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once'];
 const FAILURE_POLICIES = ['Reject', 'Ignore', 'RejectInferFromVolumeFailure', 'IgnoreInferFromVolumeFailure'];
 
-export function validateVmiMetadata(field: FieldPath, meta: ObjectMeta | undefined, config: ClusterConfig, ctx: RequestContext): StatusCause[] {
+export function validateVmiMetadata(
+  field: FieldPath,
+  meta: ObjectMeta | undefined,
+  config: ClusterConfig,
+  ctx: RequestContext,
+): StatusCause[] {
   const causes: StatusCause[] = [];
   const labels = meta?.labels ?? {};
   const annotations = meta?.annotations ?? {};
   if (!ctx.isKubeVirtServiceAccount && Object.keys(labels).some((l) => RESTRICTED_VMI_LABELS.includes(l))) {
-    causes.push(notSupported(field.child('labels'), 'creation of the following reserved kubevirt.io/ labels on a VMI object is prohibited'));
+    causes.push(
+      notSupported(field.child('labels'), 'creation of the following reserved kubevirt.io/ labels on a VMI object is prohibited'),
+    );
   }
   if (annotations[IGNITION_ANNOTATION] && !config.isFeatureGateEnabled('ExperimentalIgnitionSupport')) {
-    causes.push(invalid(field.child('annotations'), `ExperimentalIgnitionSupport feature gate is not enabled in kubevirt-config, invalid entry ${field.child('annotations').child(IGNITION_ANNOTATION)}`));
+    causes.push(
+      invalid(
+        field.child('annotations'),
+        `ExperimentalIgnitionSupport feature gate is not enabled in kubevirt-config, invalid entry ${field.child('annotations').child(IGNITION_ANNOTATION)}`,
+      ),
+    );
   }
   if (annotations[SIDECAR_ANNOTATION] && !config.isFeatureGateEnabled('Sidecar')) {
-    causes.push(invalid(field.child('annotations'), `sidecar feature gate is not enabled in kubevirt-config, invalid entry ${field.child('annotations', SIDECAR_ANNOTATION)}`));
+    causes.push(
+      invalid(
+        field.child('annotations'),
+        `sidecar feature gate is not enabled in kubevirt-config, invalid entry ${field.child('annotations', SIDECAR_ANNOTATION)}`,
+      ),
+    );
   }
   return causes;
 }
@@ -54,7 +80,9 @@ function validateVolumesHaveDisks(field: FieldPath, spec: VirtualMachineInstance
       if ((devices.disks ?? []).some((d) => d.name === volume.name)) {
         causes.push(invalid(f, `ContainerPath volume '${volume.name}' must be mapped to a filesystem, not a disk`));
       } else if (!filesystems.has(volume.name)) {
-        causes.push(invalid(f, `ContainerPath volume '${volume.name}' must have a matching filesystem defined in spec.domain.devices.filesystems`));
+        causes.push(
+          invalid(f, `ContainerPath volume '${volume.name}' must have a matching filesystem defined in spec.domain.devices.filesystems`),
+        );
       }
     }
   }
@@ -68,7 +96,12 @@ function validateMemoryProvided(field: FieldPath, spec: VirtualMachineInstanceSp
   if (memory?.guest !== undefined || memory?.hugepages !== undefined) return [];
   const f = field.child('domain');
   // Upstream leaves this cause without a field; the message names the three paths.
-  return [required('', `no memory requested, at least one of '${f.child('memory', 'guest')}', '${f.child('memory', 'hugepages', 'pageSize')}' or '${f.child('resources', 'requests', 'memory')}' must be set`)];
+  return [
+    required(
+      '',
+      `no memory requested, at least one of '${f.child('memory', 'guest')}', '${f.child('memory', 'hugepages', 'pageSize')}' or '${f.child('resources', 'requests', 'memory')}' must be set`,
+    ),
+  ];
 }
 
 function safeValue(q: string | number): number | undefined {
@@ -94,11 +127,7 @@ export function validateVmiCreate(vmi: VirtualMachineInstance, config: ClusterCo
 }
 
 /** A VMI's spec is fixed once created, except for kubevirt-ts's own updates. */
-export function validateVmiUpdate(
-  oldVmi: VirtualMachineInstance,
-  newVmi: VirtualMachineInstance,
-  ctx: RequestContext,
-): StatusCause[] {
+export function validateVmiUpdate(oldVmi: VirtualMachineInstance, newVmi: VirtualMachineInstance, ctx: RequestContext): StatusCause[] {
   if (ctx.isKubeVirtServiceAccount) return [];
   const causes: StatusCause[] = [];
   if (!jsonEqual(oldVmi.spec, newVmi.spec)) {
@@ -107,7 +136,12 @@ export function validateVmiUpdate(
   const oldLabels = oldVmi.metadata.labels ?? {};
   const newLabels = newVmi.metadata.labels ?? {};
   if (RESTRICTED_VMI_LABELS.some((l) => oldLabels[l] !== newLabels[l])) {
-    causes.push(notSupported(path('metadata').child('labels'), 'modification of the following reserved kubevirt.io/ labels on a VMI object is prohibited'));
+    causes.push(
+      notSupported(
+        path('metadata').child('labels'),
+        'modification of the following reserved kubevirt.io/ labels on a VMI object is prohibited',
+      ),
+    );
   }
   return causes;
 }
@@ -130,12 +164,19 @@ function validateMatcher(field: FieldPath, matcher: VirtualMachineSpec['instance
 }
 
 /** upstream's ValidateVirtualMachineSpec: the template, its data volumes and the run strategy. */
-export function validateVmSpec(field: FieldPath, spec: VirtualMachineSpec | undefined, config: ClusterConfig, ctx: RequestContext): StatusCause[] {
+export function validateVmSpec(
+  field: FieldPath,
+  spec: VirtualMachineSpec | undefined,
+  config: ClusterConfig,
+  ctx: RequestContext,
+): StatusCause[] {
   if (!spec?.template?.spec) return [required(field.child('template'), 'missing virtual machine template.')];
   const template = spec.template.spec;
   const causes = [
     ...validateVmiMetadata(field.child('template', 'metadata'), spec.template.metadata, config, ctx),
-    ...(template.domain ? validateVmiSpec(field.child('template', 'spec'), template, config) : [required(field.child('template', 'spec', 'domain'), `${field.child('template', 'spec', 'domain')} is required`)]),
+    ...(template.domain
+      ? validateVmiSpec(field.child('template', 'spec'), template, config)
+      : [required(field.child('template', 'spec', 'domain'), `${field.child('template', 'spec', 'domain')} is required`)]),
   ];
   for (const [i, dv] of (spec.dataVolumeTemplates ?? []).entries()) {
     const name = dv.metadata?.name ?? '';
@@ -147,17 +188,28 @@ export function validateVmSpec(field: FieldPath, spec: VirtualMachineSpec | unde
     const referenced = (template.volumes ?? []).some((v) => v.dataVolume?.name === name || v.persistentVolumeClaim?.claimName === name);
     if (!referenced) causes.push(required(f, `DataVolumeTemplate entry ${f} must be referenced in the VMI template's 'volumes' list`));
     if (!dv.spec.pvc && !dv.spec.storage) causes.push(invalid(field.child('PVC', 'Storage'), 'Missing Data volume PVC or Storage'));
-    if (dv.spec.pvc && dv.spec.storage) causes.push(invalid(field.child('PVC', 'Storage'), 'Duplicate storage definition, both target storage and target pvc defined'));
+    if (dv.spec.pvc && dv.spec.storage)
+      causes.push(invalid(field.child('PVC', 'Storage'), 'Duplicate storage definition, both target storage and target pvc defined'));
   }
   if (spec.running !== undefined && spec.runStrategy !== undefined) {
-    causes.push(invalid(field.child('running'), 'Running and RunStrategy are mutually exclusive. Note that Running is deprecated, please use RunStrategy instead'));
+    causes.push(
+      invalid(
+        field.child('running'),
+        'Running and RunStrategy are mutually exclusive. Note that Running is deprecated, please use RunStrategy instead',
+      ),
+    );
   } else if (spec.running === undefined && spec.runStrategy === undefined) {
     causes.push(invalid(field.child('running'), 'RunStrategy must be specified'));
   }
   if (spec.runStrategy !== undefined) {
     if (spec.runStrategy === 'WaitAsReceiver') {
       if (!config.isFeatureGateEnabled('DecentralizedLiveMigration')) {
-        causes.push(invalid(field.child('runStrategy'), 'Invalid RunStrategy (WaitAsReceiver), DecentralizedLiveMigration feature gate is not enabled in kubevirt resource'));
+        causes.push(
+          invalid(
+            field.child('runStrategy'),
+            'Invalid RunStrategy (WaitAsReceiver), DecentralizedLiveMigration feature gate is not enabled in kubevirt resource',
+          ),
+        );
       }
     } else if (!RUN_STRATEGIES.includes(spec.runStrategy)) {
       causes.push(invalid(field.child('runStrategy'), `Invalid RunStrategy (${spec.runStrategy})`));
@@ -169,7 +221,11 @@ export function validateVmSpec(field: FieldPath, spec: VirtualMachineSpec | unde
 }
 
 /** Fields the template may not set because the referenced instance type sets them (upstream's conflict check). */
-export function instancetypeConflicts(field: FieldPath, spec: VirtualMachineInstanceSpec, instancetype: VirtualMachineInstancetypeSpec): StatusCause[] {
+export function instancetypeConflicts(
+  field: FieldPath,
+  spec: VirtualMachineInstanceSpec,
+  instancetype: VirtualMachineInstancetypeSpec,
+): StatusCause[] {
   const conflicts: FieldPath[] = [];
   const domain = field.child('domain');
   const { requests = {}, limits = {} } = spec.domain?.resources ?? {};
@@ -179,8 +235,10 @@ export function instancetypeConflicts(field: FieldPath, spec: VirtualMachineInst
   if (limits.cpu !== undefined) conflicts.push(domain.child('resources', 'limits', 'cpu'));
   for (const key of ['sockets', 'cores', 'threads'] as const) if (cpu[key]) conflicts.push(domain.child('cpu', key));
   if (cpu.model && typeCpu.model !== undefined) conflicts.push(domain.child('cpu', 'model'));
-  if (cpu.dedicatedCpuPlacement && typeCpu.dedicatedCPUPlacement !== undefined) conflicts.push(domain.child('cpu', 'dedicatedCPUPlacement'));
-  if (cpu.isolateEmulatorThread && typeCpu.isolateEmulatorThread !== undefined) conflicts.push(domain.child('cpu', 'isolateEmulatorThread'));
+  if (cpu.dedicatedCpuPlacement && typeCpu.dedicatedCPUPlacement !== undefined)
+    conflicts.push(domain.child('cpu', 'dedicatedCPUPlacement'));
+  if (cpu.isolateEmulatorThread && typeCpu.isolateEmulatorThread !== undefined)
+    conflicts.push(domain.child('cpu', 'isolateEmulatorThread'));
   if (cpu.numa && typeCpu.numa) conflicts.push(domain.child('cpu', 'numa'));
   if (cpu.realtime && typeCpu.realtime) conflicts.push(domain.child('cpu', 'realtime'));
   const memory = spec.domain?.memory ?? {};
@@ -214,7 +272,11 @@ export function validateVm(
   return validateVmSpec(path('spec'), vm.spec, config, ctx);
 }
 
-function validateSelectorMatches(field: FieldPath, selector: Parameters<typeof selectorMatches>[0], labels?: Record<string, string>): StatusCause[] {
+function validateSelectorMatches(
+  field: FieldPath,
+  selector: Parameters<typeof selectorMatches>[0],
+  labels?: Record<string, string>,
+): StatusCause[] {
   const error = selectorError(selector);
   if (error) return [invalid(field.child('selector'), error)];
   if (!selectorMatches(selector, labels)) return [invalid(field.child('selector'), 'selector does not match labels.')];
@@ -246,7 +308,8 @@ export function validatePool(pool: VirtualMachinePool, config: ClusterConfig, ct
     else {
       const text = maxUnavailable.slice(0, -1);
       const value = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
-      if (Number.isNaN(value)) causes.push(invalid(f, `maxUnavailable percentage value "${text}" is invalid: strconv.Atoi: parsing "${text}": invalid syntax`));
+      if (Number.isNaN(value))
+        causes.push(invalid(f, `maxUnavailable percentage value "${text}" is invalid: strconv.Atoi: parsing "${text}": invalid syntax`));
       else if (value <= 0 || value > 100) causes.push(invalid(f, `maxUnavailable percentage value ${value} must be between 1 and 100`));
     }
   } else if (typeof maxUnavailable === 'number' && maxUnavailable <= 0) {
@@ -261,7 +324,11 @@ export function validatePool(pool: VirtualMachinePool, config: ClusterConfig, ct
   return causes;
 }
 
-export function validateMigrationCreate(migration: VirtualMachineInstanceMigration, config: ClusterConfig, ctx: RequestContext): StatusCause[] {
+export function validateMigrationCreate(
+  migration: VirtualMachineInstanceMigration,
+  config: ClusterConfig,
+  ctx: RequestContext,
+): StatusCause[] {
   const field = path('spec');
   const spec = migration.spec ?? {};
   const causes: StatusCause[] = [];
@@ -273,34 +340,53 @@ export function validateMigrationCreate(migration: VirtualMachineInstanceMigrati
     causes.push(notSupported(field, 'DecentralizedLiveMigration feature gate is not enabled in kubevirt resource'));
   }
   if (spec.sendTo && spec.receive && spec.sendTo.migrationID !== spec.receive.migrationID) {
-    causes.push(invalid(field, `sendTo migrationID ${spec.sendTo.migrationID} does not match receive migrationID ${spec.receive.migrationID}`));
+    causes.push(
+      invalid(field, `sendTo migrationID ${spec.sendTo.migrationID} does not match receive migrationID ${spec.receive.migrationID}`),
+    );
   }
   return causes;
 }
 
 /** A migration's spec is fixed once created. */
-export function validateMigrationUpdate(oldMigration: VirtualMachineInstanceMigration, newMigration: VirtualMachineInstanceMigration): StatusCause[] {
+export function validateMigrationUpdate(
+  oldMigration: VirtualMachineInstanceMigration,
+  newMigration: VirtualMachineInstanceMigration,
+): StatusCause[] {
   if (jsonEqual(oldMigration.spec, newMigration.spec)) return [];
-  return [forbidden(path('spec'), 'update of Migration object\'s spec is restricted')];
+  return [forbidden(path('spec'), "update of Migration object's spec is restricted")];
 }
 
 export function validateInstancetype(instancetype: VirtualMachineInstancetype): StatusCause[] {
   const field = path('spec');
   const memory = instancetype.spec?.memory;
   const causes: StatusCause[] = [];
-  if (!instancetype.spec?.cpu || instancetype.spec.cpu.guest === undefined) causes.push(required(field.child('cpu', 'guest'), `${field.child('cpu', 'guest')} is required`));
-  if (!memory || memory.guest === undefined) causes.push(required(field.child('memory', 'guest'), `${field.child('memory', 'guest')} is required`));
+  if (!instancetype.spec?.cpu || instancetype.spec.cpu.guest === undefined)
+    causes.push(required(field.child('cpu', 'guest'), `${field.child('cpu', 'guest')} is required`));
+  if (!memory || memory.guest === undefined)
+    causes.push(required(field.child('memory', 'guest'), `${field.child('memory', 'guest')} is required`));
   const percent = memory?.overcommitPercent ?? 0;
   const f = field.child('memory', 'overcommitPercent');
   if (percent < 0 || percent > 100) causes.push(invalid(f, `${f} '${percent}': must be in range between 0 and 100.`));
-  if (percent !== 0 && memory?.hugepages) causes.push(invalid(f, `${f} and ${field.child('memory', 'hugepages')} should not be requested together.`));
+  if (percent !== 0 && memory?.hugepages)
+    causes.push(invalid(f, `${f} and ${field.child('memory', 'hugepages')} should not be requested together.`));
   return causes;
 }
 
 export function validatePreference(preference: VirtualMachinePreference): StatusCause[] {
   const field = path('spec').child('cpu', 'preferredCPUTopology');
   const topology = preference.spec?.cpu?.preferredCPUTopology;
-  const valid = ['preferSockets', 'preferCores', 'preferThreads', 'preferSpread', 'preferAny', 'sockets', 'cores', 'threads', 'spread', 'any'];
+  const valid = [
+    'preferSockets',
+    'preferCores',
+    'preferThreads',
+    'preferSpread',
+    'preferAny',
+    'sockets',
+    'cores',
+    'threads',
+    'spread',
+    'any',
+  ];
   if (topology !== undefined && !valid.includes(topology)) {
     return [invalid(field, `unknown preferredCPUTopology ${topology}, must be one of: ${valid.join(', ')}`)];
   }
@@ -323,4 +409,3 @@ export function validateMigrationPolicy(policy: MigrationPolicy): StatusCause[] 
   }
   return causes;
 }
-

@@ -29,7 +29,9 @@ function readQuantity(value: string | number | undefined, field: FieldPath, caus
   try {
     return parseQuantity(value);
   } catch {
-    causes.push(invalid(field, `${field} '${value}': quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`));
+    causes.push(
+      invalid(field, `${field} '${value}': quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`),
+    );
     return undefined;
   }
 }
@@ -44,13 +46,23 @@ export function validateVmiSpec(field: FieldPath, spec: VirtualMachineInstanceSp
   if (spec.hostname) {
     const errors = dns1123LabelErrors(spec.hostname);
     if (errors.length) {
-      causes.push(invalid(field.child('hostname'), `${field.child('hostname')} does not conform to the kubernetes DNS_LABEL rules : ${errors.join(', ')}`));
+      causes.push(
+        invalid(
+          field.child('hostname'),
+          `${field.child('hostname')} does not conform to the kubernetes DNS_LABEL rules : ${errors.join(', ')}`,
+        ),
+      );
     }
   }
   if (spec.subdomain) {
     const errors = dns1123SubdomainErrors(spec.subdomain);
     if (errors.length) {
-      causes.push(invalid(field.child('subdomain'), `${field.child('subdomain')} does not conform to the kubernetes DNS_SUBDOMAIN rules : ${errors.join(', ')}`));
+      causes.push(
+        invalid(
+          field.child('subdomain'),
+          `${field.child('subdomain')} does not conform to the kubernetes DNS_SUBDOMAIN rules : ${errors.join(', ')}`,
+        ),
+      );
     }
   }
   causes.push(...validateResources(field, spec, config));
@@ -61,21 +73,27 @@ export function validateVmiSpec(field: FieldPath, spec: VirtualMachineInstanceSp
     const f = field.child('startStrategy');
     if (spec.startStrategy !== 'Paused') causes.push(invalid(f, `${f} is set with an unrecognized option: ${spec.startStrategy}`));
     else if (spec.livenessProbe) {
-      causes.push(invalid(f, `either ${f} or ${field.child('livenessProbe')} should be provided.Pausing VMI with LivenessProbe is not supported`));
+      causes.push(
+        invalid(f, `either ${f} or ${field.child('livenessProbe')} should be provided.Pausing VMI with LivenessProbe is not supported`),
+      );
     }
   }
   causes.push(...validateNetworking(field, spec, config));
   causes.push(...validateBootOrder(field, spec, config));
   for (const [i, input] of (devices.inputs ?? []).entries()) {
     const f = field.child('domain', 'devices', 'inputs').index(i);
-    if (input.bus && input.bus !== 'virtio' && input.bus !== 'usb') causes.push(invalid(f.child('bus'), 'Input device can have only virtio or usb bus.'));
+    if (input.bus && input.bus !== 'virtio' && input.bus !== 'usb')
+      causes.push(invalid(f.child('bus'), 'Input device can have only virtio or usb bus.'));
     if (input.type && input.type !== 'tablet') causes.push(invalid(f.child('type'), 'Input device can have only tablet type.'));
   }
   if (domain.ioThreadsPolicy !== undefined) {
     const f = field.child('domain', 'ioThreadsPolicy');
-    if (!IO_THREADS_POLICIES.includes(domain.ioThreadsPolicy)) causes.push(invalid(f, `Invalid IOThreadsPolicy (${domain.ioThreadsPolicy})`));
+    if (!IO_THREADS_POLICIES.includes(domain.ioThreadsPolicy))
+      causes.push(invalid(f, `Invalid IOThreadsPolicy (${domain.ioThreadsPolicy})`));
     if (domain.ioThreadsPolicy === 'supplementalPool' && !((domain.ioThreads?.supplementalPoolThreadCount ?? 0) > 0)) {
-      causes.push(invalid(field.child('domain', 'ioThreads'), 'the number of iothreads needs to be set and positive for the dedicated policy'));
+      causes.push(
+        invalid(field.child('domain', 'ioThreads'), 'the number of iothreads needs to be set and positive for the dedicated policy'),
+      );
     }
   }
   causes.push(...validateProbe(field.child('readinessProbe'), spec.readinessProbe));
@@ -95,15 +113,26 @@ export function validateVmiSpec(field: FieldPath, spec: VirtualMachineInstanceSp
   const secureBoot = efi !== undefined && efi.secureBoot !== false;
   const smm = domain.features?.smm !== undefined && domain.features.smm.enabled !== false;
   if (secureBoot && !smm && !domain.launchSecurity?.tdx) {
-    causes.push(invalid(field.child('domain'), `${field.child('domain')} has EFI SecureBoot enabled. SecureBoot requires SMM, which is currently disabled.`));
+    causes.push(
+      invalid(
+        field.child('domain'),
+        `${field.child('domain')} has EFI SecureBoot enabled. SecureBoot requires SMM, which is currently disabled.`,
+      ),
+    );
   }
   causes.push(...validateVolumes(field.child('volumes'), spec.volumes ?? [], config));
   for (const [i, volume] of (spec.volumes ?? []).entries()) {
-    if (volume.containerDisk?.path) causes.push(...validateAbsolutePath(field.child('volumes').index(i).child('containerDisk'), volume.containerDisk.path));
+    if (volume.containerDisk?.path)
+      causes.push(...validateAbsolutePath(field.child('volumes').index(i).child('containerDisk'), volume.containerDisk.path));
   }
   causes.push(...validateAccessCredentials(field.child('accessCredentials'), spec));
   if (spec.dnsPolicy && !DNS_POLICIES.includes(spec.dnsPolicy)) {
-    causes.push(notSupported(field.child('dnsPolicy'), `DNSPolicy: ${spec.dnsPolicy} is not supported, valid values: ${JSON.stringify(DNS_POLICIES).replaceAll(',', ' ').replaceAll('"', '')}`));
+    causes.push(
+      notSupported(
+        field.child('dnsPolicy'),
+        `DNSPolicy: ${spec.dnsPolicy} is not supported, valid values: ${JSON.stringify(DNS_POLICIES).replaceAll(',', ' ').replaceAll('"', '')}`,
+      ),
+    );
   }
   causes.push(...validateDnsConfig(field.child('dnsConfig'), spec));
   if (spec.evictionStrategy !== undefined && !EVICTION_STRATEGIES.includes(spec.evictionStrategy)) {
@@ -124,24 +153,45 @@ export function validateVmiSpec(field: FieldPath, spec: VirtualMachineInstanceSp
     causes.push(invalid(field.child('domain', 'devices', 'autoattachVSOCK'), 'VSOCK feature gate is not enabled in kubevirt-config'));
   }
   if (devices.disks?.some((d) => d.lun?.reservation) && !config.isFeatureGateEnabled('PersistentReservation')) {
-    causes.push(invalid(field.child('domain', 'devices', 'disks', 'luns', 'reservation'), 'persistent reservation is not enabled in kubevirt config'));
+    causes.push(
+      invalid(field.child('domain', 'devices', 'disks', 'luns', 'reservation'), 'persistent reservation is not enabled in kubevirt config'),
+    );
   }
   if (devices.downwardMetrics && !config.isFeatureGateEnabled('DownwardMetrics')) {
-    causes.push(invalid(field.child('domain', 'devices', 'downwardMetrics'), 'downwardMetrics virtio serial is not allowed: DownwardMetrics feature gate is not enabled'));
+    causes.push(
+      invalid(
+        field.child('domain', 'devices', 'downwardMetrics'),
+        'downwardMetrics virtio serial is not allowed: DownwardMetrics feature gate is not enabled',
+      ),
+    );
   }
   if (devices.video && devices.autoattachGraphicsDevice === false) {
-    causes.push(invalid(field.child('domain', 'devices', 'video'), 'Video configuration is not allowed when autoattachGraphicsDevice is set to false'));
+    causes.push(
+      invalid(
+        field.child('domain', 'devices', 'video'),
+        'Video configuration is not allowed when autoattachGraphicsDevice is set to false',
+      ),
+    );
   }
   for (const [i, panic] of (devices.panicDevices ?? []).entries()) {
     if (panic.model !== undefined && !PANIC_MODELS.includes(panic.model)) {
-      causes.push(invalid(field.child('domain', 'devices', 'panicDevices').index(i).child('model'), `invalid PanicDeviceModel(${panic.model})`));
+      causes.push(
+        invalid(field.child('domain', 'devices', 'panicDevices').index(i).child('model'), `invalid PanicDeviceModel(${panic.model})`),
+      );
     }
   }
   if (domain.rebootPolicy !== undefined && !config.isFeatureGateEnabled('RebootPolicy')) {
-    causes.push(invalid(field.child('domain', 'rebootPolicy'), 'RebootPolicy is specified but the RebootPolicy feature gate is not enabled'));
+    causes.push(
+      invalid(field.child('domain', 'rebootPolicy'), 'RebootPolicy is specified but the RebootPolicy feature gate is not enabled'),
+    );
   }
   if (domain.memory?.reservedOverhead?.memLock !== undefined && !config.isFeatureGateEnabled('ReservedOverheadMemlock')) {
-    causes.push(invalid(field.child('domain', 'memory', 'reservedOverhead', 'memLock'), 'Reserved overhead memlock feature gate is not enabled in kubevirt-config'));
+    causes.push(
+      invalid(
+        field.child('domain', 'memory', 'reservedOverhead', 'memLock'),
+        'Reserved overhead memlock feature gate is not enabled in kubevirt-config',
+      ),
+    );
   }
   causes.push(...validateServiceAccount(field, spec));
   return causes;
@@ -176,20 +226,37 @@ function validateResources(field: FieldPath, spec: VirtualMachineInstanceSpec, c
     try {
       page = parseQuantity(memory.hugepages.pageSize ?? '');
     } catch {
-      causes.push(invalid(pageField, `${pageField} '${memory.hugepages.pageSize ?? ''}': quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`));
+      causes.push(
+        invalid(
+          pageField,
+          `${pageField} '${memory.hugepages.pageSize ?? ''}': quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`,
+        ),
+      );
     }
     if (page) {
       const vmMemory = bytes(reqMem) || bytes(guest) || bytes(limMem);
       const pageBytes = quantityValue(page);
       if (vmMemory !== 0 && vmMemory < pageBytes) {
-        causes.push(invalid(reqMemField, `${reqMemField} '${show(reqMem)}' must be equal to or larger than page size ${pageField} '${memory.hugepages.pageSize}'`));
+        causes.push(
+          invalid(
+            reqMemField,
+            `${reqMemField} '${show(reqMem)}' must be equal to or larger than page size ${pageField} '${memory.hugepages.pageSize}'`,
+          ),
+        );
       } else if (pageBytes > 0 && vmMemory % pageBytes !== 0) {
-        causes.push(invalid(reqMemField, `${reqMemField} '${show(reqMem)}' is not a multiple of the page size ${pageField} '${memory.hugepages.pageSize}'`));
+        causes.push(
+          invalid(
+            reqMemField,
+            `${reqMemField} '${show(reqMem)}' is not a multiple of the page size ${pageField} '${memory.hugepages.pageSize}'`,
+          ),
+        );
       }
     }
   }
   if (!config.isLiveUpdateRollout && guest && bytes(limMem) !== 0 && bytes(limMem) < bytes(guest)) {
-    causes.push(invalid(guestField, `${guestField} '${show(guest)}' must be equal to or less than the memory limit ${limMemField} '${show(limMem)}'`));
+    causes.push(
+      invalid(guestField, `${guestField} '${show(guest)}' must be equal to or less than the memory limit ${limMemField} '${show(limMem)}'`),
+    );
   }
   if (reqCpu && reqCpu.nanos < 0n) causes.push(invalid(reqCpuField, mustBePositive(reqCpuField, show(reqCpu))));
   if (limCpu && limCpu.nanos < 0n) causes.push(invalid(limCpuField, mustBePositive(limCpuField, show(limCpu))));
@@ -209,7 +276,10 @@ function validateMachine(field: FieldPath, spec: VirtualMachineInstanceSpec, con
 }
 
 function globMatch(pattern: string, value: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const regex = pattern
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${regex}$`).test(value);
 }
 
@@ -233,22 +303,44 @@ function validateCpu(field: FieldPath, spec: VirtualMachineInstanceSpec): Status
   const cpu = spec.domain?.cpu;
   if (!cpu) return causes;
   if (cpu.isolateEmulatorThread && !cpu.dedicatedCpuPlacement) {
-    causes.push(invalid(field.child('domain', 'cpu', 'isolateEmulatorThread'), 'IsolateEmulatorThread should be only set in combination with DedicatedCPUPlacement'));
+    causes.push(
+      invalid(
+        field.child('domain', 'cpu', 'isolateEmulatorThread'),
+        'IsolateEmulatorThread should be only set in combination with DedicatedCPUPlacement',
+      ),
+    );
   }
   for (const [i, feature] of (cpu.features ?? []).entries()) {
     if (!CPU_FEATURE_POLICIES.includes(feature.policy ?? '')) {
-      causes.push(invalid(field.child('domain', 'cpu', 'features').index(i).child('policy'), `CPU feature ${feature.name} uses policy ${feature.policy} that is not supported.`));
+      causes.push(
+        invalid(
+          field.child('domain', 'cpu', 'features').index(i).child('policy'),
+          `CPU feature ${feature.name} uses policy ${feature.policy} that is not supported.`,
+        ),
+      );
     }
   }
   if (cpu.maxSockets && cpu.sockets && cpu.sockets > cpu.maxSockets) {
-    causes.push(invalid(field.child('domain', 'cpu', 'sockets'), 'Number of sockets in CPU topology is greater than the maximum sockets allowed'));
+    causes.push(
+      invalid(field.child('domain', 'cpu', 'sockets'), 'Number of sockets in CPU topology is greater than the maximum sockets allowed'),
+    );
   }
   if (cpu.realtime) {
     if (!cpu.dedicatedCpuPlacement) {
-      causes.push(required(field.child('domain', 'cpu', 'dedicatedCpuPlacement'), `${field.child('domain', 'cpu', 'dedicatedCpuPlacement')} must be set to true when ${field.child('domain', 'cpu', 'realtime')} is used`));
+      causes.push(
+        required(
+          field.child('domain', 'cpu', 'dedicatedCpuPlacement'),
+          `${field.child('domain', 'cpu', 'dedicatedCpuPlacement')} must be set to true when ${field.child('domain', 'cpu', 'realtime')} is used`,
+        ),
+      );
     }
     if (!spec.domain.memory?.hugepages) {
-      causes.push(required(field.child('domain', 'memory', 'hugepages', 'pageSize'), `${field.child('domain', 'memory', 'hugepages', 'pageSize')} must be defined when ${field.child('domain', 'cpu', 'realtime')} is used`));
+      causes.push(
+        required(
+          field.child('domain', 'memory', 'hugepages', 'pageSize'),
+          `${field.child('domain', 'memory', 'hugepages', 'pageSize')} must be defined when ${field.child('domain', 'cpu', 'realtime')} is used`,
+        ),
+      );
     }
   }
   return causes;
@@ -259,7 +351,12 @@ function validateProbe(field: FieldPath, probe: Probe | undefined): StatusCause[
   const handlers = [probe.httpGet, probe.tcpSocket, probe.exec, probe.guestAgentPing].filter(Boolean).length;
   if (handlers > 1) return [invalid(field, `${field} must have exactly one probe type set`)];
   if (handlers < 1) {
-    return [required(field, `either ${field.child('tcpSocket')}, ${field.child('exec')} or ${field.child('httpGet')} must be set if a ${field} is specified`)];
+    return [
+      required(
+        field,
+        `either ${field.child('tcpSocket')}, ${field.child('exec')} or ${field.child('httpGet')} must be set if a ${field} is specified`,
+      ),
+    ];
   }
   return [];
 }
@@ -281,13 +378,22 @@ function validateBootOrder(field: FieldPath, spec: VirtualMachineInstanceSpec, c
       causes.push(invalid(f.child('lun'), `${f.child('lun')} can only be mapped to a DataVolume or PersistentVolumeClaim volume.`));
     }
     if (volume?.downwardMetrics) {
-      if (!disk.disk) causes.push(required(f.child('disk'), `DownwardMetrics volume must be mapped to a disk, but disk is not set on ${f.child('disk')}.`));
+      if (!disk.disk)
+        causes.push(
+          required(f.child('disk'), `DownwardMetrics volume must be mapped to a disk, but disk is not set on ${f.child('disk')}.`),
+        );
       else if (disk.disk.bus && disk.disk.bus !== 'virtio') {
-        causes.push(invalid(f.child('disk', 'bus'), `DownwardMetrics volume must be mapped to virtio bus, but ${f.child('disk', 'bus')} is set to ${disk.disk.bus}`));
+        causes.push(
+          invalid(
+            f.child('disk', 'bus'),
+            `DownwardMetrics volume must be mapped to virtio bus, but ${f.child('disk', 'bus')} is set to ${disk.disk.bus}`,
+          ),
+        );
       }
     }
     if (disk.bootOrder !== undefined) {
-      if (used.has(disk.bootOrder)) causes.push(invalid(f.child('bootOrder'), `Boot order for ${f.child('bootOrder')} already set for a different device.`));
+      if (used.has(disk.bootOrder))
+        causes.push(invalid(f.child('bootOrder'), `Boot order for ${f.child('bootOrder')} already set for a different device.`));
       used.add(disk.bootOrder);
     }
   }
@@ -296,7 +402,8 @@ function validateBootOrder(field: FieldPath, spec: VirtualMachineInstanceSpec, c
     const f = field.child('domain', 'devices', 'interfaces').index(i);
     if (iface.bootOrder < 1) causes.push(invalid(f.child('bootOrder'), `${f} must have a boot order > 0, if supplied`));
     else {
-      if (used.has(iface.bootOrder)) causes.push(invalid(f.child('bootOrder'), `Boot order for ${f.child('bootOrder')} already set for a different device.`));
+      if (used.has(iface.bootOrder))
+        causes.push(invalid(f.child('bootOrder'), `Boot order for ${f.child('bootOrder')} already set for a different device.`));
       used.add(iface.bootOrder);
     }
   }
@@ -318,17 +425,25 @@ export function validateDisks(field: FieldPath, disks: Disk[]): StatusCause[] {
     const f = field.index(i);
     const first = disks.findIndex((d) => d.name === disk.name);
     if (first < i) causes.push(invalid(f.child('name'), `${f} and ${field.index(first)} must not have the same Name.`));
-    if ([disk.disk, disk.lun, disk.cdrom].filter(Boolean).length > 1) causes.push(invalid(f, `${f} can only have a single target type defined`));
+    if ([disk.disk, disk.lun, disk.cdrom].filter(Boolean).length > 1)
+      causes.push(invalid(f, `${f} can only have a single target type defined`));
     if (disk.disk?.pciAddress) {
       const named = field.child('domain', 'devices', 'disks', 'disk').index(i);
-      if (disk.disk.bus !== 'virtio') causes.push(invalid(named.child('pciAddress'), `disk ${named.child('name')} - setting a PCI address is only possible with bus type virtio.`));
-      if (!isPciAddress(disk.disk.pciAddress)) causes.push(invalid(named.child('pciAddress'), `disk ${named.child('name')} has malformed PCI address (${disk.disk.pciAddress}).`));
+      if (disk.disk.bus !== 'virtio')
+        causes.push(
+          invalid(named.child('pciAddress'), `disk ${named.child('name')} - setting a PCI address is only possible with bus type virtio.`),
+        );
+      if (!isPciAddress(disk.disk.pciAddress))
+        causes.push(invalid(named.child('pciAddress'), `disk ${named.child('name')} has malformed PCI address (${disk.disk.pciAddress}).`));
     }
-    if (disk.bootOrder !== undefined && disk.bootOrder < 1) causes.push(invalid(f.child('bootOrder'), `${f} must have a boot order > 0, if supplied`));
+    if (disk.bootOrder !== undefined && disk.bootOrder < 1)
+      causes.push(invalid(f.child('bootOrder'), `${f} must have a boot order > 0, if supplied`));
     const { kind, bus } = diskTarget(disk);
     if (bus === 'ide') causes.push(invalid(f.child(kind, 'bus'), 'IDE bus is not supported'));
-    else if (bus === 'virtio' && kind === 'cdrom') causes.push(invalid(f.child('cdrom', 'bus'), `Bus type ${bus} is invalid for CD-ROM device`));
-    else if (bus === 'sata' && disk.disk?.readonly) causes.push(invalid(f.child('disk', 'bus'), `${bus} hard-disks do not support read-only.`));
+    else if (bus === 'virtio' && kind === 'cdrom')
+      causes.push(invalid(f.child('cdrom', 'bus'), `Bus type ${bus} is invalid for CD-ROM device`));
+    else if (bus === 'sata' && disk.disk?.readonly)
+      causes.push(invalid(f.child('disk', 'bus'), `${bus} hard-disks do not support read-only.`));
     else if (bus && !SUPPORTED_DISK_BUSES.includes(bus)) {
       causes.push(invalid(f.child(kind, 'bus'), `${f} is set with an unrecognized bus ${bus}, must be one of: [virtio scsi sata usb]`));
     }
@@ -336,14 +451,18 @@ export function validateDisks(field: FieldPath, disks: Disk[]): StatusCause[] {
       causes.push(notSupported(devicesDisks(i), `IOThreads are not supported for disks on a ${bus} bus`));
     }
     if (disk.serial) {
-      if (!SERIAL_CHARS.test(disk.serial)) causes.push(invalid(f.child('serial'), `${f} must be made up of the following characters [A-Za-z0-9_.+-], if specified`));
-      if ([...disk.serial].length > SERIAL_MAX_LEN) causes.push(invalid(f.child('serial'), `${f} must be less than or equal to ${SERIAL_MAX_LEN} in length, if specified`));
+      if (!SERIAL_CHARS.test(disk.serial))
+        causes.push(invalid(f.child('serial'), `${f} must be made up of the following characters [A-Za-z0-9_.+-], if specified`));
+      if ([...disk.serial].length > SERIAL_MAX_LEN)
+        causes.push(invalid(f.child('serial'), `${f} must be less than or equal to ${SERIAL_MAX_LEN} in length, if specified`));
     }
     if (disk.cache && !['none', 'writethrough', 'writeback'].includes(disk.cache)) {
       causes.push(invalid(f.child('cache'), `${f.child('cache')} has invalid value ${disk.cache}`));
     }
     if (disk.io && !['native', 'threads'].includes(disk.io)) {
-      causes.push(notSupported(devicesDisks(i).child('io'), `Disk IO mode for ${field} is not supported. Supported modes are: native, threads.`));
+      causes.push(
+        notSupported(devicesDisks(i).child('io'), `Disk IO mode for ${field} is not supported. Supported modes are: native, threads.`),
+      );
     }
     if (disk.errorPolicy !== undefined && !['stop', 'ignore', 'report', 'enospace'].includes(disk.errorPolicy)) {
       causes.push(invalid(f.child('errorPolicy'), `${f.child('errorPolicy')} has invalid value "${disk.errorPolicy}"`));
@@ -362,19 +481,30 @@ function validateBlockSize(f: FieldPath, disk: Disk): StatusCause[] {
   }
   const customField = f.child('blockSize', 'custom');
   if (custom.logical > custom.physical) {
-    return [invalid(customField.child('logical'), `Logical size ${custom.logical} must be the same or less than the physical size of ${custom.physical}`)];
+    return [
+      invalid(
+        customField.child('logical'),
+        `Logical size ${custom.logical} must be the same or less than the physical size of ${custom.physical}`,
+      ),
+    ];
   }
   if (diskTarget(disk).bus === 'sata' && custom.logical !== 512) {
     return [invalid(customField.child('logical'), `Logical size ${custom.logical} must be 512 for SATA devices`)];
   }
   if (custom.discardGranularity !== undefined && custom.logical !== 0 && custom.discardGranularity % custom.logical !== 0) {
-    return [invalid(customField.child('discardGranularity'), `Discard granularity ${custom.discardGranularity} must be multiples of logical size ${custom.logical}`)];
+    return [
+      invalid(
+        customField.child('discardGranularity'),
+        `Discard granularity ${custom.discardGranularity} must be multiples of logical size ${custom.logical}`,
+      ),
+    ];
   }
   const causes: StatusCause[] = [];
   for (const key of ['logical', 'physical'] as const) {
     const size = custom[key];
     if (size < 512) causes.push(invalid(customField.child(key), `Provided size of ${size} is less than the supported minimum size of 512`));
-    else if (size > 2097152) causes.push(invalid(customField.child(key), `Provided size of ${size} is greater than the supported maximum size of 2097152`));
+    else if (size > 2097152)
+      causes.push(invalid(customField.child(key), `Provided size of ${size} is greater than the supported maximum size of 2097152`));
     else if ((size & (size - 1)) !== 0) causes.push(invalid(customField.child(key), `Provided size of ${size} is not a power of 2`));
   }
   return causes;
@@ -404,13 +534,16 @@ function validateFirmware(field: FieldPath, spec: VirtualMachineInstanceSpec): S
   const causes: StatusCause[] = [];
   const bootloader = firmware.bootloader;
   if (bootloader?.efi && bootloader.bios) {
-    causes.push(invalid(field.child('bootloader'), `${field.child('bootloader')} has both EFI and BIOS configured, but they are mutually exclusive.`));
+    causes.push(
+      invalid(field.child('bootloader'), `${field.child('bootloader')} has both EFI and BIOS configured, but they are mutually exclusive.`),
+    );
   }
   const kernelBoot = firmware.kernelBoot;
   if (kernelBoot) {
     const kb = field.child('kernelBoot');
     if (!kernelBoot.container) {
-      if (kernelBoot.kernelArgs) causes.push(invalid(kb.child('kernelArgs'), 'kernel arguments cannot be provided without an external kernel'));
+      if (kernelBoot.kernelArgs)
+        causes.push(invalid(kb.child('kernelArgs'), 'kernel arguments cannot be provided without an external kernel'));
     } else {
       const c = kb.child('container');
       if (!kernelBoot.container.image) causes.push(required(c.child('image'), `${c} must be defined with an image`));
@@ -425,8 +558,21 @@ function validateFirmware(field: FieldPath, spec: VirtualMachineInstanceSpec): S
 }
 
 const VOLUME_SOURCES = [
-  'persistentVolumeClaim', 'sysprep', 'cloudInitNoCloud', 'cloudInitConfigDrive', 'containerDisk', 'ephemeral', 'emptyDisk',
-  'hostDisk', 'dataVolume', 'configMap', 'secret', 'downwardAPI', 'serviceAccount', 'downwardMetrics', 'memoryDump',
+  'persistentVolumeClaim',
+  'sysprep',
+  'cloudInitNoCloud',
+  'cloudInitConfigDrive',
+  'containerDisk',
+  'ephemeral',
+  'emptyDisk',
+  'hostDisk',
+  'dataVolume',
+  'configMap',
+  'secret',
+  'downwardAPI',
+  'serviceAccount',
+  'downwardMetrics',
+  'memoryDump',
   'containerPath',
 ] as const satisfies readonly (keyof Volume)[];
 
@@ -460,12 +606,23 @@ export function validateVolumes(field: FieldPath, volumes: Volume[], config: Clu
     const hostDisk = volume.hostDisk;
     if (hostDisk) {
       if (!config.isFeatureGateEnabled('HostDisk')) causes.push(invalid(f, 'HostDisk feature gate is not enabled'));
-      if (!hostDisk.path) causes.push(required(f.child('hostDisk', 'path'), `${f.child('hostDisk', 'path')} is required for hostDisk volume`));
+      if (!hostDisk.path)
+        causes.push(required(f.child('hostDisk', 'path'), `${f.child('hostDisk', 'path')} is required for hostDisk volume`));
       if (hostDisk.type !== 'Disk' && hostDisk.type !== 'DiskOrCreate') {
-        causes.push(invalid(f.child('hostDisk', 'type'), `${f.child('hostDisk', 'type')} has invalid value '${hostDisk.type ?? ''}', allowed are 'Disk' or 'DiskOrCreate'`));
+        causes.push(
+          invalid(
+            f.child('hostDisk', 'type'),
+            `${f.child('hostDisk', 'type')} has invalid value '${hostDisk.type ?? ''}', allowed are 'Disk' or 'DiskOrCreate'`,
+          ),
+        );
       }
       if (hostDisk.type === 'Disk' && hostDisk.capacity !== undefined && parseQuantitySafe(hostDisk.capacity) !== 0n) {
-        causes.push(invalid(f.child('hostDisk', 'capacity'), `${f.child('hostDisk', 'capacity')} is allowed to pass only with ${f.child('hostDisk', 'type')} equal to 'DiskOrCreate'`));
+        causes.push(
+          invalid(
+            f.child('hostDisk', 'capacity'),
+            `${f.child('hostDisk', 'capacity')} is allowed to pass only with ${f.child('hostDisk', 'type')} equal to 'DiskOrCreate'`,
+          ),
+        );
       }
     }
     if (volume.configMap && !volume.configMap.name) {
@@ -475,11 +632,19 @@ export function validateVolumes(field: FieldPath, volumes: Volume[], config: Clu
       causes.push(required(f.child('secret', 'secretName'), `${f.child('secret', 'secretName')} is a required field`));
     }
     if (volume.serviceAccount && !volume.serviceAccount.serviceAccountName) {
-      causes.push(required(f.child('serviceAccount', 'serviceAccountName'), `${f.child('serviceAccount', 'serviceAccountName')} is a required field`));
+      causes.push(
+        required(f.child('serviceAccount', 'serviceAccountName'), `${f.child('serviceAccount', 'serviceAccountName')} is a required field`),
+      );
     }
     if (volume.emptyDisk) {
       const q = parseQuantitySafe(volume.emptyDisk.capacity);
-      if (q === undefined) causes.push(invalid(f.child('emptyDisk', 'capacity'), `${f.child('emptyDisk', 'capacity')} '${volume.emptyDisk.capacity}' is not a valid quantity`));
+      if (q === undefined)
+        causes.push(
+          invalid(
+            f.child('emptyDisk', 'capacity'),
+            `${f.child('emptyDisk', 'capacity')} '${volume.emptyDisk.capacity}' is not a valid quantity`,
+          ),
+        );
     }
   }
   const counts = (key: keyof Volume) => volumes.filter((v) => v[key] !== undefined).length;
@@ -501,7 +666,12 @@ type CloudInitSource = NonNullable<Volume['cloudInitNoCloud']>;
 
 /** Counts one kind of cloud-init data (user or network) and measures it, as upstream does. */
 function cloudInitData(
-  f: FieldPath, kind: string, base64Field: string, secretName: string | undefined, base64: string | undefined, plain: string | undefined,
+  f: FieldPath,
+  kind: string,
+  base64Field: string,
+  secretName: string | undefined,
+  base64: string | undefined,
+  plain: string | undefined,
   causes: StatusCause[],
 ): { sources: number; length: number } {
   let sources = 0;
@@ -510,7 +680,8 @@ function cloudInitData(
   if (base64) {
     sources++;
     const decoded = decodedBase64Length(base64);
-    if (decoded === undefined) causes.push(invalid(f.child(kind, base64Field), `${f.child(kind, base64Field)}.${kind}.${base64Field} is not a valid base64 value.`));
+    if (decoded === undefined)
+      causes.push(invalid(f.child(kind, base64Field), `${f.child(kind, base64Field)}.${kind}.${base64Field} is not a valid base64 value.`));
     length = decoded ?? 0;
   }
   if (plain) {
@@ -525,10 +696,22 @@ function validateCloudInit(f: FieldPath, kind: string, source: CloudInitSource):
   const sf = f.child(kind);
   const user = cloudInitData(f, kind, 'userDataBase64', source.secretRef?.name, source.userDataBase64, source.userData, causes);
   if (user.sources > 1) causes.push(invalid(sf, `${sf} must have only one userdatasource set.`));
-  if (user.length > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} userdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use UserDataSecretRef for larger data.`));
-  const network = cloudInitData(f, kind, 'networkDataBase64', source.networkDataSecretRef?.name, source.networkDataBase64, source.networkData, causes);
+  if (user.length > CLOUD_INIT_MAX_LEN)
+    causes.push(invalid(sf, `${sf} userdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use UserDataSecretRef for larger data.`));
+  const network = cloudInitData(
+    f,
+    kind,
+    'networkDataBase64',
+    source.networkDataSecretRef?.name,
+    source.networkDataBase64,
+    source.networkData,
+    causes,
+  );
   if (network.sources > 1) causes.push(invalid(sf, `${sf} must have only one networkdata source set.`));
-  if (network.length > CLOUD_INIT_MAX_LEN) causes.push(invalid(sf, `${sf} networkdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use NetworkDataSecretRef for larger data.`));
+  if (network.length > CLOUD_INIT_MAX_LEN)
+    causes.push(
+      invalid(sf, `${sf} networkdata exceeds ${CLOUD_INIT_MAX_LEN} byte limit. Should use NetworkDataSecretRef for larger data.`),
+    );
   if (user.sources === 0 && network.sources === 0) {
     causes.push(required(sf, `${sf} must have at least one userdatasource or one networkdatasource set.`));
   }
@@ -557,7 +740,7 @@ function validateAccessCredentials(field: FieldPath, spec: VirtualMachineInstanc
       if (method?.configDrive && !hasConfigDrive) {
         causes.push(invalid(f, `${f} requires a configDrive volume to exist when the configDrive propagationMethod is in use.`));
       }
-      if (method?.qemuGuestAgent && !(method.qemuGuestAgent.users?.length)) {
+      if (method?.qemuGuestAgent && !method.qemuGuestAgent.users?.length) {
         causes.push(invalid(f, `${f} requires at least one user to be present in the users list`));
       }
     } else if (credential.userPassword) {
@@ -574,7 +757,8 @@ function validateDnsConfig(field: FieldPath, spec: VirtualMachineInstanceSpec): 
   const config = spec.dnsConfig;
   if (spec.dnsPolicy === 'None') {
     if (!config) return [required(field, 'must provide `dnsConfig` when `dnsPolicy` is None')];
-    if (!config.nameservers?.length) causes.push(required(field.child('nameservers'), 'must provide at least one DNS nameserver when `dnsPolicy` is None'));
+    if (!config.nameservers?.length)
+      causes.push(required(field.child('nameservers'), 'must provide at least one DNS nameserver when `dnsPolicy` is None'));
   }
   if (!config) return causes;
   const nameservers = config.nameservers ?? [];
@@ -586,7 +770,8 @@ function validateDnsConfig(field: FieldPath, spec: VirtualMachineInstanceSpec): 
   }
   const searches = config.searches ?? [];
   if (searches.length > 6) causes.push(invalid(field.child('searches'), 'must not have more than 6 search paths'));
-  if (searches.join(' ').length > 256) causes.push(invalid(field.child('searches'), 'must not have more than 256 characters (including spaces) in the search list'));
+  if (searches.join(' ').length > 256)
+    causes.push(invalid(field.child('searches'), 'must not have more than 256 characters (including spaces) in the search list'));
   for (const [i, search] of searches.entries()) {
     const name = search.endsWith('.') ? search.slice(0, -1) : search;
     for (const msg of dns1123SubdomainErrors(name)) causes.push(invalid(field.child('searches').index(i), msg));
@@ -606,10 +791,13 @@ function validateServiceAccount(field: FieldPath, spec: VirtualMachineInstanceSp
   for (const [i, volume] of (spec.volumes ?? []).entries()) {
     const name = volume.serviceAccount?.serviceAccountName;
     if (name && name !== spec.serviceAccountName) {
-      causes.push(invalid(field.child('volumes').index(i).child('serviceAccount', 'serviceAccountName'),
-        `spec.serviceAccountName "${spec.serviceAccountName}" and serviceAccount volume "${name}" must reference the same service account`));
+      causes.push(
+        invalid(
+          field.child('volumes').index(i).child('serviceAccount', 'serviceAccountName'),
+          `spec.serviceAccountName "${spec.serviceAccountName}" and serviceAccount volume "${name}" must reference the same service account`,
+        ),
+      );
     }
   }
   return causes;
 }
-

@@ -17,10 +17,13 @@ export const clock: Concern = (vmi, ctx) => {
     base = new Date(ctx.now.getTime() + clock.utc.offsetSeconds * 1000).toISOString().slice(0, 19);
   }
   const rtc = clock?.timer?.rtc;
-  const argv = ['-rtc', opts(`base=${base}`, {
-    clock: rtc?.track === 'guest' ? 'vm' : undefined,
-    driftfix: rtc?.tickPolicy === 'catchup' ? 'slew' : undefined,
-  })];
+  const argv = [
+    '-rtc',
+    opts(`base=${base}`, {
+      clock: rtc?.track === 'guest' ? 'vm' : undefined,
+      driftfix: rtc?.tickPolicy === 'catchup' ? 'slew' : undefined,
+    }),
+  ];
   const pitPolicy = PIT_TICK_POLICIES[clock?.timer?.pit?.tickPolicy ?? ''];
   // The PIT's lost-tick policy is the in-kernel PIT's, which only KVM has.
   if (ctx.kvm && pitPolicy) argv.push('-global', `kvm-pit.lost_tick_policy=${pitPolicy}`);

@@ -10,7 +10,12 @@ export const serialConsole: Concern = (vmi, ctx) => {
   const serial = `${ctx.socketDir}/${SERIAL_SOCKET}`;
   const log = devices.logSerialConsole !== false ? `${serial}-log` : undefined;
   const chardev = opts('socket', {
-    id: 'charserial0', path: esc(serial), server: 'on', wait: 'off', logfile: log && esc(log), logappend: log ? 'on' : undefined,
+    id: 'charserial0',
+    path: esc(serial),
+    server: 'on',
+    wait: 'off',
+    logfile: log && esc(log),
+    logappend: log ? 'on' : undefined,
   });
   return { argv: ['-chardev', chardev, '-serial', 'chardev:charserial0'], sockets: { serial }, serialLog: log };
 };

@@ -35,14 +35,24 @@ function hypervFlags(vmi: VirtualMachineInstance, ctx: ConversionContext): strin
   const hv = features?.hyperv;
   if (!hv) return [];
   if (!ctx.kvm) {
-    throw new ConversionError('spec.domain.features.hyperv',
-      'Hyper-V enlightenments need KVM, and this node runs guests in software emulation');
+    throw new ConversionError(
+      'spec.domain.features.hyperv',
+      'Hyper-V enlightenments need KVM, and this node runs guests in software emulation',
+    );
   }
   const switches: [boolean | undefined, string][] = [
-    [hv.relaxed?.enabled, 'hv-relaxed'], [hv.vapic?.enabled, 'hv-vapic'], [hv.vpindex?.enabled, 'hv-vpindex'],
-    [hv.runtime?.enabled, 'hv-runtime'], [hv.synic?.enabled, 'hv-synic'], [hv.synictimer?.enabled, 'hv-stimer'],
-    [hv.reset?.enabled, 'hv-reset'], [hv.frequencies?.enabled, 'hv-frequencies'], [hv.reenlightenment?.enabled, 'hv-reenlightenment'],
-    [hv.tlbflush?.enabled, 'hv-tlbflush'], [hv.ipi?.enabled, 'hv-ipi'], [hv.evmcs?.enabled, 'hv-evmcs'],
+    [hv.relaxed?.enabled, 'hv-relaxed'],
+    [hv.vapic?.enabled, 'hv-vapic'],
+    [hv.vpindex?.enabled, 'hv-vpindex'],
+    [hv.runtime?.enabled, 'hv-runtime'],
+    [hv.synic?.enabled, 'hv-synic'],
+    [hv.synictimer?.enabled, 'hv-stimer'],
+    [hv.reset?.enabled, 'hv-reset'],
+    [hv.frequencies?.enabled, 'hv-frequencies'],
+    [hv.reenlightenment?.enabled, 'hv-reenlightenment'],
+    [hv.tlbflush?.enabled, 'hv-tlbflush'],
+    [hv.ipi?.enabled, 'hv-ipi'],
+    [hv.evmcs?.enabled, 'hv-evmcs'],
     [clock?.timer?.hyperv?.present, 'hv-time'],
   ];
   const flags = switches.filter(([on]) => on).map(([, flag]) => `${flag}=on`);
@@ -74,8 +84,10 @@ export const cpu: Concern = (vmi, ctx) => {
   return {
     argv: [
       // QEMU's sockets count is the most the guest can ever have; the first vcpus are present at boot.
-      '-smp', opts(String(vcpuCount(vmi)), { sockets: maxSockets, cores, threads, maxcpus: maxSockets * cores * threads }),
-      '-cpu', [...modelAndFeatures(vmi, ctx), ...hypervFlags(vmi, ctx), ...kvmFlags(vmi, ctx)].join(','),
+      '-smp',
+      opts(String(vcpuCount(vmi)), { sockets: maxSockets, cores, threads, maxcpus: maxSockets * cores * threads }),
+      '-cpu',
+      [...modelAndFeatures(vmi, ctx), ...hypervFlags(vmi, ctx), ...kvmFlags(vmi, ctx)].join(','),
     ],
   };
 };

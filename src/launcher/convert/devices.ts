@@ -29,17 +29,17 @@ function panicDevices({ panicDevices = [] }: Devices): string[] {
 function sound({ sound }: Devices): string[] {
   if (!sound) return [];
   // No host audio: the guest sees the card, and what it plays goes nowhere.
-  const card = sound.model === 'ac97'
-    ? ['-device', 'AC97,audiodev=audio0']
-    : ['-device', 'ich9-intel-hda,id=sound0', '-device', 'hda-duplex,audiodev=audio0'];
+  const card =
+    sound.model === 'ac97'
+      ? ['-device', 'AC97,audiodev=audio0']
+      : ['-device', 'ich9-intel-hda,id=sound0', '-device', 'hda-duplex,audiodev=audio0'];
   return ['-audiodev', 'none,id=audio0', ...card];
 }
 
 export const devices: Concern = (vmi) => {
   const devices = vmi.spec.domain.devices ?? {};
-  const balloon = devices.autoattachMemBalloon !== false
-    ? ['-device', opts('virtio-balloon-pci', { id: 'balloon0', 'free-page-reporting': 'on' })]
-    : [];
+  const balloon =
+    devices.autoattachMemBalloon !== false ? ['-device', opts('virtio-balloon-pci', { id: 'balloon0', 'free-page-reporting': 'on' })] : [];
   const rng = devices.rng ? ['-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-pci,rng=rng0,id=rng'] : [];
   return { argv: [...balloon, ...rng, ...watchdog(devices), ...panicDevices(devices), ...sound(devices)] };
 };

@@ -45,13 +45,20 @@ export const disks: Concern = (vmi, ctx, plan) => {
     if (disk.io === 'native' && cache !== 'none') throw new ConversionError(`${field}.io`, 'native IO needs cache: none');
     const errorPolicy = disk.errorPolicy ?? 'stop';
     const drive = `drive-${disk.name}`;
-    argv.push('-drive', opts(`file=${esc(backing.path)}`, {
-      if: 'none', id: drive, format: backing.format, cache, aio: disk.io === 'native' ? 'native' : undefined,
-      readonly: readonly ? 'on' : undefined,
-      werror: isCdrom ? undefined : WRITE_ERROR_POLICIES[errorPolicy],
-      rerror: READ_ERROR_POLICIES[errorPolicy],
-      discard: backing.format === 'qcow2' ? 'unmap' : undefined,
-    }));
+    argv.push(
+      '-drive',
+      opts(`file=${esc(backing.path)}`, {
+        if: 'none',
+        id: drive,
+        format: backing.format,
+        cache,
+        aio: disk.io === 'native' ? 'native' : undefined,
+        readonly: readonly ? 'on' : undefined,
+        werror: isCdrom ? undefined : WRITE_ERROR_POLICIES[errorPolicy],
+        rerror: READ_ERROR_POLICIES[errorPolicy],
+        discard: backing.format === 'qcow2' ? 'unmap' : undefined,
+      }),
+    );
     const common = { drive, id: `ua-${disk.name}`, bootindex: disk.bootOrder, serial: escOptional(disk.serial) };
     const bus = target(disk).bus ?? 'virtio';
     switch (bus) {
@@ -64,9 +71,16 @@ export const disks: Concern = (vmi, ctx, plan) => {
         break;
       case 'scsi':
         controller('virtio-scsi-pci', 'scsi0');
-        argv.push('-device', opts(isCdrom ? 'scsi-cd' : 'scsi-hd', {
-          ...common, bus: 'scsi0.0', channel: 0, 'scsi-id': 0, lun: scsiLun++,
-        }));
+        argv.push(
+          '-device',
+          opts(isCdrom ? 'scsi-cd' : 'scsi-hd', {
+            ...common,
+            bus: 'scsi0.0',
+            channel: 0,
+            'scsi-id': 0,
+            lun: scsiLun++,
+          }),
+        );
         break;
       case 'usb':
         controller('qemu-xhci', 'usb');
@@ -85,8 +99,10 @@ function refuseFilesystems(vmi: VirtualMachineInstance) {
   for (const [i, fs] of (vmi.spec.domain.devices?.filesystems ?? []).entries()) {
     const hasVolume = (vmi.spec.volumes ?? []).some((v) => v.name === fs.name);
     if (hasVolume && !disks.some((d) => d.name === fs.name)) {
-      throw new ConversionError(`spec.domain.devices.filesystems[${i}]`,
-        'virtiofs file systems need virtiofsd, which this node does not run');
+      throw new ConversionError(
+        `spec.domain.devices.filesystems[${i}]`,
+        'virtiofs file systems need virtiofsd, which this node does not run',
+      );
     }
   }
 }

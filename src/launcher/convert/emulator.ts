@@ -11,11 +11,18 @@ export const emulator: Concern = (vmi, _ctx, plan) => {
   }
   return {
     argv: [
-      '-name', `guest=${esc(domainName(vmi))},debug-threads=on`,
+      '-name',
+      `guest=${esc(domainName(vmi))},debug-threads=on`,
       // Paused (-S) until the launcher has connected to QMP and says cont.
-      '-no-user-config', '-nodefaults', '-S', '-msg', 'timestamp=on',
-      '-qmp', `unix:${plan.sockets.qmp},server=on,wait=off`,
-      '-display', 'none',
+      '-no-user-config',
+      '-nodefaults',
+      '-S',
+      '-msg',
+      'timestamp=on',
+      '-qmp',
+      `unix:${plan.sockets.qmp},server=on,wait=off`,
+      '-display',
+      'none',
     ],
   };
 };

@@ -17,15 +17,26 @@ export const secureBoot = (vmi: VirtualMachineInstance) => {
 function smbios(vmi: VirtualMachineInstance, ctx: ConversionContext): string[] {
   const { firmware, chassis } = vmi.spec.domain;
   const system = opts('type=1', {
-    manufacturer: esc(ctx.smbios.manufacturer), product: esc(ctx.smbios.product), family: esc(ctx.smbios.family),
-    version: escOptional(ctx.smbios.version), sku: escOptional(ctx.smbios.sku), serial: escOptional(firmware?.serial), uuid: firmware?.uuid,
+    manufacturer: esc(ctx.smbios.manufacturer),
+    product: esc(ctx.smbios.product),
+    family: esc(ctx.smbios.family),
+    version: escOptional(ctx.smbios.version),
+    sku: escOptional(ctx.smbios.sku),
+    serial: escOptional(firmware?.serial),
+    uuid: firmware?.uuid,
   });
   const argv = [...(firmware?.uuid ? ['-uuid', firmware.uuid] : []), '-smbios', system];
   if (chassis) {
-    argv.push('-smbios', opts('type=3', {
-      manufacturer: escOptional(chassis.manufacturer), version: escOptional(chassis.version), serial: escOptional(chassis.serial),
-      asset: escOptional(chassis.asset), sku: escOptional(chassis.sku),
-    }));
+    argv.push(
+      '-smbios',
+      opts('type=3', {
+        manufacturer: escOptional(chassis.manufacturer),
+        version: escOptional(chassis.version),
+        serial: escOptional(chassis.serial),
+        asset: escOptional(chassis.asset),
+        sku: escOptional(chassis.sku),
+      }),
+    );
   }
   return argv;
 }
@@ -42,13 +53,20 @@ function bootloader(vmi: VirtualMachineInstance, ctx: ConversionContext): PlanPa
   const code = secure ? ctx.firmware.ovmfSecureCode : ctx.firmware.ovmfCode;
   return {
     argv: [
-      '-drive', opts('if=pflash', { format: 'raw', unit: 0, readonly: 'on', file: esc(code) }),
-      '-drive', opts('if=pflash', { format: 'raw', unit: 1, file: esc(vars) }),
+      '-drive',
+      opts('if=pflash', { format: 'raw', unit: 0, readonly: 'on', file: esc(code) }),
+      '-drive',
+      opts('if=pflash', { format: 'raw', unit: 1, file: esc(vars) }),
       ...(secure ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
     ],
-    prepare: [{
-      kind: 'copy', from: secure ? ctx.firmware.ovmfSecureVars : ctx.firmware.ovmfVars, to: vars, keepExisting: efi.persistent === true,
-    }],
+    prepare: [
+      {
+        kind: 'copy',
+        from: secure ? ctx.firmware.ovmfSecureVars : ctx.firmware.ovmfVars,
+        to: vars,
+        keepExisting: efi.persistent === true,
+      },
+    ],
   };
 }
 

@@ -5,7 +5,13 @@ import { type Concern, type ConversionContext, ConversionError } from './plan.ts
 import { opts } from './qemu-options.ts';
 
 const MODELS: Record<string, string> = {
-  virtio: 'virtio-net-pci', e1000: 'e1000', e1000e: 'e1000e', rtl8139: 'rtl8139', igb: 'igb', ne2k_pci: 'ne2k_pci', pcnet: 'pcnet',
+  virtio: 'virtio-net-pci',
+  e1000: 'e1000',
+  e1000e: 'e1000e',
+  rtl8139: 'rtl8139',
+  igb: 'igb',
+  ne2k_pci: 'ne2k_pci',
+  pcnet: 'pcnet',
 };
 
 function interfaceArgs(iface: Interface, i: number, ctx: ConversionContext): string[] {

@@ -22,9 +22,11 @@ export const machine: Concern = (vmi, ctx, plan) => {
   if (clock?.timer?.hpet?.present === false) fields.hpet = 'off';
   return {
     argv: [
-      '-machine', opts(type, { ...fields, ...plan.machine }),
+      '-machine',
+      opts(type, { ...fields, ...plan.machine }),
       // A 32 MiB translation cache keeps TCG's memory overhead down without slowing boot.
-      '-accel', ctx.kvm ? 'kvm' : 'tcg,tb-size=32',
+      '-accel',
+      ctx.kvm ? 'kvm' : 'tcg,tb-size=32',
     ],
   };
 };

@@ -40,9 +40,11 @@ function memoryLayout(vmi: VirtualMachineInstance, ctx: ConversionContext): Memo
   // A block cannot be smaller than the pages behind it (1Gi hugepages make 1Gi blocks, as upstream's).
   const blockBytes = Math.max(VIRTIO_MEM_BLOCK_BYTES, pageSize ? quantityValue(pageSize) : 0);
   if (guestBytes % blockBytes !== 0 || maxBytes % blockBytes !== 0) {
-    throw new ConversionError('spec.domain.memory.maxGuest',
+    throw new ConversionError(
+      'spec.domain.memory.maxGuest',
       `memory hotplug needs the guest memory (${memory.guest}) and maxGuest (${memory.maxGuest}) to be multiples of ` +
-      `${binaryQuantity(blockBytes)}, the virtio-mem block size`);
+        `${binaryQuantity(blockBytes)}, the virtio-mem block size`,
+    );
   }
   return { guestMiB, pageSize, hotplug: { maxMiB: maxBytes / MiB, blockMiB: blockBytes / MiB } };
 }
@@ -83,7 +85,10 @@ export const memoryHotplug: Concern = (vmi, ctx) => {
   // node short of hugepages fails the plug rather than the running guest.
   const backend = memoryBackend(HOTPLUG_BACKEND, hotplug.maxMiB - guestMiB, pageSize, { reserve: 'off' });
   const device = opts('virtio-mem-pci', {
-    id: 'virtio-mem0', memdev: HOTPLUG_BACKEND, 'block-size': `${hotplug.blockMiB}M`, 'requested-size': 0,
+    id: 'virtio-mem0',
+    memdev: HOTPLUG_BACKEND,
+    'block-size': `${hotplug.blockMiB}M`,
+    'requested-size': 0,
     prealloc: pageSize ? 'on' : undefined,
   });
   return { argv: ['-object', backend, '-device', device] };

@@ -61,7 +61,10 @@ export type Concern = (vmi: VirtualMachineInstance, ctx: ConversionContext, plan
 /** The plan before any concern: no arguments yet, and the QMP and guest-agent sockets every guest has. */
 export function emptyPlan(ctx: ConversionContext): PlanSoFar {
   return {
-    argv: [], prepare: [], machine: {}, env: {},
+    argv: [],
+    prepare: [],
+    machine: {},
+    env: {},
     sockets: { qmp: `${ctx.socketDir}/qmp.sock`, guestAgent: `${ctx.socketDir}/qga.sock` },
   };
 }

@@ -10,7 +10,12 @@ export const escOptional = (value: string | undefined) => value && esc(value);
 
 /** `first,key=value,...`, leaving out the fields that are not set. */
 export const opts = (first: string, fields: Record<string, string | number | undefined>) =>
-  [first, ...Object.entries(fields).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`)].join(',');
+  [
+    first,
+    ...Object.entries(fields)
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => `${k}=${v}`),
+  ].join(',');
 
 /**
  * The -device of a controller that devices share (USB, SCSI, AHCI): given the first time one

@@ -76,7 +76,7 @@ export function diskBacking(vmi: VirtualMachineInstance, volume: Volume, ctx: Co
   if (tree) {
     const dir = ctx.volumes.fileTrees?.[volume.name];
     const source = volume.configMap ? 'configMap' : volume.secret ? 'secret' : volume.serviceAccount ? 'serviceAccount' : 'downwardAPI';
-    if (!dir) throw new ConversionError(`${field}.${source}`, 'the volume\'s files are not mounted in the pod');
+    if (!dir) throw new ConversionError(`${field}.${source}`, "the volume's files are not mounted in the pod");
     const label = ('volumeLabel' in tree && tree.volumeLabel) || 'cfgdata';
     const path = `${scratch}.iso`;
     return madeIso(path, { kind: 'iso', path, label, files: {}, fromDir: dir });

@@ -38,7 +38,11 @@ createTlsServer({ cert: readFileSync('/tls/tls.crt'), key: readFileSync('/tls/tl
     return json(res, 200, {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      response: { uid: review.request.uid, allowed, ...(allowed ? {} : { status: { code: 403, message: `denied by smoke webhook in ${POD}` } }) },
+      response: {
+        uid: review.request.uid,
+        allowed,
+        ...(allowed ? {} : { status: { code: 403, message: `denied by smoke webhook in ${POD}` } }),
+      },
     });
   }
   if (url === `/apis/${GROUP}/v1`) {
@@ -49,8 +53,11 @@ createTlsServer({ cert: readFileSync('/tls/tls.crt'), key: readFileSync('/tls/tl
   }
   if (url === '/apis' || url === `/apis/${GROUP}`) {
     return json(res, 200, {
-      kind: 'APIGroup', apiVersion: 'v1', name: GROUP,
-      versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' },
+      kind: 'APIGroup',
+      apiVersion: 'v1',
+      name: GROUP,
+      versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }],
+      preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' },
     });
   }
   json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, message: `no ${url}` });
