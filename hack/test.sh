@@ -6,7 +6,7 @@ cd "$REPO_ROOT"
 ensure_node_modules
 
 log "format and lint (Biome)"
-biome ci
+biome ci --error-on-warnings
 log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
 log "generated manifests are current"

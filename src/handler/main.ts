@@ -20,7 +20,7 @@ import {
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { LauncherClient } from '../contract/launcher-client.ts';
-import { LAUNCHER_SOCKET, SERIAL_SOCKET, VNC_SOCKET, type GuestInfo } from '../contract/launcher-protocol.ts';
+import { LAUNCHER_SOCKET } from '../contract/launcher-protocol.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
@@ -33,6 +33,7 @@ import { NodeLauncherHost } from './launcher-host.ts';
 import { NodeReporter } from './node-reporter.ts';
 import { emptyDirOf, viaDirectoryFd } from './paths.ts';
 import { commandRunner } from './runner.ts';
+import { virtApiRelay } from './relay.ts';
 import { serveVirtApi } from './server.ts';
 import { VirtHandler } from './virt-handler.ts';
 
@@ -121,34 +122,21 @@ const handlerTls = () => ({
   key: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.key`),
   ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
 });
-const COMMANDS = { pause: 'pause', unpause: 'unpause', softreboot: 'softReboot', reset: 'reset' } as const;
-const apiServer = serveVirtApi(
-  handlerTls,
-  {
-    async act(namespace, name, action) {
-      await handler.launcherOf(namespace, name).connection.request({ command: COMMANDS[action] });
-      log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
-    },
-    guestInfo: (namespace, name) => handler.launcherOf(namespace, name).connection.request<GuestInfo>({ command: 'guestInfo' }),
-    openStream(namespace, name, kind) {
-      const { podUid } = handler.launcherOf(namespace, name);
-      return viaDirectoryFd(
-        emptyDirOf(podUid, 'sockets'),
-        kind === 'console' ? SERIAL_SOCKET : VNC_SOCKET,
-        (path) =>
-          new Promise<Socket>((resolve, reject) => {
-            const socket = connectSocket(path);
-            socket.once('connect', () => {
-              socket.off('error', reject);
-              resolve(socket);
-            });
-            socket.once('error', reject);
-          }),
-      );
-    },
-  },
-  log,
-);
+const openSocket = (podUid: string, name: string) =>
+  viaDirectoryFd(
+    emptyDirOf(podUid, 'sockets'),
+    name,
+    (path) =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connectSocket(path);
+        socket.once('connect', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }),
+  );
+const apiServer = serveVirtApi(handlerTls, virtApiRelay(handler, openSocket, log), log);
 // Certificates rotate; the server takes the new ones without a restart.
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
 

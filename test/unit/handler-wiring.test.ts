@@ -4,11 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import type { DomainEvent, DomainStatus, LauncherCommand } from '../../src/contract/launcher-protocol.ts';
 import type { LauncherHost, PreparedLauncher } from '../../src/handler/launcher-host.ts';
 import type { NetworkPlan } from '../../src/handler/network.ts';
+import { virtApiRelay } from '../../src/handler/relay.ts';
 import { VirtHandler, type LauncherConnection } from '../../src/handler/virt-handler.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
@@ -206,5 +208,28 @@ test('wiring: a VMI gone from the node releases its launcher: connection closed,
   await run.until('released', () => h.launcher.closed);
   assert.deepEqual(h.host.released, ['pod-1']);
   assert.throws(() => h.handler.launcherOf('ns', 'vm1'), /has no running launcher on node node01/);
+  await run.stop();
+});
+
+test("wiring: virt-api's calls reach the VMI's launcher: actions by their command names, console and VNC by their sockets", async () => {
+  const h = harness();
+  const run = start(h);
+  await run.until('Running', () => h.writes.some((w) => w.status?.phase === 'Running'));
+  const opened: string[] = [];
+  const relay = virtApiRelay(
+    h.handler,
+    async (podUid, socket) => {
+      opened.push(`${podUid}/${socket}`);
+      return new PassThrough();
+    },
+    createLogger('virt-handler', {}, () => undefined),
+  );
+  await relay.act('ns', 'vm1', 'softreboot');
+  assert.equal(h.launcher.commands.at(-1)?.command, 'softReboot');
+  assert.deepEqual(await relay.guestInfo('ns', 'vm1'), { hostname: 'guest' });
+  await relay.openStream('ns', 'vm1', 'console');
+  await relay.openStream('ns', 'vm1', 'vnc');
+  assert.deepEqual(opened, ['pod-1/virt-serial0', 'pod-1/virt-vnc']);
+  await assert.rejects(relay.act('ns', 'other', 'pause'), /VMI ns\/other has no running launcher on node node01/);
   await run.stop();
 });

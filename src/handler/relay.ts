@@ -1,0 +1,33 @@
+// What virt-handler does for virt-api's calls: VMI actions and the guest
+// agent's answers go over the launcher's command socket, the console and VNC
+// streams to QEMU's sockets beside it.
+import type { Duplex } from 'node:stream';
+import type { HandlerAction } from '../contract/handler-api.ts';
+import { type GuestInfo, type LauncherCommand, SERIAL_SOCKET, VNC_SOCKET } from '../contract/launcher-protocol.ts';
+import type { Logger } from '../lib/log.ts';
+import type { VirtApiHandlers } from './server.ts';
+import type { VirtHandler } from './virt-handler.ts';
+
+const COMMANDS: Record<HandlerAction, LauncherCommand['command']> = {
+  pause: 'pause',
+  unpause: 'unpause',
+  softreboot: 'softReboot',
+  reset: 'reset',
+};
+
+export function virtApiRelay(
+  launchers: Pick<VirtHandler, 'launcherOf'>,
+  /** Connects to the unix socket of that name in the launcher pod's socket directory. */
+  openSocket: (podUid: string, socket: string) => Promise<Duplex>,
+  log: Logger,
+): VirtApiHandlers {
+  return {
+    async act(namespace, name, action) {
+      await launchers.launcherOf(namespace, name).connection.request({ command: COMMANDS[action] } as LauncherCommand);
+      log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } }).info(`${action} done`);
+    },
+    guestInfo: (namespace, name) => launchers.launcherOf(namespace, name).connection.request<GuestInfo>({ command: 'guestInfo' }),
+    openStream: (namespace, name, kind) =>
+      openSocket(launchers.launcherOf(namespace, name).podUid, kind === 'console' ? SERIAL_SOCKET : VNC_SOCKET),
+  };
+}
