@@ -1,7 +1,7 @@
 // virt-launcher on the host with real QEMU (TCG here), as `npm run launcher` runs it:
 // the test guest boots from a containerDisk image, and is paused, reset,
 // shut down and killed through the command socket.
-import { test, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -51,12 +51,21 @@ function vmi(name: string, userData: string, extra: { grace?: number; pvc?: bool
   };
 }
 
+const launched = new Set<ChildProcess>();
+after(async () => {
+  for (const child of launched) child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, launched.size ? 10_000 : 0));
+  for (const child of launched) child.kill('SIGKILL');
+});
+
 function launch(manifest: object, workdir = mkdtempSync(join(tmpdir(), 'kvts-launcher-'))): Run {
   const file = join(workdir, 'vmi.yaml');
   writeFileSync(file, stringify(manifest));
   const child = spawn('node', [join(REPO, 'src', 'launcher', 'main.ts'), '--vmi', file, '--workdir', workdir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  launched.add(child);
+  child.on('exit', () => launched.delete(child));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -74,6 +83,8 @@ function launch(manifest: object, workdir = mkdtempSync(join(tmpdir(), 'kvts-lau
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 100));
       }
+      // A launcher left running would keep this file's process, and the whole tier, from ending.
+      child.kill('SIGTERM');
       throw new Error(`no ${text} within ${seconds}s; output:\n${out.slice(-3000)}`);
     },
     client: () => LauncherClient.connect(join(workdir, 'sockets', 'launcher.sock')),
