@@ -60,6 +60,6 @@ for table in nat filter mangle; do
   done
 done
 
-echo 0 > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+if [ -f "$STATE/nr_hugepages.host" ]; then cat "$STATE/nr_hugepages.host" > /proc/sys/vm/nr_hugepages 2>/dev/null || true; fi
 rm -rf "$STATE" "$KUBELET_ROOT" /run/kubevirt-ts /var/lib/cni/networks/kubevirt-ts "$CNI_CONF_DIR/10-kubevirt-ts.conflist"
 log "cluster down"

@@ -231,8 +231,10 @@ syncFrequency: 10s
 fileCheckFrequency: 5s
 EOF
 # 2 MiB hugepages for guests backed by them, reserved before the kubelet starts: it counts a
-# node's hugepages (its hugepages-2Mi capacity) only at start-up. cluster:down gives them back.
+# node's hugepages (its hugepages-2Mi capacity) only at start-up. cluster:down puts back what the
+# host had.
 HUGEPAGES_2MI=${KVTS_HUGEPAGES_2MI:-128}
+[ -f "$STATE/nr_hugepages.host" ] || cat /proc/sys/vm/nr_hugepages > "$STATE/nr_hugepages.host"
 echo "$HUGEPAGES_2MI" > /proc/sys/vm/nr_hugepages 2>/dev/null || log "cannot reserve hugepages here; guests on hugepages will not be scheduled"
 start kubelet kubelet --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
   --root-dir "$KUBELET_ROOT" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v 1

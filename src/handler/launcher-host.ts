@@ -118,7 +118,7 @@ export class NodeLauncherHost implements LauncherHost {
 }
 
 /** Where the pod mounts each claim and file tree the guest gets as a disk. */
-export function podVolumePaths(vmi: VirtualMachineInstance): Pick<VolumePaths, 'claims' | 'fileTrees'> {
+function podVolumePaths(vmi: VirtualMachineInstance): Pick<VolumePaths, 'claims' | 'fileTrees'> {
   const claims: NonNullable<VolumePaths['claims']> = {};
   const fileTrees: Record<string, string> = {};
   for (const volume of vmi.spec.volumes ?? []) {

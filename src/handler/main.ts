@@ -24,7 +24,7 @@ import { LAUNCHER_SOCKET } from '../contract/launcher-protocol.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
-import { loadKubeConfig, startInformers, type CachedInformer } from '../lib/kube.ts';
+import { loadKubeConfig, startInformers, type CachedInformer, type Typed } from '../lib/kube.ts';
 import { kvmUsable } from '../lib/kvm.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
@@ -51,7 +51,6 @@ if (!NODE) {
   log.error('NODE_NAME is not set; virt-handler must run with the downward API giving it spec.nodeName');
   process.exit(2);
 }
-type Typed<T> = T & KubernetesObject;
 
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -113,8 +112,9 @@ const handler = new VirtHandler({
   log,
 });
 
-await reporter.start(Number(flags['heartbeat-interval-seconds']) * 1000);
+await reporter.heartbeatEvery(Number(flags['heartbeat-interval-seconds']) * 1000);
 await startInformers(log, vmis, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
+reporter.probeKvm();
 
 const certs = '/etc/virt-handler';
 const handlerTls = () => ({

@@ -4,8 +4,8 @@
 //     only the declared ports) to the guest and masquerades what it sends.
 //   bridge: the pod's eth0 joins a bridge with the tap and the guest takes
 //     over the pod's IP and MAC (eth0 gets a new MAC).
-// The plan is pure; ./main.ts runs its commands inside the pod's network
-// namespace.
+// The plan is pure; ./launcher-host.ts runs its commands inside the pod's
+// network namespace.
 import { createHash } from 'node:crypto';
 import { NON_ROOT_UID } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';

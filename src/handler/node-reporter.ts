@@ -20,24 +20,28 @@ export interface NodeReporterDeps {
 
 export class NodeReporter {
   readonly #deps: NodeReporterDeps;
-  #emulation: boolean | undefined;
+  #kvmUsable: boolean | undefined;
   #kvmProbe: Promise<boolean> | undefined;
 
   constructor(deps: NodeReporterDeps) {
     this.#deps = deps;
   }
 
-  /** Whether guests here run in software emulation: known once the KVM probe has run. */
+  /** Whether guests here run in software emulation: known once the KVM probe has run, and following useEmulation. */
   get emulation(): boolean | undefined {
-    return this.#emulation;
+    return this.#kvmUsable === undefined ? undefined : !this.#kvmUsable || this.#deps.config().useEmulation;
   }
 
-  /** Heartbeats now and every `intervalMs`, and starts the KVM probe. */
-  async start(intervalMs: number): Promise<void> {
+  /** Heartbeats now and every `intervalMs`. */
+  async heartbeatEvery(intervalMs: number): Promise<void> {
     await this.heartbeat();
     setInterval(() => void this.heartbeat(), intervalMs);
+  }
+
+  /** Starts the KVM probe; call once the cluster configuration is read, which the emulation mode depends on. */
+  probeKvm(): void {
     this.#kvmProbe = this.#deps.probeKvm().then(async (usable) => {
-      this.#emulation = !usable || this.#deps.config().useEmulation;
+      this.#kvmUsable = usable;
       if (!usable) {
         this.#deps.log.warning(
           'KVM is not usable on this node: guests can run only in software emulation (developerConfiguration.useEmulation)',
@@ -54,7 +58,7 @@ export class NodeReporter {
 
   async heartbeat(): Promise<void> {
     await this.#deps
-      .patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.#emulation))
+      .patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.emulation))
       .catch((error) => this.#deps.log.warning('heartbeat failed', { node: this.#deps.node, error: apiErrorMessage(error) }));
   }
 

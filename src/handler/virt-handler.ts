@@ -154,15 +154,19 @@ export class VirtHandler {
           // status says which, and queues the VMI again. Retrying sooner only fails again.
           if (!action.quiet) throw error;
         });
-      case 'shutdown':
+      case 'shutdown': {
+        const connection = this.#connectionOf(key);
         record.shutdownSent = true;
         vmiLog.info('shutting the guest down', { gracePeriodSeconds: action.gracePeriodSeconds });
         recordEvent(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${action.gracePeriodSeconds}s)`);
-        this.#connections
-          .get(key)
-          ?.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds })
-          .catch((error: Error) => vmiLog.warning('shutdown failed', { error: error.message }));
+        // Not awaited: the launcher answers once the guest is down, which may take the whole grace period.
+        connection.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds }).catch((error: Error) => {
+          vmiLog.warning('shutdown failed; will ask again', { error: error.message });
+          record.shutdownSent = false;
+          this.#deps.queue.addAfter(key, 1000);
+        });
         return;
+      }
       case 'sync':
         return this.#sync(key, vmi, situation.pod!, record, vmiLog, subject);
       case 'lowerCpuPriority':
@@ -217,7 +221,13 @@ export class VirtHandler {
       queue.addAfter(key, 500);
     });
     this.#connections.set(key, connection);
-    record.domain = await connection.request({ command: 'watch' });
+    try {
+      record.domain = await connection.request({ command: 'watch' });
+    } catch (error) {
+      if (this.#connections.get(key) === connection) this.#connections.delete(key);
+      connection.close();
+      throw error;
+    }
     record.connected = true;
     queue.add(key);
   }

@@ -1,5 +1,5 @@
 // The launcher's command socket: requests from virt-handler in, answers and
-// domain events out, newline-delimited JSON (see ./protocol.ts).
+// domain events out, newline-delimited JSON (see ../contract/launcher-protocol.ts).
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { Supervisor } from './supervisor.ts';

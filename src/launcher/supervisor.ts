@@ -53,7 +53,11 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
 
   /** Starts the VMI's QEMU if it is not running yet. Safe to call again. */
   sync(vmi: VirtualMachineInstance): Promise<void> {
-    this.starting ??= this.start(vmi);
+    this.starting ??= this.start(vmi).catch((error) => {
+      // Refused before QEMU ran (a conversion error, a missing Secret key): the next sync tries again.
+      if (!this.qemu) this.starting = undefined;
+      throw error;
+    });
     return this.starting;
   }
 

@@ -74,8 +74,9 @@ export const guestMemory: Concern = (vmi, ctx) => {
 };
 
 /**
- * Room to grow: a virtio-mem device over the memory between guest and maxGuest, none of
- * it plugged at boot (requested-size=0); raising requested-size later hands it to the guest.
+ * Room to grow: a virtio-mem device over the memory between guest and maxGuest, none of it
+ * plugged at boot (requested-size=0). Raising requested-size over QMP would hand it to the
+ * guest; nothing does that yet (memory hotplug of a running VM is not implemented).
  */
 export const memoryHotplug: Concern = (vmi, ctx) => {
   const { guestMiB, pageSize, hotplug } = memoryLayout(vmi, ctx);
