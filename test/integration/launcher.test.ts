@@ -152,6 +152,25 @@ test('a persistentVolumeClaim disk keeps what the guest wrote across a restart',
   assert.equal(await second.exit, 0);
 });
 
+test('a guest of 1Gi boots with room to grow: maxGuest as a virtio-mem device, nothing of it plugged', async () => {
+  const manifest = vmi('growable', '#!/bin/sh\necho up\n');
+  manifest.spec.domain.memory.guest = '1Gi';
+  const run = launch(manifest);
+  await run.waitFor('growable login:', 60);
+  const qemu = execFileSync('pgrep', ['-P', String(run.child.pid), '-f', 'qemu-system'])
+    .toString()
+    .trim()
+    .split('\n')[0];
+  const argv = readFileSync(`/proc/${qemu}/cmdline`, 'utf8').split('\0');
+  assert.ok(argv.includes('size=1024M,slots=1,maxmem=4096M'), argv.join(' '));
+  assert.ok(
+    argv.some((a) => a.startsWith('virtio-mem-pci,') && a.includes('requested-size=0')),
+    argv.join(' '),
+  );
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exit, 0);
+});
+
 test('graceful shutdown ends within the grace period; a guest that ignores ACPI is killed when it ends', async () => {
   const polite = launch(vmi('polite', '#!/bin/sh\necho up\n', { grace: 20 }));
   await polite.waitFor('polite login:', 30);
