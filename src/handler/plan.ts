@@ -2,8 +2,8 @@
 // the VMI, its launcher pod, what the launcher last reported and what the
 // handler last did, to the actions to take now. The executor (virt-handler.ts)
 // carries them out and records their outcome; a step whose outcome later
-// steps depend on (connect, sync) ends the plan, and the executor queues the
-// VMI again to plan on from what it found.
+// steps depend on (connect, sync) ends the plan, and the executor plans again
+// from what it found.
 import type { V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';

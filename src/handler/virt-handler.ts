@@ -91,9 +91,18 @@ export class VirtHandler {
     return { connection, podUid: record.podUid };
   }
 
+  /**
+   * A plan ends at a connect or a sync, since what follows depends on how it went; the next plan
+   * is made at once, not behind every other key in the queue (connect, then sync, then the status).
+   */
   async reconcile(key: string): Promise<void> {
-    const situation = await this.#observe(key);
-    for (const action of planLauncher(situation)) await this.#execute(key, situation, action);
+    for (let pass = 0; pass < 3; pass++) {
+      const situation = await this.#observe(key);
+      const actions = planLauncher(situation);
+      for (const action of actions) await this.#execute(key, situation, action);
+      const last = actions.at(-1)?.type;
+      if (last !== 'sync' && !(last === 'connect' && this.#records.get(key)?.connected)) return;
+    }
   }
 
   async #observe(key: string): Promise<LauncherSituation> {
@@ -229,7 +238,6 @@ export class VirtHandler {
       throw error;
     }
     record.connected = true;
-    queue.add(key);
   }
 
   async #sync(
@@ -264,8 +272,6 @@ export class VirtHandler {
       });
       recordEvent(subject, 'Warning', 'SyncFailed', record.syncError);
     }
-    // The status says how the sync went.
-    queue.add(key);
   }
 
   /** The agent may take seconds to answer, or never: asked in the background, never holding up the status. */
