@@ -4,13 +4,14 @@
 // guest RAM, for a 128Mi guest that has booted to its login prompt. Timing: from the sync command to QEMU
 // running the guest (not counting the guest's own boot), over several runs.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Supervisor } from '../src/launcher/supervisor.ts';
 import { LauncherClient } from '../src/contract/launcher-client.ts';
 import { OVMF } from '../src/contract/launcher-pod.ts';
+import type { NodeContext } from '../src/contract/launcher-protocol.ts';
 import { defaultNewVmi } from '../src/api/defaults/vmi.ts';
 import { ClusterConfig } from '../src/api/cluster-config.ts';
 import { createLogger } from '../src/lib/log.ts';
@@ -45,18 +46,16 @@ async function memory(base: string) {
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
   const sockets = join(dir, 'sockets');
   mkdirSync(sockets);
-  writeFileSync(
-    join(sockets, 'node-context.json'),
-    JSON.stringify({
-      socketDir: sockets,
-      kvm: false,
-      hugepageSizes: [],
-      firmware: OVMF,
-      interfaces: { default: { user: {} } },
-      volumes: { containerDisks: { containerdisk: base } },
-      smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
-    }),
-  );
+  // What virt-handler's sync carries: the node's side of the conversion.
+  const context: NodeContext = {
+    socketDir: sockets,
+    kvm: false,
+    hugepageSizes: [],
+    firmware: OVMF,
+    interfaces: { default: { user: {} } },
+    volumes: { containerDisks: { containerdisk: base } },
+    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+  };
   const launcher = spawn('node', [join(REPO, 'dist', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], {
     stdio: 'ignore',
   });
@@ -69,6 +68,7 @@ async function memory(base: string) {
   await client!.request({
     command: 'sync',
     vmi: defaultNewVmi(manifest('memory'), config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() }),
+    context,
   });
   const log = join(sockets, 'virt-serial0-log');
   const deadline = Date.now() + 60_000;
