@@ -40,22 +40,24 @@ function manifest(name: string): VirtualMachineInstance {
 const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
+/** What virt-handler's sync carries for the benchmark's guest: the node's side of the conversion. */
+const nodeContext = (socketDir: string, base: string): NodeContext => ({
+  socketDir,
+  kvm: false,
+  hugepageSizes: [],
+  firmware: OVMF,
+  interfaces: { default: { user: {} } },
+  volumes: { containerDisks: { containerdisk: base } },
+  smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
+});
+
 /** The launcher as it runs in a pod: compiled JavaScript, commands over its socket. */
 async function memory(base: string) {
   execFileSync('tsc', ['-p', join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
   const sockets = join(dir, 'sockets');
   mkdirSync(sockets);
-  // What virt-handler's sync carries: the node's side of the conversion.
-  const context: NodeContext = {
-    socketDir: sockets,
-    kvm: false,
-    hugepageSizes: [],
-    firmware: OVMF,
-    interfaces: { default: { user: {} } },
-    volumes: { containerDisks: { containerdisk: base } },
-    smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
-  };
+  const context = nodeContext(sockets, base);
   const launcher = spawn('node', [join(REPO, 'dist', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], {
     stdio: 'ignore',
   });
@@ -98,17 +100,7 @@ async function syncToRunning(runs: number, base: string) {
     const vmi = defaultNewVmi(manifest(`sync-${i}`), config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() });
     const supervisor = new Supervisor({
       log: createLogger('bench', {}, () => undefined),
-      context: () => ({
-        workdir: dir,
-        socketDir: dir,
-        kvm: false,
-        hugepageSizes: [],
-        firmware: OVMF,
-        interfaces: { default: { user: {} } },
-        volumes: { containerDisks: { containerdisk: base } },
-        smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
-        now: new Date(),
-      }),
+      context: () => ({ ...nodeContext(dir, base), workdir: dir, now: new Date() }),
     });
     const running = new Promise<void>((resolve) => supervisor.on('domain', (s) => s.state === 'Running' && resolve()));
     const started = performance.now();
