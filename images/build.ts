@@ -293,6 +293,18 @@ function evilContainerDisk(): LayerBlob {
   });
 }
 
+let localPathLayer: LayerBlob | undefined;
+/** Rancher's local-path-provisioner, built from its Go module (hack/cluster/local-path). */
+function localPathProvisioner(): LayerBlob {
+  return (localPathLayer ??= stage('local-path-provisioner', (root) => {
+    const bin = execFileSync('bash', [join(REPO, 'hack', 'cluster', 'build-go.sh'), 'local-path'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+    copyInto(root, join(bin, 'local-path-provisioner'), '/usr/local/bin/local-path-provisioner');
+  }));
+}
+
 /** Where the test guest is published: our name, and the names upstream's examples use. */
 export const CONTAINER_DISK_NAMES = [
   'kubevirt-ts/test-guest-container-disk',
@@ -321,6 +333,9 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       },
       push,
     ),
+  // The local cluster's storage; busybox's sh, mkdir and rm (the base layer) run its helper pods.
+  'local-path-provisioner': (registry, push) =>
+    pushImage(`${registry}/kubevirt-ts/local-path-provisioner:${TAG}`, [base(), localPathProvisioner()], { Env: NODE_ENV }, push),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);

@@ -253,5 +253,8 @@ start kube-proxy kube-proxy --config "$STATE/kube-proxy.yaml"
 
 wait_for "node $NODE_NAME to be Ready" 120 kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 wait_for "the default service account" 60 kubectl get serviceaccount default -n default
+# The default StorageClass: local-path-provisioner, its volumes in the cluster's state (cluster:down removes them).
+node "$REPO_ROOT/images/build.ts" local-path-provisioner
+node "$CLUSTER_DIR/local-path.ts" --path "$STATE/local-path"
 log "cluster up in $(( $(date +%s) - started ))s; logs in $LOGS"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"
