@@ -4,6 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { toCrdSchema, type JSONSchemaProps } from './openapi.ts';
 import * as V from './schema/vmi.ts';
 import * as K from './schema/kinds.ts';
+import * as C from './schema/cdi.ts';
 
 export interface PrinterColumn {
   name: string;
@@ -220,6 +221,53 @@ export const CRDS: CrdDefinition[] = [
     status: () => ({ type: 'object', properties: {} }) as unknown as TSchema,
     specRequired: true,
     subresources: { status: true },
+  },
+];
+
+export const CDI_GROUP = 'cdi.kubevirt.io';
+
+/** CDI's kinds, served by kubevirt-ts only where CDI itself is not installed. */
+export const CDI_CRDS: CrdDefinition[] = [
+  {
+    group: CDI_GROUP,
+    kind: 'DataVolume',
+    plural: 'datavolumes',
+    singular: 'datavolume',
+    shortNames: ['dv', 'dvs'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1beta1'],
+    spec: C.DataVolumeSpec,
+    status: C.DataVolumeStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'The phase the data volume is in' },
+      {
+        name: 'Progress',
+        type: 'string',
+        jsonPath: '.status.progress',
+        description: 'Transfer progress in percentage if known, N/A otherwise',
+      },
+      {
+        name: 'Restarts',
+        type: 'integer',
+        jsonPath: '.status.restartCount',
+        description: 'The number of times the transfer has been restarted.',
+      },
+      AGE,
+    ],
+  },
+  {
+    group: CDI_GROUP,
+    kind: 'CDIConfig',
+    plural: 'cdiconfigs',
+    singular: 'cdiconfig',
+    scope: 'Cluster',
+    versions: ['v1beta1'],
+    spec: C.CDIConfigSpec,
+    status: C.CDIConfigStatus,
+    specRequired: true,
   },
 ];
 

@@ -2,6 +2,7 @@
 import type { Static, TSchema } from './schema/builders.ts';
 import type * as V from './schema/vmi.ts';
 import type * as K from './schema/kinds.ts';
+import type * as C from './schema/cdi.ts';
 import type { ObjectMeta } from './schema/core.ts';
 
 export type { ObjectMeta, OwnerReference } from './schema/core.ts';
@@ -58,3 +59,8 @@ export type KubeVirtConfiguration = S<typeof K.KubeVirtConfiguration>;
 export type KubeVirtSpec = S<typeof K.KubeVirtSpec>;
 export type KubeVirtStatus = S<typeof K.KubeVirtStatus>;
 export type KubeVirt = KubeObject<KubeVirtSpec, KubeVirtStatus>;
+
+export type DataVolumeSpec = S<typeof C.DataVolumeSpec>;
+export type DataVolumeStatus = S<typeof C.DataVolumeStatus>;
+export type DataVolume = KubeObject<DataVolumeSpec, DataVolumeStatus>;
+export type CDIConfig = KubeObject<S<typeof C.CDIConfigSpec>, S<typeof C.CDIConfigStatus>>;

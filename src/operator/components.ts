@@ -4,6 +4,7 @@
 // webhook configurations and the subresource APIService. Pure: the operator
 // applies what this returns; certificates are its own business (./certs.ts).
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
+import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 
 export interface InstallParams {
   namespace: string;
@@ -13,14 +14,16 @@ export interface InstallParams {
   imagePullPolicy: string;
   /** PEM bundle of the CAs that sign kubevirt-ts's serving certificates. */
   caBundle: string;
+  /** Serve DataVolumes (cdi.kubevirt.io) ourselves: false where CDI itself is installed. */
+  cdi: boolean;
 }
 
 type Obj = Record<string, unknown>;
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'virt-operator';
-const b64 = (text: string) => Buffer.from(text).toString('base64');
-const labels = (component: string) => ({
+export const b64 = (text: string) => Buffer.from(text).toString('base64');
+export const labels = (component: string) => ({
   'kubevirt.io': component,
   [MANAGED_BY_LABEL]: MANAGED_BY,
   'app.kubernetes.io/component': 'kubevirt',
@@ -44,6 +47,12 @@ export function leafCertificates(namespace: string) {
       usage: 'server' as const,
     },
     { secret: 'kubevirt-virt-handler-certs', commonName: 'kubevirt.io:system:client:virt-handler', dnsNames: [], usage: 'client' as const },
+    {
+      secret: 'kubevirt-cdi-uploadproxy-certs',
+      commonName: `cdi-uploadproxy.${namespace}.svc`,
+      dnsNames: service('cdi-uploadproxy'),
+      usage: 'server' as const,
+    },
   ];
 }
 
@@ -228,7 +237,7 @@ function webhookConfiguration(
 }
 
 /** A component's service account, its ClusterRole and the binding between them. */
-function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
+export function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: p.namespace, labels: labels('') } },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: sa, labels: labels('') }, rules },
@@ -243,7 +252,7 @@ function serviceAccountWithRole(sa: string, p: InstallParams, rules: Obj[]): Obj
 }
 
 /** A Role in the install namespace for what a component keeps there (its leader lease). */
-function namespacedRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
+export function namespacedRole(sa: string, p: InstallParams, rules: Obj[]): Obj[] {
   return [
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: sa, namespace: p.namespace, labels: labels('') }, rules },
     {
@@ -294,7 +303,7 @@ export function componentDeployment(name: string, namespace: string, replicas: n
   };
 }
 
-const certVolume = (secret: string) => ({ name: secret, secret: { secretName: secret } });
+export const certVolume = (secret: string) => ({ name: secret, secret: { secretName: secret } });
 /** The CA bundle, for the components that talk to each other over mutual TLS. */
 const caVolume = { name: 'kubevirt-ca', configMap: { name: 'kubevirt-ca' } };
 
@@ -358,9 +367,16 @@ function virtApiObjects(p: InstallParams): Obj[] {
             { name: 'kubevirt-virt-api-certs', mountPath: '/etc/virt-api/certificates', readOnly: true },
             { name: 'kubevirt-virt-handler-certs', mountPath: '/etc/virt-api/handler-client', readOnly: true },
             { name: 'kubevirt-ca', mountPath: '/etc/virt-api/ca', readOnly: true },
+            { name: UPLOAD_TOKEN_SECRET, mountPath: '/etc/virt-api/upload-token', readOnly: true },
           ],
         },
-        [certVolume('kubevirt-virt-api-certs'), certVolume('kubevirt-virt-handler-certs'), caVolume],
+        [
+          certVolume('kubevirt-virt-api-certs'),
+          certVolume('kubevirt-virt-handler-certs'),
+          caVolume,
+          // The key of upload tokens (UploadTokenRequest); there only while kubevirt-ts serves DataVolumes.
+          { name: UPLOAD_TOKEN_SECRET, secret: { secretName: UPLOAD_TOKEN_SECRET, optional: true } },
+        ],
       ),
     ),
     // It finds the virt-handler of a VMI's node to relay VMI actions to it.
@@ -383,6 +399,9 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.
+      { apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),

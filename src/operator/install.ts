@@ -2,7 +2,8 @@
 // made of (kubevirt-operator.yaml), and how the CR's status reports the
 // install. Pure: ./kubevirt-controller.ts applies and observes.
 import { stringify } from 'yaml';
-import { CRDS, renderCrd } from '../api/crds.ts';
+import { CDI_CRDS, CRDS, renderCrd } from '../api/crds.ts';
+import { cdiObjects } from './cdi-components.ts';
 import { HEADER } from '../api/manifests.ts';
 import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
 import { componentDeployment, componentObjects, componentPodSpec, MANAGED_BY, MANAGED_BY_LABEL, type InstallParams } from './components.ts';
@@ -18,15 +19,21 @@ const KUBEVIRT_CRD = 'kubevirts.kubevirt.io';
 const managed = (o: Obj): Obj => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY } } });
 
 /** The CRDs the operator owns: all but the KubeVirt CRD, which the operator's own manifest carries. */
-export function installedCrds(): Obj[] {
-  return CRDS.map((def) => renderCrd(def) as Obj)
+export function installedCrds(cdi: boolean): Obj[] {
+  return [...CRDS, ...(cdi ? CDI_CRDS : [])]
+    .map((def) => renderCrd(def) as Obj)
     .filter((crd) => crd.metadata?.name !== KUBEVIRT_CRD)
     .map(managed);
 }
 
 /** Everything installed for a KubeVirt CR, in the order it is applied (deletion runs in reverse). */
 export function desiredInstall(p: InstallParams): Obj[] {
-  return [...installedCrds(), ...userClusterRoles().map((r) => managed(r as Obj)), ...(componentObjects(p) as Obj[])];
+  return [
+    ...installedCrds(p.cdi),
+    ...userClusterRoles().map((r) => managed(r as Obj)),
+    ...(componentObjects(p) as Obj[]),
+    ...(p.cdi ? cdiObjects(p).map(managed) : []),
+  ];
 }
 
 export interface ImageSettings {

@@ -1,11 +1,13 @@
 // virt-operator's API calls over client-node and raw server-side apply: what
 // the KubeVirt controller declares it needs, and nothing more.
 import {
+  ApiextensionsV1Api,
   ApiregistrationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
   type V1APIService,
+  type V1CustomResourceDefinition,
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
@@ -21,12 +23,14 @@ export class OperatorKubeApi implements KubeVirtControllerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly #apiregistration: ApiregistrationV1Api;
+  readonly #apiextensions: ApiextensionsV1Api;
 
   constructor(kc: KubeConfig) {
     this.#kc = kc;
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#apiregistration = kc.makeApiClient(ApiregistrationV1Api);
+    this.#apiextensions = kc.makeApiClient(ApiextensionsV1Api);
   }
 
   apply(object: InstallObject): Promise<void> {
@@ -47,6 +51,10 @@ export class OperatorKubeApi implements KubeVirtControllerApi {
 
   readApiService(name: string): Promise<V1APIService> {
     return this.#apiregistration.readAPIService({ name });
+  }
+
+  readCrd(name: string): Promise<V1CustomResourceDefinition> {
+    return this.#apiextensions.readCustomResourceDefinition({ name });
   }
 
   async vmisExist(): Promise<boolean> {

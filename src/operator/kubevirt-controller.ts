@@ -3,16 +3,26 @@
 // or edited object comes back, reports Deployed/Available only when all
 // components are ready (kubevirtStatus), and uninstalls everything when the
 // CR is deleted.
-import { createHash } from 'node:crypto';
-import type { KubernetesObject, V1APIService, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import { createHash, randomBytes } from 'node:crypto';
+import type {
+  KubernetesObject,
+  V1APIService,
+  V1CustomResourceDefinition,
+  V1ConfigMap,
+  V1DaemonSet,
+  V1Deployment,
+  V1Secret,
+} from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { KubeVirt } from '../api/types.ts';
+import { UPLOAD_TOKEN_KEY_FILE, UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
+import { UPLOAD_API_SERVICE } from './cdi-components.ts';
 import { planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
@@ -20,6 +30,7 @@ import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, wo
 /** Re-apply everything this often even when nothing seems to have changed, to put back what was removed. */
 const RESYNC_MS = 5 * 60 * 1000;
 const SUBRESOURCE_API_SERVICE = 'v1.subresources.kubevirt.io';
+const DATAVOLUME_CRD = 'datavolumes.cdi.kubevirt.io';
 
 /** An object virt-operator installs, sent as the JSON it is. */
 export type InstallObject = Record<string, unknown> & KubernetesObject;
@@ -33,6 +44,7 @@ export interface KubeVirtControllerApi {
   readSecret(namespace: string, name: string): Promise<V1Secret>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
   readApiService(name: string): Promise<V1APIService>;
+  readCrd(name: string): Promise<V1CustomResourceDefinition>;
   /** Whether any VMI exists, in any namespace. */
   vmisExist(): Promise<boolean>;
   patchKubeVirt(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<KubeVirt>>;
@@ -70,6 +82,7 @@ export class KubeVirtController {
   readonly #log: Logger;
   /** What was applied last, and when: the same install is applied again only once RESYNC_MS have passed. */
   #lastApplied = { hash: '', at: 0 };
+  #cdiInstalled: boolean | undefined;
 
   constructor(options: KubeVirtControllerOptions) {
     this.#api = options.api;
@@ -112,7 +125,9 @@ export class KubeVirtController {
     }
     const pki = await this.#syncPki(kv);
     const images = componentImages(kv, this.#images);
-    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle });
+    const cdi = await this.#servesDataVolumes();
+    if (cdi) await this.#syncUploadTokenKey();
+    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
     if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
       const started = this.#now().getTime();
@@ -120,7 +135,7 @@ export class KubeVirtController {
       this.#lastApplied = { hash, at: this.#now().getTime() };
       this.#log.info('install objects applied', { objects: desired.length, ms: this.#now().getTime() - started, image: images.image });
     }
-    const waiting = await this.#readiness();
+    const waiting = await this.#readiness(cdi);
     const status = kubevirtStatus(kv, { waiting }, images, apiTimestamp(this.#now()));
     if (!jsonEqual(status, kv.status ?? {})) {
       if (status.phase !== kv.status?.phase) {
@@ -183,15 +198,44 @@ export class KubeVirtController {
     return { bundle: plan.bundle, nextCheck: plan.nextCheck };
   }
 
-  async #readiness(): Promise<string[]> {
+  /**
+   * Whether kubevirt-ts serves DataVolumes: not where CDI itself is installed
+   * (its DataVolume CRD is there and not ours), whose controller then fills them.
+   */
+  async #servesDataVolumes(): Promise<boolean> {
+    const crd = await this.#api.readCrd(DATAVOLUME_CRD).catch(ignoreNotFound);
+    const ours = !crd || crd.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
+    if (!ours && this.#cdiInstalled !== true)
+      this.#log.info('CDI is installed: its DataVolume controller fills DataVolumes, ours stands aside');
+    this.#cdiInstalled = !ours;
+    return ours;
+  }
+
+  /** The key upload tokens are signed with, made once. */
+  async #syncUploadTokenKey(): Promise<void> {
+    const secret = await this.#api.readSecret(this.#namespace, UPLOAD_TOKEN_SECRET).catch(ignoreNotFound);
+    if (secret?.data?.[UPLOAD_TOKEN_KEY_FILE]) return;
+    await this.#api.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: UPLOAD_TOKEN_SECRET, namespace: this.#namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+      data: { [UPLOAD_TOKEN_KEY_FILE]: randomBytes(32).toString('base64') },
+    });
+    this.#log.info('upload token key issued', { secret: UPLOAD_TOKEN_SECRET });
+  }
+
+  async #readiness(cdi: boolean): Promise<string[]> {
     const waiting = [
+      ...(cdi ? [workloadWaiting(this.#deployments.get('cdi-controller', this.#namespace) as never, 'Deployment', 'cdi-controller')] : []),
       workloadWaiting(this.#deployments.get('virt-api', this.#namespace) as never, 'Deployment', 'virt-api'),
       workloadWaiting(this.#deployments.get('virt-controller', this.#namespace) as never, 'Deployment', 'virt-controller'),
       workloadWaiting(this.#daemonsets.get('virt-handler', this.#namespace) as never, 'DaemonSet', 'virt-handler'),
     ].filter((w): w is string => w !== undefined);
-    const service = await this.#api.readApiService(SUBRESOURCE_API_SERVICE).catch(() => undefined);
-    const available = service?.status?.conditions?.find((c) => c.type === 'Available')?.status === 'True';
-    if (!available) waiting.push(`APIService ${SUBRESOURCE_API_SERVICE}`);
+    for (const name of [SUBRESOURCE_API_SERVICE, ...(cdi ? [UPLOAD_API_SERVICE] : [])]) {
+      const service = await this.#api.readApiService(name).catch(() => undefined);
+      const available = service?.status?.conditions?.find((c) => c.type === 'Available')?.status === 'True';
+      if (!available) waiting.push(`APIService ${name}`);
+    }
     return waiting;
   }
 
@@ -203,8 +247,8 @@ export class KubeVirtController {
       return;
     }
     const images = componentImages(kv, this.#images);
-    const installed = desiredInstall({ namespace: this.#namespace, ...images, caBundle: '' });
-    const pkiSecrets = ['kubevirt-ca', ...leafCertificates(this.#namespace).map((l) => l.secret)];
+    const installed = desiredInstall({ namespace: this.#namespace, ...images, caBundle: '', cdi: await this.#servesDataVolumes() });
+    const pkiSecrets = ['kubevirt-ca', UPLOAD_TOKEN_SECRET, ...leafCertificates(this.#namespace).map((l) => l.secret)];
     const pki = pkiSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.#namespace } }));
     const bundle = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubevirt-ca', namespace: this.#namespace } };
     for (const obj of [...installed].reverse().concat(pki, bundle)) await this.#api.delete(obj);

@@ -2,9 +2,10 @@
 // types and preferences) and serves the admission webhooks and the
 // subresource API over TLS. Its certificate is re-read when the mounted secret
 // changes, so rotation needs no restart.
-import { readFileSync, watchFile } from 'node:fs';
+import { existsSync, readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import type { VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { customInformer, loadKubeConfig, startInformers, type Typed } from '../lib/kube.ts';
@@ -20,6 +21,7 @@ const { values: flags } = parseArgs({
 });
 const CERT_DIR = flags['cert-dir'];
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
+const UPLOAD_TOKEN_DIR = '/etc/virt-api/upload-token';
 
 const kc = loadKubeConfig();
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
@@ -43,6 +45,10 @@ const server = new VirtApiServer({
   }),
   now: () => new Date(),
   newUUID: () => crypto.randomUUID(),
+  uploadTokenKey: () => {
+    const file = join(UPLOAD_TOKEN_DIR, UPLOAD_TOKEN_KEY_FILE);
+    return existsSync(file) ? readFileSync(file) : undefined;
+  },
   log,
 });
 await server.start(Number(flags.port));

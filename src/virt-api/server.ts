@@ -59,6 +59,7 @@ import {
   type LifecycleError,
   type VmiAction,
 } from './lifecycle.ts';
+import { answerUploadTokenRequest, UPLOAD_GROUP_PATH, UPLOAD_TOKEN_REQUESTS, uploadApiGroup, uploadApiResources } from './upload-tokens.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 
 /** The API calls of virt-api. Failures reject with the API's error (its `code` the HTTP status). */
@@ -92,6 +93,8 @@ export interface VirtApiServerOptions {
   handlerClientTls: () => ClientTls;
   now: () => Date;
   newUUID: () => string;
+  /** The key upload tokens are signed with; undefined while kubevirt-ts serves no DataVolumes. */
+  uploadTokenKey: () => Buffer | undefined;
   log: Logger;
 }
 
@@ -157,6 +160,8 @@ export class VirtApiServer {
   readonly #servingCertificate: () => { cert: Buffer; key: Buffer };
   readonly #handlerClientTls: () => ClientTls;
   readonly #log: Logger;
+  readonly #uploadTokenKey: () => Buffer | undefined;
+  readonly #now: () => Date;
   readonly #admission: AdmissionEnvironment;
   readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
   /** The front proxy's CA and names: aggregated requests are trusted only from a certificate it signed with an allowed CN. */
@@ -170,6 +175,8 @@ export class VirtApiServer {
     this.#servingCertificate = options.servingCertificate;
     this.#handlerClientTls = options.handlerClientTls;
     this.#log = options.log;
+    this.#uploadTokenKey = options.uploadTokenKey;
+    this.#now = options.now;
     const { clusterInstancetypes, instancetypes } = options.informers;
     this.#admission = {
       config: options.config,
@@ -314,6 +321,8 @@ export class VirtApiServer {
     if (req.method === 'GET' && path === `/apis/${SUBRESOURCE_GROUP}`) return json(res, 200, apiGroup());
     if (req.method === 'GET' && path === GROUP_PATH) return json(res, 200, apiResourceList());
     if (req.method === 'GET' && path === `${GROUP_PATH}/version`) return json(res, 200, versionInfo());
+    if (req.method === 'GET' && path === UPLOAD_GROUP_PATH) return json(res, 200, uploadApiGroup());
+    if (req.method === 'GET' && path === `${UPLOAD_GROUP_PATH}/v1beta1`) return json(res, 200, uploadApiResources());
     const respond = (a: Answer) => {
       if ('reason' in a) json(res, a.code, statusError(a.code, a.reason, a.message));
       else if (a.body) json(res, a.code, a.body);
@@ -327,6 +336,11 @@ export class VirtApiServer {
       ['GET', EXPAND_SPEC, ([, ns, name]) => this.#expandStoredVm(ns, name)],
       ['PUT', EXPAND_VM_SPEC, ([, ns]) => body().then((text) => this.#expandGivenVm(ns, text))],
       ['PUT', MIGRATE, ([, ns, name]) => body().then((text) => this.#migrateVm(ns, name, optionsOf(text), user))],
+      [
+        'POST',
+        UPLOAD_TOKEN_REQUESTS,
+        ([, ns]) => body().then((text) => answerUploadTokenRequest(ns, text, this.#uploadTokenKey(), this.#now().getTime())),
+      ],
     ];
     for (const [method, pattern, serve] of routes) {
       const match = req.method === method ? pattern.exec(path) : null;

@@ -1,4 +1,6 @@
 // The install objects agree with what virt-api serves and with each other.
+import { UPLOAD_TOKEN_SECRET } from '../../src/contract/upload-token.ts';
+import { cdiObjects } from '../../src/operator/cdi-components.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -29,8 +31,9 @@ const params = {
   launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
   imagePullPolicy: 'Always',
   caBundle: 'CA',
+  cdi: true,
 };
-const objects = componentObjects(params) as O[];
+const objects = [...componentObjects(params), ...cdiObjects(params)] as O[];
 
 test('every webhook path virt-api serves is registered, and only those', () => {
   const registered = [...MUTATING_HOOKS, ...VALIDATING_HOOKS].map((h) => h.path).sort();
@@ -78,7 +81,7 @@ test('each component runs as its own service account, bound to its own role, wit
   const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
   assert.deepEqual(
     workloads.map((w) => w.metadata.name),
-    ['virt-api', 'virt-controller', 'virt-handler'],
+    ['virt-api', 'virt-controller', 'virt-handler', 'cdi-controller'],
   );
   const accounts = new Set<string>();
   for (const workload of workloads) {
@@ -96,11 +99,11 @@ test('each component runs as its own service account, bound to its own role, wit
       else assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
     }
   }
-  assert.equal(accounts.size, 3);
+  assert.equal(accounts.size, 4);
 });
 
-test('every certificate Secret a component mounts is one the operator issues', () => {
-  const issued = new Set(leafCertificates('kubevirt').map((l) => l.secret));
+test('every Secret a component mounts is one the operator issues: certificates and the upload token key', () => {
+  const issued = new Set([...leafCertificates('kubevirt').map((l) => l.secret), UPLOAD_TOKEN_SECRET]);
   for (const workload of objects.filter((o) => o.spec?.template)) {
     for (const volume of workload.spec!.template.spec.volumes ?? [])
       if (volume.secret) assert.ok(issued.has(volume.secret.secretName), volume.secret.secretName);

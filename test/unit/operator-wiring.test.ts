@@ -3,7 +3,7 @@
 // out, which keeps what is applied so the PKI read back is what was written.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1APIService, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type { V1APIService, V1CustomResourceDefinition, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
 import type { KubeVirt } from '../../src/api/types.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
@@ -59,6 +59,14 @@ class RecordingApi implements KubeVirtControllerApi {
     return { status: { conditions: [{ type: 'Available', status: 'True' }] } };
   }
 
+  /** The DataVolume CRD found in the cluster: none, unless a test installs CDI. */
+  dataVolumeCrd: V1CustomResourceDefinition | undefined;
+
+  async readCrd(name: string): Promise<V1CustomResourceDefinition> {
+    if (!this.dataVolumeCrd) throw apiError(404, `customresourcedefinitions "${name}" not found`);
+    return this.dataVolumeCrd;
+  }
+
   async vmisExist(): Promise<boolean> {
     return this.vmisLeft;
   }
@@ -96,7 +104,11 @@ const readyHandler = {
 function setup(t: TestContext, kubevirts: Typed<KubeVirt>[] = []) {
   const informers = {
     kubevirts: new SeededInformer<Typed<KubeVirt>>(kubevirts),
-    deployments: new SeededInformer<V1Deployment>([readyDeployment('virt-api'), readyDeployment('virt-controller')]),
+    deployments: new SeededInformer<V1Deployment>([
+      readyDeployment('virt-api'),
+      readyDeployment('virt-controller'),
+      readyDeployment('cdi-controller'),
+    ]),
     daemonsets: new SeededInformer<V1DaemonSet>([readyHandler]),
   };
   const api = new RecordingApi();
@@ -109,8 +121,10 @@ function setup(t: TestContext, kubevirts: Typed<KubeVirt>[] = []) {
   return { informers, api, queue, events, controller };
 }
 
-const installNames = () => desiredInstall({ namespace: NAMESPACE, ...images, caBundle: '' }).map((o) => nameOf(o as InstallObject));
+const installNames = (cdi = true) =>
+  desiredInstall({ namespace: NAMESPACE, ...images, caBundle: '', cdi }).map((o) => nameOf(o as InstallObject));
 const pkiNames = ['Secret/kubevirt-ca', 'ConfigMap/kubevirt-ca', ...leafCertificates(NAMESPACE).map((l) => `Secret/${l.secret}`)];
+const uploadKey = 'Secret/kubevirt-cdi-upload-token-key';
 
 test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the install and writes the status Deployed', async (t) => {
   const { informers, api, queue, events, controller } = setup(t);
@@ -120,7 +134,7 @@ test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the i
   assert.equal(await queue.get(), 'kubevirt/kubevirt');
   await controller.reconcile('kubevirt/kubevirt');
   assert.deepEqual(api.patches, [[{ op: 'add', path: '/metadata/finalizers', value: [KUBEVIRT_FINALIZER] }]]);
-  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, ...installNames()]);
+  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, uploadKey, ...installNames()]);
   const [status] = api.statuses;
   assert.equal(status.status?.phase, 'Deployed');
   assert.equal(status.metadata.resourceVersion, '11', 'written at the version the finalizer patch returned');
@@ -151,7 +165,7 @@ test('a deleted CR is uninstalled, in reverse order with its PKI, once no VMI is
   assert.deepEqual(api.deleted, [], 'VMIs block the uninstall');
   api.vmisLeft = false;
   await controller.reconcile('kubevirt/kubevirt');
-  const pkiSecrets = pkiNames.filter((n) => n.startsWith('Secret/'));
-  assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ...pkiSecrets, 'ConfigMap/kubevirt-ca']);
+  const [ca, ...leaves] = pkiNames.filter((n) => n.startsWith('Secret/'));
+  assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ca, uploadKey, ...leaves, 'ConfigMap/kubevirt-ca']);
   assert.deepEqual(api.patches, [[{ op: 'replace', path: '/metadata/finalizers', value: ['other'] }]]);
 });

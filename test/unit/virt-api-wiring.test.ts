@@ -21,6 +21,8 @@ import { example } from '../helpers/fixtures.ts';
 import { SeededInformer } from '../helpers/seeded-informer.ts';
 import { apiError, capturedLog } from '../helpers/wiring.ts';
 
+import { verifyUploadToken } from '../../src/contract/upload-token.ts';
+const UPLOAD_KEY = Buffer.from('upload token key');
 const issued = new Date();
 const ca = await createCa(issued);
 const serving = await createLeaf(ca, { secret: 'virt-api', commonName: 'virt-api', dnsNames: ['localhost'], usage: 'server' }, issued);
@@ -120,6 +122,7 @@ async function serve(t: TestContext) {
     handlerClientTls: () => assert.fail('no call to virt-handler is expected'),
     now: () => new Date('2026-11-22T10:00:00Z'),
     newUUID: () => '00000000-0000-4000-8000-000000000001',
+    uploadTokenKey: () => UPLOAD_KEY,
   });
   const { port } = await server.start(0, '127.0.0.1');
   t.after(() => server.close());
@@ -202,4 +205,30 @@ test("a subresource request is refused without the front proxy's certificate, an
   const missing = await call('PUT', path, { as: frontProxy, body: {} });
   assert.deepEqual([missing.status, missing.body.message], [404, 'virtualmachine.kubevirt.io "nope" not found']);
   assert.deepEqual(api.writes, []);
+});
+
+test('an UploadTokenRequest is answered with a token the upload proxy accepts for that claim alone; discovery names the resource', async (t) => {
+  const { call } = await serve(t);
+  const path = '/apis/upload.cdi.kubevirt.io/v1beta1/namespaces/ns/uploadtokenrequests';
+  const body = {
+    apiVersion: 'upload.cdi.kubevirt.io/v1beta1',
+    kind: 'UploadTokenRequest',
+    metadata: { name: 'disk' },
+    spec: { pvcName: 'disk' },
+  };
+  assert.equal((await call('POST', path, { body })).status, 401, 'only through the front proxy');
+  const answer = await call('POST', path, { body, as: frontProxy });
+  assert.equal(answer.status, 201);
+  const token = (answer.body.status as { token: string }).token;
+  const claims = verifyUploadToken(UPLOAD_KEY, token, new Date('2026-11-22T10:04:00Z').getTime());
+  assert.deepEqual(claims, { operation: 'Upload', namespace: 'ns', name: 'disk', expires: new Date('2026-11-22T10:05:00Z').getTime() });
+  assert.deepEqual(verifyUploadToken(UPLOAD_KEY, token, new Date('2026-11-22T10:06:00Z').getTime()), { error: 'token expired' });
+  assert.deepEqual(verifyUploadToken(Buffer.from('another key'), token, 0), { error: 'invalid token signature' });
+  const missing = await call('POST', path, { body: { spec: {} }, as: frontProxy });
+  assert.deepEqual([missing.status, missing.body.message], [422, 'spec.pvcName: Required value: the claim to upload into']);
+  const resources = await call('GET', '/apis/upload.cdi.kubevirt.io/v1beta1', { as: frontProxy });
+  assert.deepEqual(
+    (resources.body.resources as { name: string; verbs: string[] }[]).map((r) => [r.name, r.verbs]),
+    [['uploadtokenrequests', ['create']]],
+  );
 });

@@ -1,0 +1,44 @@
+// The CDIConfig named `config`: kubevirt-ts creates it and keeps its status,
+// which clients read (virtctl image-upload finds the upload proxy there). The
+// proxy's address is the override the admin set, else the upload proxy
+// Service's node port on a node's address, which reaches it from outside the
+// cluster without anyone opening a port.
+import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { CDIConfig } from '../api/types.ts';
+import { CDI_GROUP, CDI_VERSION, DEFAULT_FILESYSTEM_OVERHEAD } from '../contract/cdi.ts';
+
+type Status = NonNullable<CDIConfig['status']>;
+
+export function uploadProxyAddress(service: V1Service | undefined, nodes: readonly V1Node[]): string | undefined {
+  const port = service?.spec?.ports?.[0]?.nodePort;
+  if (!port) return undefined;
+  const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const address = ready.flatMap((n) => n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
+  return address ? `${address}:${port}` : undefined;
+}
+
+export function cdiConfigStatus(config: CDIConfig | undefined, proxyAddress: string | undefined, defaultStorageClass?: string): Status {
+  const spec = config?.spec ?? {};
+  const uploadProxyURL = spec.uploadProxyURLOverride ?? proxyAddress;
+  const scratch = spec.scratchSpaceStorageClass ?? defaultStorageClass;
+  return {
+    ...(uploadProxyURL ? { uploadProxyURL } : {}),
+    ...(scratch ? { scratchSpaceStorageClass: scratch } : {}),
+    filesystemOverhead: {
+      global: spec.filesystemOverhead?.global ?? DEFAULT_FILESYSTEM_OVERHEAD,
+      ...(spec.filesystemOverhead?.storageClass ? { storageClass: spec.filesystemOverhead.storageClass } : {}),
+    },
+    defaultPodResourceRequirements: spec.podResourceRequirements ?? {
+      limits: { cpu: '750m', memory: '600M' },
+      requests: { cpu: '100m', memory: '60M' },
+    },
+    preallocation: spec.preallocation ?? false,
+  };
+}
+
+export const NEW_CDI_CONFIG: CDIConfig = {
+  apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
+  kind: 'CDIConfig',
+  metadata: { name: 'config' },
+  spec: {},
+};

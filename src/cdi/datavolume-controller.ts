@@ -1,0 +1,137 @@
+// The DataVolume controller: a DataVolume, its claim or its fill pod changes,
+// the DataVolume's key is queued, and reconcile carries out planDataVolume
+// (./plan.ts). While a fill pod runs, its progress is asked for every two seconds.
+import { createHmac } from 'node:crypto';
+import type { V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import { jsonEqual } from '../api/json-equal.ts';
+import type { DataVolume } from '../api/types.ts';
+import { CDI_GROUP, DATAVOLUME_UID_LABEL } from '../contract/cdi.ts';
+import type { EventRecorder } from '../lib/events.ts';
+import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type Typed } from '../lib/kube.ts';
+import type { Logger } from '../lib/log.ts';
+import { runReconciler } from '../lib/reconciler.ts';
+import type { WorkQueue } from '../lib/workqueue.ts';
+import { type FillPodParams, planDataVolume, progressUrl } from './plan.ts';
+
+export interface DataVolumeControllerApi {
+  createClaim(namespace: string, claim: V1PersistentVolumeClaim): Promise<void>;
+  annotateClaim(namespace: string, name: string, annotations: Record<string, string>): Promise<void>;
+  createPod(namespace: string, pod: V1Pod): Promise<void>;
+  deletePod(namespace: string, name: string): Promise<void>;
+  replaceDataVolumeStatus(namespace: string, name: string, dv: DataVolume): Promise<void>;
+  /** The fill pod's progress (0..100), or undefined when it cannot tell. */
+  fetchProgress(url: string): Promise<number | undefined>;
+}
+
+export interface DataVolumeControllerOptions {
+  api: DataVolumeControllerApi;
+  informers: {
+    dataVolumes: InformerCache<Typed<DataVolume>>;
+    claims: InformerCache<V1PersistentVolumeClaim>;
+    pods: InformerCache<V1Pod>;
+    storageClasses: InformerCache<V1StorageClass>;
+  };
+  queue: WorkQueue;
+  now: () => Date;
+  record: EventRecorder;
+  log: Logger;
+  params: FillPodParams;
+  /** The key fill pods' tokens are derived from, which the upload proxy derives them with too. */
+  podTokenKey: Buffer;
+}
+
+const PROGRESS_POLL_MS = 2000;
+
+/** The token a DataVolume's fill pod asks for. */
+export const podToken = (key: Buffer, dvUid: string) => createHmac('sha256', key).update(`fill-pod/${dvUid}`).digest('base64url');
+
+export class DataVolumeController {
+  readonly #o: DataVolumeControllerOptions;
+  readonly #progress = new Map<string, number>();
+
+  constructor(options: DataVolumeControllerOptions) {
+    this.#o = options;
+    const { dataVolumes, claims, pods } = options.informers;
+    onEveryChange(dataVolumes, (dv) => options.queue.add(keyOf(dv)));
+    // A claim is named after its DataVolume; a fill pod is owned by it.
+    onEveryChange(claims, (claim) => options.queue.add(`${claim.metadata!.namespace}/${claim.metadata!.name}`));
+    onEveryChange(pods, (pod) => {
+      const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume');
+      if (owner) options.queue.add(`${pod.metadata!.namespace}/${owner.name}`);
+    });
+  }
+
+  run(workers: number): Promise<void> {
+    return runReconciler(this.#o.queue, workers, this, this.#o.log, 'DataVolume');
+  }
+
+  #defaultStorageClass(): V1StorageClass | undefined {
+    return this.#o.informers.storageClasses
+      .list()
+      .find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true');
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const { api, informers, record } = this.#o;
+    const [namespace, name] = key.split('/');
+    const dv = informers.dataVolumes.get(name, namespace);
+    const claim = informers.claims.get(name, namespace);
+    const pods = informers.pods.list(namespace).filter((p) => p.metadata?.labels?.[DATAVOLUME_UID_LABEL] === dv?.metadata.uid);
+    if (!dv) {
+      this.#progress.delete(key);
+      return;
+    }
+    if (dv.metadata.deletionTimestamp) return;
+    const pod = pods[0];
+    const className = claim?.spec?.storageClassName ?? (dv.spec.pvc ?? dv.spec.storage)?.storageClassName;
+    const storageClass = className ? informers.storageClasses.get(className) : this.#defaultStorageClass();
+    const plan = planDataVolume({
+      dv,
+      claim,
+      pod,
+      storageClass,
+      progress: this.#progress.get(key),
+      podToken: podToken(this.#o.podTokenKey, dv.metadata.uid!),
+      now: this.#o
+        .now()
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z'),
+      params: this.#o.params,
+    });
+    const dvLog = this.#o.log.object({ kind: 'DataVolume', metadata: dv.metadata });
+    const subject = { apiVersion: `${CDI_GROUP}/v1beta1`, kind: 'DataVolume', metadata: dv.metadata };
+    if (plan.createClaim) {
+      dvLog.info('creating the claim', { size: plan.createClaim.spec?.resources?.requests?.storage });
+      await api.createClaim(namespace, plan.createClaim).catch((error: { code?: number }) => {
+        if (error.code !== 409) throw error;
+        record(subject, 'Warning', 'ErrResourceExists', `Resource "${name}" already exists and is not managed by DataVolume`);
+      });
+    }
+    if (plan.annotateClaim) await api.annotateClaim(namespace, name, plan.annotateClaim);
+    if (plan.createPod) {
+      dvLog.info('creating the fill pod', { pod: plan.createPod.metadata?.name });
+      await api.createPod(namespace, plan.createPod).catch((error: { code?: number }) => {
+        if (error.code !== 409) throw error;
+      });
+    }
+    if (plan.deletePod) {
+      dvLog.info('removing the fill pod: its work is done', { pod: plan.deletePod });
+      await api.deletePod(namespace, plan.deletePod).catch(ignoreNotFound);
+      this.#progress.delete(key);
+    }
+    for (const event of plan.events) record(subject, event.type, event.reason, event.message);
+    if (!jsonEqual(plan.status, dv.status ?? {})) {
+      if (plan.status.phase !== dv.status?.phase)
+        dvLog.info('phase changed', { from: dv.status?.phase ?? '', to: plan.status.phase ?? '' });
+      await api.replaceDataVolumeStatus(namespace, name, { ...dv, status: plan.status }).catch(ignoreNotFound);
+    }
+    if (plan.pollProgress && pod) {
+      const url = progressUrl(pod);
+      const progress = url ? await api.fetchProgress(url).catch(() => undefined) : undefined;
+      if (progress !== undefined && progress !== this.#progress.get(key)) {
+        this.#progress.set(key, progress);
+      }
+      this.#o.queue.addAfter(key, PROGRESS_POLL_MS);
+    }
+  }
+}

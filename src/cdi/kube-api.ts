@@ -1,0 +1,65 @@
+// The DataVolume controller's API writes over client-node, and nothing more.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import type { CDIConfig, DataVolume } from '../api/types.ts';
+import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
+import type { DataVolumeControllerApi } from './datavolume-controller.ts';
+
+const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
+const CDICONFIGS = { group: CDI_GROUP, version: CDI_VERSION, plural: 'cdiconfigs' };
+
+export class CdiKubeApi implements DataVolumeControllerApi {
+  readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
+
+  constructor(kc: KubeConfig) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  async createClaim(namespace: string, claim: V1PersistentVolumeClaim): Promise<void> {
+    await this.#core.createNamespacedPersistentVolumeClaim({ namespace, body: claim });
+  }
+
+  async annotateClaim(namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
+    const patch = Object.entries(annotations).map(([key, value]) => ({
+      op: 'add',
+      path: `/metadata/annotations/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`,
+      value,
+    }));
+    await this.#core.patchNamespacedPersistentVolumeClaim({ namespace, name, body: patch });
+  }
+
+  async createPod(namespace: string, pod: V1Pod): Promise<void> {
+    await this.#core.createNamespacedPod({ namespace, body: pod });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await this.#core.deleteNamespacedPod({ namespace, name });
+  }
+
+  async replaceDataVolumeStatus(namespace: string, name: string, dv: DataVolume): Promise<void> {
+    await this.#custom.replaceNamespacedCustomObjectStatus({ ...DATAVOLUMES, namespace, name, body: dv });
+  }
+
+  async fetchProgress(url: string): Promise<number | undefined> {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    if (!response.ok) return undefined;
+    const body = (await response.json()) as { progress?: number };
+    return typeof body.progress === 'number' ? body.progress : undefined;
+  }
+
+  async readCdiConfig(): Promise<CDIConfig | undefined> {
+    return (await this.#custom.getClusterCustomObject({ ...CDICONFIGS, name: 'config' }).catch((error: { code?: number }) => {
+      if (error.code === 404) return undefined;
+      throw error;
+    })) as CDIConfig | undefined;
+  }
+
+  async createCdiConfig(config: CDIConfig): Promise<void> {
+    await this.#custom.createClusterCustomObject({ ...CDICONFIGS, body: config });
+  }
+
+  async replaceCdiConfig(config: CDIConfig): Promise<void> {
+    await this.#custom.replaceClusterCustomObject({ ...CDICONFIGS, name: 'config', body: config });
+  }
+}

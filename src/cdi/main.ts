@@ -1,0 +1,131 @@
+// cdi-controller: kubevirt-ts's DataVolume support where CDI is not installed.
+// Every replica serves the upload proxy; the leader fills DataVolumes and
+// keeps the CDIConfig's status.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  CoreV1Api,
+  type KubernetesListObject,
+  type KubernetesObject,
+  makeInformer,
+  StorageV1Api,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1StorageClass,
+} from '@kubernetes/client-node';
+import { jsonEqual } from '../api/json-equal.ts';
+import type { DataVolume } from '../api/types.ts';
+import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION } from '../contract/cdi.ts';
+import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
+import { eventRecorder } from '../lib/events.ts';
+import { type CachedInformer, customInformer, loadKubeConfig, startInformers, type Typed } from '../lib/kube.ts';
+import { LeaderElector } from '../lib/leader.ts';
+import { createLogger, exitOnSignals } from '../lib/log.ts';
+import { WorkQueue } from '../lib/workqueue.ts';
+import { cdiConfigStatus, NEW_CDI_CONFIG, uploadProxyAddress } from './cdi-config.ts';
+import { DataVolumeController } from './datavolume-controller.ts';
+import { CdiKubeApi } from './kube-api.ts';
+import { uploadProxy } from './upload-proxy.ts';
+
+const log = createLogger('cdi-controller');
+const { values: flags } = parseArgs({
+  options: {
+    'fill-pod-image': { type: 'string', default: 'registry:5000/kubevirt-ts/virt-launcher:devel' },
+    'image-pull-policy': { type: 'string', default: 'IfNotPresent' },
+    'proxy-certificates': { type: 'string', default: '/etc/cdi-uploadproxy/certificates' },
+    'token-key': { type: 'string', default: '/etc/cdi-upload-token' },
+    'proxy-port': { type: 'string', default: '8443' },
+    'upload-proxy-service': { type: 'string', default: 'cdi-uploadproxy' },
+  },
+});
+const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
+exitOnSignals(log);
+
+const kc = loadKubeConfig();
+const core = kc.makeApiClient(CoreV1Api);
+const storage = kc.makeApiClient(StorageV1Api);
+const selector = `app=${CDI_POD_LABELS.app}`;
+const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
+const claims = makeInformer<V1PersistentVolumeClaim>(
+  kc,
+  '/api/v1/persistentvolumeclaims',
+  () =>
+    core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
+  selector,
+);
+const pods = makeInformer<V1Pod>(
+  kc,
+  '/api/v1/pods',
+  () => core.listPodForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1Pod>>,
+  selector,
+);
+const storageClasses = makeInformer<V1StorageClass>(
+  kc,
+  '/apis/storage.k8s.io/v1/storageclasses',
+  () => storage.listStorageClass() as Promise<KubernetesListObject<V1StorageClass>>,
+);
+await startInformers(
+  log,
+  dataVolumes,
+  claims as CachedInformer<KubernetesObject>,
+  pods as CachedInformer<KubernetesObject>,
+  storageClasses as CachedInformer<KubernetesObject>,
+);
+
+const tokenKey = readFileSync(join(flags['token-key']!, UPLOAD_TOKEN_KEY_FILE));
+const certDir = flags['proxy-certificates']!;
+uploadProxy({
+  tls: { cert: readFileSync(join(certDir, 'tls.crt'), 'utf8'), key: readFileSync(join(certDir, 'tls.key'), 'utf8') },
+  tokenKey,
+  claims,
+  pods,
+  log,
+  now: Date.now,
+}).listen(Number(flags['proxy-port']), () => log.info('upload proxy serving', { port: Number(flags['proxy-port']) }));
+
+const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
+const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'cdi-controller', identity }, log);
+await elector.run(() => process.exit(1));
+
+const api = new CdiKubeApi(kc);
+const controller = new DataVolumeController({
+  api,
+  informers: { dataVolumes, claims, pods, storageClasses },
+  queue: new WorkQueue(),
+  now: () => new Date(),
+  record: eventRecorder(kc, 'cdi-controller', log),
+  log,
+  params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  podTokenKey: tokenKey,
+});
+
+/** The CDIConfig's status follows the proxy's Service, the nodes and the admin's spec; looked at every 30 s. */
+async function syncCdiConfig(): Promise<void> {
+  let config = await api.readCdiConfig();
+  if (!config) {
+    await api.createCdiConfig(NEW_CDI_CONFIG).catch((error: { code?: number }) => {
+      if (error.code !== 409) throw error;
+    });
+    config = await api.readCdiConfig();
+  }
+  if (!config) return;
+  const service = await core.readNamespacedService({ namespace: NAMESPACE, name: flags['upload-proxy-service']! }).catch(() => undefined);
+  const nodes = (await core.listNode()).items;
+  const defaultClass = storageClasses
+    .list()
+    .find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true');
+  const status = cdiConfigStatus(config, uploadProxyAddress(service, nodes), defaultClass?.metadata?.name);
+  if (!jsonEqual(status, config.status ?? {})) {
+    await api.replaceCdiConfig({ ...config, status });
+    log.info('CDIConfig status written', { uploadProxyURL: status.uploadProxyURL ?? '' });
+  }
+}
+const keepCdiConfig = () =>
+  syncCdiConfig()
+    .catch((error: Error) => log.warning('cannot write the CDIConfig status; will retry', { error: error.message }))
+    .finally(() => setTimeout(keepCdiConfig, 30_000));
+keepCdiConfig();
+
+log.info('caches synced; reconciling', { dataVolumes: dataVolumes.list().length });
+await controller.run(3);

@@ -1,0 +1,459 @@
+// What the DataVolume controller does about one DataVolume, decided from the
+// caches alone: the claim to create, the pod that fills it (importer or upload
+// server), the annotations that remember how far it got, and the status CDI
+// would write. Pure: ./datavolume-controller.ts carries the plan out.
+import type { V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
+import { parseQuantity, quantityValue } from '../api/quantity.ts';
+import type { DataVolume, DataVolumeStatus } from '../api/types.ts';
+import {
+  BASIC_AUTH_ENV,
+  CDI_GROUP,
+  CDI_POD_LABELS,
+  CDI_POD_PATHS,
+  CDI_POD_PORT,
+  CDI_TASK_ENV,
+  CLAIM_ANNOTATIONS as A,
+  type CdiTask,
+  DATAVOLUME_UID_LABEL,
+  DEFAULT_FILESYSTEM_OVERHEAD,
+  type ImportSource,
+  POD_TOKEN_ENV,
+  PROGRESS_PATH,
+  SECRET_KEYS,
+  type TaskTarget,
+} from '../contract/cdi.ts';
+
+type Condition = NonNullable<DataVolumeStatus['conditions']>[number];
+type Phase =
+  | 'Pending'
+  | 'WaitForFirstConsumer'
+  | 'ImportScheduled'
+  | 'ImportInProgress'
+  | 'UploadScheduled'
+  | 'UploadReady'
+  | 'Succeeded'
+  | 'Failed';
+
+export interface DataVolumeInput {
+  dv: DataVolume;
+  claim?: V1PersistentVolumeClaim;
+  /** The pod filling the claim, if one runs. */
+  pod?: V1Pod;
+  /** The claim's StorageClass (or the default one when the DataVolume names none). */
+  storageClass?: V1StorageClass;
+  /** The fill pod's last reported progress, 0..100. */
+  progress?: number;
+  /** The secret the fill pod asks of its callers (the upload proxy). */
+  podToken: string;
+  now: string;
+  params: FillPodParams;
+}
+
+export interface FillPodParams {
+  /** The image the fill pods run: the virt-launcher image (Node, qemu-img). */
+  image: string;
+  imagePullPolicy: string;
+  filesystemOverhead?: string;
+}
+
+export interface DataVolumePlan {
+  createClaim?: V1PersistentVolumeClaim;
+  createPod?: V1Pod;
+  /** The pod (by name) to delete: its work is done, or the DataVolume is going away. */
+  deletePod?: string;
+  /** Annotations to add to the claim. */
+  annotateClaim?: Record<string, string>;
+  status: DataVolumeStatus;
+  events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+  /** Ask the fill pod for its progress. */
+  pollProgress: boolean;
+}
+
+const PHASE_EVENTS: Partial<Record<Phase, { type: 'Normal' | 'Warning'; message: (claim: string) => string }>> = {
+  ImportScheduled: { type: 'Normal', message: (c) => `Import into ${c} scheduled` },
+  ImportInProgress: { type: 'Normal', message: (c) => `Import into ${c} in progress` },
+  UploadScheduled: { type: 'Normal', message: (c) => `Upload into ${c} scheduled` },
+  UploadReady: { type: 'Normal', message: (c) => `Upload into ${c} ready` },
+};
+
+/** CDI tells a user only that the claim is too small, whatever the tool said. */
+const TOO_SMALL =
+  /is larger than the reported available|no space left on device|file largest block is bigger than maxblock|disk quota exceeded/i;
+export const failureMessage = (message: string) => (TOO_SMALL.test(message) ? 'DataVolume too small to contain image' : message);
+
+type SourceKind = 'import' | 'upload' | 'unsupported';
+
+function sourceKind(dv: DataVolume): SourceKind {
+  const s = dv.spec.source ?? {};
+  if (s.http || s.registry || s.blank) return 'import';
+  if (s.upload) return 'upload';
+  return 'unsupported';
+}
+
+export const fillPodName = (dv: DataVolume) =>
+  `${sourceKind(dv) === 'upload' ? 'cdi-upload' : 'importer'}-${dv.metadata.name}`.slice(0, 63);
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+const dataVolumeOwner = (dv: DataVolume) => ({
+  apiVersion: `${CDI_GROUP}/v1beta1`,
+  kind: 'DataVolume',
+  name: dv.metadata.name!,
+  uid: dv.metadata.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
+});
+
+/** The claim CDI makes for a DataVolume: spec.pvc as given, or spec.storage completed with defaults. */
+export function claimFor(dv: DataVolume, overhead = DEFAULT_FILESYSTEM_OVERHEAD): V1PersistentVolumeClaim {
+  const spec = dv.spec.pvc ?? dv.spec.storage ?? {};
+  const annotations: Record<string, string> = {};
+  const dvAnnotations = dv.metadata.annotations ?? {};
+  if (dvAnnotations[A.bindImmediate]) annotations[A.bindImmediate] = dvAnnotations[A.bindImmediate];
+  const source = dv.spec.source ?? {};
+  if (source.upload) annotations[A.uploadTarget] = '';
+  if (source.http) {
+    annotations[A.importEndpoint] = source.http.url;
+    annotations[A.importSource] = 'http';
+  }
+  if (source.registry) annotations[A.importSource] = 'registry';
+  if (source.blank) annotations[A.importSource] = 'none';
+  annotations[A.contentType] = dv.spec.contentType ?? 'kubevirt';
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: dv.metadata.name,
+      namespace: dv.metadata.namespace,
+      labels: { ...dv.metadata.labels, app: 'containerized-data-importer' },
+      annotations,
+      ownerReferences: [dataVolumeOwner(dv)],
+    },
+    spec: {
+      accessModes: spec.accessModes?.length ? spec.accessModes : ['ReadWriteOnce'],
+      volumeMode: spec.volumeMode ?? 'Filesystem',
+      resources: { requests: { storage: claimSize(dv, overhead) } },
+      ...(spec.storageClassName ? { storageClassName: spec.storageClassName } : {}),
+      ...(spec.selector ? { selector: spec.selector as never } : {}),
+      ...(spec.volumeName ? { volumeName: spec.volumeName } : {}),
+    },
+  };
+}
+
+/**
+ * The claim's size: spec.pvc's as given; spec.storage's grown by the
+ * filesystem's overhead, so the disk itself gets the size asked for.
+ */
+export function claimSize(dv: DataVolume, overhead: string): string {
+  const requested = (dv.spec.pvc ?? dv.spec.storage)?.resources?.requests?.storage;
+  if (requested === undefined) return '1Gi';
+  if (dv.spec.pvc || (dv.spec.storage?.volumeMode ?? 'Filesystem') === 'Block') return String(requested);
+  const bytes = Math.ceil(quantityValue(parseQuantity(String(requested))) / MiB) * MiB;
+  return String(Math.ceil(bytes * (1 + Number(overhead))));
+}
+
+/** The disk the fill pod writes: the claim's size, less what its filesystem keeps (none on a block device). */
+export function taskTarget(claim: V1PersistentVolumeClaim, overhead: string, contentType: string): TaskTarget {
+  const block = claim.spec?.volumeMode === 'Block';
+  const requested = quantityValue(parseQuantity(String(claim.spec?.resources?.requests?.storage ?? GiB)));
+  const capacity = claim.status?.capacity?.storage ? quantityValue(parseQuantity(String(claim.status.capacity.storage))) : requested;
+  const available = Math.min(requested, capacity);
+  const usable = block ? available : Math.floor((available * (1 - Number(overhead))) / MiB) * MiB;
+  return {
+    volumeMode: block ? 'Block' : 'Filesystem',
+    sizeBytes: usable,
+    availableBytes: usable,
+    contentType: contentType === 'archive' ? 'archive' : 'kubevirt',
+  };
+}
+
+function importSource(dv: DataVolume): ImportSource {
+  const s = dv.spec.source!;
+  if (s.http)
+    return {
+      type: 'http',
+      url: s.http.url,
+      ...(s.http.secretRef ? { basicAuth: true } : {}),
+      ...(s.http.certConfigMap ? { certs: true } : {}),
+      ...(s.http.extraHeaders?.length ? { extraHeaders: s.http.extraHeaders } : {}),
+    };
+  if (s.registry) return { type: 'registry', file: REGISTRY_DISK_FILE };
+  return { type: 'blank' };
+}
+
+/** The file name the registry source's init container gives the image's disk. */
+const REGISTRY_DISK_FILE = 'disk';
+
+/** A registry URL as CDI takes it (docker://host/repo:tag) as an image reference. */
+export function registryImage(url: string): string {
+  return url.replace(/^docker:\/\//, '');
+}
+
+/** The pod that fills the claim. */
+export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string): V1Pod {
+  const kind = sourceKind(dv);
+  const target = taskTarget(claim, params.filesystemOverhead ?? DEFAULT_FILESYSTEM_OVERHEAD, dv.spec.contentType ?? 'kubevirt');
+  const task: CdiTask =
+    kind === 'upload' ? { kind: 'upload', target, contentType: target.contentType } : { kind: 'import', source: importSource(dv), target };
+  const block = target.volumeMode === 'Block';
+  const http = dv.spec.source?.http;
+  const registry = dv.spec.source?.registry;
+  const env = [
+    { name: CDI_TASK_ENV, value: JSON.stringify(task) },
+    { name: POD_TOKEN_ENV, value: token },
+    ...(http?.secretRef
+      ? (['username', 'password'] as const).map((key) => ({
+          name: BASIC_AUTH_ENV[key],
+          valueFrom: { secretKeyRef: { name: http.secretRef!, key: SECRET_KEYS[key] } },
+        }))
+      : []),
+  ];
+  const volumes: NonNullable<V1Pod['spec']>['volumes'] = [
+    { name: 'cdi-data-vol', persistentVolumeClaim: { claimName: claim.metadata!.name! } },
+    { name: 'cdi-scratch', emptyDir: {} },
+    ...(http?.certConfigMap ? [{ name: 'cdi-cert-vol', configMap: { name: http.certConfigMap } }] : []),
+    ...(registry ? [{ name: 'cdi-tools', emptyDir: {} }] : []),
+  ];
+  const mounts = [
+    ...(block ? [] : [{ name: 'cdi-data-vol', mountPath: CDI_POD_PATHS.data }]),
+    { name: 'cdi-scratch', mountPath: CDI_POD_PATHS.scratch },
+    ...(http?.certConfigMap ? [{ name: 'cdi-cert-vol', mountPath: CDI_POD_PATHS.certs, readOnly: true }] : []),
+  ];
+  const securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 107 };
+  // The containerDisk image holds only files: a static busybox from our image copies its disk out (node pull, no registry access from the pod).
+  const initContainers = registry
+    ? [
+        {
+          name: 'tools',
+          image: params.image,
+          imagePullPolicy: params.imagePullPolicy,
+          command: ['/bin/busybox', 'cp', '/bin/busybox', `${CDI_POD_PATHS.tools}/busybox`],
+          securityContext,
+          volumeMounts: [{ name: 'cdi-tools', mountPath: CDI_POD_PATHS.tools }],
+        },
+        {
+          name: 'registry-disk',
+          image: registryImage(registry.url ?? ''),
+          imagePullPolicy: params.imagePullPolicy,
+          command: [
+            `${CDI_POD_PATHS.tools}/busybox`,
+            'sh',
+            '-c',
+            `set -e; f=$(${CDI_POD_PATHS.tools}/busybox find /disk -type f | ${CDI_POD_PATHS.tools}/busybox head -n 1); ` +
+              `[ -n "$f" ] || { echo "no disk image under /disk in the image" > /dev/termination-log; exit 1; }; ` +
+              `${CDI_POD_PATHS.tools}/busybox mkdir -p ${CDI_POD_PATHS.registryDisk}; ` +
+              `${CDI_POD_PATHS.tools}/busybox cp "$f" ${CDI_POD_PATHS.registryDisk}/${REGISTRY_DISK_FILE}`,
+          ],
+          securityContext: { ...securityContext, runAsUser: 107 },
+          volumeMounts: [
+            { name: 'cdi-tools', mountPath: CDI_POD_PATHS.tools },
+            { name: 'cdi-scratch', mountPath: CDI_POD_PATHS.scratch },
+          ],
+        },
+      ]
+    : undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: fillPodName(dv),
+      namespace: dv.metadata.namespace,
+      labels: {
+        ...CDI_POD_LABELS,
+        [DATAVOLUME_UID_LABEL]: dv.metadata.uid!,
+        'cdi.kubevirt.io': kind === 'upload' ? 'cdi-upload-server' : 'importer',
+      },
+      annotations: { [A.importPodName]: fillPodName(dv) },
+      // Owned by the DataVolume, not the claim: a claim in use is kept until its pods are gone.
+      ownerReferences: [dataVolumeOwner(dv)],
+    },
+    spec: {
+      restartPolicy: 'OnFailure',
+      securityContext: { fsGroup: 107, seccompProfile: { type: 'RuntimeDefault' } },
+      ...(initContainers ? { initContainers } : {}),
+      containers: [
+        {
+          name: kind === 'upload' ? 'cdi-upload-server' : 'importer',
+          image: params.image,
+          imagePullPolicy: params.imagePullPolicy,
+          command: ['node', '/app/src/cdi/importer/main.js'],
+          env,
+          ports: [{ name: 'http', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
+          ...(kind === 'upload' ? { readinessProbe: { httpGet: { path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),
+          resources: { requests: { cpu: '10m', memory: '64Mi' } },
+          securityContext,
+          volumeMounts: mounts,
+          ...(block ? { volumeDevices: [{ name: 'cdi-data-vol', devicePath: CDI_POD_PATHS.blockDevice }] } : {}),
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+        },
+      ],
+      volumes,
+    },
+  };
+}
+
+export const progressUrl = (pod: V1Pod) => (pod.status?.podIP ? `http://${pod.status.podIP}:${CDI_POD_PORT}${PROGRESS_PATH}` : undefined);
+
+function condition(now: string, old: Condition[] | undefined, type: string, status: string, reason: string, message: string): Condition {
+  const prior = old?.find((c) => c.type === type);
+  const same = prior?.status === status && prior.reason === reason && prior.message === message;
+  const transition = prior?.status === status ? (prior.lastTransitionTime ?? now) : now;
+  return {
+    type,
+    status,
+    reason,
+    message,
+    lastTransitionTime: transition,
+    lastHeartbeatTime: same ? (prior.lastHeartbeatTime ?? now) : now,
+  };
+}
+
+function terminatedMessage(pod: V1Pod | undefined): string | undefined {
+  const status = pod?.status?.containerStatuses?.[0];
+  const message = status?.state?.terminated?.message ?? status?.lastState?.terminated?.message;
+  if (message) return message.trim();
+  const waiting = pod?.status?.initContainerStatuses?.find((s) => s.state?.waiting?.reason?.includes('Err') || s.lastState?.terminated);
+  return waiting?.lastState?.terminated?.message?.trim() ?? waiting?.state?.waiting?.message;
+}
+
+export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
+  const { dv, claim, pod, now } = input;
+  const old = dv.status?.conditions;
+  const events: DataVolumePlan['events'] = [];
+  const name = dv.metadata.name!;
+  const kind = sourceKind(dv);
+  const plan = (phase: Phase, progress: string, conditions: Condition[], extra: Partial<DataVolumePlan> = {}): DataVolumePlan => {
+    const event = PHASE_EVENTS[phase];
+    if (event && dv.status?.phase !== phase) events.push({ type: event.type, reason: phase, message: event.message(name) });
+    const bound = conditions.find((c) => c.type === 'Bound');
+    const oldBound = old?.find((c) => c.type === 'Bound');
+    if (bound?.reason && (bound.reason !== oldBound?.reason || bound.message !== oldBound?.message))
+      events.push({ type: 'Normal', reason: bound.reason, message: bound.message ?? '' });
+    return {
+      status: {
+        ...(claim || extra.createClaim ? { claimName: name } : {}),
+        phase,
+        progress,
+        restartCount: pod?.status?.containerStatuses?.[0]?.restartCount ?? Number(claim?.metadata?.annotations?.[A.podRestarts] ?? 0),
+        conditions,
+      },
+      events,
+      pollProgress: false,
+      ...extra,
+    };
+  };
+  const bound = claim?.status?.phase === 'Bound';
+  const wffc = input.storageClass?.volumeBindingMode === 'WaitForFirstConsumer';
+  const boundCondition = claim
+    ? bound
+      ? condition(now, old, 'Bound', 'True', 'Bound', `PVC ${name} Bound`)
+      : condition(now, old, 'Bound', 'False', 'Pending', `PVC ${name} Pending`)
+    : condition(now, old, 'Bound', 'Unknown', '', 'No PVC found');
+  const notReady = (reason = '', message = '') => condition(now, old, 'Ready', 'False', reason, message);
+  const claimWaits = (phase: Phase): Phase => (!bound && kind === 'import' && wffc ? 'WaitForFirstConsumer' : phase);
+
+  if (kind === 'unsupported') {
+    const message = 'kubevirt-ts fills DataVolumes from http, registry, upload and blank sources only; this source is not supported yet';
+    if (dv.status?.phase !== 'Failed') events.push({ type: 'Warning', reason: 'SourceNotSupported', message });
+    return plan('Failed', 'N/A', [
+      boundCondition,
+      notReady('SourceNotSupported', message),
+      condition(now, old, 'Running', 'False', 'SourceNotSupported', message),
+    ]);
+  }
+  if (!claim) {
+    return plan('Pending', 'N/A', [boundCondition, notReady(), condition(now, old, 'Running', 'False', '', '')], {
+      createClaim: claimFor(dv, input.params.filesystemOverhead),
+    });
+  }
+  const owned = claim.metadata?.ownerReferences?.some((o) => o.uid === dv.metadata.uid);
+  if (!owned) {
+    const message = `PVC ${name} already exists and is not owned by DataVolume ${name}`;
+    if (dv.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== 'ErrClaimNotValid')
+      events.push({ type: 'Warning', reason: 'ErrClaimNotValid', message });
+    return plan('Pending', 'N/A', [boundCondition, notReady('ErrClaimNotValid', message), condition(now, old, 'Running', 'False', '', '')]);
+  }
+  const annotations = claim.metadata?.annotations ?? {};
+  if (annotations[A.podPhase] === 'Succeeded') {
+    const succeeded = plan('Succeeded', kind === 'upload' ? 'N/A' : '100.0%', [
+      boundCondition,
+      condition(now, old, 'Ready', 'True', '', ''),
+      condition(now, old, 'Running', 'False', 'Completed', kind === 'upload' ? 'Upload Complete' : 'Import Complete'),
+    ]);
+    if (dv.status?.phase !== 'Succeeded')
+      events.push({
+        type: 'Normal',
+        reason: kind === 'upload' ? 'UploadSucceeded' : 'ImportSucceeded',
+        message: kind === 'upload' ? `Successfully uploaded into ${name}` : `Successfully imported into PVC ${name}`,
+      });
+    if (pod) succeeded.deletePod = pod.metadata!.name!;
+    return succeeded;
+  }
+  const running = (status: string, reason: string, message: string) => condition(now, old, 'Running', status, reason, message);
+  if (!pod) {
+    const waitsForConsumer = !bound && kind === 'import' && wffc && annotations[A.bindImmediate] !== 'true' && !annotations[A.selectedNode];
+    if (waitsForConsumer) return plan('WaitForFirstConsumer', 'N/A', [boundCondition, notReady(), running('False', '', '')]);
+    const phase: Phase = kind === 'upload' ? 'UploadScheduled' : claimWaits('ImportScheduled');
+    return plan(phase, 'N/A', [boundCondition, notReady(), running('False', 'Pending', '')], {
+      createPod: fillPod(dv, claim, input.params, input.podToken),
+      annotateClaim: { [A.podPhase]: 'Pending' },
+    });
+  }
+  const podPhase = pod.status?.phase ?? 'Pending';
+  const restarts = pod.status?.containerStatuses?.[0]?.restartCount ?? 0;
+  const rawFailure = terminatedMessage(pod);
+  const failure = rawFailure === undefined ? undefined : failureMessage(rawFailure);
+  const annotateClaim: Record<string, string> = {};
+  if (annotations[A.podPhase] !== podPhase) annotateClaim[A.podPhase] = podPhase;
+  if (String(restarts) !== (annotations[A.podRestarts] ?? '0')) annotateClaim[A.podRestarts] = String(restarts);
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  if (annotations[A.podReady] !== String(ready)) annotateClaim[A.podReady] = String(ready);
+  const extra = Object.keys(annotateClaim).length ? { annotateClaim } : {};
+  if (podPhase === 'Succeeded') {
+    // Remembered on the claim, so the next pass reports Succeeded and removes the pod.
+    return plan(
+      kind === 'upload' ? 'UploadReady' : 'ImportInProgress',
+      '100.0%',
+      [boundCondition, notReady(), running('False', 'Completed', '')],
+      extra,
+    );
+  }
+  const progress = input.progress === undefined || kind === 'upload' ? 'N/A' : `${input.progress.toFixed(2)}%`;
+  const erroring = failure && (restarts > 0 || podPhase === 'Failed' || pod.status?.containerStatuses?.[0]?.state?.waiting);
+  if (erroring) {
+    if (failure !== annotations[A.runningMessage]) {
+      annotateClaim[A.runningMessage] = failure;
+      annotateClaim[A.runningReason] = 'Error';
+      events.push({ type: 'Warning', reason: 'Error', message: failure });
+    }
+    const phase: Phase = kind === 'upload' ? 'UploadReady' : 'ImportInProgress';
+    return plan(phase, progress, [boundCondition, notReady(), running('False', 'Error', failure)], {
+      annotateClaim,
+      pollProgress: podPhase === 'Running',
+    });
+  }
+  if (podPhase === 'Pending') {
+    return plan(
+      kind === 'upload' ? 'UploadScheduled' : claimWaits('ImportScheduled'),
+      'N/A',
+      [boundCondition, notReady(), running('False', 'Pending', '')],
+      extra,
+    );
+  }
+  if (kind === 'upload') {
+    return plan(
+      ready ? 'UploadReady' : 'UploadScheduled',
+      progress,
+      [boundCondition, notReady(), running(ready ? 'True' : 'False', ready ? 'Pod is running' : 'Pending', '')],
+      {
+        ...extra,
+        pollProgress: true,
+      },
+    );
+  }
+  return plan('ImportInProgress', progress, [boundCondition, notReady(), running('True', 'Pod is running', '')], {
+    ...extra,
+    pollProgress: true,
+  });
+}
