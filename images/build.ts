@@ -222,32 +222,44 @@ function app(): LayerBlob {
 
 let qemuLayer: LayerBlob | undefined;
 /**
- * Debian's QEMU with its firmware (SeaBIOS, OVMF, iPXE ROMs) and the tools the
- * launcher runs (qemu-img, genisoimage), plus a kernel for the KVM probe.
+ * Debian's QEMU with its firmware (SeaBIOS, OVMF, iPXE ROMs), the tools the
+ * launcher runs (qemu-img, genisoimage), qemu-img's HTTP driver and xz (the
+ * DataVolume importer's), plus a kernel for the KVM probe.
  */
 function qemu(): LayerBlob {
   return (qemuLayer ??= stage(
     'qemu',
     (root) => {
-      for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage']) copyWithLibraries(root, binary);
+      for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage', '/usr/bin/xz'])
+        copyWithLibraries(root, binary);
       const modules = '/usr/lib/x86_64-linux-gnu/qemu';
-      for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so'])
+      for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so', 'block-curl.so'])
         if (existsSync(join(modules, module))) copyWithLibraries(root, join(modules, module));
       for (const dir of ['/usr/share/qemu', '/usr/share/seabios', '/usr/share/OVMF', '/usr/share/ovmf', '/usr/lib/ipxe/qemu']) {
         if (existsSync(dir)) cpSync(dir, join(root, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
       }
       copyInto(root, join(guest(), 'vmlinuz'), '/usr/share/kubevirt-ts/probe-vmlinuz');
     },
-    hashOf(readFileSync(import.meta.filename), execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' })),
+    hashOf(
+      readFileSync(import.meta.filename),
+      execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }),
+      String(existsSync('/usr/lib/x86_64-linux-gnu/qemu/block-curl.so')),
+    ),
   ));
 }
 
-/** Test-only servers used by the cluster smoke test. */
+/** Test-only servers used by the cluster tests, and the test guest's disk for the image server to serve (qcow2, and raw compressed). */
 function testServers(): LayerBlob {
   return stage('test-servers', (root) => {
     const dir = join(root, 'app', 'test');
     mkdirSync(dir, { recursive: true });
     cpSync(join(REPO, 'test', 'e2e', 'servers'), join(dir, 'servers'), { recursive: true });
+    const images = join(root, 'srv', 'images');
+    mkdirSync(images, { recursive: true });
+    copyFileSync(join(guest(), 'disk.qcow2'), join(images, 'disk.qcow2'));
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', join(images, 'disk.qcow2'), join(images, 'disk.img')]);
+    execFileSync('xz', ['-T0', '-1', '-k', join(images, 'disk.img')]);
+    execFileSync('gzip', ['-1', join(images, 'disk.img')]);
   });
 }
 

@@ -110,7 +110,8 @@ export function claimFor(dv: DataVolume, overhead = DEFAULT_FILESYSTEM_OVERHEAD)
   const spec = dv.spec.pvc ?? dv.spec.storage ?? {};
   const annotations: Record<string, string> = {};
   const dvAnnotations = dv.metadata.annotations ?? {};
-  if (dvAnnotations[A.bindImmediate]) annotations[A.bindImmediate] = dvAnnotations[A.bindImmediate];
+  // Present, whatever its value, as CDI reads it (virtctl --force-bind sets "")
+  if (dvAnnotations[A.bindImmediate] !== undefined) annotations[A.bindImmediate] = dvAnnotations[A.bindImmediate];
   const source = dv.spec.source ?? {};
   if (source.upload) annotations[A.uploadTarget] = '';
   if (source.http) {
@@ -392,7 +393,8 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
   }
   const running = (status: string, reason: string, message: string) => condition(now, old, 'Running', status, reason, message);
   if (!pod) {
-    const waitsForConsumer = !bound && kind === 'import' && wffc && annotations[A.bindImmediate] !== 'true' && !annotations[A.selectedNode];
+    const waitsForConsumer =
+      !bound && kind === 'import' && wffc && annotations[A.bindImmediate] === undefined && !annotations[A.selectedNode];
     if (waitsForConsumer) return plan('WaitForFirstConsumer', 'N/A', [boundCondition, notReady(), running('False', '', '')]);
     const phase: Phase = kind === 'upload' ? 'UploadScheduled' : claimWaits('ImportScheduled');
     return plan(phase, 'N/A', [boundCondition, notReady(), running('False', 'Pending', '')], {

@@ -1,0 +1,194 @@
+// Persistent storage on the local cluster: the default StorageClass
+// (local-path-provisioner), DataVolumes imported over HTTP, from a registry,
+// blank and uploaded, VMs that boot from them and keep what their guests
+// wrote across restart and stop/start, and imports that fail with a reason.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+
+const NS = 'kvts-e2e-storage';
+const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
+const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
+let imageServer = '';
+
+const virtctl = (args: string[]) => spawnSync(VIRTCTL, ['-n', NS, ...args], { encoding: 'utf8', env: { ...process.env, KUBECONFIG } });
+const json = <T>(args: string[]) => JSON.parse(kubectl([...args, '-n', NS, '-o', 'json'])) as T;
+type DataVolume = { status?: { phase?: string; progress?: string; restartCount?: number; conditions?: { type: string; reason?: string; message?: string }[] } };
+const dv = (name: string) => json<DataVolume>(['get', 'datavolume', name]);
+const phase = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout;
+const vmiUid = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.metadata.uid}']).stdout;
+/** The serial console log of the VMI's current launcher pod (not the one binding its claims first, which has no guest). */
+const consoleLog = (vmi: string) => {
+  const uid = vmiUid(vmi);
+  const pods = json<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] }>([
+    'get',
+    'pods',
+  ]).items.filter((p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'));
+  return pods.length ? kubectlResult(['logs', '-n', NS, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
+};
+
+// The guest counts its boots on its boot disk (the guest's init does); the script also writes to the data disk, formatting it first.
+const USER_DATA = `#!/bin/sh
+mkdir -p /mnt/b /mnt/d
+mount -t vfat /dev/vda /mnt/b && echo "boot disk boots: $(wc -l < /mnt/b/boots.log)" && umount /mnt/b
+if [ -b /dev/vdc ]; then
+  mount -t vfat /dev/vdb /mnt/d 2>/dev/null || { mkdosfs -n KVTSDATA /dev/vdb >/dev/null && mount -t vfat /dev/vdb /mnt/d; }
+  echo write >> /mnt/d/writes.log && sync && echo "data disk writes: $(wc -l < /mnt/d/writes.log)" && umount /mnt/d
+fi
+`;
+
+function vm(name: string, source: Record<string, unknown>, options: { size?: string; blank?: boolean } = {}) {
+  const disks = [{ name: 'rootdisk', disk: { bus: 'virtio' } }];
+  const volumes: Record<string, unknown>[] = [{ name: 'rootdisk', dataVolume: { name: `${name}-root` } }];
+  const templates: Record<string, unknown>[] = [
+    { metadata: { name: `${name}-root` }, spec: { source, storage: { resources: { requests: { storage: options.size ?? '128Mi' } } } } },
+  ];
+  if (options.blank) {
+    disks.push({ name: 'datadisk', disk: { bus: 'virtio' } });
+    volumes.push({ name: 'datadisk', dataVolume: { name: `${name}-data` } });
+    templates.push({ metadata: { name: `${name}-data` }, spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '64Mi' } } } } });
+  }
+  disks.push({ name: 'cloudinit', disk: { bus: 'virtio' } });
+  volumes.push({ name: 'cloudinit', cloudInitNoCloud: { userData: USER_DATA } });
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: { name, namespace: NS },
+    spec: {
+      runStrategy: 'Always',
+      dataVolumeTemplates: templates,
+      template: {
+        spec: { domain: { devices: { disks }, resources: { requests: { memory: '128Mi' } } }, volumes },
+      },
+    },
+  };
+}
+
+
+before(async () => {
+  deleteNamespace(NS, true);
+  kubectl(['create', 'namespace', NS]);
+  apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'image-server', namespace: NS, labels: { app: 'image-server' } },
+    spec: {
+      containers: [
+        {
+          name: 'server',
+          image: SERVERS,
+          command: ['node', '/app/test/servers/image-server.ts', '/srv/images'],
+          ports: [{ containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: '/disk.qcow2', port: 8080 }, periodSeconds: 1 },
+        },
+      ],
+    },
+  });
+  apply({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'image-server', namespace: NS },
+    spec: { selector: { app: 'image-server' }, ports: [{ port: 8080, targetPort: 8080 }] },
+  });
+  kubectl(['wait', '--for=condition=Ready', 'pod/image-server', '-n', NS, '--timeout=120s']);
+  // No cluster DNS here: importer pods reach the server by its Service's address.
+  imageServer = `http://${kubectl(['get', 'service', 'image-server', '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])}:8080`;
+});
+
+after(() => deleteNamespace(NS));
+
+test('the default StorageClass binds a claim when its first pod is scheduled, and the pod writes to it', async () => {
+  const sc = kubectl(['get', 'storageclass', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.volumeBindingMode} {.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}{"\\n"}{end}']);
+  assert.match(sc, /^local-path WaitForFirstConsumer true$/m);
+  apply({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: 'plain', namespace: NS },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } },
+  });
+  assert.equal(json<{ status: { phase: string } }>(['get', 'pvc', 'plain']).status.phase, 'Pending', 'waits for its first consumer');
+  apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'writer', namespace: NS },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [{ name: 'c', image: SERVERS, command: ['sh', '-c', 'echo kept > /data/f && cat /data/f'], volumeMounts: [{ name: 'd', mountPath: '/data' }] }],
+      volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'plain' } }],
+    },
+  });
+  await eventually('the writer pod to finish', 120, () => kubectlResult(['get', 'pod', 'writer', '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout === 'Succeeded');
+  assert.equal(kubectl(['logs', 'writer', '-n', NS]).trim(), 'kept');
+  assert.equal(json<{ status: { phase: string } }>(['get', 'pvc', 'plain']).status.phase, 'Bound');
+});
+
+test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots, and keeps what the guest wrote across restart and stop/start', async () => {
+  apply(vm('persist', { http: { url: `${imageServer}/disk.qcow2` } }, { blank: true }));
+  // WaitForFirstConsumer: the DataVolumes wait until the VMI's pod needs them, then import on its node.
+  await eventually('the root DataVolume to succeed', 300, () => dv('persist-root').status?.phase === 'Succeeded');
+  const root = dv('persist-root').status!;
+  assert.equal(root.progress, '100.0%');
+  assert.deepEqual(
+    root.conditions?.map((c) => [c.type, c.reason]),
+    [
+      ['Bound', 'Bound'],
+      ['Ready', ''],
+      ['Running', 'Completed'],
+    ],
+  );
+  const columns = kubectl(['get', 'dv', '-n', NS]).split('\n')[0].trim().split(/\s+/);
+  assert.deepEqual(columns, ['NAME', 'PHASE', 'PROGRESS', 'RESTARTS', 'AGE']);
+  await eventually('the VMI to run', 240, () => phase('persist') === 'Running');
+  await eventually('the first boot and first write', 180, () => /boot disk boots: 1\b/.test(consoleLog('persist')) && /data disk writes: 1\b/.test(consoleLog('persist')));
+  assert.equal(kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim(), '', 'no importer pod is left');
+
+  const first = vmiUid('persist');
+  assert.equal(virtctl(['restart', 'persist']).status, 0);
+  await eventually('a new VMI to run', 240, () => vmiUid('persist') !== first && phase('persist') === 'Running');
+  await eventually('the second boot, seeing the first write', 180, () => /boot disk boots: 2\b/.test(consoleLog('persist')) && /data disk writes: 2\b/.test(consoleLog('persist')));
+
+  assert.equal(virtctl(['stop', 'persist']).status, 0);
+  await eventually('the VMI to go', 180, () => kubectlResult(['get', 'vmi', 'persist', '-n', NS]).status !== 0);
+  assert.equal(virtctl(['start', 'persist']).status, 0);
+  await eventually('the third boot', 300, () => /boot disk boots: 3\b/.test(consoleLog('persist')) && /data disk writes: 3\b/.test(consoleLog('persist')));
+
+  kubectl(['delete', 'vm', 'persist', '-n', NS, '--wait=true', '--timeout=120s']);
+  await eventually('the VM\'s DataVolumes and claims to go with it', 120, () => {
+    const left = kubectlResult(['get', 'dv,pvc', '-n', NS, '-o', 'name']).stdout;
+    return !/persist-/.test(left);
+  });
+  assert.match(kubectl(['get', 'pvc', '-n', NS, '-o', 'name']), /plain/, 'a claim the VM did not create stays');
+});
+
+test('a registry DataVolume takes the containerDisk image\'s disk, and a VM boots from it', async () => {
+  apply(vm('fromregistry', { registry: { url: 'docker://registry:5000/kubevirt/cirros-container-disk-demo:devel' } }));
+  await eventually('the registry DataVolume to succeed', 300, () => dv('fromregistry-root').status?.phase === 'Succeeded');
+  await eventually('the guest to boot from it', 300, () => /boot disk boots: 1\b/.test(consoleLog('fromregistry')));
+  kubectl(['delete', 'vm', 'fromregistry', '-n', NS, '--wait=false']);
+});
+
+const standalone = (name: string, url: string, size = '128Mi') => ({
+  apiVersion: 'cdi.kubevirt.io/v1beta1',
+  kind: 'DataVolume',
+  metadata: { name, namespace: NS, annotations: { 'cdi.kubevirt.io/storage.bind.immediate.requested': 'true' } },
+  spec: { source: { http: { url } }, storage: { resources: { requests: { storage: size } } } },
+});
+const runningMessage = (name: string) => dv(name).status?.conditions?.find((c) => c.type === 'Running' && c.reason === 'Error')?.message;
+
+test('imports that fail say why in the Running condition and retry: a 404, a truncated qcow2, a DataVolume too small for the image', async () => {
+  apply(standalone('missing', `${imageServer}/no-such-image.qcow2`));
+  apply(standalone('truncated', `${imageServer}/truncated/disk.qcow2`));
+  apply(standalone('toosmall', `${imageServer}/disk.qcow2`, '16Mi'));
+  const missing = await eventually('the 404 to be reported', 180, () => runningMessage('missing'));
+  assert.match(missing, /404/);
+  const truncated = await eventually('the truncated image to be reported', 180, () => runningMessage('truncated'));
+  assert.match(truncated, /qcow2|qemu-img|read|truncat|image/i);
+  const small = await eventually('the too small claim to be reported', 180, () => runningMessage('toosmall'));
+  assert.equal(small, 'DataVolume too small to contain image');
+  await eventually('the failed import to be retried', 120, () => (dv('missing').status?.restartCount ?? 0) >= 1);
+  assert.equal(dv('missing').status?.phase, 'ImportInProgress');
+  kubectl(['delete', 'dv', 'missing', 'truncated', 'toosmall', '-n', NS, '--wait=true', '--timeout=60s']);
+  await eventually('their importer pods to go', 60, () => kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim() === '');
+});

@@ -1,0 +1,183 @@
+// planDataVolume: every phase CDI reports on the way from a DataVolume to a filled claim.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { DataVolume } from '../../src/api/types.ts';
+import { CDI_TASK_ENV, CLAIM_ANNOTATIONS as A } from '../../src/contract/cdi.ts';
+import { claimSize, planDataVolume, type DataVolumeInput } from '../../src/cdi/plan.ts';
+
+const NOW = '2026-12-03T10:00:00Z';
+const params = { image: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'IfNotPresent' };
+const wffc = { metadata: { name: 'local-path' }, provisioner: 'rancher.io/local-path', volumeBindingMode: 'WaitForFirstConsumer' };
+
+const dataVolume = (source: DataVolume['spec']['source'], annotations: Record<string, string> = {}): DataVolume => ({
+  metadata: { name: 'disk', namespace: 'ns', uid: 'dv-uid', annotations },
+  spec: { source, storage: { resources: { requests: { storage: '1Gi' } } } },
+});
+const HTTP = { http: { url: 'http://10.96.0.9:8080/disk.qcow2' } };
+
+function claim(phase: 'Pending' | 'Bound', annotations: Record<string, string> = {}): V1PersistentVolumeClaim {
+  return {
+    metadata: {
+      name: 'disk',
+      namespace: 'ns',
+      uid: 'pvc-uid',
+      annotations,
+      ownerReferences: [{ apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: 'disk', uid: 'dv-uid' }],
+    },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1138166334' } }, volumeMode: 'Filesystem' },
+    status: { phase, ...(phase === 'Bound' ? { capacity: { storage: '1138166334' } } : {}) },
+  };
+}
+
+function pod(phase: string, extra: { restarts?: number; message?: string; ready?: boolean } = {}): V1Pod {
+  return {
+    metadata: { name: 'importer-disk', namespace: 'ns', labels: { 'cdi.kubevirt.io/datavolume-uid': 'dv-uid' } },
+    status: {
+      phase,
+      podIP: '10.244.0.7',
+      conditions: [{ type: 'Ready', status: extra.ready ? 'True' : 'False' }],
+      containerStatuses: [
+        {
+          name: 'importer',
+          image: '',
+          imageID: '',
+          ready: !!extra.ready,
+          restartCount: extra.restarts ?? 0,
+          ...(extra.message ? { lastState: { terminated: { exitCode: 1, message: extra.message } } } : {}),
+          state: phase === 'Running' ? { running: {} } : {},
+        },
+      ],
+    },
+  };
+}
+
+const plan = (dv: DataVolume, rest: Partial<DataVolumeInput> = {}) =>
+  planDataVolume({ dv, storageClass: wffc, now: NOW, params, podToken: 'secret', ...rest });
+const reasons = (p: ReturnType<typeof plan>) => p.status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`);
+
+test('without a claim: the claim is made, grown by the filesystem overhead, owned by the DataVolume, annotated as CDI does', () => {
+  const p = plan(dataVolume(HTTP, { [A.bindImmediate]: '' }));
+  assert.equal(p.status.phase, 'Pending');
+  const made = p.createClaim!;
+  assert.equal(made.spec?.resources?.requests?.storage, '1138166334', "1Gi and CDI's 6% overhead");
+  assert.deepEqual(made.spec?.accessModes, ['ReadWriteOnce']);
+  assert.equal(made.metadata?.ownerReferences?.[0].uid, 'dv-uid');
+  assert.equal(made.metadata?.annotations?.[A.importEndpoint], HTTP.http.url);
+  assert.equal(made.metadata?.annotations?.[A.bindImmediate], '', 'force-bind is carried over whatever its value');
+  assert.equal(
+    claimSize({ ...dataVolume(HTTP), spec: { pvc: { resources: { requests: { storage: '1Gi' } } } } }, '0.06'),
+    '1Gi',
+    'spec.pvc as given',
+  );
+});
+
+test('a claim waiting for its first consumer: no importer until one is scheduled or binding is forced', () => {
+  const waiting = plan(dataVolume(HTTP), { claim: claim('Pending') });
+  assert.equal(waiting.status.phase, 'WaitForFirstConsumer');
+  assert.equal(waiting.createPod, undefined);
+  assert.deepEqual(reasons(waiting)?.[0], 'Bound=False/Pending');
+  const consumer = plan(dataVolume(HTTP), { claim: claim('Pending', { [A.selectedNode]: 'node01' }) });
+  assert.ok(consumer.createPod, 'the scheduler chose a node: the importer goes there');
+  const forced = plan(dataVolume(HTTP), { claim: claim('Pending', { [A.bindImmediate]: '' }) });
+  assert.ok(forced.createPod);
+});
+
+test('a bound claim gets its importer, told the task; running, it reports progress as CDI formats it', () => {
+  const scheduled = plan(dataVolume(HTTP), { claim: claim('Bound') });
+  assert.equal(scheduled.status.phase, 'ImportScheduled');
+  const env = scheduled.createPod!.spec!.containers[0].env!;
+  const task = JSON.parse(env.find((e) => e.name === CDI_TASK_ENV)!.value!);
+  assert.deepEqual(task.source, { type: 'http', url: HTTP.http.url });
+  assert.equal(task.target.volumeMode, 'Filesystem');
+  assert.equal(task.target.sizeBytes, 1069547520, 'capacity less the overhead, in whole MiB');
+  assert.equal(scheduled.createPod!.metadata!.ownerReferences![0].kind, 'DataVolume', 'it goes with its DataVolume');
+  assert.deepEqual(scheduled.annotateClaim, { [A.podPhase]: 'Pending' });
+  assert.deepEqual(
+    scheduled.events.map((e) => e.reason),
+    ['ImportScheduled', 'Bound'],
+  );
+  const running = plan(dataVolume(HTTP), {
+    claim: claim('Bound', { [A.podPhase]: 'Pending' }),
+    pod: pod('Running', { ready: true }),
+    progress: 45.5,
+  });
+  assert.equal(running.status.phase, 'ImportInProgress');
+  assert.equal(running.status.progress, '45.50%');
+  assert.equal(running.pollProgress, true);
+  assert.equal(reasons(running)?.[2], 'Running=True/Pod is running');
+  assert.equal(running.annotateClaim?.[A.podPhase], 'Running');
+});
+
+test('a failing importer: the Running condition carries its message (a claim too small said as CDI says it), with an event, and the restarts count', () => {
+  const message = 'Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found';
+  const failing = plan(dataVolume(HTTP), {
+    claim: claim('Bound', { [A.podPhase]: 'Running' }),
+    pod: pod('Running', { restarts: 2, message }),
+  });
+  assert.equal(failing.status.phase, 'ImportInProgress');
+  assert.equal(failing.status.restartCount, 2);
+  assert.deepEqual(failing.status.conditions?.[2], { ...failing.status.conditions?.[2], status: 'False', reason: 'Error', message });
+  assert.deepEqual(
+    failing.events.filter((e) => e.type === 'Warning').map((e) => [e.reason, e.message]),
+    [['Error', message]],
+  );
+  assert.equal(failing.annotateClaim?.[A.runningMessage], message);
+  const tooSmall = plan(dataVolume(HTTP), {
+    claim: claim('Bound', { [A.podPhase]: 'Running' }),
+    pod: pod('Running', {
+      restarts: 1,
+      message: 'virtual image size 67108864 is larger than the reported available storage 15728640. A larger PVC is required',
+    }),
+  });
+  assert.equal(tooSmall.status.conditions?.[2].message, 'DataVolume too small to contain image');
+});
+
+test('done: the claim remembers it, the DataVolume Succeeds at 100.0% and the importer is removed', () => {
+  const finished = plan(dataVolume(HTTP), { claim: claim('Bound', { [A.podPhase]: 'Running' }), pod: pod('Succeeded') });
+  assert.equal(finished.annotateClaim?.[A.podPhase], 'Succeeded');
+  const dv = { ...dataVolume(HTTP), status: { phase: 'ImportInProgress' } };
+  const succeeded = plan(dv, { claim: claim('Bound', { [A.podPhase]: 'Succeeded' }), pod: pod('Succeeded') });
+  assert.equal(succeeded.status.phase, 'Succeeded');
+  assert.equal(succeeded.status.progress, '100.0%');
+  assert.deepEqual(reasons(succeeded), ['Bound=True/Bound', 'Ready=True/', 'Running=False/Completed']);
+  assert.equal(succeeded.status.conditions?.[2].message, 'Import Complete');
+  assert.equal(succeeded.deletePod, 'importer-disk');
+  assert.deepEqual(
+    succeeded.events.map((e) => [e.reason, e.message]),
+    [['ImportSucceeded', 'Successfully imported into PVC disk']],
+  );
+});
+
+test('an upload: the upload server starts at once (it is the first consumer), UploadReady once it is ready, no progress figure', () => {
+  const upload = dataVolume({ upload: {} });
+  const scheduled = plan(upload, { claim: claim('Pending') });
+  assert.equal(scheduled.status.phase, 'UploadScheduled');
+  assert.equal(scheduled.createPod!.metadata!.name, 'cdi-upload-disk');
+  const ready = plan(upload, {
+    claim: claim('Bound', { [A.podPhase]: 'Running', [A.uploadTarget]: '' }),
+    pod: pod('Running', { ready: true }),
+    progress: 10,
+  });
+  assert.equal(ready.status.phase, 'UploadReady');
+  assert.equal(ready.status.progress, 'N/A');
+  assert.equal(ready.annotateClaim?.[A.podReady], 'true', 'the upload proxy waits for this');
+});
+
+test('a registry source is copied out of the image by the node (init containers), then converted', () => {
+  const registry = dataVolume({ registry: { url: 'docker://registry:5000/kubevirt/cirros-container-disk-demo:devel' } });
+  const p = plan(registry, { claim: claim('Bound') });
+  const init = p.createPod!.spec!.initContainers!;
+  assert.deepEqual(
+    init.map((c) => c.image),
+    [params.image, 'registry:5000/kubevirt/cirros-container-disk-demo:devel'],
+  );
+  const task = JSON.parse(p.createPod!.spec!.containers[0].env!.find((e) => e.name === CDI_TASK_ENV)!.value!);
+  assert.equal(task.source.type, 'registry');
+});
+
+test('a source kubevirt-ts does not fill yet fails with a message saying so', () => {
+  const clone = plan(dataVolume({ pvc: { name: 'other', namespace: 'ns' } }));
+  assert.equal(clone.status.phase, 'Failed');
+  assert.match(clone.status.conditions?.[1].message ?? '', /not supported yet/);
+});
