@@ -24,6 +24,7 @@ import {
 import { ApiError } from '../lib/raw-request.ts';
 import { Cluster, SUBRESOURCES, vmiPath, vmPath, type ConnectionFlags } from './client.ts';
 import { attachConsole, forwardPorts, forwardStdio, vncProxy } from './streams.ts';
+import { addImageUploadCommand } from './image-upload.ts';
 
 /** This program, for ssh's ProxyCommand. */
 const SELF = process.env.VIRTCTL_BIN ?? join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -534,6 +535,8 @@ program
         console.log(`Server Version: ${printable(await cluster.request<VersionInfo>('GET', `${SUBRESOURCES}/version`))}`);
     }),
   );
+
+addImageUploadCommand(program, run);
 
 await program.parseAsync();
 // Streams may leave handles behind when the peer vanishes; the command is done.
