@@ -192,3 +192,20 @@ test('imports that fail say why in the Running condition and retry: a 404, a tru
   kubectl(['delete', 'dv', 'missing', 'truncated', 'toosmall', '-n', NS, '--wait=true', '--timeout=60s']);
   await eventually('their importer pods to go', 60, () => kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim() === '');
 });
+
+test('virtctl image-upload dv of the test guest (qcow2) through the upload proxy the CDIConfig names, then a VM boots from it', async () => {
+  const guest = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'images', 'guest', 'build.sh')], { encoding: 'utf8' }).stdout.trim();
+  const proxy = kubectl(['get', 'cdiconfig', 'config', '-o', 'jsonpath={.status.uploadProxyURL}']);
+  assert.match(proxy, /^\d+\.\d+\.\d+\.\d+:\d+$/, 'a node port on the node, reachable from here');
+  const upload = virtctl(['image-upload', 'dv', 'uploaded', '--size', '128Mi', '--image-path', join(guest, 'disk.qcow2'), '--insecure']);
+  assert.equal(upload.status, 0, upload.stderr + upload.stdout);
+  assert.match(upload.stdout + upload.stderr, /completed successfully/);
+  assert.equal(dv('uploaded').status?.phase, 'Succeeded');
+  const booting = vm('uploadedvm', { blank: {} });
+  const spec = booting.spec as { dataVolumeTemplates: unknown[]; template: { spec: { volumes: { name: string; dataVolume?: { name: string } }[] } } };
+  spec.dataVolumeTemplates = [];
+  spec.template.spec.volumes[0] = { name: 'rootdisk', dataVolume: { name: 'uploaded' } };
+  apply(booting);
+  await eventually('the guest to boot from the uploaded disk', 300, () => /boot disk boots: 1\b/.test(consoleLog('uploadedvm')));
+  kubectl(['delete', 'vm', 'uploadedvm', '-n', NS, '--wait=false']);
+});
