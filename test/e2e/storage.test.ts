@@ -15,17 +15,20 @@ let imageServer = '';
 
 const virtctl = (args: string[]) => spawnSync(VIRTCTL, ['-n', NS, ...args], { encoding: 'utf8', env: { ...process.env, KUBECONFIG } });
 const json = <T>(args: string[]) => JSON.parse(kubectl([...args, '-n', NS, '-o', 'json'])) as T;
-type DataVolume = { status?: { phase?: string; progress?: string; restartCount?: number; conditions?: { type: string; reason?: string; message?: string }[] } };
+type DataVolume = {
+  status?: { phase?: string; progress?: string; restartCount?: number; conditions?: { type: string; reason?: string; message?: string }[] };
+};
 const dv = (name: string) => json<DataVolume>(['get', 'datavolume', name]);
 const phase = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout;
 const vmiUid = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.metadata.uid}']).stdout;
 /** The serial console log of the VMI's current launcher pod (not the one binding its claims first, which has no guest). */
 const consoleLog = (vmi: string) => {
   const uid = vmiUid(vmi);
-  const pods = json<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] }>([
-    'get',
-    'pods',
-  ]).items.filter((p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'));
+  const pods = json<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] }>(
+    ['get', 'pods'],
+  ).items.filter(
+    (p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'),
+  );
   return pods.length ? kubectlResult(['logs', '-n', NS, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
 };
 
@@ -48,7 +51,10 @@ function vm(name: string, source: Record<string, unknown>, options: { size?: str
   if (options.blank) {
     disks.push({ name: 'datadisk', disk: { bus: 'virtio' } });
     volumes.push({ name: 'datadisk', dataVolume: { name: `${name}-data` } });
-    templates.push({ metadata: { name: `${name}-data` }, spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '64Mi' } } } } });
+    templates.push({
+      metadata: { name: `${name}-data` },
+      spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '64Mi' } } } },
+    });
   }
   disks.push({ name: 'cloudinit', disk: { bus: 'virtio' } });
   volumes.push({ name: 'cloudinit', cloudInitNoCloud: { userData: USER_DATA } });
@@ -65,7 +71,6 @@ function vm(name: string, source: Record<string, unknown>, options: { size?: str
     },
   };
 }
-
 
 before(async () => {
   deleteNamespace(NS, true);
@@ -100,7 +105,12 @@ before(async () => {
 after(() => deleteNamespace(NS));
 
 test('the default StorageClass binds a claim when its first pod is scheduled, and the pod writes to it', async () => {
-  const sc = kubectl(['get', 'storageclass', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.volumeBindingMode} {.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}{"\\n"}{end}']);
+  const sc = kubectl([
+    'get',
+    'storageclass',
+    '-o',
+    'jsonpath={range .items[*]}{.metadata.name} {.volumeBindingMode} {.metadata.annotations.storageclass\\.kubernetes\\.io/is-default-class}{"\\n"}{end}',
+  ]);
   assert.match(sc, /^local-path WaitForFirstConsumer true$/m);
   apply({
     apiVersion: 'v1',
@@ -115,11 +125,22 @@ test('the default StorageClass binds a claim when its first pod is scheduled, an
     metadata: { name: 'writer', namespace: NS },
     spec: {
       restartPolicy: 'Never',
-      containers: [{ name: 'c', image: SERVERS, command: ['sh', '-c', 'echo kept > /data/f && cat /data/f'], volumeMounts: [{ name: 'd', mountPath: '/data' }] }],
+      containers: [
+        {
+          name: 'c',
+          image: SERVERS,
+          command: ['sh', '-c', 'echo kept > /data/f && cat /data/f'],
+          volumeMounts: [{ name: 'd', mountPath: '/data' }],
+        },
+      ],
       volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'plain' } }],
     },
   });
-  await eventually('the writer pod to finish', 120, () => kubectlResult(['get', 'pod', 'writer', '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout === 'Succeeded');
+  await eventually(
+    'the writer pod to finish',
+    120,
+    () => kubectlResult(['get', 'pod', 'writer', '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout === 'Succeeded',
+  );
   assert.equal(kubectl(['logs', 'writer', '-n', NS]).trim(), 'kept');
   assert.equal(json<{ status: { phase: string } }>(['get', 'pvc', 'plain']).status.phase, 'Bound');
 });
@@ -141,28 +162,44 @@ test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots,
   const columns = kubectl(['get', 'dv', '-n', NS]).split('\n')[0].trim().split(/\s+/);
   assert.deepEqual(columns, ['NAME', 'PHASE', 'PROGRESS', 'RESTARTS', 'AGE']);
   await eventually('the VMI to run', 240, () => phase('persist') === 'Running');
-  await eventually('the first boot and first write', 180, () => /boot disk boots: 1\b/.test(consoleLog('persist')) && /data disk writes: 1\b/.test(consoleLog('persist')));
-  assert.equal(kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim(), '', 'no importer pod is left');
+  await eventually(
+    'the first boot and first write',
+    180,
+    () => /boot disk boots: 1\b/.test(consoleLog('persist')) && /data disk writes: 1\b/.test(consoleLog('persist')),
+  );
+  assert.equal(
+    kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim(),
+    '',
+    'no importer pod is left',
+  );
 
   const first = vmiUid('persist');
   assert.equal(virtctl(['restart', 'persist']).status, 0);
   await eventually('a new VMI to run', 240, () => vmiUid('persist') !== first && phase('persist') === 'Running');
-  await eventually('the second boot, seeing the first write', 180, () => /boot disk boots: 2\b/.test(consoleLog('persist')) && /data disk writes: 2\b/.test(consoleLog('persist')));
+  await eventually(
+    'the second boot, seeing the first write',
+    180,
+    () => /boot disk boots: 2\b/.test(consoleLog('persist')) && /data disk writes: 2\b/.test(consoleLog('persist')),
+  );
 
   assert.equal(virtctl(['stop', 'persist']).status, 0);
   await eventually('the VMI to go', 180, () => kubectlResult(['get', 'vmi', 'persist', '-n', NS]).status !== 0);
   assert.equal(virtctl(['start', 'persist']).status, 0);
-  await eventually('the third boot', 300, () => /boot disk boots: 3\b/.test(consoleLog('persist')) && /data disk writes: 3\b/.test(consoleLog('persist')));
+  await eventually(
+    'the third boot',
+    300,
+    () => /boot disk boots: 3\b/.test(consoleLog('persist')) && /data disk writes: 3\b/.test(consoleLog('persist')),
+  );
 
   kubectl(['delete', 'vm', 'persist', '-n', NS, '--wait=true', '--timeout=120s']);
-  await eventually('the VM\'s DataVolumes and claims to go with it', 120, () => {
+  await eventually("the VM's DataVolumes and claims to go with it", 120, () => {
     const left = kubectlResult(['get', 'dv,pvc', '-n', NS, '-o', 'name']).stdout;
     return !/persist-/.test(left);
   });
   assert.match(kubectl(['get', 'pvc', '-n', NS, '-o', 'name']), /plain/, 'a claim the VM did not create stays');
 });
 
-test('a registry DataVolume takes the containerDisk image\'s disk, and a VM boots from it', async () => {
+test("a registry DataVolume takes the containerDisk image's disk, and a VM boots from it", async () => {
   apply(vm('fromregistry', { registry: { url: 'docker://registry:5000/kubevirt/cirros-container-disk-demo:devel' } }));
   await eventually('the registry DataVolume to succeed', 300, () => dv('fromregistry-root').status?.phase === 'Succeeded');
   await eventually('the guest to boot from it', 300, () => /boot disk boots: 1\b/.test(consoleLog('fromregistry')));
@@ -190,11 +227,17 @@ test('imports that fail say why in the Running condition and retry: a 404, a tru
   await eventually('the failed import to be retried', 120, () => (dv('missing').status?.restartCount ?? 0) >= 1);
   assert.equal(dv('missing').status?.phase, 'ImportInProgress');
   kubectl(['delete', 'dv', 'missing', 'truncated', 'toosmall', '-n', NS, '--wait=true', '--timeout=60s']);
-  await eventually('their importer pods to go', 60, () => kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim() === '');
+  await eventually(
+    'their importer pods to go',
+    60,
+    () => kubectlResult(['get', 'pods', '-n', NS, '-l', 'app=containerized-data-importer', '-o', 'name']).stdout.trim() === '',
+  );
 });
 
 test('virtctl image-upload dv of the test guest (qcow2) through the upload proxy the CDIConfig names, then a VM boots from it', async () => {
-  const guest = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'images', 'guest', 'build.sh')], { encoding: 'utf8' }).stdout.trim();
+  const guest = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'images', 'guest', 'build.sh')], {
+    encoding: 'utf8',
+  }).stdout.trim();
   const proxy = kubectl(['get', 'cdiconfig', 'config', '-o', 'jsonpath={.status.uploadProxyURL}']);
   assert.match(proxy, /^\d+\.\d+\.\d+\.\d+:\d+$/, 'a node port on the node, reachable from here');
   const upload = virtctl(['image-upload', 'dv', 'uploaded', '--size', '128Mi', '--image-path', join(guest, 'disk.qcow2'), '--insecure']);
@@ -202,9 +245,8 @@ test('virtctl image-upload dv of the test guest (qcow2) through the upload proxy
   assert.match(upload.stdout + upload.stderr, /completed successfully/);
   assert.equal(dv('uploaded').status?.phase, 'Succeeded');
   const booting = vm('uploadedvm', { blank: {} });
-  const spec = booting.spec as { dataVolumeTemplates: unknown[]; template: { spec: { volumes: { name: string; dataVolume?: { name: string } }[] } } };
-  spec.dataVolumeTemplates = [];
-  spec.template.spec.volumes[0] = { name: 'rootdisk', dataVolume: { name: 'uploaded' } };
+  booting.spec.dataVolumeTemplates = [];
+  booting.spec.template.spec.volumes[0] = { name: 'rootdisk', dataVolume: { name: 'uploaded' } };
   apply(booting);
   await eventually('the guest to boot from the uploaded disk', 300, () => /boot disk boots: 1\b/.test(consoleLog('uploadedvm')));
   kubectl(['delete', 'vm', 'uploadedvm', '-n', NS, '--wait=false']);

@@ -1,0 +1,125 @@
+// The fill pod's HTTP port: progress for the DataVolume controller, readiness
+// for the kubelet, and the upload server's or clone source's own paths.
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PROGRESS_PATH } from '../../contract/cdi.ts';
+import type { Logger } from '../../lib/log.ts';
+
+export const HEALTHZ_PATH = '/healthz';
+
+/** How far the transfer is, as a percentage. */
+export class Progress {
+  #percent = 0;
+  #loggedStep = 0;
+  readonly #log: Logger | undefined;
+
+  constructor(log?: Logger) {
+    this.#log = log;
+  }
+
+  get percent(): number {
+    return this.#percent;
+  }
+
+  /** Never goes back: qemu-img and a retried stream can report less than before. */
+  set(percent: number): void {
+    if (!Number.isFinite(percent)) return;
+    this.#percent = Math.max(this.#percent, Math.min(100, Math.max(0, percent)));
+    const step = Math.floor(this.#percent / 10);
+    if (step > this.#loggedStep) {
+      this.#loggedStep = step;
+      this.#log?.info('progress', { percent: Math.round(this.#percent) });
+    }
+  }
+
+  setBytes(done: number, total: number | undefined): void {
+    if (total) this.set((done / total) * 100);
+  }
+
+  /** A new attempt (a retried upload) starts from zero. */
+  reset(): void {
+    this.#percent = 0;
+    this.#loggedStep = 0;
+  }
+}
+
+/** Whether an Authorization header carries `token` as a bearer token; no token configured admits nobody. */
+export function bearerTokenMatches(header: string | undefined, token: string): boolean {
+  if (!token || !header) return false;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) return false;
+  const offered = Buffer.from(match[1]);
+  const expected = Buffer.from(token);
+  return offered.length === expected.length && timingSafeEqual(offered, expected);
+}
+
+export function pathOf(req: IncomingMessage): string {
+  return new URL(req.url ?? '/', 'http://pod').pathname;
+}
+
+/**
+ * Ends an answer. `close` drops the connection afterwards: an answer given
+ * before the request's body was read must not leave Node reading (and
+ * discarding) a multi-gigabyte body to keep the connection alive.
+ */
+export function answer(res: ServerResponse, status: number, body = '', options: { contentType?: string; close?: boolean } = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.statusCode = status;
+  res.setHeader('Content-Type', options.contentType ?? 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  if (options.close) res.setHeader('Connection', 'close');
+  res.end(body);
+}
+
+/** Answers the paths every fill pod has; false when `req` is for another path. */
+export function answerCommonPaths(req: IncomingMessage, res: ServerResponse, progress: Progress): boolean {
+  const path = pathOf(req);
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (path === PROGRESS_PATH) {
+    answer(res, 200, JSON.stringify({ progress: Math.round(progress.percent * 100) / 100 }), { contentType: 'application/json' });
+    return true;
+  }
+  if (path === HEALTHZ_PATH) {
+    answer(res, 200, 'OK');
+    return true;
+  }
+  return false;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** Listens on every address; resolves once listening, having logged the port (tests ask for port 0). */
+export async function startPodServer(port: number, handler: Handler, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    Promise.resolve(handler(req, res)).catch((err: unknown) => {
+      log.error('request failed', { method: req.method, path: pathOf(req), error: String(err) });
+      answer(res, 500, String(err), { close: true });
+    });
+  });
+  // Uploads of many gigabytes and sync answers that wait for a conversion
+  // outlast Node's default five-minute limit on a request.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  log.info('serving', { port: (server.address() as AddressInfo).port });
+  return server;
+}
+
+/** Stops listening and drops idle and open connections, so the process can end. */
+export function stopPodServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
+}
