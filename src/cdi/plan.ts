@@ -151,7 +151,7 @@ export function claimSize(dv: DataVolume, overhead: string): string {
   if (requested === undefined) return '1Gi';
   if (dv.spec.pvc || (dv.spec.storage?.volumeMode ?? 'Filesystem') === 'Block') return String(requested);
   const bytes = Math.ceil(quantityValue(parseQuantity(String(requested))) / MiB) * MiB;
-  return String(Math.ceil(bytes * (1 + Number(overhead))));
+  return String(Math.ceil(bytes / (1 - Number(overhead))));
 }
 
 /** The disk the fill pod writes: the claim's size, less what its filesystem keeps (none on a block device). */

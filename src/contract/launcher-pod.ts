@@ -41,6 +41,9 @@ export type PodEmptyDir = (typeof POD_EMPTY_DIRS)[number] | 'virt-bin-share-dir'
 /** Where a claim-backed volume (persistentVolumeClaim, ephemeral) is mounted in the compute container. */
 export const claimMountPath = (volumeName: string) => `${POD_PATHS.claims}/${volumeName}`;
 
+/** Where a Block-mode claim's device is in the compute container (upstream's path, which its libvirt disk names). */
+export const claimDevicePath = (volumeName: string) => `/dev/${volumeName}`;
+
 /** Where the files of a configMap, secret, downwardAPI or serviceAccount volume are, or undefined for other kinds. */
 export function fileTreeMountPath(volume: Volume): string | undefined {
   if (volume.configMap) return `${POD_PATHS.private}/config-map/${volume.name}`;

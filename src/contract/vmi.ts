@@ -1,6 +1,7 @@
 // Predicates on VMs, VMIs and their launcher pods that every component must read the same way.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { VirtualMachine, VirtualMachineInstance, Volume } from '../api/types.ts';
+import { EPHEMERAL_PROVISIONING_ANNOTATION } from './cdi.ts';
 
 /** A VM's run strategy, with the deprecated `running` read as upstream reads it. */
 export function runStrategyOf(vm: VirtualMachine): string {
@@ -23,3 +24,18 @@ export const podIsReady = (pod: V1Pod) => pod.status?.phase === 'Running' && pod
 
 /** A timestamp as Kubernetes writes it in metadata and conditions: RFC 3339, whole seconds. */
 export const apiTimestamp = (at: Date = new Date()) => at.toISOString().replace(/\.\d+Z$/, 'Z');
+
+/**
+ * The pod virt-controller runs only so that WaitForFirstConsumer claims get bound where the VMI
+ * will run. It carries the launcher's labels and owner, yet it is never the VMI's launcher pod.
+ */
+export const isEphemeralProvisioningPod = (pod: V1Pod) => pod.metadata?.annotations?.[EPHEMERAL_PROVISIONING_ANNOTATION] === 'true';
+
+/** The VMI's launcher pods: those it controls, less the temporary ones that only bind its claims. */
+export const launcherPodsOf = (vmi: VirtualMachineInstance, pods: readonly V1Pod[]) =>
+  ownedPods(vmi, pods).filter((p) => !isEphemeralProvisioningPod(p));
+
+/** The PVC a volume's data is on, as upstream names it: a DataVolume's claim has the DataVolume's name. */
+export function claimNameOf(volume: Volume): string | undefined {
+  return volume.dataVolume?.name ?? volume.persistentVolumeClaim?.claimName ?? volume.memoryDump?.claimName;
+}

@@ -1,7 +1,8 @@
 // virt-controller's API writes over client-node: what the VMI, VM and node
 // controllers declare they need, and nothing more.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
@@ -9,6 +10,7 @@ import type { VmiControllerApi } from './vmi-controller.ts';
 
 const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
 const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
+const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
 // client-node sends a patch body that is an array as a JSON patch.
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
@@ -25,8 +27,8 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
     return this.#core.createNamespacedPod({ namespace, body: pod });
   }
 
-  async deletePod(namespace: string, name: string): Promise<void> {
-    await this.#core.deleteNamespacedPod({ name, namespace });
+  async deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
+    await this.#core.deleteNamespacedPod({ name, namespace, ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}) });
   }
 
   async replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>> {
@@ -43,6 +45,14 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async patchVm(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<VirtualMachine>> {
     return (await this.#custom.patchNamespacedCustomObject({ ...VMS, namespace, name, body: jsonPatch(patch) })) as Typed<VirtualMachine>;
+  }
+
+  async createDataVolume(namespace: string, dv: DataVolume): Promise<Typed<DataVolume>> {
+    return (await this.#custom.createNamespacedCustomObject({ ...DATAVOLUMES, namespace, body: dv })) as Typed<DataVolume>;
+  }
+
+  async patchDataVolume(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#custom.patchNamespacedCustomObject({ ...DATAVOLUMES, namespace, name, body: jsonPatch(patch) });
   }
 
   async replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void> {

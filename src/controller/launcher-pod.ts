@@ -2,14 +2,16 @@
 // name prefix, labels and container names (compute, volume<name>,
 // kernel-boot, guest-console-log), so tools that select on them keep working.
 // Pure: the VMI controller creates what this returns.
-import type { V1Container, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1PersistentVolumeClaim, V1Pod, V1Volume, V1VolumeDevice, V1VolumeMount } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL, NON_ROOT_UID, VMI_ID_LABEL } from '../api/constants.ts';
 import { vmiId } from '../api/vmi-id.ts';
 import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { guestMemoryOf } from '../api/guest-memory.ts';
+import { EPHEMERAL_PROVISIONING_ANNOTATION } from '../contract/cdi.ts';
 import {
+  claimDevicePath,
   claimMountPath,
   cloudInitSecretMountPath,
   COMPUTE_CONTAINER,
@@ -77,18 +79,32 @@ function computeResources(vmi: VirtualMachineInstance, config: ClusterConfig) {
 type PodSpec = NonNullable<V1Pod['spec']>;
 const emptyDir = (name: string): V1Volume => ({ name, emptyDir: {} });
 
-function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; mounts: V1VolumeMount[]; serviceAccount?: string } {
+/** The claims of the VMI's namespace by name, as the PVC cache holds them. */
+export type ClaimLookup = ReadonlyMap<string, V1PersistentVolumeClaim>;
+const NO_CLAIMS: ClaimLookup = new Map();
+
+interface VolumeSources {
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+  devices: V1VolumeDevice[];
+  serviceAccount?: string;
+}
+
+function volumeSources(vmi: VirtualMachineInstance, claims: ClaimLookup): VolumeSources {
   const volumes: V1Volume[] = [];
   const mounts: V1VolumeMount[] = [];
+  const devices: V1VolumeDevice[] = [];
   let serviceAccount: string | undefined;
   for (const v of vmi.spec.volumes ?? []) {
-    const claim = v.persistentVolumeClaim?.claimName ?? v.ephemeral?.persistentVolumeClaim?.claimName;
+    const claim = v.persistentVolumeClaim?.claimName ?? v.dataVolume?.name ?? v.ephemeral?.persistentVolumeClaim?.claimName;
     if (claim) {
-      volumes.push({
-        name: v.name,
-        persistentVolumeClaim: { claimName: claim, readOnly: v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true },
-      });
-      mounts.push({ name: v.name, mountPath: claimMountPath(v.name) });
+      // A DataVolume's claim is the guest's own disk: upstream never mounts it read-only.
+      const readOnly = v.dataVolume ? undefined : v.ephemeral !== undefined || v.persistentVolumeClaim?.readOnly === true;
+      volumes.push({ name: v.name, persistentVolumeClaim: { claimName: claim, ...(readOnly !== undefined ? { readOnly } : {}) } });
+      // An ephemeral volume is only ever a backing file under an overlay, so it stays a mount.
+      if (!v.ephemeral && claims.get(claim)?.spec?.volumeMode === 'Block')
+        devices.push({ name: v.name, devicePath: claimDevicePath(v.name) });
+      else mounts.push({ name: v.name, mountPath: claimMountPath(v.name) });
     } else if (v.configMap) {
       volumes.push({ name: v.name, configMap: { name: v.configMap.name, optional: v.configMap.optional } });
       mounts.push({ name: v.name, mountPath: fileTreeMountPath(v)!, readOnly: true });
@@ -111,7 +127,7 @@ function volumeSources(vmi: VirtualMachineInstance): { volumes: V1Volume[]; moun
       mounts.push({ name, mountPath: cloudInitSecretMountPath(v.name, kind === 'user-data' ? 'userdata' : 'networkdata'), readOnly: true });
     }
   }
-  return { volumes, mounts, serviceAccount };
+  return { volumes, mounts, devices, serviceAccount };
 }
 
 /**
@@ -172,11 +188,15 @@ export function serialConsoleLogEnabled(vmi: VirtualMachineInstance, config: Clu
   return config.raw.virtualMachineOptions?.disableSerialConsoleLog === undefined;
 }
 
-export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherPodParams): V1Pod {
+/**
+ * The launcher pod of a VMI. `claims` tells each claim's volume mode: a Block claim is handed to
+ * the compute container as a device, anything else (or a claim not known) as a mount.
+ */
+export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherPodParams, claims: ClaimLookup = NO_CLAIMS): V1Pod {
   const name = vmi.metadata.name!;
   const uid = vmi.metadata.uid!;
   const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
-  const sources = volumeSources(vmi);
+  const sources = volumeSources(vmi, claims);
   const hugepages = vmi.spec.domain.memory?.hugepages?.pageSize !== undefined;
   const compute: V1Container = {
     name: COMPUTE_CONTAINER,
@@ -197,6 +217,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ...(hugepages ? [{ name: 'hugepages', mountPath: POD_PATHS.hugepages }] : []),
       ...sources.mounts,
     ],
+    ...(sources.devices.length ? { volumeDevices: sources.devices } : {}),
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   const holders: V1Container[] = [];
@@ -282,4 +303,27 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ],
     },
   };
+}
+
+/**
+ * The pod that only has the VMI's WaitForFirstConsumer claims bound (upstream's
+ * RenderLaunchManifestNoVm): the launcher pod as it will be scheduled, with the same claims,
+ * resources, node selector, affinity and tolerations, so the scheduler picks the node the VMI
+ * will run on; but its one container exits at once and nothing else runs.
+ */
+export function renderTemporaryPod(vmi: VirtualMachineInstance, params: LauncherPodParams, claims: ClaimLookup = NO_CLAIMS): V1Pod {
+  const pod = renderLauncherPod(vmi, params, claims);
+  const spec = pod.spec!;
+  const compute = spec.containers.find((c) => c.name === COMPUTE_CONTAINER)!;
+  // /bin/true is busybox's, in every image built here; the launcher's own entrypoint would wait for virt-handler.
+  compute.command = ['/bin/true'];
+  delete compute.args;
+  // The hook hands the image holders their binary, and there are no holders here.
+  delete compute.lifecycle;
+  compute.volumeMounts = compute.volumeMounts?.filter((m) => m.name !== 'virt-bin-share-dir');
+  spec.containers = [compute];
+  delete spec.initContainers;
+  spec.volumes = spec.volumes?.filter((v) => v.name !== 'virt-bin-share-dir');
+  pod.metadata!.annotations = { ...pod.metadata!.annotations, [EPHEMERAL_PROVISIONING_ANNOTATION]: 'true' };
+  return pod;
 }

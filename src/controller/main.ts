@@ -7,9 +7,11 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Node,
+  type V1PersistentVolumeClaim,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
@@ -53,15 +55,27 @@ const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
 const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', listLauncherPods, LAUNCHER_SELECTOR);
 const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode() as Promise<KubernetesListObject<V1Node>>);
+// Served by kubevirt-ts's own DataVolume controller, or by CDI where that is installed: the CRD is there either way.
+const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
+const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
+const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
-const vmController = new VmController({ api, informers: { vms, vmis }, queue: new WorkQueue(), now, jitter: Math.random, record, log });
+const vmController = new VmController({
+  api,
+  informers: { vms, vmis, dataVolumes, pvcs },
+  queue: new WorkQueue(),
+  now,
+  jitter: Math.random,
+  record,
+  log,
+});
 const vmiController = new VmiController({
   api,
-  informers: { vmis, pods },
+  informers: { vmis, pods, dataVolumes, pvcs },
   queue: new WorkQueue(),
   now,
   record,
@@ -84,10 +98,18 @@ await startInformers(
   vmis,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
+  dataVolumes,
+  pvcs as CachedInformer<KubernetesObject>,
   clusterConfig.informer,
 );
 
-log.info('caches synced; reconciling', { vms: vms.list().length, vmis: vmis.list().length, launcherPods: pods.list().length });
+log.info('caches synced; reconciling', {
+  vms: vms.list().length,
+  vmis: vmis.list().length,
+  launcherPods: pods.list().length,
+  dataVolumes: dataVolumes.list().length,
+  pvcs: pvcs.list().length,
+});
 await Promise.all([
   vmController.run(3),
   // As upstream: VMIs get more workers than VMs, since each start takes several writes.

@@ -5,7 +5,7 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { HEARTBEAT_ANNOTATION } from '../contract/node.ts';
-import { isFinalPhase, ownedPods } from '../contract/vmi.ts';
+import { isFinalPhase, launcherPodsOf } from '../contract/vmi.ts';
 
 /** Upstream's default: five missed heartbeats of one minute each. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5 * 60 * 1000;
@@ -36,7 +36,7 @@ export function planNode(
     return { markUnschedulable: false, failVmis: [] };
   }
   const runningHere = (vmi: VirtualMachineInstance) =>
-    ownedPods(vmi, pods).some((p) => p.spec?.nodeName === name && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+    launcherPodsOf(vmi, pods).some((p) => p.spec?.nodeName === name && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
   return {
     markUnschedulable: node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] !== 'false',
     failVmis: onNode.filter((v) => !runningHere(v)),

@@ -1,19 +1,33 @@
-// The VM controller: a VM or its VMI changes, the VM's key is queued, and
-// reconcile carries out planVm (./vm.ts): finalizers, run strategy, creating
-// or deleting the VMI, and the VM's status.
-import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+// The VM controller: a VM, its VMI, or a DataVolume or claim it names
+// changes, the VM's key is queued, and reconcile carries out planVm
+// (./vm.ts): finalizers, run strategy, the DataVolumes of its templates,
+// creating or deleting the VMI, and the VM's status.
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { Expectations } from '../lib/expectations.ts';
-import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import {
+  apiErrorMessage,
+  ignoreNotFound,
+  keyOf,
+  onEveryChange,
+  type InformerCache,
+  type JsonPatchOperation,
+  type Typed,
+} from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
-import { planVm } from './vm.ts';
+import { lookUpVmVolumes, planVm, volumeNamesOf, withSyncFailure, type VmPlan } from './vm.ts';
+import { dataVolumeOwnerOf } from './vmi.ts';
 
 /** The API writes of the VM controller. Failures reject with the API's error (its `code` the HTTP status). */
 export interface VmControllerApi {
   patchVm(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<VirtualMachine>>;
+  createDataVolume(namespace: string, dv: DataVolume): Promise<Typed<DataVolume>>;
+  /** A JSON patch; the adoption of an orphan is one, guarded by tests on what it changes. */
+  patchDataVolume(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void>;
   createVmi(namespace: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>>;
   /** Deletes the VMI only if it still is the one of this UID. */
   deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void>;
@@ -22,7 +36,12 @@ export interface VmControllerApi {
 
 export interface VmControllerOptions {
   api: VmControllerApi;
-  informers: { vms: InformerCache<Typed<VirtualMachine>>; vmis: InformerCache<Typed<VirtualMachineInstance>> };
+  informers: {
+    vms: InformerCache<Typed<VirtualMachine>>;
+    vmis: InformerCache<Typed<VirtualMachineInstance>>;
+    dataVolumes: InformerCache<Typed<DataVolume>>;
+    pvcs: InformerCache<V1PersistentVolumeClaim>;
+  };
   queue: WorkQueue;
   now: () => Date;
   /** 0 ≤ jitter < 1, spreading the restarts of VMs that failed together. */
@@ -35,29 +54,56 @@ export class VmController {
   readonly #api: VmControllerApi;
   readonly #vms: InformerCache<Typed<VirtualMachine>>;
   readonly #vmis: InformerCache<Typed<VirtualMachineInstance>>;
+  readonly #dataVolumes: InformerCache<Typed<DataVolume>>;
+  readonly #pvcs: InformerCache<V1PersistentVolumeClaim>;
   readonly #queue: WorkQueue;
   readonly #now: () => Date;
   readonly #jitter: () => number;
   readonly #record: EventRecorder;
   readonly #log: Logger;
   readonly #vmiExpectations: Expectations;
+  readonly #dataVolumeExpectations: Expectations;
 
   constructor(options: VmControllerOptions) {
     this.#api = options.api;
     this.#vms = options.informers.vms;
     this.#vmis = options.informers.vmis;
+    this.#dataVolumes = options.informers.dataVolumes;
+    this.#pvcs = options.informers.pvcs;
     this.#queue = options.queue;
     this.#now = options.now;
     this.#jitter = options.jitter;
     this.#record = options.record;
     this.#log = options.log;
     this.#vmiExpectations = new Expectations(() => options.now().getTime());
+    this.#dataVolumeExpectations = new Expectations(() => options.now().getTime());
     onEveryChange(this.#vms, (vm) => this.#queue.add(keyOf(vm)));
     onEveryChange(this.#vmis, (vmi, verb) => {
       if (verb === 'add') this.#vmiExpectations.creationObserved(keyOf(vmi));
       // A VMI's changes matter to the VM that owns it, which has the same name.
       this.#queue.add(keyOf(vmi));
     });
+    onEveryChange(this.#dataVolumes, (dv, verb) => {
+      const owner = dv.metadata.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachine');
+      if (owner) {
+        const key = `${dv.metadata.namespace}/${owner.name}`;
+        if (verb === 'add') this.#dataVolumeExpectations.creationObserved(key);
+        this.#queue.add(key);
+      }
+      // An orphan, or one another controller holds, still matters to each VM that names it.
+      this.#queueVmsNaming(dv.metadata.namespace, dv.metadata.name);
+    });
+    onEveryChange(this.#pvcs, (pvc) => {
+      this.#queueVmsNaming(pvc.metadata?.namespace, pvc.metadata?.name);
+      const owner = dataVolumeOwnerOf(pvc);
+      if (owner && owner.name !== pvc.metadata?.name) this.#queueVmsNaming(pvc.metadata?.namespace, owner.name);
+    });
+  }
+
+  /** Queues every VM of the namespace whose templates or volumes name this DataVolume or claim. */
+  #queueVmsNaming(namespace: string | undefined, name: string | undefined): void {
+    if (!namespace || !name) return;
+    for (const vm of this.#vms.list(namespace)) if (volumeNamesOf(vm).has(name)) this.#queue.add(keyOf(vm));
   }
 
   /** Reconciles queued VMs until the queue shuts down. */
@@ -68,9 +114,17 @@ export class VmController {
   async reconcile(key: string): Promise<void> {
     const [namespace, name] = key.split('/');
     const vm = this.#vms.get(name, namespace);
-    if (!vm) return;
+    if (!vm) {
+      this.#dataVolumeExpectations.forget(key);
+      return;
+    }
     const vmi = this.#vmis.get(name, namespace);
-    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() });
+    const volumes = lookUpVmVolumes(
+      vm,
+      (claim) => this.#pvcs.get(claim, namespace),
+      (dv) => this.#dataVolumes.get(dv, namespace),
+    );
+    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() }, volumes);
     const vmLog = this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata });
     const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata };
     // The status is written with the resourceVersion of the latest write, so a request virt-api added meanwhile is never lost.
@@ -82,6 +136,26 @@ export class VmController {
     if (plan.setRunStrategy) {
       const path = vm.spec.runStrategy !== undefined ? '/spec/runStrategy' : '/spec/running';
       await patchVm([{ op: 'add', path, value: path === '/spec/running' ? true : plan.setRunStrategy }]);
+    }
+    for (const { name: dv, patch } of plan.adoptDataVolumes ?? []) {
+      vmLog.info('adopting the orphaned DataVolume', { dataVolume: dv });
+      // A DataVolume gone meanwhile needs no owner.
+      await this.#api.patchDataVolume(namespace, dv, patch).catch(ignoreNotFound);
+    }
+    if (plan.createDataVolumes) {
+      const failure = await this.#createDataVolumes(key, vm, plan.createDataVolumes, subject);
+      if (failure) {
+        // Written before the failure is passed on for a retry: the VM's Failure condition tells why nothing starts.
+        const body = {
+          ...vm,
+          metadata: { ...vm.metadata, resourceVersion },
+          status: withSyncFailure(plan.status, failure.sync, this.#now()),
+        };
+        await this.#api
+          .replaceVmStatus(namespace, name, body)
+          .catch((error) => vmLog.warning('could not write the status', { error: apiErrorMessage(error) }));
+        throw failure.error;
+      }
     }
     if (plan.createVmi) {
       if (!this.#vmiExpectations.satisfied(key)) return;
@@ -105,5 +179,44 @@ export class VmController {
       // A VM whose last finalizer just came off is gone: nothing to report on.
       await this.#api.replaceVmStatus(namespace, name, body).catch(ignoreNotFound);
     }
+  }
+
+  /**
+   * Creates the DataVolumes in order, up to the first that fails, unless some created earlier
+   * are still to show up in the cache (they would be created again). Resolves to the failure, if one did.
+   */
+  async #createDataVolumes(
+    key: string,
+    vm: VirtualMachine,
+    dataVolumes: NonNullable<VmPlan['createDataVolumes']>,
+    subject: { apiVersion: string; kind: string; metadata: VirtualMachine['metadata'] },
+  ): Promise<{ error: unknown; sync: { reason: string; message: string } } | undefined> {
+    if (!this.#dataVolumeExpectations.satisfied(key)) return undefined;
+    const vmLog = this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata });
+    const namespace = vm.metadata.namespace!;
+    this.#dataVolumeExpectations.expectCreations(key, dataVolumes.length);
+    for (const [i, dv] of dataVolumes.entries()) {
+      const dvName = dv.metadata.name!;
+      try {
+        await this.#api.createDataVolume(namespace, dv);
+        vmLog.info('created a DataVolume', { dataVolume: dvName });
+        this.#record(subject, 'Normal', 'SuccessfulDataVolumeCreate', `Created DataVolume ${dvName}`);
+      } catch (error) {
+        // This one will not show up as ours.
+        this.#dataVolumeExpectations.creationObserved(key);
+        if ((error as { code?: number }).code === 409 && this.#pvcs.get(dvName, namespace)) {
+          // Upstream's allowance for a CDI that refuses to adopt the claim: the claim is used as it is.
+          vmLog.warning('the DataVolume is refused over its existing claim; using the claim', { dataVolume: dvName });
+          continue;
+        }
+        // Nor will those never tried.
+        for (let rest = i + 1; rest < dataVolumes.length; rest++) this.#dataVolumeExpectations.creationObserved(key);
+        const reason = apiErrorMessage(error);
+        this.#record(subject, 'Warning', 'FailedDataVolumeCreate', `Error creating DataVolume ${dvName}: ${reason}`);
+        const message = `Error encountered while creating DataVolumes: failed to create DataVolume: ${reason}`;
+        return { error, sync: { reason: 'FailedCreate', message } };
+      }
+    }
+    return undefined;
   }
 }

@@ -1,8 +1,13 @@
-// The VM controller's decisions, as pure functions: from a VM and its VMI (if
-// any) to the changes to make. ./vm-controller.ts carries them out.
+// The VM controller's decisions, as pure functions: from a VM, its VMI (if
+// any) and the DataVolumes and claims it names to the changes to make.
+// ./vm-controller.ts carries them out.
 import { createHash } from 'node:crypto';
-import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
-import { apiTimestamp, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { CREATED_BY_LABEL } from '../api/constants.ts';
+import type { DataVolume, OwnerReference, VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
+import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
+import { apiTimestamp, claimNameOf, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import type { JsonPatchOperation } from '../lib/kube.ts';
 import type { RecordedEvent } from './vmi.ts';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
@@ -11,12 +16,27 @@ export const TEMPLATE_HASH_ANNOTATION = 'kubevirt-ts.io/template-hash';
 export const VM_GENERATION_ANNOTATION = 'kubevirt.io/vm-generation';
 /** Upstream's ceiling on the crash-loop backoff. */
 export const MAX_START_BACKOFF_SECONDS = 300;
+/** "false" puts off creating a VM's DataVolumes until it starts; by default they are made as soon as the VM is seen. */
+export const IMMEDIATE_DATA_VOLUME_CREATION_ANNOTATION = 'kubevirt.io/immediate-data-volume-creation';
+/** Lets CDI take over a claim that already has the DataVolume's name instead of failing on it. */
+export const ALLOW_CLAIM_ADOPTION_ANNOTATION = 'cdi.kubevirt.io/allowClaimAdoption';
 
 type Condition = NonNullable<VirtualMachineStatus['conditions']>[number];
 type StateChangeRequest = NonNullable<VirtualMachineStatus['stateChangeRequests']>[number];
+type DataVolumeTemplate = NonNullable<VirtualMachine['spec']['dataVolumeTemplates']>[number];
+
+/** Why a sync failed, as the VM's Failure condition tells it (upstream's sync error). */
+export interface SyncFailure {
+  reason: string;
+  message: string;
+}
 
 export interface VmPlan {
   finalizers?: string[];
+  /** Orphaned DataVolumes of the VM's templates, with the patch that makes the VM their controller. */
+  adoptDataVolumes?: { name: string; patch: JsonPatchOperation[] }[];
+  /** DataVolumes of the VM's templates that the cache does not hold, in template order. */
+  createDataVolumes?: DataVolume[];
   createVmi?: VirtualMachineInstance;
   deleteVmi?: boolean;
   /** A Halted VM asked to start becomes Always (upstream's start on Halted). */
@@ -129,16 +149,206 @@ function startFailure(
   return { consecutiveFailCount: count, lastFailedVMIUID: vmi.metadata.uid, retryAfterTimestamp: apiTimestamp(retryAfter) };
 }
 
+/** The DataVolumes and claims of the VM's namespace that its templates and volumes name, as the caches hold them. */
+export interface VmVolumes {
+  dataVolumes: ReadonlyMap<string, DataVolume>;
+  pvcs: ReadonlyMap<string, V1PersistentVolumeClaim>;
+}
+
+export const NO_VM_VOLUMES: VmVolumes = { dataVolumes: new Map(), pvcs: new Map() };
+
+/** The names planVm looks up: its templates' DataVolumes and the claims of its template's volumes. */
+export function volumeNamesOf(vm: VirtualMachine): Set<string> {
+  const names = new Set<string>();
+  for (const template of vm.spec.dataVolumeTemplates ?? []) if (template.metadata?.name) names.add(template.metadata.name);
+  for (const volume of vm.spec.template.spec?.volumes ?? []) {
+    const name = claimNameOf(volume);
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+/** Looks up, by name, everything planVm reads about a VM's DataVolumes and claims. */
+export function lookUpVmVolumes(
+  vm: VirtualMachine,
+  pvc: (name: string) => V1PersistentVolumeClaim | undefined,
+  dataVolume: (name: string) => DataVolume | undefined,
+): VmVolumes {
+  const pvcs = new Map<string, V1PersistentVolumeClaim>();
+  const dataVolumes = new Map<string, DataVolume>();
+  for (const name of volumeNamesOf(vm)) {
+    const claim = pvc(name);
+    if (claim) pvcs.set(name, claim);
+    const dv = dataVolume(name);
+    if (dv) dataVolumes.set(name, dv);
+  }
+  return { dataVolumes, pvcs };
+}
+
+const vmControllerRef = (vm: VirtualMachine): OwnerReference => ({
+  apiVersion: 'kubevirt.io/v1',
+  kind: 'VirtualMachine',
+  name: vm.metadata.name!,
+  uid: vm.metadata.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
+});
+
+/** A template's DataVolume, as upstream makes it: named by the template, in the VM's namespace, controlled by the VM. */
+export function dataVolumeFromTemplate(vm: VirtualMachine, template: DataVolumeTemplate): DataVolume {
+  const metadata = structuredClone(template.metadata ?? {});
+  const spec = structuredClone(template.spec);
+  const priorityClassName = vm.spec.template.spec?.priorityClassName;
+  if (!spec.priorityClassName && priorityClassName) spec.priorityClassName = priorityClassName;
+  // A clone from "its own" namespace means the VM's, wherever the template was written.
+  if (spec.source?.pvc && !spec.source.pvc.namespace) spec.source.pvc.namespace = vm.metadata.namespace!;
+  return {
+    apiVersion: `${CDI_GROUP}/${CDI_VERSION}`,
+    kind: 'DataVolume',
+    metadata: {
+      ...metadata,
+      namespace: vm.metadata.namespace,
+      labels: { ...metadata.labels, [CREATED_BY_LABEL]: vm.metadata.uid! },
+      annotations: { ...metadata.annotations, [ALLOW_CLAIM_ADOPTION_ANNOTATION]: 'true' },
+      ownerReferences: [vmControllerRef(vm)],
+    },
+    spec,
+  };
+}
+
+/**
+ * The patch that makes the VM an orphaned DataVolume's controller. It applies only to that very
+ * DataVolume, and only while no one else has changed its owners meanwhile.
+ */
+export function adoptionPatch(vm: VirtualMachine, dv: DataVolume): JsonPatchOperation[] {
+  const owners = dv.metadata.ownerReferences;
+  return [
+    { op: 'test', path: '/metadata/uid', value: dv.metadata.uid },
+    ...(owners ? [{ op: 'test' as const, path: '/metadata/ownerReferences', value: owners }] : []),
+    { op: 'add', path: '/metadata/ownerReferences', value: [...(owners ?? []), vmControllerRef(vm)] },
+  ];
+}
+
+const hasController = (dv: DataVolume) => dv.metadata.ownerReferences?.some((o) => o.controller) ?? false;
+const dvCondition = (dv: DataVolume, type: string) => dv.status?.conditions?.find((c) => c.type === type);
+
+/** The DataVolumes of the templates that no controller owns yet (upstream's ClaimMatchedDataVolumes). */
+function orphanedDataVolumes(vm: VirtualMachine, volumes: VmVolumes): DataVolume[] {
+  if (vm.metadata.deletionTimestamp) return [];
+  return (vm.spec.dataVolumeTemplates ?? []).flatMap((template) => {
+    const dv = template.metadata?.name ? volumes.dataVolumes.get(template.metadata.name) : undefined;
+    return dv && !hasController(dv) && !dv.metadata.deletionTimestamp ? [dv] : [];
+  });
+}
+
+export interface DataVolumesSync {
+  /** Every template's DataVolume is filled, or waits for the VMI's pod to be its first consumer. */
+  ready: boolean;
+  create: DataVolume[];
+  events: RecordedEvent[];
+  failure?: SyncFailure;
+}
+
+/**
+ * Upstream's handleDataVolumes: the templates' DataVolumes the cache lacks are to be made, and the
+ * ones it holds say whether the VMI can start. One held by another controller is used all the same.
+ */
+export function syncDataVolumes(vm: VirtualMachine, volumes: VmVolumes): DataVolumesSync {
+  const sync: DataVolumesSync = { ready: true, create: [], events: [] };
+  for (const template of vm.spec.dataVolumeTemplates ?? []) {
+    const name = template.metadata?.name;
+    if (!name) continue;
+    const dv = volumes.dataVolumes.get(name);
+    if (!dv) {
+      sync.ready = false;
+      sync.create.push(dataVolumeFromTemplate(vm, template));
+      continue;
+    }
+    const phase = dv.status?.phase;
+    if (phase === 'Succeeded' || phase === 'WaitForFirstConsumer' || phase === 'PendingPopulation') continue;
+    sync.ready = false;
+    if (phase === 'Failed') {
+      sync.events.push({ type: 'Warning', reason: 'FailedDataVolumeImport', message: `DataVolume ${name} failed to import disk image` });
+    } else if (phase === 'Pending') {
+      const bound = dvCondition(dv, 'Bound');
+      if (bound && bound.status !== 'True' && bound.reason === 'ErrExceededQuota') {
+        sync.events.push({ type: 'Warning', reason: 'FailedDataVolumeImport', message: `DataVolume ${name} exceeds quota limits` });
+        const error = `DataVolume ${name} importer is not running due to an error: ${bound.message ?? ''}`;
+        sync.failure = { reason: 'FailedCreate', message: `Error encountered while creating DataVolumes: ${error}` };
+        return sync;
+      }
+    }
+  }
+  return sync;
+}
+
+/** The existing DataVolumes of the template's dataVolume volumes (claims named directly are not CDI's to report on). */
+const templateDataVolumes = (vm: VirtualMachine, volumes: VmVolumes) =>
+  (vm.spec.template.spec?.volumes ?? []).flatMap((v) => (v.dataVolume ? (volumes.dataVolumes.get(v.dataVolume.name) ?? []) : []));
+
+/** Upstream's HasDataVolumeErrors. */
+function hasDataVolumeErrors(vm: VirtualMachine, volumes: VmVolumes): boolean {
+  return templateDataVolumes(vm, volumes).some((dv) => {
+    const running = dvCondition(dv, 'Running');
+    return (
+      dv.status?.phase === 'Failed' || (running?.status === 'False' && (running.reason === 'Error' || running.reason === 'ImagePullFailed'))
+    );
+  });
+}
+
+/** Upstream's HasDataVolumeProvisioning: a claim waiting for its consumer is not being provisioned until it is bound. */
+function hasDataVolumeProvisioning(vm: VirtualMachine, volumes: VmVolumes): boolean {
+  return templateDataVolumes(vm, volumes).some((dv) => {
+    const phase = dv.status?.phase;
+    if (phase === 'Succeeded' || phase === 'PendingPopulation') return false;
+    return dvCondition(dv, 'Bound')?.status === 'True' || phase !== 'WaitForFirstConsumer';
+  });
+}
+
+/** Upstream's HasUnboundPVC: a claim the template names exists and is not bound yet. */
+function hasUnboundPvc(vm: VirtualMachine, volumes: VmVolumes): boolean {
+  return (vm.spec.template.spec?.volumes ?? []).some((v) => {
+    const name = claimNameOf(v);
+    const pvc = name === undefined ? undefined : volumes.pvcs.get(name);
+    return pvc !== undefined && pvc.status?.phase !== 'Bound';
+  });
+}
+
+/** Upstream's isSetToStart: whether the VM is meant to be running. */
+function isSetToStart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): boolean {
+  switch (runStrategyOf(vm)) {
+    case 'Always':
+      return true;
+    case 'Manual':
+      return vmi ? !hasStopRequestFor(vm, vmi) : hasStartRequest(vm);
+    case 'RerunOnFailure':
+      return vmi ? vmi.status?.phase !== 'Succeeded' : true;
+    case 'Once':
+      return vmi === undefined;
+    default:
+      return false;
+  }
+}
+
 /** upstream's printableStatus, first match wins, over the states kubevirt-ts can be in. */
-export function printableStatus(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined, startExpected = false): string {
+export function printableStatus(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  startExpected = false,
+  volumes: VmVolumes = NO_VM_VOLUMES,
+): string {
   const stopExpected = vmi !== undefined && (runStrategyOf(vm) === 'Halted' || hasStopRequestFor(vm, vmi));
   if (vm.metadata.deletionTimestamp) return 'Terminating';
   if (vmi && !isFinal(vmi) && (vmi.metadata.deletionTimestamp || stopExpected)) return 'Stopping';
   if (vmi?.status?.migrationState && !vmi.status.migrationState.completed) return 'Migrating';
   if (vmi?.status?.phase === 'Running') return conditionTrue(vmi, 'Paused') ? 'Paused' : 'Running';
+  const sync = vmiCondition(vmi, 'Synchronized');
+  if (sync?.status === 'False' && sync.reason === 'FailedPvcNotFound') return 'ErrorPvcNotFound';
+  if (hasDataVolumeErrors(vm, volumes)) return 'DataVolumeError';
   const scheduled = vmiCondition(vmi, 'PodScheduled');
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') return 'ErrorUnschedulable';
-  const sync = vmiCondition(vmi, 'Synchronized');
+  if (hasDataVolumeProvisioning(vm, volumes)) return 'Provisioning';
+  if (isSetToStart(vm, vmi) && hasUnboundPvc(vm, volumes)) return 'WaitingForVolumeBinding';
   if (sync?.status === 'False' && sync.reason === 'ErrImagePull') return 'ErrImagePull';
   if (sync?.status === 'False' && sync.reason === 'ImagePullBackOff') return 'ImagePullBackOff';
   if (vmi ? ['', 'Pending', 'Scheduling', 'Scheduled'].includes(vmi.status?.phase ?? '') : startExpected) return 'Starting';
@@ -196,11 +406,32 @@ function restartRequired(
   );
 }
 
-/** What to do for a VM, given its VMI (if one exists) and the time. */
+/** The VM's Failure condition for a failed sync; its transition time stays while the failure does. */
+function failureCondition(failure: SyncFailure, now: string, previous: Condition[] | undefined): Condition {
+  const old = previous?.find((c) => c.type === 'Failure');
+  if (old && old.status === 'True' && old.reason === failure.reason && old.message === failure.message) return old;
+  return { type: 'Failure', status: 'True', reason: failure.reason, message: failure.message, lastTransitionTime: now };
+}
+
+/** The status with the Failure condition of a sync that failed while the plan was carried out. */
+export function withSyncFailure(status: VirtualMachineStatus, failure: SyncFailure, now: Date): VirtualMachineStatus {
+  const conditions = status.conditions ?? [];
+  const failed = failureCondition(failure, apiTimestamp(now), conditions);
+  const others = conditions.filter((c) => c.type !== 'Failure');
+  const ready = others.findIndex((c) => c.type === 'Ready');
+  const at = ready < 0 ? others.length : ready;
+  return { ...status, conditions: [...others.slice(0, at), failed, ...others.slice(at)] };
+}
+
+/** Conditions the VM controller decides itself; every other condition of the VMI is the VM's too. */
+const VM_OWN_CONDITIONS = new Set(['Ready', 'Failure', 'RestartRequired']);
+
+/** What to do for a VM, given its VMI (if one exists), the DataVolumes and claims it names, and the time. */
 export function planVm(
   vm: VirtualMachine,
   vmi: VirtualMachineInstance | undefined,
   clock: VmClock = { now: new Date(), jitter: 0 },
+  volumes: VmVolumes = NO_VM_VOLUMES,
 ): VmPlan {
   const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
@@ -208,6 +439,16 @@ export function planVm(
   const ours = owned ? vmi : undefined;
   const plan: VmPlan = { status: { ...vm.status }, events: [] };
   const finalizers = vm.metadata.finalizers ?? [];
+  let syncFailure: SyncFailure | undefined;
+  let dataVolumes: DataVolumesSync | undefined;
+  const syncTemplates = (): DataVolumesSync => {
+    if (dataVolumes) return dataVolumes;
+    dataVolumes = syncDataVolumes(vm, volumes);
+    if (dataVolumes.create.length) plan.createDataVolumes = dataVolumes.create;
+    plan.events.push(...dataVolumes.events);
+    syncFailure = dataVolumes.failure;
+    return dataVolumes;
+  };
 
   const stop = () => {
     if (!ours || ours.metadata.deletionTimestamp) return;
@@ -219,6 +460,9 @@ export function planVm(
     });
   };
   const start = (failure: VirtualMachineStatus['startFailure']) => {
+    // Made here when their creation waits for the start; either way the VMI waits for them.
+    const templates = syncTemplates();
+    if (templates.failure || !templates.ready) return;
     const retryAt = failure?.retryAfterTimestamp ? Date.parse(failure.retryAfterTimestamp) : 0;
     if (retryAt > clock.now.getTime()) {
       plan.requeueAfterMs = retryAt - clock.now.getTime();
@@ -238,8 +482,17 @@ export function planVm(
     else if (finalizers.includes(VM_FINALIZER)) plan.finalizers = finalizers.filter((f) => f !== VM_FINALIZER);
   } else {
     if (!finalizers.includes(VM_FINALIZER)) plan.finalizers = [...finalizers, VM_FINALIZER];
+    const orphans = orphanedDataVolumes(vm, volumes);
+    if (orphans.length) plan.adoptDataVolumes = orphans.map((dv) => ({ name: dv.metadata.name!, patch: adoptionPatch(vm, dv) }));
+    // As upstream: the DataVolumes are made (and imported) even for a VM that is not to run, and
+    // until they are ready nothing is started or stopped, except that a Halted VM stays halted.
+    let settled = true;
+    if (vm.metadata.annotations?.[IMMEDIATE_DATA_VOLUME_CREATION_ANNOTATION] !== 'false') {
+      const templates = syncTemplates();
+      settled = !templates.failure && (templates.ready || runStrategy === 'Halted');
+    }
     // A VMI of the same name that this VM does not own is left alone, and nothing is created over it.
-    if (!vmi || owned) {
+    if (settled && (!vmi || owned)) {
       switch (runStrategy) {
         case 'Always':
           if (!ours) start(failure);
@@ -273,7 +526,10 @@ export function planVm(
   }
 
   const previous = vm.status?.conditions;
-  const conditions: Condition[] = (previous ?? []).filter((c) => c.type !== 'Ready' && c.type !== 'RestartRequired');
+  // Upstream's syncConditions: the VMI's conditions become the VM's; without a VMI the last ones stay.
+  const mirrored = ours ? (ours.status?.conditions ?? []) : (previous ?? []);
+  const conditions: Condition[] = mirrored.filter((c) => !VM_OWN_CONDITIONS.has(c.type)).map((c) => ({ ...c }));
+  if (syncFailure) conditions.push(failureCondition(syncFailure, now, previous));
   conditions.push(readyCondition(ours, now, previous));
   const restart = restartRequired(vm, ours, now, previous);
   if (restart) conditions.push(restart);
@@ -283,7 +539,7 @@ export function planVm(
     created: ours !== undefined,
     ready: conditionTrue(ours, 'Ready'),
     conditions,
-    printableStatus: printableStatus({ ...vm, status: { ...vm.status, startFailure: failure } }, ours, startExpected),
+    printableStatus: printableStatus({ ...vm, status: { ...vm.status, startFailure: failure } }, ours, startExpected, volumes),
     // Reported from the first start on, so that RerunOnFailure can tell a fresh VM from a stopped one.
     ...(vm.status?.runStrategy || ours || plan.createVmi ? { runStrategy } : {}),
   };

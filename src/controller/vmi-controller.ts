@@ -1,10 +1,12 @@
-// The VMI controller: a VMI or one of its launcher pods changes, the VMI's key
-// is queued, and reconcile carries out planVmi (./vmi.ts): it creates or
-// deletes the launcher pod and writes the VMI's status.
-import type { V1Pod } from '@kubernetes/client-node';
+// The VMI controller: a VMI, one of its launcher pods, or a claim or
+// DataVolume one of its volumes names changes, the VMI's key is queued, and
+// reconcile carries out planVmi (./vmi.ts): it creates or deletes the
+// launcher pod (or the temporary pod that binds WaitForFirstConsumer claims)
+// and writes the VMI's status.
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
-import type { VirtualMachineInstance } from '../api/types.ts';
-import { apiTimestamp, vmiOwnerOf } from '../contract/vmi.ts';
+import type { DataVolume, VirtualMachineInstance } from '../api/types.ts';
+import { apiTimestamp, claimNameOf, isEphemeralProvisioningPod, vmiOwnerOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { Expectations, UpdateExpectations } from '../lib/expectations.ts';
 import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type Typed } from '../lib/kube.ts';
@@ -12,18 +14,24 @@ import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherPodParams } from './launcher-pod.ts';
-import { planVmi } from './vmi.ts';
+import { dataVolumeOwnerOf, lookUpVolumes, planVmi } from './vmi.ts';
 
 /** The API writes of the VMI controller. Failures reject with the API's error (its `code` the HTTP status). */
 export interface VmiControllerApi {
   createPod(namespace: string, pod: V1Pod): Promise<V1Pod>;
-  deletePod(namespace: string, name: string): Promise<void>;
+  /** Without a grace period, the pod's own is used. */
+  deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void>;
   replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>>;
 }
 
 export interface VmiControllerOptions {
   api: VmiControllerApi;
-  informers: { vmis: InformerCache<Typed<VirtualMachineInstance>>; pods: InformerCache<V1Pod> };
+  informers: {
+    vmis: InformerCache<Typed<VirtualMachineInstance>>;
+    pods: InformerCache<V1Pod>;
+    dataVolumes: InformerCache<Typed<DataVolume>>;
+    pvcs: InformerCache<V1PersistentVolumeClaim>;
+  };
   queue: WorkQueue;
   params: Omit<LauncherPodParams, 'config'>;
   config: () => ClusterConfig;
@@ -36,6 +44,8 @@ export class VmiController {
   readonly #api: VmiControllerApi;
   readonly #vmis: InformerCache<Typed<VirtualMachineInstance>>;
   readonly #pods: InformerCache<V1Pod>;
+  readonly #dataVolumes: InformerCache<Typed<DataVolume>>;
+  readonly #pvcs: InformerCache<V1PersistentVolumeClaim>;
   readonly #queue: WorkQueue;
   readonly #params: Omit<LauncherPodParams, 'config'>;
   readonly #config: () => ClusterConfig;
@@ -49,6 +59,8 @@ export class VmiController {
     this.#api = options.api;
     this.#vmis = options.informers.vmis;
     this.#pods = options.informers.pods;
+    this.#dataVolumes = options.informers.dataVolumes;
+    this.#pvcs = options.informers.pvcs;
     this.#queue = options.queue;
     this.#params = options.params;
     this.#config = options.config;
@@ -67,6 +79,19 @@ export class VmiController {
       if (verb === 'add') this.#podExpectations.creationObserved(key);
       this.#queue.add(key);
     });
+    // A DataVolume has its claim's name; a claim of a DataVolume may be named by a persistentVolumeClaim volume too.
+    onEveryChange(this.#dataVolumes, (dv) => this.#queueVmisNaming(dv.metadata.namespace, dv.metadata.name));
+    onEveryChange(this.#pvcs, (pvc) => {
+      this.#queueVmisNaming(pvc.metadata?.namespace, pvc.metadata?.name);
+      const owner = dataVolumeOwnerOf(pvc);
+      if (owner && owner.name !== pvc.metadata?.name) this.#queueVmisNaming(pvc.metadata?.namespace, owner.name);
+    });
+  }
+
+  /** Queues every VMI of the namespace with a volume on the claim (or DataVolume) of this name. */
+  #queueVmisNaming(namespace: string | undefined, name: string | undefined): void {
+    if (!namespace || !name) return;
+    for (const vmi of this.#vmis.list(namespace)) if (vmi.spec.volumes?.some((v) => claimNameOf(v) === name)) this.#queue.add(keyOf(vmi));
   }
 
   /** Reconciles queued VMIs until the queue shuts down. */
@@ -84,14 +109,22 @@ export class VmiController {
     }
     if (this.#vmiUpdates.stale(key, vmi.metadata.resourceVersion)) return;
     const params = { ...this.#params, config: this.#config() };
-    const plan = planVmi(vmi, this.#pods.list(namespace), params, apiTimestamp(this.#now()), !this.#podExpectations.satisfied(key));
+    const volumes = lookUpVolumes(
+      vmi,
+      (claim) => this.#pvcs.get(claim, namespace),
+      (dv) => this.#dataVolumes.get(dv, namespace),
+    );
+    const now = apiTimestamp(this.#now());
+    const plan = planVmi(vmi, this.#pods.list(namespace), params, now, !this.#podExpectations.satisfied(key), volumes);
     const vmiLog = this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
     const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
     if (plan.createPod) {
       this.#podExpectations.expectCreations(key, 1);
       try {
         const pod = await this.#api.createPod(namespace, plan.createPod);
-        vmiLog.info('created the launcher pod', { pod: pod.metadata?.name });
+        if (isEphemeralProvisioningPod(plan.createPod))
+          vmiLog.info('created a temporary pod for WaitForFirstConsumer DataVolumes', { pod: pod.metadata?.name });
+        else vmiLog.info('created the launcher pod', { pod: pod.metadata?.name });
         this.#record(subject, 'Normal', 'SuccessfulCreate', `Created virtual machine pod ${pod.metadata?.name}`);
       } catch (error) {
         this.#podExpectations.forget(key);
@@ -100,7 +133,9 @@ export class VmiController {
       }
     }
     for (const pod of plan.deletePods ?? []) {
-      await this.#api.deletePod(namespace, pod.metadata!.name!).catch(ignoreNotFound);
+      // A temporary pod holds nothing worth a graceful end (upstream deletes it at once).
+      const grace = isEphemeralProvisioningPod(pod) ? 0 : undefined;
+      await this.#api.deletePod(namespace, pod.metadata!.name!, grace).catch(ignoreNotFound);
     }
     if (plan.update) {
       const [from, to] = [vmi.status?.phase, plan.update.status?.phase];

@@ -6,8 +6,10 @@
 import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { VirtualMachineInstance } from '../api/types.ts';
-import { claimMountPath, POD_PATHS } from '../contract/launcher-pod.ts';
+import { parseQuantity, quantityValue } from '../api/quantity.ts';
+import type { VirtualMachineInstance, VirtualMachineInstanceStatus, Volume } from '../api/types.ts';
+import { DISK_IMAGE } from '../contract/cdi.ts';
+import { claimDevicePath, claimMountPath, POD_PATHS } from '../contract/launcher-pod.ts';
 import type { VolumePaths } from '../contract/launcher-protocol.ts';
 import { emptyDirOf, openChecked, resolveInside, UnsafePathError } from './paths.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
@@ -141,22 +143,71 @@ export async function prepareImageVolumes(
   return result;
 }
 
+type ClaimInfo = NonNullable<NonNullable<VirtualMachineInstanceStatus['volumeStatus']>[number]['persistentVolumeClaimInfo']>;
+export type ClaimLayout = NonNullable<VolumePaths['claims']>[string];
+
+const MiB = 1024 * 1024;
+
 /**
- * Checks each claim's disk.img as the launcher would open it: it may be
- * missing (the launcher creates it) but never a symbolic link or a special file.
+ * The size of the disk.img made on a claim that has none (upstream's host-disk capacity): the
+ * request when it is the smaller (a claim may be given more than it asked for), else the
+ * capacity, aligned down to 1 MiB.
+ */
+export function claimImageBytes(volumeName: string, info: ClaimInfo): number {
+  const bytes = (q: string | number | undefined) => (q === undefined ? undefined : quantityValue(parseQuantity(q)));
+  const requested = bytes(info.requests?.storage);
+  const capacity = bytes(info.capacity?.storage);
+  const size = requested !== undefined && (capacity === undefined || requested < capacity) ? requested : capacity;
+  if (size === undefined)
+    throw new Error(`volume ${volumeName}: unable to size its disk image: its PVC provides no storage capacity or requests`);
+  const aligned = Math.floor(size / MiB) * MiB;
+  if (aligned === 0)
+    throw new Error(`volume ${volumeName}: its PVC's storage (${size} bytes) is less than 1 MiB, too small for a disk image`);
+  return aligned;
+}
+
+/**
+ * Where a claim-backed volume is in the compute container, and how the launcher uses it: as the
+ * VMI's volume status tells the claim's mode and size (virt-controller wrote it from the PVC).
+ * A Block claim is its device; a Filesystem one holds disk.img, made at its size when absent.
+ * Without the claim's info the image must be there already, as upstream leaves such a volume be.
+ */
+export function claimLayout(vmi: VirtualMachineInstance, volume: Volume): ClaimLayout | undefined {
+  const mounted = { path: claimMountPath(volume.name), mode: 'Filesystem' as const };
+  // An ephemeral volume's claim is only read, under an overlay: there is nothing to make.
+  if (volume.ephemeral) return mounted;
+  if (!volume.persistentVolumeClaim && !volume.dataVolume) return undefined;
+  const info = vmi.status?.volumeStatus?.find((s) => s.name === volume.name)?.persistentVolumeClaimInfo;
+  if (info?.volumeMode === 'Block') return { path: claimDevicePath(volume.name), mode: 'Block' };
+  return info ? { ...mounted, capacityBytes: claimImageBytes(volume.name, info) } : mounted;
+}
+
+/**
+ * Checks each claim as the launcher would open it: a disk.img may be missing (the launcher
+ * creates it) but never a symbolic link or a special file; a device must be a block device.
  */
 export function checkClaimImages(vmi: VirtualMachineInstance, computeRoot: string): void {
   for (const volume of vmi.spec.volumes ?? []) {
-    if (!volume.persistentVolumeClaim && !volume.ephemeral) continue;
-    const dir = claimMountPath(volume.name).slice(1);
-    const image = join(computeRoot, dir, 'disk.img');
+    const layout = claimLayout(vmi, volume);
+    if (!layout) continue;
+    if (layout.mode === 'Block') {
+      const device = lstatSync(join(computeRoot, layout.path), { throwIfNoEntry: false });
+      // Missing: the kubelet has not handed it over, and QEMU says so when it opens it.
+      if (device && !device.isBlockDevice())
+        throw new UnsafePathError(
+          `volume ${volume.name}: ${layout.path} is ${device.isSymbolicLink() ? 'a symbolic link' : 'not a block device'}`,
+        );
+      continue;
+    }
+    const dir = layout.path.slice(1);
+    const image = join(computeRoot, dir, DISK_IMAGE);
     try {
       lstatSync(image);
     } catch {
-      continue; // not there yet: a block volume, or the launcher creates it
+      continue; // not there yet: the launcher creates it
     }
     try {
-      resolveInside(computeRoot, `${dir}/disk.img`, 'file');
+      resolveInside(computeRoot, `${dir}/${DISK_IMAGE}`, 'file');
     } catch (error) {
       throw new UnsafePathError(`volume ${volume.name}: ${(error as Error).message}`);
     }

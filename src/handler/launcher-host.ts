@@ -3,11 +3,12 @@
 // guest. Each step reaches into the pod's containers through their processes.
 import { existsSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
+import { NON_ROOT_UID } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { claimMountPath, computeStatus, fileTreeMountPath, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
+import { computeStatus, fileTreeMountPath, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
 import type { NodeContext, VolumePaths } from '../contract/launcher-protocol.ts';
 import { allowCharDevices, makePodCpuIdle, type CharDevice } from './cgroup.ts';
-import { checkClaimImages, prepareImageVolumes, releaseImageVolumes, type Runner } from './disks.ts';
+import { checkClaimImages, claimLayout, prepareImageVolumes, releaseImageVolumes, type Runner } from './disks.ts';
 import { BRIDGE, networkScript, parsePodInterface, planPodNetwork, TAP, type NetworkPlan } from './network.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 
@@ -49,10 +50,12 @@ export class NodeLauncherHost implements LauncherHost {
     const kvm = await this.#useKvm();
     const pid = computePid(pod);
     checkClaimImages(vmi, `${PROC}/${pid}/root`);
+    const paths = podVolumePaths(vmi);
+    const blockDevices = Object.values(paths.claims ?? {}).flatMap((c) => (c.mode === 'Block' ? [c.path] : []));
     // Independent steps, each mostly waiting for processes it starts: on a busy node, one after
     // the other they added up to seconds per guest.
     const [, wired, images] = await Promise.all([
-      this.#ensureDevices(pid, kvm),
+      this.#ensureDevices(pid, kvm, blockDevices),
       network ?? this.#wireNetwork(vmi, pid),
       prepareImageVolumes(vmi, pod, this.#run),
     ]);
@@ -62,7 +65,7 @@ export class NodeLauncherHost implements LauncherHost {
       hugepageSizes: this.#hugepageSizes(),
       firmware: OVMF,
       interfaces: wired.attachments,
-      volumes: { ...images, ...podVolumePaths(vmi) },
+      volumes: { ...images, ...paths },
       smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
       dhcp: wired.dhcp,
     };
@@ -78,16 +81,22 @@ export class NodeLauncherHost implements LauncherHost {
     makePodCpuIdle(pid, parentPid(pid));
   }
 
-  /** Device nodes QEMU opens inside the compute container (no device plugin: we make them). */
-  async #ensureDevices(pid: number, kvm: boolean) {
+  /**
+   * Device nodes QEMU opens inside the compute container (no device plugin: we make them), and
+   * the claims' block devices, which the runtime hands over with the host node's owner: QEMU runs
+   * as qemu, so they become qemu's, as upstream makes them.
+   */
+  async #ensureDevices(pid: number, kvm: boolean, blockDevices: string[]) {
     const nodes = kvm ? [TUN_DEVICE, KVM_DEVICE] : [TUN_DEVICE];
     allowCharDevices(pid, parentPid(pid), nodes);
-    const script = nodes
-      .map(
+    const script = [
+      ...nodes.map(
         ({ path, major, minor }) =>
           `mkdir -p ${path.slice(0, path.lastIndexOf('/'))}; [ -c ${path} ] || mknod -m 0666 ${path} c ${major} ${minor}`,
-      )
-      .join('; ');
+      ),
+      // -h: a link put in a device's place is changed itself, never what it points at.
+      ...blockDevices.map((path) => `if [ -b '${path}' ]; then chown -h ${NON_ROOT_UID}:${NON_ROOT_UID} '${path}' || exit 1; fi`),
+    ].join('; ');
     // Run inside the container's own root, so nothing there can point us at a host path.
     await this.#run(['nsenter', '-t', String(pid), '-m', '-r', '--', '/bin/busybox', 'sh', '-c', script]);
   }
@@ -117,12 +126,13 @@ export class NodeLauncherHost implements LauncherHost {
   }
 }
 
-/** Where the pod mounts each claim and file tree the guest gets as a disk. */
-function podVolumePaths(vmi: VirtualMachineInstance): Pick<VolumePaths, 'claims' | 'fileTrees'> {
+/** Where the pod has each claim (its mount or its device) and each file tree the guest gets as a disk. */
+export function podVolumePaths(vmi: VirtualMachineInstance): Pick<VolumePaths, 'claims' | 'fileTrees'> {
   const claims: NonNullable<VolumePaths['claims']> = {};
   const fileTrees: Record<string, string> = {};
   for (const volume of vmi.spec.volumes ?? []) {
-    if (volume.persistentVolumeClaim || volume.ephemeral) claims[volume.name] = { path: claimMountPath(volume.name), mode: 'Filesystem' };
+    const claim = claimLayout(vmi, volume);
+    if (claim) claims[volume.name] = claim;
     const tree = fileTreeMountPath(volume);
     if (tree) fileTrees[volume.name] = tree;
   }

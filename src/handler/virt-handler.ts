@@ -6,7 +6,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { DomainEvent, GuestInfo, LauncherCommand } from '../contract/launcher-protocol.ts';
-import { ownedPods, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
+import { isEphemeralProvisioningPod, launcherPodsOf, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { UpdateExpectations } from '../lib/expectations.ts';
 import type { InformerCache } from '../lib/kube.ts';
@@ -122,7 +122,7 @@ export class VirtHandler {
   }
 
   #launcherPodOf(vmi: VirtualMachineInstance): V1Pod | undefined {
-    return ownedPods(vmi, this.#deps.pods.list(vmi.metadata.namespace))
+    return launcherPodsOf(vmi, this.#deps.pods.list(vmi.metadata.namespace))
       .filter((p) => p.spec?.nodeName === this.#deps.node && !podIsFinal(p))
       .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
   }
@@ -135,7 +135,14 @@ export class VirtHandler {
   async #vmiOfReadyPod(namespace: string, name: string): Promise<VirtualMachineInstance | undefined> {
     const owned = this.#deps.pods
       .list(namespace)
-      .find((p) => p.spec?.nodeName === this.#deps.node && !p.metadata?.deletionTimestamp && podIsReady(p) && vmiOwnerOf(p)?.name === name);
+      .find(
+        (p) =>
+          p.spec?.nodeName === this.#deps.node &&
+          !p.metadata?.deletionTimestamp &&
+          !isEphemeralProvisioningPod(p) &&
+          podIsReady(p) &&
+          vmiOwnerOf(p)?.name === name,
+      );
     if (!owned) return undefined;
     const vmi = await this.#deps.api.readVmi(namespace, name);
     if (!vmi || vmi.metadata.uid !== vmiOwnerOf(owned)?.uid) return undefined;

@@ -57,9 +57,11 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
       const root = await imageRootfs(volume.containerDisk.image, images);
       volumes.containerDisks![volume.name] = await containerDiskImage(root, volume.containerDisk.path);
     }
-    if (volume.persistentVolumeClaim || volume.ephemeral) {
-      // A claim is a directory under the workdir, so its disk.img outlives this run.
-      const dir = join(workdir, 'claims', volume.persistentVolumeClaim?.claimName ?? volume.ephemeral!.persistentVolumeClaim!.claimName);
+    if (volume.persistentVolumeClaim || volume.dataVolume || volume.ephemeral) {
+      // A claim is a directory under the workdir, so its disk.img outlives this run; a DataVolume's claim has its name.
+      const claim =
+        volume.persistentVolumeClaim?.claimName ?? volume.dataVolume?.name ?? volume.ephemeral!.persistentVolumeClaim!.claimName;
+      const dir = join(workdir, 'claims', claim);
       mkdirSync(dir, { recursive: true });
       volumes.claims![volume.name] = { path: dir, mode: 'Filesystem', capacityBytes: 1024 * 1024 * 1024 };
     }

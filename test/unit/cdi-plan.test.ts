@@ -25,8 +25,8 @@ function claim(phase: 'Pending' | 'Bound', annotations: Record<string, string> =
       annotations,
       ownerReferences: [{ apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: 'disk', uid: 'dv-uid' }],
     },
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1138166334' } }, volumeMode: 'Filesystem' },
-    status: { phase, ...(phase === 'Bound' ? { capacity: { storage: '1138166334' } } : {}) },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1142278537' } }, volumeMode: 'Filesystem' },
+    status: { phase, ...(phase === 'Bound' ? { capacity: { storage: '1142278537' } } : {}) },
   };
 }
 
@@ -60,7 +60,7 @@ test('without a claim: the claim is made, grown by the filesystem overhead, owne
   const p = plan(dataVolume(HTTP, { [A.bindImmediate]: '' }));
   assert.equal(p.status.phase, 'Pending');
   const made = p.createClaim!;
-  assert.equal(made.spec?.resources?.requests?.storage, '1138166334', "1Gi and CDI's 6% overhead");
+  assert.equal(made.spec?.resources?.requests?.storage, '1142278537', '1Gi, of which the filesystem keeps 6%');
   assert.deepEqual(made.spec?.accessModes, ['ReadWriteOnce']);
   assert.equal(made.metadata?.ownerReferences?.[0].uid, 'dv-uid');
   assert.equal(made.metadata?.annotations?.[A.importEndpoint], HTTP.http.url);
@@ -90,7 +90,7 @@ test('a bound claim gets its importer, told the task; running, it reports progre
   const task = JSON.parse(env.find((e) => e.name === CDI_TASK_ENV)!.value!);
   assert.deepEqual(task.source, { type: 'http', url: HTTP.http.url });
   assert.equal(task.target.volumeMode, 'Filesystem');
-  assert.equal(task.target.sizeBytes, 1069547520, 'capacity less the overhead, in whole MiB');
+  assert.equal(task.target.sizeBytes, 1073741824, 'capacity less the overhead, in whole MiB');
   assert.equal(scheduled.createPod!.metadata!.ownerReferences![0].kind, 'DataVolume', 'it goes with its DataVolume');
   assert.deepEqual(scheduled.annotateClaim, { [A.podPhase]: 'Pending' });
   assert.deepEqual(

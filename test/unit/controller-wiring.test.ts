@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
-import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { HEARTBEAT_ANNOTATION } from '../../src/contract/node.ts';
 import { NodeController, type NodeControllerApi } from '../../src/controller/node-controller.ts';
 import { VM_FINALIZER } from '../../src/controller/vm.ts';
@@ -21,6 +21,7 @@ import { apiError, capturedEvents, capturedLog } from '../helpers/wiring.ts';
 
 type Vmi = Typed<VirtualMachineInstance>;
 type Vm = Typed<VirtualMachine>;
+type Dv = Typed<DataVolume>;
 const NOW = new Date('2026-11-22T10:00:00Z');
 const now = () => NOW;
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -57,8 +58,17 @@ class RecordingApi extends EventEmitter implements VmiControllerApi, VmControlle
     return this.#written({ ...pod, metadata: { ...pod.metadata, name: `${pod.metadata?.generateName}abcde`, uid: 'pod-uid' } });
   }
 
-  async deletePod(namespace: string, name: string): Promise<void> {
-    this.#call('deletePod', namespace, name);
+  async deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {
+    this.#call('deletePod', namespace, name, gracePeriodSeconds);
+  }
+
+  async createDataVolume(namespace: string, dv: DataVolume): Promise<Dv> {
+    this.#call('createDataVolume', namespace, dv);
+    return this.#written({ ...dv, metadata: { ...dv.metadata, uid: `uid-of-${dv.metadata.name}` } }) as Dv;
+  }
+
+  async patchDataVolume(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    this.#call('patchDataVolume', namespace, name, patch);
   }
 
   async replaceVmi(namespace: string, name: string, vmi: VirtualMachineInstance): Promise<Vmi> {
@@ -111,8 +121,13 @@ function launcherPod(owner: { name: string; uid: string }, labelledFor = owner.n
   };
 }
 
-function vmiSetup(vmis: Vmi[] = [], pods: V1Pod[] = []) {
-  const informers = { vmis: new SeededInformer<Vmi>(vmis), pods: new SeededInformer<V1Pod>(pods) };
+function vmiSetup(vmis: Vmi[] = [], pods: V1Pod[] = [], dataVolumes: Dv[] = [], pvcs: V1PersistentVolumeClaim[] = []) {
+  const informers = {
+    vmis: new SeededInformer<Vmi>(vmis),
+    pods: new SeededInformer<V1Pod>(pods),
+    dataVolumes: new SeededInformer<Dv>(dataVolumes),
+    pvcs: new SeededInformer<V1PersistentVolumeClaim>(pvcs),
+  };
   const api = new RecordingApi();
   const queue = new WorkQueue();
   const { record, events } = capturedEvents();
@@ -201,8 +216,13 @@ function vmAlways(): Vm {
   return vm;
 }
 
-function vmSetup(vms: Vm[] = []) {
-  const informers = { vms: new SeededInformer<Vm>(vms), vmis: new SeededInformer<Vmi>() };
+function vmSetup(vms: Vm[] = [], dataVolumes: Dv[] = [], pvcs: V1PersistentVolumeClaim[] = []) {
+  const informers = {
+    vms: new SeededInformer<Vm>(vms),
+    vmis: new SeededInformer<Vmi>(),
+    dataVolumes: new SeededInformer<Dv>(dataVolumes),
+    pvcs: new SeededInformer<V1PersistentVolumeClaim>(pvcs),
+  };
   const api = new RecordingApi();
   const queue = new WorkQueue();
   const { record, events } = capturedEvents();
@@ -297,4 +317,172 @@ test('a VMI event queues the node it runs on', async () => {
   const { informers, queue } = nodeSetup();
   informers.vmis.upsert(vmi);
   assert.equal(await queue.get(), 'node01');
+});
+
+// DataVolumes and claims: the VM controller makes its templates' DataVolumes, and the VMI
+// controller waits for their claims, binding WaitForFirstConsumer ones with a temporary pod.
+
+function vmWithTemplate(): Vm {
+  const vm = vmAlways();
+  vm.spec.template.spec!.volumes = [{ name: 'rootdisk', dataVolume: { name: 'root-dv' } }];
+  vm.spec.dataVolumeTemplates = [{ metadata: { name: 'root-dv' }, spec: { source: { blank: {} } } }];
+  return vm;
+}
+
+function templateDv(phase: string | undefined, owners: Dv['metadata']['ownerReferences'] = undefined): Dv {
+  const ownerReferences = owners ?? [
+    { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', name: 'vm-cirros', uid: 'vm-uid', controller: true },
+  ];
+  return {
+    apiVersion: 'cdi.kubevirt.io/v1beta1',
+    kind: 'DataVolume',
+    metadata: { name: 'root-dv', namespace: 'ns', uid: 'dv-uid', resourceVersion: '5', ownerReferences },
+    spec: {},
+    ...(phase ? { status: { phase } } : {}),
+  };
+}
+
+function boundClaim(name: string, owner?: string): V1PersistentVolumeClaim {
+  return {
+    metadata: {
+      name,
+      namespace: 'ns',
+      ...(owner
+        ? { ownerReferences: [{ apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: owner, uid: 'dv-uid', controller: true }] }
+        : {}),
+    },
+    spec: { resources: { requests: { storage: '1Gi' } } },
+    status: { phase: 'Bound', capacity: { storage: '1Gi' } },
+  };
+}
+
+test("a VM's template DataVolume is created once until the cache shows it, and its VMI waits until it is filled", async () => {
+  const { informers, api, queue, events, controller } = vmSetup([vmWithTemplate()]);
+  await controller.reconcile('ns/vm-cirros');
+  const [[namespace, dv]] = api.called('createDataVolume') as [string, DataVolume][];
+  assert.equal(namespace, 'ns');
+  assert.equal(dv.metadata.name, 'root-dv');
+  assert.deepEqual(
+    dv.metadata.ownerReferences?.map((o) => [o.kind, o.uid, o.controller]),
+    [['VirtualMachine', 'vm-uid', true]],
+  );
+  assert.deepEqual(events, [
+    { name: 'vm-cirros', type: 'Normal', reason: 'SuccessfulDataVolumeCreate', message: 'Created DataVolume root-dv' },
+  ]);
+  assert.equal(api.called('createVmi').length, 0);
+  await controller.reconcile('ns/vm-cirros');
+  assert.equal(api.called('createDataVolume').length, 1, 'the expectation holds the second create back');
+  // The DataVolume shows up: the VM is queued, and its import is waited for.
+  while (queue.length) queue.done((await queue.get())!);
+  informers.dataVolumes.upsert(templateDv('ImportInProgress'));
+  assert.equal(await queue.get(), 'ns/vm-cirros');
+  queue.done('ns/vm-cirros');
+  await controller.reconcile('ns/vm-cirros');
+  assert.equal(api.called('createDataVolume').length, 1);
+  assert.equal(api.called('createVmi').length, 0);
+  const status = (api.called('replaceVmStatus').at(-1) as [string, string, VirtualMachine])[2];
+  assert.equal(status.status?.printableStatus, 'Provisioning');
+  informers.dataVolumes.upsert(templateDv('Succeeded'));
+  await controller.reconcile((await queue.get())!);
+  assert.equal(api.called('createVmi').length, 1);
+});
+
+test('a DataVolume that cannot be created is reported in an event and the Failure condition, and tried again', async () => {
+  const { api, events, controller } = vmSetup([vmWithTemplate()]);
+  api.failNext('createDataVolume', apiError(404, 'the server could not find the requested resource'));
+  await assert.rejects(controller.reconcile('ns/vm-cirros'), /could not find/);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason]),
+    [['Warning', 'FailedDataVolumeCreate']],
+  );
+  assert.match(events[0].message, /^Error creating DataVolume root-dv: .*could not find the requested resource/);
+  const [[, , written]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
+  const failure = written.status?.conditions?.find((c) => c.type === 'Failure');
+  assert.equal(failure?.reason, 'FailedCreate');
+  assert.match(failure?.message ?? '', /^Error encountered while creating DataVolumes: failed to create DataVolume: .*could not find/);
+  await controller.reconcile('ns/vm-cirros');
+  assert.equal(api.called('createDataVolume').length, 2, 'a failed create holds no expectation');
+});
+
+test('an orphaned DataVolume of a template is adopted with a guarded patch; events of DataVolumes and claims queue the VMs naming them', async () => {
+  const vm = vmWithTemplate();
+  vm.spec.template.spec!.volumes!.push({ name: 'data', persistentVolumeClaim: { claimName: 'data-claim' } });
+  const { informers, api, queue, controller } = vmSetup([vm], [templateDv('Succeeded', [])]);
+  await controller.reconcile('ns/vm-cirros');
+  const [[, name, patch]] = api.called('patchDataVolume') as [string, string, JsonPatchOperation[]][];
+  assert.equal(name, 'root-dv');
+  assert.deepEqual(patch[0], { op: 'test', path: '/metadata/uid', value: 'dv-uid' });
+  assert.deepEqual(
+    (patch.at(-1)!.value as { kind: string; uid: string }[]).map((o) => [o.kind, o.uid]),
+    [['VirtualMachine', 'vm-uid']],
+  );
+  assert.equal(api.called('createDataVolume').length, 0);
+  while (queue.length) queue.done((await queue.get())!);
+  informers.pvcs.upsert(boundClaim('data-claim'));
+  assert.equal(await queue.get(), 'ns/vm-cirros', 'a claim the VM names');
+  queue.done('ns/vm-cirros');
+  informers.pvcs.upsert({ ...boundClaim('unrelated'), metadata: { name: 'unrelated', namespace: 'ns' } });
+  const other = templateDv('Succeeded', []);
+  informers.dataVolumes.upsert({ ...other, metadata: { ...other.metadata, name: 'other' } });
+  assert.equal(queue.length, 0, 'nothing names them');
+  informers.dataVolumes.upsert(templateDv('Failed', []));
+  assert.equal(await queue.get(), 'ns/vm-cirros', 'an orphan the templates name');
+});
+
+function vmiWithDv(): Vmi {
+  const vmi = newVmi();
+  vmi.spec.domain.devices.disks!.push({ name: 'rootdisk', disk: { bus: 'virtio' } });
+  vmi.spec.volumes!.push({ name: 'rootdisk', dataVolume: { name: 'root-dv' } });
+  return vmi;
+}
+
+test('a VMI waits for its claim, binds a WaitForFirstConsumer claim with a temporary pod, deletes it at once when done, then creates its launcher', async () => {
+  const { informers, api, queue, events, controller } = vmiSetup([vmiWithDv()]);
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.equal(api.called('createPod').length, 0);
+  let [[, , written]] = api.called('replaceVmi') as [string, string, VirtualMachineInstance][];
+  assert.equal(written.status?.conditions?.find((c) => c.type === 'Synchronized')?.reason, 'FailedPvcNotFound');
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason]),
+    [['Normal', 'FailedPvcNotFound']],
+  );
+  informers.vmis.upsert({ ...written, metadata: { ...written.metadata, resourceVersion: '8' } } as Vmi);
+  while (queue.length) queue.done((await queue.get())!);
+
+  informers.pvcs.upsert(boundClaim('root-dv', 'root-dv'));
+  informers.dataVolumes.upsert(templateDv('WaitForFirstConsumer', []));
+  assert.equal(await queue.get(), 'ns/vmi-nocloud', 'the claim queues the VMI naming it');
+  queue.done('ns/vmi-nocloud');
+  await controller.reconcile('ns/vmi-nocloud');
+  const [[, temporary]] = api.called('createPod') as [string, V1Pod][];
+  assert.equal(temporary.metadata?.annotations?.['kubevirt.io/ephemeral-provisioning'], 'true');
+  written = (api.called('replaceVmi').at(-1) as [string, string, VirtualMachineInstance])[2];
+  assert.equal(written.status?.phase, 'Pending');
+  informers.vmis.upsert({ ...written, metadata: { ...written.metadata, resourceVersion: '9' } } as Vmi);
+
+  // The temporary pod ran; the DataVolume moved on: the pod goes without a grace period.
+  const ran: V1Pod = {
+    ...temporary,
+    metadata: { ...temporary.metadata, name: 'virt-launcher-vmi-nocloud-tmp', uid: 'tmp-uid' },
+    status: { phase: 'Succeeded' },
+  };
+  informers.pods.upsert(ran);
+  informers.dataVolumes.upsert(templateDv('ImportInProgress', []));
+  await controller.reconcile('ns/vmi-nocloud');
+  assert.deepEqual(api.called('deletePod'), [['ns', 'virt-launcher-vmi-nocloud-tmp', 0]]);
+  assert.equal(api.called('createPod').length, 1, 'no launcher while the temporary pod is there');
+  assert.ok(
+    events.some(
+      (e) => e.reason === 'SuccessfulDelete' && e.message === 'Deleted WaitForFirstConsumer temporary pod virt-launcher-vmi-nocloud-tmp',
+    ),
+  );
+
+  informers.pods.remove(ran);
+  informers.dataVolumes.upsert(templateDv('Succeeded', []));
+  await controller.reconcile('ns/vmi-nocloud');
+  const [, [, launcher]] = api.called('createPod') as [string, V1Pod][];
+  assert.equal(launcher.metadata?.annotations?.['kubevirt.io/ephemeral-provisioning'], undefined);
+  const last = (api.called('replaceVmi').at(-1) as [string, string, VirtualMachineInstance])[2];
+  assert.equal(last.status?.phase, 'Scheduling');
+  assert.equal(last.status?.volumeStatus?.find((s) => s.name === 'rootdisk')?.persistentVolumeClaimInfo?.claimName, 'root-dv');
 });

@@ -11,6 +11,8 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { answer, DHCP, parseRequest } from '../../src/launcher/dhcp.ts';
 import { generatedMac, networkScript, parsePodInterface, planPodNetwork } from '../../src/handler/network.ts';
 import { resolveInside, UnsafePathError } from '../../src/handler/paths.ts';
+import { checkClaimImages, claimImageBytes } from '../../src/handler/disks.ts';
+import { podVolumePaths } from '../../src/handler/launcher-host.ts';
 import { cgroupOf, controllerMountOf } from '../../src/handler/cgroup.ts';
 import { commandRunner } from '../../src/handler/runner.ts';
 import { phaseOf, statusChanged, withObservedStatus, type Observed } from '../../src/handler/status.ts';
@@ -288,4 +290,69 @@ test('commands run on worker threads: stdout back, a failure names the command a
   const started = performance.now();
   await Promise.all([run(['sleep', '1']), run(['sleep', '1']), run(['sleep', '1'])]);
   assert.ok(performance.now() - started < 1900, 'three one-second commands on two workers end together');
+});
+
+/** vmi-pvc with a DataVolume's claim besides its own, and the claim info virt-controller wrote. */
+function vmiOnClaims(info: Record<string, Record<string, unknown> | undefined>): VirtualMachineInstance {
+  const v = vmi('vmi-pvc.yaml');
+  v.spec.volumes = [
+    { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'disk-alpine' } },
+    { name: 'rootdisk', dataVolume: { name: 'root-dv' } },
+    { name: 'scratch', ephemeral: { persistentVolumeClaim: { claimName: 'golden' } } },
+  ];
+  v.status!.volumeStatus = Object.entries(info).map(([name, persistentVolumeClaimInfo]) => ({
+    name,
+    target: '',
+    ...(persistentVolumeClaimInfo ? { persistentVolumeClaimInfo } : {}),
+  }));
+  return v;
+}
+
+test("claims as the launcher gets them: dataVolume volumes too; a Block claim is its device; a Filesystem one's disk.img is sized from the claim", () => {
+  const Mi = 1024 * 1024;
+  const paths = podVolumePaths(
+    vmiOnClaims({
+      pvcdisk: { claimName: 'disk-alpine', volumeMode: 'Block', capacity: { storage: '2Gi' } },
+      rootdisk: { claimName: 'root-dv', volumeMode: 'Filesystem', requests: { storage: '1Gi' }, capacity: { storage: '2Gi' } },
+    }),
+  );
+  assert.deepEqual(paths.claims, {
+    pvcdisk: { path: '/dev/pvcdisk', mode: 'Block' },
+    rootdisk: { path: '/var/run/kubevirt-private/vmi-disks/rootdisk', mode: 'Filesystem', capacityBytes: 1024 * Mi },
+    scratch: { path: '/var/run/kubevirt-private/vmi-disks/scratch', mode: 'Filesystem' },
+  });
+  const unknown = podVolumePaths(vmiOnClaims({}));
+  assert.deepEqual(
+    unknown.claims?.rootdisk,
+    { path: '/var/run/kubevirt-private/vmi-disks/rootdisk', mode: 'Filesystem' },
+    'without the claim info the image must exist, as upstream leaves the volume be',
+  );
+  // The request when smaller, else the capacity; aligned down to 1 MiB; neither, or under 1 MiB, is an error.
+  assert.equal(claimImageBytes('v', { requests: { storage: '3Gi' }, capacity: { storage: '2Gi' } }), 2048 * Mi);
+  assert.equal(claimImageBytes('v', { requests: { storage: '1G' } }), Math.floor(1e9 / Mi) * Mi);
+  assert.equal(claimImageBytes('v', { capacity: { storage: `${5 * Mi + 123}` } }), 5 * Mi);
+  assert.throws(
+    () => claimImageBytes('v', {}),
+    /volume v: unable to size its disk image: its PVC provides no storage capacity or requests/,
+  );
+  assert.throws(() => claimImageBytes('v', { requests: { storage: '1Ki' } }), /less than 1 MiB/);
+});
+
+test("claim checks: a disk.img may be missing but never a link; a claim's device must be a block device, not a link to one", () => {
+  const root = mkdtempSync(join(tmpdir(), 'kvts-compute-'));
+  const blockInfo = { pvcdisk: { volumeMode: 'Block' }, rootdisk: { volumeMode: 'Filesystem', requests: { storage: '1Gi' } } };
+  checkClaimImages(vmiOnClaims(blockInfo), root);
+  mkdirSync(join(root, 'var/run/kubevirt-private/vmi-disks/rootdisk'), { recursive: true });
+  symlinkSync('/etc/shadow', join(root, 'var/run/kubevirt-private/vmi-disks/rootdisk/disk.img'));
+  assert.throws(() => checkClaimImages(vmiOnClaims(blockInfo), root), /volume rootdisk: .*symbolic link/);
+  const clean = mkdtempSync(join(tmpdir(), 'kvts-compute-'));
+  mkdirSync(join(clean, 'dev'));
+  symlinkSync('/dev/sda', join(clean, 'dev/pvcdisk'));
+  assert.throws(() => checkClaimImages(vmiOnClaims(blockInfo), clean), /volume pvcdisk: \/dev\/pvcdisk is a symbolic link/);
+  const file = mkdtempSync(join(tmpdir(), 'kvts-compute-'));
+  mkdirSync(join(file, 'dev'));
+  writeFileSync(join(file, 'dev/pvcdisk'), '');
+  assert.throws(() => checkClaimImages(vmiOnClaims(blockInfo), file), /\/dev\/pvcdisk is not a block device/);
+  // As a Filesystem claim the same volume is only a mount with a disk.img in it.
+  checkClaimImages(vmiOnClaims({ pvcdisk: { volumeMode: 'Filesystem', capacity: { storage: '1Gi' } } }), file);
 });

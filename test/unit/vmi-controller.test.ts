@@ -2,12 +2,13 @@
 // objects (sample-controller style).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
-import type { VirtualMachineInstance } from '../../src/api/types.ts';
-import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod } from '../../src/controller/launcher-pod.ts';
-import { planVmi } from '../../src/controller/vmi.ts';
+import type { DataVolume, VirtualMachineInstance } from '../../src/api/types.ts';
+import { isEphemeralProvisioningPod } from '../../src/contract/vmi.ts';
+import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
+import { lookUpVolumes, planVmi, type VmiVolumes } from '../../src/controller/vmi.ts';
 import { planNode } from '../../src/controller/node.ts';
 import { Expectations, UpdateExpectations } from '../../src/lib/expectations.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
@@ -335,4 +336,396 @@ test('after an update the cached copy it wrote over is skipped until the cache m
   e.wrote('ns/e', '50', '51');
   e.forget('ns/e');
   assert.equal(e.stale('ns/e', '50'), false, 'a key whose object is gone is forgotten');
+});
+
+// Claims and DataVolumes: vmi-pvc with its root disk on a DataVolume's claim besides its own claim.
+function vmiWithClaims(phase = ''): VirtualMachineInstance {
+  const v = vmi('vmi-pvc.yaml', phase);
+  v.spec.domain.devices.disks = [
+    { name: 'rootdisk', disk: { bus: 'virtio' } },
+    { name: 'pvcdisk', disk: { bus: 'virtio' } },
+  ];
+  v.spec.volumes = [
+    { name: 'rootdisk', dataVolume: { name: 'root-dv' } },
+    { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'disk-alpine' } },
+  ];
+  return v;
+}
+
+function claim(name: string, extra: { owner?: string; mode?: string; annotations?: Record<string, string> } = {}): V1PersistentVolumeClaim {
+  return {
+    metadata: {
+      name,
+      namespace: 'ns',
+      ...(extra.annotations ? { annotations: extra.annotations } : {}),
+      ...(extra.owner
+        ? {
+            ownerReferences: [
+              { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', name: extra.owner, uid: `uid-${extra.owner}`, controller: true },
+            ],
+          }
+        : {}),
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+      ...(extra.mode ? { volumeMode: extra.mode } : {}),
+    },
+    status: { phase: 'Bound', capacity: { storage: '2Gi' } },
+  };
+}
+
+function dataVolume(name: string, phase: string | undefined, ready?: string): DataVolume {
+  return {
+    metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+    spec: {},
+    status: { ...(phase ? { phase } : {}), ...(ready ? { conditions: [{ type: 'Ready', status: ready }] } : {}) },
+  };
+}
+
+const claims = (pvcs: V1PersistentVolumeClaim[], dvs: DataVolume[] = []): VmiVolumes => ({
+  pvcs: new Map(pvcs.map((p) => [p.metadata!.name!, p])),
+  dataVolumes: new Map(dvs.map((d) => [d.metadata.name!, d])),
+});
+const condition = (v: VirtualMachineInstance | undefined, type: string) => v?.status?.conditions?.find((c) => c.type === type);
+/** Both claims bound, the root disk's DataVolume in the phase given. */
+const withRoot = (phase: string | undefined, ready?: string) =>
+  claims([claim('root-dv', { owner: 'root-dv' }), claim('disk-alpine')], [dataVolume('root-dv', phase, ready)]);
+
+test('a claim that does not exist holds the pod back: Synchronized and PodScheduled say so, and a Normal event, until it appears', () => {
+  const message = 'PVC ns/root-dv does not exist, waiting for it to appear';
+  const waiting = planVmi(vmiWithClaims(), [], params, NOW, false, claims([claim('disk-alpine')]));
+  assert.equal(waiting.createPod, undefined);
+  assert.equal(waiting.update?.status?.phase, 'Pending');
+  assert.deepEqual(condition(waiting.update, 'Synchronized'), {
+    type: 'Synchronized',
+    status: 'False',
+    reason: 'FailedPvcNotFound',
+    message,
+    lastTransitionTime: NOW,
+  });
+  assert.deepEqual(condition(waiting.update, 'PodScheduled'), {
+    type: 'PodScheduled',
+    status: 'False',
+    reason: 'Unschedulable',
+    message,
+    lastTransitionTime: NOW,
+  });
+  assert.deepEqual(waiting.events, [{ type: 'Normal', reason: 'FailedPvcNotFound', message }]);
+  const plain = planVmi(vmiWithClaims(), [], params, NOW, false, claims([claim('root-dv')]));
+  assert.equal(condition(plain.update, 'Synchronized')?.message, 'PVC ns/disk-alpine does not exist, waiting for it to appear');
+  // The claims appear (neither of a DataVolume): the pod is made, and the conditions go.
+  const appeared = planVmi(waiting.update!, [], params, NOW, false, claims([claim('root-dv'), claim('disk-alpine')]));
+  assert.ok(appeared.createPod);
+  assert.equal(appeared.update?.status?.phase, 'Scheduling');
+  assert.equal(condition(appeared.update, 'Synchronized'), undefined);
+  assert.equal(condition(appeared.update, 'PodScheduled'), undefined);
+  assert.deepEqual(appeared.events, []);
+});
+
+test('a claim of a DataVolume is as ready as its DataVolume, for every phase', () => {
+  const cases: [string | undefined, 'launcher' | 'temporary' | 'none', string][] = [
+    ['Succeeded', 'launcher', 'Scheduling'],
+    ['PendingPopulation', 'launcher', 'Scheduling'],
+    ['WaitForFirstConsumer', 'temporary', 'Pending'],
+    [undefined, 'none', 'Pending'],
+    ['Pending', 'none', 'Pending'],
+    ['ImportScheduled', 'none', 'Pending'],
+    ['ImportInProgress', 'none', 'Pending'],
+    ['CloneInProgress', 'none', 'Pending'],
+    ['UploadReady', 'none', 'Pending'],
+    ['Failed', 'none', 'Failed'],
+  ];
+  for (const [phase, pod, next] of cases) {
+    const plan = planVmi(vmiWithClaims(), [], params, NOW, false, withRoot(phase));
+    const made = !plan.createPod ? 'none' : isEphemeralProvisioningPod(plan.createPod) ? 'temporary' : 'launcher';
+    assert.equal(made, pod, String(phase));
+    assert.equal(plan.update?.status?.phase, next, String(phase));
+  }
+  const failed = planVmi(vmiWithClaims(), [], params, NOW, false, withRoot('Failed'));
+  assert.deepEqual(failed.events, [
+    { type: 'Warning', reason: 'Stopped', message: 'The VirtualMachineInstance failed: its DataVolume root-dv failed' },
+  ]);
+  assert.equal(failed.update?.status?.reason, undefined, "a failed import is the DataVolume's to tell");
+  // A claim of a DataVolume the cache does not hold: an error, the pod waits.
+  const orphan = planVmi(vmiWithClaims(), [], params, NOW, false, claims([claim('root-dv', { owner: 'root-dv' }), claim('disk-alpine')]));
+  assert.equal(orphan.createPod, undefined);
+  assert.equal(condition(orphan.update, 'Synchronized')?.reason, 'FailedDataVolumeImport');
+  assert.equal(
+    condition(orphan.update, 'Synchronized')?.message,
+    'Error determining if volume is ready DataVolume ns/root-dv of PVC root-dv not found',
+  );
+  assert.deepEqual(
+    orphan.events.map((e) => [e.type, e.reason]),
+    [['Warning', 'FailedPvcNotFound']],
+  );
+  // A persistentVolumeClaim volume on a DataVolume's claim waits for that DataVolume too.
+  const byClaim = vmiWithClaims();
+  byClaim.spec.volumes![1] = { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'imported' } };
+  const importing = claims([claim('root-dv'), claim('imported', { owner: 'import-dv' })], [dataVolume('import-dv', 'ImportInProgress')]);
+  assert.equal(planVmi(byClaim, [], params, NOW, false, importing).createPod, undefined);
+  // A hotplugged claim is attached later, by its own pod: it holds nothing back.
+  const hotplug = vmiWithClaims();
+  hotplug.spec.volumes![1] = { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'later', hotpluggable: true } };
+  assert.ok(planVmi(hotplug, [], params, NOW, false, claims([claim('root-dv')])).createPod);
+});
+
+test('the temporary pod: the launcher pod as it will be scheduled, with one container that exits at once', () => {
+  const v = vmi('vmi-nocloud.yaml');
+  v.spec.volumes!.push({ name: 'rootdisk', dataVolume: { name: 'root-dv' } });
+  v.spec.nodeSelector = { disk: 'ssd' };
+  v.spec.tolerations = [{ key: 'dedicated', operator: 'Exists' }];
+  v.spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [] }] } } };
+  const lookup = new Map([['root-dv', claim('root-dv', { owner: 'root-dv' })]]);
+  const launcher = renderLauncherPod(v, params, lookup);
+  const temporary = renderTemporaryPod(v, params, lookup);
+  assert.equal(temporary.metadata?.annotations?.['kubevirt.io/ephemeral-provisioning'], 'true');
+  assert.ok(isEphemeralProvisioningPod(temporary));
+  assert.ok(!isEphemeralProvisioningPod(launcher));
+  assert.deepEqual(temporary.metadata?.labels, launcher.metadata?.labels);
+  assert.deepEqual(temporary.metadata?.ownerReferences, launcher.metadata?.ownerReferences);
+  assert.equal(temporary.metadata?.generateName, 'virt-launcher-vmi-nocloud-');
+  assert.equal(temporary.spec?.restartPolicy, 'Never');
+  assert.deepEqual(
+    temporary.spec!.containers.map((c) => c.name),
+    ['compute'],
+    'no image holders, no console log',
+  );
+  assert.equal(temporary.spec?.initContainers, undefined);
+  const [compute] = temporary.spec!.containers;
+  assert.deepEqual(compute.command, ['/bin/true']);
+  assert.equal(compute.args, undefined);
+  assert.equal(compute.lifecycle, undefined);
+  assert.deepEqual(compute.resources, launcher.spec!.containers[0].resources);
+  assert.ok(compute.volumeMounts!.some((m) => m.name === 'rootdisk'));
+  assert.ok(!compute.volumeMounts!.some((m) => m.name === 'virt-bin-share-dir'));
+  assert.deepEqual(
+    temporary.spec!.volumes!.find((vol) => vol.name === 'rootdisk'),
+    { name: 'rootdisk', persistentVolumeClaim: { claimName: 'root-dv' } },
+  );
+  assert.ok(!temporary.spec!.volumes!.some((vol) => vol.name === 'virt-bin-share-dir'));
+  for (const field of ['nodeSelector', 'affinity', 'tolerations', 'securityContext'] as const)
+    assert.deepEqual(temporary.spec?.[field], launcher.spec?.[field], field);
+});
+
+test('WaitForFirstConsumer: a temporary pod binds the claims; it is never the launcher; it goes once the DataVolume moves on; then the launcher comes', () => {
+  const v = vmiWithClaims();
+  const first = planVmi(v, [], params, NOW, false, withRoot('WaitForFirstConsumer', 'False'));
+  assert.ok(first.createPod && isEphemeralProvisioningPod(first.createPod));
+  const pending = first.update!;
+  assert.equal(pending.status?.phase, 'Pending', 'a temporary pod moves the VMI nowhere');
+  assert.deepEqual(condition(pending, 'Provisioning'), { type: 'Provisioning', status: 'True', lastTransitionTime: NOW });
+  assert.equal(condition(pending, 'Ready')?.reason, 'PodNotExists');
+  assert.equal(pending.status?.volumeStatus, undefined, 'written with the launcher pod, not this one');
+  // The created pod shows up, and the scheduler cannot place it yet: the VMI says why.
+  const temporary = (patch: Partial<V1Pod['status']>, meta: Partial<NonNullable<V1Pod['metadata']>> = {}) => {
+    const pod = renderTemporaryPod(v, params);
+    pod.metadata = { ...pod.metadata, name: 'virt-launcher-vmi-pvc-tmp', uid: 'tmp-uid', ...meta };
+    pod.status = { phase: 'Pending', ...patch };
+    return pod;
+  };
+  const unplaced = temporary({ conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes' }] });
+  const waiting = planVmi(pending, [unplaced], params, NOW, false, withRoot('WaitForFirstConsumer', 'False'));
+  assert.equal(waiting.createPod, undefined);
+  assert.equal(waiting.deletePods, undefined);
+  assert.deepEqual(
+    [condition(waiting.update, 'PodScheduled')?.reason, condition(waiting.update, 'PodScheduled')?.message],
+    ['Unschedulable', '0/1 nodes'],
+  );
+  assert.equal(waiting.update?.status?.phase, 'Pending');
+  // Placed and done: the claim is bound and the import starts; while it is still WFFC the pod stays.
+  const done = temporary({ phase: 'Succeeded', conditions: [{ type: 'PodScheduled', status: 'True' }] });
+  const bound = planVmi(waiting.update!, [done], params, NOW, false, withRoot('WaitForFirstConsumer', 'False'));
+  assert.equal(bound.deletePods, undefined);
+  assert.equal(condition(bound.update, 'PodScheduled'), undefined);
+  for (const podPhase of ['Running', 'Succeeded', 'Failed']) {
+    const importing = planVmi(pending, [temporary({ phase: podPhase })], params, NOW, false, withRoot('ImportInProgress', 'False'));
+    assert.deepEqual(
+      importing.deletePods?.map((p) => p.metadata?.name),
+      ['virt-launcher-vmi-pvc-tmp'],
+      podPhase,
+    );
+    assert.deepEqual(importing.events, [
+      { type: 'Normal', reason: 'SuccessfulDelete', message: 'Deleted WaitForFirstConsumer temporary pod virt-launcher-vmi-pvc-tmp' },
+    ]);
+    assert.equal(importing.createPod, undefined, 'not while the temporary pod is still there');
+    assert.equal(importing.update?.status?.phase ?? pending.status?.phase, 'Pending');
+  }
+  const stillPending = planVmi(pending, [temporary({ phase: 'Pending' })], params, NOW, false, withRoot('ImportInProgress', 'False'));
+  assert.equal(stillPending.deletePods, undefined, 'a pending temporary pod may still be about to bind');
+  const going = planVmi(
+    pending,
+    [temporary({ phase: 'Succeeded' }, { deletionTimestamp: new Date(NOW) })],
+    params,
+    NOW,
+    false,
+    withRoot('Succeeded'),
+  );
+  assert.equal(going.deletePods, undefined, 'never deleted twice');
+  assert.equal(going.createPod, undefined, 'the launcher waits until it is gone');
+  // Gone, and the DataVolume filled: the launcher pod, and the VMI on its way.
+  const started = planVmi(pending, [], params, NOW, false, withRoot('Succeeded', 'True'));
+  assert.ok(started.createPod && !isEphemeralProvisioningPod(started.createPod));
+  assert.equal(started.update?.status?.phase, 'Scheduling');
+  assert.equal(condition(started.update, 'Provisioning'), undefined);
+  assert.equal(condition(started.update, 'DataVolumesReady')?.reason, 'AllDVsReady');
+  // A temporary pod left behind once the VMI runs on is still cleaned up, and never counted as its pod.
+  const scheduling = started.update!;
+  const launcher = podOf(scheduling, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] });
+  const leftover = temporary({ phase: 'Succeeded' });
+  const on = planVmi(scheduling, [leftover, launcher], params, NOW, false, withRoot('Succeeded', 'True'));
+  assert.equal(on.update?.status?.phase, 'Scheduled');
+  assert.deepEqual(on.update?.status?.activePods, { 'pod-uid': 'node01' });
+  assert.deepEqual(
+    on.deletePods?.map((p) => p.metadata?.name),
+    ['virt-launcher-vmi-pvc-tmp'],
+  );
+  const alone = planVmi(
+    { ...scheduling, status: { ...scheduling.status, phase: 'Running' } },
+    [temporary({ phase: 'Running' })],
+    params,
+    NOW,
+  );
+  assert.equal(alone.update?.status?.phase, 'Failed', 'a temporary pod is no launcher for a running VMI');
+});
+
+test('a temporary pod that fails or is deleted while its claims wait fails the VMI', () => {
+  const v = vmiWithClaims('Pending');
+  const pod = renderTemporaryPod(v, params);
+  pod.metadata = { ...pod.metadata, name: 'tmp', uid: 'tmp-uid' };
+  pod.status = { phase: 'Failed' };
+  const failed = planVmi(v, [pod], params, NOW, false, withRoot('WaitForFirstConsumer'));
+  assert.equal(failed.update?.status?.phase, 'Failed');
+  assert.equal(failed.update?.status?.reason, 'PodTerminating');
+  assert.match(failed.events[0].message, /the temporary pod tmp that binds its claims failed/);
+  pod.status = { phase: 'Pending' };
+  pod.metadata.deletionTimestamp = new Date(NOW);
+  assert.equal(planVmi(v, [pod], params, NOW, false, withRoot('WaitForFirstConsumer')).update?.status?.phase, 'Failed');
+  pod.status = { phase: 'Succeeded' };
+  delete pod.metadata.deletionTimestamp;
+  assert.equal(planVmi(v, [pod], params, NOW, false, withRoot('WaitForFirstConsumer')).update?.status?.phase, 'Pending');
+  // Deleting the VMI takes its temporary pod along.
+  const deleting = { ...v, metadata: { ...v.metadata, deletionTimestamp: NOW } };
+  pod.status = { phase: 'Running' };
+  assert.deepEqual(
+    planVmi(deleting, [pod], params, NOW, false, withRoot('WaitForFirstConsumer')).deletePods?.map((p) => p.metadata?.name),
+    ['tmp'],
+  );
+});
+
+test("DataVolumesReady aggregates the DataVolumes' Ready conditions, in every phase", () => {
+  const ready = (...states: (string | undefined)[]) => {
+    const v = vmiWithClaims('Running');
+    const pvcs = [claim('root-dv', { owner: 'root-dv' }), claim('disk-alpine', { owner: 'data-dv' })];
+    const dvs = [dataVolume('root-dv', 'Succeeded', states[0]), dataVolume('data-dv', 'Succeeded', states[1])];
+    return condition(planVmi(v, [podOf(v, { phase: 'Running' })], params, NOW, false, claims(pvcs, dvs)).update, 'DataVolumesReady');
+  };
+  assert.deepEqual(ready('True', 'True'), {
+    type: 'DataVolumesReady',
+    status: 'True',
+    reason: 'AllDVsReady',
+    message: "All of the VMI's DVs are bound and ready",
+    lastTransitionTime: NOW,
+  });
+  assert.deepEqual(
+    [ready('True', 'False')?.status, ready('True', 'False')?.reason, ready('True', 'False')?.message],
+    ['False', 'NotAllDVsReady', "Not all of the VMI's DVs are ready"],
+  );
+  assert.equal(ready('True', undefined)?.status, 'Unknown', 'a missing condition is Unknown');
+  assert.equal(ready(undefined, 'False')?.status, 'False', 'False wins over Unknown');
+  const none = planVmi(vmi('vmi-nocloud.yaml', 'Running'), [], params, NOW);
+  assert.equal(condition(none.update, 'DataVolumesReady'), undefined, 'a VMI without DataVolumes gets none');
+});
+
+test("volumeStatus: each volume sorted by name, with the claim's mode, size and overhead, written with the launcher pod and kept current", () => {
+  const v = vmiWithClaims();
+  v.spec.volumes!.push({ name: 'a-first', emptyDisk: { capacity: '1Gi' } });
+  const pvcs = [
+    claim('root-dv', { owner: 'root-dv', annotations: { 'cdi.kubevirt.io/storage.preallocation': 'true' } }),
+    claim('disk-alpine', { mode: 'Block' }),
+  ];
+  const plan = planVmi(v, [], params, NOW, false, claims(pvcs, [dataVolume('root-dv', 'Succeeded')]));
+  assert.deepEqual(plan.update?.status?.volumeStatus, [
+    { name: 'a-first', target: '' },
+    {
+      name: 'pvcdisk',
+      target: '',
+      persistentVolumeClaimInfo: {
+        claimName: 'disk-alpine',
+        accessModes: ['ReadWriteOnce'],
+        volumeMode: 'Block',
+        capacity: { storage: '2Gi' },
+        requests: { storage: '1Gi' },
+        filesystemOverhead: '0',
+      },
+    },
+    {
+      name: 'rootdisk',
+      target: '',
+      persistentVolumeClaimInfo: {
+        claimName: 'root-dv',
+        accessModes: ['ReadWriteOnce'],
+        capacity: { storage: '2Gi' },
+        requests: { storage: '1Gi' },
+        preallocated: true,
+        filesystemOverhead: '0.055',
+      },
+    },
+  ]);
+  // What others wrote in an entry stays; a grown claim is seen; a claim the cache lost keeps its last info.
+  const running = structuredClone(plan.update!);
+  running.status!.phase = 'Running';
+  running.status!.volumeStatus![2].target = 'vda';
+  const grown = structuredClone(pvcs);
+  grown[0].status!.capacity = { storage: '4Gi' };
+  const later = planVmi(
+    running,
+    [podOf(running, { phase: 'Running' })],
+    params,
+    NOW,
+    false,
+    claims([grown[0]], [dataVolume('root-dv', 'Succeeded')]),
+  );
+  const root = later.update?.status?.volumeStatus?.find((s) => s.name === 'rootdisk');
+  assert.equal(root?.target, 'vda');
+  assert.deepEqual(root?.persistentVolumeClaimInfo?.capacity, { storage: '4Gi' });
+  assert.equal(later.update?.status?.volumeStatus?.find((s) => s.name === 'pvcdisk')?.persistentVolumeClaimInfo?.volumeMode, 'Block');
+});
+
+test('the launcher pod: a dataVolume volume mounts its claim; a Block claim is a device at /dev/<volume>; fsGroup is qemu', () => {
+  const v = vmiWithClaims();
+  const pod = renderLauncherPod(v, params, new Map([['disk-alpine', claim('disk-alpine', { mode: 'Block' })]]));
+  const compute = pod.spec!.containers[0];
+  assert.deepEqual(
+    pod.spec!.volumes!.filter((vol) => vol.persistentVolumeClaim),
+    [
+      { name: 'rootdisk', persistentVolumeClaim: { claimName: 'root-dv' } },
+      { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'disk-alpine', readOnly: false } },
+    ],
+  );
+  assert.ok(compute.volumeMounts!.some((m) => m.name === 'rootdisk' && m.mountPath === '/var/run/kubevirt-private/vmi-disks/rootdisk'));
+  assert.ok(!compute.volumeMounts!.some((m) => m.name === 'pvcdisk'), 'a block device is not mounted');
+  assert.deepEqual(compute.volumeDevices, [{ name: 'pvcdisk', devicePath: '/dev/pvcdisk' }]);
+  assert.equal(pod.spec?.securityContext?.fsGroup, 107);
+  assert.equal(renderLauncherPod(v, params).spec!.containers[0].volumeDevices, undefined, 'a claim not known is mounted');
+});
+
+test('the lookups: each volume’s claim, and the DataVolumes its dataVolume volumes name or its claims belong to', () => {
+  const v = vmiWithClaims();
+  v.spec.volumes![1] = { name: 'pvcdisk', persistentVolumeClaim: { claimName: 'imported' } };
+  const pvcs = new Map([
+    ['root-dv', claim('root-dv', { owner: 'root-dv' })],
+    ['imported', claim('imported', { owner: 'import-dv' })],
+  ]);
+  const dvs = new Map([
+    ['root-dv', dataVolume('root-dv', 'Succeeded')],
+    ['import-dv', dataVolume('import-dv', 'Succeeded')],
+  ]);
+  const looked = lookUpVolumes(
+    v,
+    (n) => pvcs.get(n),
+    (n) => dvs.get(n),
+  );
+  assert.deepEqual([...looked.pvcs.keys()].sort(), ['imported', 'root-dv']);
+  assert.deepEqual([...looked.dataVolumes.keys()].sort(), ['import-dv', 'root-dv']);
 });
