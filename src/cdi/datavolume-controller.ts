@@ -11,7 +11,7 @@ import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type Typed } 
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
-import { type FillPodParams, planDataVolume, progressUrl } from './plan.ts';
+import { CLONE_TARGET_ANNOTATION, type FillPodParams, planDataVolume, progressUrl } from './plan.ts';
 
 export interface DataVolumeControllerApi {
   createClaim(namespace: string, claim: V1PersistentVolumeClaim): Promise<void>;
@@ -58,6 +58,8 @@ export class DataVolumeController {
     onEveryChange(pods, (pod) => {
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume');
       if (owner) options.queue.add(`${pod.metadata!.namespace}/${owner.name}`);
+      const cloneTarget = pod.metadata?.annotations?.[CLONE_TARGET_ANNOTATION];
+      if (cloneTarget) options.queue.add(cloneTarget);
     });
   }
 
@@ -79,16 +81,27 @@ export class DataVolumeController {
     const pods = informers.pods.list(namespace).filter((p) => p.metadata?.labels?.[DATAVOLUME_UID_LABEL] === dv?.metadata.uid);
     if (!dv) {
       this.#progress.delete(key);
+      // A clone's source pod is in another namespace, out of reach of the garbage collector.
+      for (const orphan of informers.pods.list().filter((p) => p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION] === key))
+        await api.deletePod(orphan.metadata!.namespace!, orphan.metadata!.name!).catch(ignoreNotFound);
       return;
     }
     if (dv.metadata.deletionTimestamp) return;
-    const pod = pods[0];
+    const pod = pods.find((p) => !p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION]);
     const className = claim?.spec?.storageClassName ?? (dv.spec.pvc ?? dv.spec.storage)?.storageClassName;
     const storageClass = className ? informers.storageClasses.get(className) : this.#defaultStorageClass();
+    const cloneRef = dv.spec.source?.pvc;
+    const cloneSource = cloneRef
+      ? {
+          claim: informers.claims.get(cloneRef.name, cloneRef.namespace || namespace),
+          pod: informers.pods.list(cloneRef.namespace || namespace).find((p) => p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION] === key),
+        }
+      : undefined;
     const plan = planDataVolume({
       dv,
       claim,
-      pod,
+      pod: pods.find((p) => !p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION]),
+      cloneSource,
       storageClass,
       progress: this.#progress.get(key),
       podToken: podToken(this.#o.podTokenKey, dv.metadata.uid!),
@@ -114,6 +127,17 @@ export class DataVolumeController {
         if (error.code !== 409) throw error;
       });
     }
+    if (plan.createSourcePod) {
+      dvLog.info('creating the clone source pod', {
+        namespace: plan.createSourcePod.metadata?.namespace,
+        pod: plan.createSourcePod.metadata?.name,
+      });
+      await api.createPod(plan.createSourcePod.metadata!.namespace!, plan.createSourcePod).catch((error: { code?: number }) => {
+        if (error.code !== 409) throw error;
+      });
+    }
+    if (plan.deleteSourcePod) await api.deletePod(plan.deleteSourcePod.namespace, plan.deleteSourcePod.name).catch(ignoreNotFound);
+    if (plan.requeueAfterMs !== undefined) this.#o.queue.addAfter(key, plan.requeueAfterMs);
     if (plan.deletePod) {
       dvLog.info('removing the fill pod: its work is done', { pod: plan.deletePod });
       await api.deletePod(namespace, plan.deletePod).catch(ignoreNotFound);

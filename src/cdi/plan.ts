@@ -19,6 +19,7 @@ import {
   type ImportSource,
   POD_TOKEN_ENV,
   PROGRESS_PATH,
+  CLONE_SOURCE_PATH,
   SECRET_KEYS,
   type TaskTarget,
 } from '../contract/cdi.ts';
@@ -26,6 +27,8 @@ import {
 type Condition = NonNullable<DataVolumeStatus['conditions']>[number];
 type Phase =
   | 'Pending'
+  | 'CloneScheduled'
+  | 'CloneInProgress'
   | 'WaitForFirstConsumer'
   | 'ImportScheduled'
   | 'ImportInProgress'
@@ -41,6 +44,8 @@ export interface DataVolumeInput {
   pod?: V1Pod;
   /** The claim's StorageClass (or the default one when the DataVolume names none). */
   storageClass?: V1StorageClass;
+  /** A clone's source: its claim, and the pod that serves it to the clone's importer. */
+  cloneSource?: { claim?: V1PersistentVolumeClaim; pod?: V1Pod };
   /** The fill pod's last reported progress, 0..100. */
   progress?: number;
   /** The secret the fill pod asks of its callers (the upload proxy). */
@@ -67,26 +72,77 @@ export interface DataVolumePlan {
   events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
   /** Ask the fill pod for its progress. */
   pollProgress: boolean;
+  /** A clone's source pod (in the source's namespace, so not owned by the DataVolume) to create, or to remove once done. */
+  createSourcePod?: V1Pod;
+  deleteSourcePod?: { namespace: string; name: string };
+  /** Look again after this long: what the plan waits for (a clone's source) sends no event here. */
+  requeueAfterMs?: number;
 }
+
+/** On a clone's source pod: the DataVolume (namespace/name) it serves. */
+export const CLONE_TARGET_ANNOTATION = 'cdi.kubevirt.io/clone-target';
 
 const PHASE_EVENTS: Partial<Record<Phase, { type: 'Normal' | 'Warning'; message: (claim: string) => string }>> = {
   ImportScheduled: { type: 'Normal', message: (c) => `Import into ${c} scheduled` },
   ImportInProgress: { type: 'Normal', message: (c) => `Import into ${c} in progress` },
+  CloneScheduled: { type: 'Normal', message: (c) => `Cloning into ${c} scheduled` },
+  CloneInProgress: { type: 'Normal', message: (c) => `Cloning into ${c} in progress` },
   UploadScheduled: { type: 'Normal', message: (c) => `Upload into ${c} scheduled` },
   UploadReady: { type: 'Normal', message: (c) => `Upload into ${c} ready` },
 };
+
+const COMPLETE: Record<SourceKind, string> = {
+  import: 'Import Complete',
+  clone: 'Clone Complete',
+  upload: 'Upload Complete',
+  unsupported: '',
+};
+
+/**
+ * Whether a clone can start: its source claim must exist and be filled
+ * (a DataVolume's claim is filled once its pod succeeded), and its source pod
+ * serve it. Until then, what is missing.
+ */
+function waitForCloneSource(
+  input: DataVolumeInput,
+): { wait: true; message?: string; event?: DataVolumePlan['events'][number]; createSourcePod?: V1Pod } | { wait: false; url: string } {
+  const { dv } = input;
+  const ref = dv.spec.source!.pvc!;
+  const source = input.cloneSource?.claim;
+  if (!source) {
+    const message = `The source pvc ${ref.name} doesn't exist`;
+    return {
+      wait: true,
+      message,
+      event:
+        dv.status?.conditions?.find((c) => c.type === 'Running')?.message === message
+          ? undefined
+          : { type: 'Warning', reason: 'CloneWithoutSource', message },
+    };
+  }
+  const annotations = source.metadata?.annotations ?? {};
+  const filledByCdi = annotations[A.importSource] !== undefined || annotations[A.uploadTarget] !== undefined;
+  if ((filledByCdi && annotations[A.podPhase] !== 'Succeeded') || source.status?.phase !== 'Bound')
+    return { wait: true, message: `The source pvc ${ref.name} is not ready yet` };
+  const pod = input.cloneSource?.pod;
+  if (!pod) return { wait: true, createSourcePod: cloneSourcePod(dv, source, input.params, input.podToken) };
+  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  if (!ready || !pod.status?.podIP) return { wait: true };
+  return { wait: false, url: `http://${pod.status.podIP}:${CDI_POD_PORT}${CLONE_SOURCE_PATH}` };
+}
 
 /** CDI tells a user only that the claim is too small, whatever the tool said. */
 const TOO_SMALL =
   /is larger than the reported available|no space left on device|file largest block is bigger than maxblock|disk quota exceeded/i;
 export const failureMessage = (message: string) => (TOO_SMALL.test(message) ? 'DataVolume too small to contain image' : message);
 
-type SourceKind = 'import' | 'upload' | 'unsupported';
+type SourceKind = 'import' | 'clone' | 'upload' | 'unsupported';
 
 function sourceKind(dv: DataVolume): SourceKind {
   const s = dv.spec.source ?? {};
   if (s.http || s.registry || s.blank) return 'import';
   if (s.upload) return 'upload';
+  if (s.pvc) return 'clone';
   return 'unsupported';
 }
 
@@ -169,7 +225,7 @@ export function taskTarget(claim: V1PersistentVolumeClaim, overhead: string, con
   };
 }
 
-function importSource(dv: DataVolume): ImportSource {
+function importSource(dv: DataVolume, cloneUrl?: string): ImportSource {
   const s = dv.spec.source!;
   if (s.http)
     return {
@@ -180,7 +236,48 @@ function importSource(dv: DataVolume): ImportSource {
       ...(s.http.extraHeaders?.length ? { extraHeaders: s.http.extraHeaders } : {}),
     };
   if (s.registry) return { type: 'registry', file: REGISTRY_DISK_FILE };
+  if (s.pvc && cloneUrl) return { type: 'clone', url: cloneUrl };
   return { type: 'blank' };
+}
+
+/** The pod that serves a clone's source claim, read-only, to the clone's importer. */
+export function cloneSourcePod(dv: DataVolume, source: V1PersistentVolumeClaim, params: FillPodParams, token: string): V1Pod {
+  const block = source.spec?.volumeMode === 'Block';
+  const task: CdiTask = { kind: 'clone-source', volumeMode: block ? 'Block' : 'Filesystem' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `${dv.metadata.uid}-source-pod`,
+      namespace: source.metadata!.namespace,
+      labels: { ...CDI_POD_LABELS, [DATAVOLUME_UID_LABEL]: dv.metadata.uid!, 'cdi.kubevirt.io': 'cdi-clone-source' },
+      annotations: { [CLONE_TARGET_ANNOTATION]: `${dv.metadata.namespace}/${dv.metadata.name}` },
+    },
+    spec: {
+      restartPolicy: 'OnFailure',
+      securityContext: { fsGroup: 107, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'cdi-clone-source',
+          image: params.image,
+          imagePullPolicy: params.imagePullPolicy,
+          command: ['node', '/app/src/cdi/importer/main.js'],
+          env: [
+            { name: CDI_TASK_ENV, value: JSON.stringify(task) },
+            { name: POD_TOKEN_ENV, value: token },
+          ],
+          ports: [{ name: 'http', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
+          readinessProbe: { tcpSocket: { port: CDI_POD_PORT }, periodSeconds: 1 },
+          resources: { requests: { cpu: '10m', memory: '64Mi' } },
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 107 },
+          ...(block
+            ? { volumeDevices: [{ name: 'cdi-source-vol', devicePath: CDI_POD_PATHS.blockDevice }] }
+            : { volumeMounts: [{ name: 'cdi-source-vol', mountPath: CDI_POD_PATHS.data, readOnly: true }] }),
+        },
+      ],
+      volumes: [{ name: 'cdi-source-vol', persistentVolumeClaim: { claimName: source.metadata!.name!, readOnly: true } }],
+    },
+  };
 }
 
 /** The file name the registry source's init container gives the image's disk. */
@@ -192,11 +289,13 @@ export function registryImage(url: string): string {
 }
 
 /** The pod that fills the claim. */
-export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string): V1Pod {
+export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string, cloneUrl?: string): V1Pod {
   const kind = sourceKind(dv);
   const target = taskTarget(claim, params.filesystemOverhead ?? DEFAULT_FILESYSTEM_OVERHEAD, dv.spec.contentType ?? 'kubevirt');
   const task: CdiTask =
-    kind === 'upload' ? { kind: 'upload', target, contentType: target.contentType } : { kind: 'import', source: importSource(dv), target };
+    kind === 'upload'
+      ? { kind: 'upload', target, contentType: target.contentType }
+      : { kind: 'import', source: importSource(dv, cloneUrl), target };
   const block = target.volumeMode === 'Block';
   const http = dv.spec.source?.http;
   const registry = dv.spec.source?.registry;
@@ -324,7 +423,15 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
   const events: DataVolumePlan['events'] = [];
   const name = dv.metadata.name!;
   const kind = sourceKind(dv);
-  const plan = (phase: Phase, progress: string, conditions: Condition[], extra: Partial<DataVolumePlan> = {}): DataVolumePlan => {
+  const plan = (importPhase: Phase, progress: string, conditions: Condition[], extra: Partial<DataVolumePlan> = {}): DataVolumePlan => {
+    const phase: Phase =
+      kind !== 'clone'
+        ? importPhase
+        : importPhase === 'ImportScheduled'
+          ? 'CloneScheduled'
+          : importPhase === 'ImportInProgress'
+            ? 'CloneInProgress'
+            : importPhase;
     const event = PHASE_EVENTS[phase];
     if (event && dv.status?.phase !== phase) events.push({ type: event.type, reason: phase, message: event.message(name) });
     const bound = conditions.find((c) => c.type === 'Bound');
@@ -352,10 +459,11 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
       : condition(now, old, 'Bound', 'False', 'Pending', `PVC ${name} Pending`)
     : condition(now, old, 'Bound', 'Unknown', '', 'No PVC found');
   const notReady = (reason = '', message = '') => condition(now, old, 'Ready', 'False', reason, message);
-  const claimWaits = (phase: Phase): Phase => (!bound && kind === 'import' && wffc ? 'WaitForFirstConsumer' : phase);
+  const claimWaits = (phase: Phase): Phase => (!bound && kind !== 'upload' && wffc ? 'WaitForFirstConsumer' : phase);
 
   if (kind === 'unsupported') {
-    const message = 'kubevirt-ts fills DataVolumes from http, registry, upload and blank sources only; this source is not supported yet';
+    const message =
+      'kubevirt-ts fills DataVolumes from http, registry, pvc, upload and blank sources only; this source is not supported yet';
     if (dv.status?.phase !== 'Failed') events.push({ type: 'Warning', reason: 'SourceNotSupported', message });
     return plan('Failed', 'N/A', [
       boundCondition,
@@ -380,25 +488,44 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
     const succeeded = plan('Succeeded', kind === 'upload' ? 'N/A' : '100.0%', [
       boundCondition,
       condition(now, old, 'Ready', 'True', '', ''),
-      condition(now, old, 'Running', 'False', 'Completed', kind === 'upload' ? 'Upload Complete' : 'Import Complete'),
+      condition(now, old, 'Running', 'False', 'Completed', COMPLETE[kind]),
     ]);
     if (dv.status?.phase !== 'Succeeded')
       events.push({
         type: 'Normal',
-        reason: kind === 'upload' ? 'UploadSucceeded' : 'ImportSucceeded',
-        message: kind === 'upload' ? `Successfully uploaded into ${name}` : `Successfully imported into PVC ${name}`,
+        reason: kind === 'upload' ? 'UploadSucceeded' : kind === 'clone' ? 'CloneSucceeded' : 'ImportSucceeded',
+        message:
+          kind === 'upload'
+            ? `Successfully uploaded into ${name}`
+            : kind === 'clone'
+              ? `Successfully cloned from ${dv.spec.source!.pvc!.namespace}/${dv.spec.source!.pvc!.name} into ${dv.metadata.namespace}/${name}`
+              : `Successfully imported into PVC ${name}`,
       });
+    const sourcePod = input.cloneSource?.pod;
+    if (sourcePod) succeeded.deleteSourcePod = { namespace: sourcePod.metadata!.namespace!, name: sourcePod.metadata!.name! };
     if (pod) succeeded.deletePod = pod.metadata!.name!;
     return succeeded;
   }
   const running = (status: string, reason: string, message: string) => condition(now, old, 'Running', status, reason, message);
   if (!pod) {
     const waitsForConsumer =
-      !bound && kind === 'import' && wffc && annotations[A.bindImmediate] === undefined && !annotations[A.selectedNode];
+      !bound && kind !== 'upload' && wffc && annotations[A.bindImmediate] === undefined && !annotations[A.selectedNode];
     if (waitsForConsumer) return plan('WaitForFirstConsumer', 'N/A', [boundCondition, notReady(), running('False', '', '')]);
     const phase: Phase = kind === 'upload' ? 'UploadScheduled' : claimWaits('ImportScheduled');
+    let cloneUrl: string | undefined;
+    if (kind === 'clone') {
+      const waiting = waitForCloneSource(input);
+      if (waiting.wait) {
+        if (waiting.event) events.push(waiting.event);
+        return plan(phase, 'N/A', [boundCondition, notReady(), running('False', 'Pending', waiting.message ?? '')], {
+          requeueAfterMs: 2000,
+          ...(waiting.createSourcePod ? { createSourcePod: waiting.createSourcePod } : {}),
+        });
+      }
+      cloneUrl = waiting.url;
+    }
     return plan(phase, 'N/A', [boundCondition, notReady(), running('False', 'Pending', '')], {
-      createPod: fillPod(dv, claim, input.params, input.podToken),
+      createPod: fillPod(dv, claim, input.params, input.podToken, cloneUrl),
       annotateClaim: { [A.podPhase]: 'Pending' },
     });
   }

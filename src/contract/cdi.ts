@@ -6,6 +6,8 @@
 export const CDI_GROUP = 'cdi.kubevirt.io';
 export const CDI_VERSION = 'v1beta1';
 export const UPLOAD_GROUP = 'upload.cdi.kubevirt.io';
+/** virt-api's webhook for DataVolume creation (the clone authorization check). */
+export const DATAVOLUME_WEBHOOK_PATH = '/datavolume-validate';
 
 /** The annotations CDI writes on a DataVolume's claim, by CDI's names. */
 export const CLAIM_ANNOTATIONS = {

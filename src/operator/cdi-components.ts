@@ -3,7 +3,7 @@
 // with least-privilege RBAC, the proxy's Service (a node port, so clients
 // outside the cluster reach it), the UploadTokenRequest API (served by
 // virt-api) and the user roles for CDI's kinds. Pure.
-import { UPLOAD_GROUP } from '../contract/cdi.ts';
+import { DATAVOLUME_WEBHOOK_PATH, UPLOAD_GROUP } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import {
   b64,
@@ -75,6 +75,27 @@ export function cdiObjects(p: InstallParams): Obj[] {
 /** The UploadTokenRequest API, behind virt-api. */
 function cdiRegistrations(p: InstallParams): Obj[] {
   return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'cdi-api-datavolume-validate', labels: labels('virt-api-aggregator') },
+      webhooks: [
+        {
+          name: 'datavolume-validate.cdi.kubevirt.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          timeoutSeconds: 10,
+          rules: [
+            { apiGroups: ['cdi.kubevirt.io'], apiVersions: ['v1beta1'], resources: ['datavolumes'], operations: ['CREATE'], scope: '*' },
+          ],
+          clientConfig: {
+            caBundle: b64(p.caBundle),
+            service: { namespace: p.namespace, name: 'virt-api', path: DATAVOLUME_WEBHOOK_PATH, port: 443 },
+          },
+        },
+      ],
+    },
     {
       apiVersion: 'apiregistration.k8s.io/v1',
       kind: 'APIService',

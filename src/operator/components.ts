@@ -323,6 +323,8 @@ function virtApiObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      // Whether the creator of a cross-namespace clone may read its source (CDI's check).
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       {
         apiGroups: ['instancetype.kubevirt.io'],
         resources: [

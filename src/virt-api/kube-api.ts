@@ -1,8 +1,17 @@
 // virt-api's API calls over client-node: what the server declares it needs,
 // and nothing more.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import {
+  AuthorizationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1ConfigMap,
+} from '@kubernetes/client-node';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
+import type { AccessQuestion } from './clone-authorization.ts';
 import { handlerAddress } from './handler-client.ts';
 import type { VirtApiServerApi } from './server.ts';
 
@@ -13,13 +22,31 @@ const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 export class VirtApiKubeApi implements VirtApiServerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #authorization: AuthorizationV1Api;
   /** The namespace virt-handler runs in. */
   readonly #namespace: string;
 
   constructor(kc: KubeConfig, namespace: string) {
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#authorization = kc.makeApiClient(AuthorizationV1Api);
     this.#namespace = namespace;
+  }
+
+  async canI(q: AccessQuestion): Promise<boolean> {
+    const review = await this.#authorization.createSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: q.user,
+          groups: q.groups,
+          extra: q.extra,
+          resourceAttributes: { namespace: q.namespace, group: q.group, resource: q.resource, subresource: q.subresource, verb: q.verb },
+        },
+      },
+    });
+    return review.status?.allowed === true;
   }
 
   async getVm(namespace: string, name: string): Promise<VirtualMachine> {

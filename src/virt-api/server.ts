@@ -21,6 +21,7 @@ import type {
   VirtualMachineInstancetype,
   VirtualMachinePreference,
 } from '../api/types.ts';
+import { DATAVOLUME_WEBHOOK_PATH } from '../contract/cdi.ts';
 import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../contract/handler-api.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import { apiErrorMessage, ignoreNotFound, statusMessage, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
@@ -59,6 +60,7 @@ import {
   type LifecycleError,
   type VmiAction,
 } from './lifecycle.ts';
+import { type CanI, reviewDataVolume } from './clone-authorization.ts';
 import { answerUploadTokenRequest, UPLOAD_GROUP_PATH, UPLOAD_TOKEN_REQUESTS, uploadApiGroup, uploadApiResources } from './upload-tokens.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 
@@ -69,6 +71,8 @@ export interface VirtApiServerApi {
   /** JSON patches; with dryRun 'All' nothing is persisted. */
   patchVm(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void>;
   patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void>;
+  /** A SubjectAccessReview: may this user do this? */
+  canI: CanI;
   patchVmi(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void>;
   createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
@@ -291,6 +295,22 @@ export class VirtApiServer {
   }
 
   #serveAdmission(req: IncomingMessage, res: ServerResponse, text: string): void {
+    if (req.url?.split('?')[0] === DATAVOLUME_WEBHOOK_PATH) {
+      void Promise.resolve()
+        .then(() => reviewDataVolume(JSON.parse(text) as AdmissionReview, (q) => this.#api.canI(q)))
+        .then(
+          (answer) => {
+            if (!answer.response?.allowed)
+              this.#log.info('admission rejected', { path: req.url, reason: answer.response?.status?.message });
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+          },
+          (error: Error) => {
+            this.#log.error('bad admission request', { path: req.url, error: error.message });
+            res.writeHead(400).end(error.message);
+          },
+        );
+      return;
+    }
     try {
       const body = JSON.parse(text) as AdmissionReview;
       const answer = review(req.url?.split('?')[0] ?? '', body, this.#admission);

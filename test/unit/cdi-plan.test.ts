@@ -177,7 +177,50 @@ test('a registry source is copied out of the image by the node (init containers)
 });
 
 test('a source kubevirt-ts does not fill yet fails with a message saying so', () => {
-  const clone = plan(dataVolume({ pvc: { name: 'other', namespace: 'ns' } }));
-  assert.equal(clone.status.phase, 'Failed');
-  assert.match(clone.status.conditions?.[1].message ?? '', /not supported yet/);
+  const s3 = plan(dataVolume({ s3: { url: 's3://bucket/disk.img' } }));
+  assert.equal(s3.status.phase, 'Failed');
+  assert.match(s3.status.conditions?.[1].message ?? '', /not supported yet/);
+});
+
+test('a clone waits for its source claim to exist and be filled, has the source served by a pod in its namespace, then imports from it', () => {
+  const clone = dataVolume({ pvc: { name: 'golden', namespace: 'images' } });
+  const source = (annotations: Record<string, string>): V1PersistentVolumeClaim => ({
+    metadata: { name: 'golden', namespace: 'images', annotations },
+    spec: { volumeMode: 'Filesystem' },
+    status: { phase: 'Bound' },
+  });
+  const missing = plan(clone, { claim: claim('Bound'), cloneSource: {} });
+  assert.equal(missing.status.phase, 'CloneScheduled');
+  assert.deepEqual(
+    missing.events.filter((e) => e.type === 'Warning').map((e) => [e.reason, e.message]),
+    [['CloneWithoutSource', "The source pvc golden doesn't exist"]],
+  );
+  assert.equal(missing.requeueAfterMs, 2000);
+  const importing = plan(clone, {
+    claim: claim('Bound'),
+    cloneSource: { claim: source({ [A.importSource]: 'http', [A.podPhase]: 'Running' }) },
+  });
+  assert.equal(importing.createSourcePod, undefined, 'the source is still being filled');
+  const filled = plan(clone, {
+    claim: claim('Bound'),
+    cloneSource: { claim: source({ [A.importSource]: 'http', [A.podPhase]: 'Succeeded' }) },
+  });
+  const served = filled.createSourcePod!;
+  assert.equal(served.metadata!.namespace, 'images');
+  assert.equal(served.spec!.volumes![0].persistentVolumeClaim!.readOnly, true);
+  const sourcePod: V1Pod = { ...served, status: { podIP: '10.244.0.9', conditions: [{ type: 'Ready', status: 'True' }] } };
+  const started = plan(clone, { claim: claim('Bound'), cloneSource: { claim: source({}), pod: sourcePod } });
+  const task = JSON.parse(started.createPod!.spec!.containers[0].env!.find((e) => e.name === CDI_TASK_ENV)!.value!);
+  assert.deepEqual(task.source, { type: 'clone', url: 'http://10.244.0.9:8080/disk.img' });
+  assert.equal(started.status.phase, 'CloneScheduled');
+  const done = plan(
+    { ...clone, status: { phase: 'CloneInProgress' } },
+    {
+      claim: claim('Bound', { [A.podPhase]: 'Succeeded' }),
+      cloneSource: { claim: source({}), pod: sourcePod },
+    },
+  );
+  assert.equal(done.status.phase, 'Succeeded');
+  assert.deepEqual(done.deleteSourcePod, { namespace: 'images', name: 'dv-uid-source-pod' });
+  assert.ok(done.events.some((e) => e.reason === 'CloneSucceeded' && e.message === 'Successfully cloned from images/golden into ns/disk'));
 });

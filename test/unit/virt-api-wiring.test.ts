@@ -49,6 +49,12 @@ interface Write {
 
 /** VMs and VMIs to read, by namespace/name; every write recorded. A failure set with failNext is thrown once by the next write. */
 class RecordingApi implements VirtApiServerApi {
+  /** Who may do what: the SubjectAccessReviews answered. */
+  readonly grants = new Set<string>();
+  async canI(q: { user: string; namespace: string; resource: string; subresource?: string; verb: string }): Promise<boolean> {
+    return this.grants.has(`${q.user} ${q.verb} ${q.resource}${q.subresource ? `/${q.subresource}` : ''} in ${q.namespace}`);
+  }
+
   readonly vms = new Map<string, VirtualMachine>();
   readonly vmis = new Map<string, VirtualMachineInstance>();
   readonly writes: Write[] = [];
@@ -231,4 +237,29 @@ test('an UploadTokenRequest is answered with a token the upload proxy accepts fo
     (resources.body.resources as { name: string; verbs: string[] }[]).map((r) => [r.name, r.verbs]),
     [['uploadtokenrequests', ['create']]],
   );
+});
+
+test('a DataVolume cloning a claim from another namespace is admitted only for a user who may create datavolumes/source there', async (t) => {
+  const { api, call } = await serve(t);
+  const review = (namespace: string) => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'r1',
+      operation: 'CREATE',
+      userInfo: { username: 'alice', groups: ['dev'] },
+      object: { metadata: { name: 'copy', namespace: 'ns' }, spec: { source: { pvc: { name: 'golden', namespace } } } },
+    },
+  });
+  const answer = async (namespace: string) =>
+    (await call('POST', '/datavolume-validate', { body: review(namespace) })).body.response as {
+      allowed: boolean;
+      status?: { message: string };
+    };
+  assert.equal((await answer('ns')).allowed, true, 'within its own namespace');
+  const refused = await answer('images');
+  assert.equal(refused.allowed, false);
+  assert.equal(refused.status?.message, 'User alice has insufficient permissions in clone source namespace images');
+  api.grants.add('alice create datavolumes/source in images');
+  assert.equal((await answer('images')).allowed, true);
 });
