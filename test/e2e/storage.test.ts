@@ -251,3 +251,47 @@ test('virtctl image-upload dv of the test guest (qcow2) through the upload proxy
   await eventually('the guest to boot from the uploaded disk', 300, () => /boot disk boots: 1\b/.test(consoleLog('uploadedvm')));
   kubectl(['delete', 'vm', 'uploadedvm', '-n', NS, '--wait=false']);
 });
+
+test('a clone of the uploaded DataVolume into another namespace boots; a user who may not read the source gets the DataVolume refused with the reason', async () => {
+  const other = `${NS}-clone`;
+  deleteNamespace(other, true);
+  kubectl(['create', 'namespace', other]);
+  try {
+    const clone = (name: string) => ({
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: { name, namespace: other },
+      spec: { source: { pvc: { namespace: NS, name: 'uploaded' } }, storage: { resources: { requests: { storage: '128Mi' } } } },
+    });
+    // A user who may edit the target namespace only.
+    kubectl(['create', 'rolebinding', 'cloner-edit', '--clusterrole=edit', '--user=cloner', '-n', other]);
+    const refused = kubectlResult(['create', '--as', 'cloner', '-f', '-'], JSON.stringify(clone('refused')));
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, new RegExp(`User cloner has insufficient permissions in clone source namespace ${NS}`));
+    kubectl(['create', 'rolebinding', 'cloner-source', '--clusterrole=edit', '--user=cloner', '-n', NS]);
+    kubectl(['create', '--as', 'cloner', '-f', '-'], JSON.stringify(clone('cloned')));
+    const booting = vm('clonedvm', { blank: {} });
+    booting.metadata.namespace = other;
+    booting.spec.dataVolumeTemplates = [];
+    booting.spec.template.spec.volumes[0] = { name: 'rootdisk', dataVolume: { name: 'cloned' } };
+    apply(booting);
+    const phaseOf = () => kubectlResult(['get', 'dv', 'cloned', '-n', other, '-o', 'jsonpath={.status.phase}']).stdout;
+    await eventually('the clone to succeed', 300, () => phaseOf() === 'Succeeded');
+    const uid = () => kubectlResult(['get', 'vmi', 'clonedvm', '-n', other, '-o', 'jsonpath={.metadata.uid}']).stdout;
+    await eventually('the guest to boot from the clone (its boot log came with the disk)', 300, () => {
+      const pods = JSON.parse(kubectl(['get', 'pods', '-n', other, '-l', `kubevirt.io/created-by=${uid()}`, '-o', 'json'])) as {
+        items: { metadata: { name: string }; spec: { containers: { name: string }[] } }[];
+      };
+      const pod = pods.items.find((p) => p.spec.containers.some((c) => c.name === 'guest-console-log'));
+      const log = pod ? kubectlResult(['logs', '-n', other, pod.metadata.name, '-c', 'guest-console-log']).stdout : '';
+      return /boot disk boots: 2\b/.test(log);
+    });
+    assert.equal(
+      kubectlResult(['get', 'pods', '-n', NS, '-l', 'cdi.kubevirt.io=cdi-clone-source', '-o', 'name']).stdout.trim(),
+      '',
+      'the source pod is gone',
+    );
+  } finally {
+    deleteNamespace(other);
+  }
+});
