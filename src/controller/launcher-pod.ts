@@ -188,6 +188,20 @@ export function serialConsoleLogEnabled(vmi: VirtualMachineInstance, config: Clu
   return config.raw.virtualMachineOptions?.disableSerialConsoleLog === undefined;
 }
 
+/** Prefixes of the VMI's annotations that stay off its pod: kubectl's bookkeeping and the API versions the VMI was observed at. */
+const VMI_ONLY_ANNOTATION_PREFIXES = [
+  'kubectl.kubernetes.io',
+  'kubevirt.io/storage-observed-api-version',
+  'kubevirt.io/latest-observed-api-version',
+];
+
+/** The VMI's annotations that its launcher pod carries too: all but those prefixes, as upstream. */
+export function podAnnotationsOf(vmi: VirtualMachineInstance): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(vmi.metadata.annotations ?? {}).filter(([key]) => !VMI_ONLY_ANNOTATION_PREFIXES.some((p) => key.startsWith(p))),
+  );
+}
+
 /**
  * The launcher pod of a VMI. `claims` tells each claim's volume mode: a Block claim is handed to
  * the compute container as a device, anything else (or a claim not known) as a mount.
@@ -271,7 +285,11 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       generateName: `virt-launcher-${name}-`,
       namespace: vmi.metadata.namespace,
       labels,
-      annotations: { [DOMAIN_ANNOTATION]: name, 'kubectl.kubernetes.io/default-container': COMPUTE_CONTAINER },
+      annotations: {
+        [DOMAIN_ANNOTATION]: name,
+        ...podAnnotationsOf(vmi),
+        'kubectl.kubernetes.io/default-container': COMPUTE_CONTAINER,
+      },
       ownerReferences: [
         { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name, uid, controller: true, blockOwnerDeletion: true },
       ],

@@ -1,0 +1,42 @@
+// Gaps found by running upstream KubeVirt's functional tests against kubevirt-ts (issue 17),
+// each pinned here on the pure plan or render that closes it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
+import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
+import type { VirtualMachineInstance } from '../../src/api/types.ts';
+import { renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
+import { example, fixedContext } from '../helpers/fixtures.ts';
+
+const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
+const params = { launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'Always', config };
+
+function vmi(metadata: Partial<VirtualMachineInstance['metadata']> = {}): VirtualMachineInstance {
+  const source = example<VirtualMachineInstance>('vmi-nocloud.yaml');
+  const v = defaultNewVmi({ ...source, metadata: { ...source.metadata, namespace: 'ns', ...metadata } }, config, fixedContext());
+  v.metadata.uid = 'vmi-uid';
+  return v;
+}
+
+test("the launcher pod carries the VMI's annotations, but not kubectl's nor the observed API versions", () => {
+  const v = vmi({
+    annotations: {
+      'example.com/owner': 'team-a',
+      'kubevirt.io/keep-launcher-alive-after-failure': 'true',
+      'kubectl.kubernetes.io/last-applied-configuration': '{"big":"json"}',
+      'kubevirt.io/storage-observed-api-version': 'v1',
+      'kubevirt.io/latest-observed-api-version': 'v1',
+    },
+  });
+  for (const pod of [renderLauncherPod(v, params), renderTemporaryPod(v, params)]) {
+    const annotations = pod.metadata!.annotations!;
+    assert.equal(annotations['example.com/owner'], 'team-a');
+    assert.equal(annotations['kubevirt.io/keep-launcher-alive-after-failure'], 'true');
+    assert.equal(annotations['kubectl.kubernetes.io/last-applied-configuration'], undefined);
+    assert.equal(annotations['kubevirt.io/storage-observed-api-version'], undefined);
+    assert.equal(annotations['kubevirt.io/latest-observed-api-version'], undefined);
+    // Ours stay in place whatever the VMI carries.
+    assert.equal(annotations['kubevirt.io/domain'], 'vmi-nocloud');
+    assert.equal(annotations['kubectl.kubernetes.io/default-container'], 'compute');
+  }
+});
