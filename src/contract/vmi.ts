@@ -3,6 +3,18 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { VirtualMachine, VirtualMachineInstance, Volume } from '../api/types.ts';
 import { EPHEMERAL_PROVISIONING_ANNOTATION } from './cdi.ts';
 
+/** The longest DNS label, and so the longest hostname and label value. */
+export const DNS_LABEL_MAX_LENGTH = 63;
+
+/**
+ * The guest's and its pod's hostname, as upstream derives it: `spec.hostname` when set (already
+ * validated as a DNS label), else the VMI's name up to its first dot, cut to a DNS label's length.
+ */
+export function sanitizeHostname(vmi: VirtualMachineInstance): string {
+  if (vmi.spec.hostname) return vmi.spec.hostname;
+  return (vmi.metadata.name ?? '').split('.')[0].slice(0, DNS_LABEL_MAX_LENGTH);
+}
+
 /** A VM's run strategy, with the deprecated `running` read as upstream reads it. */
 export function runStrategyOf(vm: VirtualMachine): string {
   return vm.spec.runStrategy ?? (vm.spec.running ? 'Always' : 'Halted');

@@ -10,6 +10,7 @@ import { binaryQuantity, parseQuantity, quantityValue } from '../api/quantity.ts
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { guestMemoryOf } from '../api/guest-memory.ts';
 import { EPHEMERAL_PROVISIONING_ANNOTATION } from '../contract/cdi.ts';
+import { sanitizeHostname } from '../contract/vmi.ts';
 import {
   claimDevicePath,
   claimMountPath,
@@ -210,6 +211,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
   const name = vmi.metadata.name!;
   const uid = vmi.metadata.uid!;
   const grace = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+  const hostname = sanitizeHostname(vmi);
   const sources = volumeSources(vmi, claims);
   const hugepages = vmi.spec.domain.memory?.hugepages?.pageSize !== undefined;
   const compute: V1Container = {
@@ -275,7 +277,8 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
     ...vmi.metadata.labels,
     'kubevirt.io': LAUNCHER_LABEL_VALUE,
     [CREATED_BY_LABEL]: uid,
-    [VM_NAME_LABEL]: name,
+    // Label values are DNS labels at most: upstream labels the pod with the hostname, and the id hashes a long name.
+    [VM_NAME_LABEL]: hostname,
     [VMI_ID_LABEL]: vmiId(name),
   };
   return {
@@ -295,7 +298,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       ],
     },
     spec: {
-      hostname: vmi.spec.hostname ?? name,
+      hostname,
       ...(vmi.spec.subdomain ? { subdomain: vmi.spec.subdomain } : {}),
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: grace + LAUNCHER_EXTRA_GRACE_SECONDS,

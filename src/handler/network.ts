@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { NON_ROOT_UID } from '../api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { NetworkAttachment, NodeContext } from '../contract/launcher-protocol.ts';
+import { sanitizeHostname } from '../contract/vmi.ts';
 
 export const BRIDGE = 'k6t-eth0';
 export const TAP = 'tap0';
@@ -49,7 +50,7 @@ export function planPodNetwork(vmi: VirtualMachineInstance, pod: PodInterface): 
   const iface = podNetwork && vmi.spec.domain.devices.interfaces?.find((i) => i.name === podNetwork.name);
   if (!podNetwork || !iface) return plan;
   const tap = ['ip', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap', 'user', String(NON_ROOT_UID), 'group', String(NON_ROOT_UID)];
-  const hostname = (vmi.spec.hostname ?? vmi.metadata.name ?? '').slice(0, 63);
+  const hostname = sanitizeHostname(vmi);
   if (iface.masquerade) {
     const mac = normalizeMac(iface.macAddress ?? generatedMac(vmi.metadata.uid!, iface.name));
     const { gateway, guest, prefixLength } = MASQUERADE;

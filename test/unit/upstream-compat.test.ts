@@ -40,3 +40,23 @@ test("the launcher pod carries the VMI's annotations, but not kubectl's nor the 
     assert.equal(annotations['kubectl.kubernetes.io/default-container'], 'compute');
   }
 });
+
+test('a VMI named past 63 characters gets a pod the API admits: the hostname and the name label cut as upstream', () => {
+  const long = `a-very-long-virtual-machine-name-${'x'.repeat(40)}`;
+  assert.ok(long.length > 63);
+  const pod = renderLauncherPod(vmi({ name: long }), params);
+  assert.equal(pod.spec!.hostname, long.slice(0, 63));
+  assert.equal(pod.metadata!.labels!['vm.kubevirt.io/name'], long.slice(0, 63));
+  // The id is upstream's: a prefix and the name's SHA-1.
+  const id = pod.metadata!.labels!['vmi.kubevirt.io/id'];
+  assert.equal(id.length, 63);
+  assert.match(id, /^a-very-long-virtual-machine-name-x+-[0-9a-f]{8}$/);
+  for (const value of Object.values(pod.metadata!.labels!)) assert.ok(value.length <= 63, value);
+  // A dotted name is cut at its first dot, and spec.hostname, when set, wins.
+  assert.equal(renderLauncherPod(vmi({ name: 'web.example' }), params).spec!.hostname, 'web');
+  const named = vmi({ name: long });
+  named.spec.hostname = 'guest';
+  const withHostname = renderLauncherPod(named, params);
+  assert.equal(withHostname.spec!.hostname, 'guest');
+  assert.equal(withHostname.metadata!.labels!['vm.kubevirt.io/name'], 'guest');
+});

@@ -3,6 +3,7 @@
 import type { VirtualMachineInstance, Volume } from '../../api/types.ts';
 import { quantityValue } from '../../api/quantity.ts';
 import { type ConversionContext, ConversionError, type PrepareStep } from './plan.ts';
+import { sanitizeHostname } from '../../contract/vmi.ts';
 
 export interface Backing {
   path: string;
@@ -93,7 +94,7 @@ export function cloudInitIso(vmi: VirtualMachineInstance, volume: Volume, path: 
   const userData = source.userData ?? decode(source.userDataBase64) ?? secret.userData;
   const networkData = source.networkData ?? decode(source.networkDataBase64) ?? secret.networkData;
   const name = vmi.metadata.name ?? '';
-  const hostname = vmi.spec.hostname || name;
+  const hostname = sanitizeHostname(vmi);
   const instanceId = `${name}.${vmi.metadata.namespace ?? 'default'}`;
   if (volume.cloudInitNoCloud) {
     const files: Record<string, string> = { 'meta-data': `instance-id: ${instanceId}\nlocal-hostname: ${hostname}\n` };
