@@ -10,6 +10,7 @@ import {
   type RequestContext,
 } from '@kubernetes/client-node';
 import type { Logger } from './log.ts';
+import { statusMessage } from './raw-request.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
@@ -107,16 +108,8 @@ export function ignoreNotFound(error: unknown): undefined {
   throw error;
 }
 
-/** The message of a Kubernetes Status response body, if the body is one. */
-export function statusMessage(body: unknown): string | undefined {
-  try {
-    const parsed = typeof body === 'string' ? JSON.parse(body) : body;
-    if (parsed && typeof parsed === 'object' && 'message' in parsed) return String((parsed as { message: unknown }).message);
-  } catch {
-    // not JSON
-  }
-  return undefined;
-}
+/** (Defined beside the raw requests, which load no client library.) */
+export { statusMessage };
 
 /** A readable one-line reason for a failed API call: the Status message the server sent, when there is one. */
 export function apiErrorMessage(error: unknown): string {

@@ -1,11 +1,30 @@
 // Requests to kube-apiserver as raw JSON over the kubeconfig's connection,
 // for bodies the client library would re-serialise (server-side apply of CRDs)
-// and for paths it has no method for (aggregated subresources).
+// and for paths it has no method for (aggregated subresources). It loads no
+// client library: virtctl sends every request through here.
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { statusMessage } from './kube.ts';
+
+/**
+ * What a request needs of a kubeconfig: the server, and its TLS and credentials as request options.
+ * client-node's KubeConfig has this shape, and so has virtctl's own reader (src/virtctl/kubeconfig.ts).
+ */
+export interface ApiConnection {
+  getCurrentCluster(): { server: string } | null;
+  applyToHTTPSOptions(options: RequestOptions): Promise<void>;
+}
+
+/** The message of a Kubernetes Status response body, if the body is one. */
+export function statusMessage(body: unknown): string | undefined {
+  try {
+    const parsed = typeof body === 'string' ? JSON.parse(body) : body;
+    if (parsed && typeof parsed === 'object' && 'message' in parsed) return String((parsed as { message: unknown }).message);
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
 
 /** A stream's whole content as text. */
 export function readText(stream: Readable): Promise<string> {
@@ -37,7 +56,7 @@ export interface RawRequest {
 
 /** The kubeconfig's TLS, credentials and any extra headers, as options for a request or a WebSocket. */
 export async function connectionOptions(
-  kc: KubeConfig,
+  kc: ApiConnection,
   headers: Record<string, string | string[]> = {},
 ): Promise<RequestOptions & { headers: Record<string, string | string[]> }> {
   const options: RequestOptions & { headers: Record<string, string | string[]> } = { headers: { Accept: 'application/json', ...headers } };
@@ -46,7 +65,7 @@ export async function connectionOptions(
 }
 
 /** Sends one request; resolves with the answer's text, rejects with ApiError for a non-2xx answer. */
-export async function rawRequest(kc: KubeConfig, method: string, path: string, req: RawRequest = {}): Promise<string> {
+export async function rawRequest(kc: ApiConnection, method: string, path: string, req: RawRequest = {}): Promise<string> {
   const url = new URL(kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
   const options = await connectionOptions(kc, { ...req.headers, ...(req.contentType ? { 'Content-Type': req.contentType } : {}) });
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;

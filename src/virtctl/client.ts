@@ -1,11 +1,12 @@
 // virtctl's connection to the cluster, read from kubeconfig the way kubectl
 // reads it ($KUBECONFIG or ~/.kube/config, --kubeconfig, --context, --cluster,
 // --user, -n, --server, --token, --as), for plain requests and for the
-// WebSocket streams of the subresource API.
-import { KubeConfig } from '@kubernetes/client-node';
-import { WebSocket, type ClientOptions } from 'ws';
-import { PLAIN_STREAM_PROTOCOL } from '../lib/stream-relay.ts';
+// WebSocket streams of the subresource API. It loads no client library, and
+// `ws` only for a stream: a plain command starts in a few tens of milliseconds.
+import { homedir } from 'node:os';
+import type { WebSocket } from 'ws';
 import { ApiError, connectionOptions, rawRequest, readText } from '../lib/raw-request.ts';
+import { Connection, kubeconfigFiles, loadKubeconfig } from './kubeconfig.ts';
 
 export interface ConnectionFlags {
   kubeconfig?: string;
@@ -24,55 +25,35 @@ export const SUBRESOURCES = '/apis/subresources.kubevirt.io/v1';
 
 export class Cluster {
   readonly namespace: string;
-  readonly #kc: KubeConfig;
+  readonly #connection: Connection;
   readonly #flags: ConnectionFlags;
 
-  constructor(flags: ConnectionFlags) {
-    const kc = new KubeConfig();
-    if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-    else kc.loadFromDefault();
-    if (flags.context) kc.setCurrentContext(flags.context);
-    const context = kc.getContextObject(kc.getCurrentContext());
-    // --cluster, --user and --server override the context's choices, as in kubectl.
-    if (flags.cluster || flags.user || flags.server || flags.token || flags.insecureSkipTlsVerify) {
-      const cluster = kc.getCluster(flags.cluster ?? context?.cluster ?? '') ?? kc.getCurrentCluster();
-      const user = kc.getUser(flags.user ?? context?.user ?? '') ?? kc.getCurrentUser();
-      if (!cluster && !flags.server) throw new Error('no cluster in kubeconfig: pass --server or --kubeconfig');
-      const patched = new KubeConfig();
-      patched.loadFromOptions({
-        clusters: [
-          {
-            name: 'virtctl',
-            server: flags.server ?? cluster!.server,
-            caData: cluster?.caData,
-            caFile: cluster?.caFile,
-            skipTLSVerify: flags.insecureSkipTlsVerify ?? cluster?.skipTLSVerify ?? false,
-          },
-        ],
-        users: [{ ...(user ?? {}), name: 'virtctl', ...(flags.token && { token: flags.token }) }],
-        contexts: [{ name: 'virtctl', cluster: 'virtctl', user: 'virtctl', namespace: context?.namespace }],
-        currentContext: 'virtctl',
-      });
-      this.#kc = patched;
-    } else {
-      this.#kc = kc;
-    }
-    if (!this.#kc.getCurrentCluster()) throw new Error('no cluster is configured: set KUBECONFIG or pass --kubeconfig');
-    this.namespace = flags.namespace ?? context?.namespace ?? 'default';
+  constructor(connection: Connection, flags: ConnectionFlags) {
+    this.#connection = connection;
+    this.namespace = flags.namespace ?? connection.namespace ?? 'default';
     this.#flags = flags;
   }
 
-  /** Impersonation, as kubectl's --as and --as-group send it. */
+  /** Reads the kubeconfig the flags and the environment name. */
+  static async connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): Promise<Cluster> {
+    const data = await loadKubeconfig(kubeconfigFiles(flags.kubeconfig, env, homedir()), env);
+    return new Cluster(new Connection(data, flags), flags);
+  }
+
+  /** Impersonation, as kubectl's --as and --as-group send it (else the kubeconfig user's as and as-groups). */
   #headers(): Record<string, string | string[]> {
+    const fromConfig = this.#connection.impersonation;
+    const user = this.#flags.as ?? fromConfig.user;
+    const groups = this.#flags.asGroup?.length ? this.#flags.asGroup : fromConfig.groups;
     return {
-      ...(this.#flags.as && { 'Impersonate-User': this.#flags.as }),
-      ...(this.#flags.asGroup?.length && { 'Impersonate-Group': this.#flags.asGroup }),
+      ...(user && { 'Impersonate-User': user }),
+      ...(groups?.length && { 'Impersonate-Group': groups }),
     };
   }
 
   /** A request to kube-apiserver; a non-2xx answer throws ApiError with the Status message. */
   async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const text = await rawRequest(this.#kc, method, path, {
+    const text = await rawRequest(this.#connection, method, path, {
       headers: this.#headers(),
       ...(body !== undefined && { contentType: 'application/json', body: JSON.stringify(body) }),
     });
@@ -81,11 +62,12 @@ export class Cluster {
 
   /** Opens a subresource stream; a refusal throws ApiError with the server's status and message. */
   async stream(path: string, query: Record<string, string> = {}): Promise<WebSocket> {
-    const url = new URL(this.#kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
+    const [{ WebSocket }, { PLAIN_STREAM_PROTOCOL }] = await Promise.all([import('ws'), import('../lib/stream-relay.ts')]);
+    const url = new URL(this.#connection.server + path);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-    const options = await connectionOptions(this.#kc, this.#headers());
-    const ws = new WebSocket(url, [PLAIN_STREAM_PROTOCOL], options as ClientOptions);
+    const options = await connectionOptions(this.#connection, this.#headers());
+    const ws = new WebSocket(url, [PLAIN_STREAM_PROTOCOL], options);
     return new Promise((resolve, reject) => {
       ws.once('open', () => {
         // Held until the caller attaches its end, so the first bytes are not lost.

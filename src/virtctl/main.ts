@@ -1,11 +1,12 @@
 // virtctl: upstream's commands, flags and wire format, so scripts written for
 // upstream's virtctl work with ours and upstream's works against kubevirt-ts.
-import { spawnSync } from 'node:child_process';
+// It ships as one bundle (hack/build-virtctl.ts) and starts like a compiled
+// program: what only some commands need (streams and ws, image-upload, yaml,
+// ssh's child process) is imported by those commands.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { versionInfo, type VersionInfo } from '../lib/version.ts';
 import {
@@ -23,11 +24,12 @@ import {
 } from './args.ts';
 import { ApiError } from '../lib/raw-request.ts';
 import { Cluster, SUBRESOURCES, vmiPath, vmPath, type ConnectionFlags } from './client.ts';
-import { attachConsole, forwardPorts, forwardStdio, vncProxy } from './streams.ts';
-import { addImageUploadCommand } from './image-upload.ts';
 
-/** This program, for ssh's ProxyCommand. */
-const SELF = process.env.VIRTCTL_BIN ?? join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
+/** This program, for ssh's ProxyCommand: bin/virtctl names itself; else this Node.js running this file. */
+const SELF = process.env.VIRTCTL_BIN ? [process.env.VIRTCTL_BIN] : [process.execPath, resolve(process.argv[1])];
+
+const streams = () => import('./streams.ts');
+const yaml = () => import('yaml');
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const integer = (value: string) => {
@@ -49,7 +51,7 @@ const program = new Command('virtctl')
   .option('--insecure-skip-tls-verify', "If true, the server's certificate will not be checked for validity.")
   .showHelpAfterError();
 
-function connect(cmd: Command): Cluster {
+function connect(cmd: Command): Promise<Cluster> {
   const o = cmd.optsWithGlobals();
   const flags: ConnectionFlags = {
     kubeconfig: o.kubeconfig,
@@ -63,7 +65,7 @@ function connect(cmd: Command): Cluster {
     asGroup: o.asGroup,
     insecureSkipTlsVerify: o.insecureSkipTlsVerify,
   };
-  return new Cluster(flags);
+  return Cluster.connect(flags);
 }
 
 /** Runs a command's action; an error is printed with what to do next, and the exit code is 1. */
@@ -73,7 +75,7 @@ function run<A extends unknown[]>(action: (cluster: Cluster, cmd: Command, ...ar
     const actionArgs = args.slice(0, -2) as A;
     let cluster: Cluster | undefined;
     try {
-      cluster = connect(cmd);
+      cluster = await connect(cmd);
       await action(cluster, cmd, ...actionArgs);
     } catch (error) {
       // For an API refusal, the server's own words, as upstream's virtctl prints them.
@@ -250,7 +252,7 @@ program
         for (;;) {
           try {
             const ws = await cluster.stream(vmiPath(cluster.namespace, name, 'console'));
-            return await attachConsole(ws, name);
+            return await (await streams()).attachConsole(ws, name);
           } catch (error) {
             if (!(error instanceof ApiError) || error.code !== 400) throw error;
             if (Date.now() >= deadline) throw new Error(`Timeout trying to connect to the virtual machine instance (${error.status})`);
@@ -280,7 +282,7 @@ program
         } catch (error) {
           throw new Error(`can't access VMI ${name}: ${error instanceof ApiError ? error.status : (error as Error).message}`);
         }
-        await vncProxy(ws, { address: o.address, port: o.port, proxyOnly: o.proxyOnly === true });
+        await (await streams()).vncProxy(ws, { address: o.address, port: o.port, proxyOnly: o.proxyOnly === true });
       },
       (name) => name,
     ),
@@ -303,9 +305,9 @@ program
         const ports = portTexts.map(parsePort);
         if (cmd.opts().stdio) {
           if (ports.length !== 1) throw new UsageError('only one port supported when forwarding to stdout');
-          return forwardStdio(await cluster.stream(forwardPath(cluster.namespace, target, ports[0])));
+          return (await streams()).forwardStdio(await cluster.stream(forwardPath(cluster.namespace, target, ports[0])));
         }
-        await forwardPorts(
+        await (await streams()).forwardPorts(
           (port) => cluster.stream(forwardPath(cluster.namespace, target, port)),
           ports,
           cmd.opts().address,
@@ -332,7 +334,7 @@ const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.rep
 /** ssh and scp options: the tunnel through port-forward, identity, known hosts, extra options. */
 function sshOptions(cmd: Command, target: Target, namespace: string): string[] {
   const o = cmd.opts();
-  const proxy = [SELF, ...connectionArgs(cmd), 'port-forward', '--stdio', `${target.kind}/${target.name}/${namespace}`, String(o.port)]
+  const proxy = [...SELF, ...connectionArgs(cmd), 'port-forward', '--stdio', `${target.kind}/${target.name}/${namespace}`, String(o.port)]
     .map(quote)
     .join(' ');
   return [
@@ -357,7 +359,8 @@ const withSshFlags = (command: Command) =>
     );
 
 /** Runs the system's ssh or scp, handing over the terminal; its exit code becomes ours. */
-function runClient(binary: string, args: string[]) {
+async function runClient(binary: string, args: string[]) {
+  const { spawnSync } = await import('node:child_process');
   const result = spawnSync(binary, args, { stdio: 'inherit' });
   if (result.error) throw new Error(`cannot run ${binary}: ${result.error.message}: install the OpenSSH client`);
   process.exitCode = result.status ?? 1;
@@ -376,7 +379,7 @@ withSshFlags(
       const namespace = target.namespace ?? cluster.namespace;
       const user = target.user ?? cmd.opts().username;
       const host = `${user ? `${user}@` : ''}${target.kind}.${target.name}.${namespace}`;
-      runClient('ssh', [...sshOptions(cmd, target, namespace), host, ...(cmd.opts().command ? [cmd.opts().command] : [])]);
+      await runClient('ssh', [...sshOptions(cmd, target, namespace), host, ...(cmd.opts().command ? [cmd.opts().command] : [])]);
     }),
   );
 
@@ -396,7 +399,7 @@ withSshFlags(
       const user = plan.remote.user ?? cmd.opts().username;
       const remote = `${user ? `${user}@` : ''}${plan.remote.kind}.${plan.remote.name}.${namespace}:${plan.remote.path}`;
       const flags = [...(cmd.opts().recursive ? ['-r'] : []), ...(cmd.opts().preserve ? ['-p'] : [])];
-      runClient('scp', [
+      await runClient('scp', [
         ...sshOptions(cmd, plan.remote, namespace),
         ...flags,
         ...(plan.toRemote ? [plan.local, remote] : [remote, plan.local]),
@@ -478,6 +481,7 @@ create
   .option('--cloud-init-network-data <base64>', 'Specify the base64 encoded cloud-init network data of the VM.')
   .action(async (o) => {
     try {
+      const { stringify: toYaml } = await yaml();
       if (o.memory && o.instancetype)
         throw new UsageError('--memory and --instancetype cannot be used together: the instance type sets the memory');
       const vm = createVm({
@@ -509,6 +513,7 @@ program
   .action(
     run(async (cluster, cmd) => {
       const o = cmd.opts();
+      const { stringify: toYaml, parse: parseYaml } = await yaml();
       if (!o.vm === !o.file) throw new UsageError('error invalid arguments - VirtualMachine name or file must be provided (exactly one)');
       const expanded = o.vm
         ? await cluster.request('GET', vmPath(cluster.namespace, o.vm, 'expand-spec'))
@@ -536,7 +541,12 @@ program
     }),
   );
 
-addImageUploadCommand(program, run);
+// image-upload's module (and its progress bar's) is loaded only when it may run or be listed: when
+// the command line names no other command (help, an unknown command, image-upload itself).
+const OTHER_COMMANDS = new Set(program.commands.map((c) => c.name()));
+const args = process.argv.slice(2);
+if (args.includes('image-upload') || !args.some((arg) => OTHER_COMMANDS.has(arg)))
+  (await import('./image-upload.ts')).addImageUploadCommand(program, run);
 
 await program.parseAsync();
 // Streams may leave handles behind when the peer vanishes; the command is done.
