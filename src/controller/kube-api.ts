@@ -39,6 +39,10 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
     return (await this.#custom.createNamespacedCustomObject({ ...VMIS, namespace, body: vmi })) as Typed<VirtualMachineInstance>;
   }
 
+  async patchVmi(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#custom.patchNamespacedCustomObject({ ...VMIS, namespace, name, body: jsonPatch(patch) });
+  }
+
   async deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void> {
     await this.#custom.deleteNamespacedCustomObject({ ...VMIS, namespace, name, body: { preconditions: { uid } } });
   }

@@ -29,6 +29,8 @@ export interface VmControllerApi {
   /** A JSON patch; the adoption of an orphan is one, guarded by tests on what it changes. */
   patchDataVolume(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void>;
   createVmi(namespace: string, vmi: VirtualMachineInstance): Promise<Typed<VirtualMachineInstance>>;
+  /** A JSON patch of the VMI; the generation annotation's bump is one, guarded by a test of the annotations. */
+  patchVmi(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void>;
   /** Deletes the VMI only if it still is the one of this UID. */
   deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void>;
   replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void>;
@@ -141,6 +143,10 @@ export class VmController {
       vmLog.info('adopting the orphaned DataVolume', { dataVolume: dv });
       // A DataVolume gone meanwhile needs no owner.
       await this.#api.patchDataVolume(namespace, dv, patch).catch(ignoreNotFound);
+    }
+    if (plan.patchVmi) {
+      // A VMI gone meanwhile needs no new generation; a test that fails (someone else wrote first) is tried again.
+      await this.#api.patchVmi(namespace, name, plan.patchVmi).catch(ignoreNotFound);
     }
     if (plan.createDataVolumes) {
       const failure = await this.#createDataVolumes(key, vm, plan.createDataVolumes, subject);

@@ -14,6 +14,11 @@ export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
 /** The hash of the template a VMI was started from, to tell when a restart is required. */
 export const TEMPLATE_HASH_ANNOTATION = 'kubevirt-ts.io/template-hash';
 export const VM_GENERATION_ANNOTATION = 'kubevirt.io/vm-generation';
+/**
+ * The hash of the whole template a VMI was started from (upstream keeps it in a ControllerRevision):
+ * while the VM's template is still that, a new VM generation is the VMI's too.
+ */
+export const TEMPLATE_REVISION_ANNOTATION = 'kubevirt-ts.io/template-revision';
 /** Upstream's ceiling on the crash-loop backoff. */
 export const MAX_START_BACKOFF_SECONDS = 300;
 /** "false" puts off creating a VM's DataVolumes until it starts; by default they are made as soon as the VM is seen. */
@@ -38,6 +43,8 @@ export interface VmPlan {
   /** DataVolumes of the VM's templates that the cache does not hold, in template order. */
   createDataVolumes?: DataVolume[];
   createVmi?: VirtualMachineInstance;
+  /** A guarded JSON patch of the VMI's annotations: the VM's new generation, while its template is unchanged. */
+  patchVmi?: JsonPatchOperation[];
   deleteVmi?: boolean;
   /** A Halted VM asked to start becomes Always (upstream's start on Halted). */
   setRunStrategy?: string;
@@ -75,6 +82,25 @@ export function templateHash(vm: VirtualMachine): string {
     .slice(0, 16);
 }
 
+/** JSON with every object's keys sorted, so that equal values hash the same whatever order they were written in. */
+const canonicalJson = (value: unknown) =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+
+/** The hash of the VM's whole template, metadata and spec: what upstream compares against the VMI's revision. */
+export function templateRevision(vm: VirtualMachine): string {
+  return createHash('sha256').update(canonicalJson(vm.spec.template)).digest('hex').slice(0, 16);
+}
+
+/** The VM generation a VMI carries in its annotation, if it carries a well-formed one. */
+export function vmiGeneration(vmi: VirtualMachineInstance): number | undefined {
+  const value = vmi.metadata.annotations?.[VM_GENERATION_ANNOTATION];
+  return value !== undefined && /^-?\d+$/.test(value) ? Number(value) : undefined;
+}
+
 /** The VMI a VM runs: its template, named after it and owned by it (upstream's SetupVMIFromVM). */
 export function vmiFromVm(vm: VirtualMachine, startPaused = false): VirtualMachineInstance {
   const template = vm.spec.template;
@@ -90,6 +116,7 @@ export function vmiFromVm(vm: VirtualMachine, startPaused = false): VirtualMachi
       annotations: {
         ...template.metadata?.annotations,
         [TEMPLATE_HASH_ANNOTATION]: templateHash(vm),
+        [TEMPLATE_REVISION_ANNOTATION]: templateRevision(vm),
         ...(vm.metadata.generation !== undefined ? { [VM_GENERATION_ANNOTATION]: String(vm.metadata.generation) } : {}),
       },
       ownerReferences: [
@@ -423,6 +450,24 @@ export function withSyncFailure(status: VirtualMachineStatus, failure: SyncFailu
   return { ...status, conditions: [...others.slice(0, at), failed, ...others.slice(at)] };
 }
 
+/**
+ * Upstream's conditionallyBumpGenerationAnnotationOnVmi: a VM generation that left the template
+ * as the VMI was started from (a run strategy change, say) is the VMI's generation too. The patch
+ * applies only over the annotations it was computed from.
+ */
+function generationBump(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): JsonPatchOperation[] | undefined {
+  const generation = vm.metadata.generation;
+  const annotations = vmi?.metadata.annotations;
+  if (!vmi || generation === undefined || vmi.metadata.deletionTimestamp) return undefined;
+  if (annotations?.[VM_GENERATION_ANNOTATION] === String(generation)) return undefined;
+  const revision = annotations?.[TEMPLATE_REVISION_ANNOTATION];
+  if (revision === undefined || revision !== templateRevision(vm)) return undefined;
+  return [
+    { op: 'test', path: '/metadata/annotations', value: annotations },
+    { op: 'replace', path: '/metadata/annotations', value: { ...annotations, [VM_GENERATION_ANNOTATION]: String(generation) } },
+  ];
+}
+
 /** Conditions the VM controller decides itself; every other condition of the VMI is the VM's too. */
 const VM_OWN_CONDITIONS = new Set(['Ready', 'Failure', 'RestartRequired']);
 
@@ -477,11 +522,17 @@ export function planVm(
   };
 
   const failure = startFailure(vm, ours, runStrategy, clock);
+  let observedGeneration = ours ? vmiGeneration(ours) : undefined;
   if (vm.metadata.deletionTimestamp) {
     if (ours) stop();
     else if (finalizers.includes(VM_FINALIZER)) plan.finalizers = finalizers.filter((f) => f !== VM_FINALIZER);
   } else {
     if (!finalizers.includes(VM_FINALIZER)) plan.finalizers = [...finalizers, VM_FINALIZER];
+    const bump = generationBump(vm, ours);
+    if (bump) {
+      plan.patchVmi = bump;
+      observedGeneration = vm.metadata.generation;
+    }
     const orphans = orphanedDataVolumes(vm, volumes);
     if (orphans.length) plan.adoptDataVolumes = orphans.map((dv) => ({ name: dv.metadata.name!, patch: adoptionPatch(vm, dv) }));
     // As upstream: the DataVolumes are made (and imported) even for a VM that is not to run, and
@@ -543,6 +594,11 @@ export function planVm(
     // Reported from the first start on, so that RerunOnFailure can tell a fresh VM from a stopped one.
     ...(vm.status?.runStrategy || ours || plan.createVmi ? { runStrategy } : {}),
   };
+  // Upstream's syncGenerationInfo: reported while a VMI exists; without one the last figures stay.
+  if (ours && observedGeneration !== undefined) {
+    plan.status.observedGeneration = observedGeneration;
+    if (vm.metadata.generation !== undefined) plan.status.desiredGeneration = vm.metadata.generation;
+  }
   if (failure) plan.status.startFailure = failure;
   else delete plan.status.startFailure;
   if (firstRequestDone(vm, ours)) plan.status.stateChangeRequests = plan.status.stateChangeRequests?.slice(1);

@@ -10,7 +10,7 @@ import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { HEARTBEAT_ANNOTATION } from '../../src/contract/node.ts';
 import { NodeController, type NodeControllerApi } from '../../src/controller/node-controller.ts';
-import { VM_FINALIZER } from '../../src/controller/vm.ts';
+import { VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
 import { VmController, type VmControllerApi } from '../../src/controller/vm-controller.ts';
 import { VmiController, type VmiControllerApi } from '../../src/controller/vmi-controller.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
@@ -83,6 +83,10 @@ class RecordingApi extends EventEmitter implements VmiControllerApi, VmControlle
 
   async deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void> {
     this.#call('deleteVmi', namespace, name, uid);
+  }
+
+  async patchVmi(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    this.#call('patchVmi', namespace, name, patch);
   }
 
   async patchVm(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Vm> {
@@ -268,6 +272,24 @@ test('a VM without the finalizer gets it first, and its status is written at the
   assert.deepEqual(api.called('patchVm'), [['ns', 'vm-cirros', [{ op: 'add', path: '/metadata/finalizers', value: [VM_FINALIZER] }]]]);
   const [[, , status]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
   assert.equal(status.metadata.resourceVersion, '101');
+});
+
+test("a VM's new generation over an unchanged template is patched onto its VMI, guarded by the annotations it read", async () => {
+  const vm = vmAlways();
+  vm.metadata.generation = 1;
+  const vmi = { ...vmiFromVm(vm), status: { phase: 'Running' } } as Vmi;
+  vmi.metadata.uid = 'vmi-uid';
+  vm.metadata.generation = 2;
+  const { informers, api, controller } = vmSetup([vm]);
+  informers.vmis.upsert(vmi);
+  await controller.reconcile('ns/vm-cirros');
+  const [[namespace, name, patch]] = api.called('patchVmi') as [string, string, JsonPatchOperation[]][];
+  assert.deepEqual([namespace, name], ['ns', 'vm-cirros']);
+  assert.deepEqual(patch[0], { op: 'test', path: '/metadata/annotations', value: vmi.metadata.annotations });
+  assert.equal((patch[1].value as Record<string, string>)['kubevirt.io/vm-generation'], '2');
+  const [[, , written]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
+  assert.equal(written.status?.observedGeneration, 2);
+  assert.equal(written.status?.desiredGeneration, 2);
 });
 
 function node(heartbeat: Date): V1Node {

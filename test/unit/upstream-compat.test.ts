@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
-import type { VirtualMachineInstance } from '../../src/api/types.ts';
+import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
+import { planVm, VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -59,4 +60,55 @@ test('a VMI named past 63 characters gets a pod the API admits: the hostname and
   const withHostname = renderLauncherPod(named, params);
   assert.equal(withHostname.spec!.hostname, 'guest');
   assert.equal(withHostname.metadata!.labels!['vm.kubevirt.io/name'], 'guest');
+});
+
+function vmOf(generation: number, runStrategy = 'Always'): VirtualMachine {
+  const v = example<VirtualMachine>('vm-cirros.yaml');
+  v.metadata = { ...v.metadata, namespace: 'ns', uid: 'vm-uid', generation, finalizers: [VM_FINALIZER] };
+  v.spec.runStrategy = runStrategy;
+  return v;
+}
+
+/** The VMI the VM created, as the cache shows it once it runs. */
+function runningVmiOf(vm: VirtualMachine): VirtualMachineInstance {
+  const created = vmiFromVm(vm);
+  return { ...created, metadata: { ...created.metadata, uid: 'vmi-uid' }, status: { phase: 'Running' } };
+}
+
+test("the VMI records the VM's generation; the VM reports it as observed, and its own as desired", () => {
+  const vm = vmOf(2);
+  assert.equal(planVm(vm, undefined).createVmi?.metadata.annotations?.['kubevirt.io/vm-generation'], '2');
+  const plan = planVm(vm, runningVmiOf(vm));
+  assert.equal(plan.status.observedGeneration, 2);
+  assert.equal(plan.status.desiredGeneration, 2);
+  assert.equal(plan.patchVmi, undefined);
+});
+
+test("a new VM generation that leaves the template alone is the running VMI's too; one that changes it waits for a restart", () => {
+  const started = vmOf(2);
+  const vmi = runningVmiOf(started);
+  // A run strategy change (generation 3): the template the VMI runs is still the VM's.
+  const manual = { ...vmOf(3, 'Manual') };
+  const bumped = planVm(manual, vmi);
+  assert.deepEqual(bumped.patchVmi, [
+    { op: 'test', path: '/metadata/annotations', value: vmi.metadata.annotations },
+    {
+      op: 'replace',
+      path: '/metadata/annotations',
+      value: { ...vmi.metadata.annotations, 'kubevirt.io/vm-generation': '3' },
+    },
+  ]);
+  assert.equal(bumped.status.observedGeneration, 3);
+  assert.equal(bumped.status.desiredGeneration, 3);
+  // A template label (generation 3): the VMI stays at 2, as upstream's "should not update the vmi generation annotation".
+  const relabelled = vmOf(3);
+  relabelled.spec.template.metadata = { ...relabelled.spec.template.metadata, labels: { testkey: 'testvalue' } };
+  const held = planVm(relabelled, vmi);
+  assert.equal(held.patchVmi, undefined);
+  assert.equal(held.status.observedGeneration, 2);
+  assert.equal(held.status.desiredGeneration, 3);
+  // Without a VMI the last figures stay.
+  const stopped = planVm({ ...vmOf(4, 'Halted'), status: { observedGeneration: 2, desiredGeneration: 3 } }, undefined);
+  assert.equal(stopped.status.observedGeneration, 2);
+  assert.equal(stopped.status.desiredGeneration, 3);
 });
