@@ -15,6 +15,22 @@ export function sanitizeHostname(vmi: VirtualMachineInstance): string {
   return (vmi.metadata.name ?? '').split('.')[0].slice(0, DNS_LABEL_MAX_LENGTH);
 }
 
+/** The pod readiness gate upstream's launcher pod carries, false while the guest is paused. */
+export const UNPAUSED_READINESS_GATE = 'kubevirt.io/virtual-machine-unpaused';
+
+/**
+ * The VMI's Ready condition while its guest is paused, as upstream's reads: its pod's Ready, which
+ * the kubelet turns false over the unpaused readiness gate, with the kubelet's reason and message.
+ */
+export const PAUSED_NOT_READY = {
+  status: 'False',
+  reason: 'ReadinessGatesNotReady',
+  message: `the status of pod readiness gate "${UNPAUSED_READINESS_GATE}" is not "True", but False`,
+} as const;
+
+/** Whether the VMI reports its guest paused. */
+export const vmiIsPaused = (vmi: VirtualMachineInstance) => vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
+
 /** A VM's run strategy, with the deprecated `running` read as upstream reads it. */
 export function runStrategyOf(vm: VirtualMachine): string {
   return vm.spec.runStrategy ?? (vm.spec.running ? 'Always' : 'Halted');

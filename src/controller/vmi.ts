@@ -8,7 +8,17 @@ import { comparableConditions, setCondition, withoutCondition } from '../api/con
 import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
 import type { DataVolume, VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import { COMPUTE_CONTAINER, computeStatus } from '../contract/launcher-pod.ts';
-import { claimNameOf, isEphemeralProvisioningPod, isFinalPhase, ownedPods, podCondition, podIsFinal, podIsReady } from '../contract/vmi.ts';
+import {
+  claimNameOf,
+  isEphemeralProvisioningPod,
+  isFinalPhase,
+  ownedPods,
+  PAUSED_NOT_READY,
+  podCondition,
+  podIsFinal,
+  podIsReady,
+  vmiIsPaused,
+} from '../contract/vmi.ts';
 import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
@@ -225,6 +235,7 @@ function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now
   if (vmi.status?.phase !== 'Running') return { ...base, reason: 'GuestNotRunning', message: 'Guest VM is not reported as running' };
   const ready = podCondition(pod, 'Ready');
   if (!ready) return { ...base, reason: 'PodConditionMissing', message: 'virt-launcher pod is missing the Ready condition' };
+  if (ready.status === 'True' && vmiIsPaused(vmi)) return { ...base, ...PAUSED_NOT_READY };
   return {
     ...base,
     status: ready.status,

@@ -4,7 +4,7 @@
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus, GuestInfo } from '../contract/launcher-protocol.ts';
-import { isFinalPhase } from '../contract/vmi.ts';
+import { isFinalPhase, PAUSED_NOT_READY } from '../contract/vmi.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -63,11 +63,12 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   }
   let conditions = status.conditions ?? [];
   const running = status.phase === 'Running';
-  // Ready as virt-controller derives it (a running guest in a ready pod), written with the phase to save a write.
-  if (running && phase !== 'Running' && observed.podReady) {
-    conditions = put(conditions, { type: 'Ready', status: observed.podReady, lastTransitionTime: now }, 'Ready');
-  }
   const paused = running && observed.domain?.state === 'Paused';
+  // Ready as virt-controller derives it (a running, unpaused guest in a ready pod), written with the phase to save a write.
+  if (running && phase !== 'Running' && observed.podReady) {
+    const ready = paused && observed.podReady === 'True' ? PAUSED_NOT_READY : { status: observed.podReady };
+    conditions = put(conditions, { type: 'Ready', ...ready, lastTransitionTime: now }, 'Ready');
+  }
   conditions = put(
     conditions,
     paused

@@ -7,6 +7,8 @@ import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
 import { planVm, VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
+import { planVmi } from '../../src/controller/vmi.ts';
+import { withObservedStatus } from '../../src/handler/status.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -111,4 +113,63 @@ test("a new VM generation that leaves the template alone is the running VMI's to
   const stopped = planVm({ ...vmOf(4, 'Halted'), status: { observedGeneration: 2, desiredGeneration: 3 } }, undefined);
   assert.equal(stopped.status.observedGeneration, 2);
   assert.equal(stopped.status.desiredGeneration, 3);
+});
+
+const PAUSED_READY = {
+  status: 'False',
+  reason: 'ReadinessGatesNotReady',
+  message: 'the status of pod readiness gate "kubevirt.io/virtual-machine-unpaused" is not "True", but False',
+};
+const conditionOf = (v: { status?: { conditions?: { type: string }[] } } | undefined, type: string) =>
+  v?.status?.conditions?.find((c) => c.type === type) as Record<string, string> | undefined;
+
+test("a paused VMI is not Ready, with the reason upstream's readiness gate gives; the VM takes both conditions", () => {
+  const running = vmi();
+  running.status = {
+    phase: 'Running',
+    nodeName: 'node01',
+    conditions: [
+      { type: 'Ready', status: 'True', lastTransitionTime: '2026-11-22T09:00:00Z' },
+      {
+        type: 'Paused',
+        status: 'True',
+        reason: 'PausedByUser',
+        message: 'VMI was paused by user',
+        lastTransitionTime: '2026-11-22T09:30:00Z',
+      },
+    ],
+  };
+  const pod = renderLauncherPod(running, params);
+  pod.metadata = { ...pod.metadata, name: 'virt-launcher-vmi-nocloud-abcde', uid: 'pod-uid' };
+  pod.spec!.nodeName = 'node01';
+  pod.status = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
+  const paused = planVmi(running, [pod], params, '2026-11-22T10:00:00Z').update;
+  assert.deepEqual(
+    { ...conditionOf(paused, 'Ready'), lastTransitionTime: undefined },
+    { type: 'Ready', ...PAUSED_READY, lastTransitionTime: undefined },
+  );
+  // Unpaused, it is Ready again.
+  const unpaused = {
+    ...paused!,
+    status: { ...paused!.status, conditions: paused!.status!.conditions!.filter((c) => c.type !== 'Paused') },
+  };
+  assert.equal(conditionOf(planVmi(unpaused, [pod], params, '2026-11-22T10:01:00Z').update, 'Ready')?.status, 'True');
+
+  // The VM mirrors Paused, and its Ready follows the VMI's.
+  const vm = vmOf(1);
+  const vmPlan = planVm(vm, { ...paused!, metadata: { ...paused!.metadata, ownerReferences: vmiFromVm(vm).metadata.ownerReferences } });
+  assert.equal(conditionOf(vmPlan, 'Paused')?.status, 'True');
+  assert.equal(conditionOf(vmPlan, 'Paused')?.reason, 'PausedByUser');
+  assert.equal(conditionOf(vmPlan, 'Ready')?.reason, 'ReadinessGatesNotReady');
+  assert.equal(vmPlan.status.ready, false);
+});
+
+test('a guest started paused is written Running but not Ready by virt-handler', () => {
+  const scheduled = vmi();
+  scheduled.status = { phase: 'Scheduled', conditions: [] };
+  const next = withObservedStatus(scheduled, { domain: { state: 'Paused', reason: 'User' }, podReady: 'True' }, 'T');
+  assert.equal(next.status?.phase, 'Running');
+  assert.deepEqual(conditionOf(next, 'Ready'), { type: 'Ready', ...PAUSED_READY, lastTransitionTime: 'T' });
+  const booted = withObservedStatus(scheduled, { domain: { state: 'Running', reason: 'Booted' }, podReady: 'True' }, 'T');
+  assert.deepEqual(conditionOf(booted, 'Ready'), { type: 'Ready', status: 'True', lastTransitionTime: 'T' });
 });
