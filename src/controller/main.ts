@@ -1,5 +1,7 @@
 // virt-controller: once it holds the leader lease, it fills its informers'
 // caches and runs the VM, VMI and node controllers over them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CoreV1Api,
@@ -9,12 +11,14 @@ import {
   type V1Node,
   type V1PersistentVolumeClaim,
   type V1Pod,
+  VersionApi,
 } from '@kubernetes/client-node';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
+import { serveHealth } from '../lib/health.ts';
 import { customInformer, loadKubeConfig, startInformers, type CachedInformer, type Typed } from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
@@ -32,12 +36,31 @@ const { values: flags } = parseArgs({
     'image-pull-policy': { type: 'string', default: 'IfNotPresent' },
     'node-heartbeat-timeout-seconds': { type: 'string', default: String(DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000) },
     'leader-elect': { type: 'boolean', default: true },
+    port: { type: 'string', default: '8443' },
+    'cert-dir': { type: 'string', default: '/etc/virt-controller/certificates' },
   },
 });
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
+
+// Every replica watches the configuration and answers /healthz and /leader, the standby too, as upstream's.
+const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
+await startInformers(log, clusterConfig.informer);
+let leading = false;
+const versionApi = kc.makeApiClient(VersionApi);
+try {
+  serveHealth({
+    port: Number(flags.port),
+    tls: () => ({ cert: readFileSync(join(flags['cert-dir']!, 'tls.crt')), key: readFileSync(join(flags['cert-dir']!, 'tls.key')) }),
+    state: { apiserverVersion: () => versionApi.getCode(), configResourceVersion: clusterConfig.resourceVersion, leader: () => leading },
+    log,
+  });
+} catch (error) {
+  // Without its certificate the controller still does its work; only the probes go unanswered.
+  log.warning('not serving /healthz: no serving certificate', { error: String(error) });
+}
 
 if (flags['leader-elect']) {
   const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
@@ -59,7 +82,6 @@ const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode() as
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
-const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
@@ -100,8 +122,8 @@ await startInformers(
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
   pvcs as CachedInformer<KubernetesObject>,
-  clusterConfig.informer,
 );
+leading = true;
 
 log.info('caches synced; reconciling', {
   vms: vms.list().length,

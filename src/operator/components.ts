@@ -418,6 +418,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         p.imagePullPolicy,
         {
           command: ['node', '/app/src/controller/main.js', '--launcher-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
+          // /healthz and /leader, over TLS, as upstream's virt-controller serves them beside its metrics.
+          ports: [{ name: 'metrics', containerPort: 8443, protocol: 'TCP' }],
           // As virt-api's: a starved controller holds up every VMI's Scheduled.
           resources: { requests: { cpu: '50m', memory: '64Mi' } },
           volumeMounts: [{ name: 'kubevirt-controller-certs', mountPath: '/etc/virt-controller/certificates', readOnly: true }],

@@ -1,0 +1,87 @@
+// The health and leader endpoints of a control-plane component, answered as
+// upstream's: GET /healthz is 200 with the API server's version and the
+// resourceVersion of the KubeVirt CR the component's configuration came from
+// (upstream's test suite waits on that to know a config change reached every
+// pod), 500 when the API server cannot be reached; GET /leader says whether
+// this replica leads. Served over TLS on the component's port, as upstream's.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Logger } from './log.ts';
+
+export interface HealthState {
+  /** The API server's /version answer; rejects when it cannot be reached. */
+  apiserverVersion(): Promise<unknown>;
+  /** The resourceVersion of the KubeVirt CR the configuration in use was read from ("" before one was seen). */
+  configResourceVersion(): string;
+  /** Whether this replica holds the leader lease and runs its controllers; absent where nothing is elected. */
+  leader?(): boolean;
+}
+
+export interface HealthAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * The answer to a GET of `path`, or undefined for a path that is none of these. The API
+ * server's version is asked for once, then kept, as upstream keeps it.
+ */
+export function healthEndpoints(state: HealthState): (path: string) => Promise<HealthAnswer | undefined> {
+  let version: unknown;
+  return async (path) => {
+    const route = path.split('?')[0].replace(/\/+$/, '');
+    if (route === '/healthz') {
+      try {
+        version ??= await state.apiserverVersion();
+      } catch (error) {
+        return {
+          status: 500,
+          body: {
+            apiserver: { connectivity: 'failed', error: String((error as Error).message ?? error) },
+            'config-resource-version': state.configResourceVersion(),
+          },
+        };
+      }
+      return {
+        status: 200,
+        body: { apiserver: { connectivity: 'ok', version }, 'config-resource-version': state.configResourceVersion() },
+      };
+    }
+    if (route === '/leader' && state.leader) return { status: 200, body: { apiserver: { leader: String(state.leader()) } } };
+    return undefined;
+  };
+}
+
+/** Serves the endpoints over HTTPS on `port` with the certificate `tls` returns, re-read every minute. */
+export function serveHealth(options: {
+  port: number;
+  tls: () => { cert: Buffer | string; key: Buffer | string };
+  state: HealthState;
+  log: Logger;
+}): Server {
+  const answer = healthEndpoints(options.state);
+  const server = createServer(options.tls(), (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405).end();
+      return;
+    }
+    void answer(req.url ?? '/').then(
+      (result) => {
+        if (!result) res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
+        else res.writeHead(result.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(result.body));
+      },
+      () => res.writeHead(500).end(),
+    );
+  });
+  const reload = setInterval(() => {
+    try {
+      server.setSecureContext(options.tls());
+    } catch (error) {
+      options.log.warning('could not reload the serving certificate', { error: String(error) });
+    }
+  }, 60_000);
+  reload.unref();
+  server.on('close', () => clearInterval(reload));
+  server.listen(options.port);
+  return server;
+}
