@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
+import { parseKubeconfigYaml } from './kubeconfig-yaml.ts';
 
 interface ClusterEntry {
   server?: string;
@@ -53,9 +54,6 @@ export interface KubeconfigData {
   users: Map<string, UserEntry>;
   contexts: Map<string, ContextEntry>;
 }
-
-/** Parses a kubeconfig's text (YAML or JSON) into plain data. */
-export type ConfigParser = (text: string) => unknown;
 
 interface RawConfig {
   'current-context'?: string;
@@ -139,16 +137,21 @@ export function kubeconfigFiles(flag: string | undefined, env: NodeJS.ProcessEnv
 }
 
 /**
- * Reads the kubeconfig files (or the in-cluster service account when there are none). JSON is parsed
- * at once; YAML (what kubectl writes) through `yaml`, which is loaded only then.
+ * A kubeconfig's text as data: JSON as it is, the YAML kubectl writes by our reader, and any other
+ * YAML by the `yaml` package, loaded only then.
  */
+export async function parseConfig(text: string): Promise<unknown> {
+  if (text.trimStart().startsWith('{')) return JSON.parse(text);
+  return parseKubeconfigYaml(text) ?? (await import('yaml')).parse(text);
+}
+
+/** Reads the kubeconfig files (or the in-cluster service account when there are none). */
 export async function loadKubeconfig(files: string[], env: NodeJS.ProcessEnv = process.env): Promise<KubeconfigData> {
   const data: KubeconfigData = { clusters: new Map(), users: new Map(), contexts: new Map() };
   // Nothing to read: the pod's service account, else kubectl's (and client-node's) last resort.
   if (files.length === 0) return inClusterConfig(env) ?? localhostConfig();
   const texts = files.map((file) => readFileSync(file, 'utf8'));
-  const parse: ConfigParser = texts.every((text) => text.trimStart().startsWith('{')) ? JSON.parse : (await import('yaml')).parse;
-  for (const [i, file] of files.entries()) mergeKubeconfig(data, parse(texts[i]), file);
+  for (const [i, file] of files.entries()) mergeKubeconfig(data, await parseConfig(texts[i]), file);
   return data;
 }
 

@@ -1,6 +1,7 @@
 // virtctl's own kubeconfig reader: files merged as kubectl merges them, the flags that override
 // them, and what a request then carries (CA, client certificate, token, basic auth, an exec
-// plugin's credential, impersonation), sent through a local server.
+// plugin's credential, impersonation), sent through a local server; its YAML reader, against
+// the yaml package.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,10 @@ import type { RequestOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { Cluster } from '../../src/virtctl/client.ts';
+import { parseKubeconfigYaml } from '../../src/virtctl/kubeconfig-yaml.ts';
 import { Connection, kubeconfigFiles, loadKubeconfig, mergeKubeconfig, type KubeconfigData } from '../../src/virtctl/kubeconfig.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvts-kubeconfig-'));
@@ -175,4 +179,80 @@ test('Cluster sends the kubeconfig’s credentials and --as, --as-group, and thr
   } finally {
     server.close();
   }
+});
+
+/** kubectl's own style: block sequences at their key's indentation, `{}` for an empty map. */
+const KUBECTL_WRITTEN = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ${b64('CA')}
+    server: https://192.0.2.2:6443
+  name: kubevirt-ts
+contexts:
+- context:
+    cluster: kubevirt-ts
+    namespace: "default"
+    user: admin
+  name: admin@kubevirt-ts
+current-context: admin@kubevirt-ts # the one in use
+kind: Config
+preferences: {}
+users:
+- name: admin
+  user:
+    client-certificate-data: ${b64('CERT')}
+    client-key-data: ${b64('KEY')}
+- name: eks
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      args:
+      - --region
+      - 'eu-west-1'
+      - eks
+      - get-token
+      command: aws
+      env: null
+      interactiveMode: IfAvailable
+      provideClusterInfo: false
+`;
+
+test("kubectl's YAML is read without the yaml package, to the same data", () => {
+  assert.deepEqual(parseKubeconfigYaml(KUBECTL_WRITTEN), parseYaml(KUBECTL_WRITTEN));
+  assert.deepEqual(parseKubeconfigYaml('users:\n  - name: a\n    user: {token: "t,1", as-groups: [a, "b c"]}\n'), {
+    users: [{ name: 'a', user: { token: 't,1', 'as-groups': ['a', 'b c'] } }],
+  });
+  // What it leaves to the yaml package: block scalars, anchors, tags, numbers, plain scalars over lines.
+  for (const text of ['a: |\n  x\n', 'a: &x b\nc: *x\n', 'a: !!str b\n', 'a: 1\n', 'a: b\n  c\n', 'a: b\n---\nc: d\n'])
+    assert.equal(parseKubeconfigYaml(text), undefined, text);
+});
+
+test('the YAML reader reads what the yaml package reads, or leaves it to the package', () => {
+  const key = fc.oneof(
+    fc.constantFrom('name', 'server', 'user', 'as-groups', 'a b', '-x', 'k:v', "it's", '#c'),
+    fc.string({ maxLength: 6, unit: 'binary' }),
+  );
+  const scalar = fc.oneof(
+    fc.string({ maxLength: 12, unit: 'binary' }),
+    fc.constantFrom('https://a:6443', '--region', 'a # b', 'a:b', 'true', 'null', '~', '-', '"q"', "'", ' lead', 'trail ', 'x\ny'),
+    fc.boolean(),
+    fc.constant(null),
+    fc.integer(),
+  );
+  const value = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      scalar,
+      fc.array(tie('value'), { maxLength: 3 }),
+      fc.dictionary(key, tie('value'), { maxKeys: 3 }),
+    ),
+  })).value;
+  fc.assert(
+    fc.property(value, fc.constantFrom(false, true), fc.constantFrom(0, 20, 80), (data, indentSeq, lineWidth) => {
+      const text = stringifyYaml(data, { indentSeq, lineWidth });
+      const ours = parseKubeconfigYaml(text);
+      if (ours !== undefined) assert.deepEqual(ours, parseYaml(text), text);
+    }),
+    { numRuns: 2000 },
+  );
 });
