@@ -1,6 +1,7 @@
 // What virt-operator installs for a KubeVirt CR, what the operator itself is
 // made of (kubevirt-operator.yaml), and how the CR's status reports the
 // install. Pure: ./kubevirt-controller.ts applies and observes.
+import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { CDI_CRDS, CRDS, renderCrd } from '../api/crds.ts';
 import { cdiObjects } from './cdi-components.ts';
@@ -63,51 +64,105 @@ export function componentImages(kv: KubeVirt, defaults: ImageSettings): ImageSet
 export interface Readiness {
   /** Components not ready yet, with why. */
   waiting: string[];
+  /** The generations of the workloads applied (upstream's status.generations), as their caches hold them. */
+  generations?: GenerationStatus[];
 }
 
-/** The CR status: Deployed and Available only when every component is ready. */
+type GenerationStatus = NonNullable<KubeVirtStatus['generations']>[number];
+
+/**
+ * What upstream calls the deployment config: what identifies one install (namespace, registry,
+ * version, pull policy), as JSON with its ID, a SHA-1 over the rest.
+ */
+export function deploymentConfig(namespace: string, images: ImageSettings): { id: string; json: string } {
+  const fields = {
+    namespace,
+    registry: registryOf(images.image),
+    imagePrefix: '',
+    kubeVirtVersion: versionOf(images.image),
+    additionalProperties: { ImagePullPolicy: images.imagePullPolicy },
+  };
+  const id = createHash('sha1').update(JSON.stringify(fields)).digest('hex');
+  return { id, json: JSON.stringify({ id, ...fields }) };
+}
+
+/**
+ * The CR status, as upstream's virt-operator writes it: the target install's version, registry
+ * and ID at once; Created once every object is applied (this is computed only after they are);
+ * Deployed, Available and the observed version, registry, ID and generation once every component
+ * is ready. A new target over an observed install is an update: Available stays, Degraded tells it.
+ */
 export function kubevirtStatus(kv: KubeVirt, readiness: Readiness, images: ImageSettings, now: string): KubeVirtStatus {
   const ready = readiness.waiting.length === 0;
   const previous = kv.status?.conditions ?? [];
   const condition = (type: string, status: boolean, reason: string, message: string): Condition => {
     const old = previous.find((c) => c.type === type);
     const s = status ? 'True' : 'False';
+    const same = old?.status === s && old.reason === reason && old.message === message;
     return {
       type,
       status: s,
       reason,
       message,
-      lastProbeTime: old?.status === s && old.reason === reason ? old.lastProbeTime : now,
-      lastTransitionTime: old?.status === s ? old.lastTransitionTime : now,
+      lastProbeTime: same ? old.lastProbeTime : now,
+      lastTransitionTime: same ? old.lastTransitionTime : now,
     };
   };
-  const version = images.image.split(/[@:]/).pop() ?? '';
-  return {
+  const version = versionOf(images.image);
+  const registry = registryOf(images.image);
+  const target = deploymentConfig(kv.metadata.namespace ?? '', images);
+  const observedId = kv.status?.observedDeploymentID;
+  const updating = !!observedId && observedId !== target.id;
+  let progress: Condition[];
+  if (ready) {
+    const message = 'All components are ready.';
+    progress = [
+      condition('Available', true, 'AllComponentsReady', message),
+      condition('Progressing', false, 'AllComponentsReady', message),
+      condition('Degraded', false, 'AllComponentsReady', message),
+    ];
+  } else if (updating) {
+    const message =
+      `Transitioning from previous version ${kv.status?.observedKubeVirtVersion ?? ''} with registry ` +
+      `${kv.status?.observedKubeVirtRegistry ?? ''} to target version ${version} using registry ${registry}`;
+    progress = [
+      condition('Available', true, 'UpdateInProgress', message),
+      condition('Progressing', true, 'UpdateInProgress', message),
+      condition('Degraded', true, 'UpdateInProgress', message),
+    ];
+  } else {
+    const message = `Deploying version ${version} with registry ${registry}`;
+    progress = [
+      condition('Available', false, 'DeploymentInProgress', message),
+      condition('Progressing', true, 'DeploymentInProgress', message),
+      condition('Degraded', false, 'DeploymentInProgress', message),
+    ];
+  }
+  const status: KubeVirtStatus = {
     ...kv.status,
     phase: ready ? 'Deployed' : 'Deploying',
-    conditions: [
-      ready
-        ? condition('Available', true, 'AllComponentsReady', 'All components are ready.')
-        : condition('Available', false, 'DeploymentInProgress', `Deploying version ${version} with registry ${registryOf(images.image)}`),
-      ready
-        ? condition('Progressing', false, 'AllComponentsReady', 'All components are ready.')
-        : condition('Progressing', true, 'DeploymentInProgress', `Waiting for: ${readiness.waiting.join(', ')}`),
-      condition(
-        'Degraded',
-        false,
-        ready ? 'AllComponentsReady' : 'DeploymentInProgress',
-        ready ? 'All components are ready.' : 'Deploying.',
-      ),
-    ],
+    conditions: [...progress, condition('Created', true, 'AllResourcesCreated', 'All resources were created.')],
     operatorVersion: OPERATOR_VERSION,
-    targetKubeVirtRegistry: registryOf(images.image),
+    targetKubeVirtRegistry: registry,
     targetKubeVirtVersion: version,
-    ...(ready ? { observedKubeVirtRegistry: registryOf(images.image), observedKubeVirtVersion: version } : {}),
-    observedGeneration: kv.metadata.generation,
+    targetDeploymentID: target.id,
+    targetDeploymentConfig: target.json,
+    ...(ready
+      ? {
+          observedKubeVirtRegistry: registry,
+          observedKubeVirtVersion: version,
+          observedDeploymentID: target.id,
+          observedDeploymentConfig: target.json,
+          observedGeneration: kv.metadata.generation,
+        }
+      : {}),
     defaultArchitecture: kv.spec?.configuration?.architectureConfiguration?.defaultArchitecture || 'amd64',
   };
+  if (readiness.generations) status.generations = readiness.generations;
+  return status;
 }
 
+const versionOf = (image: string) => image.split(/[@:]/).pop() ?? '';
 const registryOf = (image: string) => image.split('/')[0];
 
 /** What a Deployment or DaemonSet still waits for, if anything. */

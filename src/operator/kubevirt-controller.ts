@@ -14,7 +14,7 @@ import type {
   V1Secret,
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
-import type { KubeVirt } from '../api/types.ts';
+import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
 import { UPLOAD_TOKEN_KEY_FILE, UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
@@ -136,7 +136,7 @@ export class KubeVirtController {
       this.#log.info('install objects applied', { objects: desired.length, ms: this.#now().getTime() - started, image: images.image });
     }
     const waiting = await this.#readiness(cdi);
-    const status = kubevirtStatus(kv, { waiting }, images, apiTimestamp(this.#now()));
+    const status = kubevirtStatus(kv, { waiting, generations: this.#generations() }, images, apiTimestamp(this.#now()));
     if (!jsonEqual(status, kv.status ?? {})) {
       if (status.phase !== kv.status?.phase) {
         this.#log.info('phase changed', { from: kv.status?.phase ?? '', to: status.phase, waiting });
@@ -222,6 +222,28 @@ export class KubeVirtController {
       data: { [UPLOAD_TOKEN_KEY_FILE]: randomBytes(32).toString('base64') },
     });
     this.#log.info('upload token key issued', { secret: UPLOAD_TOKEN_SECRET });
+  }
+
+  /** The generations of the workloads the operator manages, as upstream lists them in status.generations. */
+  #generations(): NonNullable<KubeVirtStatus['generations']> {
+    const of = (resource: string, o: { metadata?: { name?: string; namespace?: string; generation?: number } }) => ({
+      group: 'apps',
+      resource,
+      namespace: o.metadata?.namespace ?? this.#namespace,
+      name: o.metadata?.name ?? '',
+      lastGeneration: o.metadata?.generation ?? 0,
+    });
+    const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return [
+      ...this.#daemonsets
+        .list(this.#namespace)
+        .map((d) => of('daemonsets', d))
+        .sort(byName),
+      ...this.#deployments
+        .list(this.#namespace)
+        .map((d) => of('deployments', d))
+        .sort(byName),
+    ];
   }
 
   async #readiness(cdi: boolean): Promise<string[]> {

@@ -179,6 +179,6 @@ test('Deployed and Available only when every component is ready', () => {
   assert.equal(deployed.phase, 'Deployed');
   assert.deepEqual(
     deployed.conditions?.map((c) => `${c.type}=${c.status}`),
-    ['Available=True', 'Progressing=False', 'Degraded=False'],
+    ['Available=True', 'Progressing=False', 'Degraded=False', 'Created=True'],
   );
 });

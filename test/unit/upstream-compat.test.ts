@@ -4,11 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
-import type { VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
+import type { KubeVirt, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
 import { planVm, VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
 import { planVmi } from '../../src/controller/vmi.ts';
 import { withObservedStatus } from '../../src/handler/status.ts';
+import { kubevirtStatus } from '../../src/operator/install.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
 const config = new ClusterConfig({ developerConfiguration: { useEmulation: true } });
@@ -172,4 +173,56 @@ test('a guest started paused is written Running but not Ready by virt-handler', 
   assert.deepEqual(conditionOf(next, 'Ready'), { type: 'Ready', ...PAUSED_READY, lastTransitionTime: 'T' });
   const booted = withObservedStatus(scheduled, { domain: { state: 'Running', reason: 'Booted' }, podReady: 'True' }, 'T');
   assert.deepEqual(conditionOf(booted, 'Ready'), { type: 'Ready', status: 'True', lastTransitionTime: 'T' });
+});
+
+test("the KubeVirt CR's status is upstream's: Created, the target and observed deployment, the generations", () => {
+  const kv = { metadata: { name: 'kubevirt', namespace: 'kubevirt', generation: 3 }, spec: {} } as KubeVirt;
+  const images = { image: 'registry:5000/kubevirt-ts/virt-ts:devel', launcherImage: 'x', imagePullPolicy: 'IfNotPresent' };
+  const generations = [{ group: 'apps', resource: 'daemonsets', namespace: 'kubevirt', name: 'virt-handler', lastGeneration: 1 }];
+  const at = '2026-11-22T10:00:00Z';
+  const conditions = (s: KubeVirt['status']) =>
+    Object.fromEntries((s?.conditions ?? []).map((c) => [c.type, [c.status, c.reason, c.message]]));
+
+  const deploying = kubevirtStatus(kv, { waiting: ['DaemonSet virt-handler 0/1 ready'], generations }, images, at);
+  assert.equal(deploying.phase, 'Deploying');
+  const message = 'Deploying version devel with registry registry:5000';
+  assert.deepEqual(conditions(deploying), {
+    Available: ['False', 'DeploymentInProgress', message],
+    Progressing: ['True', 'DeploymentInProgress', message],
+    Degraded: ['False', 'DeploymentInProgress', message],
+    Created: ['True', 'AllResourcesCreated', 'All resources were created.'],
+  });
+  assert.equal(deploying.targetKubeVirtVersion, 'devel');
+  assert.equal(deploying.targetKubeVirtRegistry, 'registry:5000');
+  assert.match(deploying.targetDeploymentID ?? '', /^[0-9a-f]{40}$/);
+  assert.equal(JSON.parse(deploying.targetDeploymentConfig ?? '{}').id, deploying.targetDeploymentID);
+  assert.equal(deploying.observedDeploymentID, undefined);
+  assert.equal(deploying.observedGeneration, undefined, 'observed only once deployed');
+  assert.equal(deploying.operatorVersion, 'v1.7.0-kubevirt-ts');
+  assert.deepEqual(deploying.generations, generations);
+
+  const deployed = kubevirtStatus({ ...kv, status: deploying }, { waiting: [], generations }, images, at);
+  assert.equal(deployed.phase, 'Deployed');
+  assert.deepEqual(conditions(deployed), {
+    Available: ['True', 'AllComponentsReady', 'All components are ready.'],
+    Progressing: ['False', 'AllComponentsReady', 'All components are ready.'],
+    Degraded: ['False', 'AllComponentsReady', 'All components are ready.'],
+    Created: ['True', 'AllResourcesCreated', 'All resources were created.'],
+  });
+  assert.equal(deployed.observedKubeVirtVersion, 'devel');
+  assert.equal(deployed.observedKubeVirtRegistry, 'registry:5000');
+  assert.equal(deployed.observedDeploymentID, deployed.targetDeploymentID);
+  assert.equal(deployed.observedGeneration, 3);
+
+  // A new tag over a deployed install is an update: still Available, Degraded while it rolls.
+  const retagged = { ...images, image: 'registry:5000/kubevirt-ts/virt-ts:v2' };
+  const updating = kubevirtStatus({ ...kv, status: deployed }, { waiting: ['Deployment virt-api 0/2 ready'] }, retagged, at);
+  assert.notEqual(updating.targetDeploymentID, deployed.observedDeploymentID);
+  assert.deepEqual(conditions(updating).Available, [
+    'True',
+    'UpdateInProgress',
+    'Transitioning from previous version devel with registry registry:5000 to target version v2 using registry registry:5000',
+  ]);
+  assert.equal(conditions(updating).Degraded[0], 'True');
+  assert.equal(updating.observedKubeVirtVersion, 'devel');
 });
