@@ -134,7 +134,13 @@ export class VmController {
     const patchVm = async (patch: JsonPatchOperation[]) => {
       resourceVersion = (await this.#api.patchVm(namespace, name, patch)).metadata.resourceVersion;
     };
-    if (plan.finalizers) await patchVm([{ op: 'add', path: '/metadata/finalizers', value: plan.finalizers }]);
+    if (plan.finalizers) {
+      // Letting go of a VM being deleted races the garbage collector's own finalizer: only over the list read.
+      const guard: JsonPatchOperation[] = vm.metadata.deletionTimestamp
+        ? [{ op: 'test', path: '/metadata/finalizers', value: vm.metadata.finalizers ?? [] }]
+        : [];
+      await patchVm([...guard, { op: 'add', path: '/metadata/finalizers', value: plan.finalizers }]);
+    }
     if (plan.setRunStrategy) {
       const path = vm.spec.runStrategy !== undefined ? '/spec/runStrategy' : '/spec/running';
       await patchVm([{ op: 'add', path, value: path === '/spec/running' ? true : plan.setRunStrategy }]);

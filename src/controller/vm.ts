@@ -11,6 +11,8 @@ import type { JsonPatchOperation } from '../lib/kube.ts';
 import type { RecordedEvent } from './vmi.ts';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
+/** The finalizer kube-apiserver puts on an object deleted with propagationPolicy Orphan, until the GC has orphaned its dependents. */
+export const ORPHAN_FINALIZER = 'orphan';
 /** The hash of the template a VMI was started from, to tell when a restart is required. */
 export const TEMPLATE_HASH_ANNOTATION = 'kubevirt-ts.io/template-hash';
 export const VM_GENERATION_ANNOTATION = 'kubevirt.io/vm-generation';
@@ -524,7 +526,10 @@ export function planVm(
   const failure = startFailure(vm, ours, runStrategy, clock);
   let observedGeneration = ours ? vmiGeneration(ours) : undefined;
   if (vm.metadata.deletionTimestamp) {
-    if (ours) stop();
+    // Deleted with propagationPolicy Orphan, the garbage collector leaves the VMI running on its
+    // own (it takes the ownerReference off): the VM only lets go, as upstream's.
+    const orphaning = finalizers.includes(ORPHAN_FINALIZER);
+    if (ours && !orphaning) stop();
     else if (finalizers.includes(VM_FINALIZER)) plan.finalizers = finalizers.filter((f) => f !== VM_FINALIZER);
   } else {
     if (!finalizers.includes(VM_FINALIZER)) plan.finalizers = [...finalizers, VM_FINALIZER];

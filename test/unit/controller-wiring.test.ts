@@ -292,6 +292,28 @@ test("a VM's new generation over an unchanged template is patched onto its VMI, 
   assert.equal(written.status?.desiredGeneration, 2);
 });
 
+test('a VM deleted with propagationPolicy Orphan drops its finalizer over the list it read, and its VMI is not deleted', async () => {
+  const vm = vmAlways();
+  vm.metadata.deletionTimestamp = '2026-11-22T10:00:00Z';
+  vm.metadata.finalizers = ['orphan', VM_FINALIZER];
+  const vmi = { ...vmiFromVm(vm), status: { phase: 'Running' } } as Vmi;
+  vmi.metadata.uid = 'vmi-uid';
+  const { informers, api, controller } = vmSetup([vm]);
+  informers.vmis.upsert(vmi);
+  await controller.reconcile('ns/vm-cirros');
+  assert.deepEqual(api.called('deleteVmi'), []);
+  assert.deepEqual(api.called('patchVm'), [
+    [
+      'ns',
+      'vm-cirros',
+      [
+        { op: 'test', path: '/metadata/finalizers', value: ['orphan', VM_FINALIZER] },
+        { op: 'add', path: '/metadata/finalizers', value: ['orphan'] },
+      ],
+    ],
+  ]);
+});
+
 function node(heartbeat: Date): V1Node {
   const annotations = { [HEARTBEAT_ANNOTATION]: heartbeat.toISOString() };
   return { metadata: { name: 'node01', labels: { 'kubevirt.io/schedulable': 'true' }, annotations } };

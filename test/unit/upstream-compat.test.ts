@@ -226,3 +226,17 @@ test("the KubeVirt CR's status is upstream's: Created, the target and observed d
   assert.equal(conditions(updating).Degraded[0], 'True');
   assert.equal(updating.observedKubeVirtVersion, 'devel');
 });
+
+test('a VM deleted with propagationPolicy Orphan leaves its VMI running and only lets go of its finalizer', () => {
+  const vm = vmOf(2);
+  const vmi = runningVmiOf(vm);
+  const deleting = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-11-22T10:00:00Z', finalizers: ['orphan', VM_FINALIZER] } };
+  const orphaned = planVm(deleting, vmi);
+  assert.equal(orphaned.deleteVmi, undefined);
+  assert.deepEqual(orphaned.finalizers, ['orphan']);
+  // Deleted in the foreground or background, the VMI goes first, and the finalizer stays until it is gone.
+  const background = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-11-22T10:00:00Z' } };
+  const stopped = planVm(background, vmi);
+  assert.equal(stopped.deleteVmi, true);
+  assert.equal(stopped.finalizers, undefined);
+});
