@@ -294,7 +294,7 @@ test("a VM's new generation over an unchanged template is patched onto its VMI, 
 
 test('a VM deleted with propagationPolicy Orphan drops its finalizer over the list it read, and its VMI is not deleted', async () => {
   const vm = vmAlways();
-  vm.metadata.deletionTimestamp = '2026-11-22T10:00:00Z';
+  vm.metadata.deletionTimestamp = '2026-11-22T10:00:00Z' as never;
   vm.metadata.finalizers = ['orphan', VM_FINALIZER];
   const vmi = { ...vmiFromVm(vm), status: { phase: 'Running' } } as Vmi;
   vmi.metadata.uid = 'vmi-uid';
