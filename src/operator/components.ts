@@ -322,6 +322,8 @@ function virtApiObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'], verbs: ['get', 'patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
+      // A forced restart deletes the VMI's launcher pod at once, as upstream's virt-api does.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       // Whether the creator of a cross-namespace clone may read its source (CDI's check).
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },

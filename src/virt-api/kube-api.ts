@@ -10,6 +10,7 @@ import {
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
+import { CREATED_BY_LABEL } from '../api/constants.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 import type { AccessQuestion } from './clone-authorization.ts';
 import { handlerAddress } from './handler-client.ts';
@@ -71,6 +72,21 @@ export class VirtApiKubeApi implements VirtApiServerApi {
   async patchVmi(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void> {
     const request = { ...KUBEVIRT, namespace, name, dryRun, plural: 'virtualmachineinstances', body: jsonPatch(patch) };
     await this.#custom.patchNamespacedCustomObject(request, jsonPatchHeaders);
+  }
+
+  async deleteLauncherPods(namespace: string, vmiUid: string, gracePeriodSeconds: number, dryRun?: 'All'): Promise<string[]> {
+    const pods = await this.#core.listNamespacedPod({ namespace, labelSelector: `${CREATED_BY_LABEL}=${vmiUid}` });
+    const names: string[] = [];
+    for (const pod of pods.items) {
+      const name = pod.metadata?.name;
+      // Only the VMI's own: the label is a hint, the ownerReference decides.
+      if (!name || !pod.metadata?.ownerReferences?.some((o) => o.controller && o.uid === vmiUid)) continue;
+      await this.#core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds, dryRun }).catch((error: { code?: number }) => {
+        if (error.code !== 404) throw error;
+      });
+      names.push(name);
+    }
+    return names;
   }
 
   async createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {

@@ -24,6 +24,8 @@ export interface LifecyclePlan {
   vmStatus?: JsonPatchOperation[];
   /** JSON patch of the VMI (its grace period). */
   vmi?: JsonPatchOperation[];
+  /** Delete the launcher pods of the VMI of this UID at once (grace period 0), after the patches: a forced restart. */
+  forceDeletePodsOf?: string;
 }
 
 export type LifecycleResult = { plan: LifecyclePlan } | { error: LifecycleError };
@@ -150,6 +152,8 @@ export function planRestart(
         value: 1,
       },
     ];
+    // And, as upstream's force restart, its launcher pod goes at once: the old guest is not waited for.
+    if (vmi.metadata.uid) plan.forceDeletePodsOf = vmi.metadata.uid;
   }
   return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi.metadata.uid }, { action: 'Start' }]), plan);
 }

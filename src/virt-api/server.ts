@@ -74,6 +74,8 @@ export interface VirtApiServerApi {
   /** A SubjectAccessReview: may this user do this? */
   canI: CanI;
   patchVmi(namespace: string, name: string, patch: JsonPatchOperation[], dryRun?: 'All'): Promise<void>;
+  /** Deletes the launcher pods of the VMI of this UID (those labelled created-by it) with the grace period given; resolves to their names. */
+  deleteLauncherPods(namespace: string, vmiUid: string, gracePeriodSeconds: number, dryRun?: 'All'): Promise<string[]>;
   createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
   /** The address of the virt-handler that runs on the node. */
@@ -534,6 +536,10 @@ export class VirtApiServer {
       if (result.plan.vmi) await this.#api.patchVmi(namespace, name, result.plan.vmi, dryRun);
       if (result.plan.vm) await this.#api.patchVm(namespace, name, result.plan.vm, dryRun);
       if (result.plan.vmStatus) await this.#api.patchVmStatus(namespace, name, result.plan.vmStatus, dryRun);
+      if (result.plan.forceDeletePodsOf) {
+        const pods = await this.#api.deleteLauncherPods(namespace, result.plan.forceDeletePodsOf, 0, dryRun);
+        this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata }).info('force restart: launcher pods deleted', { pods });
+      }
     } catch (error) {
       // A failed test operation means someone else changed the VM meanwhile.
       if ((error as { code?: number }).code === 422) return conflict(name, apiErrorMessage(error)).error;

@@ -95,6 +95,17 @@ class RecordingApi implements VirtApiServerApi {
     this.#write({ method: 'patchVmi', namespace, name, body, dryRun });
   }
 
+  async deleteLauncherPods(namespace: string, vmiUid: string, gracePeriodSeconds: number, dryRun?: 'All'): Promise<string[]> {
+    this.#write({
+      method: 'deleteLauncherPods',
+      namespace,
+      name: vmiUid,
+      body: [{ op: 'test', path: '/grace', value: gracePeriodSeconds }],
+      dryRun,
+    });
+    return [`virt-launcher-of-${vmiUid}`];
+  }
+
   async createMigration(namespace: string, body: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {
     this.#write({ method: 'createMigration', namespace, body, dryRun });
   }
@@ -199,6 +210,37 @@ test('start of a Halted VM is the patch planStart plans, dry run passed on; a fa
   api.failNext(apiError(422, 'the server rejected our request: test operation failed'));
   const conflict = await call('PUT', path, { as: frontProxy, body: {} });
   assert.deepEqual([conflict.status, conflict.body.reason], [409, 'Conflict']);
+});
+
+test('a forced restart (gracePeriodSeconds 0) deletes the launcher pod at once, after the grace and status patches', async (t) => {
+  const { api, call } = await serve(t);
+  const vm = inNamespace(example<VirtualMachine>('vm-cirros.yaml'));
+  vm.spec.runStrategy = 'Always';
+  api.vms.set('ns/vm-cirros', vm);
+  api.vmis.set('ns/vm-cirros', {
+    ...inNamespace({ metadata: { name: 'vm-cirros', uid: 'vmi-uid' } }),
+    spec: { ...vm.spec.template.spec!, terminationGracePeriodSeconds: 600 },
+    status: { phase: 'Running' },
+  } as VirtualMachineInstance);
+  const path = `${SUBRESOURCES}/virtualmachines/vm-cirros/restart`;
+  assert.equal((await call('PUT', path, { as: frontProxy, body: { gracePeriodSeconds: 0 } })).status, 202);
+  assert.deepEqual(
+    api.writes.map((w) => [w.method, w.name]),
+    [
+      ['patchVmi', 'vm-cirros'],
+      ['patchVmStatus', 'vm-cirros'],
+      ['deleteLauncherPods', 'vmi-uid'],
+    ],
+  );
+  assert.deepEqual(api.writes[2].body, [{ op: 'test', path: '/grace', value: 0 }]);
+  // A plain restart leaves the pod to the VMI's graceful end.
+  api.writes.length = 0;
+  api.vms.set('ns/vm-cirros', { ...vm, status: {} });
+  assert.equal((await call('PUT', path, { as: frontProxy, body: {} })).status, 202);
+  assert.deepEqual(
+    api.writes.map((w) => w.method),
+    ['patchVmStatus'],
+  );
 });
 
 test("a subresource request is refused without the front proxy's certificate, and answers 404 for a VM that does not exist", async (t) => {
