@@ -417,6 +417,21 @@ function terminatedMessage(pod: V1Pod | undefined): string | undefined {
   return waiting?.lastState?.terminated?.message?.trim() ?? waiting?.state?.waiting?.message;
 }
 
+/**
+ * The fill pod's phase, with its end seen as soon as the kubelet reports it:
+ * a fill container that exited 0 is never restarted (restartPolicy OnFailure),
+ * and the pod's own phase turns Succeeded only after the kubelet has also torn
+ * the sandbox down, about a second later.
+ */
+export function fillPodPhase(pod: V1Pod): string {
+  const phase = pod.status?.phase ?? 'Pending';
+  const policy = pod.spec?.restartPolicy;
+  if (phase !== 'Running' || (policy !== 'OnFailure' && policy !== 'Never')) return phase;
+  const containers = pod.status?.containerStatuses ?? [];
+  const exitedZero = containers.length > 0 && containers.every((c) => c.state?.terminated?.exitCode === 0);
+  return exitedZero ? 'Succeeded' : phase;
+}
+
 export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
   const { dv, claim, pod, now } = input;
   const old = dv.status?.conditions;
@@ -529,7 +544,7 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
       annotateClaim: { [A.podPhase]: 'Pending' },
     });
   }
-  const podPhase = pod.status?.phase ?? 'Pending';
+  const podPhase = fillPodPhase(pod);
   const restarts = pod.status?.containerStatuses?.[0]?.restartCount ?? 0;
   const rawFailure = terminatedMessage(pod);
   const failure = rawFailure === undefined ? undefined : failureMessage(rawFailure);

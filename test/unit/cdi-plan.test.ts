@@ -149,6 +149,23 @@ test('done: the claim remembers it, the DataVolume Succeeds at 100.0% and the im
   );
 });
 
+test('a fill container that exited 0 is done at once, before the kubelet turns the pod Succeeded', () => {
+  const exited = (exitCode: number, restartPolicy: string): V1Pod => {
+    const p = pod('Running');
+    return {
+      ...p,
+      spec: { restartPolicy, containers: [] },
+      status: { ...p.status, containerStatuses: [{ ...p.status!.containerStatuses![0], state: { terminated: { exitCode } } }] },
+    };
+  };
+  const running = claim('Bound', { [A.podPhase]: 'Running' });
+  assert.equal(plan(dataVolume(HTTP), { claim: running, pod: exited(0, 'OnFailure') }).annotateClaim?.[A.podPhase], 'Succeeded');
+  assert.equal(plan(dataVolume(HTTP), { claim: running, pod: exited(0, 'Always') }).annotateClaim?.[A.podPhase], undefined, 'restarted');
+  const failed = plan(dataVolume(HTTP), { claim: running, pod: exited(1, 'OnFailure') });
+  assert.equal(failed.annotateClaim?.[A.podPhase], undefined, 'exit 1 is retried by the kubelet');
+  assert.notEqual(failed.status.phase, 'Succeeded');
+});
+
 test('an upload: the upload server starts at once (it is the first consumer), UploadReady once it is ready, no progress figure', () => {
   const upload = dataVolume({ upload: {} });
   const scheduled = plan(upload, { claim: claim('Pending') });
