@@ -4,14 +4,20 @@
 // Import: a qcow2 of 2 GiB virtual size holding ~300 MiB of data, served by an
 // HTTP server pod (range reads), imported by a DataVolume (created → Succeeded),
 // against `qemu-img convert` of the same URL straight to a file on this host.
-// Upload: `virtctl image-upload dv` of the same file (the whole command), against
-// `curl --data-binary` of it to the same proxy, into a ready upload DataVolume,
-// with a token (the POST of the synchronous upload, which answers once the disk is written).
+// Upload: `virtctl image-upload dv` of the same file against `curl --data-binary`
+// of it to the same proxy (the synchronous upload, answered once the disk is
+// written), both into a DataVolume already UploadReady; and the whole command
+// that also creates the DataVolume.
+// Each DataVolume's way is followed by watches, so the figures split into the
+// provisioner's share (claim Bound), the fill pod's start, the fill itself and
+// its completion being noticed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { apply, eventually, KUBECONFIG, kubectl, kubectlResult } from '../test/e2e/kube.ts';
+import { KubeConfig, type V1PersistentVolumeClaim, type V1Pod, Watch } from '@kubernetes/client-node';
+import type { DataVolume } from '../src/api/types.ts';
+import { apply, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer } from '../test/e2e/kube.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,13 +32,68 @@ const DIR = '/var/tmp/kvts-bench-import';
 const IMAGE = join(DIR, 'bench.qcow2');
 const VIRTCTL = join(import.meta.dirname, '..', 'bin', 'virtctl');
 const TARGET = { import: 1.3, upload: 1.2 };
+const SIZE = `${values['virtual-gib']}Gi`;
 
+const now = () => Number(process.hrtime.bigint()) / 1e9;
 function seconds(run: () => void): number {
-  const started = process.hrtime.bigint();
+  const started = now();
   run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  return now() - started;
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** When each DataVolume (by name) first reached each mark, in seconds on this process's clock. */
+type Mark = 'claimBound' | 'fillRunning' | 'fillExited' | 'uploadReady' | 'succeeded' | 'failed';
+const marks = new Map<string, Partial<Record<Mark, number>>>();
+function mark(name: string, what: Mark) {
+  const seen = marks.get(name) ?? {};
+  seen[what] ??= now();
+  marks.set(name, seen);
+}
+
+const kc = new KubeConfig();
+kc.loadFromFile(KUBECONFIG);
+const watch = new Watch(kc);
+const watches = await Promise.all([
+  watch.watch(
+    `/apis/cdi.kubevirt.io/v1beta1/namespaces/${NS}/datavolumes`,
+    {},
+    (_type, dv: DataVolume) => {
+      const phase = dv.status?.phase;
+      if (phase === 'Succeeded') mark(dv.metadata.name!, 'succeeded');
+      if (phase === 'Failed') mark(dv.metadata.name!, 'failed');
+      if (phase === 'UploadReady') mark(dv.metadata.name!, 'uploadReady');
+    },
+    () => undefined,
+  ),
+  watch.watch(
+    `/api/v1/namespaces/${NS}/persistentvolumeclaims`,
+    {},
+    (_type, claim: V1PersistentVolumeClaim) => {
+      if (claim.status?.phase === 'Bound') mark(claim.metadata!.name!, 'claimBound');
+    },
+    () => undefined,
+  ),
+  watch.watch(
+    `/api/v1/namespaces/${NS}/pods`,
+    {},
+    (_type, pod: V1Pod) => {
+      const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume')?.name;
+      const state = pod.status?.containerStatuses?.[0]?.state;
+      if (!owner || !state) return;
+      if (state.running || state.terminated) mark(owner, 'fillRunning');
+      if (state.terminated) mark(owner, 'fillExited');
+    },
+    () => undefined,
+  ),
+]);
+
+async function until(name: string, what: Mark, seconds = 900): Promise<number> {
+  return eventually(`DataVolume ${name} to reach ${what}`, seconds, () => {
+    if (marks.get(name)?.failed) throw new Error(`DataVolume ${name} failed`);
+    return marks.get(name)?.[what];
+  });
+}
 
 rmSync(DIR, { recursive: true, force: true });
 mkdirSync(DIR, { recursive: true });
@@ -46,70 +107,74 @@ console.error(`bench image: ${values['virtual-gib']} GiB virtual, ${dataMiB} MiB
 
 kubectlResult(['delete', 'namespace', NS, '--wait=true']);
 kubectl(['create', 'namespace', NS]);
-apply({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'image-server', namespace: NS, labels: { app: 'image-server' } },
-  spec: {
-    containers: [
-      {
-        name: 'server',
-        image: 'registry:5000/kubevirt-ts/e2e-servers:devel',
-        command: ['node', '/app/test/servers/image-server.ts', '/bench'],
-        volumeMounts: [{ name: 'bench', mountPath: '/bench', readOnly: true }],
-      },
-    ],
-    volumes: [{ name: 'bench', hostPath: { path: DIR, type: 'Directory' } }],
-  },
-});
-apply({
-  apiVersion: 'v1',
-  kind: 'Service',
-  metadata: { name: 'image-server', namespace: NS },
-  spec: { selector: { app: 'image-server' }, ports: [{ port: 8080 }] },
-});
-kubectl(['wait', '--for=condition=Ready', 'pod/image-server', '-n', NS, '--timeout=120s']);
-const url = `http://${kubectl(['get', 'service', 'image-server', '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])}:8080/bench.qcow2`;
+const url = `${startImageServer(NS, DIR)}/bench.qcow2`;
 await eventually('the image server behind its Service', 60, () => spawnSync('curl', ['-sfI', url]).status === 0);
 
 const dataVolume = (name: string, source: object) => ({
   apiVersion: 'cdi.kubevirt.io/v1beta1',
   kind: 'DataVolume',
   metadata: { name, namespace: NS, annotations: { 'cdi.kubevirt.io/storage.bind.immediate.requested': '' } },
-  spec: { source, storage: { resources: { requests: { storage: `${values['virtual-gib']}Gi` } } } },
+  spec: { source, storage: { resources: { requests: { storage: SIZE } } } },
 });
-const phase = (name: string) => kubectlResult(['get', 'dv', name, '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout;
 
-const imports: number[] = [];
-const floors: number[] = [];
+interface ImportRun {
+  floor: number;
+  total: number;
+  provisioning: number;
+  podStart: number;
+  fill: number;
+  noticed: number;
+}
+const imports: ImportRun[] = [];
 for (let run = 0; run < RUNS; run++) {
   // Alternating, so a host that slows down does not favour either.
-  floors.push(seconds(() => execFileSync('qemu-img', ['convert', '-O', 'raw', url, join(DIR, 'floor.img')])));
+  const floor = seconds(() => execFileSync('qemu-img', ['convert', '-O', 'raw', url, join(DIR, 'floor.img')]));
   rmSync(join(DIR, 'floor.img'));
   const name = `import-${run}`;
-  const started = process.hrtime.bigint();
+  const created = now();
   apply(dataVolume(name, { http: { url } }));
-  await eventually(`DataVolume ${name} to succeed`, 900, () => {
-    const p = phase(name);
-    if (p === 'Failed') throw new Error(`DataVolume ${name} failed`);
-    return p === 'Succeeded';
+  const succeeded = await until(name, 'succeeded');
+  const m = marks.get(name)!;
+  imports.push({
+    floor,
+    total: succeeded - created,
+    provisioning: m.claimBound! - created,
+    podStart: m.fillRunning! - m.claimBound!,
+    fill: m.fillExited! - m.fillRunning!,
+    noticed: succeeded - m.fillExited!,
   });
-  imports.push(Number(process.hrtime.bigint() - started) / 1e9);
   kubectl(['delete', 'dv', name, '-n', NS, '--wait=true']);
-  console.error(`run ${run + 1}: floor ${floors.at(-1)!.toFixed(2)} s, DataVolume ${imports.at(-1)!.toFixed(2)} s`);
+  const r = imports.at(-1)!;
+  console.error(
+    `import run ${run + 1}: floor ${r.floor.toFixed(2)} s, DataVolume ${r.total.toFixed(2)} s ` +
+      `(claim bound ${r.provisioning.toFixed(2)}, fill pod start ${r.podStart.toFixed(2)}, fill ${r.fill.toFixed(2)}, noticed ${r.noticed.toFixed(2)})`,
+  );
 }
 
+const env = { ...process.env, KUBECONFIG };
 const proxy = kubectl(['get', 'cdiconfig', 'config', '-o', 'jsonpath={.status.uploadProxyURL}']);
-const uploads: number[] = [];
-const curls: number[] = [];
+const virtctlUpload = (name: string, extra: string[] = []) =>
+  seconds(() =>
+    execFileSync(VIRTCTL, ['-n', NS, 'image-upload', 'dv', name, '--size', SIZE, '--image-path', IMAGE, '--insecure', ...extra], {
+      env,
+      stdio: 'ignore',
+    }),
+  );
+async function readyUploadVolume(name: string): Promise<void> {
+  apply(dataVolume(name, { upload: {} }));
+  await until(name, 'uploadReady', 300);
+}
+
+interface UploadRun {
+  curl: number;
+  virtctlReady: number;
+  whole: number;
+  whileReady: number;
+}
+const uploads: UploadRun[] = [];
 for (let run = 0; run < RUNS; run++) {
-  const viaVirtctl = `upload-${run}`;
-  const env = { ...process.env, KUBECONFIG };
-  const args = ['-n', NS, 'image-upload', 'dv', viaVirtctl, '--size', `${values['virtual-gib']}Gi`, '--image-path', IMAGE, '--insecure'];
-  uploads.push(seconds(() => execFileSync(VIRTCTL, args, { env, stdio: 'ignore' })));
   const viaCurl = `curl-${run}`;
-  apply(dataVolume(viaCurl, { upload: {} }));
-  await eventually(`DataVolume ${viaCurl} to be ready for an upload`, 300, () => phase(viaCurl) === 'UploadReady');
+  await readyUploadVolume(viaCurl);
   const request = {
     apiVersion: 'upload.cdi.kubevirt.io/v1beta1',
     kind: 'UploadTokenRequest',
@@ -121,27 +186,61 @@ for (let run = 0; run < RUNS; run++) {
     JSON.stringify(request),
   );
   const token = (JSON.parse(answer) as { status: { token: string } }).status.token;
-  curls.push(
-    seconds(() =>
-      execFileSync(
-        'curl',
-        ['-skf', '-H', `Authorization: Bearer ${token}`, '--data-binary', `@${IMAGE}`, `https://${proxy}/v1beta1/upload`],
-        {
-          stdio: 'ignore',
-        },
-      ),
+  const curl = seconds(() =>
+    execFileSync(
+      'curl',
+      ['-skf', '-H', `Authorization: Bearer ${token}`, '--data-binary', `@${IMAGE}`, `https://${proxy}/v1beta1/upload`],
+      { stdio: 'ignore' },
     ),
   );
-  kubectl(['delete', 'dv', viaVirtctl, viaCurl, '-n', NS, '--wait=true']);
-  console.error(`run ${run + 1}: curl ${curls.at(-1)!.toFixed(2)} s, virtctl image-upload ${uploads.at(-1)!.toFixed(2)} s`);
+  const intoReady = `ready-${run}`;
+  await readyUploadVolume(intoReady);
+  const virtctlReady = virtctlUpload(intoReady, ['--no-create']);
+  const whole = `whole-${run}`;
+  const wholeStarted = now();
+  const wholeTime = virtctlUpload(whole);
+  uploads.push({ curl, virtctlReady, whole: wholeTime, whileReady: marks.get(whole)!.uploadReady! - wholeStarted });
+  kubectl(['delete', 'dv', viaCurl, intoReady, whole, '-n', NS, '--wait=true']);
+  const r = uploads.at(-1)!;
+  console.error(
+    `upload run ${run + 1}: curl ${r.curl.toFixed(2)} s, virtctl image-upload --no-create ${r.virtctlReady.toFixed(2)} s, ` +
+      `whole command ${r.whole.toFixed(2)} s (UploadReady after ${r.whileReady.toFixed(2)})`,
+  );
 }
+for (const w of watches) w.abort();
 kubectlResult(['delete', 'namespace', NS, '--wait=false']);
 rmSync(DIR, { recursive: true, force: true });
 
-const row = (what: string, ours: number[], floor: number[], target: number) =>
-  `| ${what} | ${median(ours).toFixed(2)} s | ${median(floor).toFixed(2)} s | ${(median(ours) / median(floor)).toFixed(2)}× | ≤ ${target}× |`;
+const of = <T>(runs: T[], key: keyof T) => median(runs.map((r) => r[key] as number));
+const s = (x: number) => `${x.toFixed(2)} s`;
+const ratio = (ours: number, floor: number) => `${(ours / floor).toFixed(2)}×`;
+const floor = of(imports, 'floor');
+const total = of(imports, 'total');
+const curl = of(uploads, 'curl');
 console.log(`import and upload, medians of ${RUNS} (${values['virtual-gib']} GiB virtual, ${dataMiB} MiB of data):`);
 console.log('| what | ours | floor | ratio | target |');
 console.log('|---|---|---|---|---|');
-console.log(row('DataVolume import (created → Succeeded) vs qemu-img convert of the URL on the host', imports, floors, TARGET.import));
-console.log(row('virtctl image-upload (whole command) vs curl --data-binary to the proxy', uploads, curls, TARGET.upload));
+console.log(
+  `| DataVolume import (created → Succeeded) vs qemu-img convert of the URL on the host | ${s(total)} | ${s(floor)} | ${ratio(total, floor)} | ≤ ${TARGET.import}× |`,
+);
+const afterBound = median(imports.map((r) => r.total - r.provisioning));
+console.log(
+  `| … of it after the provisioner bound the claim (fill pod start + fill + completion) | ${s(afterBound)} | ${s(floor)} | ${ratio(afterBound, floor)} | |`,
+);
+const fill = of(imports, 'fill');
+console.log(`| … the fill alone (importer container start → exit) | ${s(fill)} | ${s(floor)} | ${ratio(fill, floor)} | |`);
+const ready = of(uploads, 'virtctlReady');
+console.log(
+  `| virtctl image-upload --no-create vs curl --data-binary, both into an UploadReady DataVolume | ${s(ready)} | ${s(curl)} | ${ratio(ready, curl)} | ≤ ${TARGET.upload}× |`,
+);
+const whole = of(uploads, 'whole');
+console.log(
+  `| virtctl image-upload, the whole command (creates the DataVolume) vs the same curl | ${s(whole)} | ${s(curl)} | ${ratio(whole, curl)} | |`,
+);
+console.log('');
+console.log(
+  'import stages (medians): claim Bound (the provisioner: local-path runs a helper pod per volume) ' +
+    `${s(of(imports, 'provisioning'))}; fill pod start ${s(of(imports, 'podStart'))}; fill ${s(fill)}; ` +
+    `completion noticed ${s(of(imports, 'noticed'))}. Whole upload command: UploadReady after ${s(of(uploads, 'whileReady'))}.`,
+);
+process.exit(0);

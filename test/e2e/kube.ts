@@ -69,3 +69,38 @@ export function deleteNamespace(ns: string, wait = false): void {
   }
   kubectlResult(['delete', 'namespace', ns, `--wait=${wait}`, '--timeout=60s']);
 }
+
+/**
+ * The e2e image server (test/e2e/servers/image-server.ts, range reads) as a pod and a Service in
+ * namespace, serving the image's own /srv/images, or hostDir from this machine: its base URL, by the
+ * Service's address (there is no cluster DNS to name it by).
+ */
+export function startImageServer(namespace: string, hostDir?: string): string {
+  const root = hostDir ? '/bench' : '/srv/images';
+  apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'image-server', namespace, labels: { app: 'image-server' } },
+    spec: {
+      containers: [
+        {
+          name: 'server',
+          image: 'registry:5000/kubevirt-ts/e2e-servers:devel',
+          command: ['node', '/app/test/servers/image-server.ts', root],
+          ports: [{ containerPort: 8080 }],
+          readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+          ...(hostDir ? { volumeMounts: [{ name: 'files', mountPath: root, readOnly: true }] } : {}),
+        },
+      ],
+      ...(hostDir ? { volumes: [{ name: 'files', hostPath: { path: hostDir, type: 'Directory' } }] } : {}),
+    },
+  });
+  apply({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'image-server', namespace },
+    spec: { selector: { app: 'image-server' }, ports: [{ port: 8080, targetPort: 8080 }] },
+  });
+  kubectl(['wait', '--for=condition=Ready', 'pod/image-server', '-n', namespace, '--timeout=120s']);
+  return `http://${kubectl(['get', 'service', 'image-server', '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])}:8080`;
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer } from './kube.ts';
 
 const NS = 'kvts-e2e-storage';
 const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
@@ -75,31 +75,7 @@ function vm(name: string, source: Record<string, unknown>, options: { size?: str
 before(async () => {
   deleteNamespace(NS, true);
   kubectl(['create', 'namespace', NS]);
-  apply({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'image-server', namespace: NS, labels: { app: 'image-server' } },
-    spec: {
-      containers: [
-        {
-          name: 'server',
-          image: SERVERS,
-          command: ['node', '/app/test/servers/image-server.ts', '/srv/images'],
-          ports: [{ containerPort: 8080 }],
-          readinessProbe: { httpGet: { path: '/disk.qcow2', port: 8080 }, periodSeconds: 1 },
-        },
-      ],
-    },
-  });
-  apply({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: 'image-server', namespace: NS },
-    spec: { selector: { app: 'image-server' }, ports: [{ port: 8080, targetPort: 8080 }] },
-  });
-  kubectl(['wait', '--for=condition=Ready', 'pod/image-server', '-n', NS, '--timeout=120s']);
-  // No cluster DNS here: importer pods reach the server by its Service's address.
-  imageServer = `http://${kubectl(['get', 'service', 'image-server', '-n', NS, '-o', 'jsonpath={.spec.clusterIP}'])}:8080`;
+  imageServer = startImageServer(NS);
 });
 
 after(() => deleteNamespace(NS));
