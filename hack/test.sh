@@ -31,6 +31,8 @@ log "building and pushing images"
 node images/build.ts
 log "installing kubevirt-ts (virt-operator, KubeVirt CR)"
 node hack/install.ts
+log "benchmarks, once each at their smallest sizes (they must run; their figures are not checked)"
+bash hack/bench-smoke.sh
 # virtctl ssh and scp run the system's OpenSSH client.
 ensure_debian_packages openssh-client
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
