@@ -1,20 +1,22 @@
 // virt-controller's API writes over client-node: what the VMI, VM and node
 // controllers declare they need, and nothing more.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
+import type { ReplicaSetControllerApi } from './replicaset-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 
 const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+const REPLICASETS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstancereplicasets' };
 const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
 const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
 // client-node sends a patch body that is an array as a JSON patch.
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
-export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi {
+export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
 
@@ -65,5 +67,9 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
     await this.#core.patchNode({ name, body: jsonPatch(patch) });
+  }
+
+  async replaceReplicaSetStatus(namespace: string, name: string, rs: VirtualMachineInstanceReplicaSet): Promise<void> {
+    await this.#custom.replaceNamespacedCustomObjectStatus({ ...REPLICASETS, namespace, name, body: rs });
   }
 }

@@ -1,5 +1,5 @@
 // virt-controller: once it holds the leader lease, it fills its informers'
-// caches and runs the VM, VMI and node controllers over them.
+// caches and runs the VM, VMI, node and replica set controllers over them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +13,7 @@ import {
   type V1Pod,
   VersionApi,
 } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
@@ -26,6 +26,7 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
 import { NodeController } from './node-controller.ts';
+import { ReplicaSetController } from './replicaset-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 
@@ -74,6 +75,7 @@ if (flags['leader-elect']) {
 
 const vms = customInformer<Typed<VirtualMachine>>(kc, 'kubevirt.io', 'v1', 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstances');
+const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
 const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', listLauncherPods, LAUNCHER_SELECTOR);
@@ -114,10 +116,19 @@ const nodeController = new NodeController({
   log,
   heartbeatTimeoutMs: Number(flags['node-heartbeat-timeout-seconds']) * 1000,
 });
+const replicaSetController = new ReplicaSetController({
+  api,
+  informers: { replicaSets, vmis },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+});
 await startInformers(
   log,
   vms,
   vmis,
+  replicaSets,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
@@ -128,6 +139,7 @@ leading = true;
 log.info('caches synced; reconciling', {
   vms: vms.list().length,
   vmis: vmis.list().length,
+  replicaSets: replicaSets.list().length,
   launcherPods: pods.list().length,
   dataVolumes: dataVolumes.list().length,
   pvcs: pvcs.list().length,
@@ -137,4 +149,5 @@ await Promise.all([
   // As upstream: VMIs get more workers than VMs, since each start takes several writes.
   vmiController.run(10),
   nodeController.run(1),
+  replicaSetController.run(3),
 ]);

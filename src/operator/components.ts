@@ -401,6 +401,9 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
       },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      // Replica sets: read, and their status written; their VMIs are made, adopted and deleted above.
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.
