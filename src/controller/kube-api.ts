@@ -1,6 +1,6 @@
 // virt-controller's API writes over client-node: what the VMI, VM and node
 // controllers declare they need, and nothing more.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1ControllerRevision, type V1Pod } from '@kubernetes/client-node';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
@@ -19,8 +19,10 @@ const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #apps: AppsV1Api;
 
   constructor(kc: KubeConfig) {
+    this.#apps = kc.makeApiClient(AppsV1Api);
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
   }
@@ -71,5 +73,13 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async replaceReplicaSetStatus(namespace: string, name: string, rs: VirtualMachineInstanceReplicaSet): Promise<void> {
     await this.#custom.replaceNamespacedCustomObjectStatus({ ...REPLICASETS, namespace, name, body: rs });
+  }
+
+  async patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus({ ...VMS, namespace, name, body: jsonPatch(patch) });
+  }
+
+  async createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void> {
+    await this.#apps.createNamespacedControllerRevision({ namespace, body: revision });
   }
 }

@@ -9,11 +9,20 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Node,
+  AppsV1Api,
+  type V1ControllerRevision,
   type V1PersistentVolumeClaim,
   type V1Pod,
   VersionApi,
 } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceReplicaSet } from '../api/types.ts';
+import type {
+  DataVolume,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachineInstancetype,
+  VirtualMachinePreference,
+} from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
@@ -85,12 +94,22 @@ const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
 
+// Instance types and preferences, and the ControllerRevisions that capture them for VMs.
+const instancetypeInformer = <T>(plural: string) => customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural);
+const instancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineinstancetypes');
+const clusterInstancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineclusterinstancetypes');
+const preferences = instancetypeInformer<VirtualMachinePreference>('virtualmachinepreferences');
+const clusterPreferences = instancetypeInformer<VirtualMachinePreference>('virtualmachineclusterpreferences');
+const apps = kc.makeApiClient(AppsV1Api);
+const listRevisions = () => apps.listControllerRevisionForAllNamespaces() as Promise<KubernetesListObject<V1ControllerRevision>>;
+const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controllerrevisions', listRevisions);
+
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
 const vmController = new VmController({
   api,
-  informers: { vms, vmis, dataVolumes, pvcs },
+  informers: { vms, vmis, dataVolumes, pvcs, instancetypes, clusterInstancetypes, preferences, clusterPreferences, revisions },
   queue: new WorkQueue(),
   now,
   jitter: Math.random,
@@ -133,6 +152,11 @@ await startInformers(
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
   pvcs as CachedInformer<KubernetesObject>,
+  instancetypes,
+  clusterInstancetypes,
+  preferences,
+  clusterPreferences,
+  revisions as CachedInformer<KubernetesObject>,
 );
 leading = true;
 

@@ -404,6 +404,18 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       // Replica sets: read, and their status written; their VMIs are made, adopted and deleted above.
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
+      // Instance types and preferences are read and captured for each VM in ControllerRevisions it owns.
+      {
+        apiGroups: ['instancetype.kubevirt.io'],
+        resources: [
+          'virtualmachineinstancetypes',
+          'virtualmachineclusterinstancetypes',
+          'virtualmachinepreferences',
+          'virtualmachineclusterpreferences',
+        ],
+        verbs: ['get', 'list', 'watch'],
+      },
+      { apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['get', 'list', 'watch', 'create'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.
