@@ -1,5 +1,5 @@
 // virt-controller: once it holds the leader lease, it fills its informers'
-// caches and runs the VM, VMI, node and replica set controllers over them.
+// caches and runs the VM, VMI, node, replica set and pool controllers over them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import type {
   VirtualMachineInstance,
   VirtualMachineInstanceReplicaSet,
   VirtualMachineInstancetype,
+  VirtualMachinePool,
   VirtualMachinePreference,
 } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
@@ -35,6 +36,7 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
 import { NodeController } from './node-controller.ts';
+import { PoolController } from './pool-controller.ts';
 import { ReplicaSetController } from './replicaset-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
@@ -84,6 +86,7 @@ if (flags['leader-elect']) {
 
 const vms = customInformer<Typed<VirtualMachine>>(kc, 'kubevirt.io', 'v1', 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstances');
+const pools = customInformer<Typed<VirtualMachinePool>>(kc, 'pool.kubevirt.io', 'v1beta1', 'virtualmachinepools');
 const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
@@ -143,8 +146,17 @@ const replicaSetController = new ReplicaSetController({
   record,
   log,
 });
+const poolController = new PoolController({
+  api,
+  informers: { pools, vms, vmis, revisions },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+});
 await startInformers(
   log,
+  pools,
   vms,
   vmis,
   replicaSets,
@@ -174,4 +186,5 @@ await Promise.all([
   vmiController.run(10),
   nodeController.run(1),
   replicaSetController.run(3),
+  poolController.run(3),
 ]);

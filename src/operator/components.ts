@@ -393,7 +393,10 @@ function virtControllerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-controller';
   return [
     ...serviceAccountWithRole(sa, p, [
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
+      // Pools make, update and delete their VMs.
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch', 'create', 'delete'] },
+      { apiGroups: ['pool.kubevirt.io'], resources: ['virtualmachinepools'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['pool.kubevirt.io'], resources: ['virtualmachinepools/status'], verbs: ['update'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['update', 'patch'] },
       {
         apiGroups: ['kubevirt.io'],
