@@ -114,7 +114,12 @@ export class PoolController {
       pool,
       this.#vms.list(namespace),
       (vm) => this.#vmis.get(vm, namespace),
-      (revision) => this.#revisions.get(revision, namespace) !== undefined,
+      (revision) => {
+        const cached = this.#revisions.get(revision, namespace);
+        // Only the pool's own revisions record a pool spec.
+        const ours = cached?.metadata?.ownerReferences?.some((o) => o.controller && o.uid === pool.metadata.uid);
+        return ours ? (cached?.data as VirtualMachinePool['spec'] | undefined) : undefined;
+      },
       { sync: this.#expectations.satisfied(key) },
     );
     const subject: Subject = { apiVersion: 'pool.kubevirt.io/v1beta1', kind: POOL_KIND, metadata: pool.metadata };

@@ -7,7 +7,14 @@
 import type { V1ControllerRevision } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import { selectorError, selectorMatches, selectorString } from '../api/selector.ts';
-import type { OwnerReference, VirtualMachine, VirtualMachineInstance, VirtualMachinePool, VirtualMachineSpec } from '../api/types.ts';
+import type {
+  OwnerReference,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachinePool,
+  VirtualMachinePoolSpec,
+  VirtualMachineSpec,
+} from '../api/types.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 import { TEMPLATE_HASH_ANNOTATION, templateHash } from './vm.ts';
 
@@ -129,37 +136,42 @@ export function poolVm(pool: VirtualMachinePool, ordinal: number, revision: stri
   };
 }
 
-const withoutRevision = (labels: Record<string, string> | undefined) => {
-  const copy = { ...labels };
-  delete copy[POOL_REVISION_LABEL];
-  return copy;
-};
-
-/** Whether the VM is what the pool's current template makes of it, revision label aside (upstream's isOutdatedVM, by content). */
-function upToDate(pool: VirtualMachinePool, vm: VirtualMachine, ordinal: number): boolean {
-  const desired = desiredVm(pool, ordinal, vm.metadata.labels?.[POOL_REVISION_LABEL] ?? '');
-  const specOf = (s: VirtualMachineSpec) => ({
-    ...s,
-    template: { ...s.template, metadata: { ...s.template.metadata, labels: withoutRevision(s.template.metadata?.labels) } },
-  });
-  return (
-    jsonEqual(withoutRevision(vm.metadata.labels), withoutRevision(desired.labels)) &&
-    jsonEqual(vm.metadata.annotations ?? {}, { ...vm.metadata.annotations, ...desired.annotations }) &&
-    jsonEqual(specOf(vm.spec), specOf(desired.spec))
-  );
+/**
+ * Whether the VM is outdated (upstream's isOutdatedVM): it names no revision, or one whose VM template
+ * differs from the pool's now. The pool's current revision, not yet in the cache, is current.
+ */
+function outdated(
+  pool: VirtualMachinePool,
+  vm: VirtualMachine,
+  revisionSpec: (name: string) => VirtualMachinePoolSpec | undefined,
+): boolean {
+  const name = vm.metadata.labels?.[POOL_REVISION_LABEL];
+  if (!name) return true;
+  if (name === poolRevisionName(pool)) return false;
+  const recorded = revisionSpec(name);
+  return !recorded || !jsonEqual(recorded.virtualMachineTemplate, pool.spec.virtualMachineTemplate);
 }
 
 /**
  * The update that brings an outdated VM to the current template (upstream's opportunistic update): a
- * JSON patch, only over the VM as read. Its runStrategy and other identity kept as upstream keeps them.
+ * JSON patch, only over the VM as read, keeping the firmware UUID and serial that identify it to its guest.
  */
 function updatePatch(pool: VirtualMachinePool, vm: VirtualMachine, ordinal: number, revision: string): JsonPatchOperation[] {
   const desired = desiredVm(pool, ordinal, revision);
+  const firmware = vm.spec.template.spec?.domain.firmware;
+  const domain = desired.spec.template.spec?.domain;
+  if (domain && (firmware?.uuid || firmware?.serial)) {
+    domain.firmware = {
+      ...domain.firmware,
+      ...(firmware.uuid ? { uuid: firmware.uuid } : {}),
+      ...(firmware.serial ? { serial: firmware.serial } : {}),
+    };
+  }
   return [
     { op: 'test', path: '/metadata/resourceVersion', value: vm.metadata.resourceVersion },
     { op: 'replace', path: '/spec', value: desired.spec },
     { op: 'add', path: '/metadata/labels', value: desired.labels },
-    { op: 'add', path: '/metadata/annotations', value: { ...vm.metadata.annotations, ...desired.annotations } },
+    { op: 'add', path: '/metadata/annotations', value: desired.annotations },
   ];
 }
 
@@ -186,14 +198,14 @@ const SORT_POLICIES: Record<string, (a: VirtualMachine, b: VirtualMachine) => nu
 
 /**
  * What a sync of the pool does. `namespaceVms` are all the VMs of its namespace (new names must be
- * free among them), `vmis` finds a VM's VMI, `revisionExists` whether the cache holds a revision.
+ * free among them), `vmiOf` finds a VM's VMI, `revisionSpec` the pool spec a cached revision records.
  * `sync` is false while expectations are pending: then only the claim is made.
  */
 export function planPool(
   pool: VirtualMachinePool,
   namespaceVms: readonly VirtualMachine[],
   vmiOf: (name: string) => VirtualMachineInstance | undefined,
-  revisionExists: (name: string) => boolean,
+  revisionSpec: (name: string) => VirtualMachinePoolSpec | undefined,
   options: { sync: boolean; burst?: number } = { sync: true },
 ): PoolPlan {
   const burst = options.burst ?? DEFAULT_BURST_REPLICAS;
@@ -216,7 +228,7 @@ export function planPool(
   if (!options.sync || pool.spec.paused || pool.metadata.deletionTimestamp) return plan;
   const revision = poolRevisionName(pool);
   const needRevision = () => {
-    if (!revisionExists(revision)) plan.createRevision = poolRevision(pool);
+    if (!revisionSpec(revision)) plan.createRevision = poolRevision(pool);
   };
   const wanted = pool.spec.replicas ?? 1;
   const deleting = plan.owned.filter((vm) => vm.metadata.deletionTimestamp);
@@ -242,7 +254,7 @@ export function planPool(
   if (pool.spec.updateStrategy?.unmanaged) return plan;
   for (const vm of live) {
     const ordinal = ordinalOf(vm.metadata.name!);
-    if (ordinal === undefined || upToDate(pool, vm, ordinal)) continue;
+    if (ordinal === undefined || !outdated(pool, vm, revisionSpec)) continue;
     needRevision();
     plan.update.push({ vm, patch: updatePatch(pool, vm, ordinal, revision) });
   }

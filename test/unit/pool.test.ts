@@ -31,7 +31,7 @@ function made(p: Pool, ordinal: number, ready = true): Vm {
     { ...p, spec: { ...p.spec, replicas: ordinal + 1 } },
     Array.from({ length: ordinal }, (_, i) => ({ metadata: { name: `${p.metadata.name}-${i}` } }) as Vm),
     () => undefined,
-    () => true,
+    () => p.spec,
   ).create;
   return {
     ...vm,
@@ -41,11 +41,12 @@ function made(p: Pool, ordinal: number, ready = true): Vm {
 }
 
 const none = () => undefined;
-const always = () => true;
+/** The revisions the cache holds: the pool's first, recording its first spec. */
+const recorded = (p: Pool) => (name: string) => (name === 'vm-pool-cirros-1' ? structuredClone(p.spec) : undefined);
 
 test('scaling out creates VMs named <pool>-<ordinal> in the lowest free ordinals, owned by the pool, with the revision label', () => {
   const p = pool(3);
-  const plan = planPool(p, [made(p, 1)], none, () => false);
+  const plan = planPool(p, [made(p, 1)], none, none);
   assert.deepEqual(
     plan.create.map((vm) => vm.metadata.name),
     ['vm-pool-cirros-0', 'vm-pool-cirros-2'],
@@ -82,17 +83,17 @@ test('scaling in deletes the highest ordinals, counting VMs already going', () =
   const p = pool(1);
   const vms = [0, 1, 2, 3].map((i) => made(p, i));
   assert.deepEqual(
-    planPool(p, vms, none, always).delete.map((vm) => vm.metadata.name),
+    planPool(p, vms, none, recorded(p)).delete.map((vm) => vm.metadata.name),
     ['vm-pool-cirros-3', 'vm-pool-cirros-2', 'vm-pool-cirros-1'],
   );
   vms[3].metadata.deletionTimestamp = NOW as never;
   assert.deepEqual(
-    planPool(p, vms, none, always).delete.map((vm) => vm.metadata.name),
+    planPool(p, vms, none, recorded(p)).delete.map((vm) => vm.metadata.name),
     ['vm-pool-cirros-2', 'vm-pool-cirros-1'],
   );
   p.spec.scaleInStrategy = { proactive: { selectionPolicy: { sortPolicy: 'AscendingOrder' } } };
   assert.deepEqual(
-    planPool(p, vms, none, always).delete.map((vm) => vm.metadata.name),
+    planPool(p, vms, none, recorded(p)).delete.map((vm) => vm.metadata.name),
     ['vm-pool-cirros-0', 'vm-pool-cirros-1'],
   );
 });
@@ -100,12 +101,12 @@ test('scaling in deletes the highest ordinals, counting VMs already going', () =
 test('paused or with expectations pending, nothing changes; VMs of another owner are not counted', () => {
   const p = pool(2);
   p.spec.paused = true;
-  assert.equal(planPool(p, [], none, always).create.length, 0);
-  assert.equal(planPool(pool(2), [], none, always, { sync: false }).create.length, 0);
+  assert.equal(planPool(p, [], none, recorded(p)).create.length, 0);
+  assert.equal(planPool(pool(2), [], none, recorded(pool(2)), { sync: false }).create.length, 0);
   const foreign = made(pool(2), 0);
   foreign.metadata.ownerReferences = [{ apiVersion: 'x/v1', kind: 'Other', name: 'o', uid: 'o', controller: true }];
   assert.deepEqual(
-    planPool(pool(2), [foreign], none, always).create.map((vm) => vm.metadata.name),
+    planPool(pool(2), [foreign], none, recorded(pool(2))).create.map((vm) => vm.metadata.name),
     ['vm-pool-cirros-1', 'vm-pool-cirros-2'],
     'its name is taken, and it is not the pool s',
   );
@@ -117,7 +118,7 @@ test('a changed template updates the VMs (a guarded patch with the new revision)
   const changed = structuredClone(p);
   changed.metadata.generation = 2;
   changed.spec.virtualMachineTemplate.spec.template.spec!.domain.memory = { guest: '256Mi' };
-  const plan = planPool(changed, vms, none, () => false);
+  const plan = planPool(changed, vms, none, recorded(p));
   assert.deepEqual(
     plan.update.map((u) => u.vm.metadata.name),
     ['vm-pool-cirros-0', 'vm-pool-cirros-1'],
@@ -127,6 +128,13 @@ test('a changed template updates the VMs (a guarded patch with the new revision)
   assert.equal(spec.template.spec?.domain.memory?.guest, '256Mi');
   assert.equal(spec.template.metadata?.labels?.[POOL_REVISION_LABEL], 'vm-pool-cirros-2');
   assert.equal(plan.createRevision?.metadata?.name, 'vm-pool-cirros-2');
+  // Defaults the VM webhook added (its firmware identity) do not make a VM outdated, and its identity is kept.
+  const defaulted = structuredClone(vms[0]);
+  defaulted.spec.template.spec!.domain.firmware = { uuid: 'u-1', serial: 's-1' };
+  defaulted.spec.template.spec!.architecture = 'amd64';
+  assert.equal(planPool(p, [defaulted, vms[1]], none, recorded(p)).update.length, 0);
+  const kept = planPool(changed, [defaulted, vms[1]], none, recorded(p)).update[0].patch[1].value as VirtualMachine['spec'];
+  assert.deepEqual(kept.template.spec?.domain.firmware, { uuid: 'u-1', serial: 's-1' });
   // The VMs updated, their VMIs still run the old template: they are restarted.
   const updated = vms.map(
     (vm, i) => ({ ...vm, spec: plan.update[i].patch[1].value, metadata: { ...vm.metadata, labels: plan.update[i].patch[2].value } }) as Vm,
@@ -135,23 +143,23 @@ test('a changed template updates the VMs (a guarded patch with the new revision)
     metadata: { name, namespace: 'ns', uid: `vmi-${name}`, annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(vms[0]) } },
     spec: { domain: { devices: {} } },
   });
-  const restart = planPool(changed, updated, vmiOf, always);
+  const restart = planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec));
   assert.equal(restart.update.length, 0);
   assert.deepEqual(
     restart.restart.map((v) => v.metadata.name),
     ['vm-pool-cirros-0', 'vm-pool-cirros-1'],
   );
   changed.spec.maxUnavailable = 1;
-  assert.equal(planPool(changed, updated, vmiOf, always).restart.length, 1);
+  assert.equal(planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec)).restart.length, 1);
   changed.spec.updateStrategy = { opportunistic: {} };
-  assert.equal(planPool(changed, updated, vmiOf, always).restart.length, 0);
+  assert.equal(planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec)).restart.length, 0);
 });
 
 test('a scale change alone (a new generation) updates no VM', () => {
   const p = pool(2);
   const vms = [made(p, 0), made(p, 1)];
   const scaled = { ...p, metadata: { ...p.metadata, generation: 5 } };
-  const plan = planPool(scaled, vms, none, always);
+  const plan = planPool(scaled, vms, none, recorded(p));
   assert.equal(plan.update.length, 0);
   assert.equal(plan.createRevision, undefined);
 });
