@@ -54,3 +54,28 @@ export function selectorMatches(selector: LabelSelector | undefined, labels: Rec
   }
   return true;
 }
+
+/**
+ * The selector in the text form of labels.Selector's String() (what kubectl and an HPA read from a
+ * scale subresource's labelSelectorPath): requirements sorted by key, joined by commas.
+ */
+export function selectorString(selector: LabelSelector | undefined): string {
+  const requirements: { key: string; text: string }[] = [];
+  for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) requirements.push({ key, text: `${key}=${value}` });
+  for (const req of selector?.matchExpressions ?? []) {
+    const values = [...(req.values ?? [])].sort().join(',');
+    const text =
+      req.operator === 'In'
+        ? `${req.key} in (${values})`
+        : req.operator === 'NotIn'
+          ? `${req.key} notin (${values})`
+          : req.operator === 'Exists'
+            ? req.key
+            : `!${req.key}`;
+    requirements.push({ key: req.key, text });
+  }
+  return requirements
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((r) => r.text)
+    .join(',');
+}

@@ -1,24 +1,36 @@
 // virt-controller's API writes over client-node: what the VMI, VM and node
 // controllers declare they need, and nothing more.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1ControllerRevision, type V1Pod } from '@kubernetes/client-node';
+import type {
+  DataVolume,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachinePool,
+} from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
+import type { PoolControllerApi } from './pool-controller.ts';
+import type { ReplicaSetControllerApi } from './replicaset-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 
 const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+const REPLICASETS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstancereplicasets' };
+const POOLS = { group: 'pool.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinepools' };
 const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
 const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
 // client-node sends a patch body that is an array as a JSON patch.
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
-export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi {
+export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi, PoolControllerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #apps: AppsV1Api;
 
   constructor(kc: KubeConfig) {
+    this.#apps = kc.makeApiClient(AppsV1Api);
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
   }
@@ -65,5 +77,29 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
     await this.#core.patchNode({ name, body: jsonPatch(patch) });
+  }
+
+  async replaceReplicaSetStatus(namespace: string, name: string, rs: VirtualMachineInstanceReplicaSet): Promise<void> {
+    await this.#custom.replaceNamespacedCustomObjectStatus({ ...REPLICASETS, namespace, name, body: rs });
+  }
+
+  async patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus({ ...VMS, namespace, name, body: jsonPatch(patch) });
+  }
+
+  async createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void> {
+    await this.#apps.createNamespacedControllerRevision({ namespace, body: revision });
+  }
+
+  async createVm(namespace: string, vm: VirtualMachine): Promise<Typed<VirtualMachine>> {
+    return (await this.#custom.createNamespacedCustomObject({ ...VMS, namespace, body: vm })) as Typed<VirtualMachine>;
+  }
+
+  async deleteVm(namespace: string, name: string, uid: string | undefined): Promise<void> {
+    await this.#custom.deleteNamespacedCustomObject({ ...VMS, namespace, name, body: { preconditions: { uid } } });
+  }
+
+  async replacePoolStatus(namespace: string, name: string, pool: VirtualMachinePool): Promise<void> {
+    await this.#custom.replaceNamespacedCustomObjectStatus({ ...POOLS, namespace, name, body: pool });
   }
 }

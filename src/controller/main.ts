@@ -1,5 +1,5 @@
 // virt-controller: once it holds the leader lease, it fills its informers'
-// caches and runs the VM, VMI and node controllers over them.
+// caches and runs the VM, VMI, node, replica set and pool controllers over them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,11 +9,21 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Node,
+  AppsV1Api,
+  type V1ControllerRevision,
   type V1PersistentVolumeClaim,
   type V1Pod,
   VersionApi,
 } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type {
+  DataVolume,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstanceReplicaSet,
+  VirtualMachineInstancetype,
+  VirtualMachinePool,
+  VirtualMachinePreference,
+} from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
@@ -26,6 +36,8 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
 import { NodeController } from './node-controller.ts';
+import { PoolController } from './pool-controller.ts';
+import { ReplicaSetController } from './replicaset-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 
@@ -74,6 +86,8 @@ if (flags['leader-elect']) {
 
 const vms = customInformer<Typed<VirtualMachine>>(kc, 'kubevirt.io', 'v1', 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstances');
+const pools = customInformer<Typed<VirtualMachinePool>>(kc, 'pool.kubevirt.io', 'v1beta1', 'virtualmachinepools');
+const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
 const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', listLauncherPods, LAUNCHER_SELECTOR);
@@ -83,12 +97,22 @@ const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
 
+// Instance types and preferences, and the ControllerRevisions that capture them for VMs.
+const instancetypeInformer = <T>(plural: string) => customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural);
+const instancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineinstancetypes');
+const clusterInstancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineclusterinstancetypes');
+const preferences = instancetypeInformer<VirtualMachinePreference>('virtualmachinepreferences');
+const clusterPreferences = instancetypeInformer<VirtualMachinePreference>('virtualmachineclusterpreferences');
+const apps = kc.makeApiClient(AppsV1Api);
+const listRevisions = () => apps.listControllerRevisionForAllNamespaces() as Promise<KubernetesListObject<V1ControllerRevision>>;
+const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controllerrevisions', listRevisions);
+
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
 const vmController = new VmController({
   api,
-  informers: { vms, vmis, dataVolumes, pvcs },
+  informers: { vms, vmis, dataVolumes, pvcs, instancetypes, clusterInstancetypes, preferences, clusterPreferences, revisions },
   queue: new WorkQueue(),
   now,
   jitter: Math.random,
@@ -114,20 +138,44 @@ const nodeController = new NodeController({
   log,
   heartbeatTimeoutMs: Number(flags['node-heartbeat-timeout-seconds']) * 1000,
 });
+const replicaSetController = new ReplicaSetController({
+  api,
+  informers: { replicaSets, vmis },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+});
+const poolController = new PoolController({
+  api,
+  informers: { pools, vms, vmis, revisions },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+});
 await startInformers(
   log,
+  pools,
   vms,
   vmis,
+  replicaSets,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
   pvcs as CachedInformer<KubernetesObject>,
+  instancetypes,
+  clusterInstancetypes,
+  preferences,
+  clusterPreferences,
+  revisions as CachedInformer<KubernetesObject>,
 );
 leading = true;
 
 log.info('caches synced; reconciling', {
   vms: vms.list().length,
   vmis: vmis.list().length,
+  replicaSets: replicaSets.list().length,
   launcherPods: pods.list().length,
   dataVolumes: dataVolumes.list().length,
   pvcs: pvcs.list().length,
@@ -137,4 +185,6 @@ await Promise.all([
   // As upstream: VMIs get more workers than VMs, since each start takes several writes.
   vmiController.run(10),
   nodeController.run(1),
+  replicaSetController.run(3),
+  poolController.run(3),
 ]);

@@ -2,8 +2,14 @@
 // changes, the VM's key is queued, and reconcile carries out planVm
 // (./vm.ts): finalizers, run strategy, the DataVolumes of its templates,
 // creating or deleting the VMI, and the VM's status.
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
+import type { V1ControllerRevision, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type {
+  DataVolume,
+  VirtualMachine,
+  VirtualMachineInstance,
+  VirtualMachineInstancetype,
+  VirtualMachinePreference,
+} from '../api/types.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { Expectations } from '../lib/expectations.ts';
@@ -19,7 +25,8 @@ import {
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
-import { lookUpVmVolumes, planVm, volumeNamesOf, withSyncFailure, type VmPlan } from './vm.ts';
+import { appliedTemplate, inferMatchers, syncInstancetypes, type InstancetypeLookup } from './instancetype.ts';
+import { lookUpVmVolumes, planVm, volumeNamesOf, withSyncFailure, type VmPlan, type VmTemplateSource } from './vm.ts';
 import { dataVolumeOwnerOf } from './vmi.ts';
 
 /** The API writes of the VM controller. Failures reject with the API's error (its `code` the HTTP status). */
@@ -34,6 +41,19 @@ export interface VmControllerApi {
   /** Deletes the VMI only if it still is the one of this UID. */
   deleteVmi(namespace: string, name: string, uid: string | undefined): Promise<void>;
   replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void>;
+  /** A JSON patch of the VM's status subresource: the instance type and preference references. */
+  patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void>;
+  /** Rejects with 409 when one of that name exists. */
+  createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void>;
+}
+
+/** The caches of instance types, preferences and the ControllerRevisions that capture them for VMs. */
+export interface InstancetypeInformers {
+  instancetypes: InformerCache<Typed<VirtualMachineInstancetype>>;
+  clusterInstancetypes: InformerCache<Typed<VirtualMachineInstancetype>>;
+  preferences: InformerCache<Typed<VirtualMachinePreference>>;
+  clusterPreferences: InformerCache<Typed<VirtualMachinePreference>>;
+  revisions: InformerCache<V1ControllerRevision>;
 }
 
 export interface VmControllerOptions {
@@ -43,7 +63,7 @@ export interface VmControllerOptions {
     vmis: InformerCache<Typed<VirtualMachineInstance>>;
     dataVolumes: InformerCache<Typed<DataVolume>>;
     pvcs: InformerCache<V1PersistentVolumeClaim>;
-  };
+  } & Partial<InstancetypeInformers>;
   queue: WorkQueue;
   now: () => Date;
   /** 0 ≤ jitter < 1, spreading the restarts of VMs that failed together. */
@@ -65,6 +85,7 @@ export class VmController {
   readonly #log: Logger;
   readonly #vmiExpectations: Expectations;
   readonly #dataVolumeExpectations: Expectations;
+  readonly #instancetypes: InstancetypeLookup;
 
   constructor(options: VmControllerOptions) {
     this.#api = options.api;
@@ -79,6 +100,29 @@ export class VmController {
     this.#log = options.log;
     this.#vmiExpectations = new Expectations(() => options.now().getTime());
     this.#dataVolumeExpectations = new Expectations(() => options.now().getTime());
+    const it = options.informers;
+    this.#instancetypes = {
+      instancetype: (namespace, name) => it.instancetypes?.get(name, namespace),
+      clusterInstancetype: (name) => it.clusterInstancetypes?.get(name),
+      preference: (namespace, name) => it.preferences?.get(name, namespace),
+      clusterPreference: (name) => it.clusterPreferences?.get(name),
+      revision: (namespace, name) => it.revisions?.get(name, namespace),
+    };
+    // A revision of a VM's instance type or preference showing up lets the VM start.
+    if (it.revisions) {
+      onEveryChange(it.revisions, (revision) => {
+        const owner = revision.metadata?.ownerReferences?.find((o) => o.controller && o.kind === 'VirtualMachine');
+        if (owner) this.#queue.add(`${revision.metadata?.namespace}/${owner.name}`);
+      });
+    }
+    // An instance type or preference created late lets the VMs naming it go on; one edited changes none.
+    const queueNaming = (which: 'instancetype' | 'preference') => (object: { metadata: { name?: string; namespace?: string } }) => {
+      for (const vm of this.#vms.list(object.metadata.namespace)) {
+        if (vm.spec[which]?.name === object.metadata.name && !vm.status?.[`${which}Ref`]?.controllerRevisionRef) this.#queue.add(keyOf(vm));
+      }
+    };
+    for (const informer of [it.instancetypes, it.clusterInstancetypes]) if (informer) informer.on('add', queueNaming('instancetype'));
+    for (const informer of [it.preferences, it.clusterPreferences]) if (informer) informer.on('add', queueNaming('preference'));
     onEveryChange(this.#vms, (vm) => this.#queue.add(keyOf(vm)));
     onEveryChange(this.#vmis, (vmi, verb) => {
       if (verb === 'add') this.#vmiExpectations.creationObserved(keyOf(vmi));
@@ -126,8 +170,10 @@ export class VmController {
       (claim) => this.#pvcs.get(claim, namespace),
       (dv) => this.#dataVolumes.get(dv, namespace),
     );
-    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() }, volumes);
     const vmLog = this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata });
+    const source = await this.#syncInstancetypes(vm, vmLog);
+    if (!source) return;
+    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() }, volumes, source);
     const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata };
     // The status is written with the resourceVersion of the latest write, so a request virt-api added meanwhile is never lost.
     let resourceVersion = vm.metadata.resourceVersion;
@@ -191,6 +237,48 @@ export class VmController {
       // A VM whose last finalizer just came off is gone: nothing to report on.
       await this.#api.replaceVmStatus(namespace, name, body).catch(ignoreNotFound);
     }
+  }
+
+  /**
+   * Captures the VM's instance type and preference (upstream's revision store) and tells what its VMI
+   * may be made from. Undefined when it wrote something (the VM's change requeues it).
+   */
+  async #syncInstancetypes(vm: Typed<VirtualMachine>, vmLog: Logger): Promise<VmTemplateSource | undefined> {
+    if (vm.metadata.deletionTimestamp || (!vm.spec.instancetype && !vm.spec.preference)) return { template: vm.spec.template };
+    const namespace = vm.metadata.namespace!;
+    const name = vm.metadata.name!;
+    const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata };
+    const inferred = inferMatchers(vm, {
+      pvc: (ns, claim) => this.#pvcs.get(claim, ns),
+      dataVolume: (ns, dv) => this.#dataVolumes.get(dv, ns),
+    });
+    if (inferred && 'error' in inferred) return { failure: { reason: 'FailedCreate', message: inferred.error } };
+    if (inferred) {
+      vmLog.info('inferred the instance type or preference from a volume');
+      await this.#api.patchVm(namespace, name, inferred);
+      return undefined;
+    }
+    const sync = syncInstancetypes(vm, this.#instancetypes);
+    if (sync.failure) return { failure: sync.failure };
+    for (const revision of sync.create) {
+      try {
+        await this.#api.createControllerRevision(namespace, revision);
+        vmLog.info('captured an instance type or preference', { revision: revision.metadata?.name });
+      } catch (error) {
+        // Made by an earlier sync that the cache has not shown yet: the same name holds the same object.
+        if ((error as { code?: number }).code === 409) continue;
+        const message = `error encountered while storing instancetype.kubevirt.io controllerRevisions: ${apiErrorMessage(error)}`;
+        this.#record(subject, 'Warning', 'FailedCreate', message);
+        throw error;
+      }
+    }
+    if (sync.patch) {
+      await this.#api.patchVmStatus(namespace, name, sync.patch);
+      return undefined;
+    }
+    if (!sync.applied) return { failure: undefined };
+    const applied = appliedTemplate(vm, sync.applied);
+    return 'failure' in applied ? { failure: applied.failure } : applied;
   }
 
   /**

@@ -8,6 +8,7 @@ import type { DataVolume, OwnerReference, VirtualMachine, VirtualMachineInstance
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { apiTimestamp, claimNameOf, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
+import { capturedRevisions, matcherAnnotations } from './instancetype.ts';
 import type { RecordedEvent } from './vmi.ts';
 
 export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
@@ -78,8 +79,10 @@ export function templateHash(vm: VirtualMachine): string {
   delete spec.nodeSelector;
   delete spec.affinity;
   delete spec.tolerations;
+  // The captured instance type and preference are part of what the VMI was started as: another one needs a restart.
+  const revisions = capturedRevisions(vm);
   return createHash('sha256')
-    .update(JSON.stringify({ spec, labels: vm.spec.template.metadata?.labels }))
+    .update(JSON.stringify({ spec, labels: vm.spec.template.metadata?.labels, ...(revisions.length ? { revisions } : {}) }))
     .digest('hex')
     .slice(0, 16);
 }
@@ -103,9 +106,13 @@ export function vmiGeneration(vmi: VirtualMachineInstance): number | undefined {
   return value !== undefined && /^-?\d+$/.test(value) ? Number(value) : undefined;
 }
 
-/** The VMI a VM runs: its template, named after it and owned by it (upstream's SetupVMIFromVM). */
-export function vmiFromVm(vm: VirtualMachine, startPaused = false): VirtualMachineInstance {
-  const template = vm.spec.template;
+/**
+ * The VMI a VM runs: its template, named after it and owned by it (upstream's SetupVMIFromVM). With
+ * an instance type or preference, `applied` is the template with them applied, and the VMI is annotated
+ * with their names.
+ */
+export function vmiFromVm(vm: VirtualMachine, startPaused = false, applied?: VirtualMachine['spec']['template']): VirtualMachineInstance {
+  const template = applied ?? vm.spec.template;
   const spec = structuredClone(template.spec!);
   if (startPaused) spec.startStrategy = 'Paused';
   return {
@@ -117,6 +124,7 @@ export function vmiFromVm(vm: VirtualMachine, startPaused = false): VirtualMachi
       ...(template.metadata?.labels ? { labels: template.metadata.labels } : {}),
       annotations: {
         ...template.metadata?.annotations,
+        ...matcherAnnotations(vm),
         [TEMPLATE_HASH_ANNOTATION]: templateHash(vm),
         [TEMPLATE_REVISION_ANNOTATION]: templateRevision(vm),
         ...(vm.metadata.generation !== undefined ? { [VM_GENERATION_ANNOTATION]: String(vm.metadata.generation) } : {}),
@@ -474,11 +482,18 @@ function generationBump(vm: VirtualMachine, vmi: VirtualMachineInstance | undefi
 const VM_OWN_CONDITIONS = new Set(['Ready', 'Failure', 'RestartRequired']);
 
 /** What to do for a VM, given its VMI (if one exists), the DataVolumes and claims it names, and the time. */
+/**
+ * What the VM's instance type and preference allow: the template to start from (with them applied),
+ * or why it cannot start yet (a failure, or, with neither, revisions still to be captured).
+ */
+export type VmTemplateSource = { template: VirtualMachine['spec']['template'] } | { failure?: SyncFailure };
+
 export function planVm(
   vm: VirtualMachine,
   vmi: VirtualMachineInstance | undefined,
   clock: VmClock = { now: new Date(), jitter: 0 },
   volumes: VmVolumes = NO_VM_VOLUMES,
+  source: VmTemplateSource = { template: vm.spec.template },
 ): VmPlan {
   const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
@@ -510,12 +525,17 @@ export function planVm(
     // Made here when their creation waits for the start; either way the VMI waits for them.
     const templates = syncTemplates();
     if (templates.failure || !templates.ready) return;
+    if (!('template' in source)) {
+      // Nothing starts before the instance type and preference are captured and apply.
+      syncFailure ??= source.failure;
+      return;
+    }
     const retryAt = failure?.retryAfterTimestamp ? Date.parse(failure.retryAfterTimestamp) : 0;
     if (retryAt > clock.now.getTime()) {
       plan.requeueAfterMs = retryAt - clock.now.getTime();
       return;
     }
-    plan.createVmi = vmiFromVm(vm, startPausedRequested(vm));
+    plan.createVmi = vmiFromVm(vm, startPausedRequested(vm), source.template);
     plan.events.push({
       type: 'Normal',
       reason: 'SuccessfulCreate',
@@ -585,6 +605,8 @@ export function planVm(
   // Upstream's syncConditions: the VMI's conditions become the VM's; without a VMI the last ones stay.
   const mirrored = ours ? (ours.status?.conditions ?? []) : (previous ?? []);
   const conditions: Condition[] = mirrored.filter((c) => !VM_OWN_CONDITIONS.has(c.type)).map((c) => ({ ...c }));
+  // A missing instance type or preference is reported whether or not the VM is to run, as upstream's.
+  if (!('template' in source) && source.failure && !vm.metadata.deletionTimestamp) syncFailure ??= source.failure;
   if (syncFailure) conditions.push(failureCondition(syncFailure, now, previous));
   conditions.push(readyCondition(ours, now, previous));
   const restart = restartRequired(vm, ours, now, previous);

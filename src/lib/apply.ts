@@ -28,6 +28,8 @@ const RESOURCES: Record<string, { group: string; plural: string; namespaced: boo
     namespaced: false,
   },
   APIService: { group: 'apiregistration.k8s.io', plural: 'apiservices', namespaced: false },
+  VirtualMachineClusterInstancetype: { group: 'instancetype.kubevirt.io', plural: 'virtualmachineclusterinstancetypes', namespaced: false },
+  VirtualMachineClusterPreference: { group: 'instancetype.kubevirt.io', plural: 'virtualmachineclusterpreferences', namespaced: false },
 };
 
 export interface ApplyObject {

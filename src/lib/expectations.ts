@@ -8,6 +8,8 @@ const TTL_MS = 5 * 60 * 1000;
 
 export class Expectations {
   private readonly pending = new Map<string, { count: number; since: number }>();
+  /** Objects deleted and not yet seen gone (or going), by name, per key (client-go's UID-tracking expectations). */
+  private readonly deleting = new Map<string, { names: Set<string>; since: number }>();
 
   private readonly now: () => number;
 
@@ -25,19 +27,35 @@ export class Expectations {
     if (--entry.count <= 0) this.pending.delete(key);
   }
 
-  /** Whether the controller may act on the key: nothing it created is still unseen. */
+  /** Adds to what is expected to go. */
+  expectDeletions(key: string, names: readonly string[]): void {
+    if (!names.length) return;
+    const entry = this.deleting.get(key);
+    if (entry) for (const name of names) entry.names.add(name);
+    else this.deleting.set(key, { names: new Set(names), since: this.now() });
+  }
+
+  /** The object of this name was seen deleted, or marked for deletion. */
+  deletionObserved(key: string, name: string): void {
+    const entry = this.deleting.get(key);
+    if (!entry) return;
+    entry.names.delete(name);
+    if (entry.names.size === 0) this.deleting.delete(key);
+  }
+
+  /** Whether the controller may act on the key: nothing it created is still unseen, nothing it deleted still seen. */
   satisfied(key: string): boolean {
-    const entry = this.pending.get(key);
-    if (!entry) return true;
-    if (this.now() - entry.since > TTL_MS) {
-      this.pending.delete(key);
-      return true;
-    }
-    return false;
+    const now = this.now();
+    const created = this.pending.get(key);
+    if (created && now - created.since > TTL_MS) this.pending.delete(key);
+    const deleted = this.deleting.get(key);
+    if (deleted && now - deleted.since > TTL_MS) this.deleting.delete(key);
+    return !this.pending.has(key) && !this.deleting.has(key);
   }
 
   forget(key: string): void {
     this.pending.delete(key);
+    this.deleting.delete(key);
   }
 }
 

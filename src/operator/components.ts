@@ -393,7 +393,10 @@ function virtControllerObjects(p: InstallParams): Obj[] {
   const sa = 'kubevirt-controller';
   return [
     ...serviceAccountWithRole(sa, p, [
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch'] },
+      // Pools make, update and delete their VMs.
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], verbs: ['get', 'list', 'watch', 'patch', 'create', 'delete'] },
+      { apiGroups: ['pool.kubevirt.io'], resources: ['virtualmachinepools'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['pool.kubevirt.io'], resources: ['virtualmachinepools/status'], verbs: ['update'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['update', 'patch'] },
       {
         apiGroups: ['kubevirt.io'],
@@ -401,6 +404,21 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         verbs: ['get', 'list', 'watch', 'create', 'delete', 'update', 'patch'],
       },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
+      // Replica sets: read, and their status written; their VMIs are made, adopted and deleted above.
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
+      // Instance types and preferences are read and captured for each VM in ControllerRevisions it owns.
+      {
+        apiGroups: ['instancetype.kubevirt.io'],
+        resources: [
+          'virtualmachineinstancetypes',
+          'virtualmachineclusterinstancetypes',
+          'virtualmachinepreferences',
+          'virtualmachineclusterpreferences',
+        ],
+        verbs: ['get', 'list', 'watch'],
+      },
+      { apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['get', 'list', 'watch', 'create'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.

@@ -235,6 +235,12 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
         { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], verbs: all },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'secrets', 'configmaps'], verbs: all },
         { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
+        // The catalogue of common cluster instance types and preferences.
+        {
+          apiGroups: ['instancetype.kubevirt.io'],
+          resources: ['virtualmachineclusterinstancetypes', 'virtualmachineclusterpreferences'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+        },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],

@@ -25,6 +25,7 @@ import type { WorkQueue } from '../lib/workqueue.ts';
 import { UPLOAD_API_SERVICE } from './cdi-components.ts';
 import { planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
+import { commonInstancetypes } from './common-instancetypes.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
 
 /** Re-apply everything this often even when nothing seems to have changed, to put back what was removed. */
@@ -82,6 +83,8 @@ export class KubeVirtController {
   readonly #log: Logger;
   /** What was applied last, and when: the same install is applied again only once RESYNC_MS have passed. */
   #lastApplied = { hash: '', at: 0 };
+  /** When the catalogue of common instance types and preferences was last applied (0: not since the install changed). */
+  #catalogueAppliedAt = 0;
   #cdiInstalled: boolean | undefined;
 
   constructor(options: KubeVirtControllerOptions) {
@@ -133,9 +136,14 @@ export class KubeVirtController {
       const started = this.#now().getTime();
       for (const obj of desired) await this.#api.apply(obj);
       this.#lastApplied = { hash, at: this.#now().getTime() };
+      this.#catalogueAppliedAt = 0;
       this.#log.info('install objects applied', { objects: desired.length, ms: this.#now().getTime() - started, image: images.image });
     }
     const waiting = await this.#readiness(cdi);
+    // The catalogue goes in once virt-api (whose webhooks admit it) is ready, unless the CR turns it off.
+    if (!waiting.length && kv.spec?.configuration?.commonInstancetypesDeployment?.enabled !== false) {
+      await this.#applyCatalogue();
+    }
     const status = kubevirtStatus(kv, { waiting, generations: this.#generations() }, images, apiTimestamp(this.#now()));
     if (!jsonEqual(status, kv.status ?? {})) {
       if (status.phase !== kv.status?.phase) {
@@ -149,6 +157,22 @@ export class KubeVirtController {
     // The APIService is not watched, and certificates come due: look again.
     const untilRenewal = Math.max(1000, pki.nextCheck.getTime() - this.#now().getTime());
     this.#queue.addAfter(key, Math.min(waiting.length ? 3000 : RESYNC_MS, untilRenewal));
+  }
+
+  /** Applies the common instance types and preferences; a failure is logged and tried again at the next reconcile. */
+  async #applyCatalogue(): Promise<void> {
+    if (this.#catalogueAppliedAt && this.#now().getTime() - this.#catalogueAppliedAt < RESYNC_MS) return;
+    const catalogue = commonInstancetypes().map((o) => ({
+      ...o,
+      metadata: { ...o.metadata, labels: { ...o.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY } },
+    })) as InstallObject[];
+    try {
+      for (const obj of catalogue) await this.#api.apply(obj);
+      this.#catalogueAppliedAt = this.#now().getTime();
+      this.#log.info('common instance types and preferences applied', { objects: catalogue.length });
+    } catch (error) {
+      this.#log.warning('could not apply the common instance types and preferences; will retry', { error: String(error) });
+    }
   }
 
   #subject(kv: Typed<KubeVirt>) {

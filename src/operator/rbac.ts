@@ -17,7 +17,12 @@ const CORE_RESOURCES = [
 ];
 const SIDE_GROUPS: Record<string, string[]> = {
   'pool.kubevirt.io': ['virtualmachinepools'],
-  'instancetype.kubevirt.io': ['virtualmachineinstancetypes', 'virtualmachinepreferences'],
+  'instancetype.kubevirt.io': [
+    'virtualmachineinstancetypes',
+    'virtualmachineclusterinstancetypes',
+    'virtualmachinepreferences',
+    'virtualmachineclusterpreferences',
+  ],
 };
 /** Guest information any viewer may read. */
 const READ_GUEST_INFO = [
@@ -101,6 +106,25 @@ export function userClusterRoles(): Record<string, unknown>[] {
       ...Object.entries(SIDE_GROUPS).map(([group, resources]) => ({ apiGroups: [group], resources, verbs: READ })),
       { apiGroups: ['migrations.kubevirt.io'], resources: ['migrationpolicies'], verbs: READ },
     ]),
+    // Every authenticated user may see the cluster-wide instance types and preferences (the catalogue), as upstream.
+    role('instancetype.kubevirt.io:view', undefined, [
+      {
+        apiGroups: ['instancetype.kubevirt.io'],
+        resources: ['virtualmachineclusterinstancetypes', 'virtualmachineclusterpreferences'],
+        verbs: READ,
+      },
+    ]),
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: {
+        name: 'instancetype.kubevirt.io:view',
+        labels: { 'kubevirt.io': '' },
+        annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'true' },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'instancetype.kubevirt.io:view' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
+    },
     role('kubevirt.io:migrate', undefined, [
       { apiGroups: [SUBRESOURCES], resources: ['virtualmachines/migrate'], verbs: ['update'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ALL },

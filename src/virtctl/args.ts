@@ -110,6 +110,15 @@ export interface CreateVmOptions {
   memory: string;
   instancetype?: string;
   preference?: string;
+  /** Infer the instance type (preference) from the boot volume (default true), or from the volume named. */
+  inferInstancetype?: boolean;
+  inferInstancetypeFrom?: string;
+  inferPreference?: boolean;
+  inferPreferenceFrom?: string;
+  /** Whether the memory or an inference flag was given explicitly (inference errors then count, memory stays). */
+  memoryGiven?: boolean;
+  explicitInstancetypeInference?: boolean;
+  explicitPreferenceInference?: boolean;
   containerdisks: string[];
   pvcs: string[];
   cloudInitUserData?: string;
@@ -123,8 +132,28 @@ function matcher(flag: string, text: string, kinds: [string, string]) {
   const [kind, name] = text.includes('/') ? text.split('/', 2) : ['', text];
   if (!name) throw new UsageError(`--${flag}: a name is required`);
   if (kind && !kinds.includes(kind.toLowerCase()))
-    throw new UsageError(`--${flag}: invalid kind "${kind}", supported values are: ${kinds.join(', ')}`);
+    throw new UsageError(`--${flag}: invalid ${flag} kind "${kind.toLowerCase()}", supported values are: ${kinds.join(', ')}`);
   return { name, ...(kind && { kind: kind.toLowerCase() }) };
+}
+
+/**
+ * Upstream's inference from a volume: the one named, else the one of the lowest boot order, else
+ * the first; only a claim (or DataVolume) can carry the labels to infer from. Implicit inference
+ * asks the cluster to ignore a failure; explicit inference fails here instead.
+ */
+function inferFrom(
+  flag: string,
+  explicitFrom: string | undefined,
+  volumes: { name: string; persistentVolumeClaim?: unknown; dataVolume?: unknown }[],
+  bootOrders: Map<number, string>,
+): string {
+  if (!volumes.length) throw new UsageError(`--${flag}: at least one volume is needed to infer an instance type or preference`);
+  const name = explicitFrom ?? (bootOrders.size ? bootOrders.get(Math.min(...bootOrders.keys()))! : volumes[0].name);
+  const volume = volumes.find((v) => v.name === name);
+  if (!volume) throw new UsageError(`--${flag}: there is no volume with name "${name}"`);
+  if (!volume.persistentVolumeClaim && !volume.dataVolume)
+    throw new UsageError(`--${flag}: inference of instancetype or preference works only with datasources, datavolumes or pvcs`);
+  return name;
 }
 
 /** The VirtualMachine `virtctl create vm` prints, as upstream builds it from the same flags. */
@@ -147,7 +176,7 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
   const spec = vm.spec.template!.spec!;
   const volumes = spec.volumes!;
   const disks: NonNullable<NonNullable<typeof spec.domain.devices>['disks']> = [];
-  const bootOrders = new Set<number>();
+  const bootOrders = new Map<number, string>();
   const addVolume = (flag: string, name: string, bootorder: string | undefined) => {
     if (!DNS_LABEL.test(name)) throw new UsageError(`--${flag}: invalid name "${name}": a volume name must be a DNS-1123 label`);
     if (volumes.some((v) => v.name === name)) throw new UsageError(`--${flag}: there is already a volume with name "${name}"`);
@@ -155,7 +184,7 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
     const order = Number(bootorder);
     if (!Number.isInteger(order) || order < 1) throw new UsageError(`--${flag}: bootorder must be greater than 0`);
     if (bootOrders.has(order)) throw new UsageError(`--${flag}: bootorder ${order} was specified multiple times`);
-    bootOrders.add(order);
+    bootOrders.set(order, name);
     disks.push({ name, bootOrder: order });
   };
   for (const [i, text] of o.containerdisks.entries()) {
@@ -189,6 +218,19 @@ export function createVm(o: CreateVmOptions): VirtualMachine {
   }
   if (o.preference)
     vm.spec.preference = matcher('preference', o.preference, ['virtualmachinepreference', 'virtualmachineclusterpreference']);
+  // Inference, as upstream: by default from the boot volume when it can be, the memory kept as a fallback.
+  const infer = (which: 'instancetype' | 'preference', from: string | undefined, explicit: boolean | undefined) => {
+    try {
+      const volume = inferFrom(`infer-${which}${from ? '-from' : ''}`, from, volumes, bootOrders);
+      vm.spec[which] = { inferFromVolume: volume, ...(explicit ? {} : { inferFromVolumeFailurePolicy: 'Ignore' }) };
+      if (which === 'instancetype' && explicit) delete spec.domain.memory;
+    } catch (error) {
+      if (explicit) throw error;
+    }
+  };
+  if (!o.instancetype && !o.memoryGiven && (o.inferInstancetype ?? true))
+    infer('instancetype', o.inferInstancetypeFrom, o.explicitInstancetypeInference);
+  if (!o.preference && (o.inferPreference ?? true)) infer('preference', o.inferPreferenceFrom, o.explicitPreferenceInference);
   if (!volumes.length) delete spec.volumes;
   return vm;
 }

@@ -475,6 +475,10 @@ create
   .option('--memory <quantity>', 'Specify the memory of the VM (not with --instancetype).')
   .option('--instancetype <[kind/]name>', 'Specify the Instance Type of the VM.')
   .option('--preference <[kind/]name>', 'Specify the Preference of the VM.')
+  .option('--infer-instancetype [bool]', 'Infer the Instance Type of the VM from the first boot disk.', (v) => v !== 'false')
+  .option('--infer-instancetype-from <volume>', 'Specify the volume to infer the Instance Type of the VM from.')
+  .option('--infer-preference [bool]', 'Infer the Preference of the VM from the first boot disk.', (v) => v !== 'false')
+  .option('--infer-preference-from <volume>', 'Specify the volume to infer the Preference of the VM from.')
   .option('--volume-containerdisk <params>', 'src:image[,name:name][,bootorder:N]; repeatable', collect, [])
   .option('--volume-pvc <params>', 'src:claim[,name:name][,bootorder:N]; repeatable', collect, [])
   .option('--cloud-init-user-data <base64>', 'Specify the base64 encoded cloud-init user data of the VM.')
@@ -492,6 +496,13 @@ create
         memory: o.memory ?? '512Mi',
         instancetype: o.instancetype,
         preference: o.preference,
+        inferInstancetype: o.inferInstancetype,
+        inferInstancetypeFrom: o.inferInstancetypeFrom,
+        inferPreference: o.inferPreference,
+        inferPreferenceFrom: o.inferPreferenceFrom,
+        memoryGiven: o.memory !== undefined,
+        explicitInstancetypeInference: o.inferInstancetype !== undefined || o.inferInstancetypeFrom !== undefined,
+        explicitPreferenceInference: o.inferPreference !== undefined || o.inferPreferenceFrom !== undefined,
         containerdisks: o.volumeContainerdisk,
         pvcs: o.volumePvc,
         cloudInitUserData: o.cloudInitUserData,

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1ControllerRevision, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
@@ -96,6 +96,14 @@ class RecordingApi extends EventEmitter implements VmiControllerApi, VmControlle
 
   async replaceVmStatus(namespace: string, name: string, vm: VirtualMachine): Promise<void> {
     this.#call('replaceVmStatus', namespace, name, vm);
+  }
+
+  async patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    this.#call('patchVmStatus', namespace, name, patch);
+  }
+
+  async createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void> {
+    this.#call('createControllerRevision', namespace, revision);
   }
 
   async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {

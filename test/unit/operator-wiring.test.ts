@@ -7,6 +7,7 @@ import type { V1APIService, V1CustomResourceDefinition, V1ConfigMap, V1DaemonSet
 import type { KubeVirt } from '../../src/api/types.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
+import { commonInstancetypes } from '../../src/operator/common-instancetypes.ts';
 import { leafCertificates } from '../../src/operator/components.ts';
 import { desiredInstall, KUBEVIRT_FINALIZER } from '../../src/operator/install.ts';
 import { KubeVirtController, type InstallObject, type KubeVirtControllerApi } from '../../src/operator/kubevirt-controller.ts';
@@ -134,7 +135,10 @@ test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the i
   assert.equal(await queue.get(), 'kubevirt/kubevirt');
   await controller.reconcile('kubevirt/kubevirt');
   assert.deepEqual(api.patches, [[{ op: 'add', path: '/metadata/finalizers', value: [KUBEVIRT_FINALIZER] }]]);
-  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, uploadKey, ...installNames()]);
+  // Then, with every component ready, the catalogue of common instance types and preferences.
+  const catalogue = commonInstancetypes().map((o) => `${o.kind}/${o.metadata.name}`);
+  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, uploadKey, ...installNames(), ...catalogue]);
+  assert.ok(catalogue.includes('VirtualMachineClusterInstancetype/u1.medium'));
   const [status] = api.statuses;
   assert.equal(status.status?.phase, 'Deployed');
   assert.equal(status.metadata.resourceVersion, '11', 'written at the version the finalizer patch returned');

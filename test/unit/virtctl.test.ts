@@ -85,7 +85,33 @@ test("create vm builds upstream's manifest from flags", () => {
     /bootorder 1 was specified multiple times/,
   );
   assert.throws(() => createVm({ ...plainOptions(), containerdisks: ['src:a,size:1Gi'] }), /unknown param\(s\): size:1Gi/);
-  assert.throws(() => createVm({ ...plainOptions(), instancetype: 'pod/x' }), /invalid kind "pod"/);
+  assert.throws(() => createVm({ ...plainOptions(), instancetype: 'pod/x' }), /invalid instancetype kind "pod", supported values are/);
+  assert.deepEqual(createVm({ ...plainOptions(), instancetype: 'VirtualMachineClusterInstancetype/u1.medium' }).spec.instancetype, {
+    name: 'u1.medium',
+    kind: 'virtualmachineclusterinstancetype',
+  });
+});
+
+test('create vm infers the instance type and preference from the boot claim, as upstream', () => {
+  // Implicitly: the cluster is to ignore a volume without defaults, and the memory stays as the fallback.
+  const implicit = createVm({ ...plainOptions(), pvcs: ['src:disk-a', 'src:disk-b,bootorder:1'] });
+  assert.deepEqual(implicit.spec.instancetype, { inferFromVolume: 'disk-b', inferFromVolumeFailurePolicy: 'Ignore' });
+  assert.deepEqual(implicit.spec.preference, { inferFromVolume: 'disk-b', inferFromVolumeFailurePolicy: 'Ignore' });
+  assert.equal(implicit.spec.template?.spec?.domain.memory?.guest, '512Mi');
+  // A containerDisk has no labels to infer from: implicit inference just does not happen.
+  const containerDisk = createVm({ ...plainOptions(), containerdisks: ['src:registry:5000/x:y'] });
+  assert.equal(containerDisk.spec.instancetype, undefined);
+  // Explicitly: the memory goes, and a volume that cannot be inferred from is an error.
+  const explicit = createVm({ ...plainOptions(), pvcs: ['src:disk'], inferInstancetypeFrom: 'disk', explicitInstancetypeInference: true });
+  assert.deepEqual(explicit.spec.instancetype, { inferFromVolume: 'disk' });
+  assert.equal(explicit.spec.template?.spec?.domain.memory, undefined);
+  assert.throws(
+    () => createVm({ ...plainOptions(), containerdisks: ['src:x:y'], inferInstancetype: true, explicitInstancetypeInference: true }),
+    /works only with datasources, datavolumes or pvcs/,
+  );
+  // Memory given, or --infer-instancetype=false: no instance type inference.
+  assert.equal(createVm({ ...plainOptions(), pvcs: ['src:disk'], memoryGiven: true }).spec.instancetype, undefined);
+  assert.equal(createVm({ ...plainOptions(), pvcs: ['src:disk'], inferInstancetype: false }).spec.instancetype, undefined);
 });
 const plainOptions = () => ({
   name: 'v',
