@@ -29,7 +29,8 @@ export const PAUSED_NOT_READY = {
 } as const;
 
 /** Whether the VMI reports its guest paused. */
-export const vmiIsPaused = (vmi: VirtualMachineInstance) => vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
+export const vmiIsPaused = (vmi: VirtualMachineInstance) =>
+  vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
 
 /** A VM's run strategy, with the deprecated `running` read as upstream reads it. */
 export function runStrategyOf(vm: VirtualMachine): string {

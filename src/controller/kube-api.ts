@@ -5,6 +5,8 @@ import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../api/
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
+import type { NotSupportedKind } from '../contract/not-supported.ts';
+import type { NotSupportedControllerApi } from './not-supported-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 
@@ -14,7 +16,7 @@ const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolum
 // client-node sends a patch body that is an array as a JSON patch.
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
-export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi {
+export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi, NotSupportedControllerApi {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
 
@@ -65,5 +67,10 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
     await this.#core.patchNode({ name, body: jsonPatch(patch) });
+  }
+
+  async patchCustomStatus(kind: NotSupportedKind, namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    const { group, version, plural } = kind;
+    await this.#custom.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body: jsonPatch(patch) });
   }
 }

@@ -26,6 +26,9 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
 import { NodeController } from './node-controller.ts';
+import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
+import type { NotSupportedObject } from './not-supported.ts';
+import { NotSupportedController } from './not-supported-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 
@@ -83,6 +86,11 @@ const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
 
+// Snapshots, restores, exports, clones and backups: served, not carried out yet; each says so in its status.
+const unsupported = Object.fromEntries(
+  NOT_SUPPORTED_KINDS.map((k) => [k.kind, customInformer<KubernetesObject & NotSupportedObject>(kc, k.group, k.version, k.plural)]),
+);
+
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
@@ -114,8 +122,10 @@ const nodeController = new NodeController({
   log,
   heartbeatTimeoutMs: Number(flags['node-heartbeat-timeout-seconds']) * 1000,
 });
+const notSupportedController = new NotSupportedController({ api, informers: unsupported, queue: new WorkQueue(), now, record, log });
 await startInformers(
   log,
+  ...Object.values(unsupported),
   vms,
   vmis,
   pods as CachedInformer<KubernetesObject>,
@@ -137,4 +147,5 @@ await Promise.all([
   // As upstream: VMIs get more workers than VMs, since each start takes several writes.
   vmiController.run(10),
   nodeController.run(1),
+  notSupportedController.run(1),
 ]);

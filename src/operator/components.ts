@@ -5,6 +5,7 @@
 // applies what this returns; certificates are its own business (./certs.ts).
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
+import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
 
 export interface InstallParams {
   namespace: string;
@@ -152,6 +153,14 @@ export const VALIDATING_HOOKS: Hook[] = [
     group: 'pool.kubevirt.io',
     versions: ['v1beta1', 'v1alpha1'],
     resources: ['virtualmachinepools'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
+    name: 'virtualmachinepreset-validator.kubevirt.io',
+    path: '/vmipreset-validate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancepresets'],
     operations: ['CREATE', 'UPDATE'],
   },
   {
@@ -407,6 +416,11 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      // Snapshots, restores, exports, clones and backups are not carried out yet: it only says so in their status.
+      ...NOT_SUPPORTED_KINDS.flatMap((k) => [
+        { apiGroups: [k.group], resources: [k.plural], verbs: ['list', 'watch'] },
+        { apiGroups: [k.group], resources: [`${k.plural}/status`], verbs: ['patch'] },
+      ]),
     ]),
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
     componentDeployment(

@@ -13,6 +13,7 @@ import type {
   VirtualMachineInstancetypeSpec,
   VirtualMachinePool,
   VirtualMachinePreference,
+  VirtualMachineInstancePreset,
 } from '../api/types.ts';
 import { defaultNewVmi, DefaultingError, type DefaultingContext } from '../api/defaults/vmi.ts';
 import { defaultVm } from '../api/defaults/vm.ts';
@@ -24,6 +25,7 @@ import {
   validateMigrationUpdate,
   validatePool,
   validatePreference,
+  validatePreset,
   validateReplicaSet,
   validateVm,
   validateVmiCreate,
@@ -191,6 +193,10 @@ const HANDLERS: Record<string, Handler> = {
   ),
   '/virtualmachineclusterpreferences-validate': typed('VirtualMachineClusterPreference', (request) =>
     verdict(validatePreference(object<VirtualMachinePreference>(request))),
+  ),
+  // The deprecated presets are still checked as upstream checks them; kube-apiserver adds the deprecation warning.
+  '/vmipreset-validate': typed('VirtualMachineInstancePreset', (request) =>
+    verdict(validatePreset(object<VirtualMachineInstancePreset>(request))),
   ),
   '/migration-policy-validate-create': typed('MigrationPolicy', (request) =>
     verdict(validateMigrationPolicy(object<MigrationPolicy>(request))),

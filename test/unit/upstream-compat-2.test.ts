@@ -1,0 +1,271 @@
+// More gaps found by running upstream KubeVirt's functional tests against kubevirt-ts (issue 17),
+// each pinned on the pure plan, render or wiring that closes it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderedCrdFiles } from '../../src/api/manifests.ts';
+import { parse } from 'yaml';
+import { NOT_SUPPORTED_KINDS, notSupportedMessage } from '../../src/contract/not-supported.ts';
+import { planNotSupported, type NotSupportedObject } from '../../src/controller/not-supported.ts';
+import { NotSupportedController } from '../../src/controller/not-supported-controller.ts';
+import type { JsonPatchOperation } from '../../src/lib/kube.ts';
+import { WorkQueue } from '../../src/lib/workqueue.ts';
+import { componentObjects, VALIDATING_HOOKS } from '../../src/operator/components.ts';
+import { userClusterRoles } from '../../src/operator/rbac.ts';
+import { review, type AdmissionReview } from '../../src/virt-api/admission.ts';
+import { defaultConfig, fixedContext } from '../helpers/fixtures.ts';
+import { SeededInformer } from '../helpers/seeded-informer.ts';
+import { capturedEvents, capturedLog } from '../helpers/wiring.ts';
+
+const NOW = '2026-11-22T10:00:00Z';
+const installParams = {
+  namespace: 'kubevirt',
+  image: 'registry:5000/kubevirt-ts/virt-ts:devel',
+  launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
+  imagePullPolicy: 'Always',
+  caBundle: 'CA',
+  cdi: true,
+};
+
+type Crd = {
+  spec: {
+    group: string;
+    scope: string;
+    names: { kind: string; shortNames?: string[]; categories?: string[] };
+    versions: {
+      name: string;
+      served: boolean;
+      storage: boolean;
+      deprecated?: boolean;
+      deprecationWarning?: string;
+      subresources?: { status?: object };
+      additionalPrinterColumns?: { name: string; jsonPath: string }[];
+    }[];
+  };
+};
+const crd = (name: string): Crd => parse(renderedCrdFiles()[`${name}.yaml`]);
+
+// --- 1. the CRDs upstream's namespace cleanup deletes from -----------------------------------
+
+test("upstream's side kinds are served with its groups, versions, names and columns", () => {
+  const expected: [string, string, string[], string[]][] = [
+    // CRD name, storage version, served versions, short names
+    ['virtualmachineinstancepresets.kubevirt.io', 'v1alpha3', ['v1', 'v1alpha3'], ['vmipreset', 'vmipresets']],
+    ['virtualmachinesnapshots.snapshot.kubevirt.io', 'v1beta1', ['v1alpha1', 'v1beta1'], ['vmsnapshot', 'vmsnapshots']],
+    [
+      'virtualmachinesnapshotcontents.snapshot.kubevirt.io',
+      'v1beta1',
+      ['v1alpha1', 'v1beta1'],
+      ['vmsnapshotcontent', 'vmsnapshotcontents'],
+    ],
+    ['virtualmachinerestores.snapshot.kubevirt.io', 'v1beta1', ['v1alpha1', 'v1beta1'], ['vmrestore', 'vmrestores']],
+    ['virtualmachineexports.export.kubevirt.io', 'v1', ['v1', 'v1beta1'], ['vmexport', 'vmexports']],
+    ['virtualmachineclones.clone.kubevirt.io', 'v1beta1', ['v1alpha1', 'v1beta1'], ['vmclone', 'vmclones']],
+    ['virtualmachinebackups.backup.kubevirt.io', 'v1alpha1', ['v1alpha1'], ['vmbackup', 'vmbackups']],
+    ['virtualmachinebackuptrackers.backup.kubevirt.io', 'v1alpha1', ['v1alpha1'], ['vmbackuptracker', 'vmbackuptrackers']],
+  ];
+  for (const [name, storage, served, shortNames] of expected) {
+    const c = crd(name);
+    assert.equal(c.spec.scope, 'Namespaced', name);
+    assert.deepEqual(c.spec.names.shortNames, shortNames, name);
+    assert.deepEqual(c.spec.names.categories, ['all'], name);
+    assert.deepEqual(c.spec.versions.map((v) => v.name).sort(), served, name);
+    assert.ok(
+      c.spec.versions.every((v) => v.served),
+      name,
+    );
+    assert.deepEqual(
+      c.spec.versions.filter((v) => v.storage).map((v) => v.name),
+      [storage],
+      name,
+    );
+    if (!name.startsWith('virtualmachineinstancepresets'))
+      assert.ok(
+        c.spec.versions.every((v) => v.subresources?.status),
+        name,
+      );
+  }
+  // Presets: both versions deprecated with upstream's warnings (its test suite filters on that text).
+  for (const v of crd('virtualmachineinstancepresets.kubevirt.io').spec.versions) {
+    assert.equal(v.deprecated, true);
+    assert.equal(v.deprecationWarning, `kubevirt.io/${v.name} VirtualMachineInstancePresets is now deprecated and will be removed in v2.`);
+  }
+  // Snapshots' and clones' alpha versions are served without a deprecation; export's v1beta1 is deprecated.
+  assert.ok(crd('virtualmachinesnapshots.snapshot.kubevirt.io').spec.versions.every((v) => !v.deprecated));
+  assert.ok(crd('virtualmachineclones.clone.kubevirt.io').spec.versions.every((v) => !v.deprecated));
+  const exportV1beta1 = crd('virtualmachineexports.export.kubevirt.io').spec.versions.find((v) => v.name === 'v1beta1')!;
+  assert.equal(exportV1beta1.deprecated, true);
+  assert.match(exportV1beta1.deprecationWarning!, /export.kubevirt.io\/v1beta1 VirtualMachineExport is now deprecated/);
+  const columns = (name: string) => crd(name).spec.versions[0].additionalPrinterColumns!.map((c) => `${c.name}=${c.jsonPath}`);
+  assert.deepEqual(columns('virtualmachinesnapshots.snapshot.kubevirt.io'), [
+    'SourceKind=.spec.source.kind',
+    'SourceName=.spec.source.name',
+    'Phase=.status.phase',
+    'ReadyToUse=.status.readyToUse',
+    'CreationTime=.status.creationTime',
+    'Error=.status.error.message',
+  ]);
+  assert.deepEqual(columns('virtualmachineclones.clone.kubevirt.io'), [
+    'Phase=.status.phase',
+    'SourceVirtualMachine=.spec.source.name',
+    'TargetVirtualMachine=.spec.target.name',
+  ]);
+});
+
+function presetReview(object: unknown): AdmissionReview {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'req-1', operation: 'CREATE', object, userInfo: { username: 'alice' } },
+  };
+}
+
+test('presets are admitted as upstream admits them: a domain is required, disks are checked', () => {
+  assert.ok(VALIDATING_HOOKS.some((h) => h.path === '/vmipreset-validate' && h.resources.includes('virtualmachineinstancepresets')));
+  const env = { ...fixedContext(), config: defaultConfig, kubevirtServiceAccounts: new Set<string>() };
+  const preset = (spec: unknown) => ({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstancePreset', metadata: { name: 'p' }, spec });
+  const selector = { matchLabels: { 'kubevirt.io/os': 'win10' } };
+  const ok = review('/vmipreset-validate', presetReview(preset({ selector, domain: { cpu: { cores: 2 }, devices: {} } })), env);
+  assert.equal(ok.response?.allowed, true);
+  const noDomain = review('/vmipreset-validate', presetReview(preset({ selector })), env);
+  assert.equal(noDomain.response?.allowed, false);
+  assert.deepEqual(
+    noDomain.response?.status?.details?.causes.map((c) => [c.field, c.message]),
+    [['spec.domain', 'missing domain.']],
+  );
+  const twoSameDisks = preset({ selector, domain: { devices: { disks: [{ name: 'a' }, { name: 'a' }] } } });
+  assert.equal(review('/vmipreset-validate', presetReview(twoSameDisks), env).response?.allowed, false);
+});
+
+const object = (kind: string, status?: Record<string, unknown>): NotSupportedObject => ({
+  metadata: { name: `my-${kind.toLowerCase()}`, namespace: 'ns', uid: 'u1', generation: 2 },
+  ...(status ? { status } : {}),
+});
+const kindOf = (name: string) => NOT_SUPPORTED_KINDS.find((k) => k.kind === name)!;
+
+test('snapshots, restores, exports, clones and backups say they are not supported, with a phase where upstream has one', () => {
+  const plan = (name: string) => planNotSupported(kindOf(name), object(name), NOW) as Record<string, unknown> & { conditions?: object[] };
+  const message = (name: string) => notSupportedMessage(kindOf(name));
+  assert.equal(message('VirtualMachineClone'), 'kubevirt-ts does not support VM clones yet');
+
+  const snapshot = plan('VirtualMachineSnapshot');
+  assert.equal(snapshot.phase, 'Failed');
+  assert.equal(snapshot.readyToUse, false);
+  assert.deepEqual(snapshot.error, { time: NOW, message: message('VirtualMachineSnapshot') });
+  assert.deepEqual(
+    snapshot.conditions!.map((c) => Object.values(c).join('|')),
+    ['Progressing', 'Ready']
+      .map((t) => `${t}|False||${NOW}|NotSupported|${message('VirtualMachineSnapshot')}`)
+      .concat(`Failure|True||${NOW}|NotSupported|${message('VirtualMachineSnapshot')}`),
+  );
+  assert.deepEqual(plan('VirtualMachineSnapshotContent'), {
+    readyToUse: false,
+    error: { time: NOW, message: message('VirtualMachineSnapshotContent') },
+  });
+  assert.equal(plan('VirtualMachineRestore').complete, false);
+  assert.equal(plan('VirtualMachineExport').phase, 'Skipped');
+  assert.equal(plan('VirtualMachineClone').phase, 'Failed');
+  const clone = plan('VirtualMachineClone').conditions as { type: string; status: string; reason: string }[];
+  assert.deepEqual(
+    clone.map((c) => [c.type, c.status, c.reason]),
+    [
+      ['Progressing', 'False', 'NotSupported'],
+      ['Ready', 'False', 'NotSupported'],
+    ],
+  );
+  // Backups carry metav1.Conditions: the observed generation, no probe time.
+  assert.deepEqual(plan('VirtualMachineBackup').conditions, [
+    {
+      type: 'Progressing',
+      status: 'False',
+      observedGeneration: 2,
+      lastTransitionTime: NOW,
+      reason: 'NotSupported',
+      message: message('VirtualMachineBackup'),
+    },
+    {
+      type: 'Failed',
+      status: 'True',
+      observedGeneration: 2,
+      lastTransitionTime: NOW,
+      reason: 'NotSupported',
+      message: message('VirtualMachineBackup'),
+    },
+  ]);
+  // Once written, nothing more; nor on an object being deleted.
+  for (const kind of NOT_SUPPORTED_KINDS) {
+    const written = planNotSupported(kind, object(kind.kind), NOW)!;
+    assert.equal(planNotSupported(kind, object(kind.kind, written), '2026-11-22T11:00:00Z'), undefined, kind.kind);
+    const deleting = { ...object(kind.kind), metadata: { ...object(kind.kind).metadata, deletionTimestamp: NOW } };
+    assert.equal(planNotSupported(kind, deleting, NOW), undefined, kind.kind);
+  }
+});
+
+test('virt-controller writes the not-supported status once per object, guarded by the status it read', async () => {
+  const informers = Object.fromEntries(NOT_SUPPORTED_KINDS.map((k) => [k.kind, new SeededInformer<NotSupportedObject>()]));
+  const queue = new WorkQueue();
+  const calls: [string, string, string, JsonPatchOperation[]][] = [];
+  const { record, events } = capturedEvents();
+  const controller = new NotSupportedController({
+    api: {
+      async patchCustomStatus(kind, namespace, name, patch) {
+        calls.push([kind.plural, namespace, name, patch]);
+      },
+    },
+    informers,
+    queue,
+    now: () => new Date(NOW),
+    record,
+    log: capturedLog().log,
+  });
+  informers.VirtualMachineClone.upsert(object('VirtualMachineClone', { phase: '' }));
+  informers.VirtualMachineExport.upsert(object('VirtualMachineExport'));
+  assert.equal(queue.length, 2);
+  await controller.reconcile('VirtualMachineClone/ns/my-virtualmachineclone');
+  await controller.reconcile('VirtualMachineExport/ns/my-virtualmachineexport');
+  assert.deepEqual(
+    calls.map(([plural, , , patch]) => [plural, patch.map((op) => `${op.op} ${op.path}`)]),
+    [
+      ['virtualmachineclones', ['test /status', 'add /status']],
+      ['virtualmachineexports', ['add /status']],
+    ],
+  );
+  assert.deepEqual(
+    events.map((e) => [e.type, e.reason]),
+    [
+      ['Warning', 'NotSupported'],
+      ['Warning', 'NotSupported'],
+    ],
+  );
+  // The written status comes back through the informer: nothing more to write.
+  const written = calls[0][3].at(-1)!.value as Record<string, unknown>;
+  informers.VirtualMachineClone.upsert(object('VirtualMachineClone', written));
+  await controller.reconcile('VirtualMachineClone/ns/my-virtualmachineclone');
+  assert.equal(calls.length, 2);
+});
+
+test('virt-controller may list and watch those kinds and patch only their status; users get upstream roles on them', () => {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+  const role = (name: string) =>
+    (componentObjects(installParams) as { kind: string; metadata: { name: string }; rules?: Rule[] }[]).find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === name,
+    )!;
+  const rules = role('kubevirt-controller').rules!;
+  const verbs = (group: string, resource: string) =>
+    rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs);
+  for (const k of NOT_SUPPORTED_KINDS) {
+    assert.deepEqual(verbs(k.group, k.plural), ['list', 'watch'], k.kind);
+    assert.deepEqual(verbs(k.group, `${k.plural}/status`), ['patch'], k.kind);
+  }
+  const userRole = (name: string) =>
+    userClusterRoles().find((r) => (r as { metadata: { name: string } }).metadata.name === name) as {
+      rules: Rule[];
+    };
+  const userVerbs = (name: string, group: string, resource: string) =>
+    userRole(name)
+      .rules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource))
+      .flatMap((r) => r.verbs);
+  assert.ok(userVerbs('kubevirt.io:admin', 'snapshot.kubevirt.io', 'virtualmachinesnapshots').includes('deletecollection'));
+  assert.ok(!userVerbs('kubevirt.io:edit', 'clone.kubevirt.io', 'virtualmachineclones').includes('deletecollection'));
+  assert.ok(userVerbs('kubevirt.io:edit', 'export.kubevirt.io', 'virtualmachineexports').includes('create'));
+  assert.deepEqual(userVerbs('kubevirt.io:view', 'backup.kubevirt.io', 'virtualmachinebackups'), ['get', 'list', 'watch']);
+});
