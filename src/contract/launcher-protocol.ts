@@ -104,6 +104,9 @@ export type LauncherCommand =
   | { command: 'reset' }
   | { command: 'softReboot' }
   | { command: 'guestInfo' }
+  /** Freezes the guest's filesystems through its agent; thawed again after unfreezeTimeoutSeconds when above 0. */
+  | { command: 'freeze'; unfreezeTimeoutSeconds?: number }
+  | { command: 'unfreeze' }
   | { command: 'ping' }
   /** Keeps the connection open and streams every DomainEvent from now on. */
   | { command: 'watch' };

@@ -8,7 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
+import { readText } from '../lib/raw-request.ts';
 import {
+  freezeTimeoutOf,
   HANDLER_ACTIONS,
   HANDLER_PORT,
   parseVmiPath,
@@ -25,7 +27,7 @@ export interface HandlerTls {
 }
 
 export interface VirtApiHandlers {
-  act(namespace: string, name: string, action: HandlerAction): Promise<void>;
+  act(namespace: string, name: string, action: HandlerAction, options?: { unfreezeTimeoutSeconds?: number }): Promise<void>;
   guestInfo(namespace: string, name: string): Promise<unknown>;
   /** A connected stream to the VMI's console or VNC socket. */
   openStream(namespace: string, name: string, kind: StreamKind): Promise<Duplex>;
@@ -52,10 +54,16 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
       res.writeHead(404).end();
       return;
     }
-    handlers.act(target.namespace, target.name, action!).then(
-      () => res.writeHead(200).end(),
-      (error: Error) => res.writeHead(409).end(error.message),
-    );
+    // Freeze and unfreeze fail with 400, as upstream's handler answers them; the other actions with 409.
+    const failed = action === 'freeze' || action === 'unfreeze' ? 400 : 409;
+    void readText(req).then((body) => {
+      const timeout = action === 'freeze' ? freezeTimeoutOf(body) : { seconds: 0 };
+      if ('error' in timeout) return void res.writeHead(400).end(timeout.error);
+      handlers.act(target.namespace, target.name, action!, { unfreezeTimeoutSeconds: timeout.seconds }).then(
+        () => res.writeHead(200).end(),
+        (error: Error) => res.writeHead(failed).end(error.message),
+      );
+    });
   });
   const sessions = new StreamSessions();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });

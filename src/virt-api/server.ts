@@ -4,7 +4,7 @@
 // console, vnc and portforward streams). The decisions are the pure
 // functions beside it (./admission.ts, ./lifecycle.ts, ./streams.ts,
 // ./guestinfo.ts); this routes requests to them and carries out their answer.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -54,6 +54,7 @@ import {
   checkMigrate,
   checkVmiAction,
   conflict,
+  handlerRefusal,
   planRestart,
   planStart,
   planStop,
@@ -107,7 +108,7 @@ export interface VirtApiServerOptions {
 const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
 const NAMESPACED = `^${GROUP_PATH}/namespaces/([^/]+)`;
 const VM_ACTION = new RegExp(`${NAMESPACED}/virtualmachines/([^/]+)/(start|stop|restart)$`);
-const VMI_ACTION = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(pause|unpause|softreboot|reset)$`);
+const VMI_ACTION = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(pause|unpause|softreboot|reset|freeze|unfreeze)$`);
 const GUEST_INFO = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(guestosinfo|userlist|filesystemlist)$`);
 const EXPAND_SPEC = new RegExp(`${NAMESPACED}/virtualmachines/([^/]+)/expand-spec$`);
 const EXPAND_VM_SPEC = new RegExp(`${NAMESPACED}/expand-vm-spec$`);
@@ -353,7 +354,7 @@ export class VirtApiServer {
     const body = () => readText(req);
     const routes: [string, RegExp, (match: string[]) => Answer | Promise<Answer>][] = [
       ['PUT', VM_ACTION, ([, ns, name, act]) => body().then((text) => this.#vmLifecycle(ns, name, act as VmAction, optionsOf(text), user))],
-      ['PUT', VMI_ACTION, ([, ns, name, action]) => this.#vmiLifecycle(ns, name, action as VmiAction, user)],
+      ['PUT', VMI_ACTION, ([, ns, name, action]) => body().then((text) => this.#vmiLifecycle(ns, name, action as VmiAction, user, text))],
       ['GET', GUEST_INFO, ([, ns, name, kind]) => this.#readGuestInfo(ns, name, kind as GuestInfoKind)],
       ['GET', EXPAND_SPEC, ([, ns, name]) => this.#expandStoredVm(ns, name)],
       ['PUT', EXPAND_VM_SPEC, ([, ns]) => body().then((text) => this.#expandGivenVm(ns, text))],
@@ -507,13 +508,17 @@ export class VirtApiServer {
   }
 
   /** pause, unpause, softreboot or reset a VMI through the virt-handler of its node. */
-  async #vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string): Promise<Answer> {
+  async #vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string, body: string): Promise<Answer> {
     const vmi = await this.#getVmi(namespace, name);
     if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
     const refused = checkVmiAction(vmi, action);
     if (refused) return refused;
     const address = await this.#api.handlerAddress(vmi.status!.nodeName!);
-    const answer = await callHandler('PUT', address, actionPath(namespace, name, action), this.#handlerClientTls());
+    // freeze's body (its unfreezeTimeout) goes on to virt-handler, which reads it as upstream's does.
+    const forwarded = action === 'freeze' ? body : undefined;
+    const answer = await callHandler('PUT', address, actionPath(namespace, name, action), this.#handlerClientTls(), forwarded);
+    if (answer.status !== 200 && (action === 'freeze' || action === 'unfreeze'))
+      return handlerRefusal(answer.status, STATUS_CODES[answer.status] ?? '', answer.body);
     if (answer.status !== 200) return { code: 500, reason: 'InternalError', message: `${action} failed: ${answer.body}` };
     this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info(`${action} done`, { user });
     return { code: 200 };

@@ -1,7 +1,19 @@
 // More gaps found by running upstream KubeVirt's functional tests against kubevirt-ts (issue 17),
 // each pinned on the pure plan, render or wiring that closes it.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { VirtualMachineInstance } from '../../src/api/types.ts';
+import { freezeTimeoutOf, parseGoDuration } from '../../src/contract/handler-api.ts';
+import { LauncherCommandError } from '../../src/contract/launcher-client.ts';
+import type { LauncherCommand } from '../../src/contract/launcher-protocol.ts';
+import { virtApiRelay } from '../../src/handler/relay.ts';
+import { AGENT_NOT_CONNECTED, FilesystemFreezer } from '../../src/launcher/fsfreeze.ts';
+import { checkVmiAction, handlerRefusal } from '../../src/virt-api/lifecycle.ts';
 import { renderedCrdFiles } from '../../src/api/manifests.ts';
 import { parse } from 'yaml';
 import { NOT_SUPPORTED_KINDS, notSupportedMessage } from '../../src/contract/not-supported.ts';
@@ -268,4 +280,108 @@ test('virt-controller may list and watch those kinds and patch only their status
   assert.ok(!userVerbs('kubevirt.io:edit', 'clone.kubevirt.io', 'virtualmachineclones').includes('deletecollection'));
   assert.ok(userVerbs('kubevirt.io:edit', 'export.kubevirt.io', 'virtualmachineexports').includes('create'));
   assert.deepEqual(userVerbs('kubevirt.io:view', 'backup.kubevirt.io', 'virtualmachinebackups'), ['get', 'list', 'watch']);
+});
+
+// --- 2. freeze and unfreeze, through the guest agent -----------------------------------------
+
+test('freeze and unfreeze: virt-api checks the phase with upstream words and wraps a refusal as upstream does', () => {
+  const vmi = (phase: string) =>
+    ({ metadata: { name: 'v' }, spec: { domain: { devices: {} } }, status: { phase } }) as VirtualMachineInstance;
+  assert.equal(checkVmiAction(vmi('Running'), 'freeze'), undefined);
+  assert.equal(checkVmiAction(vmi('Running'), 'unfreeze'), undefined);
+  assert.equal(
+    checkVmiAction(vmi('Scheduled'), 'freeze')?.message,
+    'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "v": VM is not running',
+  );
+  assert.equal(
+    checkVmiAction(vmi('Scheduled'), 'unfreeze')?.message,
+    'Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "v": VMI is not running',
+  );
+  const refusal = handlerRefusal(400, 'Bad Request', `server error. command Freeze failed: "${AGENT_NOT_CONNECTED}"`);
+  assert.equal(refusal.code, 500);
+  assert.equal(refusal.reason, 'InternalError');
+  // upstream's functional test matches exactly this.
+  assert.match(refusal.message, /Internal error occurred:.*command Freeze failed:.*QEMU guest agent is not connected/);
+});
+
+test("virt-handler reads freeze's unfreezeTimeout as a Go duration, and refuses a request without one as upstream", () => {
+  assert.deepEqual(freezeTimeoutOf('{"unfreezeTimeout":"0s"}'), { seconds: 0 });
+  assert.deepEqual(freezeTimeoutOf('{"unfreezeTimeout":"10s"}'), { seconds: 10 });
+  assert.deepEqual(freezeTimeoutOf('{"unfreezeTimeout":"5m0s"}'), { seconds: 300 });
+  assert.deepEqual(freezeTimeoutOf('{"unfreezeTimeout":"1h0m30.5s"}'), { seconds: 3630 });
+  assert.deepEqual(freezeTimeoutOf(''), { error: 'Unfreeze timeout in freeze request is not set' });
+  assert.deepEqual(freezeTimeoutOf('{}'), { error: 'Unfreeze timeout in freeze request is not set' });
+  assert.deepEqual(freezeTimeoutOf('{"unfreezeTimeout":"soon"}'), { error: 'failed to unmarshal unfreeze timeout' });
+  assert.deepEqual(freezeTimeoutOf('not json'), { error: 'failed to unmarshal unfreeze timeout' });
+  assert.equal(parseGoDuration('300ms'), 0.3);
+});
+
+test("virt-handler relays freeze with its timeout to the launcher, and words the launcher's refusal as upstream's handler", async () => {
+  const sent: LauncherCommand[] = [];
+  let refuse: string | undefined;
+  const connection = {
+    async request(command: LauncherCommand) {
+      sent.push(command);
+      if (refuse) throw new LauncherCommandError(refuse);
+      return undefined;
+    },
+  };
+  const launchers = { launcherOf: () => ({ connection, podUid: 'pod-1' }) } as unknown as Parameters<typeof virtApiRelay>[0];
+  const relay = virtApiRelay(launchers, async () => new PassThrough(), capturedLog('virt-handler').log);
+  await relay.act('ns', 'v', 'freeze', { unfreezeTimeoutSeconds: 10 });
+  await relay.act('ns', 'v', 'unfreeze');
+  assert.deepEqual(sent, [{ command: 'freeze', unfreezeTimeoutSeconds: 10 }, { command: 'unfreeze' }]);
+  refuse = AGENT_NOT_CONNECTED;
+  await assert.rejects(relay.act('ns', 'v', 'freeze'), {
+    message: `server error. command Freeze failed: "Guest agent is not responding: QEMU guest agent is not connected"`,
+  });
+  await assert.rejects(relay.act('ns', 'v', 'unfreeze'), /^Error: server error\. command Unfreeze failed: "Guest agent is not responding/);
+});
+
+/** A guest agent on a unix socket: answers guest-sync with its id and every other command with `answers[command]`. */
+async function fakeAgent(t: TestContext, answers: Record<string, unknown>) {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-'));
+  const path = join(dir, 'agent.sock');
+  const commands: string[] = [];
+  const server = createServer((socket) => {
+    let buffer = '';
+    socket.on('data', (chunk) => {
+      buffer += Buffer.from(chunk.filter((byte: number) => byte !== 0xff)).toString('utf8');
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const message = JSON.parse(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        commands.push(message.execute);
+        const reply = message.execute === 'guest-sync' ? message.arguments.id : answers[message.execute];
+        socket.write(`${JSON.stringify({ return: reply })}\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  t.after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { path, commands };
+}
+
+test('the launcher freezes and thaws through the guest agent, thaws by itself after the timeout, and says so when there is no agent', async (t) => {
+  const none = new FilesystemFreezer(() => join(tmpdir(), 'no-such-agent.sock'));
+  await assert.rejects(none.freeze(0), { message: AGENT_NOT_CONNECTED });
+  await assert.rejects(none.unfreeze(), { message: AGENT_NOT_CONNECTED });
+  const agent = await fakeAgent(t, { 'guest-ping': {}, 'guest-fsfreeze-freeze': 2, 'guest-fsfreeze-thaw': 2 });
+  const freezer = new FilesystemFreezer(() => agent.path);
+  await freezer.freeze(0);
+  assert.equal(freezer.status, 'frozen');
+  await freezer.unfreeze();
+  assert.equal(freezer.status, undefined);
+  assert.deepEqual(
+    agent.commands.filter((c) => c.startsWith('guest-fsfreeze')),
+    ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw'],
+  );
+  await freezer.freeze(1);
+  assert.equal(freezer.status, 'frozen');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(freezer.status, undefined);
+  assert.equal(agent.commands.filter((c) => c === 'guest-fsfreeze-thaw').length, 2);
 });
