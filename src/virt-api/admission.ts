@@ -34,12 +34,15 @@ import {
 } from '../api/validation/objects.ts';
 import { validateSchema } from '../api/validation/schema.ts';
 import { jsonEqual } from '../api/json-equal.ts';
+import { EVICTION_WEBHOOK_PATH } from './eviction.ts';
 
 export interface AdmissionRequest {
   uid: string;
   kind?: { group: string; version: string; kind: string };
   resource?: { group: string; version: string; resource: string };
   subResource?: string;
+  name?: string;
+  namespace?: string;
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
   userInfo?: { username?: string; groups?: string[]; extra?: Record<string, string[]> };
   object?: unknown;
@@ -203,7 +206,8 @@ const HANDLERS: Record<string, Handler> = {
   ),
 };
 
-export const WEBHOOK_PATHS = Object.keys(HANDLERS);
+/** Every path served, the pure ones here and those with API calls in ./server.ts (DataVolumes' is registered by the CDI objects). */
+export const WEBHOOK_PATHS = [...Object.keys(HANDLERS), EVICTION_WEBHOOK_PATH];
 
 /** Answers one AdmissionReview posted to `path`. */
 export function review(path: string, body: AdmissionReview, env: AdmissionEnvironment): AdmissionReview {

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
@@ -62,6 +62,7 @@ import {
   type VmiAction,
 } from './lifecycle.ts';
 import { type CanI, reviewDataVolume } from './clone-authorization.ts';
+import { decideEviction, evacuationPatch, EVICTION_WEBHOOK_PATH, evictionDryRun, launcherVmiName } from './eviction.ts';
 import { answerUploadTokenRequest, UPLOAD_GROUP_PATH, UPLOAD_TOKEN_REQUESTS, uploadApiGroup, uploadApiResources } from './upload-tokens.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 
@@ -79,6 +80,8 @@ export interface VirtApiServerApi {
   deleteLauncherPods(namespace: string, vmiUid: string, gracePeriodSeconds: number, dryRun?: 'All'): Promise<string[]>;
   createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
+  /** A pod, for the eviction webhook. */
+  getPod(namespace: string, name: string): Promise<V1Pod>;
   /** The address of the virt-handler that runs on the node. */
   handlerAddress(node: string): Promise<string>;
 }
@@ -298,6 +301,18 @@ export class VirtApiServer {
   }
 
   #serveAdmission(req: IncomingMessage, res: ServerResponse, text: string): void {
+    if (req.url?.split('?')[0] === EVICTION_WEBHOOK_PATH) {
+      void Promise.resolve()
+        .then(() => this.#reviewEviction(JSON.parse(text) as AdmissionReview))
+        .then(
+          (answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)),
+          (error: Error) => {
+            this.#log.error('bad admission request', { path: req.url, error: error.message });
+            res.writeHead(400).end(error.message);
+          },
+        );
+      return;
+    }
     if (req.url?.split('?')[0] === DATAVOLUME_WEBHOOK_PATH) {
       void Promise.resolve()
         .then(() => reviewDataVolume(JSON.parse(text) as AdmissionReview, (q) => this.#api.canI(q)))
@@ -330,6 +345,45 @@ export class VirtApiServer {
       this.#log.error('bad admission request', { path: req.url, error: (error as Error).message });
       res.writeHead(400).end((error as Error).message);
     }
+  }
+
+  /** A launcher pod's eviction: let through, refused, or refused once its VMI is marked for evacuation (./eviction.ts). */
+  async #reviewEviction(body: AdmissionReview): Promise<AdmissionReview> {
+    const request = body.request;
+    const respond = (allowed: boolean, message?: string): AdmissionReview => ({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: request?.uid ?? '', allowed, ...(message !== undefined ? { status: { message, code: 429 } } : {}) },
+    });
+    const namespace = request?.namespace ?? '';
+    const pod = request?.name ? await this.#api.getPod(namespace, request.name).catch(() => undefined) : undefined;
+    const vmiName = pod && launcherVmiName(pod);
+    if (!pod || !vmiName) return respond(true);
+    let vmi: VirtualMachineInstance;
+    try {
+      vmi = await this.#api.getVmi(namespace, vmiName);
+    } catch (error) {
+      return respond(false, `kubevirt failed getting the vmi: ${apiErrorMessage(error)}`);
+    }
+    const decision = decideEviction(pod, vmi, this.#admission.config());
+    if ('allow' in decision) return respond(true);
+    if ('deny' in decision) return respond(false, decision.deny);
+    const dryRun = evictionDryRun(request?.dryRun, request?.object);
+    try {
+      await this.#api.patchVmi(
+        namespace,
+        vmiName,
+        evacuationPatch(vmi, decision.mark.nodeName, request?.object),
+        dryRun ? 'All' : undefined,
+      );
+    } catch (error) {
+      return respond(false, `kubevirt failed marking the vmi for eviction: ${apiErrorMessage(error)}`);
+    }
+    this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info('marked for evacuation by an eviction', {
+      node: decision.mark.nodeName,
+      dryRun,
+    });
+    return respond(false, decision.mark.message);
   }
 
   #serveAggregated(req: IncomingMessage, res: ServerResponse): void {

@@ -7,12 +7,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import type { V1Pod } from '@kubernetes/client-node';
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { freezeTimeoutOf, parseGoDuration } from '../../src/contract/handler-api.ts';
 import { LauncherCommandError } from '../../src/contract/launcher-client.ts';
 import type { LauncherCommand } from '../../src/contract/launcher-protocol.ts';
 import { virtApiRelay } from '../../src/handler/relay.ts';
 import { AGENT_NOT_CONNECTED, FilesystemFreezer } from '../../src/launcher/fsfreeze.ts';
+import { decideEviction, evacuationPatch, evictionDryRun, launcherVmiName } from '../../src/virt-api/eviction.ts';
 import { checkVmiAction, handlerRefusal } from '../../src/virt-api/lifecycle.ts';
 import { renderedCrdFiles } from '../../src/api/manifests.ts';
 import { parse } from 'yaml';
@@ -384,4 +387,48 @@ test('the launcher freezes and thaws through the guest agent, thaws by itself af
   await new Promise((resolve) => setTimeout(resolve, 1500));
   assert.equal(freezer.status, undefined);
   assert.equal(agent.commands.filter((c) => c === 'guest-fsfreeze-thaw').length, 2);
+});
+
+// --- 3. evictionStrategy External holds a launcher pod's eviction -----------------------------
+
+test("a launcher pod's eviction follows the VMI's eviction strategy, else the cluster's; the webhook is registered as upstream's", () => {
+  const pod = (node: string): V1Pod => ({
+    metadata: { name: 'virt-launcher-v-x', labels: { 'kubevirt.io': 'virt-launcher' }, annotations: { 'kubevirt.io/domain': 'v' } },
+    spec: { nodeName: node, containers: [] },
+    status: { phase: 'Running' },
+  });
+  const vmi = (evictionStrategy?: string) =>
+    ({
+      metadata: { name: 'v', namespace: 'ns' },
+      spec: { domain: { devices: {} }, ...(evictionStrategy ? { evictionStrategy } : {}) },
+      status: { phase: 'Running', nodeName: 'node01' },
+    }) as VirtualMachineInstance;
+  const external = new ClusterConfig({ evictionStrategy: 'External' });
+  const none = new ClusterConfig({});
+  assert.deepEqual(decideEviction(pod('node01'), vmi(), external), {
+    mark: { nodeName: 'node01', message: 'Eviction triggered evacuation of VMI "ns/v"' },
+  });
+  assert.deepEqual(decideEviction(pod('node01'), vmi('None'), external), { allow: true });
+  assert.deepEqual(decideEviction(pod('node01'), vmi(), none), { allow: true });
+  assert.deepEqual(decideEviction(pod('node02'), vmi('External'), none), { deny: 'Eviction request for target Pod' });
+  assert.equal(launcherVmiName(pod('node01')), 'v');
+  assert.equal(launcherVmiName({ ...pod('node01'), status: { phase: 'Succeeded' } }), undefined);
+  assert.equal(launcherVmiName({ ...pod('node01'), metadata: { name: 'other' } }), undefined);
+  // descheduler's evictions are recorded on the VMI; dry runs from either place are honoured.
+  const deschedulerEviction = { metadata: { annotations: { 'requested-by': 'sigs.k8s.io/descheduler' } } };
+  assert.deepEqual(evacuationPatch(vmi(), 'node01', deschedulerEviction), [
+    { op: 'add', path: '/status/evacuationNodeName', value: 'node01' },
+    { op: 'add', path: '/metadata/annotations', value: { 'kubevirt.io/eviction-source': 'descheduler' } },
+  ]);
+  assert.equal(evictionDryRun(false, { deleteOptions: { dryRun: ['All'] } }), true);
+  assert.equal(evictionDryRun(undefined, {}), false);
+
+  const hooks = (componentObjects(installParams) as { kind: string; webhooks?: Record<string, unknown>[] }[])
+    .filter((o) => o.kind === 'ValidatingWebhookConfiguration')
+    .flatMap((o) => o.webhooks!);
+  const hook = hooks.find((h) => h.name === 'virt-launcher-eviction-interceptor.kubevirt.io')!;
+  assert.deepEqual(hook.rules, [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods/eviction'], operations: ['*'], scope: '*' }]);
+  assert.equal(hook.sideEffects, 'NoneOnDryRun');
+  assert.deepEqual(hook.matchConditions, [{ name: 'only-vms', expression: 'object.metadata.name.startsWith("virt-launcher")' }]);
+  assert.equal((hook.clientConfig as { service: { path: string } }).service.path, '/pod-eviction-validate');
 });
