@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
+import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { freezeTimeoutOf, parseGoDuration } from '../../src/contract/handler-api.ts';
 import { LauncherCommandError } from '../../src/contract/launcher-client.ts';
@@ -20,14 +21,16 @@ import { checkVmiAction, handlerRefusal } from '../../src/virt-api/lifecycle.ts'
 import { renderedCrdFiles } from '../../src/api/manifests.ts';
 import { parse } from 'yaml';
 import { NOT_SUPPORTED_KINDS, notSupportedMessage } from '../../src/contract/not-supported.ts';
+import { renderLauncherPod } from '../../src/controller/launcher-pod.ts';
 import { planNotSupported, type NotSupportedObject } from '../../src/controller/not-supported.ts';
+import { planVmi } from '../../src/controller/vmi.ts';
 import { NotSupportedController } from '../../src/controller/not-supported-controller.ts';
 import type { JsonPatchOperation } from '../../src/lib/kube.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
 import { componentObjects, VALIDATING_HOOKS } from '../../src/operator/components.ts';
 import { userClusterRoles } from '../../src/operator/rbac.ts';
 import { review, type AdmissionReview } from '../../src/virt-api/admission.ts';
-import { defaultConfig, fixedContext } from '../helpers/fixtures.ts';
+import { defaultConfig, example, fixedContext } from '../helpers/fixtures.ts';
 import { SeededInformer } from '../helpers/seeded-informer.ts';
 import { capturedEvents, capturedLog } from '../helpers/wiring.ts';
 
@@ -431,4 +434,44 @@ test("a launcher pod's eviction follows the VMI's eviction strategy, else the cl
   assert.equal(hook.sideEffects, 'NoneOnDryRun');
   assert.deepEqual(hook.matchConditions, [{ name: 'only-vms', expression: 'object.metadata.name.startsWith("virt-launcher")' }]);
   assert.equal((hook.clientConfig as { service: { path: string } }).service.path, '/pod-eviction-validate');
+});
+
+// --- 4. kubevirt.io/func-test-virt-launcher-fail-fast -----------------------------------------
+
+const launcherParams = {
+  launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel',
+  imagePullPolicy: 'Always',
+  config: new ClusterConfig({ developerConfiguration: { useEmulation: true } }),
+};
+function exampleVmi(annotations?: Record<string, string>): VirtualMachineInstance {
+  const source = example<VirtualMachineInstance>('vmi-nocloud.yaml');
+  const vmi = defaultNewVmi(
+    { ...source, metadata: { ...source.metadata, namespace: 'ns', annotations } },
+    launcherParams.config,
+    fixedContext(),
+  );
+  vmi.metadata.uid = 'vmi-uid';
+  return vmi;
+}
+
+test("the fail-fast annotation makes the launcher crash at once, as upstream's --simulate-crash; a pod whose compute exited fails its VMI", () => {
+  const args = (vmi: VirtualMachineInstance) =>
+    renderLauncherPod(vmi, launcherParams).spec!.containers.find((c) => c.name === 'compute')!.args!;
+  assert.ok(args(exampleVmi({ 'kubevirt.io/func-test-virt-launcher-fail-fast': 'true' })).includes('--simulate-crash'));
+  assert.ok(!args(exampleVmi()).includes('--simulate-crash'));
+  // The crashed compute container leaves the pod Running (the console log goes on), never Ready: the VMI fails.
+  const vmi = exampleVmi({ 'kubevirt.io/func-test-virt-launcher-fail-fast': '' });
+  vmi.status = { ...vmi.status, phase: 'Scheduling' };
+  const pod = renderLauncherPod(vmi, launcherParams);
+  pod.metadata!.name = 'virt-launcher-vmi-nocloud-abcde';
+  pod.spec!.nodeName = 'node01';
+  pod.status = {
+    phase: 'Running',
+    conditions: [{ type: 'Ready', status: 'False' }],
+    containerStatuses: [
+      { name: 'compute', image: '', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 2 } } },
+      { name: 'guest-console-log', image: '', imageID: '', ready: true, restartCount: 0, state: { running: {} } },
+    ],
+  };
+  assert.equal(planVmi(vmi, [pod], launcherParams, NOW).update?.status?.phase, 'Failed');
 });
