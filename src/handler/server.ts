@@ -77,7 +77,8 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
     const { namespace, name } = target;
     const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } });
     const key = `${kind}/${namespace}/${name}`;
-    // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session.
+    // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session:
+    // the old one is dropped without a close frame, so its client reports an unexpected EOF, as upstream's.
     if (kind === 'vnc' && url.searchParams.get('preserveSession') === 'true' && sessions.busy(key)) {
       return refuseUpgrade(socket, 503, { message: 'Active VNC connection. Request denied.' });
     }
@@ -108,8 +109,9 @@ class StreamSessions {
   busy(key: string) {
     return this.#open.has(key);
   }
+  /** Drops the open stream of `key`, as upstream's handler drops one a newer connection replaces (see Relay.abort). */
   end(key: string) {
-    this.#open.get(key)?.close();
+    this.#open.get(key)?.abort();
     this.#open.delete(key);
   }
   start(key: string, relay: Relay) {

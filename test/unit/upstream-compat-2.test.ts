@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -26,7 +26,9 @@ import { planNotSupported, type NotSupportedObject } from '../../src/controller/
 import { planVmi } from '../../src/controller/vmi.ts';
 import { NotSupportedController } from '../../src/controller/not-supported-controller.ts';
 import type { JsonPatchOperation } from '../../src/lib/kube.ts';
+import { type Relay, relaySockets, relayStream } from '../../src/lib/stream-relay.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
+import { WebSocket, WebSocketServer } from 'ws';
 import { componentObjects, VALIDATING_HOOKS } from '../../src/operator/components.ts';
 import { userClusterRoles } from '../../src/operator/rbac.ts';
 import { review, type AdmissionReview } from '../../src/virt-api/admission.ts';
@@ -474,4 +476,47 @@ test("the fail-fast annotation makes the launcher crash at once, as upstream's -
     ],
   };
   assert.equal(planVmi(vmi, [pod], launcherParams, NOW).update?.status?.phase, 'Failed');
+});
+
+// --- 5. a second console connection ends the first as upstream's does -------------------------
+
+test("a replaced console stream is dropped without a close frame, and virt-api passes that on: the client sees upstream's unexpected EOF", async (t) => {
+  const listening = (wss: WebSocketServer) =>
+    new Promise<number>((resolve) => wss.once('listening', () => resolve((wss.address() as AddressInfo).port)));
+  const closeOf = (ws: WebSocket) =>
+    new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+  const opened = (ws: WebSocket) => new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+
+  // virt-handler's end: a relay of a console socket, aborted as StreamSessions drops a replaced session.
+  const handlerRelays: Relay[] = [];
+  const handler = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  handler.on('connection', (ws) => handlerRelays.push(relayStream(ws, new PassThrough())));
+  // virt-api's: each client joined to a WebSocket to virt-handler.
+  const handlerPort = await listening(handler);
+  const api = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  api.on('connection', (client) => {
+    client.pause();
+    const upstream = new WebSocket(`ws://127.0.0.1:${handlerPort}`);
+    upstream.once('open', () => relaySockets(client, upstream));
+  });
+  const apiPort = await listening(api);
+  t.after(() => {
+    handler.close();
+    api.close();
+  });
+
+  const first = new WebSocket(`ws://127.0.0.1:${apiPort}`);
+  await opened(first);
+  while (handlerRelays.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  const ended = closeOf(first);
+  handlerRelays[0].abort();
+  assert.deepEqual(await ended, [1006, '']);
+
+  // A close frame from virt-handler reaches the client as it was sent.
+  const second = new WebSocket(`ws://127.0.0.1:${apiPort}`);
+  await opened(second);
+  while (handlerRelays.length === 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  const closed = closeOf(second);
+  handlerRelays[1].close();
+  assert.deepEqual(await closed, [1000, '']);
 });
