@@ -32,6 +32,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { componentObjects, VALIDATING_HOOKS } from '../../src/operator/components.ts';
 import { userClusterRoles } from '../../src/operator/rbac.ts';
 import { review, type AdmissionReview } from '../../src/virt-api/admission.ts';
+import { CONTAINER_DISK_NAMES } from '../../images/build.ts';
 import { defaultConfig, example, fixedContext } from '../helpers/fixtures.ts';
 import { SeededInformer } from '../helpers/seeded-informer.ts';
 import { capturedEvents, capturedLog } from '../helpers/wiring.ts';
@@ -519,4 +520,18 @@ test("a replaced console stream is dropped without a close frame, and virt-api p
   const closed = closeOf(second);
   handlerRelays[1].close();
   assert.deepEqual(await closed, [1000, '']);
+});
+
+// --- 6. the VMI waiting for its user-data Secret starts once the Secret is there --------------
+
+test("the test guest is published under every containerDisk name upstream's VMI factories use", () => {
+  // upstream's test (test_id:1630) boots libvmifact.NewAlpineWithTestTooling; without its image the pod,
+  // once its Secret was mounted, only got as far as ImagePullBackOff and never Started.
+  for (const name of [
+    'cirros-container-disk-demo',
+    'alpine-container-disk-demo',
+    'alpine-with-test-tooling-container-disk',
+    'fedora-with-test-tooling-container-disk',
+  ])
+    assert.ok(CONTAINER_DISK_NAMES.includes(`kubevirt/${name}`), name);
 });
