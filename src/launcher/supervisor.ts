@@ -106,6 +106,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       if (lastOutput.length > 4) lastOutput.shift();
     });
     await spawned;
+    // Upstream's launcher logs this once it sees QEMU's process; its tests look for it.
+    log.info(`Found PID for ${vmi.metadata.namespace}_${vmi.metadata.name}: ${qemu.pid}`);
     const qmp = await Promise.race([
       QmpClient.connect(plan.sockets.qmp),
       this.exited.then(() => {
