@@ -14,6 +14,7 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import { freezeTimeoutOf, parseGoDuration } from '../../src/contract/handler-api.ts';
 import { LauncherCommandError } from '../../src/contract/launcher-client.ts';
 import type { LauncherCommand } from '../../src/contract/launcher-protocol.ts';
+import { NodeReporter } from '../../src/handler/node-reporter.ts';
 import { virtApiRelay } from '../../src/handler/relay.ts';
 import { AGENT_NOT_CONNECTED, FilesystemFreezer } from '../../src/launcher/fsfreeze.ts';
 import { decideEviction, evacuationPatch, evictionDryRun, launcherVmiName } from '../../src/virt-api/eviction.ts';
@@ -23,6 +24,7 @@ import { parse } from 'yaml';
 import { NOT_SUPPORTED_KINDS, notSupportedMessage } from '../../src/contract/not-supported.ts';
 import { renderLauncherPod } from '../../src/controller/launcher-pod.ts';
 import { planNotSupported, type NotSupportedObject } from '../../src/controller/not-supported.ts';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../../src/controller/node.ts';
 import { planVmi } from '../../src/controller/vmi.ts';
 import { NotSupportedController } from '../../src/controller/not-supported-controller.ts';
 import type { JsonPatchOperation } from '../../src/lib/kube.ts';
@@ -534,4 +536,28 @@ test("the test guest is published under every containerDisk name upstream's VMI 
     'fedora-with-test-tooling-container-disk',
   ])
     assert.ok(CONTAINER_DISK_NAMES.includes(`kubevirt/${name}`), name);
+});
+
+// --- 8. a virt-handler going away takes its node out of VMI scheduling -----------------------
+
+test('virt-handler stopping labels its node kubevirt.io/schedulable=false at once, and heartbeats no more', async () => {
+  const patches: object[] = [];
+  const reporter = new NodeReporter({
+    node: 'node01',
+    patchNode: async (body) => patches.push(body),
+    patchNodeStatus: async () => undefined,
+    cpuLabels: {},
+    probeKvm: async () => true,
+    config: () => new ClusterConfig({}),
+    log: capturedLog('virt-handler').log,
+  });
+  await reporter.heartbeatEvery(60_000);
+  const label = (p: object) => (p as { metadata: { labels: Record<string, string> } }).metadata.labels['kubevirt.io/schedulable'];
+  assert.equal(label(patches.at(-1)!), 'true');
+  await reporter.stop();
+  assert.deepEqual(patches.at(-1), { metadata: { labels: { 'kubevirt.io/schedulable': 'false' } } });
+  await reporter.heartbeat();
+  assert.equal(patches.length, 2, 'no heartbeat puts it back');
+  // The node controller's own backstop keeps upstream's timing: five minutes without a heartbeat.
+  assert.equal(DEFAULT_HEARTBEAT_TIMEOUT_MS, 5 * 60 * 1000);
 });
