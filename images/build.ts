@@ -322,6 +322,8 @@ export const CONTAINER_DISK_NAMES = [
   'kubevirt-ts/test-guest-container-disk',
   'kubevirt/cirros-container-disk-demo',
   'kubevirt/alpine-container-disk-demo',
+  // libvmifact.NewAlpineWithTestTooling: many of upstream's functional tests boot it.
+  'kubevirt/alpine-with-test-tooling-container-disk',
   'kubevirt/fedora-cloud-container-disk-demo',
   'kubevirt/fedora-with-test-tooling-container-disk',
 ];

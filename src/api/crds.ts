@@ -5,6 +5,7 @@ import { toCrdSchema, type JSONSchemaProps } from './openapi.ts';
 import * as V from './schema/vmi.ts';
 import * as K from './schema/kinds.ts';
 import * as C from './schema/cdi.ts';
+import * as S from './schema/side-kinds.ts';
 
 export interface PrinterColumn {
   name: string;
@@ -22,8 +23,10 @@ export interface CrdDefinition {
   shortNames?: string[];
   categories?: string[];
   scope: 'Namespaced' | 'Cluster';
-  /** Served versions, storage version first; the others are deprecated aliases with the same schema. */
+  /** Served versions, storage version first; the others are deprecated aliases with the same schema, unless `deprecations` says otherwise. */
   versions: string[];
+  /** Which versions are deprecated, with their warnings, where that is not "every version but the storage one". */
+  deprecations?: Record<string, string>;
   spec: () => TSchema;
   status?: () => TSchema;
   specRequired: boolean;
@@ -58,6 +61,10 @@ const replicaColumns = (what: string): PrinterColumn[] => [
 
 export const CORE_GROUP = 'kubevirt.io';
 const CORE_VERSIONS = ['v1', 'v1alpha3'];
+export const SNAPSHOT_GROUP = 'snapshot.kubevirt.io';
+export const EXPORT_GROUP = 'export.kubevirt.io';
+export const CLONE_GROUP = 'clone.kubevirt.io';
+export const BACKUP_GROUP = 'backup.kubevirt.io';
 
 export const CRDS: CrdDefinition[] = [
   {
@@ -222,6 +229,169 @@ export const CRDS: CrdDefinition[] = [
     specRequired: true,
     subresources: { status: true },
   },
+  {
+    group: CORE_GROUP,
+    kind: 'VirtualMachineInstancePreset',
+    plural: 'virtualmachineinstancepresets',
+    singular: 'virtualmachineinstancepreset',
+    shortNames: ['vmipreset', 'vmipresets'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    // Upstream still stores presets as v1alpha3, and warns on both versions.
+    versions: ['v1alpha3', 'v1'],
+    deprecations: {
+      v1: 'kubevirt.io/v1 VirtualMachineInstancePresets is now deprecated and will be removed in v2.',
+      v1alpha3: 'kubevirt.io/v1alpha3 VirtualMachineInstancePresets is now deprecated and will be removed in v2.',
+    },
+    spec: S.VirtualMachineInstancePresetSpec,
+    specRequired: false,
+  },
+  {
+    group: SNAPSHOT_GROUP,
+    kind: 'VirtualMachineSnapshot',
+    plural: 'virtualmachinesnapshots',
+    singular: 'virtualmachinesnapshot',
+    shortNames: ['vmsnapshot', 'vmsnapshots'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1beta1', 'v1alpha1'],
+    deprecations: {},
+    spec: S.VirtualMachineSnapshotSpec,
+    status: S.VirtualMachineSnapshotStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'SourceKind', type: 'string', jsonPath: '.spec.source.kind' },
+      { name: 'SourceName', type: 'string', jsonPath: '.spec.source.name' },
+      PHASE,
+      { name: 'ReadyToUse', type: 'boolean', jsonPath: '.status.readyToUse' },
+      { name: 'CreationTime', type: 'date', jsonPath: '.status.creationTime' },
+      { name: 'Error', type: 'string', jsonPath: '.status.error.message' },
+    ],
+  },
+  {
+    group: SNAPSHOT_GROUP,
+    kind: 'VirtualMachineSnapshotContent',
+    plural: 'virtualmachinesnapshotcontents',
+    singular: 'virtualmachinesnapshotcontent',
+    shortNames: ['vmsnapshotcontent', 'vmsnapshotcontents'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1beta1', 'v1alpha1'],
+    deprecations: {},
+    spec: S.VirtualMachineSnapshotContentSpec,
+    status: S.VirtualMachineSnapshotContentStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'ReadyToUse', type: 'boolean', jsonPath: '.status.readyToUse' },
+      { name: 'CreationTime', type: 'date', jsonPath: '.status.creationTime' },
+      { name: 'Error', type: 'string', jsonPath: '.status.error.message' },
+    ],
+  },
+  {
+    group: SNAPSHOT_GROUP,
+    kind: 'VirtualMachineRestore',
+    plural: 'virtualmachinerestores',
+    singular: 'virtualmachinerestore',
+    shortNames: ['vmrestore', 'vmrestores'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1beta1', 'v1alpha1'],
+    deprecations: {},
+    spec: S.VirtualMachineRestoreSpec,
+    status: S.VirtualMachineRestoreStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'TargetKind', type: 'string', jsonPath: '.spec.target.kind' },
+      { name: 'TargetName', type: 'string', jsonPath: '.spec.target.name' },
+      { name: 'Complete', type: 'boolean', jsonPath: '.status.complete' },
+      { name: 'RestoreTime', type: 'date', jsonPath: '.status.restoreTime' },
+    ],
+  },
+  {
+    group: EXPORT_GROUP,
+    kind: 'VirtualMachineExport',
+    plural: 'virtualmachineexports',
+    singular: 'virtualmachineexport',
+    shortNames: ['vmexport', 'vmexports'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1', 'v1beta1'],
+    deprecations: {
+      v1beta1: 'export.kubevirt.io/v1beta1 VirtualMachineExport is now deprecated and will be removed in a future version.',
+    },
+    spec: S.VirtualMachineExportSpec,
+    status: S.VirtualMachineExportStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'SourceKind', type: 'string', jsonPath: '.spec.source.kind' },
+      { name: 'SourceName', type: 'string', jsonPath: '.spec.source.name' },
+      PHASE,
+    ],
+  },
+  {
+    group: CLONE_GROUP,
+    kind: 'VirtualMachineClone',
+    plural: 'virtualmachineclones',
+    singular: 'virtualmachineclone',
+    shortNames: ['vmclone', 'vmclones'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1beta1', 'v1alpha1'],
+    deprecations: {},
+    spec: S.VirtualMachineCloneSpec,
+    status: S.VirtualMachineCloneStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      PHASE,
+      { name: 'SourceVirtualMachine', type: 'string', jsonPath: '.spec.source.name' },
+      { name: 'TargetVirtualMachine', type: 'string', jsonPath: '.spec.target.name' },
+    ],
+  },
+  {
+    group: BACKUP_GROUP,
+    kind: 'VirtualMachineBackup',
+    plural: 'virtualmachinebackups',
+    singular: 'virtualmachinebackup',
+    shortNames: ['vmbackup', 'vmbackups'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1alpha1'],
+    spec: S.VirtualMachineBackupSpec,
+    status: S.VirtualMachineBackupStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'SourceKind', type: 'string', jsonPath: '.spec.source.kind' },
+      { name: 'SourceName', type: 'string', jsonPath: '.spec.source.name' },
+      { name: 'Type', type: 'string', jsonPath: '.status.type' },
+      { name: 'CheckpointName', type: 'string', jsonPath: '.status.checkpointName' },
+    ],
+  },
+  {
+    group: BACKUP_GROUP,
+    kind: 'VirtualMachineBackupTracker',
+    plural: 'virtualmachinebackuptrackers',
+    singular: 'virtualmachinebackuptracker',
+    shortNames: ['vmbackuptracker', 'vmbackuptrackers'],
+    categories: ['all'],
+    scope: 'Namespaced',
+    versions: ['v1alpha1'],
+    spec: S.VirtualMachineBackupTrackerSpec,
+    status: S.VirtualMachineBackupTrackerStatus,
+    specRequired: true,
+    subresources: { status: true },
+    columns: [
+      { name: 'SourceKind', type: 'string', jsonPath: '.spec.source.kind' },
+      { name: 'SourceName', type: 'string', jsonPath: '.spec.source.name' },
+      { name: 'LatestCheckpoint', type: 'string', jsonPath: '.status.latestCheckpoint.name' },
+      { name: 'CheckpointTime', type: 'date', jsonPath: '.status.latestCheckpoint.creationTime' },
+    ],
+  },
 ];
 
 export const CDI_GROUP = 'cdi.kubevirt.io';
@@ -286,6 +456,15 @@ export function objectSchema(def: CrdDefinition): JSONSchemaProps {
   return { type: 'object', properties, ...(def.specRequired ? { required: ['spec'] } : {}) };
 }
 
+function deprecation(def: CrdDefinition, version: string, index: number) {
+  if (def.deprecations) {
+    const warning = def.deprecations[version];
+    return warning ? { deprecated: true, deprecationWarning: warning } : {};
+  }
+  if (index === 0) return {};
+  return { deprecated: true, deprecationWarning: `${def.group}/${version} ${def.kind} is deprecated; use ${def.group}/${def.versions[0]}` };
+}
+
 /** The CustomResourceDefinition object for one kind, ready to apply. */
 export function renderCrd(def: CrdDefinition) {
   const schema = objectSchema(def);
@@ -308,9 +487,7 @@ export function renderCrd(def: CrdDefinition) {
         name,
         served: true,
         storage: i === 0,
-        ...(i > 0
-          ? { deprecated: true, deprecationWarning: `${def.group}/${name} ${def.kind} is deprecated; use ${def.group}/${def.versions[0]}` }
-          : {}),
+        ...deprecation(def, name, i),
         schema: { openAPIV3Schema: schema },
         ...(def.columns ? { additionalPrinterColumns: def.columns } : {}),
         ...(def.subresources

@@ -3,6 +3,7 @@ import type { Static, TSchema } from './schema/builders.ts';
 import type * as V from './schema/vmi.ts';
 import type * as K from './schema/kinds.ts';
 import type * as C from './schema/cdi.ts';
+import type * as SK from './schema/side-kinds.ts';
 import type { ObjectMeta } from './schema/core.ts';
 
 export type { ObjectMeta, OwnerReference } from './schema/core.ts';
@@ -64,3 +65,11 @@ export type DataVolumeSpec = S<typeof C.DataVolumeSpec>;
 export type DataVolumeStatus = S<typeof C.DataVolumeStatus>;
 export type DataVolume = KubeObject<DataVolumeSpec, DataVolumeStatus>;
 export type CDIConfig = KubeObject<S<typeof C.CDIConfigSpec>, S<typeof C.CDIConfigStatus>>;
+
+export type VirtualMachineInstancePreset = KubeObject<S<typeof SK.VirtualMachineInstancePresetSpec>>;
+export type VirtualMachineSnapshotStatus = S<typeof SK.VirtualMachineSnapshotStatus>;
+export type VirtualMachineSnapshotContentStatus = S<typeof SK.VirtualMachineSnapshotContentStatus>;
+export type VirtualMachineRestoreStatus = S<typeof SK.VirtualMachineRestoreStatus>;
+export type VirtualMachineExportStatus = S<typeof SK.VirtualMachineExportStatus>;
+export type VirtualMachineCloneStatus = S<typeof SK.VirtualMachineCloneStatus>;
+export type VirtualMachineBackupStatus = S<typeof SK.VirtualMachineBackupStatus>;

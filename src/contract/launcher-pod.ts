@@ -11,6 +11,10 @@ export const LAUNCHER_LABEL_VALUE = 'virt-launcher';
 export const LAUNCHER_SELECTOR = `kubevirt.io=${LAUNCHER_LABEL_VALUE}`;
 export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
 export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
+/** Upstream's functional tests set this on a VMI to have its launcher crash at once (a crash loop to watch). */
+export const FAIL_FAST_ANNOTATION = 'kubevirt.io/func-test-virt-launcher-fail-fast';
+/** The launcher's flag for it, as upstream's virt-controller passes it. */
+export const SIMULATE_CRASH_FLAG = '--simulate-crash';
 
 /** Container names: virt-launcher and QEMU; each containerDisk's holder (`volume<name>`); the kernel-boot holder; the serial console log. */
 export const COMPUTE_CONTAINER = 'compute';

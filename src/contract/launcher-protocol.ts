@@ -34,6 +34,24 @@ export interface DomainStatus {
   gracefulShutdownRequested?: boolean;
 }
 
+/**
+ * A domain status in upstream's words (libvirt's, as its launcher translates them): the state
+ * ShuttingDown for Shutdown, and the reason Unknown for a running domain, which upstream never
+ * refines. For the log lines upstream's tests read.
+ */
+export function upstreamDomainStatus(status: DomainStatus): { state: string; reason: string } {
+  switch (status.state) {
+    case 'Running':
+      return { state: 'Running', reason: 'Unknown' };
+    case 'Shutdown':
+      return { state: 'ShuttingDown', reason: 'User' };
+    case 'Crashed':
+      return { state: 'Crashed', reason: status.reason === 'Panicked' ? 'Panicked' : 'Unknown' };
+    default:
+      return { state: status.state, reason: status.reason };
+  }
+}
+
 /** Whether a status is final: QEMU is gone. */
 export const isFinal = (status: DomainStatus) => status.state === 'Shutoff' || (status.state === 'Crashed' && status.reason === 'Failed');
 
@@ -104,6 +122,9 @@ export type LauncherCommand =
   | { command: 'reset' }
   | { command: 'softReboot' }
   | { command: 'guestInfo' }
+  /** Freezes the guest's filesystems through its agent; thawed again after unfreezeTimeoutSeconds when above 0. */
+  | { command: 'freeze'; unfreezeTimeoutSeconds?: number }
+  | { command: 'unfreeze' }
   | { command: 'ping' }
   /** Keeps the connection open and streams every DomainEvent from now on. */
   | { command: 'watch' };

@@ -13,6 +13,8 @@ import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
 import type { PoolControllerApi } from './pool-controller.ts';
 import type { ReplicaSetControllerApi } from './replicaset-controller.ts';
+import type { NotSupportedKind } from '../contract/not-supported.ts';
+import type { NotSupportedControllerApi } from './not-supported-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 
@@ -24,7 +26,9 @@ const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolum
 // client-node sends a patch body that is an array as a JSON patch.
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
-export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi, PoolControllerApi {
+export class ControllerKubeApi
+  implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi, PoolControllerApi, NotSupportedControllerApi
+{
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly #apps: AppsV1Api;
@@ -101,5 +105,10 @@ export class ControllerKubeApi implements VmiControllerApi, VmControllerApi, Nod
 
   async replacePoolStatus(namespace: string, name: string, pool: VirtualMachinePool): Promise<void> {
     await this.#custom.replaceNamespacedCustomObjectStatus({ ...POOLS, namespace, name, body: pool });
+  }
+
+  async patchCustomStatus(kind: NotSupportedKind, namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    const { group, version, plural } = kind;
+    await this.#custom.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body: jsonPatch(patch) });
   }
 }

@@ -12,6 +12,8 @@ import { guestMemoryOf } from '../api/guest-memory.ts';
 import { EPHEMERAL_PROVISIONING_ANNOTATION } from '../contract/cdi.ts';
 import { sanitizeHostname } from '../contract/vmi.ts';
 import {
+  FAIL_FAST_ANNOTATION,
+  SIMULATE_CRASH_FLAG,
   claimDevicePath,
   claimMountPath,
   cloudInitSecretMountPath,
@@ -218,7 +220,13 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
     name: COMPUTE_CONTAINER,
     image: params.launcherImage,
     imagePullPolicy: params.imagePullPolicy,
-    args: ['--socket-dir', POD_PATHS.sockets, '--workdir', POD_PATHS.private],
+    args: [
+      '--socket-dir',
+      POD_PATHS.sockets,
+      '--workdir',
+      POD_PATHS.private,
+      ...(vmi.metadata.annotations?.[FAIL_FAST_ANNOTATION] !== undefined ? [SIMULATE_CRASH_FLAG] : []),
+    ],
     env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
     resources: computeResources(vmi, params.config),
     // QEMU binds no privileged port and opens a tap virt-handler created for it; nothing else is needed.

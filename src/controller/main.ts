@@ -38,6 +38,9 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
 import { NodeController } from './node-controller.ts';
 import { PoolController } from './pool-controller.ts';
 import { ReplicaSetController } from './replicaset-controller.ts';
+import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
+import type { NotSupportedObject } from './not-supported.ts';
+import { NotSupportedController } from './not-supported-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 
@@ -106,6 +109,10 @@ const clusterPreferences = instancetypeInformer<VirtualMachinePreference>('virtu
 const apps = kc.makeApiClient(AppsV1Api);
 const listRevisions = () => apps.listControllerRevisionForAllNamespaces() as Promise<KubernetesListObject<V1ControllerRevision>>;
 const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controllerrevisions', listRevisions);
+// Snapshots, restores, exports, clones and backups: served, not carried out yet; each says so in its status.
+const unsupported = Object.fromEntries(
+  NOT_SUPPORTED_KINDS.map((k) => [k.kind, customInformer<KubernetesObject & NotSupportedObject>(kc, k.group, k.version, k.plural)]),
+);
 
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
@@ -154,9 +161,11 @@ const poolController = new PoolController({
   record,
   log,
 });
+const notSupportedController = new NotSupportedController({ api, informers: unsupported, queue: new WorkQueue(), now, record, log });
 await startInformers(
   log,
   pools,
+  ...Object.values(unsupported),
   vms,
   vmis,
   replicaSets,
@@ -187,4 +196,5 @@ await Promise.all([
   nodeController.run(1),
   replicaSetController.run(3),
   poolController.run(3),
+  notSupportedController.run(1),
 ]);

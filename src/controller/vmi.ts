@@ -212,7 +212,12 @@ export interface VmiPlan {
   events: RecordedEvent[];
 }
 
-const podIsDownOrGoingDown = (pod: V1Pod) => podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined;
+/**
+ * Upstream's isPodDownOrGoingDown: the pod ended or is being deleted, or its compute container
+ * exited (the console-log container keeps such a pod Running, never Ready).
+ */
+const podIsDownOrGoingDown = (pod: V1Pod) =>
+  podIsFinal(pod) || pod.metadata?.deletionTimestamp !== undefined || computeStatus(pod)?.state?.terminated !== undefined;
 
 const launcherExitedCleanly = (pod: V1Pod) => computeStatus(pod)?.state?.terminated?.exitCode === 0;
 

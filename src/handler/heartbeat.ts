@@ -31,6 +31,11 @@ export function heartbeatPatch(now: Date, schedulable: boolean, cpu: Record<stri
   };
 }
 
+/** The merge patch that takes the node out of scheduling for VMIs: only the label, the last heartbeat stays as it was. */
+export function unschedulablePatch(): object {
+  return { metadata: { labels: { [NODE_SCHEDULABLE_LABEL]: 'false' } } };
+}
+
 /** The merge patch of the node's status advertising the KVM device: 1000 VMIs' worth, or none. */
 export function kvmCapacityPatch(usable: boolean): object {
   const amount = usable ? '1k' : '0';

@@ -38,7 +38,9 @@ import { serveVirtApi } from './server.ts';
 import { VirtHandler } from './virt-handler.ts';
 
 const log = createLogger('virt-handler');
-exitOnSignals(log);
+/** What is done on SIGTERM before exiting: set once the node reporter exists. */
+let beforeExit: () => unknown = () => undefined;
+exitOnSignals(log, () => beforeExit());
 const { values: flags } = parseArgs({
   options: {
     'heartbeat-interval-seconds': { type: 'string', default: '60' },
@@ -112,6 +114,8 @@ const handler = new VirtHandler({
   log,
 });
 
+// Going away, virt-handler takes its node out of VMI scheduling (upstream's labelNodeUnschedulable).
+beforeExit = () => reporter.stop();
 await reporter.heartbeatEvery(Number(flags['heartbeat-interval-seconds']) * 1000);
 await startInformers(log, vmis, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
 reporter.probeKvm();

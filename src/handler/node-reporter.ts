@@ -5,7 +5,7 @@
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { apiErrorMessage } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
-import { heartbeatPatch, kvmCapacityPatch } from './heartbeat.ts';
+import { heartbeatPatch, kvmCapacityPatch, unschedulablePatch } from './heartbeat.ts';
 
 export interface NodeReporterDeps {
   node: string;
@@ -22,6 +22,8 @@ export class NodeReporter {
   readonly #deps: NodeReporterDeps;
   #kvmUsable: boolean | undefined;
   #kvmProbe: Promise<boolean> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(deps: NodeReporterDeps) {
     this.#deps = deps;
@@ -35,7 +37,23 @@ export class NodeReporter {
   /** Heartbeats now and every `intervalMs`. */
   async heartbeatEvery(intervalMs: number): Promise<void> {
     await this.heartbeat();
-    setInterval(() => void this.heartbeat(), intervalMs);
+    if (!this.#stopped) this.#timer = setInterval(() => void this.heartbeat(), intervalMs);
+  }
+
+  /**
+   * virt-handler is going away (its pod deleted, the DaemonSet rolling): no launcher pod may land
+   * here until a handler runs again. As upstream's, it labels its node unschedulable on the way
+   * out, instead of leaving that to the node controller once the heartbeat is stale.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#deps
+      .patchNode(unschedulablePatch())
+      .then(() => this.#deps.log.info('node marked unschedulable: virt-handler is stopping', { node: this.#deps.node }))
+      .catch((error) =>
+        this.#deps.log.warning('cannot mark the node unschedulable', { node: this.#deps.node, error: apiErrorMessage(error) }),
+      );
   }
 
   /** Starts the KVM probe; call once the cluster configuration is read, which the emulation mode depends on. */
@@ -57,6 +75,7 @@ export class NodeReporter {
   }
 
   async heartbeat(): Promise<void> {
+    if (this.#stopped) return;
     await this.#deps
       .patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.emulation))
       .catch((error) => this.#deps.log.warning('heartbeat failed', { node: this.#deps.node, error: apiErrorMessage(error) }));

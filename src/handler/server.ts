@@ -8,7 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
+import { readText } from '../lib/raw-request.ts';
 import {
+  freezeTimeoutOf,
   HANDLER_ACTIONS,
   HANDLER_PORT,
   parseVmiPath,
@@ -25,7 +27,7 @@ export interface HandlerTls {
 }
 
 export interface VirtApiHandlers {
-  act(namespace: string, name: string, action: HandlerAction): Promise<void>;
+  act(namespace: string, name: string, action: HandlerAction, options?: { unfreezeTimeoutSeconds?: number }): Promise<void>;
   guestInfo(namespace: string, name: string): Promise<unknown>;
   /** A connected stream to the VMI's console or VNC socket. */
   openStream(namespace: string, name: string, kind: StreamKind): Promise<Duplex>;
@@ -52,10 +54,16 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
       res.writeHead(404).end();
       return;
     }
-    handlers.act(target.namespace, target.name, action!).then(
-      () => res.writeHead(200).end(),
-      (error: Error) => res.writeHead(409).end(error.message),
-    );
+    // Freeze and unfreeze fail with 400, as upstream's handler answers them; the other actions with 409.
+    const failed = action === 'freeze' || action === 'unfreeze' ? 400 : 409;
+    void readText(req).then((body) => {
+      const timeout = action === 'freeze' ? freezeTimeoutOf(body) : { seconds: 0 };
+      if ('error' in timeout) return void res.writeHead(400).end(timeout.error);
+      handlers.act(target.namespace, target.name, action!, { unfreezeTimeoutSeconds: timeout.seconds }).then(
+        () => res.writeHead(200).end(),
+        (error: Error) => res.writeHead(failed).end(error.message),
+      );
+    });
   });
   const sessions = new StreamSessions();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
@@ -69,7 +77,8 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
     const { namespace, name } = target;
     const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } });
     const key = `${kind}/${namespace}/${name}`;
-    // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session.
+    // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session:
+    // the old one is dropped without a close frame, so its client reports an unexpected EOF, as upstream's.
     if (kind === 'vnc' && url.searchParams.get('preserveSession') === 'true' && sessions.busy(key)) {
       return refuseUpgrade(socket, 503, { message: 'Active VNC connection. Request denied.' });
     }
@@ -100,8 +109,9 @@ class StreamSessions {
   busy(key: string) {
     return this.#open.has(key);
   }
+  /** Drops the open stream of `key`, as upstream's handler drops one a newer connection replaces (see Relay.abort). */
   end(key: string) {
-    this.#open.get(key)?.close();
+    this.#open.get(key)?.abort();
     this.#open.delete(key);
   }
   start(key: string, relay: Relay) {

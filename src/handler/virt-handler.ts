@@ -5,7 +5,13 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import type { DomainEvent, GuestInfo, LauncherCommand } from '../contract/launcher-protocol.ts';
+import {
+  type DomainEvent,
+  type DomainStatus,
+  type GuestInfo,
+  type LauncherCommand,
+  upstreamDomainStatus,
+} from '../contract/launcher-protocol.ts';
 import { isEphemeralProvisioningPod, launcherPodsOf, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { UpdateExpectations } from '../lib/expectations.ts';
@@ -206,6 +212,17 @@ export class VirtHandler {
     }
   }
 
+  /** Upstream's virt-handler logs each change of a domain's state or reason, as about the Domain; its tests read that line. */
+  #logDomain(key: string, before: DomainStatus | undefined, after: DomainStatus): void {
+    const [namespace, name] = key.split('/');
+    const [was, is] = [before && upstreamDomainStatus(before), upstreamDomainStatus(after)];
+    if (was?.state === is.state && was.reason === is.reason) return;
+    const uid = this.#deps.vmis.get(name, namespace)?.metadata.uid;
+    this.#deps.log
+      .object({ kind: 'Domain', metadata: { namespace, name, uid } })
+      .info(`Domain is in state ${is.state} reason ${is.reason}`);
+  }
+
   /** The launcher's connection; it can close between the plan and the step that uses it. */
   #connectionOf(key: string): LauncherConnection {
     const connection = this.#connections.get(key);
@@ -227,6 +244,7 @@ export class VirtHandler {
     const { queue } = this.#deps;
     const connection = await this.#deps.dial(record.podUid);
     connection.on('domain', (event) => {
+      this.#logDomain(key, record.domain, event.domain);
       record.domain = event.domain;
       queue.add(key);
     });
@@ -238,7 +256,9 @@ export class VirtHandler {
     });
     this.#connections.set(key, connection);
     try {
-      record.domain = await connection.request({ command: 'watch' });
+      const domain = await connection.request<DomainStatus>({ command: 'watch' });
+      this.#logDomain(key, record.domain, domain);
+      record.domain = domain;
     } catch (error) {
       if (this.#connections.get(key) === connection) this.#connections.delete(key);
       connection.close();

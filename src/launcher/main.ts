@@ -168,8 +168,14 @@ if (import.meta.main) {
       workdir: { type: 'string' },
       'socket-dir': { type: 'string' },
       'kubevirt-config': { type: 'string' },
+      'simulate-crash': { type: 'boolean' },
     },
   });
+  if (values['simulate-crash']) {
+    // SIMULATE_CRASH_FLAG: upstream's launcher panics here, before anything else, and exits 2.
+    createLogger('virt-launcher').error('Simulated virt-launcher crash');
+    process.exit(2);
+  }
   if (!values.workdir) {
     console.error('usage: virt-launcher --vmi <vmi.yaml> --workdir <dir> | --socket-dir <dir> --workdir <dir>');
     process.exit(2);

@@ -60,6 +60,12 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
         case 'softReboot':
           await supervisor.softReboot();
           break;
+        case 'freeze':
+          await supervisor.filesystems.freeze(request.unfreezeTimeoutSeconds);
+          break;
+        case 'unfreeze':
+          await supervisor.filesystems.unfreeze();
+          break;
         case 'guestInfo':
           result = await supervisor.guestInfo();
           break;

@@ -12,6 +12,7 @@ import { prepareAll } from './prepare.ts';
 import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
 import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
+import { FilesystemFreezer } from './fsfreeze.ts';
 
 export interface SupervisorOptions {
   /** What this node offers the VMI: paths, accelerator, networks. */
@@ -29,6 +30,11 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private starting?: Promise<void>;
   private killedByUs = false;
   private graceTimer?: NodeJS.Timeout;
+  /** The guest's filesystems, frozen and thawed through its agent. */
+  readonly filesystems = new FilesystemFreezer(() => {
+    if (!this.plan || isFinal(this.status)) throw new Error('the domain is not running');
+    return this.plan.sockets.guestAgent;
+  });
   status: DomainStatus = INITIAL_DOMAIN;
   /** Resolves with the final status once QEMU has exited. */
   readonly exited: Promise<DomainStatus>;
@@ -100,6 +106,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       if (lastOutput.length > 4) lastOutput.shift();
     });
     await spawned;
+    // Upstream's launcher logs this once it sees QEMU's process; its tests look for it.
+    log.info(`Found PID for ${vmi.metadata.namespace}_${vmi.metadata.name}: ${qemu.pid}`);
     const qmp = await Promise.race([
       QmpClient.connect(plan.sockets.qmp),
       this.exited.then(() => {

@@ -1,5 +1,7 @@
 // Structured JSON logs: one line per record, with the component and, when a
-// record is about an object, its kind, namespace, name and uid.
+// record is about an object, its kind, namespace, name and uid. Keys come in
+// alphabetical order, as in upstream's logs, which its tests match as text
+// (`"kind":"Domain","level":"info","msg":"...","name":"..."`).
 export interface ObjectRef {
   kind?: string;
   metadata?: { namespace?: string; name?: string; uid?: string };
@@ -21,8 +23,10 @@ export function createLogger(
   base: Record<string, unknown> = {},
   write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Logger {
-  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) =>
-    write(JSON.stringify({ timestamp: new Date().toISOString(), component, level, msg, ...base, ...fields }));
+  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    const record: Record<string, unknown> = { timestamp: new Date().toISOString(), component, level, msg, ...base, ...fields };
+    write(JSON.stringify(Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))));
+  };
   return {
     info: (msg, fields) => emit('info', msg, fields),
     warning: (msg, fields) => emit('warning', msg, fields),

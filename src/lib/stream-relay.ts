@@ -19,6 +19,13 @@ const asBuffer = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat
 export interface Relay {
   /** Ends both sides. */
   close(): void;
+  /**
+   * Ends both sides, dropping the WebSocket without a close frame: what upstream's
+   * virt-handler does to a console or VNC connection a newer one replaces. Its client
+   * sees an abnormal closure (1006, "unexpected EOF"), which upstream's clients report
+   * as an error (virtctl: "another user connected to the console").
+   */
+  abort(): void;
   /** Settles once both sides are closed. */
   done: Promise<void>;
 }
@@ -54,13 +61,29 @@ export function relayStream(ws: WebSocket, stream: Duplex, keepAliveMs?: number)
     endSocket(ws);
     stream.destroy();
   };
+  const abort = () => {
+    stop();
+    ws.terminate();
+    stream.destroy();
+  };
   ws.on('close', close);
   ws.on('error', close);
   stream.on('end', close);
   stream.on('close', close);
   stream.on('error', close);
   ws.resume();
-  return { close, done: Promise.all([closed(ws), streamClosed(stream)]).then(() => {}) };
+  return { close, abort, done: Promise.all([closed(ws), streamClosed(stream)]).then(() => {}) };
+}
+
+/** Whether a close code may be sent in a close frame (RFC 6455 7.4): 1005, 1006 and 1015 are only ever seen locally. */
+const sendable = (code: number) => (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) || (code >= 3000 && code <= 4999);
+
+/** Ends `to` as `from` ended: the same close code and reason, or dropped without a close frame when `from` was. */
+function endLike(to: WebSocket, code: number, reason: Buffer) {
+  if (to.readyState !== WebSocket.OPEN) return endSocket(to);
+  if (code === 1006) return to.terminate();
+  if (!sendable(code)) return to.close();
+  to.close(code, reason);
 }
 
 /** Relays messages between two WebSockets unchanged. */
@@ -77,12 +100,18 @@ export function relaySockets(a: WebSocket, b: WebSocket): Relay {
     endSocket(a);
     endSocket(b);
   };
+  const abort = () => {
+    a.terminate();
+    b.terminate();
+  };
+  // A side that ends passes its ending on: a dropped connection is dropped on, a close frame's code and reason carried.
+  a.on('close', (code, reason) => endLike(b, code, reason));
+  b.on('close', (code, reason) => endLike(a, code, reason));
   for (const ws of [a, b]) {
-    ws.on('close', close);
     ws.on('error', close);
     ws.resume();
   }
-  return { close, done: Promise.all([closed(a), closed(b)]).then(() => {}) };
+  return { close, abort, done: Promise.all([closed(a), closed(b)]).then(() => {}) };
 }
 
 /**

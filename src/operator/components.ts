@@ -5,6 +5,7 @@
 // applies what this returns; certificates are its own business (./certs.ts).
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
+import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
 
 export interface InstallParams {
   namespace: string;
@@ -70,9 +71,14 @@ interface Hook {
    * VMI start. (virt-handler's node is checked by a policy: nodeRestriction.)
    */
   skipOwnUpdates?: true;
+  /** CEL conditions the request must meet for the hook to be called. */
+  only?: { name: string; expression: string };
+  /** The hook writes (only outside dry runs): sideEffects NoneOnDryRun. */
+  writesOutsideDryRun?: true;
 }
 
 function matchConditions(hook: Hook, namespace: string): Obj {
+  if (hook.only) return { matchConditions: [hook.only] };
   if (!hook.skipOwnUpdates) return {};
   const usernames = KUBEVIRT_SERVICE_ACCOUNTS.map((sa) => `'${serviceAccountUsername(namespace, sa)}'`).join(', ');
   return {
@@ -155,6 +161,25 @@ export const VALIDATING_HOOKS: Hook[] = [
     operations: ['CREATE', 'UPDATE'],
   },
   {
+    // A launcher pod's eviction marks its VMI for evacuation where its eviction strategy asks for that (upstream's).
+    name: 'virt-launcher-eviction-interceptor.kubevirt.io',
+    path: '/pod-eviction-validate',
+    group: '',
+    versions: ['v1'],
+    resources: ['pods/eviction'],
+    operations: ['*'],
+    only: { name: 'only-vms', expression: 'object.metadata.name.startsWith("virt-launcher")' },
+    writesOutsideDryRun: true,
+  },
+  {
+    name: 'virtualmachinepreset-validator.kubevirt.io',
+    path: '/vmipreset-validate',
+    group: 'kubevirt.io',
+    versions: CORE_VERSIONS,
+    resources: ['virtualmachineinstancepresets'],
+    operations: ['CREATE', 'UPDATE'],
+  },
+  {
     name: 'migration-create-validator.kubevirt.io',
     path: '/migration-validate-create',
     group: 'kubevirt.io',
@@ -225,7 +250,7 @@ function webhookConfiguration(
     webhooks: hooks.map((hook) => ({
       name: hook.name,
       admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
+      sideEffects: hook.writesOutsideDryRun ? 'NoneOnDryRun' : 'None',
       failurePolicy: 'Fail',
       timeoutSeconds: 10,
       matchPolicy: 'Equivalent',
@@ -322,8 +347,9 @@ function virtApiObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'], verbs: ['get', 'patch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachines/status'], verbs: ['patch'] },
-      // A forced restart deletes the VMI's launcher pod at once, as upstream's virt-api does.
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete'] },
+      // A forced restart deletes the VMI's launcher pod at once, as upstream's virt-api does;
+      // the eviction webhook reads the pod to be evicted.
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'delete'] },
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list', 'watch'] },
       // Whether the creator of a cross-namespace clone may read its source (CDI's check).
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
@@ -425,6 +451,11 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      // Snapshots, restores, exports, clones and backups are not carried out yet: it only says so in their status.
+      ...NOT_SUPPORTED_KINDS.flatMap((k) => [
+        { apiGroups: [k.group], resources: [k.plural], verbs: ['list', 'watch'] },
+        { apiGroups: [k.group], resources: [`${k.plural}/status`], verbs: ['patch'] },
+      ]),
     ]),
     ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
     componentDeployment(

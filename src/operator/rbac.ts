@@ -24,6 +24,18 @@ const SIDE_GROUPS: Record<string, string[]> = {
     'virtualmachineclusterpreferences',
   ],
 };
+/**
+ * Snapshots, restores, exports, clones and backups: admins may do everything,
+ * editors all but deletecollection, viewers read (upstream's split).
+ */
+const DATA_GROUPS: Record<string, string[]> = {
+  'snapshot.kubevirt.io': ['virtualmachinesnapshots', 'virtualmachinesnapshotcontents', 'virtualmachinerestores'],
+  'backup.kubevirt.io': ['virtualmachinebackups', 'virtualmachinebackuptrackers'],
+  'export.kubevirt.io': ['virtualmachineexports'],
+  'clone.kubevirt.io': ['virtualmachineclones'],
+};
+const dataRules = (verbs: string[]): Rule[] =>
+  Object.entries(DATA_GROUPS).map(([group, resources]) => ({ apiGroups: [group], resources, verbs }));
 /** Guest information any viewer may read. */
 const READ_GUEST_INFO = [
   'virtualmachineinstances/guestosinfo',
@@ -62,8 +74,9 @@ const ACTIONS = [
   'virtualmachines/evacuate/cancel',
 ];
 
-function writerRules(): Rule[] {
+function writerRules(admin: boolean): Rule[] {
   return [
+    ...dataRules(admin ? ALL : ALL.filter((v) => v !== 'deletecollection')),
     { apiGroups: [SUBRESOURCES], resources: [...READ_GUEST_INFO, ...GUEST_ACCESS, 'virtualmachines/expand-spec'], verbs: ['get'] },
     { apiGroups: [SUBRESOURCES], resources: [...ACTIONS, 'expand-vm-spec'], verbs: ['update'] },
     { apiGroups: ['kubevirt.io'], resources: CORE_RESOURCES, verbs: ALL },
@@ -96,14 +109,15 @@ export function userClusterRoles(): Record<string, unknown>[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kubevirt.io:default' },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
     },
-    role('kubevirt.io:admin', 'admin', writerRules()),
-    role('kubevirt.io:edit', 'edit', writerRules()),
+    role('kubevirt.io:admin', 'admin', writerRules(true)),
+    role('kubevirt.io:edit', 'edit', writerRules(false)),
     role('kubevirt.io:view', 'view', [
       { apiGroups: ['kubevirt.io'], resources: ['kubevirts'], verbs: ['get', 'list'] },
       { apiGroups: [SUBRESOURCES], resources: [...READ_GUEST_INFO, 'virtualmachines/expand-spec'], verbs: ['get'] },
       { apiGroups: [SUBRESOURCES], resources: ['expand-vm-spec'], verbs: ['update'] },
       { apiGroups: ['kubevirt.io'], resources: CORE_RESOURCES, verbs: READ },
       ...Object.entries(SIDE_GROUPS).map(([group, resources]) => ({ apiGroups: [group], resources, verbs: READ })),
+      ...dataRules(READ),
       { apiGroups: ['migrations.kubevirt.io'], resources: ['migrationpolicies'], verbs: READ },
     ]),
     // Every authenticated user may see the cluster-wide instance types and preferences (the catalogue), as upstream.

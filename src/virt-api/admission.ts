@@ -13,6 +13,7 @@ import type {
   VirtualMachineInstancetypeSpec,
   VirtualMachinePool,
   VirtualMachinePreference,
+  VirtualMachineInstancePreset,
 } from '../api/types.ts';
 import { defaultNewVmi, DefaultingError, type DefaultingContext } from '../api/defaults/vmi.ts';
 import { defaultVm } from '../api/defaults/vm.ts';
@@ -24,6 +25,7 @@ import {
   validateMigrationUpdate,
   validatePool,
   validatePreference,
+  validatePreset,
   validateReplicaSet,
   validateVm,
   validateVmiCreate,
@@ -32,12 +34,15 @@ import {
 } from '../api/validation/objects.ts';
 import { validateSchema } from '../api/validation/schema.ts';
 import { jsonEqual } from '../api/json-equal.ts';
+import { EVICTION_WEBHOOK_PATH } from './eviction.ts';
 
 export interface AdmissionRequest {
   uid: string;
   kind?: { group: string; version: string; kind: string };
   resource?: { group: string; version: string; resource: string };
   subResource?: string;
+  name?: string;
+  namespace?: string;
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
   userInfo?: { username?: string; groups?: string[]; extra?: Record<string, string[]> };
   object?: unknown;
@@ -192,12 +197,17 @@ const HANDLERS: Record<string, Handler> = {
   '/virtualmachineclusterpreferences-validate': typed('VirtualMachineClusterPreference', (request) =>
     verdict(validatePreference(object<VirtualMachinePreference>(request))),
   ),
+  // The deprecated presets are still checked as upstream checks them; kube-apiserver adds the deprecation warning.
+  '/vmipreset-validate': typed('VirtualMachineInstancePreset', (request) =>
+    verdict(validatePreset(object<VirtualMachineInstancePreset>(request))),
+  ),
   '/migration-policy-validate-create': typed('MigrationPolicy', (request) =>
     verdict(validateMigrationPolicy(object<MigrationPolicy>(request))),
   ),
 };
 
-export const WEBHOOK_PATHS = Object.keys(HANDLERS);
+/** Every path served, the pure ones here and those with API calls in ./server.ts (DataVolumes' is registered by the CDI objects). */
+export const WEBHOOK_PATHS = [...Object.keys(HANDLERS), EVICTION_WEBHOOK_PATH];
 
 /** Answers one AdmissionReview posted to `path`. */
 export function review(path: string, body: AdmissionReview, env: AdmissionEnvironment): AdmissionReview {

@@ -28,6 +28,7 @@ export function callHandler(
   address: string,
   path: string,
   tls: ClientTls,
+  body?: string,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: address, port: HANDLER_PORT, path, method, ...tls, servername: 'virt-handler', timeout: 30_000 }, (res) => {
@@ -35,6 +36,6 @@ export function callHandler(
     });
     req.on('timeout', () => req.destroy(new Error('virt-handler did not answer in time')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }

@@ -8,6 +8,7 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type V1ConfigMap,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
 import { CREATED_BY_LABEL } from '../api/constants.ts';
@@ -92,6 +93,10 @@ export class VirtApiKubeApi implements VirtApiServerApi {
   async createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {
     const request = { ...KUBEVIRT, namespace, plural: 'virtualmachineinstancemigrations', dryRun, body: migration };
     await this.#custom.createNamespacedCustomObject(request);
+  }
+
+  getPod(namespace: string, name: string): Promise<V1Pod> {
+    return this.#core.readNamespacedPod({ name, namespace });
   }
 
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {

@@ -158,7 +158,7 @@ export function planRestart(
   return withStatusPatch(changeRequests(vm, [{ action: 'Stop', uid: vmi.metadata.uid }, { action: 'Start' }]), plan);
 }
 
-export type VmiAction = 'pause' | 'unpause' | 'softreboot' | 'reset';
+export type VmiAction = 'pause' | 'unpause' | 'softreboot' | 'reset' | 'freeze' | 'unfreeze';
 
 export const vmiConflict = (name: string, cause: string): LifecycleError => ({
   code: 409,
@@ -188,11 +188,28 @@ export function checkVmiAction(vmi: VirtualMachineInstance, action: VmiAction): 
         return vmiConflict(name, 'VMI neither have the agent connected nor the ACPI feature enabled');
       return undefined;
     }
+    // Whether the guest has an agent to freeze with is the launcher's to find out, as upstream's.
+    case 'freeze':
+      return running ? undefined : vmiConflict(name, VM_NOT_RUNNING);
+    case 'unfreeze':
+      return running ? undefined : vmiConflict(name, 'VMI is not running');
     case 'reset':
       if (!running)
         return { code: 500, reason: 'InternalError', message: `Failed to reset non-running VMI with phase ${vmi.status?.phase ?? ''}` };
       return undefined;
   }
+}
+
+/**
+ * What virt-api answers when virt-handler refused a relayed action: upstream's
+ * InternalError around its handler client's "unexpected return code" error.
+ */
+export function handlerRefusal(status: number, statusText: string, body: string): LifecycleError {
+  return {
+    code: 500,
+    reason: 'InternalError',
+    message: `Internal error occurred: unexpected return code ${status} (${status} ${statusText}), message: ${body}`,
+  };
 }
 
 /**

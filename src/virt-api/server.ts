@@ -4,12 +4,12 @@
 // console, vnc and portforward streams). The decisions are the pure
 // functions beside it (./admission.ts, ./lifecycle.ts, ./streams.ts,
 // ./guestinfo.ts); this routes requests to them and carries out their answer.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
@@ -54,6 +54,7 @@ import {
   checkMigrate,
   checkVmiAction,
   conflict,
+  handlerRefusal,
   planRestart,
   planStart,
   planStop,
@@ -61,6 +62,7 @@ import {
   type VmiAction,
 } from './lifecycle.ts';
 import { type CanI, reviewDataVolume } from './clone-authorization.ts';
+import { decideEviction, evacuationPatch, EVICTION_WEBHOOK_PATH, evictionDryRun, launcherVmiName } from './eviction.ts';
 import { answerUploadTokenRequest, UPLOAD_GROUP_PATH, UPLOAD_TOKEN_REQUESTS, uploadApiGroup, uploadApiResources } from './upload-tokens.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
 
@@ -78,6 +80,8 @@ export interface VirtApiServerApi {
   deleteLauncherPods(namespace: string, vmiUid: string, gracePeriodSeconds: number, dryRun?: 'All'): Promise<string[]>;
   createMigration(namespace: string, migration: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
+  /** A pod, for the eviction webhook. */
+  getPod(namespace: string, name: string): Promise<V1Pod>;
   /** The address of the virt-handler that runs on the node. */
   handlerAddress(node: string): Promise<string>;
 }
@@ -107,7 +111,7 @@ export interface VirtApiServerOptions {
 const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
 const NAMESPACED = `^${GROUP_PATH}/namespaces/([^/]+)`;
 const VM_ACTION = new RegExp(`${NAMESPACED}/virtualmachines/([^/]+)/(start|stop|restart)$`);
-const VMI_ACTION = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(pause|unpause|softreboot|reset)$`);
+const VMI_ACTION = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(pause|unpause|softreboot|reset|freeze|unfreeze)$`);
 const GUEST_INFO = new RegExp(`${NAMESPACED}/virtualmachineinstances/([^/]+)/(guestosinfo|userlist|filesystemlist)$`);
 const EXPAND_SPEC = new RegExp(`${NAMESPACED}/virtualmachines/([^/]+)/expand-spec$`);
 const EXPAND_VM_SPEC = new RegExp(`${NAMESPACED}/expand-vm-spec$`);
@@ -297,6 +301,18 @@ export class VirtApiServer {
   }
 
   #serveAdmission(req: IncomingMessage, res: ServerResponse, text: string): void {
+    if (req.url?.split('?')[0] === EVICTION_WEBHOOK_PATH) {
+      void Promise.resolve()
+        .then(() => this.#reviewEviction(JSON.parse(text) as AdmissionReview))
+        .then(
+          (answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)),
+          (error: Error) => {
+            this.#log.error('bad admission request', { path: req.url, error: error.message });
+            res.writeHead(400).end(error.message);
+          },
+        );
+      return;
+    }
     if (req.url?.split('?')[0] === DATAVOLUME_WEBHOOK_PATH) {
       void Promise.resolve()
         .then(() => reviewDataVolume(JSON.parse(text) as AdmissionReview, (q) => this.#api.canI(q)))
@@ -331,6 +347,45 @@ export class VirtApiServer {
     }
   }
 
+  /** A launcher pod's eviction: let through, refused, or refused once its VMI is marked for evacuation (./eviction.ts). */
+  async #reviewEviction(body: AdmissionReview): Promise<AdmissionReview> {
+    const request = body.request;
+    const respond = (allowed: boolean, message?: string): AdmissionReview => ({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: request?.uid ?? '', allowed, ...(message !== undefined ? { status: { message, code: 429 } } : {}) },
+    });
+    const namespace = request?.namespace ?? '';
+    const pod = request?.name ? await this.#api.getPod(namespace, request.name).catch(() => undefined) : undefined;
+    const vmiName = pod && launcherVmiName(pod);
+    if (!pod || !vmiName) return respond(true);
+    let vmi: VirtualMachineInstance;
+    try {
+      vmi = await this.#api.getVmi(namespace, vmiName);
+    } catch (error) {
+      return respond(false, `kubevirt failed getting the vmi: ${apiErrorMessage(error)}`);
+    }
+    const decision = decideEviction(pod, vmi, this.#admission.config());
+    if ('allow' in decision) return respond(true);
+    if ('deny' in decision) return respond(false, decision.deny);
+    const dryRun = evictionDryRun(request?.dryRun, request?.object);
+    try {
+      await this.#api.patchVmi(
+        namespace,
+        vmiName,
+        evacuationPatch(vmi, decision.mark.nodeName, request?.object),
+        dryRun ? 'All' : undefined,
+      );
+    } catch (error) {
+      return respond(false, `kubevirt failed marking the vmi for eviction: ${apiErrorMessage(error)}`);
+    }
+    this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info('marked for evacuation by an eviction', {
+      node: decision.mark.nodeName,
+      dryRun,
+    });
+    return respond(false, decision.mark.message);
+  }
+
   #serveAggregated(req: IncomingMessage, res: ServerResponse): void {
     const auth = authenticate(req, this.#requestHeader);
     if ('error' in auth) {
@@ -353,7 +408,7 @@ export class VirtApiServer {
     const body = () => readText(req);
     const routes: [string, RegExp, (match: string[]) => Answer | Promise<Answer>][] = [
       ['PUT', VM_ACTION, ([, ns, name, act]) => body().then((text) => this.#vmLifecycle(ns, name, act as VmAction, optionsOf(text), user))],
-      ['PUT', VMI_ACTION, ([, ns, name, action]) => this.#vmiLifecycle(ns, name, action as VmiAction, user)],
+      ['PUT', VMI_ACTION, ([, ns, name, action]) => body().then((text) => this.#vmiLifecycle(ns, name, action as VmiAction, user, text))],
       ['GET', GUEST_INFO, ([, ns, name, kind]) => this.#readGuestInfo(ns, name, kind as GuestInfoKind)],
       ['GET', EXPAND_SPEC, ([, ns, name]) => this.#expandStoredVm(ns, name)],
       ['PUT', EXPAND_VM_SPEC, ([, ns]) => body().then((text) => this.#expandGivenVm(ns, text))],
@@ -507,13 +562,17 @@ export class VirtApiServer {
   }
 
   /** pause, unpause, softreboot or reset a VMI through the virt-handler of its node. */
-  async #vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string): Promise<Answer> {
+  async #vmiLifecycle(namespace: string, name: string, action: VmiAction, user: string, body: string): Promise<Answer> {
     const vmi = await this.#getVmi(namespace, name);
     if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
     const refused = checkVmiAction(vmi, action);
     if (refused) return refused;
     const address = await this.#api.handlerAddress(vmi.status!.nodeName!);
-    const answer = await callHandler('PUT', address, actionPath(namespace, name, action), this.#handlerClientTls());
+    // freeze's body (its unfreezeTimeout) goes on to virt-handler, which reads it as upstream's does.
+    const forwarded = action === 'freeze' ? body : undefined;
+    const answer = await callHandler('PUT', address, actionPath(namespace, name, action), this.#handlerClientTls(), forwarded);
+    if (answer.status !== 200 && (action === 'freeze' || action === 'unfreeze'))
+      return handlerRefusal(answer.status, STATUS_CODES[answer.status] ?? '', answer.body);
     if (answer.status !== 200) return { code: 500, reason: 'InternalError', message: `${action} failed: ${answer.body}` };
     this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata }).info(`${action} done`, { user });
     return { code: 200 };

@@ -105,6 +105,7 @@ function harness(options: { refuseSync?: string; vmis?: VirtualMachineInstance[]
   const host = new StandInHost();
   const writes: VirtualMachineInstance[] = [];
   const events: string[] = [];
+  const logLines: string[] = [];
   let version = 1;
   const handler = new VirtHandler({
     node: NODE,
@@ -124,9 +125,9 @@ function harness(options: { refuseSync?: string; vmis?: VirtualMachineInstance[]
     dial: async () => launcher,
     emulation: () => true,
     record: (_subject, type, reason, message) => events.push(`${type} ${reason}: ${message}`),
-    log: createLogger('virt-handler', {}, () => undefined),
+    log: createLogger('virt-handler', {}, (line) => logLines.push(line)),
   });
-  return { handler, vmis, pods, queue, launcher, host, writes, events };
+  return { handler, vmis, pods, queue, launcher, host, writes, events, logLines };
 }
 
 /** Starts the workers on the VMI's key; `until` waits (within a bound) for what the test expects. */
@@ -232,4 +233,19 @@ test("wiring: virt-api's calls reach the VMI's launcher: actions by their comman
   assert.deepEqual(opened, ['pod-1/virt-serial0', 'pod-1/virt-vnc']);
   await assert.rejects(relay.act('ns', 'other', 'pause'), /VMI ns\/other has no running launcher on node node01/);
   await run.stop();
+});
+
+test("wiring: each change of the domain's state is logged as upstream's virt-handler logs it, the text its tests match", async () => {
+  const h = harness();
+  const run = start(h);
+  await run.until('Running', () => h.writes.some((w) => w.status?.phase === 'Running'));
+  await run.stop();
+  const domainLines = h.logLines.filter((l) => l.includes('Domain is in state'));
+  // upstream's test (1641): the keys in alphabetical order, as its logger writes them; a running domain's reason is Unknown.
+  assert.ok(
+    domainLines.some((l) => /"kind":"Domain","level":"info","msg":"Domain is in state Running reason Unknown","name":"vm1"/.test(l)),
+    domainLines.join('\n'),
+  );
+  assert.match(domainLines[0], /Domain is in state NoState reason Unknown/);
+  assert.equal(domainLines.length, 2, 'logged once per change');
 });

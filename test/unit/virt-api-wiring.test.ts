@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import type {
   VirtualMachine,
@@ -57,6 +57,7 @@ class RecordingApi implements VirtApiServerApi {
 
   readonly vms = new Map<string, VirtualMachine>();
   readonly vmis = new Map<string, VirtualMachineInstance>();
+  readonly pods = new Map<string, V1Pod>();
   readonly writes: Write[] = [];
   #failure: Error | undefined;
 
@@ -108,6 +109,12 @@ class RecordingApi implements VirtApiServerApi {
 
   async createMigration(namespace: string, body: VirtualMachineInstanceMigration, dryRun?: 'All'): Promise<void> {
     this.#write({ method: 'createMigration', namespace, body, dryRun });
+  }
+
+  async getPod(namespace: string, name: string): Promise<V1Pod> {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) throw apiError(404);
+    return pod;
   }
 
   async readConfigMap(namespace: string, name: string): Promise<V1ConfigMap> {
@@ -304,4 +311,60 @@ test('a DataVolume cloning a claim from another namespace is admitted only for a
   assert.equal(refused.status?.message, 'User alice has insufficient permissions in clone source namespace images');
   api.grants.add('alice create datavolumes/source in images');
   assert.equal((await answer('images')).allowed, true);
+});
+
+test("evicting a launcher pod of an External VMI marks the VMI for evacuation and answers 429 with upstream's message", async (t) => {
+  const { api, call } = await serve(t);
+  const launcher = (name: string, vmi: string, node = 'node01'): V1Pod => ({
+    metadata: {
+      name,
+      namespace: 'ns',
+      labels: { 'kubevirt.io': 'virt-launcher' },
+      annotations: { 'kubevirt.io/domain': vmi },
+    },
+    spec: { nodeName: node, containers: [] },
+    status: { phase: 'Running' },
+  });
+  const vmi = (name: string, evictionStrategy: string | undefined, status: object = { phase: 'Running', nodeName: 'node01' }) =>
+    inNamespace({
+      ...example<VirtualMachineInstance>('vmi-ephemeral.yaml'),
+      metadata: { name, namespace: 'ns' },
+      spec: { ...example<VirtualMachineInstance>('vmi-ephemeral.yaml').spec, ...(evictionStrategy ? { evictionStrategy } : {}) },
+      status,
+    }) as VirtualMachineInstance;
+  api.pods.set('ns/virt-launcher-ext-abcde', launcher('virt-launcher-ext-abcde', 'ext'));
+  api.pods.set('ns/virt-launcher-none-abcde', launcher('virt-launcher-none-abcde', 'none'));
+  api.pods.set('ns/virt-launcher-lm-abcde', launcher('virt-launcher-lm-abcde', 'lm'));
+  api.vmis.set('ns/ext', vmi('ext', 'External'));
+  api.vmis.set('ns/none', vmi('none', 'None'));
+  api.vmis.set('ns/lm', vmi('lm', 'LiveMigrate'));
+  const evict = async (pod: string, dryRun = false) => {
+    const eviction = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: 'ns' } };
+    const request = { uid: 'e1', operation: 'CREATE', name: pod, namespace: 'ns', subResource: 'eviction', object: eviction, dryRun };
+    const answer = await call('POST', '/pod-eviction-validate', {
+      body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request },
+    });
+    return answer.body.response as { uid: string; allowed: boolean; status?: { code: number; message: string } };
+  };
+  assert.deepEqual(await evict('virt-launcher-ext-abcde'), {
+    uid: 'e1',
+    allowed: false,
+    status: { code: 429, message: 'Eviction triggered evacuation of VMI "ns/ext"' },
+  });
+  assert.deepEqual(
+    api.writes.map((w) => [w.method, w.name, w.body, w.dryRun]),
+    [['patchVmi', 'ext', [{ op: 'add', path: '/status/evacuationNodeName', value: 'node01' }], undefined]],
+  );
+  await evict('virt-launcher-ext-abcde', true);
+  assert.equal(api.writes.at(-1)?.dryRun, 'All');
+  // Once marked, another eviction is refused without writing again.
+  api.vmis.set('ns/ext', vmi('ext', 'External', { phase: 'Running', nodeName: 'node01', evacuationNodeName: 'node01' }));
+  const again = await evict('virt-launcher-ext-abcde');
+  assert.equal(again.status?.message, 'Evacuation in progress: Eviction triggered evacuation of VMI "ns/ext"');
+  assert.equal(api.writes.length, 2);
+  // None lets the pod go; LiveMigrate does too until kubevirt-ts migrates; so does any pod that is not a launcher.
+  assert.deepEqual(await evict('virt-launcher-none-abcde'), { uid: 'e1', allowed: true });
+  assert.deepEqual(await evict('virt-launcher-lm-abcde'), { uid: 'e1', allowed: true });
+  assert.deepEqual(await evict('virt-launcher-gone-abcde'), { uid: 'e1', allowed: true });
+  assert.equal(api.writes.length, 2);
 });

@@ -1,6 +1,7 @@
 // Admission validation of whole objects, one function per kind and operation,
 // each returning upstream's status causes (an empty list admits the object).
 import type {
+  VirtualMachineInstancePreset,
   ObjectMeta,
   VirtualMachine,
   VirtualMachineInstance,
@@ -19,7 +20,7 @@ import { path, invalid, required, notSupported, forbidden, type FieldPath, type 
 import { RESTRICTED_VMI_LABELS } from '../constants.ts';
 import { parseQuantity, quantityValue } from '../quantity.ts';
 import { selectorError, selectorMatches } from '../selector.ts';
-import { validateVmiSpec } from './vmi-spec.ts';
+import { validateDisks, validateFirmware, validateVmiSpec } from './vmi-spec.ts';
 import { jsonEqual } from '../json-equal.ts';
 
 export interface RequestContext {
@@ -391,6 +392,17 @@ export function validatePreference(preference: VirtualMachinePreference): Status
     return [invalid(field, `unknown preferredCPUTopology ${topology}, must be one of: ${valid.join(', ')}`)];
   }
   return [];
+}
+
+/** upstream's ValidateVMIPresetSpec: a domain is required, and its disks and firmware are checked as a VMI's. */
+export function validatePreset(preset: VirtualMachineInstancePreset): StatusCause[] {
+  const field = path('spec');
+  const domain = preset.spec?.domain;
+  if (!domain) return [required(field.child('domain'), 'missing domain.')];
+  return [
+    ...validateDisks(field.child('domain', 'devices', 'disks'), domain.devices?.disks ?? []),
+    ...validateFirmware(field.child('domain', 'firmware'), { domain }),
+  ];
 }
 
 export function validateMigrationPolicy(policy: MigrationPolicy): StatusCause[] {

@@ -528,7 +528,7 @@ function cleanPath(value: string): string {
   return `/${out.join('/')}`;
 }
 
-function validateFirmware(field: FieldPath, spec: VirtualMachineInstanceSpec): StatusCause[] {
+export function validateFirmware(field: FieldPath, spec: Pick<VirtualMachineInstanceSpec, 'domain'>): StatusCause[] {
   const firmware = spec.domain?.firmware;
   if (!firmware) return [];
   const causes: StatusCause[] = [];

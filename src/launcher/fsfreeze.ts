@@ -1,0 +1,53 @@
+// Freezing and thawing the guest's filesystems through its agent
+// (guest-fsfreeze-freeze / -thaw), as upstream's launcher does through
+// libvirt, and the timer that thaws them if no unfreeze comes in time.
+import { guestAgentCommand } from './qmp.ts';
+
+/** libvirt's words when the agent's channel has no one at the guest's end; upstream's clients match on them. */
+export const AGENT_NOT_CONNECTED = 'Guest agent is not responding: QEMU guest agent is not connected';
+/** How long the agent gets to answer a ping before it counts as not connected. */
+const PING_TIMEOUT_MS = 3000;
+/** Freezing flushes every filesystem first: that may take a while. */
+const FREEZE_TIMEOUT_MS = 60_000;
+
+async function agentCommand<T>(agentSocket: string, command: string): Promise<T> {
+  try {
+    await guestAgentCommand(agentSocket, 'guest-ping', PING_TIMEOUT_MS);
+  } catch {
+    throw new Error(AGENT_NOT_CONNECTED);
+  }
+  return guestAgentCommand<T>(agentSocket, command, FREEZE_TIMEOUT_MS);
+}
+
+export class FilesystemFreezer {
+  readonly #agentSocket: () => string;
+  #thawTimer: NodeJS.Timeout | undefined;
+  #frozen = false;
+
+  /** `agentSocket` throws while there is no domain. */
+  constructor(agentSocket: () => string) {
+    this.#agentSocket = agentSocket;
+  }
+
+  /** upstream's fsFreezeStatus: "frozen", or undefined. */
+  get status(): 'frozen' | undefined {
+    return this.#frozen ? 'frozen' : undefined;
+  }
+
+  /** Freezes; with a timeout above 0, thaws by itself after that many seconds unless thawed before. */
+  async freeze(unfreezeTimeoutSeconds = 0): Promise<void> {
+    await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-freeze');
+    this.#frozen = true;
+    clearTimeout(this.#thawTimer);
+    if (unfreezeTimeoutSeconds > 0) {
+      this.#thawTimer = setTimeout(() => void this.unfreeze().catch(() => undefined), unfreezeTimeoutSeconds * 1000);
+      this.#thawTimer.unref();
+    }
+  }
+
+  async unfreeze(): Promise<void> {
+    clearTimeout(this.#thawTimer);
+    await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-thaw');
+    this.#frozen = false;
+  }
+}
