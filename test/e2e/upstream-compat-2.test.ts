@@ -169,7 +169,8 @@ test("freeze and unfreeze of a VMI without a guest agent fail with upstream's er
 
 const evict = (pod: string) =>
   kubectlResult(
-    ['create', '--raw', `/api/v1/namespaces/${NS}/pods/${pod}/eviction`, '-f', '-'],
+    // -v=6 logs the answer's status line, where the 429 shows (kubectl prints only the message).
+    ['create', '-v=6', '--raw', `/api/v1/namespaces/${NS}/pods/${pod}/eviction`, '-f', '-'],
     JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: NS } }),
   );
 
