@@ -121,7 +121,7 @@ test('the default StorageClass binds a claim when its first pod is scheduled, an
   assert.equal(json<{ status: { phase: string } }>(['get', 'pvc', 'plain']).status.phase, 'Bound');
 });
 
-test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots, and keeps what the guest wrote across restart and stop/start', async () => {
+test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots, and keeps what the guest wrote across restart, stop/start, a virt-handler restart and its launcher pod deleted', async () => {
   apply(vm('persist', { http: { url: `${imageServer}/disk.qcow2` } }, { blank: true }));
   // WaitForFirstConsumer: the DataVolumes wait until the VMI's pod needs them, then import on its node.
   await eventually('the root DataVolume to succeed', 300, () => dv('persist-root').status?.phase === 'Succeeded');
@@ -165,6 +165,41 @@ test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots,
     'the third boot',
     300,
     () => /boot disk boots: 3\b/.test(consoleLog('persist')) && /data disk writes: 3\b/.test(consoleLog('persist')),
+  );
+
+  // virt-handler restarted under the running guest: the guest runs on, on the same disks.
+  const third = vmiUid('persist');
+  kubectl(['delete', 'pod', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler', '--wait=true']);
+  await eventually(
+    'a new virt-handler',
+    120,
+    () =>
+      kubectl([
+        'get',
+        'pods',
+        '-n',
+        'kubevirt',
+        '-l',
+        'kubevirt.io=virt-handler',
+        '-o',
+        'jsonpath={.items[*].status.containerStatuses[0].ready}',
+      ]) === 'true',
+  );
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(vmiUid('persist'), third, 'the same VMI');
+  assert.equal(phase('persist'), 'Running');
+  assert.match(consoleLog('persist'), /boot disk boots: 3\b/, 'the guest did not boot again');
+
+  // Its launcher pod deleted: runStrategy Always starts a new VMI on the same claims, which hold every write.
+  const launcher = kubectl(['get', 'pods', '-n', NS, '-l', `kubevirt.io/created-by=${third}`, '-o', 'name'])
+    .split('\n')
+    .filter(Boolean);
+  kubectl(['delete', '-n', NS, ...launcher, '--wait=false']);
+  await eventually('a new VMI after the launcher pod went', 240, () => vmiUid('persist') !== third && phase('persist') === 'Running');
+  await eventually(
+    'the fourth boot, seeing every earlier write',
+    300,
+    () => /boot disk boots: 4\b/.test(consoleLog('persist')) && /data disk writes: 4\b/.test(consoleLog('persist')),
   );
 
   kubectl(['delete', 'vm', 'persist', '-n', NS, '--wait=true', '--timeout=120s']);
