@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { apply, deleteNamespace, eventually, getFromPod, kubectl, kubectlResult } from './kube.ts';
+import { apply, deleteNamespace, eventually, getFromPod, kubectl, kubectlResult, virtHandlerReady } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-handler';
@@ -239,21 +239,8 @@ test('killing virt-handler leaves the guest running; its status catches up when 
   await eventually('the guest to be up', 90, () => consoleLog('steady').includes('kubevirt-ts test guest ready'));
   const pod = launcherPod('steady');
   kubectl(['delete', 'pod', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler', '--grace-period=0', '--force', '--wait=true']);
-  await eventually(
-    'a new virt-handler',
-    60,
-    () =>
-      kubectl([
-        'get',
-        'pods',
-        '-n',
-        'kubevirt',
-        '-l',
-        'kubevirt.io=virt-handler',
-        '-o',
-        'jsonpath={.items[0].status.containerStatuses[0].ready}',
-      ]) === 'true',
-  );
+  await virtHandlerReady(60);
+
   await new Promise((r) => setTimeout(r, 3000));
   assert.equal(phase('steady'), 'Running');
   assert.equal(launcherPod('steady'), pod);

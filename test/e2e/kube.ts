@@ -104,3 +104,18 @@ export function startImageServer(namespace: string, hostDir?: string): string {
   kubectl(['wait', '--for=condition=Ready', 'pod/image-server', '-n', namespace, '--timeout=120s']);
   return `http://${kubectl(['get', 'service', 'image-server', '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])}:8080`;
 }
+
+/** Waits until virt-handler's pod (a new one, after a test deleted the old) is ready. */
+export function virtHandlerReady(seconds = 120): Promise<true> {
+  const readiness = [
+    'get',
+    'pods',
+    '-n',
+    'kubevirt',
+    '-l',
+    'kubevirt.io=virt-handler',
+    '-o',
+    'jsonpath={.items[*].status.containerStatuses[0].ready}',
+  ];
+  return eventually('a ready virt-handler', seconds, () => kubectl(readiness) === 'true');
+}

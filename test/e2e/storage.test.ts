@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer } from './kube.ts';
+import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer, virtHandlerReady } from './kube.ts';
 
 const NS = 'kvts-e2e-storage';
 const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
@@ -170,21 +170,8 @@ test('a VM imports its root disk (qcow2 over HTTP) and a blank data disk, boots,
   // virt-handler restarted under the running guest: the guest runs on, on the same disks.
   const third = vmiUid('persist');
   kubectl(['delete', 'pod', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler', '--wait=true']);
-  await eventually(
-    'a new virt-handler',
-    120,
-    () =>
-      kubectl([
-        'get',
-        'pods',
-        '-n',
-        'kubevirt',
-        '-l',
-        'kubevirt.io=virt-handler',
-        '-o',
-        'jsonpath={.items[*].status.containerStatuses[0].ready}',
-      ]) === 'true',
-  );
+  await virtHandlerReady();
+
   await new Promise((r) => setTimeout(r, 3000));
   assert.equal(vmiUid('persist'), third, 'the same VMI');
   assert.equal(phase('persist'), 'Running');
