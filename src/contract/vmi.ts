@@ -68,3 +68,13 @@ export const launcherPodsOf = (vmi: VirtualMachineInstance, pods: readonly V1Pod
 export function claimNameOf(volume: Volume): string | undefined {
   return volume.dataVolume?.name ?? volume.persistentVolumeClaim?.claimName ?? volume.memoryDump?.claimName;
 }
+
+/** The owner reference of what a VM controls (its VMI, DataVolumes, captured revisions). */
+export const vmControllerRef = (vm: VirtualMachine) => ({
+  apiVersion: 'kubevirt.io/v1',
+  kind: 'VirtualMachine',
+  name: vm.metadata.name!,
+  uid: vm.metadata.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
+});

@@ -17,6 +17,7 @@ import type {
   VirtualMachineStatus,
 } from '../api/types.ts';
 import { instancetypeConflicts } from '../api/validation/objects.ts';
+import { vmControllerRef } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 import type { SyncFailure } from './vm.ts';
 
@@ -99,16 +100,7 @@ export function controllerRevisionFor(vm: VirtualMachine, kind: string, object: 
     metadata: {
       name: revisionName(vm.metadata.name!, object),
       namespace: vm.metadata.namespace,
-      ownerReferences: [
-        {
-          apiVersion: 'kubevirt.io/v1',
-          kind: 'VirtualMachine',
-          name: vm.metadata.name!,
-          uid: vm.metadata.uid!,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [vmControllerRef(vm)],
       labels: {
         [OBJECT_GENERATION_LABEL]: String(generation ?? 0),
         [OBJECT_KIND_LABEL]: kind,

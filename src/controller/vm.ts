@@ -6,7 +6,7 @@ import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { CREATED_BY_LABEL } from '../api/constants.ts';
 import type { DataVolume, OwnerReference, VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
-import { apiTimestamp, claimNameOf, isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import { apiTimestamp, claimNameOf, isFinalPhase, runStrategyOf, vmControllerRef } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 import { capturedRevisions, matcherAnnotations } from './instancetype.ts';
 import type { RecordedEvent } from './vmi.ts';
@@ -129,16 +129,7 @@ export function vmiFromVm(vm: VirtualMachine, startPaused = false, applied?: Vir
         [TEMPLATE_REVISION_ANNOTATION]: templateRevision(vm),
         ...(vm.metadata.generation !== undefined ? { [VM_GENERATION_ANNOTATION]: String(vm.metadata.generation) } : {}),
       },
-      ownerReferences: [
-        {
-          apiVersion: 'kubevirt.io/v1',
-          kind: 'VirtualMachine',
-          name: vm.metadata.name!,
-          uid: vm.metadata.uid!,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: [vmControllerRef(vm)],
     },
     spec,
   };
@@ -221,15 +212,6 @@ export function lookUpVmVolumes(
   }
   return { dataVolumes, pvcs };
 }
-
-const vmControllerRef = (vm: VirtualMachine): OwnerReference => ({
-  apiVersion: 'kubevirt.io/v1',
-  kind: 'VirtualMachine',
-  name: vm.metadata.name!,
-  uid: vm.metadata.uid!,
-  controller: true,
-  blockOwnerDeletion: true,
-});
 
 /** A template's DataVolume, as upstream makes it: named by the template, in the VM's namespace, controlled by the VM. */
 export function dataVolumeFromTemplate(vm: VirtualMachine, template: DataVolumeTemplate): DataVolume {
