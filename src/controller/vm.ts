@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { CREATED_BY_LABEL } from '../api/constants.ts';
-import type { DataVolume, OwnerReference, VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import { apiTimestamp, claimNameOf, isFinalPhase, runStrategyOf, vmControllerRef } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
