@@ -13,4 +13,5 @@ run node bench/cli.ts --runs 1
 run node bench/launcher.ts --runs 1
 run node bench/import.ts --runs 1 --virtual-gib 1 --data-mib 10
 run node bench/vmi-startup.ts --runs 1 --burst 2
+run node bench/memory.ts --vmis 2 --running 1 --settle 0
 log "every benchmark ran"

@@ -8,7 +8,6 @@ import {
   CoreV1Api,
   type KubernetesListObject,
   type KubernetesObject,
-  makeInformer,
   StorageV1Api,
   type V1PersistentVolumeClaim,
   type V1Pod,
@@ -19,7 +18,15 @@ import type { DataVolume } from '../api/types.ts';
 import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import { eventRecorder } from '../lib/events.ts';
-import { type CachedInformer, customInformer, loadKubeConfig, startInformers, type Typed } from '../lib/kube.ts';
+import {
+  type CachedInformer,
+  customInformer,
+  loadKubeConfig,
+  makeInformer,
+  startInformers,
+  type Typed,
+  withoutLastApplied,
+} from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
@@ -53,17 +60,21 @@ const claims = makeInformer<V1PersistentVolumeClaim>(
   () =>
     core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
   selector,
+  withoutLastApplied,
 );
 const pods = makeInformer<V1Pod>(
   kc,
   '/api/v1/pods',
   () => core.listPodForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1Pod>>,
   selector,
+  withoutLastApplied,
 );
 const storageClasses = makeInformer<V1StorageClass>(
   kc,
   '/apis/storage.k8s.io/v1/storageclasses',
   () => storage.listStorageClass() as Promise<KubernetesListObject<V1StorageClass>>,
+  undefined,
+  withoutLastApplied,
 );
 await startInformers(
   log,

@@ -71,3 +71,17 @@ export const OVMF: Firmware = {
 
 /** The compute container's status in a launcher pod. */
 export const computeStatus = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === COMPUTE_CONTAINER);
+
+/**
+ * What virt-controller and virt-handler read of a launcher pod, for their informers to keep
+ * (the rest of the spec, the containers' commands, env, mounts and probes, is most of a launcher
+ * pod, and neither reads it): all of the metadata and status, and of the spec only the node and
+ * each container's name and image (virt-controller reports the compute container's image in
+ * the VMI's status). Neither writes a cached pod back.
+ */
+export function launcherPodAsRead(pod: V1Pod): V1Pod {
+  if (!pod.spec) return pod;
+  const { nodeName, containers } = pod.spec;
+  pod.spec = { ...(nodeName ? { nodeName } : {}), containers: (containers ?? []).map(({ name, image }) => ({ name, image })) };
+  return pod;
+}

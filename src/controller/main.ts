@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CoreV1Api,
-  makeInformer,
   type KubernetesListObject,
   type KubernetesObject,
   type V1Node,
@@ -25,17 +24,26 @@ import type {
   VirtualMachinePreference,
 } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
-import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
+import { LAUNCHER_SELECTOR, launcherPodAsRead } from '../contract/launcher-pod.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { serveHealth } from '../lib/health.ts';
-import { customInformer, loadKubeConfig, startInformers, type CachedInformer, type Typed } from '../lib/kube.ts';
+import {
+  chain,
+  customInformer,
+  loadKubeConfig,
+  makeInformer,
+  startInformers,
+  withoutLastApplied,
+  type CachedInformer,
+  type Typed,
+} from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from './node.ts';
-import { NodeController } from './node-controller.ts';
+import { NodeController, nodeAsRead } from './node-controller.ts';
 import { PoolController } from './pool-controller.ts';
 import { ReplicaSetController } from './replicaset-controller.ts';
 import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
@@ -93,22 +101,30 @@ const pools = customInformer<Typed<VirtualMachinePool>>(kc, 'pool.kubevirt.io', 
 const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
-const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', listLauncherPods, LAUNCHER_SELECTOR);
-const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode() as Promise<KubernetesListObject<V1Node>>);
+// Each cache keeps what the controllers read of its objects (every cache drops managedFields; see lib/kube.ts).
+const pods = makeInformer<V1Pod>(kc, '/api/v1/pods', listLauncherPods, LAUNCHER_SELECTOR, chain(withoutLastApplied, launcherPodAsRead));
+const nodes = makeInformer<V1Node>(
+  kc,
+  '/api/v1/nodes',
+  () => core.listNode() as Promise<KubernetesListObject<V1Node>>,
+  undefined,
+  nodeAsRead,
+);
 // Served by kubevirt-ts's own DataVolume controller, or by CDI where that is installed: the CRD is there either way.
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
-const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
+const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims, undefined, withoutLastApplied);
 
 // Instance types and preferences, and the ControllerRevisions that capture them for VMs.
-const instancetypeInformer = <T>(plural: string) => customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural);
+const instancetypeInformer = <T>(plural: string) =>
+  customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural, withoutLastApplied);
 const instancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineinstancetypes');
 const clusterInstancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineclusterinstancetypes');
 const preferences = instancetypeInformer<VirtualMachinePreference>('virtualmachinepreferences');
 const clusterPreferences = instancetypeInformer<VirtualMachinePreference>('virtualmachineclusterpreferences');
 const apps = kc.makeApiClient(AppsV1Api);
 const listRevisions = () => apps.listControllerRevisionForAllNamespaces() as Promise<KubernetesListObject<V1ControllerRevision>>;
-const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controllerrevisions', listRevisions);
+const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controllerrevisions', listRevisions, undefined, withoutLastApplied);
 // Snapshots, restores, exports, clones and backups: served, not carried out yet; each says so in its status.
 const unsupported = Object.fromEntries(
   NOT_SUPPORTED_KINDS.map((k) => [k.kind, customInformer<KubernetesObject & NotSupportedObject>(kc, k.group, k.version, k.plural)]),

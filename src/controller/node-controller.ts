@@ -6,7 +6,7 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { EventRecorder } from '../lib/events.ts';
-import { onEveryChange, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import { onEveryChange, withoutLastApplied, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
@@ -16,6 +16,16 @@ import type { VmiControllerApi } from './vmi-controller.ts';
 /** The API writes of the node controller. Failures reject with the API's error (its `code` the HTTP status). */
 export interface NodeControllerApi extends Pick<VmiControllerApi, 'replaceVmi'> {
   patchNode(name: string, patch: JsonPatchOperation[]): Promise<void>;
+}
+
+/**
+ * What the node controller reads of a node, for the nodes informer to keep: its metadata (name,
+ * the heartbeat annotation, the schedulable label; JSON patches go by those). Nothing reads a node's
+ * spec or status here, whose images list and conditions are most of a node.
+ */
+export function nodeAsRead(node: V1Node): V1Node {
+  const { apiVersion, kind, metadata } = withoutLastApplied(node);
+  return { ...(apiVersion ? { apiVersion } : {}), ...(kind ? { kind } : {}), metadata };
 }
 
 export interface NodeControllerOptions {

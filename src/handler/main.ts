@@ -10,7 +10,6 @@ import { parseArgs } from 'node:util';
 import {
   CoreV1Api,
   CustomObjectsApi,
-  makeInformer,
   PatchStrategy,
   setHeaderOptions,
   type KubernetesListObject,
@@ -18,13 +17,13 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { LAUNCHER_SELECTOR } from '../contract/launcher-pod.ts';
+import { LAUNCHER_SELECTOR, launcherPodAsRead } from '../contract/launcher-pod.ts';
 import { LauncherClient } from '../contract/launcher-client.ts';
 import { LAUNCHER_SOCKET } from '../contract/launcher-protocol.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
-import { loadKubeConfig, startInformers, type CachedInformer, type Typed } from '../lib/kube.ts';
+import { chain, loadKubeConfig, makeInformer, startInformers, withoutLastApplied, type CachedInformer, type Typed } from '../lib/kube.ts';
 import { kvmUsable } from '../lib/kvm.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
@@ -76,6 +75,7 @@ const pods = makeInformer<V1Pod>(
   '/api/v1/pods',
   () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>,
   LAUNCHER_SELECTOR,
+  chain(withoutLastApplied, launcherPodAsRead),
 );
 
 const reporter = new NodeReporter({

@@ -2,7 +2,8 @@
 import {
   CustomObjectsApi,
   KubeConfig,
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubernetesListObject,
   type KubernetesObject,
@@ -74,18 +75,114 @@ export interface JsonPatchOperation {
   value?: unknown;
 }
 
+/**
+ * What an informer keeps of each object it is sent (client-go's SetTransform): applied to every
+ * listed item and every watched object before the cache stores it or any handler sees it. It may
+ * change the object in place, and must keep metadata's name, namespace and resourceVersion.
+ */
+export type Transform<T> = (object: T) => T;
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * A copy without undefined fields: client-node's typed lists give class instances that carry
+ * every field of the type, most of them undefined (each a slot in memory). Dates stay Dates.
+ */
+export function compact<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(compact) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) if (field !== undefined) out[key] = compact(field);
+  return out as T;
+}
+
+/**
+ * The transform every informer applies: no managedFields, server-side apply's bookkeeping (often
+ * a third of an object), which no component reads. Safe for objects written back whole: a PUT
+ * without managedFields keeps the stored ones.
+ */
+export function stripManagedFields<T extends KubernetesObject>(object: T): T {
+  const o = compact(object);
+  if (o.metadata) delete o.metadata.managedFields;
+  return o;
+}
+
+/**
+ * Drops kubectl's last-applied annotation (a second copy of the object), for kinds a component
+ * never writes back whole (a PUT of the cached object would remove the annotation on the server).
+ */
+export function withoutLastApplied<T extends KubernetesObject>(object: T): T {
+  const annotations = object.metadata?.annotations;
+  if (!annotations || !(LAST_APPLIED in annotations)) return object;
+  const { [LAST_APPLIED]: _dropped, ...rest } = annotations;
+  if (Object.keys(rest).length) object.metadata!.annotations = rest;
+  else delete object.metadata!.annotations;
+  return object;
+}
+
+/** Transforms applied one after another. */
+export const chain =
+  <T>(...transforms: Transform<T>[]): Transform<T> =>
+  (object) =>
+    transforms.reduce((o, t) => t(o), object);
+
+/** A Watch whose objects pass through `transform` before the informer sees them. */
+class TransformingWatch<T extends KubernetesObject> extends Watch {
+  readonly #transform: Transform<T>;
+  constructor(kc: KubeConfig, transform: Transform<T>) {
+    super(kc);
+    this.#transform = transform;
+  }
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, object, watchObj) =>
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.#transform(object as T) : object, watchObj),
+      done,
+    );
+  }
+}
+
+/**
+ * An informer (list+watch cache, as client-node's makeInformer) that keeps each object as
+ * `transform` returns it, after the bookkeeping no component reads (stripManagedFields).
+ */
+export function makeInformer<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  list: () => Promise<KubernetesListObject<T>>,
+  labelSelector?: string,
+  transform: Transform<T> = (o) => o,
+): CachedInformer<T> {
+  const keep = (o: T) => transform(stripManagedFields(o));
+  const listKept = async () => {
+    const listed = await list();
+    return { ...listed, items: listed.items.map(keep) };
+  };
+  return new ListWatch<T>(path, new TransformingWatch(kc, keep), listKept, false, labelSelector);
+}
+
 /** A cluster-wide informer for one custom resource (namespaced ones are listed across all namespaces). */
 export function customInformer<T extends KubernetesObject>(
   kc: KubeConfig,
   group: string,
   version: string,
   plural: string,
+  transform?: Transform<T>,
 ): CachedInformer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
   return makeInformer<T>(
     kc,
     `/apis/${group}/${version}/${plural}`,
     () => api.listClusterCustomObject({ group, version, plural }) as Promise<KubernetesListObject<T>>,
+    undefined,
+    transform,
   );
 }
 

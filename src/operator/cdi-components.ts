@@ -10,6 +10,8 @@ import {
   certVolume,
   componentDeployment,
   componentPodSpec,
+  componentResources,
+  nodeCommand,
   type InstallParams,
   labels,
   namespacedRole,
@@ -55,10 +57,10 @@ export function cdiObjects(p: InstallParams): Obj[] {
         p.image,
         p.imagePullPolicy,
         {
-          command: ['node', '/app/src/cdi/main.js', '--fill-pod-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy],
+          command: nodeCommand('/app/src/cdi/main.js', '--fill-pod-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy),
           ports: [{ name: 'uploadproxy', containerPort: 8443, protocol: 'TCP' }],
           readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/healthz' }, periodSeconds: 2, initialDelaySeconds: 1 },
-          resources: { requests: { cpu: '10m', memory: '64Mi' } },
+          resources: componentResources('10m'),
           volumeMounts: [
             { name: 'kubevirt-cdi-uploadproxy-certs', mountPath: '/etc/cdi-uploadproxy/certificates', readOnly: true },
             { name: UPLOAD_TOKEN_SECRET, mountPath: '/etc/cdi-upload-token', readOnly: true },

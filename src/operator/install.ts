@@ -7,7 +7,16 @@ import { CDI_CRDS, CRDS, renderCrd } from '../api/crds.ts';
 import { cdiObjects } from './cdi-components.ts';
 import { HEADER } from '../api/manifests.ts';
 import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
-import { componentDeployment, componentObjects, componentPodSpec, MANAGED_BY, MANAGED_BY_LABEL, type InstallParams } from './components.ts';
+import {
+  componentDeployment,
+  componentObjects,
+  componentPodSpec,
+  componentResources,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  nodeCommand,
+  type InstallParams,
+} from './components.ts';
 import { userClusterRoles } from './rbac.ts';
 
 type Obj = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string; labels?: Record<string, string> } };
@@ -257,7 +266,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
       p.namespace,
       1,
       componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
-        command: ['node', '/app/src/operator/main.js'],
+        command: nodeCommand('/app/src/operator/main.js'),
         env: [
           { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
           { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -265,7 +274,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
           { name: 'VIRT_LAUNCHER_IMAGE', value: p.launcherImage },
           { name: 'IMAGE_PULL_POLICY', value: p.imagePullPolicy },
         ],
-        resources: { requests: { cpu: '10m', memory: '96Mi' } },
+        resources: componentResources('10m'),
       }),
     ) as Obj,
   ];

@@ -1,16 +1,17 @@
 // virt-operator: once it holds the leader lease, it fills its informers'
 // caches and runs the KubeVirt controller over them.
-import {
-  AppsV1Api,
-  makeInformer,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1DaemonSet,
-  type V1Deployment,
-} from '@kubernetes/client-node';
+import { AppsV1Api, type KubernetesListObject, type KubernetesObject, type V1DaemonSet, type V1Deployment } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
 import { eventRecorder } from '../lib/events.ts';
-import { customInformer, loadKubeConfig, startInformers, type CachedInformer, type Typed } from '../lib/kube.ts';
+import {
+  customInformer,
+  loadKubeConfig,
+  makeInformer,
+  startInformers,
+  withoutLastApplied,
+  type CachedInformer,
+  type Typed,
+} from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
@@ -41,12 +42,14 @@ const deployments = makeInformer<V1Deployment>(
   `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`,
   () => apps.listNamespacedDeployment(listed) as Promise<KubernetesListObject<V1Deployment>>,
   selector,
+  withoutLastApplied,
 );
 const daemonsets = makeInformer<V1DaemonSet>(
   kc,
   `/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets`,
   () => apps.listNamespacedDaemonSet(listed) as Promise<KubernetesListObject<V1DaemonSet>>,
   selector,
+  withoutLastApplied,
 );
 
 const controller = new KubeVirtController({

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import type { VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
-import { customInformer, loadKubeConfig, startInformers, type Typed } from '../lib/kube.ts';
+import { customInformer, loadKubeConfig, startInformers, withoutLastApplied, type Typed } from '../lib/kube.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { VirtApiKubeApi } from './kube-api.ts';
 import { VirtApiServer } from './server.ts';
@@ -25,7 +25,9 @@ const UPLOAD_TOKEN_DIR = '/etc/virt-api/upload-token';
 
 const kc = loadKubeConfig();
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
-const instancetypeInformer = <T>(plural: string) => customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural);
+// Read only (never written back), so kubectl's last-applied copy goes too.
+const instancetypeInformer = <T>(plural: string) =>
+  customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural, withoutLastApplied);
 const instancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineinstancetypes');
 const clusterInstancetypes = instancetypeInformer<VirtualMachineInstancetype>('virtualmachineclusterinstancetypes');
 const preferences = instancetypeInformer<VirtualMachinePreference>('virtualmachinepreferences');

@@ -182,3 +182,28 @@ test('Deployed and Available only when every component is ready', () => {
     ['Available=True', 'Progressing=False', 'Degraded=False', 'Created=True'],
   );
 });
+
+test("every component's container has a memory request and limit, and node's heap is sized within the limit", () => {
+  const operator = operatorManifest({ namespace: 'kubevirt', image: 'i', launcherImage: 'l', imagePullPolicy: 'Always' }) as O[];
+  const workloads = [...objects, ...operator].filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
+  assert.deepEqual(workloads.map((o) => o.metadata.name).sort(), [
+    'cdi-controller',
+    'virt-api',
+    'virt-controller',
+    'virt-handler',
+    'virt-operator',
+  ]);
+  const mebibytes = (q: string) => Number(q.replace(/Mi$/, ''));
+  for (const w of workloads) {
+    const [c] = w.spec!.template.spec.containers as unknown as {
+      command: string[];
+      resources: { requests: { memory: string }; limits: { memory: string } };
+    }[];
+    const limit = mebibytes(c.resources.limits.memory);
+    const oldSpace = Number(c.command.find((a) => a.startsWith('--max-old-space-size='))?.split('=')[1]);
+    assert.equal(c.command[0], 'node', w.metadata.name);
+    assert.ok(mebibytes(c.resources.requests.memory) >= 64 && limit >= 160, w.metadata.name);
+    assert.ok(oldSpace >= 96 && oldSpace <= limit / 2, `${w.metadata.name}: old space ${oldSpace} MiB within a ${limit} MiB limit`);
+    assert.ok(c.command.includes('--max-semi-space-size=2'), w.metadata.name);
+  }
+});

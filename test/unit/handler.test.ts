@@ -284,12 +284,17 @@ test("the heartbeat labels the node schedulable with its CPU vendor and features
 });
 
 test('commands run on worker threads: stdout back, a failure names the command and its stderr, and commands overlap', async () => {
-  const run = commandRunner(2);
+  const run = commandRunner(2, 300);
+  assert.equal(run.workers(), 0, 'no worker before the first command');
   assert.equal(await run(['sh', '-c', 'echo "$0"', 'hello']), 'hello\n');
   await assert.rejects(run(['sh', '-c', 'echo broken >&2; exit 3']), /^Error: sh -c echo broken >&2; exit 3: broken$/);
   const started = performance.now();
   await Promise.all([run(['sleep', '1']), run(['sleep', '1']), run(['sleep', '1'])]);
   assert.ok(performance.now() - started < 1900, 'three one-second commands on two workers end together');
+  assert.equal(run.workers(), 2);
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.equal(run.workers(), 0, 'idle workers end');
+  assert.equal(await run(['echo', 'again']), 'again\n');
 });
 
 /** vmi-pvc with a DataVolume's claim besides its own, and the claim info virt-controller wrote. */
