@@ -10,6 +10,7 @@ import {
   certVolume,
   componentDeployment,
   componentPodSpec,
+  COMPONENT_MEMORY,
   componentResources,
   nodeCommand,
   type InstallParams,
@@ -60,7 +61,7 @@ export function cdiObjects(p: InstallParams): Obj[] {
           command: nodeCommand('/app/src/cdi/main.js', '--fill-pod-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy),
           ports: [{ name: 'uploadproxy', containerPort: 8443, protocol: 'TCP' }],
           readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/healthz' }, periodSeconds: 2, initialDelaySeconds: 1 },
-          resources: componentResources('10m'),
+          resources: componentResources('10m', COMPONENT_MEMORY.cdi),
           volumeMounts: [
             { name: 'kubevirt-cdi-uploadproxy-certs', mountPath: '/etc/cdi-uploadproxy/certificates', readOnly: true },
             { name: UPLOAD_TOKEN_SECRET, mountPath: '/etc/cdi-upload-token', readOnly: true },

@@ -310,6 +310,8 @@ export const COMPONENT_MEMORY = {
   limit: '192Mi',
   oldSpaceMiB: 96,
   handler: { request: '80Mi', limit: '256Mi' },
+  /** cdi-controller relays uploads (its proxy streams them) and was seen at 156 MiB after the e2e suite: room until that is understood. */
+  cdi: { request: '64Mi', limit: '256Mi' },
 } as const;
 
 /**
