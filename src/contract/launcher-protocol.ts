@@ -126,6 +126,8 @@ export type LauncherCommand =
   | { command: 'freeze'; unfreezeTimeoutSeconds?: number }
   | { command: 'unfreeze' }
   | { command: 'ping' }
+  /** A snapshot of the domain's figures for virt-handler's metrics (DomainStats). */
+  | { command: 'stats' }
   /** Keeps the connection open and streams every DomainEvent from now on. */
   | { command: 'watch' };
 
@@ -160,4 +162,54 @@ export interface GuestInfo {
   hostname?: string;
   users?: { user: string; domain?: string; 'login-time'?: number }[];
   filesystems?: { name: string; mountpoint: string; type: string; 'used-bytes'?: number; 'total-bytes'?: number }[];
+}
+
+/**
+ * One snapshot of a running domain's figures, as the launcher reads them from QEMU (QMP),
+ * the guest agent and /proc. Units are seconds, bytes and counts; each part is absent
+ * when it could not be read (no balloon, no agent, QEMU gone).
+ */
+export interface DomainStats {
+  /** The QEMU process's CPU time, all its threads. */
+  cpu?: { userSeconds: number; systemSeconds: number };
+  /** Each vCPU thread's CPU time; state as upstream labels it. */
+  vcpus?: { id: number; state: 'running' | 'blocked' | 'offline'; seconds: number }[];
+  memory?: {
+    /** The guest's memory as configured (the domain's memory). */
+    domainBytes?: number;
+    /** The QEMU process's resident set. */
+    residentBytes?: number;
+    /** From the balloon: the balloon's actual size, and the guest's own figures when it reports them. */
+    actualBalloonBytes?: number;
+    availableBytes?: number;
+    usableBytes?: number;
+    unusedBytes?: number;
+  };
+  /** Per disk (the VMI's disk name): QMP query-blockstats. */
+  blocks?: {
+    drive: string;
+    readBytes: number;
+    writeBytes: number;
+    readOps: number;
+    writeOps: number;
+    flushOps: number;
+    readSeconds: number;
+    writeSeconds: number;
+    flushSeconds: number;
+  }[];
+  /** Per interface (the VMI's interface name), as the guest sees it: what it received and sent. */
+  networks?: {
+    interface: string;
+    rxBytes: number;
+    rxPackets: number;
+    rxErrors: number;
+    rxDropped: number;
+    txBytes: number;
+    txPackets: number;
+    txErrors: number;
+    txDropped: number;
+  }[];
+  /** From the guest agent. */
+  filesystems?: { diskName: string; mountPoint: string; type: string; capacityBytes: number; usedBytes: number }[];
+  load?: { load1m?: number; load5m?: number; load15m?: number };
 }

@@ -39,6 +39,8 @@ import {
   type Typed,
 } from '../lib/kube.ts';
 import { LeaderElector } from '../lib/leader.ts';
+import { componentMetrics } from '../lib/metrics.ts';
+import { controllerMetrics } from './metrics.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { ControllerKubeApi } from './kube-api.ts';
@@ -65,6 +67,8 @@ const { values: flags } = parseArgs({
 });
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 
+// Made before any request is sent: the API client's requests are counted from the first.
+const metrics = componentMetrics('virt-controller');
 const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 
@@ -79,11 +83,15 @@ try {
     tls: () => ({ cert: readFileSync(join(flags['cert-dir']!, 'tls.crt')), key: readFileSync(join(flags['cert-dir']!, 'tls.key')) }),
     state: { apiserverVersion: () => versionApi.getCode(), configResourceVersion: clusterConfig.resourceVersion, leader: () => leading },
     log,
+    metrics: metrics.registry,
   });
 } catch (error) {
   // Without its certificate the controller still does its work; only the probes go unanswered.
   log.warning('not serving /healthz: no serving certificate', { error: String(error) });
 }
+
+// Ready to take the lead once it serves and has its configuration, as upstream's readiness.
+metrics.setReady(true);
 
 if (flags['leader-elect']) {
   const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
@@ -129,6 +137,8 @@ const revisions = makeInformer<V1ControllerRevision>(kc, '/apis/apps/v1/controll
 const unsupported = Object.fromEntries(
   NOT_SUPPORTED_KINDS.map((k) => [k.kind, customInformer<KubernetesObject & NotSupportedObject>(kc, k.group, k.version, k.plural)]),
 );
+
+controllerMetrics(metrics.registry, { vms, vmis, pods });
 
 const api = new ControllerKubeApi(kc);
 const record = eventRecorder(kc, 'virt-controller', log);
@@ -196,6 +206,7 @@ await startInformers(
   revisions as CachedInformer<KubernetesObject>,
 );
 leading = true;
+metrics.setLeading(true);
 
 log.info('caches synced; reconciling', {
   vms: vms.list().length,

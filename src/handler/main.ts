@@ -15,6 +15,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1Pod,
+  VersionApi,
 } from '@kubernetes/client-node';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import { LAUNCHER_SELECTOR, launcherPodAsRead } from '../contract/launcher-pod.ts';
@@ -32,8 +33,11 @@ import { NodeLauncherHost } from './launcher-host.ts';
 import { NodeReporter } from './node-reporter.ts';
 import { emptyDirOf, viaDirectoryFd } from './paths.ts';
 import { commandRunner } from './runner.ts';
+import { serveHealth } from '../lib/health.ts';
+import { componentMetrics } from '../lib/metrics.ts';
+import { HandlerMetrics } from './metrics-collector.ts';
 import { virtApiRelay } from './relay.ts';
-import { serveVirtApi } from './server.ts';
+import { serveVirtApi, StreamSessions } from './server.ts';
 import { VirtHandler } from './virt-handler.ts';
 
 const log = createLogger('virt-handler');
@@ -53,7 +57,11 @@ if (!NODE) {
   process.exit(2);
 }
 
+// Made before any request is sent: the API client's requests are counted from the first.
+const METRICS_PORT = 8443;
+const component = componentMetrics('virt-handler');
 const kc = loadKubeConfig();
+const versionApi = kc.makeApiClient(VersionApi);
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -140,9 +148,31 @@ const openSocket = (podUid: string, name: string) =>
         socket.once('error', reject);
       }),
   );
-const apiServer = serveVirtApi(handlerTls, virtApiRelay(handler, openSocket, log), log);
+const sessions = new StreamSessions();
+const apiServer = serveVirtApi(handlerTls, virtApiRelay(handler, openSocket, log), log, sessions);
 // Certificates rotate; the server takes the new ones without a restart.
 setInterval(() => apiServer.setSecureContext(handlerTls()), 60_000).unref();
+
+// Prometheus metrics on the metrics port, over TLS with the handler's serving certificate, as upstream serves them.
+const metrics = new HandlerMetrics({
+  node: NODE,
+  vmis,
+  launcherOf: (namespace, name) => handler.launcherOf(namespace, name),
+  openStreams: () => sessions.open(),
+  log,
+  base: component,
+});
+serveHealth({
+  port: METRICS_PORT,
+  tls: () => {
+    const { cert, key } = handlerTls();
+    return { cert, key };
+  },
+  state: { apiserverVersion: () => versionApi.getCode(), configResourceVersion: clusterConfig.resourceVersion },
+  metrics: metrics.registry,
+  log,
+});
+component.setReady(true);
 
 log.info('virt-handler running', { node: NODE, vmis: vmis.list().length });
 await handler.run(16);

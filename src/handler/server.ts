@@ -35,7 +35,12 @@ export interface VirtApiHandlers {
 
 const fromVirtApi = (req: IncomingMessage) => (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN === VIRT_API_CLIENT_CN;
 
-export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, log: Logger): Server {
+export function serveVirtApi(
+  tls: () => HandlerTls,
+  handlers: VirtApiHandlers,
+  log: Logger,
+  sessions: StreamSessions = new StreamSessions(),
+): Server {
   const server = createServer({ ...tls(), requestCert: true, rejectUnauthorized: true }, (req, res) => {
     if (!fromVirtApi(req)) {
       res.writeHead(403).end('only virt-api may call virt-handler');
@@ -65,7 +70,6 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
       );
     });
   });
-  const sessions = new StreamSessions();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!fromVirtApi(req)) return refuseUpgrade(socket, 403, { message: 'only virt-api may call virt-handler' });
@@ -104,8 +108,15 @@ export function serveVirtApi(tls: () => HandlerTls, handlers: VirtApiHandlers, l
 }
 
 /** The open stream of each VMI and kind: one at a time. */
-class StreamSessions {
+export class StreamSessions {
   readonly #open = new Map<string, Relay>();
+  /** The streams open now, for the connection metrics. */
+  open(): { kind: StreamKind; namespace: string; name: string }[] {
+    return [...this.#open.keys()].map((key) => {
+      const [kind, namespace, name] = key.split('/');
+      return { kind: kind as StreamKind, namespace, name };
+    });
+  }
   busy(key: string) {
     return this.#open.has(key);
   }

@@ -69,6 +69,9 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
         case 'guestInfo':
           result = await supervisor.guestInfo();
           break;
+        case 'stats':
+          result = await supervisor.stats();
+          break;
         case 'ping':
           result = supervisor.status;
           break;

@@ -2,6 +2,7 @@
 // keeps the domain status from QMP events and the process exit, and carries
 // out lifecycle commands. Exits are reported, never guessed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { EventEmitter } from 'node:events';
 import { setPriority } from 'node:os';
 import type { VirtualMachineInstance } from '../api/types.ts';
@@ -10,7 +11,8 @@ import type { Logger } from '../lib/log.ts';
 import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './convert.ts';
 import { prepareAll } from './prepare.ts';
 import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
-import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
+import { isFinal, type DomainStats, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
+import { collectDomainStats } from './stats.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 import { FilesystemFreezer } from './fsfreeze.ts';
 
@@ -29,6 +31,10 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private vmi?: VirtualMachineInstance;
   private starting?: Promise<void>;
   private killedByUs = false;
+  /** Each interface's tap, from the node context QEMU was started with. */
+  private taps: Record<string, string> = {};
+  /** The snapshot being read, if any: one at a time. */
+  private statsInFlight?: Promise<DomainStats>;
   private graceTimer?: NodeJS.Timeout;
   /** The guest's filesystems, frozen and thawed through its agent. */
   readonly filesystems = new FilesystemFreezer(() => {
@@ -73,6 +79,9 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const ctx = this.options.context(vmi);
     const plan = convertVmiToQemu(vmi, ctx);
     this.plan = plan;
+    this.taps = Object.fromEntries(
+      Object.entries(ctx.interfaces).flatMap(([name, attachment]) => ('tap' in attachment ? [[name, attachment.tap]] : [])),
+    );
     await prepareAll(plan.prepare, ctx.workdir);
     log.info('starting QEMU', { accelerator: ctx.kvm ? 'kvm' : 'tcg', argv: plan.argv.join(' ') });
     const qemu = spawn(plan.binary, plan.argv, { env: { ...process.env, ...plan.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -178,6 +187,25 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     this.killedByUs = true;
     this.qemu.kill('SIGKILL');
     return this.exited;
+  }
+
+  /** A snapshot of the domain's figures for virt-handler's metrics; callers while one is read share it. */
+  stats(): Promise<DomainStats> {
+    const qmp = this.requireQmp();
+    const pid = this.qemu?.pid;
+    const agent = this.plan?.sockets.guestAgent;
+    if (!pid) throw new Error('the domain is not running');
+    this.statsInFlight ??= collectDomainStats({
+      qmp: (command, args) => qmp.execute(command, args),
+      guestAgent: (command) => (agent ? guestAgentCommand(agent, command, 1000) : Promise.reject(new Error('no guest agent channel'))),
+      readFile: (path) => readFile(path, 'utf8'),
+      pid,
+      taps: this.taps,
+      running: this.status.state === 'Running',
+    }).finally(() => {
+      this.statsInFlight = undefined;
+    });
+    return this.statsInFlight;
   }
 
   async guestInfo(): Promise<GuestInfo> {

@@ -3,10 +3,13 @@
 // resourceVersion of the KubeVirt CR the component's configuration came from
 // (upstream's test suite waits on that to know a config change reached every
 // pod), 500 when the API server cannot be reached; GET /leader says whether
-// this replica leads. Served over TLS on the component's port, as upstream's.
+// this replica leads; GET /metrics is the component's Prometheus metrics when it
+// has a registry. Served over TLS on the component's port, as upstream's, and
+// without client authentication, as upstream serves its metrics.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Logger } from './log.ts';
+import type { Registry } from 'prom-client';
 
 export interface HealthState {
   /** The API server's /version answer; rejects when it cannot be reached. */
@@ -58,11 +61,24 @@ export function serveHealth(options: {
   tls: () => { cert: Buffer | string; key: Buffer | string };
   state: HealthState;
   log: Logger;
+  /** Served at /metrics. */
+  metrics?: Registry;
 }): Server {
   const answer = healthEndpoints(options.state);
   const server = createServer(options.tls(), (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
+      return;
+    }
+    const metrics = options.metrics;
+    if (metrics && (req.url ?? '/').split('?')[0] === '/metrics') {
+      void metrics.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+        (error: Error) => {
+          options.log.warning('could not collect metrics', { error: error.message });
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     void answer(req.url ?? '/').then(

@@ -11,7 +11,7 @@ import {
   type RequestContext,
 } from '@kubernetes/client-node';
 import type { Logger } from './log.ts';
-import { statusMessage } from './raw-request.ts';
+import { observeRequest, statusMessage } from './raw-request.ts';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
@@ -32,12 +32,68 @@ export class PooledKubeConfig extends KubeConfig {
     const key = JSON.stringify([this.getCurrentCluster()?.name, this.getCurrentUser()?.name]);
     const pooled = this.#dispatchers.get(key);
     if (!pooled) {
-      this.#dispatchers.set(key, fresh);
+      this.#dispatchers.set(key, observed(fresh));
+      context.setDispatcher(this.#dispatchers.get(key)!);
       return;
     }
     context.setDispatcher(pooled);
     void fresh.close(); // never connected
   }
+}
+
+type DispatchHandler = Record<string | symbol, unknown>;
+
+/**
+ * The dispatcher with each request reported to the request observer (the API client's
+ * metrics) once its answer's headers arrive, or it fails. The handler undici passes is
+ * wrapped member by member, whichever of its handler interfaces (onHeaders/onError or
+ * onResponseStart/onResponseError) it uses.
+ */
+export function observed(dispatcher: Dispatcher): Dispatcher {
+  const dispatch = dispatcher.dispatch.bind(dispatcher);
+  dispatcher.dispatch = ((options: { origin?: string | URL; path: string; method: string }, handler: DispatchHandler) => {
+    const started = performance.now();
+    const url = `${String(options.origin ?? '').replace(/\/$/, '')}${options.path}`;
+    let reported = false;
+    const report = (status?: number) => {
+      if (reported) return;
+      reported = true;
+      observeRequest({
+        method: options.method,
+        url,
+        status,
+        seconds: status === undefined ? undefined : (performance.now() - started) / 1000,
+      });
+    };
+    const wrapped = new Proxy(handler, {
+      get(target, prop) {
+        const value = target[prop];
+        if (typeof value !== 'function') return value;
+        const method = (value as (...args: unknown[]) => unknown).bind(target);
+        if (prop === 'onHeaders') {
+          return (status: number, ...rest: unknown[]) => {
+            report(status);
+            return method(status, ...rest);
+          };
+        }
+        if (prop === 'onResponseStart') {
+          return (controller: unknown, status: number, ...rest: unknown[]) => {
+            report(status);
+            return method(controller, status, ...rest);
+          };
+        }
+        if (prop === 'onError' || prop === 'onResponseError') {
+          return (...args: unknown[]) => {
+            report();
+            return method(...args);
+          };
+        }
+        return method;
+      },
+    });
+    return dispatch(options as never, wrapped as never);
+  }) as Dispatcher['dispatch'];
+  return dispatcher;
 }
 
 export function loadKubeConfig(): KubeConfig {

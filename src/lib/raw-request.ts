@@ -36,6 +36,34 @@ export function readText(stream: Readable): Promise<string> {
   });
 }
 
+/** One finished request to kube-apiserver, for the API client's metrics. */
+export interface RequestRecord {
+  method: string;
+  url: string;
+  /** The answer's status code; undefined when none came (connection error). */
+  status?: number;
+  /** Seconds from sending to the answer's headers. */
+  seconds?: number;
+}
+
+let requestObserver: ((record: RequestRecord) => void) | undefined;
+/**
+ * Who hears of every request the component sends (its metrics); set once by the component.
+ * Kept here, free of any metrics library, so that virtctl, which sends its requests through
+ * this module, loads none.
+ */
+export function setRequestObserver(observer: ((record: RequestRecord) => void) | undefined): void {
+  requestObserver = observer;
+}
+/** Tells the observer of a finished request. */
+export function observeRequest(record: RequestRecord): void {
+  try {
+    requestObserver?.(record);
+  } catch {
+    // metrics never break a request
+  }
+}
+
 /** A non-2xx answer; `status` is the Status message when the server sent one. */
 export class ApiError extends Error {
   readonly code: number;
@@ -69,15 +97,20 @@ export async function rawRequest(kc: ApiConnection, method: string, path: string
   const url = new URL(kc.getCurrentCluster()!.server.replace(/\/$/, '') + path);
   const options = await connectionOptions(kc, { ...req.headers, ...(req.contentType ? { 'Content-Type': req.contentType } : {}) });
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const request = send(url, { ...options, method }, (res) => {
+      observeRequest({ method, url: url.href, status: res.statusCode, seconds: (performance.now() - started) / 1000 });
       readText(res).then((text) => {
         const code = res.statusCode ?? 500;
         if (code < 200 || code >= 300) reject(new ApiError(code, text, `${method} ${path}`));
         else resolve(text);
       }, reject);
     });
-    request.on('error', reject);
+    request.on('error', (error) => {
+      observeRequest({ method, url: url.href });
+      reject(error);
+    });
     request.end(req.body);
   });
 }

@@ -24,6 +24,9 @@ type Obj = Record<string, unknown>;
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'virt-operator';
 export const b64 = (text: string) => Buffer.from(text).toString('base64');
+/** The label on every component pod that the kubevirt-prometheus-metrics Service selects, as upstream's. */
+export const PROMETHEUS_LABEL = 'prometheus.kubevirt.io';
+export const METRICS_SERVICE = 'kubevirt-prometheus-metrics';
 export const labels = (component: string) => ({
   'kubevirt.io': component,
   [MANAGED_BY_LABEL]: MANAGED_BY,
@@ -362,7 +365,10 @@ export function componentDeployment(name: string, namespace: string, replicas: n
     spec: {
       replicas,
       selector: { matchLabels: { 'kubevirt.io': name } },
-      template: { metadata: { labels: { 'kubevirt.io': name, [MANAGED_BY_LABEL]: MANAGED_BY } }, spec: podSpec },
+      template: {
+        metadata: { labels: { 'kubevirt.io': name, [MANAGED_BY_LABEL]: MANAGED_BY, [PROMETHEUS_LABEL]: 'true' } },
+        spec: podSpec,
+      },
     },
   };
 }
@@ -373,7 +379,25 @@ const caVolume = { name: 'kubevirt-ca', configMap: { name: 'kubevirt-ca' } };
 
 /** Everything virt-operator installs besides the CRDs and the user roles, in apply order. */
 export function componentObjects(p: InstallParams): Obj[] {
-  return [...virtApiObjects(p), ...virtControllerObjects(p), ...virtHandlerObjects(p), ...registrations(p)];
+  return [...virtApiObjects(p), ...virtControllerObjects(p), ...virtHandlerObjects(p), metricsService(p), ...registrations(p)];
+}
+
+/**
+ * The Service Prometheus scrapes the components through, as upstream's: every pod labelled
+ * prometheus.kubevirt.io=true (virt-api, virt-controller, virt-handler, virt-operator), its
+ * metrics port. Metrics are served over TLS without client authentication, as upstream serves them.
+ */
+function metricsService(p: InstallParams): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: METRICS_SERVICE, namespace: p.namespace, labels: { ...labels(''), [PROMETHEUS_LABEL]: 'true' } },
+    spec: {
+      selector: { [PROMETHEUS_LABEL]: 'true' },
+      // By number: virt-api's port carries its API name; every component serves metrics on 8443.
+      ports: [{ name: 'metrics', port: 443, targetPort: 8443, protocol: 'TCP' }],
+    },
+  };
 }
 
 function virtApiObjects(p: InstallParams): Obj[] {
@@ -541,6 +565,8 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
     p.imagePullPolicy,
     {
       command: nodeCommand('/app/src/handler/main.js'),
+      // Prometheus metrics (and /healthz), over TLS with its serving certificate, as upstream's.
+      ports: [{ name: 'metrics', containerPort: 8443, protocol: 'TCP' }],
       // Its CPU share must hold up against busy launcher pods (emulated guests), or syncs queue behind them.
       resources: componentResources('100m', COMPONENT_MEMORY.handler),
       securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
@@ -579,7 +605,7 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
         selector: { matchLabels: { 'kubevirt.io': 'virt-handler' } },
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
         template: {
-          metadata: { labels: { 'kubevirt.io': 'virt-handler', [MANAGED_BY_LABEL]: MANAGED_BY } },
+          metadata: { labels: { 'kubevirt.io': 'virt-handler', [MANAGED_BY_LABEL]: MANAGED_BY, [PROMETHEUS_LABEL]: 'true' } },
           spec: { ...pod, hostPID: true, securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
         },
       },

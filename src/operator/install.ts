@@ -267,6 +267,8 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
       1,
       componentPodSpec('virt-operator', sa, p.image, p.imagePullPolicy, {
         command: nodeCommand('/app/src/operator/main.js'),
+        // Its metrics, over TLS, as upstream's.
+        ports: [{ name: 'metrics', containerPort: 8443, protocol: 'TCP' }],
         env: [
           { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
           { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

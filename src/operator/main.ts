@@ -1,6 +1,13 @@
 // virt-operator: once it holds the leader lease, it fills its informers'
 // caches and runs the KubeVirt controller over them.
-import { AppsV1Api, type KubernetesListObject, type KubernetesObject, type V1DaemonSet, type V1Deployment } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  VersionApi,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1DaemonSet,
+  type V1Deployment,
+} from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
 import { eventRecorder } from '../lib/events.ts';
 import {
@@ -12,7 +19,10 @@ import {
   type CachedInformer,
   type Typed,
 } from '../lib/kube.ts';
+import { serveHealth } from '../lib/health.ts';
 import { LeaderElector } from '../lib/leader.ts';
+import { componentMetrics } from '../lib/metrics.ts';
+import { createCa, createLeaf } from './certs.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
@@ -27,11 +37,17 @@ const images = {
   imagePullPolicy: process.env.IMAGE_PULL_POLICY ?? 'IfNotPresent',
 };
 
+// Made before any request is sent: the API client's requests are counted from the first.
+const metrics = componentMetrics('virt-operator');
 const kc = loadKubeConfig();
+// Its metrics over TLS on 8443, as upstream's, with a certificate of its own made at start
+// (scrapers do not verify it, as upstream's ServiceMonitor does not).
+await serveOperatorMetrics();
 const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
 const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'virt-operator', identity }, log);
 exitOnSignals(log, () => elector.release());
 await elector.run(() => process.exit(1));
+metrics.setLeading(true);
 
 const apps = kc.makeApiClient(AppsV1Api);
 const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
@@ -64,5 +80,26 @@ const controller = new KubeVirtController({
 });
 await startInformers(log, kubevirts, deployments as CachedInformer<KubernetesObject>, daemonsets as CachedInformer<KubernetesObject>);
 
+metrics.setReady(true);
 log.info('reconciling KubeVirt CRs', { namespace: NAMESPACE, image: images.image });
 await controller.run();
+
+async function serveOperatorMetrics() {
+  const now = new Date();
+  const year = 365 * 24 * 3600 * 1000;
+  try {
+    const ca = await createCa(now, year);
+    const name = `virt-operator.${NAMESPACE}.svc`;
+    const leaf = await createLeaf(ca, { secret: '', commonName: name, dnsNames: [name], usage: 'server' }, now, year);
+    const versionApi = kc.makeApiClient(VersionApi);
+    serveHealth({
+      port: 8443,
+      tls: () => leaf,
+      state: { apiserverVersion: () => versionApi.getCode(), configResourceVersion: () => '' },
+      metrics: metrics.registry,
+      log,
+    });
+  } catch (error) {
+    log.warning('not serving metrics', { error: String(error) });
+  }
+}

@@ -11,6 +11,7 @@ import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { customInformer, loadKubeConfig, startInformers, withoutLastApplied, type Typed } from '../lib/kube.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { VirtApiKubeApi } from './kube-api.ts';
+import { componentMetrics } from '../lib/metrics.ts';
 import { VirtApiServer } from './server.ts';
 
 const log = createLogger('virt-api');
@@ -23,6 +24,8 @@ const CERT_DIR = flags['cert-dir'];
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 const UPLOAD_TOKEN_DIR = '/etc/virt-api/upload-token';
 
+// Made before any request is sent: the API client's requests are counted from the first.
+const metrics = componentMetrics('virt-api');
 const kc = loadKubeConfig();
 const clusterConfig = clusterConfigInformer(kc, NAMESPACE);
 // Read only (never written back), so kubectl's last-applied copy goes too.
@@ -52,7 +55,9 @@ const server = new VirtApiServer({
     return existsSync(file) ? readFileSync(file) : undefined;
   },
   log,
+  metrics: metrics.registry,
 });
 await server.start(Number(flags.port));
+metrics.setReady(true);
 // A rotated certificate is picked up from the mounted secret without a restart.
 watchFile(join(CERT_DIR, 'tls.crt'), { interval: 10_000 }, () => server.reloadServingCertificate());

@@ -25,6 +25,7 @@ import { DATAVOLUME_WEBHOOK_PATH } from '../contract/cdi.ts';
 import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../contract/handler-api.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import { apiErrorMessage, ignoreNotFound, statusMessage, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/log.ts';
 import { readText } from '../lib/raw-request.ts';
 import {
@@ -106,6 +107,8 @@ export interface VirtApiServerOptions {
   /** The key upload tokens are signed with; undefined while kubevirt-ts serves no DataVolumes. */
   uploadTokenKey: () => Buffer | undefined;
   log: Logger;
+  /** Served at GET /metrics (without client authentication, as upstream serves its metrics). */
+  metrics?: Registry;
 }
 
 const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
@@ -178,8 +181,10 @@ export class VirtApiServer {
   #requestHeader: RequestHeaderConfig | undefined;
   #server: Server | undefined;
   #requestHeaderReload: NodeJS.Timeout | undefined;
+  readonly #metrics: Registry | undefined;
 
   constructor(options: VirtApiServerOptions) {
+    this.#metrics = options.metrics;
     this.#api = options.api;
     this.#informers = options.informers;
     this.#servingCertificate = options.servingCertificate;
@@ -230,6 +235,14 @@ export class VirtApiServer {
   #handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
       res.writeHead(200).end('ok');
+      return;
+    }
+    const metrics = this.#metrics;
+    if (req.method === 'GET' && metrics && req.url?.split('?')[0] === '/metrics') {
+      void metrics.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
       return;
     }
     if (req.url?.startsWith('/apis/')) return this.#serveAggregated(req, res);

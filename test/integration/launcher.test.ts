@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { LauncherClient } from '../../src/contract/launcher-client.ts';
-import type { DomainStatus } from '../../src/contract/launcher-protocol.ts';
+import type { DomainStats, DomainStatus } from '../../src/contract/launcher-protocol.ts';
 import { layoutDir } from '../../images/oci.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -217,6 +217,19 @@ test('pause, unpause, reset and console reconnect work through the command socke
   const info = await waitFor(() => client.request<{ os?: { id?: string }; hostname?: string }>({ command: 'guestInfo' }), 20);
   assert.equal(info.os?.id, 'kvts-guest');
   assert.equal(info.hostname, 'control');
+
+  // The stats snapshot virt-handler's metrics read: QEMU's CPU and memory, each vCPU, each disk by its VMI name.
+  const stats = await client.request<DomainStats>({ command: 'stats' });
+  assert.ok((stats.cpu?.userSeconds ?? 0) + (stats.cpu?.systemSeconds ?? 0) > 0, JSON.stringify(stats));
+  assert.deepEqual(
+    stats.vcpus?.map((v) => [v.id, v.state]),
+    [[0, 'running']],
+  );
+  assert.equal(stats.memory?.domainBytes, 128 * 1024 * 1024);
+  assert.ok((stats.memory?.residentBytes ?? 0) > 0);
+  assert.ok((stats.memory?.actualBalloonBytes ?? 0) > 0);
+  assert.deepEqual(stats.blocks?.map((b) => b.drive).sort(), ['cloudinitdisk', 'containerdisk']);
+  assert.ok((stats.blocks?.find((b) => b.drive === 'containerdisk')?.readBytes ?? 0) > 0);
 
   const boots = run.output().split('kubevirt-ts test guest ready').length - 1;
   await client.request({ command: 'reset' });
