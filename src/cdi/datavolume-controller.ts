@@ -53,8 +53,12 @@ export class DataVolumeController {
     this.#o = options;
     const { dataVolumes, claims, pods } = options.informers;
     onEveryChange(dataVolumes, (dv) => options.queue.add(keyOf(dv)));
-    // A claim is named after its DataVolume; a fill pod is owned by it.
-    onEveryChange(claims, (claim) => options.queue.add(`${claim.metadata!.namespace}/${claim.metadata!.name}`));
+    // A claim is named after its DataVolume; a fill pod is owned by it. Claims of no DataVolume are not this controller's.
+    onEveryChange(claims, (claim) => {
+      const key = `${claim.metadata!.namespace}/${claim.metadata!.name}`;
+      const ownedByDataVolume = claim.metadata?.ownerReferences?.some((o) => o.kind === 'DataVolume');
+      if (ownedByDataVolume || dataVolumes.get(claim.metadata!.name!, claim.metadata!.namespace)) options.queue.add(key);
+    });
     onEveryChange(pods, (pod) => {
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume');
       if (owner) options.queue.add(`${pod.metadata!.namespace}/${owner.name}`);

@@ -25,6 +25,7 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { cdiConfigStatus, NEW_CDI_CONFIG, uploadProxyAddress } from './cdi-config.ts';
 import { DataVolumeController } from './datavolume-controller.ts';
+import { UploadClaimController } from './upload-claim-controller.ts';
 import { CdiKubeApi } from './kube-api.ts';
 import { uploadProxy } from './upload-proxy.ts';
 
@@ -47,12 +48,11 @@ const core = kc.makeApiClient(CoreV1Api);
 const storage = kc.makeApiClient(StorageV1Api);
 const selector = `app=${CDI_POD_LABELS.app}`;
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
+// Every claim: a bare upload target (virtctl image-upload pvc) is known by an annotation, which no selector can ask for.
 const claims = makeInformer<V1PersistentVolumeClaim>(
   kc,
   '/api/v1/persistentvolumeclaims',
-  () =>
-    core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
-  selector,
+  () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
 );
 const pods = makeInformer<V1Pod>(
   kc,
@@ -100,6 +100,16 @@ const controller = new DataVolumeController({
   podTokenKey: tokenKey,
 });
 
+const uploadClaims = new UploadClaimController({
+  api,
+  informers: { claims, pods },
+  queue: new WorkQueue(),
+  record: eventRecorder(kc, 'cdi-controller', log),
+  log,
+  params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  podTokenKey: tokenKey,
+});
+
 /** The CDIConfig's status follows the proxy's Service, the nodes and the admin's spec; looked at every 30 s. */
 async function syncCdiConfig(): Promise<void> {
   let config = await api.readCdiConfig();
@@ -128,4 +138,4 @@ const keepCdiConfig = () =>
 keepCdiConfig();
 
 log.info('caches synced; reconciling', { dataVolumes: dataVolumes.list().length });
-await controller.run(3);
+await Promise.all([controller.run(3), uploadClaims.run(1)]);

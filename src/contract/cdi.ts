@@ -27,7 +27,8 @@ export const CLAIM_ANNOTATIONS = {
   bindImmediate: 'cdi.kubevirt.io/storage.bind.immediate.requested',
   /** The scheduler's choice of node for a WaitForFirstConsumer claim. */
   selectedNode: 'volume.kubernetes.io/selected-node',
-  /** The message and reason of the fill pod's last failure. */
+  /** Whether the fill pod's container runs ("true"/"false"), and the message and reason of its last failure. */
+  running: 'cdi.kubevirt.io/storage.condition.running',
   runningMessage: 'cdi.kubevirt.io/storage.condition.running.message',
   runningReason: 'cdi.kubevirt.io/storage.condition.running.reason',
 } as const;
