@@ -36,6 +36,8 @@ export interface DataVolumeControllerOptions {
   record: EventRecorder;
   log: Logger;
   params: FillPodParams;
+  /** The share of a claim of this StorageClass (the default one when undefined) its filesystem keeps, by the CDIConfig. */
+  filesystemOverhead?: (storageClass: string | undefined) => string;
   /** The key fill pods' tokens are derived from, which the upload proxy derives them with too. */
   podTokenKey: Buffer;
 }
@@ -113,7 +115,12 @@ export class DataVolumeController {
         .now()
         .toISOString()
         .replace(/\.\d+Z$/, 'Z'),
-      params: this.#o.params,
+      params: {
+        ...this.#o.params,
+        ...(this.#o.filesystemOverhead
+          ? { filesystemOverhead: this.#o.filesystemOverhead(storageClass?.metadata?.name ?? className) }
+          : {}),
+      },
     });
     const dvLog = this.#o.log.object({ kind: 'DataVolume', metadata: dv.metadata });
     const subject = { apiVersion: `${CDI_GROUP}/v1beta1`, kind: 'DataVolume', metadata: dv.metadata };

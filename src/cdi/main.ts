@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { DataVolume } from '../api/types.ts';
-import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION } from '../contract/cdi.ts';
+import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION, type FilesystemOverheadStatus, filesystemOverheadFor } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import { eventRecorder } from '../lib/events.ts';
 import { type CachedInformer, customInformer, loadKubeConfig, startInformers, type Typed } from '../lib/kube.ts';
@@ -89,6 +89,10 @@ const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'cdi-control
 await elector.run(() => process.exit(1));
 
 const api = new CdiKubeApi(kc);
+/** The CDIConfig's status.filesystemOverhead as last computed (syncCdiConfig keeps it, every 30 s). */
+let overheads: FilesystemOverheadStatus | undefined;
+const defaultClassName = () =>
+  storageClasses.list().find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')?.metadata?.name;
 const controller = new DataVolumeController({
   api,
   informers: { dataVolumes, claims, pods, storageClasses },
@@ -97,6 +101,7 @@ const controller = new DataVolumeController({
   record: eventRecorder(kc, 'cdi-controller', log),
   log,
   params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  filesystemOverhead: (storageClass) => filesystemOverheadFor(overheads, storageClass ?? defaultClassName()),
   podTokenKey: tokenKey,
 });
 
@@ -107,6 +112,7 @@ const uploadClaims = new UploadClaimController({
   record: eventRecorder(kc, 'cdi-controller', log),
   log,
   params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  filesystemOverhead: (claim) => filesystemOverheadFor(overheads, claim.spec?.storageClassName ?? defaultClassName()),
   podTokenKey: tokenKey,
 });
 
@@ -125,7 +131,9 @@ async function syncCdiConfig(): Promise<void> {
   const defaultClass = storageClasses
     .list()
     .find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true');
-  const status = cdiConfigStatus(config, uploadProxyAddress(service, nodes), defaultClass?.metadata?.name);
+  const classNames = storageClasses.list().map((sc) => sc.metadata!.name!);
+  const status = cdiConfigStatus(config, uploadProxyAddress(service, nodes), defaultClass?.metadata?.name, classNames);
+  overheads = status.filesystemOverhead;
   if (!jsonEqual(status, config.status ?? {})) {
     await api.replaceCdiConfig({ ...config, status });
     log.info('CDIConfig status written', { uploadProxyURL: status.uploadProxyURL ?? '' });
@@ -135,7 +143,9 @@ const keepCdiConfig = () =>
   syncCdiConfig()
     .catch((error: Error) => log.warning('cannot write the CDIConfig status; will retry', { error: error.message }))
     .finally(() => setTimeout(keepCdiConfig, 30_000));
-keepCdiConfig();
+// The first pass before any claim is sized, so the admin's filesystem overhead applies from the start.
+await syncCdiConfig().catch((error: Error) => log.warning('cannot write the CDIConfig status; will retry', { error: error.message }));
+setTimeout(keepCdiConfig, 30_000);
 
 log.info('caches synced; reconciling', { dataVolumes: dataVolumes.list().length });
 await Promise.all([controller.run(3), uploadClaims.run(1)]);

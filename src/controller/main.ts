@@ -16,6 +16,7 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import type {
+  CDIConfig,
   DataVolume,
   VirtualMachine,
   VirtualMachineInstance,
@@ -99,6 +100,8 @@ const nodes = makeInformer<V1Node>(kc, '/api/v1/nodes', () => core.listNode() as
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims);
+// The CDIConfig's filesystem overhead goes into each VMI's volumeStatus, as upstream's.
+const cdiConfigs = customInformer<Typed<CDIConfig>>(kc, CDI_GROUP, CDI_VERSION, 'cdiconfigs');
 
 // Instance types and preferences, and the ControllerRevisions that capture them for VMs.
 const instancetypeInformer = <T>(plural: string) => customInformer<Typed<T>>(kc, 'instancetype.kubevirt.io', 'v1beta1', plural);
@@ -128,7 +131,7 @@ const vmController = new VmController({
 });
 const vmiController = new VmiController({
   api,
-  informers: { vmis, pods, dataVolumes, pvcs },
+  informers: { vmis, pods, dataVolumes, pvcs, cdiConfigs },
   queue: new WorkQueue(),
   now,
   record,
@@ -172,6 +175,7 @@ await startInformers(
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
+  cdiConfigs,
   pvcs as CachedInformer<KubernetesObject>,
   instancetypes,
   clusterInstancetypes,
