@@ -17,17 +17,39 @@ export function uploadProxyAddress(service: V1Service | undefined, nodes: readon
   return address ? `${address}:${port}` : undefined;
 }
 
-export function cdiConfigStatus(config: CDIConfig | undefined, proxyAddress: string | undefined, defaultStorageClass?: string): Status {
+/** A share CDI accepts: 0, 1, or 0.x with at most three decimals. */
+const VALID_OVERHEAD = /^(0(\.\d{1,3})?|1)$/;
+
+/**
+ * status.filesystemOverhead, as CDI's config controller computes it: the
+ * spec's global share when valid (else CDI's default), and for every
+ * StorageClass of the cluster the spec's share for it when valid, else the
+ * global one.
+ */
+export function filesystemOverheadStatus(config: CDIConfig | undefined, storageClasses: readonly string[]): Status['filesystemOverhead'] {
+  const spec = config?.spec?.filesystemOverhead;
+  const global = spec?.global !== undefined && VALID_OVERHEAD.test(spec.global) ? spec.global : DEFAULT_FILESYSTEM_OVERHEAD;
+  const storageClass: Record<string, string> = {};
+  for (const name of [...storageClasses].sort()) {
+    const own = spec?.storageClass?.[name];
+    storageClass[name] = own !== undefined && VALID_OVERHEAD.test(own) ? own : global;
+  }
+  return { global, storageClass };
+}
+
+export function cdiConfigStatus(
+  config: CDIConfig | undefined,
+  proxyAddress: string | undefined,
+  defaultStorageClass?: string,
+  storageClasses: readonly string[] = [],
+): Status {
   const spec = config?.spec ?? {};
   const uploadProxyURL = spec.uploadProxyURLOverride ?? proxyAddress;
   const scratch = spec.scratchSpaceStorageClass ?? defaultStorageClass;
   return {
     ...(uploadProxyURL ? { uploadProxyURL } : {}),
     ...(scratch ? { scratchSpaceStorageClass: scratch } : {}),
-    filesystemOverhead: {
-      global: spec.filesystemOverhead?.global ?? DEFAULT_FILESYSTEM_OVERHEAD,
-      ...(spec.filesystemOverhead?.storageClass ? { storageClass: spec.filesystemOverhead.storageClass } : {}),
-    },
+    filesystemOverhead: filesystemOverheadStatus(config, storageClasses),
     defaultPodResourceRequirements: spec.podResourceRequirements ?? {
       limits: { cpu: '750m', memory: '600M' },
       requests: { cpu: '100m', memory: '60M' },

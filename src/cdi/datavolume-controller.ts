@@ -36,6 +36,8 @@ export interface DataVolumeControllerOptions {
   record: EventRecorder;
   log: Logger;
   params: FillPodParams;
+  /** The share of a claim of this StorageClass (the default one when undefined) its filesystem keeps, by the CDIConfig. */
+  filesystemOverhead?: (storageClass: string | undefined) => string;
   /** The key fill pods' tokens are derived from, which the upload proxy derives them with too. */
   podTokenKey: Buffer;
 }
@@ -53,8 +55,12 @@ export class DataVolumeController {
     this.#o = options;
     const { dataVolumes, claims, pods } = options.informers;
     onEveryChange(dataVolumes, (dv) => options.queue.add(keyOf(dv)));
-    // A claim is named after its DataVolume; a fill pod is owned by it.
-    onEveryChange(claims, (claim) => options.queue.add(`${claim.metadata!.namespace}/${claim.metadata!.name}`));
+    // A claim is named after its DataVolume; a fill pod is owned by it. Claims of no DataVolume are not this controller's.
+    onEveryChange(claims, (claim) => {
+      const key = `${claim.metadata!.namespace}/${claim.metadata!.name}`;
+      const ownedByDataVolume = claim.metadata?.ownerReferences?.some((o) => o.kind === 'DataVolume');
+      if (ownedByDataVolume || dataVolumes.get(claim.metadata!.name!, claim.metadata!.namespace)) options.queue.add(key);
+    });
     onEveryChange(pods, (pod) => {
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume');
       if (owner) options.queue.add(`${pod.metadata!.namespace}/${owner.name}`);
@@ -109,7 +115,12 @@ export class DataVolumeController {
         .now()
         .toISOString()
         .replace(/\.\d+Z$/, 'Z'),
-      params: this.#o.params,
+      params: {
+        ...this.#o.params,
+        ...(this.#o.filesystemOverhead
+          ? { filesystemOverhead: this.#o.filesystemOverhead(storageClass?.metadata?.name ?? className) }
+          : {}),
+      },
     });
     const dvLog = this.#o.log.object({ kind: 'DataVolume', metadata: dv.metadata });
     const subject = { apiVersion: `${CDI_GROUP}/v1beta1`, kind: 'DataVolume', metadata: dv.metadata };

@@ -15,7 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { DataVolume } from '../api/types.ts';
-import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION } from '../contract/cdi.ts';
+import { CDI_GROUP, CDI_POD_LABELS, CDI_VERSION, type FilesystemOverheadStatus, filesystemOverheadFor } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import { eventRecorder } from '../lib/events.ts';
 import {
@@ -32,6 +32,7 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { cdiConfigStatus, NEW_CDI_CONFIG, uploadProxyAddress } from './cdi-config.ts';
 import { DataVolumeController } from './datavolume-controller.ts';
+import { UploadClaimController } from './upload-claim-controller.ts';
 import { CdiKubeApi } from './kube-api.ts';
 import { uploadProxy } from './upload-proxy.ts';
 
@@ -54,12 +55,12 @@ const core = kc.makeApiClient(CoreV1Api);
 const storage = kc.makeApiClient(StorageV1Api);
 const selector = `app=${CDI_POD_LABELS.app}`;
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
+// Every claim: a bare upload target (virtctl image-upload pvc) is known by an annotation, which no selector can ask for.
 const claims = makeInformer<V1PersistentVolumeClaim>(
   kc,
   '/api/v1/persistentvolumeclaims',
-  () =>
-    core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: selector }) as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
-  selector,
+  () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>,
+  undefined,
   withoutLastApplied,
 );
 const pods = makeInformer<V1Pod>(
@@ -100,6 +101,10 @@ const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'cdi-control
 await elector.run(() => process.exit(1));
 
 const api = new CdiKubeApi(kc);
+/** The CDIConfig's status.filesystemOverhead as last computed (syncCdiConfig keeps it, every 30 s). */
+let overheads: FilesystemOverheadStatus | undefined;
+const defaultClassName = () =>
+  storageClasses.list().find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')?.metadata?.name;
 const controller = new DataVolumeController({
   api,
   informers: { dataVolumes, claims, pods, storageClasses },
@@ -108,6 +113,18 @@ const controller = new DataVolumeController({
   record: eventRecorder(kc, 'cdi-controller', log),
   log,
   params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  filesystemOverhead: (storageClass) => filesystemOverheadFor(overheads, storageClass ?? defaultClassName()),
+  podTokenKey: tokenKey,
+});
+
+const uploadClaims = new UploadClaimController({
+  api,
+  informers: { claims, pods },
+  queue: new WorkQueue(),
+  record: eventRecorder(kc, 'cdi-controller', log),
+  log,
+  params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  filesystemOverhead: (claim) => filesystemOverheadFor(overheads, claim.spec?.storageClassName ?? defaultClassName()),
   podTokenKey: tokenKey,
 });
 
@@ -126,7 +143,9 @@ async function syncCdiConfig(): Promise<void> {
   const defaultClass = storageClasses
     .list()
     .find((sc) => sc.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true');
-  const status = cdiConfigStatus(config, uploadProxyAddress(service, nodes), defaultClass?.metadata?.name);
+  const classNames = storageClasses.list().map((sc) => sc.metadata!.name!);
+  const status = cdiConfigStatus(config, uploadProxyAddress(service, nodes), defaultClass?.metadata?.name, classNames);
+  overheads = status.filesystemOverhead;
   if (!jsonEqual(status, config.status ?? {})) {
     await api.replaceCdiConfig({ ...config, status });
     log.info('CDIConfig status written', { uploadProxyURL: status.uploadProxyURL ?? '' });
@@ -136,7 +155,9 @@ const keepCdiConfig = () =>
   syncCdiConfig()
     .catch((error: Error) => log.warning('cannot write the CDIConfig status; will retry', { error: error.message }))
     .finally(() => setTimeout(keepCdiConfig, 30_000));
-keepCdiConfig();
+// The first pass before any claim is sized, so the admin's filesystem overhead applies from the start.
+await syncCdiConfig().catch((error: Error) => log.warning('cannot write the CDIConfig status; will retry', { error: error.message }));
+setTimeout(keepCdiConfig, 30_000);
 
 log.info('caches synced; reconciling', { dataVolumes: dataVolumes.list().length });
-await controller.run(3);
+await Promise.all([controller.run(3), uploadClaims.run(1)]);

@@ -288,17 +288,49 @@ export function registryImage(url: string): string {
   return url.replace(/^docker:\/\//, '');
 }
 
-/** The pod that fills the claim. */
+/** What a fill pod is made from: whose work it does (a DataVolume, or a bare upload claim) and what it is told. */
+interface FillJob {
+  /** The pod's name. */
+  name: string;
+  namespace: string;
+  /** The UID the pod is labelled with (DATAVOLUME_UID_LABEL): the DataVolume's, or a bare claim's. */
+  uid: string;
+  owner: NonNullable<NonNullable<V1Pod['metadata']>['ownerReferences']>[number];
+  claim: V1PersistentVolumeClaim;
+  task: Extract<CdiTask, { kind: 'import' | 'upload' }>;
+  http?: NonNullable<DataVolume['spec']['source']>['http'];
+  registry?: NonNullable<DataVolume['spec']['source']>['registry'];
+}
+
+/** The pod that fills the claim of a DataVolume. */
 export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string, cloneUrl?: string): V1Pod {
   const kind = sourceKind(dv);
   const target = taskTarget(claim, params.filesystemOverhead ?? DEFAULT_FILESYSTEM_OVERHEAD, dv.spec.contentType ?? 'kubevirt');
-  const task: CdiTask =
+  const task: FillJob['task'] =
     kind === 'upload'
       ? { kind: 'upload', target, contentType: target.contentType }
       : { kind: 'import', source: importSource(dv, cloneUrl), target };
-  const block = target.volumeMode === 'Block';
-  const http = dv.spec.source?.http;
-  const registry = dv.spec.source?.registry;
+  return fillPodFor(
+    {
+      name: fillPodName(dv),
+      namespace: dv.metadata.namespace!,
+      uid: dv.metadata.uid!,
+      // Owned by the DataVolume, not the claim: a claim in use is kept until its pods are gone.
+      owner: dataVolumeOwner(dv),
+      claim,
+      task,
+      http: dv.spec.source?.http,
+      registry: dv.spec.source?.registry,
+    },
+    params,
+    token,
+  );
+}
+
+function fillPodFor(job: FillJob, params: FillPodParams, token: string): V1Pod {
+  const { claim, task, http, registry } = job;
+  const upload = task.kind === 'upload';
+  const block = task.target.volumeMode === 'Block';
   const env = [
     { name: CDI_TASK_ENV, value: JSON.stringify(task) },
     { name: POD_TOKEN_ENV, value: token },
@@ -357,16 +389,15 @@ export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: 
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: fillPodName(dv),
-      namespace: dv.metadata.namespace,
+      name: job.name,
+      namespace: job.namespace,
       labels: {
         ...CDI_POD_LABELS,
-        [DATAVOLUME_UID_LABEL]: dv.metadata.uid!,
-        'cdi.kubevirt.io': kind === 'upload' ? 'cdi-upload-server' : 'importer',
+        [DATAVOLUME_UID_LABEL]: job.uid,
+        'cdi.kubevirt.io': upload ? 'cdi-upload-server' : 'importer',
       },
-      annotations: { [A.importPodName]: fillPodName(dv) },
-      // Owned by the DataVolume, not the claim: a claim in use is kept until its pods are gone.
-      ownerReferences: [dataVolumeOwner(dv)],
+      annotations: { [A.importPodName]: job.name },
+      ownerReferences: [job.owner],
     },
     spec: {
       restartPolicy: 'OnFailure',
@@ -374,13 +405,13 @@ export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: 
       ...(initContainers ? { initContainers } : {}),
       containers: [
         {
-          name: kind === 'upload' ? 'cdi-upload-server' : 'importer',
+          name: upload ? 'cdi-upload-server' : 'importer',
           image: params.image,
           imagePullPolicy: params.imagePullPolicy,
           command: ['node', '/app/src/cdi/importer/main.js'],
           env,
           ports: [{ name: 'http', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
-          ...(kind === 'upload' ? { readinessProbe: { httpGet: { path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),
+          ...(upload ? { readinessProbe: { httpGet: { path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),
           resources: { requests: { cpu: '10m', memory: '64Mi' } },
           securityContext,
           volumeMounts: mounts,
@@ -600,4 +631,121 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
     ...extra,
     pollProgress: true,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bare upload claims: `virtctl image-upload pvc` makes a claim annotated as an
+// upload target and no DataVolume. As CDI's upload controller, an upload
+// server runs for it (owned by the claim), and the claim's annotations carry
+// the server's phase and readiness, which virtctl waits on.
+
+/** A claim waiting for an upload by itself: an upload target no DataVolume owns (a DataVolume's is the DataVolume's business). */
+export function isBareUploadClaim(claim: V1PersistentVolumeClaim): boolean {
+  const annotations = claim.metadata?.annotations ?? {};
+  return (
+    annotations[A.uploadTarget] !== undefined &&
+    annotations[A.cloneRequest] === undefined &&
+    !claim.metadata?.ownerReferences?.some((o) => o.kind === 'DataVolume')
+  );
+}
+
+/** The UID a claim's fill pod is labelled with and its token derived from: its DataVolume's, else (a bare claim) its own. */
+export const fillPodSubjectUid = (claim: V1PersistentVolumeClaim): string | undefined =>
+  claim.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume')?.uid ?? claim.metadata?.uid;
+
+export const uploadClaimPodName = (claim: V1PersistentVolumeClaim) => `cdi-upload-${claim.metadata!.name}`.slice(0, 63);
+
+export interface UploadClaimInput {
+  claim: V1PersistentVolumeClaim;
+  /** The upload server pod working for the claim, if one runs. */
+  pod?: V1Pod;
+  /** The secret the upload server asks of the upload proxy. */
+  podToken: string;
+  params: FillPodParams;
+}
+
+export interface UploadClaimPlan {
+  createPod?: V1Pod;
+  /** The upload server (by name) to remove: the upload is done, or the claim no longer waits for one. */
+  deletePod?: string;
+  /** Annotations to add or change on the claim. */
+  annotateClaim?: Record<string, string>;
+  events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
+}
+
+/** The running condition CDI keeps on the claim (storage.condition.running[.message|.reason]), from the pod's container. */
+function runningAnnotations(pod: V1Pod): Record<string, string> {
+  const state = pod.status?.containerStatuses?.[0]?.state;
+  if (!state) return {};
+  const running = A.running;
+  if (state.running) return { [running]: 'true', [A.runningMessage]: '', [A.runningReason]: 'Pod is running' };
+  const ended = state.terminated ?? (state.waiting?.reason !== 'CrashLoopBackOff' ? state.waiting : undefined);
+  if (!ended) return { [running]: 'false' };
+  return { [running]: 'false', [A.runningMessage]: failureMessage((ended.message ?? '').trim()), [A.runningReason]: ended.reason ?? '' };
+}
+
+/** What to do about a claim waiting for an upload by itself (no DataVolume): CDI's upload controller. */
+export function planUploadClaim(input: UploadClaimInput): UploadClaimPlan {
+  const { claim, pod } = input;
+  const name = claim.metadata!.name!;
+  const annotations = claim.metadata?.annotations ?? {};
+  const events: UploadClaimPlan['events'] = [];
+  const podName = pod?.metadata?.name;
+  // Done, going away, or no longer an upload target: only the server is left to remove.
+  if (!isBareUploadClaim(claim) || claim.metadata?.deletionTimestamp || annotations[A.podPhase] === 'Succeeded')
+    return { events, ...(podName ? { deletePod: podName } : {}) };
+  if (!pod) {
+    // The upload server is the claim's first consumer: it is made whether or not the claim is bound yet.
+    const target = taskTarget(
+      claim,
+      input.params.filesystemOverhead ?? DEFAULT_FILESYSTEM_OVERHEAD,
+      annotations[A.contentType] ?? 'kubevirt',
+    );
+    const podName = annotations[A.uploadPodName] ?? uploadClaimPodName(claim);
+    const createPod = fillPodFor(
+      {
+        name: podName,
+        namespace: claim.metadata!.namespace!,
+        uid: claim.metadata!.uid!,
+        owner: {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          name,
+          uid: claim.metadata!.uid!,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+        claim,
+        task: { kind: 'upload', target, contentType: target.contentType },
+      },
+      input.params,
+      input.podToken,
+    );
+    const annotateClaim: Record<string, string> = {};
+    if (annotations[A.uploadPodName] !== podName) annotateClaim[A.uploadPodName] = podName;
+    if (annotations[A.podPhase] !== 'Pending') annotateClaim[A.podPhase] = 'Pending';
+    if (annotations[A.podReady] !== 'false') annotateClaim[A.podReady] = 'false';
+    return { createPod, annotateClaim, events };
+  }
+  const phase = fillPodPhase(pod);
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const wanted: Record<string, string> = {
+    [A.podPhase]: phase,
+    [A.podReady]: String(ready && phase === 'Running'),
+    ...runningAnnotations(pod),
+  };
+  // As CDI: the restart count on the claim only grows.
+  const restarts = pod.status?.containerStatuses?.[0]?.restartCount ?? 0;
+  if (restarts > Number(annotations[A.podRestarts] ?? 0)) wanted[A.podRestarts] = String(restarts);
+  const annotateClaim = Object.fromEntries(Object.entries(wanted).filter(([key, value]) => annotations[key] !== value));
+  if (phase === 'Succeeded') events.push({ type: 'Normal', reason: 'UploadSucceeded', message: 'Upload Successful' });
+  const failure = annotateClaim[A.runningMessage];
+  if (failure && wanted[A.runningReason] !== 'Pod is running' && wanted[A.runningReason] !== 'Completed')
+    events.push({ type: 'Warning', reason: 'Error', message: failure });
+  return {
+    events,
+    ...(Object.keys(annotateClaim).length ? { annotateClaim } : {}),
+    // The claim remembers the success; the server's work is done.
+    ...(phase === 'Succeeded' ? { deletePod: podName! } : {}),
+  };
 }

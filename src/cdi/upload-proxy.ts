@@ -10,6 +10,7 @@ import { verifyUploadToken } from '../contract/upload-token.ts';
 import type { InformerCache } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { podToken } from './datavolume-controller.ts';
+import { fillPodSubjectUid } from './plan.ts';
 
 export interface UploadProxyOptions {
   tls: { cert: string; key: string };
@@ -38,9 +39,10 @@ export function uploadProxy(o: UploadProxyOptions): Server {
       const annotations = claim?.metadata?.annotations ?? {};
       if (claim && annotations[A.uploadTarget] === undefined) return { error: `PVC ${namespace}/${name} is not an upload target` };
       if (claim && annotations[A.podReady] === 'true') {
-        const dvUid = claim.metadata?.ownerReferences?.find((r) => r.kind === 'DataVolume')?.uid;
-        const pod = o.pods.list(namespace).find((p) => p.metadata?.labels?.[DATAVOLUME_UID_LABEL] === dvUid && p.status?.podIP);
-        if (pod && dvUid) return { ip: pod.status!.podIP!, token: podToken(o.tokenKey, dvUid) };
+        // A DataVolume's server is labelled with (and its token derived from) the DataVolume's UID, a bare claim's with the claim's.
+        const uid = fillPodSubjectUid(claim);
+        const pod = o.pods.list(namespace).find((p) => p.metadata?.labels?.[DATAVOLUME_UID_LABEL] === uid && p.status?.podIP);
+        if (pod && uid) return { ip: pod.status!.podIP!, token: podToken(o.tokenKey, uid) };
       }
       if (o.now() > deadline) return { error: `upload server for ${namespace}/${name} is not ready`, code: 503 };
       await new Promise((r) => setTimeout(r, 250));

@@ -27,7 +27,8 @@ export const CLAIM_ANNOTATIONS = {
   bindImmediate: 'cdi.kubevirt.io/storage.bind.immediate.requested',
   /** The scheduler's choice of node for a WaitForFirstConsumer claim. */
   selectedNode: 'volume.kubernetes.io/selected-node',
-  /** The message and reason of the fill pod's last failure. */
+  /** Whether the fill pod's container runs ("true"/"false"), and the message and reason of its last failure. */
+  running: 'cdi.kubevirt.io/storage.condition.running',
   runningMessage: 'cdi.kubevirt.io/storage.condition.running.message',
   runningReason: 'cdi.kubevirt.io/storage.condition.running.reason',
 } as const;
@@ -99,3 +100,26 @@ export const SECRET_KEYS = { username: 'accessKeyId', password: 'secretKey' } as
 export const POD_TOKEN_ENV = 'CDI_POD_TOKEN';
 /** The share of a claim a filesystem keeps for itself, CDI's default. */
 export const DEFAULT_FILESYSTEM_OVERHEAD = '0.06';
+
+/** The CDIConfig's status.filesystemOverhead, as CDI writes it: the global share and one per StorageClass. */
+export interface FilesystemOverheadStatus {
+  global?: string;
+  storageClass?: Record<string, string>;
+}
+
+/**
+ * The share of a claim its filesystem keeps, read from the CDIConfig's status
+ * as CDI and KubeVirt read it: none on a block device, the StorageClass's own
+ * where the status has one, else the global one; CDI's default where the
+ * CDIConfig has no status yet.
+ */
+export function filesystemOverheadFor(
+  status: FilesystemOverheadStatus | undefined,
+  storageClassName: string | undefined,
+  volumeMode?: string,
+): string {
+  if (volumeMode === 'Block') return '0';
+  if (!status) return DEFAULT_FILESYSTEM_OVERHEAD;
+  const own = storageClassName === undefined ? undefined : status.storageClass?.[storageClassName];
+  return own ?? status.global ?? DEFAULT_FILESYSTEM_OVERHEAD;
+}

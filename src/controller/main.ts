@@ -15,6 +15,7 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import type {
+  CDIConfig,
   DataVolume,
   VirtualMachine,
   VirtualMachineInstance,
@@ -122,6 +123,8 @@ const nodes = makeInformer<V1Node>(
 const dataVolumes = customInformer<Typed<DataVolume>>(kc, CDI_GROUP, CDI_VERSION, 'datavolumes');
 const listClaims = () => core.listPersistentVolumeClaimForAllNamespaces() as Promise<KubernetesListObject<V1PersistentVolumeClaim>>;
 const pvcs = makeInformer<V1PersistentVolumeClaim>(kc, '/api/v1/persistentvolumeclaims', listClaims, undefined, withoutLastApplied);
+// The CDIConfig's filesystem overhead goes into each VMI's volumeStatus, as upstream's.
+const cdiConfigs = customInformer<Typed<CDIConfig>>(kc, CDI_GROUP, CDI_VERSION, 'cdiconfigs');
 
 // Instance types and preferences, and the ControllerRevisions that capture them for VMs.
 const instancetypeInformer = <T>(plural: string) =>
@@ -154,7 +157,7 @@ const vmController = new VmController({
 });
 const vmiController = new VmiController({
   api,
-  informers: { vmis, pods, dataVolumes, pvcs },
+  informers: { vmis, pods, dataVolumes, pvcs, cdiConfigs },
   queue: new WorkQueue(),
   now,
   record,
@@ -198,6 +201,7 @@ await startInformers(
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
   dataVolumes,
+  cdiConfigs,
   pvcs as CachedInformer<KubernetesObject>,
   instancetypes,
   clusterInstancetypes,

@@ -5,7 +5,7 @@
 // and writes the VMI's status.
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
-import type { DataVolume, VirtualMachineInstance } from '../api/types.ts';
+import type { CDIConfig, DataVolume, VirtualMachineInstance } from '../api/types.ts';
 import { apiTimestamp, claimNameOf, isEphemeralProvisioningPod, vmiOwnerOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { Expectations, UpdateExpectations } from '../lib/expectations.ts';
@@ -31,6 +31,8 @@ export interface VmiControllerOptions {
     pods: InformerCache<V1Pod>;
     dataVolumes: InformerCache<Typed<DataVolume>>;
     pvcs: InformerCache<V1PersistentVolumeClaim>;
+    /** The CDIConfig (`config`): the filesystem overhead reported in the VMI's volumeStatus. */
+    cdiConfigs?: InformerCache<Typed<CDIConfig>>;
   };
   queue: WorkQueue;
   params: Omit<LauncherPodParams, 'config'>;
@@ -46,6 +48,7 @@ export class VmiController {
   readonly #pods: InformerCache<V1Pod>;
   readonly #dataVolumes: InformerCache<Typed<DataVolume>>;
   readonly #pvcs: InformerCache<V1PersistentVolumeClaim>;
+  readonly #cdiConfigs?: InformerCache<Typed<CDIConfig>>;
   readonly #queue: WorkQueue;
   readonly #params: Omit<LauncherPodParams, 'config'>;
   readonly #config: () => ClusterConfig;
@@ -58,6 +61,7 @@ export class VmiController {
   constructor(options: VmiControllerOptions) {
     this.#api = options.api;
     this.#vmis = options.informers.vmis;
+    this.#cdiConfigs = options.informers.cdiConfigs;
     this.#pods = options.informers.pods;
     this.#dataVolumes = options.informers.dataVolumes;
     this.#pvcs = options.informers.pvcs;
@@ -113,6 +117,7 @@ export class VmiController {
       vmi,
       (claim) => this.#pvcs.get(claim, namespace),
       (dv) => this.#dataVolumes.get(dv, namespace),
+      this.#cdiConfigs?.get('config')?.status?.filesystemOverhead,
     );
     const now = apiTimestamp(this.#now());
     const plan = planVmi(vmi, this.#pods.list(namespace), params, now, !this.#podExpectations.satisfied(key), volumes);

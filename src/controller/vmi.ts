@@ -7,6 +7,7 @@ import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import { NODE_NAME_LABEL, VMI_FINALIZER } from '../api/constants.ts';
 import type { DataVolume, VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
+import { type FilesystemOverheadStatus, filesystemOverheadFor } from '../contract/cdi.ts';
 import { COMPUTE_CONTAINER, computeStatus } from '../contract/launcher-pod.ts';
 import {
   claimNameOf,
@@ -26,16 +27,15 @@ type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number]
 type VolumeStatus = NonNullable<VirtualMachineInstanceStatus['volumeStatus']>[number];
 type ClaimInfo = NonNullable<VolumeStatus['persistentVolumeClaimInfo']>;
 
-/**
- * Upstream virt-controller's overhead when it finds no single CDI CR (kubevirt-ts has none): its
- * own default, which is not CDI's current one (contract/cdi.ts), and which virt-handler uses for nothing here.
- */
-const FALLBACK_FILESYSTEM_OVERHEAD = '0.055';
-
 /** The claims and DataVolumes of the VMI's namespace that its volumes name, as the caches hold them. */
 export interface VmiVolumes {
   pvcs: ReadonlyMap<string, V1PersistentVolumeClaim>;
   dataVolumes: ReadonlyMap<string, DataVolume>;
+  /**
+   * The CDIConfig's status.filesystemOverhead (undefined without a CDIConfig,
+   * or before CDI wrote its status: then CDI's default is reported).
+   */
+  filesystemOverhead?: FilesystemOverheadStatus;
 }
 
 export const NO_VOLUMES: VmiVolumes = { pvcs: new Map(), dataVolumes: new Map() };
@@ -49,6 +49,7 @@ export function lookUpVolumes(
   vmi: VirtualMachineInstance,
   pvc: (name: string) => V1PersistentVolumeClaim | undefined,
   dataVolume: (name: string) => DataVolume | undefined,
+  filesystemOverhead?: FilesystemOverheadStatus,
 ): VmiVolumes {
   const pvcs = new Map<string, V1PersistentVolumeClaim>();
   const dataVolumes = new Map<string, DataVolume>();
@@ -62,7 +63,7 @@ export function lookUpVolumes(
       if (dv) dataVolumes.set(dvName!, dv);
     }
   }
-  return { pvcs, dataVolumes };
+  return { pvcs, dataVolumes, ...(filesystemOverhead ? { filesystemOverhead } : {}) };
 }
 
 /** The DataVolumes behind the VMI's volumes: those its dataVolume volumes name, and the owners of its PVCs (upstream's list). */
@@ -164,8 +165,12 @@ const isPreallocated = (pvc: V1PersistentVolumeClaim) =>
     ([key, value]) => (key.includes('/storage.preallocation') || key.includes('/storage.thick-provisioned')) && value === 'true',
   );
 
-/** What virt-handler needs of a claim without reading it: its mode and size (upstream's PersistentVolumeClaimInfo). */
-export function claimInfo(pvc: V1PersistentVolumeClaim): ClaimInfo {
+/**
+ * What virt-handler needs of a claim without reading it: its mode and size (upstream's PersistentVolumeClaimInfo),
+ * with the filesystem overhead the CDIConfig gives the claim's StorageClass (as upstream, by the claim's own
+ * storageClassName, the global share when it names none).
+ */
+export function claimInfo(pvc: V1PersistentVolumeClaim, overheads?: FilesystemOverheadStatus): ClaimInfo {
   const mode = pvc.spec?.volumeMode;
   const requests = pvc.spec?.resources?.requests;
   const capacity = pvc.status?.capacity;
@@ -176,7 +181,7 @@ export function claimInfo(pvc: V1PersistentVolumeClaim): ClaimInfo {
     ...(capacity ? { capacity } : {}),
     ...(requests ? { requests } : {}),
     ...(isPreallocated(pvc) ? { preallocated: true } : {}),
-    filesystemOverhead: mode === 'Block' ? '0' : FALLBACK_FILESYSTEM_OVERHEAD,
+    filesystemOverhead: filesystemOverheadFor(overheads, pvc.spec?.storageClassName, mode),
   };
 }
 
@@ -192,7 +197,7 @@ export function volumeStatusOf(vmi: VirtualMachineInstance, volumes: VmiVolumes)
     if (volume.memoryDump && !status.memoryDumpVolume) status.memoryDumpVolume = { claimName: volume.name };
     const name = claimNameOf(volume);
     const pvc = name === undefined ? undefined : volumes.pvcs.get(name);
-    if (pvc) status.persistentVolumeClaimInfo = claimInfo(pvc);
+    if (pvc) status.persistentVolumeClaimInfo = claimInfo(pvc, volumes.filesystemOverhead);
     next.push(status);
   }
   return next.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -512,6 +512,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.
       { apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+      // The filesystem overhead the VMI's volumeStatus reports.
+      { apiGroups: ['cdi.kubevirt.io'], resources: ['cdiconfigs'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       // Snapshots, restores, exports, clones and backups are not carried out yet: it only says so in their status.

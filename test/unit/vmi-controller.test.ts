@@ -8,7 +8,7 @@ import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { DataVolume, VirtualMachineInstance } from '../../src/api/types.ts';
 import { isEphemeralProvisioningPod } from '../../src/contract/vmi.ts';
 import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
-import { lookUpVolumes, planVmi, type VmiVolumes } from '../../src/controller/vmi.ts';
+import { claimInfo, lookUpVolumes, planVmi, type VmiVolumes } from '../../src/controller/vmi.ts';
 import { planNode } from '../../src/controller/node.ts';
 import { Expectations, UpdateExpectations } from '../../src/lib/expectations.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
@@ -668,7 +668,8 @@ test("volumeStatus: each volume sorted by name, with the claim's mode, size and 
         capacity: { storage: '2Gi' },
         requests: { storage: '1Gi' },
         preallocated: true,
-        filesystemOverhead: '0.055',
+        // No CDIConfig: CDI's default.
+        filesystemOverhead: '0.06',
       },
     },
   ]);
@@ -690,6 +691,30 @@ test("volumeStatus: each volume sorted by name, with the claim's mode, size and 
   assert.equal(root?.target, 'vda');
   assert.deepEqual(root?.persistentVolumeClaimInfo?.capacity, { storage: '4Gi' });
   assert.equal(later.update?.status?.volumeStatus?.find((s) => s.name === 'pvcdisk')?.persistentVolumeClaimInfo?.volumeMode, 'Block');
+});
+
+test("volumeStatus: the filesystem overhead is the CDIConfig's for the claim's StorageClass, else its global one; none on a block device", () => {
+  const overheads = { global: '0.08', storageClass: { fast: '0.02' } };
+  const fast = claim('root-dv');
+  fast.spec!.storageClassName = 'fast';
+  assert.equal(claimInfo(fast, overheads).filesystemOverhead, '0.02');
+  const other = claim('root-dv');
+  other.spec!.storageClassName = 'slow';
+  assert.equal(claimInfo(other, overheads).filesystemOverhead, '0.08');
+  assert.equal(claimInfo(claim('root-dv'), overheads).filesystemOverhead, '0.08', 'a claim naming no class: the global share');
+  assert.equal(claimInfo(claim('disk-alpine', { mode: 'Block' }), overheads).filesystemOverhead, '0');
+  assert.equal(claimInfo(fast).filesystemOverhead, '0.06', "no CDIConfig status: CDI's default");
+  // Through the plan, as the controller hands it the CDIConfig's status from its cache.
+  const v = vmiWithClaims();
+  const owned = claim('root-dv', { owner: 'root-dv' });
+  owned.spec!.storageClassName = 'fast';
+  const looked = {
+    ...claims([owned, claim('disk-alpine', { mode: 'Block' })], [dataVolume('root-dv', 'Succeeded')]),
+    filesystemOverhead: overheads,
+  };
+  const plan = planVmi(v, [], params, NOW, false, looked);
+  const root = plan.update?.status?.volumeStatus?.find((s) => s.name === 'rootdisk');
+  assert.equal(root?.persistentVolumeClaimInfo?.filesystemOverhead, '0.02');
 });
 
 test('the launcher pod: a dataVolume volume mounts its claim; a Block claim is a device at /dev/<volume>; fsGroup is qemu', () => {
