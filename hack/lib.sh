@@ -33,7 +33,7 @@ ensure_debian_packages() {
   fi
 }
 
-# What the images copy from the host (busybox, QEMU, firmware, ISO tool, network tools, qemu-img's
-# HTTP driver and xz for the DataVolume importer), which virt-launcher also runs on the host in
+# What the images copy from the host (busybox, QEMU, firmware, ISO tool, network tools, nbdkit with
+# its curl plugin and xz for the DataVolume importer), which virt-launcher also runs on the host in
 # standalone mode and its tests.
-LAUNCHER_PACKAGES=(busybox-static qemu-system-x86 qemu-utils qemu-block-extra xz-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)
+LAUNCHER_PACKAGES=(busybox-static qemu-system-x86 qemu-utils nbdkit xz-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)

@@ -220,11 +220,25 @@ function app(): LayerBlob {
   });
 }
 
+export const NBDKIT = '/usr/bin/nbdkit';
+/** Where Debian's nbdkit looks for its plugins (compiled in), so the plugin keeps its host path. */
+export const NBDKIT_CURL_PLUGIN = '/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-curl-plugin.so';
+
+/**
+ * nbdkit and its curl plugin, each with the libraries it loads (the plugin's
+ * libcurl-gnutls and what that needs), which serve an http(s) source to
+ * qemu-img in the DataVolume importer. No filter: the importer uses none.
+ */
+export function copyNbdkit(root: string): void {
+  copyWithLibraries(root, NBDKIT);
+  copyWithLibraries(root, NBDKIT_CURL_PLUGIN);
+}
+
 let qemuLayer: LayerBlob | undefined;
 /**
  * Debian's QEMU with its firmware (SeaBIOS, OVMF, iPXE ROMs), the tools the
- * launcher runs (qemu-img, genisoimage), qemu-img's HTTP driver and xz (the
- * DataVolume importer's), plus a kernel for the KVM probe.
+ * launcher runs (qemu-img, genisoimage), nbdkit with its curl plugin and xz
+ * (the DataVolume importer's), plus a kernel for the KVM probe.
  */
 function qemu(): LayerBlob {
   return (qemuLayer ??= stage(
@@ -233,8 +247,9 @@ function qemu(): LayerBlob {
       for (const binary of ['/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-img', '/usr/bin/genisoimage', '/usr/bin/xz'])
         copyWithLibraries(root, binary);
       const modules = '/usr/lib/x86_64-linux-gnu/qemu';
-      for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so', 'block-curl.so'])
+      for (const module of ['accel-tcg-x86_64.so', 'accel-tcg-i386.so'])
         if (existsSync(join(modules, module))) copyWithLibraries(root, join(modules, module));
+      copyNbdkit(root);
       for (const dir of ['/usr/share/qemu', '/usr/share/seabios', '/usr/share/OVMF', '/usr/share/ovmf', '/usr/lib/ipxe/qemu']) {
         if (existsSync(dir)) cpSync(dir, join(root, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
       }
@@ -243,7 +258,7 @@ function qemu(): LayerBlob {
     hashOf(
       readFileSync(import.meta.filename),
       execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }),
-      String(existsSync('/usr/lib/x86_64-linux-gnu/qemu/block-curl.so')),
+      execFileSync(NBDKIT, ['--version'], { encoding: 'utf8' }),
     ),
   ));
 }

@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -52,12 +53,19 @@ before(() => {
 const BASIC_USER = 'importer';
 const BASIC_PASSWORD = 'p@ss,word';
 let releaseHeld: () => void = () => undefined;
+const stalled: (() => void)[] = [];
+const releaseStalled = () => {
+  for (const release of stalled.splice(0)) release();
+};
 const requests: { method: string; path: string; range?: string }[] = [];
 
 /**
- * /files/* with ranges (as qemu-img's curl driver needs), /plain/* without,
+ * /files/* with ranges (as nbdkit's curl plugin needs), /plain/* without,
  * /auth/* with ranges behind basic auth, /header/* behind an X-Image-Token
- * header, /held/* sends half, then waits for releaseHeld().
+ * header, /held/* sends half, then waits for releaseHeld(), /stall/* with
+ * ranges, but any range longer than 256 KiB (qemu-img convert reading data,
+ * not metadata) waits for releaseStalled(), /nohead/* with ranges but 405 to
+ * HEAD.
  */
 function serveImages(req: IncomingMessage, res: ServerResponse) {
   const url = new URL(req.url ?? '/', 'http://x');
@@ -85,12 +93,20 @@ function serveImages(req: IncomingMessage, res: ServerResponse) {
     new Promise<void>((resolve) => (releaseHeld = resolve)).then(() => res.end(data.subarray(half)));
     return;
   }
-  const ranges = kind === 'files' || kind === 'auth' || kind === 'header';
+  if (kind === 'nohead' && req.method === 'HEAD') {
+    res.writeHead(405).end();
+    return;
+  }
+  const ranges = kind === 'files' || kind === 'auth' || kind === 'header' || kind === 'stall' || kind === 'nohead';
   const match = ranges ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '') : null;
   const headers: Record<string, string | number> = ranges ? { 'Accept-Ranges': 'bytes' } : {};
   if (match) {
     const start = Number(match[1]);
     const end = Math.min(match[2] ? Number(match[2]) : data.length - 1, data.length - 1);
+    if (kind === 'stall' && end - start + 1 > 256 * 1024) {
+      stalled.push(() => res.destroy());
+      return;
+    }
     res.writeHead(206, { ...headers, 'Content-Length': end - start + 1, 'Content-Range': `bytes ${start}-${end}/${data.length}` });
     res.end(req.method === 'HEAD' ? undefined : data.subarray(start, end + 1));
     return;
@@ -128,6 +144,7 @@ before(async () => {
 });
 after(() => {
   releaseHeld();
+  releaseStalled();
   for (const s of [server, tlsServer]) {
     s.closeAllConnections();
     s.close();
@@ -141,14 +158,23 @@ interface Pod {
   data: string;
   scratch: string;
   termination: string;
+  /** The program's TMPDIR, where nbdkit's socket directory goes. */
+  tmp: string;
   env: Record<string, string>;
 }
 
 function podDirs(extra: Record<string, string> = {}): Pod {
   const dir = mkdtempSync(join(root, 'pod-'));
-  const pod = { dir, data: join(dir, 'data'), scratch: join(dir, 'scratch'), termination: join(dir, 'termination-log') };
+  const pod = {
+    dir,
+    data: join(dir, 'data'),
+    scratch: join(dir, 'scratch'),
+    termination: join(dir, 'termination-log'),
+    tmp: join(dir, 'tmp'),
+  };
   mkdirSync(pod.data);
   mkdirSync(pod.scratch);
+  mkdirSync(pod.tmp);
   mkdirSync(join(pod.scratch, 'registry'));
   return {
     ...pod,
@@ -160,6 +186,7 @@ function podDirs(extra: Record<string, string> = {}): Pod {
       CDI_TERMINATION_LOG: pod.termination,
       CDI_POD_PORT: '0',
       CDI_POD_TOKEN: POD_TOKEN,
+      TMPDIR: pod.tmp,
       ...extra,
     },
   };
@@ -283,7 +310,7 @@ const importTask = (source: Extract<CdiTask, { kind: 'import' }>['source'], t: T
 
 // --- imports -------------------------------------------------------------
 
-test('a qcow2 served with ranges is converted in place by qemu-img: no scratch copy, a sparse disk.img of the target size', async () => {
+test('a qcow2 served with ranges is converted in place by qemu-img through nbdkit: no scratch copy, a sparse disk.img of the target size', async () => {
   const pod = podDirs();
   const result = await runToEnd(importTask({ type: 'http', url: `${base}/files/disk.qcow2` }, target(100 * MiB, 120 * MiB)), pod);
   assert.equal(result.code, 0, result.message);
@@ -292,8 +319,9 @@ test('a qcow2 served with ranges is converted in place by qemu-img: no scratch c
   assert.ok(!result.logs.some((l) => l.msg === 'streaming'), 'not streamed');
   assert.ok(
     requests.some((r) => r.method === 'HEAD' && r.path === '/files/disk.qcow2'),
-    "qemu-img's curl driver asked for the length",
+    "nbdkit's curl plugin asked for the length",
   );
+  assert.deepEqual(readdirSync(pod.tmp), [], "nbdkit's socket directory is gone");
   sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
   assertSparse(join(pod.data, 'disk.img'), 100 * MiB);
   assert.ok(result.logs.some((l) => l.msg === 'progress' && l.percent === 100));
@@ -308,15 +336,21 @@ test('a raw image served with ranges is read in place too', async () => {
   assertSparse(join(pod.data, 'disk.img'), IMAGE_BYTES);
 });
 
-test('basic auth reaches both the probe and qemu-img (through a secret object)', async () => {
+test('basic auth reaches both the probe and nbdkit (the password through a file), and stays out of the logs', async () => {
   const pod = podDirs({ IMPORTER_ACCESS_KEY_ID: BASIC_USER, IMPORTER_SECRET_KEY: BASIC_PASSWORD });
   const result = await runToEnd(importTask({ type: 'http', url: `${base}/auth/disk.qcow2`, basicAuth: true }, target(IMAGE_BYTES)), pod);
   assert.equal(result.code, 0, result.message);
   assert.ok(!result.logs.some((l) => l.msg === 'streaming'), 'qemu-img read it in place');
+  assert.ok(!JSON.stringify(result.logs).includes(BASIC_PASSWORD));
   sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
+  assert.deepEqual(readdirSync(pod.tmp), [], 'the password file is gone');
+
+  const refused = await runToEnd(importTask({ type: 'http', url: `${base}/auth/disk.qcow2` }, target(IMAGE_BYTES)), podDirs());
+  assert.equal(refused.code, 1);
+  assert.equal(refused.message, 'Unable to connect to http data source: expected status code 200, got 401. Status: 401 Unauthorized');
 });
 
-test("an https source signed by the certConfigMap's CA is trusted (and streamed: qemu-img cannot take the CA); without it, refused", async () => {
+test("an https source signed by the certConfigMap's CA is trusted (and read in place: nbdkit takes the CA); without it, refused", async () => {
   const pod = podDirs();
   const certs = join(pod.dir, 'certs');
   mkdirSync(certs);
@@ -327,7 +361,8 @@ test("an https source signed by the certConfigMap's CA is trusted (and streamed:
     env: { ...pod.env, CDI_CERTS_DIR: certs },
   });
   assert.equal(result.code, 0, result.message);
-  assert.ok(result.logs.some((l) => l.msg === 'streaming'));
+  assert.ok(result.logs.some((l) => l.msg === 'converting'));
+  assert.ok(!result.logs.some((l) => l.msg === 'streaming' || l.msg.startsWith('qemu-img cannot')), JSON.stringify(result.logs));
   sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
 
   const untrusted = await runToEnd(importTask({ type: 'http', url }, target(IMAGE_BYTES)), podDirs());
@@ -338,15 +373,30 @@ test("an https source signed by the certConfigMap's CA is trusted (and streamed:
   );
 });
 
-test('extra headers are sent on every request (streamed: qemu-img cannot send them)', async () => {
+test('extra headers are sent on every request (read in place: nbdkit sends them too)', async () => {
   const pod = podDirs();
   const result = await runToEnd(
     importTask({ type: 'http', url: `${base}/header/disk.qcow2`, extraHeaders: ['X-Image-Token: letmein'] }, target(IMAGE_BYTES)),
     pod,
   );
   assert.equal(result.code, 0, result.message);
-  assert.ok(result.logs.some((l) => l.msg === 'streaming'));
+  assert.ok(result.logs.some((l) => l.msg === 'converting'));
+  assert.ok(!result.logs.some((l) => l.msg === 'streaming' || l.msg.startsWith('qemu-img cannot')), JSON.stringify(result.logs));
+  assert.ok(requests.some((r) => r.method === 'HEAD' && r.path === '/header/disk.qcow2'));
   sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
+});
+
+test("a server that refuses HEAD defeats nbdkit's curl plugin: streamed instead, nbdkit's reason logged without the URL's credentials", async () => {
+  const pod = podDirs();
+  const url = `${base.replace('://', '://someone:s3cret@')}/nohead/disk.qcow2`;
+  const result = await runToEnd(importTask({ type: 'http', url }, target(IMAGE_BYTES)), pod);
+  assert.equal(result.code, 0, result.message);
+  const warning = result.logs.find((l) => l.msg === 'qemu-img cannot read the source in place, streaming it instead');
+  assert.match(String(warning?.error), /\(nbdkit: .*HEAD.*405/, JSON.stringify(warning));
+  assert.ok(result.logs.some((l) => l.msg === 'streaming' && l.to === 'scratch'));
+  assert.ok(!JSON.stringify(result.logs).includes('s3cret'), 'no credentials in the logs');
+  sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
+  assert.deepEqual(readdirSync(pod.tmp), []);
 });
 
 test('a qcow2.gz is streamed through scratch space and converted; the scratch copy is removed', async () => {
@@ -559,6 +609,43 @@ test('a stopped importer does not exit 0 (the pod would count as Succeeded)', as
   assert.equal(await exited(run), 143);
   assert.equal(readFileSync(pod.termination, 'utf8').trim(), 'Stopped by SIGTERM before the import completed');
   releaseHeld();
+});
+
+/** The processes whose command line names `text`. */
+function processesNaming(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(text)) found.push(`${pid}: ${cmdline}`);
+    } catch {}
+  }
+  return found;
+}
+
+test('a stopped importer takes nbdkit and qemu-img with it', async () => {
+  const pod = podDirs();
+  const run = start(importTask({ type: 'http', url: `${base}/stall/disk.qcow2` }, target(IMAGE_BYTES)), pod);
+  await within(15, 'port', run.port);
+  await logged(run, 'converting');
+  await within(
+    15,
+    'a stalled read',
+    (async () => {
+      while (stalled.length === 0) await new Promise((r) => setTimeout(r, 20));
+    })(),
+  );
+  assert.equal(processesNaming(pod.tmp).length, 2, "nbdkit and qemu-img, both on the socket in the pod's TMPDIR");
+  run.stop();
+  assert.equal(await exited(run), 143);
+  await within(
+    10,
+    'nbdkit and qemu-img gone',
+    (async () => {
+      while (processesNaming(pod.tmp).length) await new Promise((r) => setTimeout(r, 50));
+    })(),
+  );
+  releaseStalled();
 });
 
 // --- clone -----------------------------------------------------------------

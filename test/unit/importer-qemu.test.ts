@@ -1,10 +1,11 @@
 // qemu-img as the importer drives it: its -p progress reports read from
 // output that arrives in arbitrary pieces, and the arguments naming an image
-// (an explicit format always; a URL through json: with the password in a
-// secret object, never on the command line).
+// (an explicit format always; an http source through nbdkit's curl plugin on
+// a unix socket, with the password in a file, never on the command line).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lastQemuProgress, QemuProgressReader } from '../../src/cdi/importer/qemu-progress.ts';
+import { nbdkitArguments } from '../../src/cdi/importer/nbdkit.ts';
 import { imageArguments } from '../../src/cdi/importer/qemu-img.ts';
 
 test('the last complete report in a piece of output', () => {
@@ -32,30 +33,63 @@ test('a file is opened with its detected format, never probed', () => {
   });
 });
 
-test("a URL goes through json: with the format and curl's long timeout", () => {
-  const args = imageArguments({ kind: 'url', url: 'https://example.com/a,b.img', format: 'raw' });
+test('an NBD export is opened through json: with its detected format and the socket path as it is', () => {
+  const args = imageArguments({ kind: 'nbd', socket: '/tmp/cdi-nbdkit-a,b?c/nbdkit.sock', format: 'qcow2' });
   assert.deepEqual(args.options, []);
   assert.ok(args.image.startsWith('json:'));
   assert.deepEqual(JSON.parse(args.image.slice('json:'.length)), {
-    driver: 'raw',
-    file: { driver: 'https', url: 'https://example.com/a,b.img', timeout: 3600 },
+    driver: 'qcow2',
+    file: { driver: 'nbd', server: { type: 'unix', path: '/tmp/cdi-nbdkit-a,b?c/nbdkit.sock' } },
   });
+  assert.equal(JSON.parse(imageArguments({ kind: 'nbd', socket: '/s', format: 'raw' }).image.slice(5)).driver, 'raw');
 });
 
-test('basic auth: the user in the json, the password only in a secret file (commas doubled in its path)', () => {
-  const args = imageArguments(
-    { kind: 'url', url: 'http://example.com/d.qcow2', format: 'qcow2', credentials: { username: 'u', password: 'hunter2' } },
-    '/tmp/x,y/password',
+const SOCKET = '/tmp/cdi-nbdkit-x/nbdkit.sock';
+const COMMON = [
+  '--foreground',
+  '--readonly',
+  '--exit-with-parent',
+  '--unix',
+  SOCKET,
+  'curl',
+  'url=https://example.com/a,b.img',
+  'protocols=http,https',
+  'timeout=3600',
+  'user-agent=kubevirt-ts-cdi-importer',
+];
+
+test("nbdkit serves a URL read-only on the private socket, in the foreground, with curl's long timeout and http(s) only", () => {
+  assert.deepEqual(nbdkitArguments({ url: 'https://example.com/a,b.img', headers: {} }, { socket: SOCKET }), COMMON);
+});
+
+test('basic auth: the user on the command line, the password only in its file (password=+FILE)', () => {
+  const args = nbdkitArguments(
+    { url: 'https://example.com/a,b.img', headers: {}, credentials: { username: 'u', password: 'hunter2' } },
+    { socket: SOCKET, passwordFile: '/tmp/cdi-nbdkit-x/password' },
   );
-  assert.deepEqual(args.options, ['--object', 'secret,id=sourcepassword,file=/tmp/x,,y/password']);
-  const spec = JSON.parse(args.image.slice('json:'.length));
-  assert.deepEqual(spec.file, {
-    driver: 'http',
-    url: 'http://example.com/d.qcow2',
-    timeout: 3600,
-    username: 'u',
-    'password-secret': 'sourcepassword',
-  });
-  assert.ok(!args.image.includes('hunter2') && !args.options.join(' ').includes('hunter2'));
-  assert.throws(() => imageArguments({ kind: 'url', url: 'http://e/d', format: 'raw', credentials: { username: 'u', password: 'p' } }));
+  assert.deepEqual(args, [...COMMON, 'user=u', 'password=+/tmp/cdi-nbdkit-x/password']);
+  assert.ok(!args.join(' ').includes('hunter2'));
+  assert.throws(() =>
+    nbdkitArguments({ url: 'http://e/d', headers: {}, credentials: { username: 'u', password: 'p' } }, { socket: SOCKET }),
+  );
+});
+
+test("the certConfigMap's CAs through cainfo=, the extra headers each as a header= (an empty one as curl wants it)", () => {
+  const args = nbdkitArguments(
+    {
+      url: 'https://example.com/a,b.img',
+      headers: { 'X-Token': 'a: b', Accept: '*/*', 'X-Empty': '' },
+      extraCAs: ['-----BEGIN CERTIFICATE-----'],
+    },
+    { socket: SOCKET, caFile: '/tmp/cdi-nbdkit-x/ca.pem' },
+  );
+  assert.deepEqual(args, [
+    ...COMMON,
+    'cainfo=/tmp/cdi-nbdkit-x/ca.pem',
+    'header=X-Token: a: b',
+    'header=Accept: */*',
+    'header=X-Empty;', // "X-Empty:" would tell curl to remove the header
+  ]);
+  assert.throws(() => nbdkitArguments({ url: 'https://e/d', headers: {}, extraCAs: ['x'] }, { socket: SOCKET }));
+  assert.ok(!nbdkitArguments({ url: 'https://e/d', headers: {}, extraCAs: [] }, { socket: SOCKET }).some((a) => a.startsWith('cainfo=')));
 });

@@ -6,12 +6,13 @@ import { join, relative, resolve } from 'node:path';
 import { BASIC_AUTH_ENV, type CdiTask, type ImportSource } from '../../contract/cdi.ts';
 import type { Logger } from '../../lib/log.ts';
 import { convertImage, createBlankDisk, type DiskTarget, writeImageStream } from './disk-image.ts';
-import { detectFormat, HEADER_BYTES, isCompression } from './formats.ts';
+import { type ConvertibleFormat, detectFormat, HEADER_BYTES, isCompression } from './formats.ts';
 import { contentLength, expectStatus, get, probe, type SourceConnection } from './http-client.ts';
 import { ImportError, imageTooLargeError, redactUrl, STAGE, TopLevelError } from './messages.ts';
 import { diskPath, parseExtraHeaders, type PodEnvironment } from './pod-env.ts';
 import type { Progress } from './pod-server.ts';
-import { imageInfo, type ImageInfo, type QemuImage } from './qemu-img.ts';
+import { type HttpImageSource, type NbdServer, serveOverNbd } from './nbdkit.ts';
+import { imageInfo, type ImageInfo } from './qemu-img.ts';
 import { counted } from './streams.ts';
 
 type ImportTask = Extract<CdiTask, { kind: 'import' }>;
@@ -95,22 +96,10 @@ async function importHttp(source: HttpSource, context: Context): Promise<void> {
   if (probed.head.length === 0) throw new ImportError(`${redactUrl(url)} is empty: there is no image to import`);
   const format = detectFormat(probed.head);
   log.info('probed source', { url: redactUrl(url), format, rangesWork: probed.rangesWork, totalBytes: probed.totalBytes });
-  // qemu-img reads the image in place over ranges, without a copy in scratch
-  // space; its curl driver cannot be given custom CAs or headers, though.
-  if (probed.rangesWork && !isCompression(format) && !source.certs && Object.keys(extraHeaders).length === 0) {
-    const image: QemuImage = { kind: 'url', url, format, credentials };
-    let info: ImageInfo | undefined;
-    try {
-      info = await imageInfo(image);
-    } catch (err) {
-      // Servers that answer ranges but not HEAD, or lie about lengths, defeat
-      // qemu-img's curl driver; reading the image as a stream still works.
-      log.warning('qemu-img cannot read the source in place, streaming it instead', { error: (err as Error).message });
-    }
-    if (info) {
-      await convertImage(image, target, redactUrl(url), { info, onProgress: (percent) => progress.set(percent), log });
-      return;
-    }
+  // qemu-img reads the image in place over ranges (through nbdkit), without a copy in scratch space.
+  if (probed.rangesWork && !isCompression(format)) {
+    const source: HttpImageSource = { url, credentials, headers: extraHeaders, extraCAs: connection.extraCAs };
+    if (await convertInPlace(source, format, context)) return;
   }
   const answer = await get(url, connection);
   expectStatus(answer, [200], STAGE.httpSource);
@@ -123,6 +112,31 @@ async function importHttp(source: HttpSource, context: Context): Promise<void> {
     name: redactUrl(url),
     log,
   });
+}
+
+/**
+ * Converts the image nbdkit serves from `source`; false, with nothing
+ * written, when qemu-img cannot read it that way: servers that answer
+ * ranges but not HEAD, or lie about lengths, defeat nbdkit's curl plugin,
+ * and reading the image as a stream still works.
+ */
+async function convertInPlace(source: HttpImageSource, format: ConvertibleFormat | 'raw', context: Context): Promise<boolean> {
+  const { log, progress, target } = context;
+  let server: NbdServer | undefined;
+  try {
+    let info: ImageInfo;
+    try {
+      server = await serveOverNbd(source, format);
+      info = await imageInfo(server.image);
+    } catch (err) {
+      log.warning('qemu-img cannot read the source in place, streaming it instead', { error: (err as Error).message });
+      return false;
+    }
+    await convertImage(server.image, target, redactUrl(source.url), { info, onProgress: (percent) => progress.set(percent), log });
+    return true;
+  } finally {
+    await server?.stop();
+  }
 }
 
 async function importRegistryDisk(fileName: string, context: Context): Promise<void> {

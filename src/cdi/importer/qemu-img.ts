@@ -3,22 +3,31 @@
 // opened with their detected format: letting qemu-img probe would let a raw
 // image that looks like qcow2 (or names a backing file) decide what is read.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ConvertibleFormat } from './formats.ts';
 import { qemuError } from './messages.ts';
 import { QemuProgressReader } from './qemu-progress.ts';
 
 export type QemuImage =
   | { kind: 'file'; path: string; format: ConvertibleFormat | 'raw' }
-  | { kind: 'url'; url: string; format: ConvertibleFormat | 'raw'; credentials?: { username: string; password: string } };
+  /** An image an NBD server (nbdkit, serving an http source) exports on a unix socket. */
+  | { kind: 'nbd'; socket: string; format: ConvertibleFormat | 'raw'; serverError?: () => string | undefined };
 
-/** The children still running, so a stopping pod takes them with it. */
-const running = new Set<ChildProcess>();
+/** The children still running, so a stopping pod takes them with it, and the signal each is stopped with. */
+const running = new Map<ChildProcess, NodeJS.Signals>();
+
+/**
+ * Counts `child` among the children a stopping pod takes with it, until it
+ * ends. `signal` is for children that would wait for something before
+ * exiting on SIGTERM, as nbdkit waits for a request stuck on its source.
+ */
+export function track(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
+  running.set(child, signal);
+  child.once('close', () => running.delete(child));
+  child.once('error', () => running.delete(child));
+}
 
 export function stopChildren(): void {
-  for (const child of running) child.kill('SIGTERM');
+  for (const [child, signal] of running) child.kill(signal);
 }
 
 export interface Finished {
@@ -32,7 +41,7 @@ export interface Finished {
 export function runProgram(command: string, args: readonly string[], onStdout?: (text: string) => void): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
+    track(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -40,58 +49,36 @@ export function runProgram(command: string, args: readonly string[], onStdout?: 
       onStdout?.(text);
     });
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.once('error', (err) => {
-      running.delete(child);
-      reject(new Error(`cannot run ${command}: ${err.message}`));
-    });
-    child.once('close', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
+    child.once('error', (err) => reject(new Error(`cannot run ${command}: ${err.message}`)));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
-/** The timeout CDI gives qemu-img's curl driver: slow mirrors are common, and the default of 5 s fails them. */
-const CURL_TIMEOUT_SECONDS = 3600;
-const SECRET_ID = 'sourcepassword';
-
-/** qemu-img's arguments naming `image` (the options before it, then the image); `secretFile` holds a URL's password. */
-export function imageArguments(image: QemuImage, secretFile?: string): { options: string[]; image: string } {
+/** qemu-img's arguments naming `image`: the options before it, then the image. */
+export function imageArguments(image: QemuImage): { options: string[]; image: string } {
   if (image.kind === 'file') return { options: ['-f', image.format], image: image.path };
-  const protocol = new URL(image.url).protocol.replace(':', '');
-  const file: Record<string, unknown> = { driver: protocol, url: image.url, timeout: CURL_TIMEOUT_SECONDS };
-  const options: string[] = [];
-  if (image.credentials) {
-    if (!secretFile) throw new Error('a password needs a secret file');
-    file.username = image.credentials.username;
-    file['password-secret'] = SECRET_ID;
-    // qemu's option syntax doubles commas inside a value.
-    options.push('--object', `secret,id=${SECRET_ID},file=${secretFile.replaceAll(',', ',,')}`);
-  }
-  return { options, image: `json:${JSON.stringify({ driver: image.format, file })}` };
+  // json: rather than an nbd+unix:// URI, which would need the socket's path escaped.
+  const file = { driver: 'nbd', server: { type: 'unix', path: image.socket } };
+  return { options: [], image: `json:${JSON.stringify({ driver: image.format, file })}` };
 }
 
-/** Runs qemu-img `subcommand` on `image`, with the password in a file only qemu-img reads and that is gone afterwards. */
-async function onImage(
+/** Runs qemu-img `subcommand` on `image`. */
+function onImage(
   subcommand: string,
   image: QemuImage,
   before: string[],
   after: string[],
   onStdout?: (text: string) => void,
 ): Promise<Finished> {
-  let secretDir: string | undefined;
-  try {
-    let secretFile: string | undefined;
-    if (image.kind === 'url' && image.credentials) {
-      secretDir = await mkdtemp(join(tmpdir(), 'cdi-secret-'));
-      secretFile = join(secretDir, 'password');
-      await writeFile(secretFile, image.credentials.password, { mode: 0o600 });
-    }
-    const args = imageArguments(image, secretFile);
-    return await runProgram('qemu-img', [subcommand, ...args.options, ...before, args.image, ...after], onStdout);
-  } finally {
-    if (secretDir) await rm(secretDir, { recursive: true, force: true });
-  }
+  const args = imageArguments(image);
+  return runProgram('qemu-img', [subcommand, ...args.options, ...before, args.image, ...after], onStdout);
+}
+
+/** A failure's message, with what the NBD server said about its source when it said something. */
+function failure(image: QemuImage, message: string): Error {
+  const server = image.kind === 'nbd' ? image.serverError?.() : undefined;
+  // nbdkit's lines start "nbdkit: ".
+  return new Error(server ? `${message} (${server})` : message);
 }
 
 export interface ImageInfo {
@@ -102,7 +89,7 @@ export interface ImageInfo {
 
 export async function imageInfo(image: QemuImage): Promise<ImageInfo> {
   const done = await onImage('info', image, ['--output=json'], []);
-  if (done.code !== 0) throw new Error(qemuError(done.stderr, `qemu-img info exited with ${done.code ?? done.signal}`));
+  if (done.code !== 0) throw failure(image, qemuError(done.stderr, `qemu-img info exited with ${done.code ?? done.signal}`));
   const info = JSON.parse(done.stdout) as Record<string, unknown>;
   const virtualSize = info['virtual-size'];
   if (typeof virtualSize !== 'number') throw new Error(`qemu-img info reported no virtual size: ${done.stdout.slice(0, 200)}`);
@@ -136,7 +123,7 @@ export async function checkImage(image: QemuImage): Promise<void> {
   }
   const firstError = errorLines[0] ?? `qemu-img check exited with ${done.code ?? done.signal}`;
   const more = errorLines.length > 1 ? ` (and ${errorLines.length - 1} more)` : '';
-  throw new Error(found ? `${found}: ${firstError}${more}` : qemuError(done.stderr, firstError));
+  throw failure(image, found ? `${found}: ${firstError}${more}` : qemuError(done.stderr, firstError));
 }
 
 /** Writes `image` as a raw disk to `target`; onto a block device with `-n`, as qemu-img must not create the device. */
@@ -152,5 +139,5 @@ export async function convertToRaw(
   };
   // The default -S 4k leaves zero runs unwritten: a new disk.img stays sparse.
   const done = await onImage('convert', image, ['-p', '-O', 'raw', ...(options.block ? ['-n'] : [])], [target], onStdout);
-  if (done.code !== 0) throw new Error(qemuError(done.stderr, `qemu-img convert exited with ${done.code ?? done.signal}`));
+  if (done.code !== 0) throw failure(image, qemuError(done.stderr, `qemu-img convert exited with ${done.code ?? done.signal}`));
 }
