@@ -1,6 +1,9 @@
 // The DataVolume controller: a DataVolume, its claim or its fill pod changes,
 // the DataVolume's key is queued, and reconcile carries out planDataVolume
-// (./plan.ts). While a fill pod runs, its progress is asked for every two seconds.
+// (./plan.ts). The pods the plan asks for get their TLS material here (a
+// certificate for the pod's name; the CA bundle for a clone's importer): issuing
+// is no business of the pure plan. While a fill pod runs, its progress is asked
+// for every two seconds, over TLS checked against the fill-pod CA.
 import { createHmac } from 'node:crypto';
 import type { V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
@@ -11,6 +14,8 @@ import { ignoreNotFound, keyOf, onEveryChange, type InformerCache, type Typed } 
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
+import { type FillPodClientTls, fillPodClientTls } from './fill-pod-client.ts';
+import { type FillPodTls, withFillPodTls } from './fill-pod-tls.ts';
 import { CLONE_TARGET_ANNOTATION, type FillPodParams, planDataVolume, progressUrl } from './plan.ts';
 
 export interface DataVolumeControllerApi {
@@ -19,8 +24,8 @@ export interface DataVolumeControllerApi {
   createPod(namespace: string, pod: V1Pod): Promise<void>;
   deletePod(namespace: string, name: string): Promise<void>;
   replaceDataVolumeStatus(namespace: string, name: string, dv: DataVolume): Promise<void>;
-  /** The fill pod's progress (0..100), or undefined when it cannot tell. */
-  fetchProgress(url: string): Promise<number | undefined>;
+  /** The fill pod's progress (0..100), or undefined when it cannot tell; `tls` checks the pod's certificate. */
+  fetchProgress(url: string, tls: FillPodClientTls): Promise<number | undefined>;
 }
 
 export interface DataVolumeControllerOptions {
@@ -40,9 +45,21 @@ export interface DataVolumeControllerOptions {
   filesystemOverhead?: (storageClass: string | undefined) => string;
   /** The key fill pods' tokens are derived from, which the upload proxy derives them with too. */
   podTokenKey: Buffer;
+  /** The fill-pod CA: certificates for the pods created, the bundle to check them with. */
+  tls: FillPodTls;
 }
 
 const PROGRESS_POLL_MS = 2000;
+
+/**
+ * The pod as the plan asked for it, with its serving certificate (for its own
+ * name in its own namespace) and, for a pod that calls other fill pods, the
+ * CA bundle, added to its environment.
+ */
+export async function podWithTls(tls: FillPodTls, pod: V1Pod, trustsFillPods = false): Promise<V1Pod> {
+  const leaf = await tls.issue(pod.metadata!.namespace!, pod.metadata!.name!);
+  return withFillPodTls(pod, { ...leaf, ...(trustsFillPods ? { caBundle: tls.bundle() } : {}) });
+}
 
 /** The token a DataVolume's fill pod asks for. */
 export const podToken = (key: Buffer, dvUid: string) => createHmac('sha256', key).update(`fill-pod/${dvUid}`).digest('base64url');
@@ -134,7 +151,8 @@ export class DataVolumeController {
     if (plan.annotateClaim) await api.annotateClaim(namespace, name, plan.annotateClaim);
     if (plan.createPod) {
       dvLog.info('creating the fill pod', { pod: plan.createPod.metadata?.name });
-      await api.createPod(namespace, plan.createPod).catch((error: { code?: number }) => {
+      const pod = await podWithTls(this.#o.tls, plan.createPod, plan.createPodTrustsFillPods);
+      await api.createPod(namespace, pod).catch((error: { code?: number }) => {
         if (error.code !== 409) throw error;
       });
     }
@@ -143,7 +161,8 @@ export class DataVolumeController {
         namespace: plan.createSourcePod.metadata?.namespace,
         pod: plan.createSourcePod.metadata?.name,
       });
-      await api.createPod(plan.createSourcePod.metadata!.namespace!, plan.createSourcePod).catch((error: { code?: number }) => {
+      const sourcePod = await podWithTls(this.#o.tls, plan.createSourcePod);
+      await api.createPod(sourcePod.metadata!.namespace!, sourcePod).catch((error: { code?: number }) => {
         if (error.code !== 409) throw error;
       });
     }
@@ -162,7 +181,8 @@ export class DataVolumeController {
     }
     if (plan.pollProgress && pod) {
       const url = progressUrl(pod);
-      const progress = url ? await api.fetchProgress(url).catch(() => undefined) : undefined;
+      const tls = fillPodClientTls(this.#o.tls.bundle(), namespace, pod.metadata!.name!);
+      const progress = url ? await api.fetchProgress(url, tls).catch(() => undefined) : undefined;
       if (progress !== undefined && progress !== this.#progress.get(key)) {
         this.#progress.set(key, progress);
       }

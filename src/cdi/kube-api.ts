@@ -1,8 +1,10 @@
 // The DataVolume controller's API writes over client-node, and nothing more.
+import { get } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import type { CDIConfig, DataVolume } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { DataVolumeControllerApi } from './datavolume-controller.ts';
+import type { FillPodClientTls } from './fill-pod-client.ts';
 
 const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
 const CDICONFIGS = { group: CDI_GROUP, version: CDI_VERSION, plural: 'cdiconfigs' };
@@ -41,11 +43,25 @@ export class CdiKubeApi implements DataVolumeControllerApi {
     await this.#custom.replaceNamespacedCustomObjectStatus({ ...DATAVOLUMES, namespace, name, body: dv });
   }
 
-  async fetchProgress(url: string): Promise<number | undefined> {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    if (!response.ok) return undefined;
-    const body = (await response.json()) as { progress?: number };
-    return typeof body.progress === 'number' ? body.progress : undefined;
+  fetchProgress(url: string, tls: FillPodClientTls): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      const req = get(url, { ...tls, timeout: 1000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          if (res.statusCode !== 200) return resolve(undefined);
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { progress?: number };
+            resolve(typeof body.progress === 'number' ? body.progress : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer from the fill pod within 1 s')));
+      req.on('error', reject);
+    });
   }
 
   async readCdiConfig(): Promise<CDIConfig | undefined> {

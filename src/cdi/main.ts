@@ -32,6 +32,7 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { cdiConfigStatus, NEW_CDI_CONFIG, uploadProxyAddress } from './cdi-config.ts';
 import { DataVolumeController } from './datavolume-controller.ts';
+import { fillPodTls, readFillPodCa } from './fill-pod-tls.ts';
 import { UploadClaimController } from './upload-claim-controller.ts';
 import { CdiKubeApi } from './kube-api.ts';
 import { uploadProxy } from './upload-proxy.ts';
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
     'image-pull-policy': { type: 'string', default: 'IfNotPresent' },
     'proxy-certificates': { type: 'string', default: '/etc/cdi-uploadproxy/certificates' },
     'token-key': { type: 'string', default: '/etc/cdi-upload-token' },
+    'fill-pod-ca': { type: 'string', default: '/etc/cdi-fill-pod-ca' },
     'proxy-port': { type: 'string', default: '8443' },
     'upload-proxy-service': { type: 'string', default: 'cdi-uploadproxy' },
   },
@@ -87,9 +89,14 @@ await startInformers(
 
 const tokenKey = readFileSync(join(flags['token-key']!, UPLOAD_TOKEN_KEY_FILE));
 const certDir = flags['proxy-certificates']!;
+const fillPodCaDir = flags['fill-pod-ca']!;
+// Read at start, so a missing Secret stops cdi-controller at once; again as the operator rotates it.
+const fillPods = fillPodTls(() => readFillPodCa(fillPodCaDir));
+fillPods.bundle();
 uploadProxy({
   tls: { cert: readFileSync(join(certDir, 'tls.crt'), 'utf8'), key: readFileSync(join(certDir, 'tls.key'), 'utf8') },
   tokenKey,
+  fillPodCa: () => fillPods.bundle(),
   claims,
   pods,
   log,
@@ -115,6 +122,7 @@ const controller = new DataVolumeController({
   params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
   filesystemOverhead: (storageClass) => filesystemOverheadFor(overheads, storageClass ?? defaultClassName()),
   podTokenKey: tokenKey,
+  tls: fillPods,
 });
 
 const uploadClaims = new UploadClaimController({
@@ -126,6 +134,7 @@ const uploadClaims = new UploadClaimController({
   params: { image: flags['fill-pod-image']!, imagePullPolicy: flags['image-pull-policy']! },
   filesystemOverhead: (claim) => filesystemOverheadFor(overheads, claim.spec?.storageClassName ?? defaultClassName()),
   podTokenKey: tokenKey,
+  tls: fillPods,
 });
 
 /** The CDIConfig's status follows the proxy's Service, the nodes and the admin's spec; looked at every 30 s. */

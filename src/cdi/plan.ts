@@ -16,6 +16,7 @@ import {
   type CdiTask,
   DATAVOLUME_UID_LABEL,
   DEFAULT_FILESYSTEM_OVERHEAD,
+  fillPodServerName,
   type ImportSource,
   POD_TOKEN_ENV,
   PROGRESS_PATH,
@@ -63,7 +64,14 @@ export interface FillPodParams {
 
 export interface DataVolumePlan {
   createClaim?: V1PersistentVolumeClaim;
+  /**
+   * The fill pod to create. Every pod a plan asks for serves HTTPS with a
+   * certificate for its own name, which the executor issues and adds
+   * (issuing is neither pure nor deterministic).
+   */
   createPod?: V1Pod;
+  /** The fill pod calls another fill pod (a clone's importer, its source): the executor gives it the fill-pod CA bundle too. */
+  createPodTrustsFillPods?: true;
   /** The pod (by name) to delete: its work is done, or the DataVolume is going away. */
   deletePod?: string;
   /** Annotations to add to the claim. */
@@ -105,7 +113,9 @@ const COMPLETE: Record<SourceKind, string> = {
  */
 function waitForCloneSource(
   input: DataVolumeInput,
-): { wait: true; message?: string; event?: DataVolumePlan['events'][number]; createSourcePod?: V1Pod } | { wait: false; url: string } {
+):
+  | { wait: true; message?: string; event?: DataVolumePlan['events'][number]; createSourcePod?: V1Pod }
+  | { wait: false; source: CloneFrom } {
   const { dv } = input;
   const ref = dv.spec.source!.pvc!;
   const source = input.cloneSource?.claim;
@@ -128,7 +138,13 @@ function waitForCloneSource(
   if (!pod) return { wait: true, createSourcePod: cloneSourcePod(dv, source, input.params, input.podToken) };
   const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
   if (!ready || !pod.status?.podIP) return { wait: true };
-  return { wait: false, url: `http://${pod.status.podIP}:${CDI_POD_PORT}${CLONE_SOURCE_PATH}` };
+  return {
+    wait: false,
+    source: {
+      url: `https://${pod.status.podIP}:${CDI_POD_PORT}${CLONE_SOURCE_PATH}`,
+      serverName: fillPodServerName(pod.metadata!.namespace!, pod.metadata!.name!),
+    },
+  };
 }
 
 /** CDI tells a user only that the claim is too small, whatever the tool said. */
@@ -225,7 +241,13 @@ export function taskTarget(claim: V1PersistentVolumeClaim, overhead: string, con
   };
 }
 
-function importSource(dv: DataVolume, cloneUrl?: string): ImportSource {
+/** Where a clone's importer reads the source: the source pod's URL (by IP) and the name its certificate carries. */
+export interface CloneFrom {
+  url: string;
+  serverName: string;
+}
+
+function importSource(dv: DataVolume, clone?: CloneFrom): ImportSource {
   const s = dv.spec.source!;
   if (s.http)
     return {
@@ -236,7 +258,7 @@ function importSource(dv: DataVolume, cloneUrl?: string): ImportSource {
       ...(s.http.extraHeaders?.length ? { extraHeaders: s.http.extraHeaders } : {}),
     };
   if (s.registry) return { type: 'registry', file: REGISTRY_DISK_FILE };
-  if (s.pvc && cloneUrl) return { type: 'clone', url: cloneUrl };
+  if (s.pvc && clone) return { type: 'clone', url: clone.url, serverName: clone.serverName };
   return { type: 'blank' };
 }
 
@@ -266,7 +288,7 @@ export function cloneSourcePod(dv: DataVolume, source: V1PersistentVolumeClaim, 
             { name: CDI_TASK_ENV, value: JSON.stringify(task) },
             { name: POD_TOKEN_ENV, value: token },
           ],
-          ports: [{ name: 'http', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
+          ports: [{ name: 'https', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
           readinessProbe: { tcpSocket: { port: CDI_POD_PORT }, periodSeconds: 1 },
           resources: { requests: { cpu: '10m', memory: '64Mi' } },
           securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 107 },
@@ -303,13 +325,13 @@ interface FillJob {
 }
 
 /** The pod that fills the claim of a DataVolume. */
-export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string, cloneUrl?: string): V1Pod {
+export function fillPod(dv: DataVolume, claim: V1PersistentVolumeClaim, params: FillPodParams, token: string, clone?: CloneFrom): V1Pod {
   const kind = sourceKind(dv);
   const target = taskTarget(claim, params.filesystemOverhead ?? DEFAULT_FILESYSTEM_OVERHEAD, dv.spec.contentType ?? 'kubevirt');
   const task: FillJob['task'] =
     kind === 'upload'
       ? { kind: 'upload', target, contentType: target.contentType }
-      : { kind: 'import', source: importSource(dv, cloneUrl), target };
+      : { kind: 'import', source: importSource(dv, clone), target };
   return fillPodFor(
     {
       name: fillPodName(dv),
@@ -410,8 +432,8 @@ function fillPodFor(job: FillJob, params: FillPodParams, token: string): V1Pod {
           imagePullPolicy: params.imagePullPolicy,
           command: ['node', '/app/src/cdi/importer/main.js'],
           env,
-          ports: [{ name: 'http', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
-          ...(upload ? { readinessProbe: { httpGet: { path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),
+          ports: [{ name: 'https', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
+          ...(upload ? { readinessProbe: { httpGet: { scheme: 'HTTPS', path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),
           resources: { requests: { cpu: '10m', memory: '64Mi' } },
           securityContext,
           volumeMounts: mounts,
@@ -424,7 +446,7 @@ function fillPodFor(job: FillJob, params: FillPodParams, token: string): V1Pod {
   };
 }
 
-export const progressUrl = (pod: V1Pod) => (pod.status?.podIP ? `http://${pod.status.podIP}:${CDI_POD_PORT}${PROGRESS_PATH}` : undefined);
+export const progressUrl = (pod: V1Pod) => (pod.status?.podIP ? `https://${pod.status.podIP}:${CDI_POD_PORT}${PROGRESS_PATH}` : undefined);
 
 function condition(now: string, old: Condition[] | undefined, type: string, status: string, reason: string, message: string): Condition {
   const prior = old?.find((c) => c.type === type);
@@ -558,7 +580,7 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
       !bound && kind !== 'upload' && wffc && annotations[A.bindImmediate] === undefined && !annotations[A.selectedNode];
     if (waitsForConsumer) return plan('WaitForFirstConsumer', 'N/A', [boundCondition, notReady(), running('False', '', '')]);
     const phase: Phase = kind === 'upload' ? 'UploadScheduled' : claimWaits('ImportScheduled');
-    let cloneUrl: string | undefined;
+    let clone: CloneFrom | undefined;
     if (kind === 'clone') {
       const waiting = waitForCloneSource(input);
       if (waiting.wait) {
@@ -568,10 +590,11 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
           ...(waiting.createSourcePod ? { createSourcePod: waiting.createSourcePod } : {}),
         });
       }
-      cloneUrl = waiting.url;
+      clone = waiting.source;
     }
     return plan(phase, 'N/A', [boundCondition, notReady(), running('False', 'Pending', '')], {
-      createPod: fillPod(dv, claim, input.params, input.podToken, cloneUrl),
+      createPod: fillPod(dv, claim, input.params, input.podToken, clone),
+      ...(clone ? { createPodTrustsFillPods: true as const } : {}),
       annotateClaim: { [A.podPhase]: 'Pending' },
     });
   }

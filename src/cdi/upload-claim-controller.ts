@@ -11,7 +11,8 @@ import { ignoreNotFound, keyOf, onEveryChange, type InformerCache } from '../lib
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
-import { type DataVolumeControllerApi, podToken } from './datavolume-controller.ts';
+import { type DataVolumeControllerApi, podToken, podWithTls } from './datavolume-controller.ts';
+import type { FillPodTls } from './fill-pod-tls.ts';
 import { type FillPodParams, isBareUploadClaim, planUploadClaim } from './plan.ts';
 
 export interface UploadClaimControllerOptions {
@@ -25,6 +26,8 @@ export interface UploadClaimControllerOptions {
   /** The share of the claim its filesystem keeps, by CDIConfig (per StorageClass). */
   filesystemOverhead?: (claim: V1PersistentVolumeClaim) => string;
   podTokenKey: Buffer;
+  /** The fill-pod CA: the upload server's serving certificate. */
+  tls: FillPodTls;
 }
 
 export class UploadClaimController {
@@ -74,7 +77,8 @@ export class UploadClaimController {
     if (plan.annotateClaim) await api.annotateClaim(namespace, name, plan.annotateClaim);
     if (plan.createPod) {
       log.info('creating the upload server', { pod: plan.createPod.metadata?.name });
-      await api.createPod(namespace, plan.createPod).catch((error: { code?: number }) => {
+      const pod = await podWithTls(this.#o.tls, plan.createPod);
+      await api.createPod(namespace, pod).catch((error: { code?: number }) => {
         if (error.code !== 409) throw error;
       });
     }

@@ -1,20 +1,24 @@
 // The upload proxy, as CDI's: clients (virtctl image-upload) send a disk
 // image with an upload token; the proxy checks the token names a claim that
 // waits for an upload and whose upload server is ready, then streams the
-// request to that server.
-import { type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+// request to that server over TLS, trusting only the fill-pod CA and the name
+// of that server's certificate.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { CDI_POD_PORT, CLAIM_ANNOTATIONS as A, DATAVOLUME_UID_LABEL, UPLOAD_SERVER_PATHS } from '../contract/cdi.ts';
 import { verifyUploadToken } from '../contract/upload-token.ts';
 import type { InformerCache } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { podToken } from './datavolume-controller.ts';
+import { fillPodClientTls } from './fill-pod-client.ts';
 import { fillPodSubjectUid } from './plan.ts';
 
 export interface UploadProxyOptions {
   tls: { cert: string; key: string };
   tokenKey: Buffer;
+  /** The fill-pod CA bundle the upload servers' certificates are checked with. */
+  fillPodCa: () => string;
   claims: InformerCache<V1PersistentVolumeClaim>;
   pods: InformerCache<V1Pod>;
   log: Logger;
@@ -31,7 +35,7 @@ function reply(res: ServerResponse, code: number, message: string) {
 }
 
 export function uploadProxy(o: UploadProxyOptions): Server {
-  type Target = { ip: string; token: string } | { error: string; code?: number };
+  type Target = { ip: string; podName: string; token: string } | { error: string; code?: number };
   const uploadTarget = async (namespace: string, name: string): Promise<Target> => {
     const deadline = o.now() + READY_WAIT_MS;
     for (;;) {
@@ -42,7 +46,7 @@ export function uploadProxy(o: UploadProxyOptions): Server {
         // A DataVolume's server is labelled with (and its token derived from) the DataVolume's UID, a bare claim's with the claim's.
         const uid = fillPodSubjectUid(claim);
         const pod = o.pods.list(namespace).find((p) => p.metadata?.labels?.[DATAVOLUME_UID_LABEL] === uid && p.status?.podIP);
-        if (pod && uid) return { ip: pod.status!.podIP!, token: podToken(o.tokenKey, uid) };
+        if (pod && uid) return { ip: pod.status!.podIP!, podName: pod.metadata!.name!, token: podToken(o.tokenKey, uid) };
       }
       if (o.now() > deadline) return { error: `upload server for ${namespace}/${name} is not ready`, code: 503 };
       await new Promise((r) => setTimeout(r, 250));
@@ -65,7 +69,8 @@ export function uploadProxy(o: UploadProxyOptions): Server {
     o.log.info('upload started', { namespace: claims.namespace, name: claims.name, bytes: req.headers['content-length'] ?? 'unknown' });
     const headers: Record<string, string> = { authorization: `Bearer ${target.token}` };
     for (const h of ['content-length', 'content-type', 'transfer-encoding']) if (req.headers[h]) headers[h] = String(req.headers[h]);
-    const upstream = httpRequest({ host: target.ip, port: CDI_POD_PORT, method: req.method, path, headers }, (answer) => {
+    const tls = fillPodClientTls(o.fillPodCa(), claims.namespace, target.podName);
+    const upstream = httpsRequest({ host: target.ip, port: CDI_POD_PORT, method: req.method, path, headers, ...tls }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
       answer.on('end', () => o.log.info('upload answered', { namespace: claims.namespace, name: claims.name, code: answer.statusCode }));

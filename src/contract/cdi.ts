@@ -60,8 +60,9 @@ export const CDI_POD_PATHS = {
 export const DISK_IMAGE = 'disk.img';
 
 /**
- * The fill pod's port (HTTP, every request but GET /progress with the pod's
- * bearer token): GET /progress answers {"progress": 0..100}; the upload
+ * The fill pod's port (HTTPS with the pod's own certificate, see
+ * FILL_POD_TLS_ENV; every request but GET /progress and /healthz with the
+ * pod's bearer token): GET /progress answers {"progress": 0..100}; the upload
  * server and the clone source serve here too.
  */
 export const CDI_POD_PORT = 8080;
@@ -81,7 +82,8 @@ export type ImportSource =
   | { type: 'http'; url: string; basicAuth?: boolean; certs?: boolean; extraHeaders?: string[] }
   | { type: 'registry'; file: string }
   | { type: 'blank' }
-  | { type: 'clone'; url: string };
+  /** serverName: the name the source pod's certificate must carry (fillPodServerName), checked against the fill-pod CA. */
+  | { type: 'clone'; url: string; serverName?: string };
 
 export interface TaskTarget {
   volumeMode: 'Filesystem' | 'Block';
@@ -98,6 +100,31 @@ export const BASIC_AUTH_ENV = { username: 'IMPORTER_ACCESS_KEY_ID', password: 'I
 export const SECRET_KEYS = { username: 'accessKeyId', password: 'secretKey' } as const;
 /** The shared secret the upload proxy (and a clone's target) shows a fill pod, as a bearer token. */
 export const POD_TOKEN_ENV = 'CDI_POD_TOKEN';
+
+/**
+ * TLS into the fill pods: cdi-controller signs each fill pod (importer,
+ * upload server, clone source) a serving certificate for fillPodServerName
+ * with the fill-pod CA that virt-operator keeps in FILL_POD_CA_SECRET, and
+ * hands it to the pod in its environment, as CDI hands its upload server
+ * TLS_CERT and TLS_KEY. A pod that calls another fill pod (a clone's
+ * importer) is also given the CA bundle to check it with.
+ */
+export const FILL_POD_TLS_ENV = { cert: 'TLS_CERT', key: 'TLS_KEY', ca: 'CDI_FILL_POD_CA' } as const;
+/** The Secret (install namespace) with the fill-pod CA: tls.crt and tls.key sign, ca-bundle is what callers trust. */
+export const FILL_POD_CA_SECRET = 'kubevirt-cdi-fill-pod-ca';
+export const FILL_POD_CA_FILES = { cert: 'tls.crt', key: 'tls.key', bundle: 'ca-bundle' } as const;
+/** A fill pod's certificate lives a week: longer than any fill, shorter than the CA. */
+export const FILL_POD_CERT_LIFETIME_MS = 7 * 24 * 3600 * 1000;
+/**
+ * The fill-pod CA lives four weeks and is replaced once two are left, so every
+ * certificate it signs gets its full week; a replaced CA stays in the bundle
+ * until it expires, after every certificate it signed.
+ */
+export const FILL_POD_CA_LIFETIME_MS = 4 * FILL_POD_CERT_LIFETIME_MS;
+export const FILL_POD_CA_RENEW_BEFORE_MS = 2 * FILL_POD_CERT_LIFETIME_MS;
+/** The name a fill pod's certificate is issued for, and callers check: not resolvable, only compared. */
+export const fillPodServerName = (namespace: string, podName: string) => `${podName}.${namespace}.fill-pod.cdi.kubevirt.io`;
+
 /** The share of a claim a filesystem keeps for itself, CDI's default. */
 export const DEFAULT_FILESYSTEM_OVERHEAD = '0.06';
 

@@ -3,7 +3,12 @@
 // with least-privilege RBAC, the proxy's Service (a node port, so clients
 // outside the cluster reach it), the UploadTokenRequest API (served by
 // virt-api) and the user roles for CDI's kinds. Pure.
-import { DATAVOLUME_WEBHOOK_PATH, UPLOAD_GROUP } from '../contract/cdi.ts';
+//
+// cdi-controller mounts the fill-pod CA and hands each fill pod its
+// certificate in the pod's environment, as CDI does for its upload server:
+// it needs no rights on Secrets, where a Secret per pod would have it create
+// (and so be able to overwrite) Secrets in every namespace.
+import { DATAVOLUME_WEBHOOK_PATH, FILL_POD_CA_SECRET, UPLOAD_GROUP } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import {
   b64,
@@ -65,9 +70,14 @@ export function cdiObjects(p: InstallParams): Obj[] {
           volumeMounts: [
             { name: 'kubevirt-cdi-uploadproxy-certs', mountPath: '/etc/cdi-uploadproxy/certificates', readOnly: true },
             { name: UPLOAD_TOKEN_SECRET, mountPath: '/etc/cdi-upload-token', readOnly: true },
+            { name: FILL_POD_CA_SECRET, mountPath: '/etc/cdi-fill-pod-ca', readOnly: true },
           ],
         },
-        [certVolume('kubevirt-cdi-uploadproxy-certs'), { name: UPLOAD_TOKEN_SECRET, secret: { secretName: UPLOAD_TOKEN_SECRET } }],
+        [
+          certVolume('kubevirt-cdi-uploadproxy-certs'),
+          { name: UPLOAD_TOKEN_SECRET, secret: { secretName: UPLOAD_TOKEN_SECRET } },
+          certVolume(FILL_POD_CA_SECRET),
+        ],
       ),
     ),
     ...cdiUserRoles(),

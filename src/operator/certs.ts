@@ -4,6 +4,7 @@
 // one expires, so components trusting the bundle never see a gap.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { FILL_POD_CA_LIFETIME_MS, FILL_POD_CA_RENEW_BEFORE_MS } from '../contract/cdi.ts';
 import { createCa, createLeaf, type KeyPair, type LeafSpec, RENEW_WHEN_LEFT } from '../lib/pki.ts';
 
 export { CA_LIFETIME_MS, createCa, createLeaf, type KeyPair, LEAF_LIFETIME_MS, type LeafSpec, RENEW_WHEN_LEFT } from '../lib/pki.ts';
@@ -76,4 +77,31 @@ export async function planPki(state: PkiState, leaves: LeafSpec[], now: Date): P
     if (due < nextCheck) nextCheck = due;
   }
   return { ca, bundle, write, caRenewed: caDue, nextCheck };
+}
+
+export interface FillPodCaPlan {
+  ca: KeyPair;
+  /** The CAs cdi-controller's callers trust: the current one first, then earlier ones not yet expired. */
+  bundle: string;
+  /** Whether anything changed (a new CA, or an expired one left the bundle): the Secret is to be written. */
+  changed: boolean;
+  caRenewed: boolean;
+  nextCheck: Date;
+}
+
+/**
+ * The fill-pod CA (cdi-controller signs its fill pods' certificates with it):
+ * made when missing, replaced once less than FILL_POD_CA_RENEW_BEFORE_MS of
+ * it is left, so every certificate it signs gets its full lifetime; the
+ * replaced one stays in the bundle until it expires.
+ */
+export async function planFillPodCa(state: { ca?: KeyPair; bundle?: string }, now: Date): Promise<FillPodCaPlan> {
+  const renewAt = (pem: string) => new Date(notAfter(pem).getTime() - FILL_POD_CA_RENEW_BEFORE_MS);
+  const caDue = !state.ca || renewAt(state.ca.cert) <= now;
+  const ca = caDue ? await createCa(now, FILL_POD_CA_LIFETIME_MS) : state.ca!;
+  const kept = splitBundle(state.bundle ?? '').filter((c) => notAfter(c) > now && c.trim() !== ca.cert.trim());
+  const bundle = [ca.cert, ...kept].join('');
+  // The next look: the CA's renewal, or the moment the oldest one kept expires and leaves the bundle.
+  const moments = [renewAt(ca.cert), ...kept.map(notAfter)].map((d) => d.getTime());
+  return { ca, bundle, changed: caDue || bundle !== state.bundle, caRenewed: caDue, nextCheck: new Date(Math.min(...moments)) };
 }

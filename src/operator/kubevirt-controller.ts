@@ -15,6 +15,7 @@ import type {
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
+import { FILL_POD_CA_FILES, FILL_POD_CA_SECRET } from '../contract/cdi.ts';
 import { UPLOAD_TOKEN_KEY_FILE, UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
@@ -23,7 +24,7 @@ import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
 import { UPLOAD_API_SERVICE } from './cdi-components.ts';
-import { planPki, type KeyPair } from './certs.ts';
+import { planFillPodCa, planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { commonInstancetypes } from './common-instancetypes.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
@@ -129,7 +130,11 @@ export class KubeVirtController {
     const pki = await this.#syncPki(kv);
     const images = componentImages(kv, this.#images);
     const cdi = await this.#servesDataVolumes();
-    if (cdi) await this.#syncUploadTokenKey();
+    let fillPodCaCheck: Date | undefined;
+    if (cdi) {
+      await this.#syncUploadTokenKey();
+      fillPodCaCheck = await this.#syncFillPodCa(kv);
+    }
     const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
     if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
@@ -155,7 +160,8 @@ export class KubeVirtController {
       await this.#api.replaceKubeVirtStatus(namespace, name, { ...kv, metadata: { ...kv.metadata, resourceVersion }, status });
     }
     // The APIService is not watched, and certificates come due: look again.
-    const untilRenewal = Math.max(1000, pki.nextCheck.getTime() - this.#now().getTime());
+    const nextCheck = Math.min(pki.nextCheck.getTime(), fillPodCaCheck?.getTime() ?? Number.POSITIVE_INFINITY);
+    const untilRenewal = Math.max(1000, nextCheck - this.#now().getTime());
     this.#queue.addAfter(key, Math.min(waiting.length ? 3000 : RESYNC_MS, untilRenewal));
   }
 
@@ -248,6 +254,31 @@ export class KubeVirtController {
     this.#log.info('upload token key issued', { secret: UPLOAD_TOKEN_SECRET });
   }
 
+  /**
+   * The fill-pod CA cdi-controller signs its fill pods' certificates with:
+   * made once, kept, and replaced before it runs short (planFillPodCa).
+   * Returns when to look again.
+   */
+  async #syncFillPodCa(kv: Typed<KubeVirt>): Promise<Date> {
+    const secret = await this.#api.readSecret(this.#namespace, FILL_POD_CA_SECRET).catch(ignoreNotFound);
+    const data = secret?.data ?? {};
+    const text = (key: string) => (data[key] ? Buffer.from(data[key], 'base64').toString() : undefined);
+    const cert = text(FILL_POD_CA_FILES.cert);
+    const key = text(FILL_POD_CA_FILES.key);
+    const plan = await planFillPodCa({ ca: cert && key ? { cert, key } : undefined, bundle: text(FILL_POD_CA_FILES.bundle) }, this.#now());
+    if (plan.changed) {
+      const object = this.#secretObject(FILL_POD_CA_SECRET, plan.ca);
+      await this.#api.apply({
+        ...object,
+        data: { ...(object.data as object), [FILL_POD_CA_FILES.bundle]: Buffer.from(plan.bundle).toString('base64') },
+      });
+      this.#log.info('fill-pod CA written', { secret: FILL_POD_CA_SECRET, renewed: plan.caRenewed });
+      if (plan.caRenewed && cert)
+        this.#record(this.#subject(kv), 'Normal', 'CARotated', 'Issued a new fill-pod CA; the previous one stays trusted until it expires');
+    }
+    return plan.nextCheck;
+  }
+
   /** The generations of the workloads the operator manages, as upstream lists them in status.generations. */
   #generations(): NonNullable<KubeVirtStatus['generations']> {
     const of = (resource: string, o: { metadata?: { name?: string; namespace?: string; generation?: number } }) => ({
@@ -294,7 +325,7 @@ export class KubeVirtController {
     }
     const images = componentImages(kv, this.#images);
     const installed = desiredInstall({ namespace: this.#namespace, ...images, caBundle: '', cdi: await this.#servesDataVolumes() });
-    const pkiSecrets = ['kubevirt-ca', UPLOAD_TOKEN_SECRET, ...leafCertificates(this.#namespace).map((l) => l.secret)];
+    const pkiSecrets = ['kubevirt-ca', UPLOAD_TOKEN_SECRET, FILL_POD_CA_SECRET, ...leafCertificates(this.#namespace).map((l) => l.secret)];
     const pki = pkiSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.#namespace } }));
     const bundle = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubevirt-ca', namespace: this.#namespace } };
     for (const obj of [...installed].reverse().concat(pki, bundle)) await this.#api.delete(obj);

@@ -20,11 +20,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fillPodClientTls, fillPodServerName, issueFillPodCert } from '../../src/cdi/fill-pod-tls.ts';
 import type { CdiTask, TaskTarget } from '../../src/contract/cdi.ts';
+import { createCa, type KeyPair } from '../../src/lib/pki.ts';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cdi', 'importer', 'main.ts');
 const MiB = 1024 * 1024;
@@ -679,5 +681,92 @@ test('clone: the source serves its disk with ranges to the token; the target imp
   const refused = await runToEnd(importTask({ type: 'clone', url }, target(96 * MiB)), unauthorized);
   assert.equal(refused.code, 1);
   assert.equal(refused.message, 'Unable to connect to clone source: expected status code 200, got 401. Status: 401 Unauthorized');
+  served.kill();
+});
+
+// --- TLS, as in a cluster ---------------------------------------------------
+
+/** A pod's environment with the TLS material cdi-controller gives it. */
+async function tlsPod(ca: KeyPair, name: string, extra: Record<string, string> = {}): Promise<Pod> {
+  const leaf = await issueFillPodCert(ca, 'ns', name, new Date());
+  return podDirs({ TLS_CERT: leaf.cert, TLS_KEY: leaf.key, ...extra });
+}
+
+function httpsCall(
+  port: number,
+  tls: ReturnType<typeof fillPodClientTls>,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+) {
+  return new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, method, path, headers, ...tls }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('upload over TLS: a client checking the pod name against the fill-pod CA gets through; another name, another CA or plain HTTP does not', async () => {
+  const ca = await createCa(new Date());
+  const pod = await tlsPod(ca, 'cdi-upload-disk');
+  const run = start({ kind: 'upload', target: target(IMAGE_BYTES), contentType: 'kubevirt' }, pod);
+  const port = await within(15, 'port', run.port);
+  assert.ok(run.logs().some((l) => l.msg === 'serving' && l.tls === true));
+  const tls = fillPodClientTls(ca.cert, 'ns', 'cdi-upload-disk');
+  assert.equal((await httpsCall(port, tls, 'GET', '/healthz')).status, 200);
+  await assert.rejects(httpsCall(port, fillPodClientTls(ca.cert, 'ns', 'cdi-upload-other'), 'GET', '/healthz'), /altnames|Hostname/i);
+  const stranger = await createCa(new Date());
+  await assert.rejects(
+    httpsCall(port, fillPodClientTls(stranger.cert, 'ns', 'cdi-upload-disk'), 'GET', '/healthz'),
+    /certificate|verify|issuer/i,
+  );
+  await assert.rejects(httpCall(port, 'GET', '/healthz'), 'plain HTTP is not served');
+
+  const good = await httpsCall(
+    port,
+    tls,
+    'POST',
+    '/v1beta1/upload',
+    { Authorization: `Bearer ${POD_TOKEN}` },
+    readFileSync(join(images, 'disk.qcow2')),
+  );
+  assert.equal(good.status, 200, good.body.toString());
+  assert.equal(await exited(run), 0);
+  sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));
+});
+
+test('clone over TLS: the importer checks the source pod against the CA bundle and its server name, and refuses another name', async () => {
+  const ca = await createCa(new Date());
+  const source = await tlsPod(ca, 'dv-uid-source-pod');
+  copyFileSync(join(images, 'disk.raw'), join(source.data, 'disk.img'));
+  const served = start({ kind: 'clone-source', volumeMode: 'Filesystem' }, source);
+  const port = await within(15, 'port', served.port);
+  const url = `https://127.0.0.1:${port}/disk.img`;
+  // After a rotation the bundle holds the new CA and the one that signed the source.
+  const bundle = (await createCa(new Date())).cert + ca.cert;
+
+  const targetPod = await tlsPod(ca, 'importer-disk', { CDI_FILL_POD_CA: bundle });
+  const serverName = fillPodServerName('ns', 'dv-uid-source-pod');
+  const result = await runToEnd(importTask({ type: 'clone', url, serverName }, target(96 * MiB)), targetPod);
+  assert.equal(result.code, 0, result.message);
+  sameDisk(join(targetPod.data, 'disk.img'), join(images, 'disk.raw'));
+
+  const wrongName = await tlsPod(ca, 'importer-disk', { CDI_FILL_POD_CA: bundle });
+  const refused = await runToEnd(
+    importTask({ type: 'clone', url, serverName: fillPodServerName('ns', 'other') }, target(96 * MiB)),
+    wrongName,
+  );
+  assert.equal(refused.code, 1);
+  assert.match(refused.message, /^Unable to connect to clone source: .*(altnames|Hostname)/i);
+
+  const noCa = await tlsPod(ca, 'importer-disk');
+  const missing = await runToEnd(importTask({ type: 'clone', url, serverName }, target(96 * MiB)), noCa);
+  assert.equal(missing.code, 1);
+  assert.match(missing.message, /fill-pod CA or the source's server name is missing/);
   served.kill();
 });

@@ -228,7 +228,14 @@ test('a clone waits for its source claim to exist and be filled, has the source 
   const sourcePod: V1Pod = { ...served, status: { podIP: '10.244.0.9', conditions: [{ type: 'Ready', status: 'True' }] } };
   const started = plan(clone, { claim: claim('Bound'), cloneSource: { claim: source({}), pod: sourcePod } });
   const task = JSON.parse(started.createPod!.spec!.containers[0].env!.find((e) => e.name === CDI_TASK_ENV)!.value!);
-  assert.deepEqual(task.source, { type: 'clone', url: 'http://10.244.0.9:8080/disk.img' });
+  // Over TLS, by IP, checking the name the source pod's certificate is issued for; the executor gives the importer the CA.
+  assert.deepEqual(task.source, {
+    type: 'clone',
+    url: 'https://10.244.0.9:8080/disk.img',
+    serverName: 'dv-uid-source-pod.images.fill-pod.cdi.kubevirt.io',
+  });
+  assert.equal(started.createPodTrustsFillPods, true);
+  assert.equal(filled.createPodTrustsFillPods, undefined);
   assert.equal(started.status.phase, 'CloneScheduled');
   const done = plan(
     { ...clone, status: { phase: 'CloneInProgress' } },

@@ -2,18 +2,30 @@
 // UploadClaimController's wiring over seeded informers, as CDI's upload
 // controller: an upload server owned by the claim, the claim annotated with
 // its phase and readiness, the server removed once the upload succeeded.
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import * as x509 from '@peculiar/x509';
 import { podToken } from '../../src/cdi/datavolume-controller.ts';
 import { fillPodSubjectUid, isBareUploadClaim, planUploadClaim, type UploadClaimInput } from '../../src/cdi/plan.ts';
+import { fillPodTls } from '../../src/cdi/fill-pod-tls.ts';
 import { UploadClaimController } from '../../src/cdi/upload-claim-controller.ts';
-import { CDI_TASK_ENV, CLAIM_ANNOTATIONS as A, type CdiTask, DATAVOLUME_UID_LABEL, POD_TOKEN_ENV } from '../../src/contract/cdi.ts';
+import {
+  CDI_TASK_ENV,
+  CLAIM_ANNOTATIONS as A,
+  type CdiTask,
+  DATAVOLUME_UID_LABEL,
+  FILL_POD_TLS_ENV,
+  POD_TOKEN_ENV,
+} from '../../src/contract/cdi.ts';
+import { createCa } from '../../src/lib/pki.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
 import { SeededInformer } from '../helpers/seeded-informer.ts';
 import { capturedEvents, capturedLog } from '../helpers/wiring.ts';
 
 const params = { image: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'IfNotPresent' };
+const fillPodCa = await createCa(new Date());
 
 /** The claim virtctl image-upload pvc makes (no DataVolume, no CDI label). */
 function bareClaim(annotations: Record<string, string> = {}, phase: 'Pending' | 'Bound' = 'Pending'): V1PersistentVolumeClaim {
@@ -187,6 +199,7 @@ function setup(claims: V1PersistentVolumeClaim[] = [], pods: V1Pod[] = []) {
     params,
     filesystemOverhead: () => '0.06',
     podTokenKey: key,
+    tls: fillPodTls(() => ({ signer: fillPodCa, bundle: fillPodCa.cert })),
   });
   return { informers, api, queue, events, controller, key };
 }
@@ -216,6 +229,14 @@ test('wiring: a bare upload claim is queued and gets its server, with the token 
   assert.equal(create[0], 'createPod');
   const pod = create[2] as V1Pod;
   assert.equal(pod.spec?.containers[0].env?.find((e) => e.name === POD_TOKEN_ENV)?.value, podToken(key, 'pvc-uid'));
+  // Its serving certificate, for its own name, from the fill-pod CA; a server needs no CA of its own.
+  const env = Object.fromEntries((pod.spec?.containers[0].env ?? []).map((e) => [e.name, e.value]));
+  const cert = new x509.X509Certificate(env[FILL_POD_TLS_ENV.cert]!);
+  assert.equal(cert.subject, 'CN=cdi-upload-up.ns.fill-pod.cdi.kubevirt.io');
+  assert.equal(cert.issuer, new x509.X509Certificate(fillPodCa.cert).subject);
+  assert.match(env[FILL_POD_TLS_ENV.key] ?? '', /BEGIN PRIVATE KEY/);
+  assert.equal(env[FILL_POD_TLS_ENV.ca], undefined);
+  assert.equal(pod.spec?.containers[0].readinessProbe?.httpGet?.scheme, 'HTTPS');
 });
 
 test('wiring: the server changing queues its claim; ready is written; success writes, reports and removes the server', async () => {

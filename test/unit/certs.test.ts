@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { createCa, planPki, renewalTime, signedBy, splitBundle } from '../../src/operator/certs.ts';
+import { createCa, planFillPodCa, planPki, renewalTime, signedBy, splitBundle } from '../../src/operator/certs.ts';
 import { leafCertificates } from '../../src/operator/components.ts';
 
 const leaves = leafCertificates('kubevirt');
@@ -47,4 +47,25 @@ test('a CA due for rotation is replaced; the old one stays in the bundle until i
   assert.equal(Object.keys(rotated.write).length, leaves.length);
   const later = await planPki({ ca: rotated.ca, bundle: rotated.bundle, leaves: rotated.write }, leaves, hours(7 * 24 + 2));
   assert.equal(splitBundle(later.bundle).length, 1, 'the expired CA leaves the bundle');
+});
+
+test('the fill-pod CA: made once and kept, replaced with two weeks left, the old one trusted until it expires', async () => {
+  const days = (d: number) => hours(24 * d);
+  const first = await planFillPodCa({}, t0);
+  assert.equal(first.changed, true);
+  assert.equal(first.bundle, first.ca.cert);
+  assert.equal(Math.round((Date.parse(new X509Certificate(first.ca.cert).validTo) - t0.getTime()) / 86400e3), 28);
+  assert.ok(Math.abs(first.nextCheck.getTime() - days(14).getTime()) < 120_000, 'looked at again when two weeks are left');
+  const kept = await planFillPodCa({ ca: first.ca, bundle: first.bundle }, days(13));
+  assert.equal(kept.changed, false);
+  assert.equal(kept.ca, first.ca);
+  const rotated = await planFillPodCa({ ca: first.ca, bundle: first.bundle }, days(14.1));
+  assert.equal(rotated.caRenewed, true);
+  assert.deepEqual(splitBundle(rotated.bundle), [rotated.ca.cert, first.ca.cert]);
+  // The old CA leaves the bundle when it expires, which is when the operator looks next.
+  assert.ok(Math.abs(rotated.nextCheck.getTime() - days(28).getTime()) < 120_000);
+  const later = await planFillPodCa({ ca: rotated.ca, bundle: rotated.bundle }, days(28.05));
+  assert.equal(later.caRenewed, false);
+  assert.equal(later.changed, true);
+  assert.deepEqual(splitBundle(later.bundle), [rotated.ca.cert]);
 });

@@ -1,4 +1,5 @@
 // The install objects agree with what virt-api serves and with each other.
+import { FILL_POD_CA_SECRET } from '../../src/contract/cdi.ts';
 import { UPLOAD_TOKEN_SECRET } from '../../src/contract/upload-token.ts';
 import { cdiObjects } from '../../src/operator/cdi-components.ts';
 import { test } from 'node:test';
@@ -102,8 +103,8 @@ test('each component runs as its own service account, bound to its own role, wit
   assert.equal(accounts.size, 4);
 });
 
-test('every Secret a component mounts is one the operator issues: certificates and the upload token key', () => {
-  const issued = new Set([...leafCertificates('kubevirt').map((l) => l.secret), UPLOAD_TOKEN_SECRET]);
+test('every Secret a component mounts is one the operator issues: certificates, the upload token key, the fill-pod CA', () => {
+  const issued = new Set([...leafCertificates('kubevirt').map((l) => l.secret), UPLOAD_TOKEN_SECRET, FILL_POD_CA_SECRET]);
   for (const workload of objects.filter((o) => o.spec?.template)) {
     for (const volume of workload.spec!.template.spec.volumes ?? [])
       if (volume.secret) assert.ok(issued.has(volume.secret.secretName), volume.secret.secretName);
@@ -206,4 +207,21 @@ test("every component's container has a memory request and limit, and node's hea
     assert.ok(oldSpace >= 96 && oldSpace <= limit / 2, `${w.metadata.name}: old space ${oldSpace} MiB within a ${limit} MiB limit`);
     assert.ok(c.command.includes('--max-semi-space-size=2'), w.metadata.name);
   }
+});
+
+test('cdi-controller mounts the fill-pod CA and has no rights on Secrets: fill pods get their certificates in their environment', () => {
+  const roles = (objects as unknown as { kind: string; metadata: { name: string }; rules?: { resources: string[] }[] }[]).filter(
+    (o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.name === 'kubevirt-cdi-controller',
+  );
+  assert.equal(roles.length, 2);
+  for (const role of roles) assert.ok(!role.rules?.some((r) => r.resources.includes('secrets')), role.kind);
+  const cdi = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'cdi-controller')!;
+  const spec = cdi.spec!.template.spec;
+  assert.ok(spec.volumes?.some((v) => v.secret?.secretName === FILL_POD_CA_SECRET));
+  const mounts = (spec.containers[0] as unknown as { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] })
+    .volumeMounts;
+  assert.deepEqual(
+    mounts.find((m) => m.name === FILL_POD_CA_SECRET),
+    { name: FILL_POD_CA_SECRET, mountPath: '/etc/cdi-fill-pod-ca', readOnly: true },
+  );
 });

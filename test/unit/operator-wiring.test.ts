@@ -126,6 +126,7 @@ const installNames = (cdi = true) =>
   desiredInstall({ namespace: NAMESPACE, ...images, caBundle: '', cdi }).map((o) => nameOf(o as InstallObject));
 const pkiNames = ['Secret/kubevirt-ca', 'ConfigMap/kubevirt-ca', ...leafCertificates(NAMESPACE).map((l) => `Secret/${l.secret}`)];
 const uploadKey = 'Secret/kubevirt-cdi-upload-token-key';
+const fillPodCa = 'Secret/kubevirt-cdi-fill-pod-ca';
 
 test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the install and writes the status Deployed', async (t) => {
   const { informers, api, queue, events, controller } = setup(t);
@@ -137,7 +138,7 @@ test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the i
   assert.deepEqual(api.patches, [[{ op: 'add', path: '/metadata/finalizers', value: [KUBEVIRT_FINALIZER] }]]);
   // Then, with every component ready, the catalogue of common instance types and preferences.
   const catalogue = commonInstancetypes().map((o) => `${o.kind}/${o.metadata.name}`);
-  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, uploadKey, ...installNames(), ...catalogue]);
+  assert.deepEqual(api.applied.map(nameOf), [...pkiNames, uploadKey, fillPodCa, ...installNames(), ...catalogue]);
   assert.ok(catalogue.includes('VirtualMachineClusterInstancetype/u1.medium'));
   const [status] = api.statuses;
   assert.equal(status.status?.phase, 'Deployed');
@@ -170,6 +171,6 @@ test('a deleted CR is uninstalled, in reverse order with its PKI, once no VMI is
   api.vmisLeft = false;
   await controller.reconcile('kubevirt/kubevirt');
   const [ca, ...leaves] = pkiNames.filter((n) => n.startsWith('Secret/'));
-  assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ca, uploadKey, ...leaves, 'ConfigMap/kubevirt-ca']);
+  assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ca, uploadKey, fillPodCa, ...leaves, 'ConfigMap/kubevirt-ca']);
   assert.deepEqual(api.patches, [[{ op: 'replace', path: '/metadata/finalizers', value: ['other'] }]]);
 });

@@ -3,6 +3,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { type FillPodClientTls, serverNameTls } from '../fill-pod-client.ts';
 import { HEADER_BYTES } from './formats.ts';
 import { requestFailed, TopLevelError, unexpectedStatus } from './messages.ts';
 import { totalFromContentRange } from './range.ts';
@@ -12,6 +13,8 @@ export interface SourceConnection {
   headers: Record<string, string>;
   /** CA certificates trusted besides the system's. */
   extraCAs?: string[];
+  /** Another fill pod (a clone's source): only these CAs are trusted, and only a certificate for this name. */
+  fillPod?: { caBundle: string; serverName: string };
   /** The stage a failure is reported under ("Unable to connect to http data source"). */
   stage: string;
 }
@@ -28,12 +31,19 @@ const MAX_REDIRECTS = 10;
 const IDLE_TIMEOUT_MS = 5 * 60_000;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
-function once(url: URL, headers: Record<string, string>, extraCAs: string[] | undefined): Promise<IncomingMessage> {
+function once(
+  url: URL,
+  headers: Record<string, string>,
+  extraCAs: string[] | undefined,
+  fillPod?: FillPodClientTls,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    const https = url.protocol === 'https:';
     const options = {
       method: 'GET',
       headers: { 'User-Agent': 'kubevirt-ts-cdi-importer', 'Accept-Encoding': 'identity', ...headers },
-      ...(url.protocol === 'https:' && extraCAs?.length ? { ca: [...rootCertificates, ...extraCAs] } : {}),
+      ...(https && extraCAs?.length ? { ca: [...rootCertificates, ...extraCAs] } : {}),
+      ...(https && fillPod ? fillPod : {}),
     };
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, resolve);
     req.setTimeout(IDLE_TIMEOUT_MS, () => {
@@ -49,10 +59,11 @@ function once(url: URL, headers: Record<string, string>, extraCAs: string[] | un
 export async function get(url: string, connection: SourceConnection, headers: Record<string, string> = {}): Promise<Answer> {
   let current = new URL(url);
   let sent = { ...connection.headers, ...headers };
+  const fillPod = connection.fillPod ? serverNameTls(connection.fillPod.caBundle, connection.fillPod.serverName) : undefined;
   for (let hop = 0; ; hop++) {
     let res: IncomingMessage;
     try {
-      res = await once(current, sent, connection.extraCAs);
+      res = await once(current, sent, connection.extraCAs, fillPod);
     } catch (err) {
       throw new TopLevelError(`${connection.stage}: ${requestFailed(current.toString(), err)}`);
     }

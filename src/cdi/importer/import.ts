@@ -46,7 +46,7 @@ export async function runImport(task: ImportTask, pod: PodEnvironment, progress:
     case 'registry':
       return importRegistryDisk(task.source.file, context);
     case 'clone':
-      return importClone(task.source.url, context);
+      return importClone(task.source, context);
   }
 }
 
@@ -176,9 +176,21 @@ async function importRegistryDisk(fileName: string, context: Context): Promise<v
   });
 }
 
-async function importClone(url: string, context: Context): Promise<void> {
+async function importClone(source: Extract<ImportSource, { type: 'clone' }>, context: Context): Promise<void> {
   const { pod, log, progress, target } = context;
-  const connection: SourceConnection = { headers: { Authorization: `Bearer ${pod.podToken}` }, stage: STAGE.cloneSource };
+  const url = source.url;
+  // The source pod's certificate is checked against the fill-pod CA and the name it was issued for, never the system's CAs.
+  let fillPod: SourceConnection['fillPod'];
+  if (new URL(url).protocol === 'https:') {
+    if (!pod.fillPodCa || !source.serverName)
+      throw new TopLevelError(`${STAGE.cloneSource}: the source is https, but the fill-pod CA or the source's server name is missing`);
+    fillPod = { caBundle: pod.fillPodCa, serverName: source.serverName };
+  }
+  const connection: SourceConnection = {
+    headers: { Authorization: `Bearer ${pod.podToken}` },
+    stage: STAGE.cloneSource,
+    ...(fillPod ? { fillPod } : {}),
+  };
   const answer = await get(url, connection);
   expectStatus(answer, [200], STAGE.cloneSource);
   const total = contentLength(answer.headers);

@@ -38,6 +38,7 @@ async function importMode(task: Extract<CdiTask, { kind: 'import' }>, pod: PodEn
       if (!answerCommonPaths(req, res, progress)) answer(res, 404, 'not found\n', { close: true });
     },
     log,
+    pod.tls,
   );
   let code = 0;
   try {
@@ -58,7 +59,7 @@ async function importMode(task: Extract<CdiTask, { kind: 'import' }>, pod: PodEn
 async function uploadMode(task: Extract<CdiTask, { kind: 'upload' }>, pod: PodEnvironment, log: Logger): Promise<number> {
   const progress = new Progress(log);
   const upload = uploadServer(task, pod, progress, log);
-  const server = await startPodServer(pod.port, upload.handle, log);
+  const server = await startPodServer(pod.port, upload.handle, log, pod.tls);
   const outcome = await upload.outcome;
   await stopPodServer(server);
   if (!outcome.ok) {
@@ -71,7 +72,7 @@ async function uploadMode(task: Extract<CdiTask, { kind: 'upload' }>, pod: PodEn
 
 async function cloneSourceMode(task: Extract<CdiTask, { kind: 'clone-source' }>, pod: PodEnvironment, log: Logger): Promise<number> {
   const disk = diskPath(pod, task.volumeMode);
-  await startPodServer(pod.port, cloneSourceHandler(disk, pod.podToken, new Progress(), log), log);
+  await startPodServer(pod.port, cloneSourceHandler(disk, pod.podToken, new Progress(), log), log, pod.tls);
   log.info('serving the claim', { disk });
   // Until the controller deletes the pod, which exitOnSignals turns into exit 0.
   return new Promise<number>(() => undefined);

@@ -2,7 +2,16 @@
 // path has an override so the program runs outside a pod (the integration
 // tests run it on the host with temporary directories).
 import { join } from 'node:path';
-import { CDI_POD_PATHS, CDI_POD_PORT, CDI_TASK_ENV, DISK_IMAGE, POD_TOKEN_ENV, type CdiTask, type TaskTarget } from '../../contract/cdi.ts';
+import {
+  CDI_POD_PATHS,
+  CDI_POD_PORT,
+  CDI_TASK_ENV,
+  DISK_IMAGE,
+  FILL_POD_TLS_ENV,
+  POD_TOKEN_ENV,
+  type CdiTask,
+  type TaskTarget,
+} from '../../contract/cdi.ts';
 
 export const PATH_OVERRIDES = {
   dataDir: 'CDI_DATA_DIR',
@@ -27,6 +36,10 @@ export interface PodEnvironment {
   port: number;
   /** The bearer token the pod's clients show; empty means every authenticated request is refused. */
   podToken: string;
+  /** The pod's serving certificate and key (PEM): it serves HTTPS with them, plain HTTP without (outside a cluster). */
+  tls?: { cert: string; key: string };
+  /** The fill-pod CA bundle, for a pod that calls another fill pod (a clone's importer). */
+  fillPodCa?: string;
 }
 
 /** Apart, as a failure to read the rest of the environment must still be written there. */
@@ -38,6 +51,9 @@ export function podEnvironment(env: NodeJS.ProcessEnv): PodEnvironment {
   const port = env[PATH_OVERRIDES.port] ? Number(env[PATH_OVERRIDES.port]) : CDI_POD_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`${PATH_OVERRIDES.port} is not a port: ${env[PATH_OVERRIDES.port]}`);
+  const cert = env[FILL_POD_TLS_ENV.cert];
+  const key = env[FILL_POD_TLS_ENV.key];
+  if (!cert !== !key) throw new Error(`${FILL_POD_TLS_ENV.cert} and ${FILL_POD_TLS_ENV.key} go together; only one is set`);
   return {
     dataDir: env[PATH_OVERRIDES.dataDir] || CDI_POD_PATHS.data,
     blockDevice: env[PATH_OVERRIDES.blockDevice] || CDI_POD_PATHS.blockDevice,
@@ -47,6 +63,8 @@ export function podEnvironment(env: NodeJS.ProcessEnv): PodEnvironment {
     terminationLog: terminationLogPath(env),
     port,
     podToken: env[POD_TOKEN_ENV] ?? '',
+    ...(cert && key ? { tls: { cert, key } } : {}),
+    ...(env[FILL_POD_TLS_ENV.ca] ? { fillPodCa: env[FILL_POD_TLS_ENV.ca] } : {}),
   };
 }
 
@@ -77,6 +95,8 @@ function checkSource(source: unknown): asserts source is Extract<CdiTask, { kind
     case 'clone':
       if (typeof source.url !== 'string' || !URL.canParse(source.url)) throw new Error(`source.url is not a URL: ${source.url}`);
       if (!/^https?:$/.test(new URL(source.url).protocol)) throw new Error(`source.url is not http or https: ${source.url}`);
+      if (source.type === 'clone' && source.serverName !== undefined && (typeof source.serverName !== 'string' || !source.serverName))
+        throw new Error('source.serverName is not a name');
       if (source.type === 'http' && source.extraHeaders !== undefined) {
         if (!Array.isArray(source.extraHeaders) || source.extraHeaders.some((h) => typeof h !== 'string')) {
           throw new Error('source.extraHeaders is not a list of strings');

@@ -1,7 +1,10 @@
-// The fill pod's HTTP port: progress for the DataVolume controller, readiness
-// for the kubelet, and the upload server's or clone source's own paths.
+// The fill pod's port: progress for the DataVolume controller, readiness
+// for the kubelet, and the upload server's or clone source's own paths. HTTPS
+// with the certificate cdi-controller issued the pod; plain HTTP only when it
+// was given none (the program run outside a cluster, as the integration tests do).
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PROGRESS_PATH } from '../../contract/cdi.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -92,14 +95,19 @@ export function answerCommonPaths(req: IncomingMessage, res: ServerResponse, pro
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-/** Listens on every address; resolves once listening, having logged the port (tests ask for port 0). */
-export async function startPodServer(port: number, handler: Handler, log: Logger): Promise<Server> {
-  const server = createServer((req, res) => {
+/**
+ * Listens on every address, over TLS when given the pod's certificate;
+ * resolves once listening, having logged the port (tests ask for port 0).
+ */
+export async function startPodServer(port: number, handler: Handler, log: Logger, tls?: { cert: string; key: string }): Promise<Server> {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     Promise.resolve(handler(req, res)).catch((err: unknown) => {
       log.error('request failed', { method: req.method, path: pathOf(req), error: String(err) });
       answer(res, 500, String(err), { close: true });
     });
-  });
+  };
+  // An https.Server is an http.Server over TLS sockets: the same timeouts and connection handling.
+  const server: Server = tls ? (createHttpsServer({ cert: tls.cert, key: tls.key }, serve) as unknown as Server) : createServer(serve);
   // Uploads of many gigabytes and sync answers that wait for a conversion
   // outlast Node's default five-minute limit on a request.
   server.requestTimeout = 0;
@@ -111,7 +119,7 @@ export async function startPodServer(port: number, handler: Handler, log: Logger
       resolve();
     });
   });
-  log.info('serving', { port: (server.address() as AddressInfo).port });
+  log.info('serving', { port: (server.address() as AddressInfo).port, tls: tls !== undefined });
   return server;
 }
 
