@@ -272,29 +272,58 @@ function guest(): string {
   }).trim());
 }
 
-/** The test guest as a containerDisk: its boot disk at /disk/disk.qcow2. */
-let containerDiskLayer: LayerBlob | undefined;
-function containerDisk(): LayerBlob {
-  return (containerDiskLayer ??= stage('container-disk', (root) => {
-    mkdirSync(join(root, 'disk'));
-    copyFileSync(join(guest(), 'disk.qcow2'), join(root, 'disk', 'disk.qcow2'));
-  }));
+/**
+ * How the guest published under an image name behaves at its console, as
+ * upstream's image of that name does (images/guest/build.sh builds one disk
+ * per flavour): `alpine` lets root in with no password at a `host:~# ` prompt,
+ * `fedora` takes fedora/fedora at `[fedora@host ~]$ ` with sudo, `cirros`
+ * takes cirros/gocubsgo after cirros's banner, with sudo.
+ */
+export type GuestFlavour = 'cirros' | 'alpine' | 'fedora';
+export function guestFlavour(image: string): GuestFlavour {
+  const name = image.slice(image.lastIndexOf('/') + 1);
+  if (name.startsWith('alpine')) return 'alpine';
+  if (name.startsWith('fedora')) return 'fedora';
+  return 'cirros';
+}
+
+/** The test guest's files of a flavour: disk.qcow2 and initramfs.gz (vmlinuz is shared). */
+const flavourDir = (flavour: GuestFlavour) => join(guest(), flavour);
+
+/** The test guest as a containerDisk: its boot disk at `<dir>/<file>` (upstream's images use /disk/). */
+const containerDiskLayers = new Map<string, LayerBlob>();
+function containerDisk(flavour: GuestFlavour, dir = 'disk', file = 'disk.qcow2'): LayerBlob {
+  const key = `${flavour}:${dir}/${file}`;
+  let layer = containerDiskLayers.get(key);
+  if (!layer) {
+    layer = stage(`container-disk-${flavour}-${dir}`, (root) => {
+      mkdirSync(join(root, dir));
+      copyFileSync(join(flavourDir(flavour), 'disk.qcow2'), join(root, dir, file));
+    });
+    containerDiskLayers.set(key, layer);
+  }
+  return layer;
 }
 
 /** The test guest's kernel and initramfs, under the names upstream's kernel-boot example uses too. */
-let kernelBootLayer: LayerBlob | undefined;
-function kernelBoot(): LayerBlob {
-  return (kernelBootLayer ??= stage('kernel-boot', (root) => {
-    mkdirSync(join(root, 'boot'));
-    for (const [from, to] of [
-      ['vmlinuz', 'vmlinuz'],
-      ['initramfs.gz', 'initramfs.gz'],
-      ['vmlinuz', 'vmlinuz-virt'],
-      ['initramfs.gz', 'initramfs-virt'],
-    ]) {
-      copyFileSync(join(guest(), from), join(root, 'boot', to));
-    }
-  }));
+const kernelBootLayers = new Map<GuestFlavour, LayerBlob>();
+function kernelBoot(flavour: GuestFlavour): LayerBlob {
+  let layer = kernelBootLayers.get(flavour);
+  if (!layer) {
+    layer = stage(`kernel-boot-${flavour}`, (root) => {
+      mkdirSync(join(root, 'boot'));
+      for (const [from, to] of [
+        ['vmlinuz', 'vmlinuz'],
+        ['initramfs.gz', 'initramfs.gz'],
+        ['vmlinuz', 'vmlinuz-virt'],
+        ['initramfs.gz', 'initramfs-virt'],
+      ]) {
+        copyFileSync(from === 'vmlinuz' ? join(guest(), from) : join(flavourDir(flavour), from), join(root, 'boot', to));
+      }
+    });
+    kernelBootLayers.set(flavour, layer);
+  }
+  return layer;
 }
 
 /** A containerDisk image whose disk is a symbolic link to a host file: virt-handler must refuse it. */
@@ -328,6 +357,8 @@ export const CONTAINER_DISK_NAMES = [
   'kubevirt/fedora-with-test-tooling-container-disk',
 ];
 export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
+/** upstream's "custom location" cirros image: its disk is /custom-disk/downloaded (tests set containerDisk.path). */
+export const CUSTOM_LOCATION_NAME = 'kubevirt/cirros-custom-container-disk-demo';
 
 const NODE_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'NODE_ENV=production'];
 
@@ -352,8 +383,19 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
     pushImage(`${registry}/kubevirt-ts/local-path-provisioner:${TAG}`, [base(), localPathProvisioner()], { Env: NODE_ENV }, push),
   'test-guest': (registry, push) => {
     let digest = '';
-    for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);
-    for (const name of KERNEL_BOOT_NAMES) pushImage(`${registry}/${name}:${TAG}`, [kernelBoot()], {}, push);
+    for (const name of CONTAINER_DISK_NAMES)
+      digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk(guestFlavour(name))], {}, push);
+    pushImage(`${registry}/${CUSTOM_LOCATION_NAME}:${TAG}`, [containerDisk('cirros', 'custom-disk', 'downloaded')], {}, push);
+    // upstream's kernel-boot demo carries its disk too.
+    for (const name of KERNEL_BOOT_NAMES) {
+      const flavour = guestFlavour(name);
+      pushImage(
+        `${registry}/${name}:${TAG}`,
+        name.startsWith('kubevirt/') ? [kernelBoot(flavour), containerDisk(flavour)] : [kernelBoot(flavour)],
+        {},
+        push,
+      );
+    }
     return digest;
   },
   'e2e-servers': (registry, push) => {
