@@ -97,6 +97,65 @@ function nodeTools(): LayerBlob {
   ));
 }
 
+/**
+ * GNU tools (bash, coreutils, findutils, procps, grep, awk, lsblk) from the
+ * host, in /usr/bin and over busybox's links in /bin: upstream's tests run them
+ * in the compute container and in vm-killer pods with options busybox lacks
+ * (`stat --printf`, `stat -f -c %T`, `ps -LC … -o`, `pkill -e`, `tail -v`,
+ * `ls -Z`, `sleep infinity`, bash's `<(…)`). /bin/sh is bash too.
+ */
+export const GNU_TOOLS = [
+  'bash',
+  ...['stat', 'ls', 'df', 'du', 'tail', 'head', 'id', 'touch', 'cat', 'mv', 'rm', 'cp', 'sort', 'uniq', 'cut', 'wc', 'tr', 'tee'],
+  ...['sleep', 'date', 'mkdir', 'ln', 'chmod', 'chown', 'env', 'timeout', 'dd', 'readlink', 'basename', 'dirname', 'seq'],
+  ...['realpath', 'truncate', 'find', 'xargs', 'ps', 'pgrep', 'pkill', 'grep', 'lsblk'],
+];
+
+let gnuToolsLayer: LayerBlob | undefined;
+function gnuTools(): LayerBlob {
+  return (gnuToolsLayer ??= stage(
+    'gnu-tools',
+    (root) => {
+      mkdirSync(join(root, 'bin'), { recursive: true });
+      const tools: [string, string][] = [
+        ...GNU_TOOLS.map((name): [string, string] => [name, `/usr/bin/${name}`]),
+        ['awk', '/usr/bin/mawk'],
+      ];
+      for (const [name, host] of tools) {
+        copyWithLibraries(root, host, `/usr/bin/${name}`);
+        // A tool called by its /bin path (/bin/bash, /bin/ls, /bin/tail) is GNU's too.
+        rmSync(join(root, 'bin', name), { force: true });
+        symlinkSync(`/usr/bin/${name}`, join(root, 'bin', name));
+      }
+      // busybox's sh runs its own applets before anything on PATH (Debian builds it as a
+      // "standalone shell"), so `sh -c 'stat …'` would still get busybox's: sh is bash here.
+      rmSync(join(root, 'bin', 'sh'), { force: true });
+      symlinkSync('bash', join(root, 'bin', 'sh'));
+    },
+    hashOf(readFileSync(import.meta.filename), ...GNU_TOOLS.map((name) => String(statSync(`/usr/bin/${name}`).size))),
+  ));
+}
+
+let vmKillerLayer: LayerBlob | undefined;
+/**
+ * What upstream's tests run in vm-killer pods beyond the GNU tools: curl, tar,
+ * which, qemu-img, nsenter, mkfs.ext4 from the host, and a busybox-nc stand-in
+ * for nmap's ncat (images/vm-killer/ncat; the host has no ncat).
+ */
+function vmKillerTools(): LayerBlob {
+  return (vmKillerLayer ??= stage(
+    'vm-killer',
+    (root) => {
+      for (const binary of ['/usr/bin/curl', '/usr/bin/tar', '/usr/bin/qemu-img', '/usr/bin/nsenter', '/usr/sbin/mke2fs'])
+        copyWithLibraries(root, binary);
+      symlinkSync('mke2fs', join(root, 'usr/sbin/mkfs.ext4'));
+      copyInto(root, '/usr/bin/which', '/usr/bin/which');
+      copyInto(root, join(REPO, 'images', 'vm-killer', 'ncat'), '/usr/bin/ncat');
+    },
+    hashOf(readFileSync(import.meta.filename), readFileSync(join(REPO, 'images', 'vm-killer', 'ncat'))),
+  ));
+}
+
 let holderLayer: LayerBlob | undefined;
 /**
  * The process that keeps a containerDisk or kernel-boot container alive (their
@@ -369,7 +428,7 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
   'virt-launcher': (registry, push) =>
     pushImage(
       `${registry}/kubevirt-ts/virt-launcher:${TAG}`,
-      [base(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()],
+      [base(), gnuTools(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()],
       {
         Env: NODE_ENV,
         WorkingDir: '/app',
@@ -378,6 +437,9 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       },
       push,
     ),
+  // upstream's utility image for helper pods (kill processes on the node, touch files on claims, connectivity jobs).
+  'vm-killer': (registry, push) =>
+    pushImage(`${registry}/kubevirt/vm-killer:${TAG}`, [base(), gnuTools(), vmKillerTools()], { Env: NODE_ENV, User: '1001' }, push),
   // The local cluster's storage; busybox's sh, mkdir and rm (the base layer) run its helper pods.
   'local-path-provisioner': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/local-path-provisioner:${TAG}`, [base(), localPathProvisioner()], { Env: NODE_ENV }, push),

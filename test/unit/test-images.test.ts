@@ -3,7 +3,7 @@
 // the compute container, and a guest's own poweroff ending its VMI well.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTAINER_DISK_NAMES, CUSTOM_LOCATION_NAME, guestFlavour, KERNEL_BOOT_NAMES } from '../../images/build.ts';
+import { CONTAINER_DISK_NAMES, CUSTOM_LOCATION_NAME, GNU_TOOLS, guestFlavour, IMAGES, KERNEL_BOOT_NAMES } from '../../images/build.ts';
 import { onQemuExit, onQmpEvent } from '../../src/launcher/domain.ts';
 import { phaseOf } from '../../src/handler/status.ts';
 
@@ -24,6 +24,33 @@ test('each guest name logs in as the upstream image of that name does', () => {
   });
   // A registry prefix does not change it.
   assert.equal(guestFlavour('registry:5000/kubevirt/alpine-container-disk-demo'), 'alpine');
+});
+
+test("upstream's utility image vm-killer is built", () => {
+  assert.ok(IMAGES['vm-killer']);
+});
+
+test("the compute container has GNU versions of what upstream's tests run in it", () => {
+  // stat -c/-f/--printf, ps -LC/-TcC/-o, pgrep -u, tail -v, ls -Z, find -size, df, id -u, lsblk, bash -c, xargs -r.
+  for (const tool of [
+    'bash',
+    'stat',
+    'ps',
+    'pgrep',
+    'pkill',
+    'tail',
+    'ls',
+    'find',
+    'df',
+    'id',
+    'lsblk',
+    'xargs',
+    'grep',
+    'tr',
+    'wc',
+    'sleep',
+  ])
+    assert.ok(GNU_TOOLS.includes(tool), tool);
 });
 
 test('a guest that powers itself off ends Succeeded', () => {
