@@ -12,7 +12,7 @@
 # Prints the output directory.
 source "$(dirname "$0")/../../hack/lib.sh"
 here="$REPO_ROOT/images/guest"
-packages=(gcc libc6-dev linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl dropbear-bin openssh-sftp-server)
+packages=(gcc libc6-dev e2fsprogs util-linux coreutils linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools qemu-guest-agent qemu-utils kmod cpio openssl dropbear-bin openssh-sftp-server)
 ensure_debian_packages "${packages[@]}"
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
@@ -53,6 +53,13 @@ copy_with_libs() {
 copy_with_libs /usr/sbin/qemu-ga /usr/sbin/qemu-ga
 copy_with_libs /usr/sbin/dropbear /usr/sbin/dropbear
 copy_with_libs /usr/lib/openssh/sftp-server /usr/lib/sftp-server
+# Test tooling upstream's tests run in their guests that busybox lacks or cuts short.
+copy_with_libs /usr/sbin/blkid /usr/sbin/blkid
+copy_with_libs /usr/bin/lsblk /usr/bin/lsblk
+copy_with_libs /usr/sbin/mke2fs /usr/sbin/mke2fs
+for name in mkfs.ext2 mkfs.ext3 mkfs.ext4; do ln -sf mke2fs "$root/usr/sbin/$name"; done
+copy_with_libs /usr/sbin/resize2fs /usr/sbin/resize2fs
+copy_with_libs /usr/bin/nohup /usr/bin/nohup
 
 # Kernel modules: the drivers the guest needs and everything they depend on.
 modules=(virtio_pci virtio_blk virtio_net virtio_scsi virtio_console virtio_rng virtio_balloon virtio_input
