@@ -97,6 +97,65 @@ function nodeTools(): LayerBlob {
   ));
 }
 
+/**
+ * GNU tools (bash, coreutils, findutils, procps, grep, awk, lsblk) from the
+ * host, in /usr/bin and over busybox's links in /bin: upstream's tests run them
+ * in the compute container and in vm-killer pods with options busybox lacks
+ * (`stat --printf`, `stat -f -c %T`, `ps -LC … -o`, `pkill -e`, `tail -v`,
+ * `ls -Z`, `sleep infinity`, bash's `<(…)`). /bin/sh is bash too.
+ */
+export const GNU_TOOLS = [
+  'bash',
+  ...['stat', 'ls', 'df', 'du', 'tail', 'head', 'id', 'touch', 'cat', 'mv', 'rm', 'cp', 'sort', 'uniq', 'cut', 'wc', 'tr', 'tee'],
+  ...['sleep', 'date', 'mkdir', 'ln', 'chmod', 'chown', 'env', 'timeout', 'dd', 'readlink', 'basename', 'dirname', 'seq'],
+  ...['realpath', 'truncate', 'find', 'xargs', 'ps', 'pgrep', 'pkill', 'grep', 'lsblk'],
+];
+
+let gnuToolsLayer: LayerBlob | undefined;
+function gnuTools(): LayerBlob {
+  return (gnuToolsLayer ??= stage(
+    'gnu-tools',
+    (root) => {
+      mkdirSync(join(root, 'bin'), { recursive: true });
+      const tools: [string, string][] = [
+        ...GNU_TOOLS.map((name): [string, string] => [name, `/usr/bin/${name}`]),
+        ['awk', '/usr/bin/mawk'],
+      ];
+      for (const [name, host] of tools) {
+        copyWithLibraries(root, host, `/usr/bin/${name}`);
+        // A tool called by its /bin path (/bin/bash, /bin/ls, /bin/tail) is GNU's too.
+        rmSync(join(root, 'bin', name), { force: true });
+        symlinkSync(`/usr/bin/${name}`, join(root, 'bin', name));
+      }
+      // busybox's sh runs its own applets before anything on PATH (Debian builds it as a
+      // "standalone shell"), so `sh -c 'stat …'` would still get busybox's: sh is bash here.
+      rmSync(join(root, 'bin', 'sh'), { force: true });
+      symlinkSync('bash', join(root, 'bin', 'sh'));
+    },
+    hashOf(readFileSync(import.meta.filename), ...GNU_TOOLS.map((name) => String(statSync(`/usr/bin/${name}`).size))),
+  ));
+}
+
+let vmKillerLayer: LayerBlob | undefined;
+/**
+ * What upstream's tests run in vm-killer pods beyond the GNU tools: curl, tar,
+ * which, qemu-img, nsenter, mkfs.ext4 from the host, and a busybox-nc stand-in
+ * for nmap's ncat (images/vm-killer/ncat; the host has no ncat).
+ */
+function vmKillerTools(): LayerBlob {
+  return (vmKillerLayer ??= stage(
+    'vm-killer',
+    (root) => {
+      for (const binary of ['/usr/bin/curl', '/usr/bin/tar', '/usr/bin/qemu-img', '/usr/bin/nsenter', '/usr/sbin/mke2fs'])
+        copyWithLibraries(root, binary);
+      symlinkSync('mke2fs', join(root, 'usr/sbin/mkfs.ext4'));
+      copyInto(root, '/usr/bin/which', '/usr/bin/which');
+      copyInto(root, join(REPO, 'images', 'vm-killer', 'ncat'), '/usr/bin/ncat');
+    },
+    hashOf(readFileSync(import.meta.filename), readFileSync(join(REPO, 'images', 'vm-killer', 'ncat'))),
+  ));
+}
+
 let holderLayer: LayerBlob | undefined;
 /**
  * The process that keeps a containerDisk or kernel-boot container alive (their
@@ -287,29 +346,58 @@ function guest(): string {
   }).trim());
 }
 
-/** The test guest as a containerDisk: its boot disk at /disk/disk.qcow2. */
-let containerDiskLayer: LayerBlob | undefined;
-function containerDisk(): LayerBlob {
-  return (containerDiskLayer ??= stage('container-disk', (root) => {
-    mkdirSync(join(root, 'disk'));
-    copyFileSync(join(guest(), 'disk.qcow2'), join(root, 'disk', 'disk.qcow2'));
-  }));
+/**
+ * How the guest published under an image name behaves at its console, as
+ * upstream's image of that name does (images/guest/build.sh builds one disk
+ * per flavour): `alpine` lets root in with no password at a `host:~# ` prompt,
+ * `fedora` takes fedora/fedora at `[fedora@host ~]$ ` with sudo, `cirros`
+ * takes cirros/gocubsgo after cirros's banner, with sudo.
+ */
+export type GuestFlavour = 'cirros' | 'alpine' | 'fedora';
+export function guestFlavour(image: string): GuestFlavour {
+  const name = image.slice(image.lastIndexOf('/') + 1);
+  if (name.startsWith('alpine')) return 'alpine';
+  if (name.startsWith('fedora')) return 'fedora';
+  return 'cirros';
+}
+
+/** The test guest's files of a flavour: disk.qcow2 and initramfs.gz (vmlinuz is shared). */
+const flavourDir = (flavour: GuestFlavour) => join(guest(), flavour);
+
+/** The test guest as a containerDisk: its boot disk at `<dir>/<file>` (upstream's images use /disk/). */
+const containerDiskLayers = new Map<string, LayerBlob>();
+function containerDisk(flavour: GuestFlavour, dir = 'disk', file = 'disk.qcow2'): LayerBlob {
+  const key = `${flavour}:${dir}/${file}`;
+  let layer = containerDiskLayers.get(key);
+  if (!layer) {
+    layer = stage(`container-disk-${flavour}-${dir}`, (root) => {
+      mkdirSync(join(root, dir));
+      copyFileSync(join(flavourDir(flavour), 'disk.qcow2'), join(root, dir, file));
+    });
+    containerDiskLayers.set(key, layer);
+  }
+  return layer;
 }
 
 /** The test guest's kernel and initramfs, under the names upstream's kernel-boot example uses too. */
-let kernelBootLayer: LayerBlob | undefined;
-function kernelBoot(): LayerBlob {
-  return (kernelBootLayer ??= stage('kernel-boot', (root) => {
-    mkdirSync(join(root, 'boot'));
-    for (const [from, to] of [
-      ['vmlinuz', 'vmlinuz'],
-      ['initramfs.gz', 'initramfs.gz'],
-      ['vmlinuz', 'vmlinuz-virt'],
-      ['initramfs.gz', 'initramfs-virt'],
-    ]) {
-      copyFileSync(join(guest(), from), join(root, 'boot', to));
-    }
-  }));
+const kernelBootLayers = new Map<GuestFlavour, LayerBlob>();
+function kernelBoot(flavour: GuestFlavour): LayerBlob {
+  let layer = kernelBootLayers.get(flavour);
+  if (!layer) {
+    layer = stage(`kernel-boot-${flavour}`, (root) => {
+      mkdirSync(join(root, 'boot'));
+      for (const [from, to] of [
+        ['vmlinuz', 'vmlinuz'],
+        ['initramfs.gz', 'initramfs.gz'],
+        ['vmlinuz', 'vmlinuz-virt'],
+        ['initramfs.gz', 'initramfs-virt'],
+      ]) {
+        copyFileSync(from === 'vmlinuz' ? join(guest(), from) : join(flavourDir(flavour), from), join(root, 'boot', to));
+      }
+    });
+    kernelBootLayers.set(flavour, layer);
+  }
+  return layer;
 }
 
 /** A containerDisk image whose disk is a symbolic link to a host file: virt-handler must refuse it. */
@@ -343,6 +431,8 @@ export const CONTAINER_DISK_NAMES = [
   'kubevirt/fedora-with-test-tooling-container-disk',
 ];
 export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
+/** upstream's "custom location" cirros image: its disk is /custom-disk/downloaded (tests set containerDisk.path). */
+export const CUSTOM_LOCATION_NAME = 'kubevirt/cirros-custom-container-disk-demo';
 
 const NODE_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'NODE_ENV=production'];
 
@@ -353,7 +443,7 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
   'virt-launcher': (registry, push) =>
     pushImage(
       `${registry}/kubevirt-ts/virt-launcher:${TAG}`,
-      [base(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()],
+      [base(), gnuTools(), qemu(), nodeTools(), containerDiskHolder(), deps(), app()],
       {
         Env: NODE_ENV,
         WorkingDir: '/app',
@@ -362,13 +452,27 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       },
       push,
     ),
+  // upstream's utility image for helper pods (kill processes on the node, touch files on claims, connectivity jobs).
+  'vm-killer': (registry, push) =>
+    pushImage(`${registry}/kubevirt/vm-killer:${TAG}`, [base(), gnuTools(), vmKillerTools()], { Env: NODE_ENV, User: '1001' }, push),
   // The local cluster's storage; busybox's sh, mkdir and rm (the base layer) run its helper pods.
   'local-path-provisioner': (registry, push) =>
     pushImage(`${registry}/kubevirt-ts/local-path-provisioner:${TAG}`, [base(), localPathProvisioner()], { Env: NODE_ENV }, push),
   'test-guest': (registry, push) => {
     let digest = '';
-    for (const name of CONTAINER_DISK_NAMES) digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk()], {}, push);
-    for (const name of KERNEL_BOOT_NAMES) pushImage(`${registry}/${name}:${TAG}`, [kernelBoot()], {}, push);
+    for (const name of CONTAINER_DISK_NAMES)
+      digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk(guestFlavour(name))], {}, push);
+    pushImage(`${registry}/${CUSTOM_LOCATION_NAME}:${TAG}`, [containerDisk('cirros', 'custom-disk', 'downloaded')], {}, push);
+    // upstream's kernel-boot demo carries its disk too.
+    for (const name of KERNEL_BOOT_NAMES) {
+      const flavour = guestFlavour(name);
+      pushImage(
+        `${registry}/${name}:${TAG}`,
+        name.startsWith('kubevirt/') ? [kernelBoot(flavour), containerDisk(flavour)] : [kernelBoot(flavour)],
+        {},
+        push,
+      );
+    }
     return digest;
   },
   'e2e-servers': (registry, push) => {

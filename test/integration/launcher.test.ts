@@ -30,13 +30,13 @@ interface Run {
   client: () => Promise<LauncherClient>;
 }
 
-function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean } = {}) {
+function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean; image?: string } = {}) {
   const disks = [
     { name: 'containerdisk', disk: { bus: 'virtio' } },
     { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
   ];
   const volumes: Record<string, unknown>[] = [
-    { name: 'containerdisk', containerDisk: { image: DISK_IMAGE } },
+    { name: 'containerdisk', containerDisk: { image: extra.image ?? DISK_IMAGE } },
     { name: 'cloudinitdisk', cloudInitNoCloud: { userData } },
   ];
   if (extra.pvc) {
@@ -240,6 +240,27 @@ test('pause, unpause, reset and console reconnect work through the command socke
   assert.equal(await run.exit, 0);
 });
 
+test("the alpine image lets root in with no password at alpine's prompt, and poweroff in the guest ends the VMI as Shutoff/Shutdown", async () => {
+  const image = `oci:${layoutDir('registry:5000/kubevirt/alpine-container-disk-demo:devel')}:latest`;
+  const run = launch(vmi('alpine', '#!/bin/sh\necho up\n', { image }));
+  await run.waitFor('flavour alpine', 30);
+  await run.waitFor('alpine login:', 30);
+  const console = await consoleSession(join(run.workdir, 'sockets', 'virt-serial0'));
+  try {
+    // The sequence upstream's console.LoginToAlpine sends and expects.
+    console.write('\n');
+    await console.expect(/(localhost|alpine) login: /, 10);
+    console.write('root\n');
+    await console.expect(/(localhost|alpine):~# /, 10);
+    assert.doesNotMatch(console.screen(), /Password:/);
+    console.write('poweroff\n');
+    assert.equal(await run.exit, 0);
+  } finally {
+    console.close();
+  }
+  assert.deepEqual({ state: finalStatus(run).state, reason: finalStatus(run).reason }, { state: 'Shutoff', reason: 'Shutdown' });
+});
+
 test('the guest boots from a kernel boot image', async () => {
   const image = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-kernel-boot:devel')}:latest`;
   const run = launch({
@@ -294,6 +315,42 @@ async function waitUntil(condition: () => boolean, seconds: number) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** One connection to the serial console: what it showed since connecting, and a wait for text to appear. */
+function consoleSession(path: string) {
+  return new Promise<{
+    write: (s: string) => void;
+    expect: (re: RegExp, seconds: number) => Promise<void>;
+    screen: () => string;
+    close: () => void;
+  }>((resolve, reject) => {
+    const socket = connect(path);
+    let screen = '';
+    let from = 0;
+    socket.on('data', (d) => (screen += d.toString()));
+    socket.on('error', reject);
+    socket.on('connect', () =>
+      resolve({
+        write: (s) => socket.write(s),
+        // Matches only text that arrived after the previous match.
+        expect: async (re, seconds) => {
+          const deadline = Date.now() + seconds * 1000;
+          for (;;) {
+            const found = re.exec(screen.slice(from));
+            if (found) {
+              from += found.index + found[0].length;
+              return;
+            }
+            if (Date.now() > deadline) throw new Error(`console showed no ${re}: ${JSON.stringify(screen.slice(-500))}`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+        screen: () => screen,
+        close: () => socket.destroy(),
+      }),
+    );
+  });
 }
 
 /** Connects to the serial console socket, types `input`, and returns what it shows until `until` matches. */
