@@ -34,6 +34,7 @@ ensure_debian_packages() {
 }
 
 # What the images copy from the host (busybox, QEMU, firmware, ISO tool, network tools, nbdkit with
-# its curl plugin and xz for the DataVolume importer), which virt-launcher also runs on the host in
-# standalone mode and its tests.
-LAUNCHER_PACKAGES=(busybox-static qemu-system-x86 qemu-utils nbdkit xz-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux)
+# its curl plugin and xz for the DataVolume importer, the GNU tools of the compute container and
+# vm-killer), which virt-launcher also runs on the host in standalone mode and its tests; and
+# qemu-img's own curl driver, for the import benchmark's floor.
+LAUNCHER_PACKAGES=(busybox-static qemu-system-x86 qemu-utils qemu-block-extra nbdkit xz-utils genisoimage skopeo ovmf seabios ipxe-qemu iproute2 iptables util-linux procps curl e2fsprogs)
