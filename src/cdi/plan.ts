@@ -162,8 +162,11 @@ function sourceKind(dv: DataVolume): SourceKind {
   return 'unsupported';
 }
 
+/** A fill pod's name: at most a DNS label's 63 characters (it is also the pod's hostname), not ending in '-' or '.'. */
+const fillPodNameFrom = (name: string) => name.slice(0, 63).replace(/[-.]+$/, '');
+
 export const fillPodName = (dv: DataVolume) =>
-  `${sourceKind(dv) === 'upload' ? 'cdi-upload' : 'importer'}-${dv.metadata.name}`.slice(0, 63);
+  fillPodNameFrom(`${sourceKind(dv) === 'upload' ? 'cdi-upload' : 'importer'}-${dv.metadata.name}`);
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -676,7 +679,7 @@ export function isBareUploadClaim(claim: V1PersistentVolumeClaim): boolean {
 export const fillPodSubjectUid = (claim: V1PersistentVolumeClaim): string | undefined =>
   claim.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume')?.uid ?? claim.metadata?.uid;
 
-export const uploadClaimPodName = (claim: V1PersistentVolumeClaim) => `cdi-upload-${claim.metadata!.name}`.slice(0, 63);
+export const uploadClaimPodName = (claim: V1PersistentVolumeClaim) => fillPodNameFrom(`cdi-upload-${claim.metadata!.name}`);
 
 export interface UploadClaimInput {
   claim: V1PersistentVolumeClaim;

@@ -248,3 +248,10 @@ test('a clone waits for its source claim to exist and be filled, has the source 
   assert.deepEqual(done.deleteSourcePod, { namespace: 'images', name: 'dv-uid-source-pod' });
   assert.ok(done.events.some((e) => e.reason === 'CloneSucceeded' && e.message === 'Successfully cloned from images/golden into ns/disk'));
 });
+
+test('a fill pod named after a long DataVolume is cut to 63 characters without a trailing dash', () => {
+  const long = dataVolume(HTTP);
+  long.metadata.name = `${'a'.repeat(53)}-bcdefgh`;
+  const made = plan(long, { claim: claim('Bound') }).createPod!.metadata!.name!;
+  assert.equal(made, `importer-${'a'.repeat(53)}`);
+});
