@@ -61,14 +61,20 @@ export function serveVirtApi(
     }
     // Freeze and unfreeze fail with 400, as upstream's handler answers them; the other actions with 409.
     const failed = action === 'freeze' || action === 'unfreeze' ? 400 : 409;
-    void readText(req).then((body) => {
-      const timeout = action === 'freeze' ? freezeTimeoutOf(body) : { seconds: 0 };
-      if ('error' in timeout) return void res.writeHead(400).end(timeout.error);
-      handlers.act(target.namespace, target.name, action!, { unfreezeTimeoutSeconds: timeout.seconds }).then(
-        () => res.writeHead(200).end(),
-        (error: Error) => res.writeHead(failed).end(error.message),
-      );
-    });
+    // A request that breaks off mid-body (virt-api's connection dropped) must not end this process.
+    const answer = (code: number, text?: string) => {
+      if (!res.headersSent && !res.destroyed) res.writeHead(code).end(text);
+    };
+    readText(req)
+      .then(async (body) => {
+        const timeout = action === 'freeze' ? freezeTimeoutOf(body) : { seconds: 0 };
+        if ('error' in timeout) return answer(400, timeout.error);
+        await handlers.act(target.namespace, target.name, action!, { unfreezeTimeoutSeconds: timeout.seconds }).then(
+          () => answer(200),
+          (error: Error) => answer(failed, error.message),
+        );
+      })
+      .catch(() => answer(400));
   });
   const wss = new WebSocketServer({ noServer: true, handleProtocols: choosePlainProtocol });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
