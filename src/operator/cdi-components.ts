@@ -79,6 +79,7 @@ export function cdiObjects(p: InstallParams): Obj[] {
           certVolume(FILL_POD_CA_SECRET),
         ],
       ),
+      { metrics: false },
     ),
     ...cdiUserRoles(),
     ...cdiRegistrations(p),

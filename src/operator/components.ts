@@ -357,7 +357,8 @@ export function componentPodSpec(name: string, sa: string, image: string, pullPo
   };
 }
 
-export function componentDeployment(name: string, namespace: string, replicas: number, podSpec: Obj): Obj {
+/** A component's Deployment; `metrics: false` keeps it out of the kubevirt-prometheus-metrics Service (it serves no /metrics on 8443). */
+export function componentDeployment(name: string, namespace: string, replicas: number, podSpec: Obj, { metrics = true } = {}): Obj {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -366,7 +367,7 @@ export function componentDeployment(name: string, namespace: string, replicas: n
       replicas,
       selector: { matchLabels: { 'kubevirt.io': name } },
       template: {
-        metadata: { labels: { 'kubevirt.io': name, [MANAGED_BY_LABEL]: MANAGED_BY, [PROMETHEUS_LABEL]: 'true' } },
+        metadata: { labels: { 'kubevirt.io': name, [MANAGED_BY_LABEL]: MANAGED_BY, ...(metrics ? { [PROMETHEUS_LABEL]: 'true' } : {}) } },
         spec: podSpec,
       },
     },

@@ -128,6 +128,7 @@ test('the kubevirt-prometheus-metrics Service selects the component pods on thei
   ]);
   for (const component of ['virt-api', 'virt-controller', 'virt-handler', 'virt-operator'])
     assert.match(selected, new RegExp(`\\b${component}\\b`));
+  assert.doesNotMatch(selected, /cdi-controller/, 'its 8443 is the upload proxy, which serves no /metrics');
 });
 
 test('every component serves kubevirt_info and its status gauges over TLS on 8443', async () => {
