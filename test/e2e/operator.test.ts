@@ -26,8 +26,9 @@ test('the KubeVirt CR is Deployed and Available, with every component ready', ()
   assert.equal(kv.status.phase, 'Deployed');
   assert.deepEqual(
     kv.status.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`),
-    ['Available=True', 'Progressing=False', 'Degraded=False'],
+    ['Available=True', 'Progressing=False', 'Degraded=False', 'Created=True'],
   );
+  assert.equal(kv.status.conditions.find((c: { type: string }) => c.type === 'Created').message, 'All resources were created.');
   assert.match(kubectl(['get', 'kubevirt', '-n', 'kubevirt']), /kubevirt\s+\S+\s+Deployed/);
   for (const name of ['virt-api', 'virt-controller']) {
     const d = json(['get', 'deployment', name, '-n', 'kubevirt']);
