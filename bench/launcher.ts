@@ -53,7 +53,7 @@ const nodeContext = (socketDir: string, base: string): NodeContext => ({
 
 /** The launcher as it runs in a pod: compiled JavaScript, commands over its socket. */
 async function memory(base: string) {
-  execFileSync('tsc', ['-p', join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
   const sockets = join(dir, 'sockets');
   mkdirSync(sockets);
