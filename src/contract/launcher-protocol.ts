@@ -164,6 +164,18 @@ export interface GuestInfo {
   filesystems?: { name: string; mountpoint: string; type: string; 'used-bytes'?: number; 'total-bytes'?: number }[];
 }
 
+/** One network device's traffic counters. */
+export interface InterfaceCounters {
+  rxBytes: number;
+  rxPackets: number;
+  rxErrors: number;
+  rxDropped: number;
+  txBytes: number;
+  txPackets: number;
+  txErrors: number;
+  txDropped: number;
+}
+
 /**
  * One snapshot of a running domain's figures, as the launcher reads them from QEMU (QMP),
  * the guest agent and /proc. Units are seconds, bytes and counts; each part is absent
@@ -198,17 +210,7 @@ export interface DomainStats {
     flushSeconds: number;
   }[];
   /** Per interface (the VMI's interface name), as the guest sees it: what it received and sent. */
-  networks?: {
-    interface: string;
-    rxBytes: number;
-    rxPackets: number;
-    rxErrors: number;
-    rxDropped: number;
-    txBytes: number;
-    txPackets: number;
-    txErrors: number;
-    txDropped: number;
-  }[];
+  networks?: ({ interface: string } & InterfaceCounters)[];
   /** From the guest agent. */
   filesystems?: { diskName: string; mountPoint: string; type: string; capacityBytes: number; usedBytes: number }[];
   load?: { load1m?: number; load5m?: number; load15m?: number };

@@ -4,7 +4,7 @@
 // and resident set, each vCPU thread's CPU time, the taps' counters). Each
 // source is asked with a deadline and left out when it fails; the parsers are
 // pure and tested on their own.
-import type { DomainStats } from '../contract/launcher-protocol.ts';
+import type { DomainStats, InterfaceCounters } from '../contract/launcher-protocol.ts';
 
 /** Linux's USER_HZ: /proc times are in these ticks on every architecture Kubernetes runs on. */
 const TICKS_PER_SECOND = 100;
@@ -31,20 +31,9 @@ export function parseResidentBytes(status: string): number | undefined {
   return match ? Number(match[1]) * 1024 : undefined;
 }
 
-export interface NetDevCounters {
-  rxBytes: number;
-  rxPackets: number;
-  rxErrors: number;
-  rxDropped: number;
-  txBytes: number;
-  txPackets: number;
-  txErrors: number;
-  txDropped: number;
-}
-
 /** The counters of each device in /proc/net/dev, as the host side of the device sees them. */
-export function parseNetDev(text: string): Map<string, NetDevCounters> {
-  const devices = new Map<string, NetDevCounters>();
+export function parseNetDev(text: string): Map<string, InterfaceCounters> {
+  const devices = new Map<string, InterfaceCounters>();
   for (const line of text.split('\n')) {
     const match = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
     if (!match) continue;
@@ -68,7 +57,7 @@ export function parseNetDev(text: string): Map<string, NetDevCounters> {
  * A tap's counters as the guest sees its interface: what the tap transmitted the guest
  * received, and the other way round (as libvirt reports a tap-backed interface).
  */
-export function guestView(iface: string, tap: NetDevCounters): NonNullable<DomainStats['networks']>[number] {
+export function guestView(iface: string, tap: InterfaceCounters): NonNullable<DomainStats['networks']>[number] {
   return {
     interface: iface,
     rxBytes: tap.txBytes,
