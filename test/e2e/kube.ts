@@ -119,3 +119,16 @@ export function virtHandlerReady(seconds = 120): Promise<true> {
   ];
   return eventually('a ready virt-handler', seconds, () => kubectl(readiness) === 'true');
 }
+
+/**
+ * The serial console log of a VMI's current launcher pod (not a pod that only binds its claims,
+ * which has no guest); empty while there is none.
+ */
+export function vmiConsoleLog(namespace: string, vmi: string): string {
+  const uid = kubectlResult(['get', 'vmi', vmi, '-n', namespace, '-o', 'jsonpath={.metadata.uid}']).stdout;
+  type Pods = { items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] };
+  const pods = (JSON.parse(kubectl(['get', 'pods', '-n', namespace, '-o', 'json'])) as Pods).items.filter(
+    (p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'),
+  );
+  return pods.length ? kubectlResult(['logs', '-n', namespace, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, vmiConsoleLog } from './kube.ts';
 
 const NS = 'kvts-e2e-upload-pvc';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -19,17 +19,7 @@ type Claim = {
   status?: { phase?: string };
 };
 const claim = (name: string) => json<Claim>(['get', 'pvc', name]);
-const vmiUid = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.metadata.uid}']).stdout;
-/** The serial console log of the VMI's launcher pod (not a pod that only binds its claims). */
-const consoleLog = (vmi: string) => {
-  const uid = vmiUid(vmi);
-  const pods = json<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] }>(
-    ['get', 'pods'],
-  ).items.filter(
-    (p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'),
-  );
-  return pods.length ? kubectlResult(['logs', '-n', NS, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
-};
+const consoleLog = (vmi: string) => vmiConsoleLog(NS, vmi);
 
 /** The guest's init counts its boots on its boot disk (a vfat filesystem on the test guest's image). */
 const USER_DATA = `#!/bin/sh

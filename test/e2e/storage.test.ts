@@ -6,7 +6,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer, virtHandlerReady } from './kube.ts';
+import {
+  apply,
+  deleteNamespace,
+  eventually,
+  KUBECONFIG,
+  kubectl,
+  kubectlResult,
+  startImageServer,
+  virtHandlerReady,
+  vmiConsoleLog,
+} from './kube.ts';
 
 const NS = 'kvts-e2e-storage';
 const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
@@ -21,16 +31,7 @@ type DataVolume = {
 const dv = (name: string) => json<DataVolume>(['get', 'datavolume', name]);
 const phase = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.status.phase}']).stdout;
 const vmiUid = (name: string) => kubectlResult(['get', 'vmi', name, '-n', NS, '-o', 'jsonpath={.metadata.uid}']).stdout;
-/** The serial console log of the VMI's current launcher pod (not the one binding its claims first, which has no guest). */
-const consoleLog = (vmi: string) => {
-  const uid = vmiUid(vmi);
-  const pods = json<{ items: { metadata: { name: string; labels?: Record<string, string> }; spec: { containers: { name: string }[] } }[] }>(
-    ['get', 'pods'],
-  ).items.filter(
-    (p) => p.metadata.labels?.['kubevirt.io/created-by'] === uid && p.spec.containers.some((c) => c.name === 'guest-console-log'),
-  );
-  return pods.length ? kubectlResult(['logs', '-n', NS, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
-};
+const consoleLog = (vmi: string) => vmiConsoleLog(NS, vmi);
 
 // The guest counts its boots on its boot disk (the guest's init does); the script also writes to the data disk, formatting it first.
 const USER_DATA = `#!/bin/sh
