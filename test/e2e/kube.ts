@@ -132,3 +132,23 @@ export function vmiConsoleLog(namespace: string, vmi: string): string {
   );
   return pods.length ? kubectlResult(['logs', '-n', namespace, pods[0].metadata.name, '-c', 'guest-console-log']).stdout : '';
 }
+
+/**
+ * What a failed storage step needs to be understood after the cluster is gone: the namespace's
+ * claims, pods and events, and the recent log of the component that drives them.
+ */
+export function storageDiagnostics(namespace: string, component = 'cdi-controller'): string {
+  const run = (args: string[]) => {
+    const result = kubectlResult(args);
+    return `$ kubectl ${args.join(' ')}\n${result.stdout}${result.stderr}`;
+  };
+  return [
+    run(['describe', 'pvc', '-n', namespace]),
+    run(['get', 'pods', '-n', namespace, '-o', 'wide']),
+    run(['describe', 'pods', '-n', namespace]),
+    run(['get', 'events', '-n', namespace, '--sort-by=.lastTimestamp']),
+    run(['get', 'pods', '-n', 'kubevirt', '-o', 'wide']),
+    run(['logs', '-n', 'kubevirt', '-l', `kubevirt.io=${component}`, '--tail=200', '--prefix']),
+    run(['logs', '-n', 'local-path-storage', '-l', 'app=local-path-provisioner', '--tail=50']),
+  ].join('\n');
+}

@@ -7,7 +7,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, vmiConsoleLog } from './kube.ts';
+import {
+  apply,
+  deleteNamespace,
+  eventually,
+  KUBECONFIG,
+  kubectl,
+  kubectlResult,
+  storageDiagnostics,
+  vmiConsoleLog,
+} from './kube.ts';
 
 const NS = 'kvts-e2e-upload-pvc';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -42,7 +51,7 @@ after(() => deleteNamespace(NS));
 
 test('virtctl image-upload pvc fills a bare claim through an upload server owned by the claim; the claim keeps Succeeded and the server goes', async () => {
   const upload = virtctl(['image-upload', 'pvc', 'bare', '--size', '128Mi', '--image-path', guestDisk, '--insecure']);
-  assert.equal(upload.status, 0, upload.stderr + upload.stdout);
+  if (upload.status !== 0) assert.fail(`${upload.stderr}${upload.stdout}\n${storageDiagnostics(NS)}`);
   assert.match(upload.stdout + upload.stderr, /Processing completed successfully/);
   const filled = claim('bare');
   assert.equal(filled.metadata.annotations?.['cdi.kubevirt.io/storage.upload.target'], '');
