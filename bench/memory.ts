@@ -4,8 +4,8 @@
 // upstream's figures.
 //   - The N - M others never get a node (a nodeSelector no node has): they stay Scheduling with a
 //     Pending launcher pod, which is all virt-api's and virt-controller's memory depends on.
-//   - The M running ones are the test guest with 128Mi and 25m of CPU each (at upstream's 100m
-//     per vCPU a 2-core node schedules only 11); they are what virt-handler's memory depends on.
+//   - The M running ones are the test guest (./test-guest.ts); they are what virt-handler's
+//     memory depends on.
 // The kubelet refreshes its figures every ~10 s: each phase is read 3 times 10 s apart, after a
 // settling time, and the largest reading is reported (per component, its largest pod).
 //   KUBECONFIG=... node bench/memory.ts [--vmis 100] [--running 30] [--settle 30]
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
 import { rawRequest } from '../src/lib/raw-request.ts';
+import { testGuestVmi } from './test-guest.ts';
 
 const { values } = parseArgs({
   options: {
@@ -76,25 +77,6 @@ async function measure(): Promise<Map<string, { max: number; pods: number[] }>> 
   return result;
 }
 
-function vmi(name: string, running: boolean) {
-  return {
-    apiVersion: 'kubevirt.io/v1',
-    kind: 'VirtualMachineInstance',
-    metadata: { name, namespace: NS, labels: { 'kvts-bench': 'memory' } },
-    spec: {
-      terminationGracePeriodSeconds: 0,
-      ...(running ? {} : { nodeSelector: { 'kvts-bench/nowhere': 'true' } }),
-      domain: {
-        devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }], interfaces: [{ name: 'default', masquerade: {} }] },
-        memory: { guest: '128Mi' },
-        resources: { requests: { cpu: '25m' } },
-      },
-      networks: [{ name: 'default', pod: {} }],
-      volumes: [{ name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt-ts/test-guest-container-disk:devel' } }],
-    },
-  };
-}
-
 const vmiApi = { group: 'kubevirt.io', version: 'v1', namespace: NS, plural: 'virtualmachineinstances' };
 
 async function phases(): Promise<Map<string, number>> {
@@ -128,7 +110,13 @@ try {
   for (let i = 0; i < VMIS; i += 10) {
     await Promise.all(
       Array.from({ length: Math.min(10, VMIS - i) }, (_, k) =>
-        custom.createNamespacedCustomObject({ ...vmiApi, body: vmi(`mem-${i + k}`, i + k < RUNNING) }),
+        custom.createNamespacedCustomObject({
+          ...vmiApi,
+          body: testGuestVmi(`mem-${i + k}`, NS, {
+            labels: { 'kvts-bench': 'memory' },
+            ...(i + k < RUNNING ? {} : { nodeSelector: { 'kvts-bench/nowhere': 'true' } }),
+          }),
+        }),
       ),
     );
   }

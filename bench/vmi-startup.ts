@@ -7,15 +7,14 @@
 // Running means virt-handler reported the guest's QEMU running (phase Running).
 // Times run from just before the create request to the watch event that shows
 // the phase: no kubectl process start-up or polling interval inside them.
-// Each VMI asks for 25m of CPU: at upstream's default of 100m per vCPU, a
-// 2-core node (less the CPU reserved for the node's own daemons and what
-// kubevirt-ts's components ask for) schedules only 11.
+// Each VMI is the test guest (./test-guest.ts).
 //   KUBECONFIG=... node bench/vmi-startup.ts [--runs 10] [--burst 30]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
+import { percentile, testGuestVmi } from './test-guest.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,28 +27,6 @@ const NS = 'kvts-bench';
 const kubectl = (args: string[], input?: string) =>
   execFileSync('kubectl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 
-function vmi(name: string) {
-  return {
-    apiVersion: 'kubevirt.io/v1',
-    kind: 'VirtualMachineInstance',
-    metadata: { name, namespace: NS },
-    spec: {
-      terminationGracePeriodSeconds: 0,
-      domain: {
-        devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }], interfaces: [{ name: 'default', masquerade: {} }] },
-        memory: { guest: '128Mi' },
-        resources: { requests: { cpu: '25m' } },
-      },
-      networks: [{ name: 'default', pod: {} }],
-      volumes: [{ name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt-ts/test-guest-container-disk:devel' } }],
-    },
-  };
-}
-
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-};
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const kc = new PooledKubeConfig();
@@ -66,7 +43,7 @@ async function create(name: string): Promise<number> {
     version: 'v1',
     namespace: NS,
     plural: 'virtualmachineinstances',
-    body: vmi(name),
+    body: testGuestVmi(name, NS),
   });
   return sent;
 }

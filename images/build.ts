@@ -408,16 +408,21 @@ function evilContainerDisk(): LayerBlob {
   });
 }
 
-let localPathLayer: LayerBlob | undefined;
-/** Rancher's local-path-provisioner, built from its Go module (hack/cluster/local-path). */
-function localPathProvisioner(): LayerBlob {
-  return (localPathLayer ??= stage('local-path-provisioner', (root) => {
-    const bin = execFileSync('bash', [join(REPO, 'hack', 'cluster', 'build-go.sh'), 'local-path'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim();
-    copyInto(root, join(bin, 'local-path-provisioner'), '/usr/local/bin/local-path-provisioner');
-  }));
+const goProgramLayers = new Map<string, LayerBlob>();
+/** An upstream program built from the Go module that pins it under hack/cluster (build-go.sh), in /usr/local/bin. */
+function goProgram(module: string, program: string): LayerBlob {
+  let layer = goProgramLayers.get(program);
+  if (!layer) {
+    layer = stage(program, (root) => {
+      const bin = execFileSync('bash', [join(REPO, 'hack', 'cluster', 'build-go.sh'), module], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }).trim();
+      copyInto(root, join(bin, program), `/usr/local/bin/${program}`);
+    });
+    goProgramLayers.set(program, layer);
+  }
+  return layer;
 }
 
 /** Where the test guest is published: our name, and the names upstream's examples use. */
@@ -457,7 +462,20 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
     pushImage(`${registry}/kubevirt/vm-killer:${TAG}`, [base(), gnuTools(), vmKillerTools()], { Env: NODE_ENV, User: '1001' }, push),
   // The local cluster's storage; busybox's sh, mkdir and rm (the base layer) run its helper pods.
   'local-path-provisioner': (registry, push) =>
-    pushImage(`${registry}/kubevirt-ts/local-path-provisioner:${TAG}`, [base(), localPathProvisioner()], { Env: NODE_ENV }, push),
+    pushImage(
+      `${registry}/kubevirt-ts/local-path-provisioner:${TAG}`,
+      [base(), goProgram('local-path', 'local-path-provisioner')],
+      { Env: NODE_ENV },
+      push,
+    ),
+  // The local cluster's DNS (kube-system/kube-dns); a static program, alone in its image.
+  coredns: (registry, push) =>
+    pushImage(
+      `${registry}/kubevirt-ts/coredns:${TAG}`,
+      [goProgram('coredns', 'coredns')],
+      { Entrypoint: ['/usr/local/bin/coredns'] },
+      push,
+    ),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES)

@@ -10,6 +10,8 @@ KUBECONFIG_ADMIN="$STATE/admin.kubeconfig"
 NODE_NAME=node01
 SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SERVICE_IP=10.96.0.1
+# kube-system/kube-dns (CoreDNS), the pods' nameserver, as kubeadm places it.
+CLUSTER_DNS_IP=10.96.0.10
 POD_CIDR=10.244.0.0/16
 NODE_POD_CIDR=10.244.0.0/24
 # Pods' traffic leaving the pod range is masqueraded by one rule (up.sh adds it, down.sh removes it).

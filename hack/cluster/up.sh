@@ -193,10 +193,6 @@ start containerd containerd --config "$STATE/containerd.toml"
 wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
 
 # --- kubelet ---------------------------------------------------------------
-# No cluster DNS server runs here. Pods resolve names through the host's resolver, named to the
-# kubelet as the cluster's DNS: without one, it warns (MissingClusterDNS) on every sync of every
-# pod, several events per pod, and a burst of VMIs spent nearly a third of its API writes on them.
-HOST_RESOLVER=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ && $2 !~ /^127\./ {print $2; exit}' /etc/resolv.conf)
 cat > "$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -213,7 +209,7 @@ failSwapOn: false
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 podCIDR: $NODE_POD_CIDR
 resolvConf: /etc/resolv.conf
-${HOST_RESOLVER:+clusterDNS: [$HOST_RESOLVER]}
+clusterDNS: [$CLUSTER_DNS_IP]
 clusterDomain: cluster.local
 serializeImagePulls: false
 maxPods: 110
@@ -256,5 +252,8 @@ wait_for "the default service account" 60 kubectl get serviceaccount default -n 
 # The default StorageClass: local-path-provisioner, its volumes in the cluster's state (cluster:down removes them).
 node "$REPO_ROOT/images/build.ts" local-path-provisioner
 node "$CLUSTER_DIR/local-path.ts" --path "$STATE/local-path"
+# Cluster DNS: Services and pods by name (svc.cluster.local), as on any real cluster.
+node "$REPO_ROOT/images/build.ts" coredns
+node "$CLUSTER_DIR/coredns.ts" --ip "$CLUSTER_DNS_IP"
 log "cluster up in $(( $(date +%s) - started ))s; logs in $LOGS"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"

@@ -1,5 +1,5 @@
 // The local cluster works as a real one: pods from our registry, pod and Service
-// networking, and kube-apiserver calling webhooks and APIServices served by pods.
+// networking, cluster DNS, and kube-apiserver calling webhooks and APIServices served by pods.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -127,6 +127,20 @@ test('the host and a pod reach the pods through a ClusterIP Service', async () =
   const [a] = pods();
   const fromPod = getFromPod(NS, a.name, `http://${ip}/`);
   assert.ok(names.has(fromPod?.replace('hello from ', '') ?? ''), fromPod);
+});
+
+test('pods resolve Services by name through kube-system/kube-dns, the nameserver the kubelet gives them', () => {
+  const dns = kubectl(['get', 'service', 'kube-dns', '-n', 'kube-system', '-o', 'jsonpath={.spec.clusterIP}']);
+  const [a] = pods();
+  const resolvConf = kubectl(['exec', '-n', NS, a.name, '--', 'cat', '/etc/resolv.conf']);
+  assert.match(resolvConf, new RegExp(`^nameserver ${dns.replaceAll('.', '\\.')}$`, 'm'));
+  assert.match(resolvConf, new RegExp(`^search ${NS}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local`, 'm'));
+  const names = new Set(pods().map((p) => p.name));
+  for (const url of [`http://smoke.${NS}.svc.cluster.local/`, 'http://smoke/']) {
+    const answer = getFromPod(NS, a.name, url);
+    assert.ok(names.has(answer?.replace('hello from ', '') ?? ''), `${url}: ${answer}`);
+  }
+  assert.equal(getFromPod(NS, a.name, 'http://no-such-service/'), undefined);
 });
 
 test('kube-apiserver calls a validating webhook served by the pods', async () => {

@@ -7,16 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import {
-  apply,
-  deleteNamespace,
-  eventually,
-  KUBECONFIG,
-  kubectl,
-  kubectlResult,
-  storageDiagnostics,
-  vmiConsoleLog,
-} from './kube.ts';
+import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult, storageDiagnostics, vmiConsoleLog } from './kube.ts';
 
 const NS = 'kvts-e2e-upload-pvc';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');

@@ -1,0 +1,38 @@
+// What the cluster benchmarks share: the VMI they start (the test guest, small enough that a
+// 2-core node runs 30) and how they report a distribution.
+
+export const TEST_GUEST_IMAGE = 'registry:5000/kubevirt-ts/test-guest-container-disk:devel';
+
+/**
+ * A VMI of the test guest with 128Mi and 25m of CPU: at upstream's default of 100m per vCPU a
+ * 2-core node (less the CPU reserved for the node's own daemons and what kubevirt-ts's
+ * components ask for) schedules only 11.
+ */
+export function testGuestVmi(
+  name: string,
+  namespace: string,
+  extra: { labels?: Record<string, string>; nodeSelector?: Record<string, string> } = {},
+) {
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name, namespace, ...(extra.labels ? { labels: extra.labels } : {}) },
+    spec: {
+      terminationGracePeriodSeconds: 0,
+      ...(extra.nodeSelector ? { nodeSelector: extra.nodeSelector } : {}),
+      domain: {
+        devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }], interfaces: [{ name: 'default', masquerade: {} }] },
+        memory: { guest: '128Mi' },
+        resources: { requests: { cpu: '25m' } },
+      },
+      networks: [{ name: 'default', pod: {} }],
+      volumes: [{ name: 'containerdisk', containerDisk: { image: TEST_GUEST_IMAGE } }],
+    },
+  };
+}
+
+/** The p-th percentile (nearest rank) of xs. */
+export function percentile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
