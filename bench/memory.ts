@@ -4,7 +4,7 @@
 // upstream's figures.
 //   - The N - M others never get a node (a nodeSelector no node has): they stay Scheduling with a
 //     Pending launcher pod, which is all virt-api's and virt-controller's memory depends on.
-//   - The M running ones are the test guest (./test-guest.ts); they are what virt-handler's
+//   - The M running ones are the test guest (./cluster.ts); they are what virt-handler's
 //     memory depends on.
 // The kubelet refreshes its figures every ~10 s: each phase is read 3 times 10 s apart, after a
 // settling time, and the largest reading is reported (per component, its largest pod).
@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
 import { rawRequest } from '../src/lib/raw-request.ts';
-import { testGuestVmi } from './test-guest.ts';
+import { deleteNamespace, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -86,20 +86,7 @@ async function phases(): Promise<Map<string, number>> {
   return counts;
 }
 
-async function deleteNamespace(): Promise<void> {
-  await core.deleteNamespace({ name: NS }).catch(() => undefined);
-  for (let i = 0; i < 300; i++) {
-    const gone = await core.readNamespace({ name: NS }).then(
-      () => false,
-      (error: { code?: number }) => error.code === 404,
-    );
-    if (gone) return;
-    await sleep(1000);
-  }
-  throw new Error(`namespace ${NS} still there after 5 minutes`);
-}
-
-await deleteNamespace();
+await deleteNamespace(core, NS);
 console.log(`idle: reading the working sets (${SETTLE_MS / 1000} s settling, then 3 readings 10 s apart)`);
 await sleep(SETTLE_MS);
 const idle = await measure();
@@ -157,5 +144,5 @@ try {
   }
 } finally {
   console.log('cleaning up');
-  await deleteNamespace();
+  await deleteNamespace(core, NS);
 }

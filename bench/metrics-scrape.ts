@@ -12,7 +12,7 @@ import { request } from 'node:https';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { percentile, testGuestVmi } from './test-guest.ts';
+import { deleteNamespace, percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, scrapes: { type: 'string', default: '20' } },
@@ -79,22 +79,7 @@ const vmisIn = (text: string) =>
     [...text.matchAll(new RegExp(`^kubevirt_vmi_memory_domain_bytes\\{[^}]*namespace="${NS}",name="([^"]+)"`, 'gm'))].map((m) => m[1]),
   );
 
-async function deleteNamespace(): Promise<void> {
-  await core.deleteNamespace({ name: NS }).catch(() => undefined);
-  for (let i = 0; i < 300; i++) {
-    if (
-      await core.readNamespace({ name: NS }).then(
-        () => false,
-        (error: { code?: number }) => error.code === 404,
-      )
-    )
-      return;
-    await sleep(1000);
-  }
-  throw new Error(`namespace ${NS} still there after 5 minutes`);
-}
-
-await deleteNamespace();
+await deleteNamespace(core, NS);
 const idleRss = rssBytes();
 await core.createNamespace({ body: { metadata: { name: NS } } });
 try {
@@ -162,5 +147,5 @@ try {
   );
 } finally {
   console.error('cleaning up');
-  await deleteNamespace();
+  await deleteNamespace(core, NS);
 }

@@ -7,14 +7,14 @@
 // Running means virt-handler reported the guest's QEMU running (phase Running).
 // Times run from just before the create request to the watch event that shows
 // the phase: no kubectl process start-up or polling interval inside them.
-// Each VMI is the test guest (./test-guest.ts).
+// Each VMI is the test guest (./cluster.ts).
 //   KUBECONFIG=... node bench/vmi-startup.ts [--runs 10] [--burst 30]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { percentile, testGuestVmi } from './test-guest.ts';
+import { percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {

@@ -15,4 +15,5 @@ run node bench/import.ts --runs 1 --virtual-gib 1 --data-mib 10
 run node bench/vmi-startup.ts --runs 1 --burst 2
 run node bench/memory.ts --vmis 2 --running 1 --settle 0
 run node bench/metrics-scrape.ts --vmis 1 --scrapes 2
+run node bench/fleet-delete.ts --vmis 2
 log "every benchmark ran"

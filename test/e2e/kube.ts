@@ -73,7 +73,7 @@ export function deleteNamespace(ns: string, wait = false): void {
 /**
  * The e2e image server (test/e2e/servers/image-server.ts, range reads) as a pod and a Service in
  * namespace, serving the image's own /srv/images, or hostDir from this machine: its base URL, by the
- * Service's address (there is no cluster DNS to name it by).
+ * Service's address, which the node reaches too (the benchmarks read it from the host).
  */
 export function startImageServer(namespace: string, hostDir?: string): string {
   const root = hostDir ? '/bench' : '/srv/images';

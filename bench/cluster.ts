@@ -1,5 +1,6 @@
 // What the cluster benchmarks share: the VMI they start (the test guest, small enough that a
-// 2-core node runs 30) and how they report a distribution.
+// 2-core node runs 30), a scratch namespace removed to the end, and how they report a distribution.
+import type { CoreV1Api } from '@kubernetes/client-node';
 
 export const TEST_GUEST_IMAGE = 'registry:5000/kubevirt-ts/test-guest-container-disk:devel';
 
@@ -35,4 +36,18 @@ export function testGuestVmi(
 export function percentile(xs: number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Deletes the namespace and waits until it is gone (its VMIs and pods with it). */
+export async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
+  await core.deleteNamespace({ name }).catch(() => undefined);
+  for (let i = 0; i < 300; i++) {
+    const gone = await core.readNamespace({ name }).then(
+      () => false,
+      (error: { code?: number }) => error.code === 404,
+    );
+    if (gone) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`namespace ${name} still there after 5 minutes`);
 }
