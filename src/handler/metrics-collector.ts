@@ -1,8 +1,9 @@
 // virt-handler's metrics registry: at each scrape it asks the launcher of every
 // VMI on this node for a stats snapshot (one request in flight per VMI, each
 // scrape waiting at most `timeoutMs` for it: a VMI that does not answer in time
-// is left out of that scrape) and builds every per-VMI family afresh from the
-// answers, so a VMI that went away has no series left. Beside them: the console
+// is reported with its last answer, and one that never answered is left out)
+// and builds every per-VMI family afresh from the answers of the VMIs running
+// here now, so a VMI that went away has no series left. Beside them: the console
 // and VNC connections open through this handler, and what every component serves.
 import type { Registry } from 'prom-client';
 import type { VirtualMachineInstance } from '../api/types.ts';
@@ -13,7 +14,12 @@ import { componentMetrics, registerFamily, SampleFamily, sharedCollection, type 
 import { connectionSamples, mergeSamples, VMI_FAMILIES, vmiSamples, type VmiFamilyKey, type VmiSamples } from './metrics.ts';
 import type { LauncherConnection } from './virt-handler.ts';
 
-export const STATS_TIMEOUT_MS = 2000;
+/**
+ * A scrape's wait for the launchers. With many guests sharing a few cores, a launcher can take
+ * longer to answer than a scraper waits (the scrape must return within a second at 30 VMIs);
+ * its answer still arrives and serves the next scrape.
+ */
+export const STATS_TIMEOUT_MS = 700;
 
 export interface OpenStream {
   kind: 'console' | 'vnc';
@@ -40,6 +46,8 @@ export class HandlerMetrics {
   readonly #deps: HandlerMetricsDeps;
   /** Each VMI's stats request still unanswered, by key: a scrape joins it instead of sending another. */
   readonly #inFlight = new Map<string, Promise<DomainStats>>();
+  /** Each VMI's last answer, by key; dropped once the VMI no longer runs here. */
+  readonly #lastAnswer = new Map<string, DomainStats>();
 
   constructor(deps: HandlerMetricsDeps) {
     this.#deps = deps;
@@ -65,6 +73,8 @@ export class HandlerMetrics {
   /** The samples of every VMI on this node that answered in time. */
   async collect(): Promise<VmiSamples> {
     const vmis = this.#deps.vmis.list().filter((vmi) => vmi.status?.nodeName === this.#deps.node && vmi.status?.phase === 'Running');
+    const running = new Set(vmis.map((vmi) => `${vmi.metadata.namespace ?? ''}/${vmi.metadata.name ?? ''}`));
+    for (const key of this.#lastAnswer.keys()) if (!running.has(key)) this.#lastAnswer.delete(key);
     const answers = await Promise.all(vmis.map(async (vmi) => ({ vmi, stats: await this.#statsOf(vmi) })));
     return mergeSamples(answers.flatMap(({ vmi, stats }) => (stats ? [vmiSamples(vmi, stats)] : [])));
   }
@@ -85,7 +95,10 @@ export class HandlerMetrics {
       const settled = () => {
         if (this.#inFlight.get(key) === request) this.#inFlight.delete(key);
       };
-      request.then(settled, settled);
+      request.then((stats) => {
+        this.#lastAnswer.set(key, stats);
+        settled();
+      }, settled);
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
@@ -93,11 +106,12 @@ export class HandlerMetrics {
     });
     try {
       const stats = await Promise.race([request, timeout]);
-      if (!stats) this.#deps.log.debug('VMI stats not in time; left out of this scrape', { vmi: key });
-      return stats;
+      if (stats) return stats;
+      this.#deps.log.debug('VMI stats not in time; its last answer serves this scrape', { vmi: key });
+      return this.#lastAnswer.get(key);
     } catch (error) {
       this.#deps.log.debug('VMI stats failed', { vmi: key, error: (error as Error).message });
-      return undefined;
+      return this.#lastAnswer.get(key);
     } finally {
       clearTimeout(timer);
     }

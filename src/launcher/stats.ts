@@ -143,7 +143,8 @@ export function filesystemStats(answer: readonly FsInfo[]): NonNullable<DomainSt
 /** Where the launcher reads each part of a snapshot from. */
 export interface StatsSources {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
-  guestAgent(command: string): Promise<unknown>;
+  /** The guest agent's figures as last read (collectGuestAgentFigures), not asked again here. */
+  agent: GuestAgentFigures;
   readFile(path: string): Promise<string>;
   /** QEMU's process id. */
   pid: number;
@@ -164,10 +165,25 @@ function within<T>(promise: Promise<T>, ms = PART_TIMEOUT_MS): Promise<T | undef
   return Promise.race([promise.catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What the guest agent tells of the guest's filesystems and load. */
+export type GuestAgentFigures = Pick<DomainStats, 'filesystems' | 'load'>;
+
+/** The guest agent's figures, each within its deadline; those it does not give are absent. */
+export async function collectGuestAgentFigures(guestAgent: (command: string) => Promise<unknown>): Promise<GuestAgentFigures> {
+  const [fsinfo, load] = await Promise.all([
+    within(guestAgent('guest-get-fsinfo') as Promise<FsInfo[]>),
+    within(guestAgent('guest-get-load') as Promise<{ load1m?: number; load5m?: number; load15m?: number }>),
+  ]);
+  return {
+    ...(Array.isArray(fsinfo) ? { filesystems: filesystemStats(fsinfo) } : {}),
+    ...(load && typeof load === 'object' ? { load } : {}),
+  };
+}
+
 /** One snapshot: every source asked at once, each within its deadline. */
 export async function collectDomainStats(src: StatsSources): Promise<DomainStats> {
   const proc = `/proc/${src.pid}`;
-  const [procStat, procStatus, netDev, blocks, balloon, guestStats, memorySize, cpus, fsinfo, load] = await Promise.all([
+  const [procStat, procStatus, netDev, blocks, balloon, guestStats, memorySize, cpus] = await Promise.all([
     within(src.readFile(`${proc}/stat`)),
     within(src.readFile(`${proc}/status`)),
     within(src.readFile('/proc/net/dev')),
@@ -178,10 +194,8 @@ export async function collectDomainStats(src: StatsSources): Promise<DomainStats
     ),
     within(src.qmp('query-memory-size-summary') as Promise<{ 'base-memory'?: number }>),
     within(src.qmp('query-cpus-fast') as Promise<{ 'cpu-index': number; 'thread-id': number }[]>),
-    within(src.guestAgent('guest-get-fsinfo') as Promise<FsInfo[]>),
-    within(src.guestAgent('guest-get-load') as Promise<{ load1m?: number; load5m?: number; load15m?: number }>),
   ]);
-  const stats: DomainStats = {};
+  const stats: DomainStats = { ...src.agent };
   const qemu = procStat ? parseProcStat(procStat) : undefined;
   if (qemu) stats.cpu = { userSeconds: qemu.userSeconds, systemSeconds: qemu.systemSeconds };
   if (cpus) {
@@ -211,7 +225,5 @@ export async function collectDomainStats(src: StatsSources): Promise<DomainStats
       .filter(([, tap]) => devices.has(tap))
       .map(([iface, tap]) => guestView(iface, devices.get(tap)!));
   }
-  if (Array.isArray(fsinfo)) stats.filesystems = filesystemStats(fsinfo);
-  if (load && typeof load === 'object') stats.load = load;
   return stats;
 }

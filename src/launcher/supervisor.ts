@@ -12,9 +12,12 @@ import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './conve
 import { prepareAll } from './prepare.ts';
 import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
 import { isFinal, type DomainStats, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
-import { collectDomainStats } from './stats.ts';
+import { collectDomainStats, collectGuestAgentFigures, type GuestAgentFigures } from './stats.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 import { FilesystemFreezer } from './fsfreeze.ts';
+
+/** How often the guest agent is asked for the figures the snapshots carry (filesystems, load). */
+const AGENT_FIGURES_PERIOD_MS = 10_000;
 
 export interface SupervisorOptions {
   /** What this node offers the VMI: paths, accelerator, networks. */
@@ -35,6 +38,14 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private taps: Record<string, string> = {};
   /** The snapshot being read, if any: one at a time. */
   private statsInFlight?: Promise<DomainStats>;
+  /**
+   * The guest agent's figures for the snapshots, read apart from them and at most every
+   * AGENT_FIGURES_PERIOD_MS: an agent answers at the guest's pace or not at all (a guest without
+   * one, or whose agent lacks a command, costs each request its whole deadline), and a scrape
+   * must not wait for it.
+   */
+  private agentFigures: GuestAgentFigures = {};
+  private agentFiguresAsked = Number.NEGATIVE_INFINITY;
   private graceTimer?: NodeJS.Timeout;
   /** The guest's filesystems, frozen and thawed through its agent. */
   readonly filesystems = new FilesystemFreezer(() => {
@@ -195,9 +206,15 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const pid = this.qemu?.pid;
     const agent = this.plan?.sockets.guestAgent;
     if (!pid) throw new Error('the domain is not running');
+    if (agent && performance.now() - this.agentFiguresAsked >= AGENT_FIGURES_PERIOD_MS) {
+      this.agentFiguresAsked = performance.now();
+      void collectGuestAgentFigures((command) => guestAgentCommand(agent, command, 1000)).then((figures) => {
+        this.agentFigures = figures;
+      });
+    }
     this.statsInFlight ??= collectDomainStats({
       qmp: (command, args) => qmp.execute(command, args),
-      guestAgent: (command) => (agent ? guestAgentCommand(agent, command, 1000) : Promise.reject(new Error('no guest agent channel'))),
+      agent: this.agentFigures,
       readFile: (path) => readFile(path, 'utf8'),
       pid,
       taps: this.taps,

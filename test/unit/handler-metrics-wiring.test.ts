@@ -36,7 +36,7 @@ const stats: DomainStats = {
 /** A launcher answering `stats` after `delayMs` (never, for Infinity), counting the requests. */
 class StandInLauncher {
   requests = 0;
-  readonly delayMs: number;
+  delayMs: number;
   constructor(delayMs = 0) {
     this.delayMs = delayMs;
   }
@@ -111,6 +111,17 @@ test('a VMI whose launcher does not answer in time is left out of that scrape, a
   assert.deepEqual(names, ['a']);
   await metrics.registry.metrics();
   assert.equal(slow.requests, 1, 'at most one collection in flight per VMI');
+});
+
+test('a VMI that answered before but is late now is reported with its last answer, until it no longer runs here', async () => {
+  const launcher = new StandInLauncher();
+  const { informer, metrics } = setup({ 'ns/a': launcher }, [runningVmi('a')]);
+  const resident = async () => seriesOf(await metrics.registry.metrics(), 'kubevirt_vmi_memory_resident_bytes').length;
+  assert.equal(await resident(), 1);
+  launcher.delayMs = Infinity;
+  assert.equal(await resident(), 1, 'its last answer');
+  informer.remove(runningVmi('a'));
+  assert.equal(await resident(), 0);
 });
 
 test('a VMI that went away has no series at the next scrape', async () => {

@@ -9,6 +9,7 @@ import {
   balloonMemory,
   blockStats,
   collectDomainStats,
+  collectGuestAgentFigures,
   filesystemStats,
   guestView,
   parseNetDev,
@@ -227,9 +228,7 @@ test('a snapshot asks every source at once and leaves out what fails or does not
       if (!(command in qmp)) throw new Error('unknown');
       return qmp[command];
     },
-    guestAgent: async () => {
-      throw new Error('no agent');
-    },
+    agent: { load: { load1m: 0.5 } },
     readFile: async (path) => {
       if (!(path in files)) throw new Error('ENOENT');
       return files[path];
@@ -250,5 +249,13 @@ test('a snapshot asks every source at once and leaves out what fails or does not
     [['default', 3, 1]],
   );
   assert.equal(stats.filesystems, undefined);
-  assert.equal(stats.load, undefined);
+  assert.deepEqual(stats.load, { load1m: 0.5 }, 'the guest agent figures as last read');
+});
+
+test('the guest agent figures keep what the agent answered and leave out what it refused', async () => {
+  const figures = await collectGuestAgentFigures(async (command) => {
+    if (command === 'guest-get-fsinfo') return [{ name: 'vda1', mountpoint: '/', type: 'ext4', 'used-bytes': 5, 'total-bytes': 10 }];
+    throw new Error(`The command ${command} has not been found`);
+  });
+  assert.deepEqual(figures, { filesystems: [{ diskName: 'vda1', mountPoint: '/', type: 'ext4', capacityBytes: 10, usedBytes: 5 }] });
 });
