@@ -1,6 +1,9 @@
 // What the cluster benchmarks share: the VMI they start (the test guest, small enough that a
-// 2-core node runs 30), a scratch namespace removed to the end, and how they report a distribution.
-import type { CoreV1Api } from '@kubernetes/client-node';
+// 2-core node runs 30), a scratch namespace removed to the end, containers' working sets, and how
+// they report a distribution.
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { PooledKubeConfig } from '../src/lib/kube.ts';
+import { rawRequest } from '../src/lib/raw-request.ts';
 
 export const TEST_GUEST_IMAGE = 'registry:5000/kubevirt-ts/test-guest-container-disk:devel';
 
@@ -50,4 +53,29 @@ export async function deleteNamespace(core: CoreV1Api, name: string): Promise<vo
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   throw new Error(`namespace ${name} still there after 5 minutes`);
+}
+
+interface Summary {
+  pods: { podRef: { name: string; namespace: string }; containers?: { name: string; memory?: { workingSetBytes?: number } }[] }[];
+}
+
+/**
+ * The working sets (bytes) of the named containers in the namespace, each name with one figure
+ * per pod, from every node's summary API: what `kubectl top` shows. The kubelet refreshes them
+ * every ~10 s.
+ */
+export async function workingSets(kc: PooledKubeConfig, namespace: string, containers: string[]): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const node of (await kc.makeApiClient(CoreV1Api).listNode()).items) {
+    const path = `/api/v1/nodes/${node.metadata!.name}/proxy/stats/summary`;
+    const summary = JSON.parse(await rawRequest(kc, 'GET', path)) as Summary;
+    for (const pod of summary.pods) {
+      if (pod.podRef.namespace !== namespace) continue;
+      for (const c of pod.containers ?? []) {
+        if (!containers.includes(c.name) || c.memory?.workingSetBytes === undefined) continue;
+        out.set(c.name, [...(out.get(c.name) ?? []), c.memory.workingSetBytes]);
+      }
+    }
+  }
+  return out;
 }

@@ -12,8 +12,7 @@
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { rawRequest } from '../src/lib/raw-request.ts';
-import { deleteNamespace, testGuestVmi } from './cluster.ts';
+import { deleteNamespace, testGuestVmi, workingSets } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,33 +43,12 @@ const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Summary {
-  pods: { podRef: { name: string; namespace: string }; containers?: { name: string; memory?: { workingSetBytes?: number } }[] }[];
-}
-
-/** Each component's working set now (bytes; its largest pod), from every node's summary. */
-async function workingSets(): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
-  for (const node of (await core.listNode()).items) {
-    const path = `/api/v1/nodes/${node.metadata!.name}/proxy/stats/summary`;
-    const summary = JSON.parse(await rawRequest(kc, 'GET', path)) as Summary;
-    for (const pod of summary.pods) {
-      if (pod.podRef.namespace !== values.namespace) continue;
-      for (const c of pod.containers ?? []) {
-        if (!(c.name in COMPONENTS) || c.memory?.workingSetBytes === undefined) continue;
-        out.set(c.name, [...(out.get(c.name) ?? []), c.memory.workingSetBytes]);
-      }
-    }
-  }
-  return out;
-}
-
 /** The largest of 3 readings 10 s apart, per component (its largest pod), and every pod's last one. */
 async function measure(): Promise<Map<string, { max: number; pods: number[] }>> {
   const result = new Map<string, { max: number; pods: number[] }>();
   for (let i = 0; i < 3; i++) {
     if (i) await sleep(10_000);
-    for (const [name, pods] of await workingSets()) {
+    for (const [name, pods] of await workingSets(kc, values.namespace, Object.keys(COMPONENTS))) {
       result.set(name, { max: Math.max(result.get(name)?.max ?? 0, ...pods), pods });
     }
   }
