@@ -21,8 +21,12 @@ const unsupported = (): never => {
 
 /** The document as plain data, or undefined when it uses YAML this reader leaves to the `yaml` package. */
 export function parseKubeconfigYaml(text: string): unknown {
+  const document = text.replace(/^\uFEFF/, '');
+  // YAML's white space is the space and the tab; the reader's trimming and patterns take any of
+  // JavaScript's, so a document holding another (a no-break space, a form feed) is left to the package.
+  if (/[^\S \t\r\n]/.test(document)) return undefined;
   const lines: Line[] = [];
-  for (const raw of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
+  for (const raw of document.split(/\r?\n/)) {
     const content = raw.trimStart();
     if (content === '' || content.startsWith('#')) continue;
     const indentation = raw.slice(0, raw.length - content.length);

@@ -227,6 +227,12 @@ test("kubectl's YAML is read without the yaml package, to the same data", () => 
     assert.equal(parseKubeconfigYaml(text), undefined, text);
 });
 
+test('the YAML reader leaves a document with white space other than spaces and tabs to the package', () => {
+  // fast-check found it: a value of one no-break space, which YAML reads as a string.
+  assert.equal(parseKubeconfigYaml('"": \u00a0\n'), undefined);
+  assert.deepEqual(parseYaml('"": \u00a0\n'), { '': '\u00a0' });
+});
+
 test('the YAML reader reads what the yaml package reads, or leaves it to the package', () => {
   const key = fc.oneof(
     fc.constantFrom('name', 'server', 'user', 'as-groups', 'a b', '-x', 'k:v', "it's", '#c'),
