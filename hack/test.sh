@@ -12,6 +12,8 @@ log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
 log "generated manifests are current"
 node hack/generate.ts --check
+log "KubeVirt's Prometheus rules load (promtool, built from the Prometheus module)"
+"$(bash hack/cluster/build-go.sh prometheus)/promtool" check rules manifests/kubevirt-prometheus-rules.yaml
 log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
