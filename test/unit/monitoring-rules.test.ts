@@ -28,7 +28,7 @@ test("every alert carries upstream's labels and annotations; the install's own c
 
 test('every recorded series an expression reads is recorded by these rules, before the alerts that read it', () => {
   const recorded = new Set(records.map((r) => r.record));
-  assert.equal(groups[0].rules.every((r) => 'record' in r), true);
+  assert.ok(groups[0].rules.every((r) => 'record' in r));
   for (const r of rules) {
     // Outside string literals (label values, regular expressions).
     for (const [name] of r.expr.replace(/"[^"]*"/g, '""').matchAll(/\b[a-z_]+:[a-z_:0-9]+/g)) {
