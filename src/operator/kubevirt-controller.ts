@@ -29,7 +29,14 @@ import { planFillPodCa, planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { commonInstancetypes } from './common-instancetypes.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
-import { monitoringCandidates, monitoringObjects, PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD, type MonitoringInstall } from './monitoring.ts';
+import {
+  monitoringCandidates,
+  monitoringObjects,
+  monitoringObjectsIn,
+  PROMETHEUS_RULE_CRD,
+  SERVICE_MONITOR_CRD,
+  type MonitoringInstall,
+} from './monitoring.ts';
 
 /** Re-apply everything this often even when nothing seems to have changed, to put back what was removed. */
 const RESYNC_MS = 5 * 60 * 1000;
@@ -190,12 +197,18 @@ export class KubeVirtController {
     return undefined;
   }
 
-  /** Deletes the monitoring objects applied before that `monitoring` no longer has (a CRD or the account went, the CR changed). */
+  /**
+   * Deletes the monitoring objects `monitoring` does not have (a CRD or the account went, the CR
+   * changed): those in the install's namespace by name, a ServiceMonitor elsewhere if applied before.
+   */
   async #pruneMonitoring(monitoring: MonitoringInstall | undefined): Promise<void> {
     const id = (o: InstallObject) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`;
     const now = (monitoring ? monitoringObjects(this.#namespace, monitoring) : []) as InstallObject[];
     const kept = new Set(now.map(id));
-    for (const old of this.#monitoringApplied) if (!kept.has(id(old))) await this.#api.delete(old);
+    const stale = new Map<string, InstallObject>();
+    for (const o of [...this.#monitoringApplied, ...(monitoringObjectsIn(this.#namespace) as InstallObject[])])
+      if (!kept.has(id(o))) stale.set(id(o), o);
+    for (const o of stale.values()) await this.#api.delete(o);
     this.#monitoringApplied = now;
   }
 

@@ -88,3 +88,15 @@ export function monitoringObjects(namespace: string, m: MonitoringInstall): Obj[
   }
   return objects;
 }
+
+/** Every monitoring object that may be in the install's namespace: what is not desired there is removed by name. */
+export function monitoringObjectsIn(namespace: string): Obj[] {
+  const all = {
+    namespace,
+    account: DEFAULT_MONITOR_ACCOUNT,
+    serviceMonitorNamespace: namespace,
+    serviceMonitors: true,
+    prometheusRules: true,
+  };
+  return monitoringObjects(namespace, all);
+}

@@ -216,12 +216,18 @@ test("with the Prometheus Operator's CRDs and the CR's monitoring account, the i
     | undefined;
   assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', namespace: 'obs', name: 'prom' }]);
 
+  api.deleted = [];
   api.crds.delete('servicemonitors.monitoring.coreos.com');
   informers.kubevirts.upsert({ ...kv, metadata: { ...kv.metadata, resourceVersion: '7' } });
   await controller.reconcile('kubevirt/kubevirt');
   assert.deepEqual(
     api.deleted.map((o) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`),
-    ['Role/kubevirt/kubevirt-monitoring', 'RoleBinding/kubevirt/kubevirt-monitoring', 'ServiceMonitor/obs/prometheus-kubevirt-rules'],
+    [
+      'Role/kubevirt/kubevirt-monitoring',
+      'RoleBinding/kubevirt/kubevirt-monitoring',
+      'ServiceMonitor/obs/prometheus-kubevirt-rules',
+      'ServiceMonitor/kubevirt/prometheus-kubevirt-rules',
+    ],
     'without ServiceMonitors the account has no role either; the rules stay',
   );
 });
