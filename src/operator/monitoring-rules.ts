@@ -378,9 +378,8 @@ const filesystemUsePercent = `100 * kubevirt_vmi_filesystem_used_bytes{${guestFi
 /** `expr` with a `vm` label copied from `from` (console plugins link an alert to its VM by it). */
 const withVm = (expr: string, from = 'name') => `label_replace(${expr}, "vm", "$1", "${from}", "(.+)")`;
 
-/** Running VMIs, their `vm` label the VMI's name and `name` the launcher pod's (as the memory alerts report them). */
-const runningVmis =
-  'topk by (namespace, name) (1, label_replace(label_replace(kubevirt_vmi_info{phase="running"}, "vm", "$1", "name", "(.+)"), "name", "$1", "vmi_pod", "(.+)"))';
+/** Running VMIs, one series each, with a `vm` label: their name. */
+const runningVmis = 'topk by (namespace, name) (1, label_replace(kubevirt_vmi_info{phase="running"}, "vm", "$1", "name", "(.+)"))';
 
 /** Alerts about VMs (their own namespace is in the series). */
 const vmAlerts: AlertSpec[] = [
