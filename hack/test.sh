@@ -12,8 +12,10 @@ log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
 log "generated manifests are current"
 node hack/generate.ts --check
-log "KubeVirt's Prometheus rules load (promtool, built from the Prometheus module)"
-"$(bash hack/cluster/build-go.sh prometheus)/promtool" check rules manifests/kubevirt-prometheus-rules.yaml
+log "KubeVirt's Prometheus rules load and compute what they should (promtool, built from the Prometheus module)"
+promtool="$(bash hack/cluster/build-go.sh prometheus)/promtool"
+"$promtool" check rules manifests/kubevirt-prometheus-rules.yaml
+"$promtool" test rules test/rules/kubevirt-rules.test.yaml
 log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 
