@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (npm test): installs what it needs, then runs every test tier:
-# format and lint (Biome), typecheck, generated manifests, unit tests, integration tests (QEMU on
-# this host), then the cluster tests on a fresh local cluster.
+# format and lint (Biome), typecheck, generated manifests, Prometheus rules (promtool), unit tests,
+# integration tests (QEMU on this host), then the cluster tests on a fresh local cluster.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_node_modules
