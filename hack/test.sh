@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command (npm test): installs what it needs, then runs every test tier:
-# format and lint (Biome), typecheck, generated manifests, unit tests, integration tests (QEMU on
-# this host), then the cluster tests on a fresh local cluster.
+# format and lint (Biome), typecheck, generated manifests, Prometheus rules (promtool), unit tests,
+# integration tests (QEMU on this host), then the cluster tests on a fresh local cluster.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 ensure_node_modules
@@ -12,6 +12,10 @@ log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
 log "generated manifests are current"
 node hack/generate.ts --check
+log "KubeVirt's Prometheus rules load and compute what they should (promtool, built from the Prometheus module)"
+promtool="$(bash hack/cluster/build-go.sh prometheus)/promtool"
+"$promtool" check rules manifests/kubevirt-prometheus-rules.yaml
+"$promtool" test rules test/rules/kubevirt-rules.test.yaml
 log "unit tests"
 node --test --test-reporter=spec 'test/unit/**/*.test.ts'
 

@@ -476,6 +476,15 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       { Entrypoint: ['/usr/local/bin/coredns'] },
       push,
     ),
+  // The local cluster's Prometheus (hack/cluster/prometheus.ts), without its web UI (the API
+  // answers queries); a static program, alone in its image.
+  prometheus: (registry, push) =>
+    pushImage(
+      `${registry}/kubevirt-ts/prometheus:${TAG}`,
+      [goProgram('prometheus', 'prometheus')],
+      { Entrypoint: ['/usr/local/bin/prometheus'], User: '65534:65534' },
+      push,
+    ),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the upstream programs that one module under hack/cluster pins (k8s, local-path), from
-# the Go module proxy. A module's programs.sh names them (PROGRAMS: name=package) and their
-# link flags (LDFLAGS). Output: $KVTS_CACHE/<module>-<pin>/bin, rebuilt only when the pin
-# (go.mod, go.sum, the module's own Go files) changes.
+# Builds the upstream programs that one module under hack/cluster pins (k8s, local-path,
+# prometheus), from the Go module proxy. A module's programs.sh names them (PROGRAMS:
+# name=package), their link flags (LDFLAGS) and build tags (TAGS, comma-separated). Output:
+# $KVTS_CACHE/<module>-<pin>/bin, rebuilt only when the pin (go.mod, go.sum, the module's own
+# Go files) changes.
 # Usage: build-go.sh MODULE [--cached-only]; with --cached-only it prints the directory if the
 # programs are built, and builds nothing.
 set -euo pipefail
@@ -14,6 +15,7 @@ pin=$(cd "$mod" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum |
 out="$cache/$module-$pin/bin"
 PROGRAMS=()
 LDFLAGS=""
+TAGS=""
 cd "$mod"
 source ./programs.sh
 
@@ -30,7 +32,7 @@ for p in "${PROGRAMS[@]}"; do
   if [ -x "$out.tmp/$name" ]; then continue; fi
   start=$(date +%s)
   echo "build-go: [$i/${#PROGRAMS[@]}] building $name ($pkg) ..." >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$out.tmp/$name.partial" "$pkg"
+  CGO_ENABLED=0 go build -trimpath -tags "$TAGS" -ldflags "$LDFLAGS" -o "$out.tmp/$name.partial" "$pkg"
   mv "$out.tmp/$name.partial" "$out.tmp/$name"
   echo "build-go: [$i/${#PROGRAMS[@]}] $name done in $(( $(date +%s) - start ))s" >&2
 done

@@ -255,5 +255,8 @@ node "$CLUSTER_DIR/local-path.ts" --path "$STATE/local-path"
 # Cluster DNS: Services and pods by name (svc.cluster.local), as on any real cluster.
 node "$REPO_ROOT/images/build.ts" coredns
 node "$CLUSTER_DIR/coredns.ts" --ip "$CLUSTER_DNS_IP"
+# Prometheus in the monitoring namespace, scraping kubevirt-ts once it is installed.
+node "$REPO_ROOT/images/build.ts" prometheus
+node "$CLUSTER_DIR/prometheus.ts"
 log "cluster up in $(( $(date +%s) - started ))s; logs in $LOGS"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"

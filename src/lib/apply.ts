@@ -30,6 +30,8 @@ const RESOURCES: Record<string, { group: string; plural: string; namespaced: boo
   APIService: { group: 'apiregistration.k8s.io', plural: 'apiservices', namespaced: false },
   VirtualMachineClusterInstancetype: { group: 'instancetype.kubevirt.io', plural: 'virtualmachineclusterinstancetypes', namespaced: false },
   VirtualMachineClusterPreference: { group: 'instancetype.kubevirt.io', plural: 'virtualmachineclusterpreferences', namespaced: false },
+  ServiceMonitor: { group: 'monitoring.coreos.com', plural: 'servicemonitors', namespaced: true },
+  PrometheusRule: { group: 'monitoring.coreos.com', plural: 'prometheusrules', namespaced: true },
 };
 
 export interface ApplyObject {

@@ -6,6 +6,7 @@
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
+import type { MonitoringInstall } from './monitoring.ts';
 
 export interface InstallParams {
   namespace: string;
@@ -17,6 +18,8 @@ export interface InstallParams {
   caBundle: string;
   /** Serve DataVolumes (cdi.kubevirt.io) ourselves: false where CDI itself is installed. */
   cdi: boolean;
+  /** The Prometheus Operator's objects, where one is installed and its service account found. */
+  monitoring?: MonitoringInstall;
 }
 
 type Obj = Record<string, unknown>;

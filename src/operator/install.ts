@@ -17,6 +17,7 @@ import {
   nodeCommand,
   type InstallParams,
 } from './components.ts';
+import { monitoringObjects } from './monitoring.ts';
 import { userClusterRoles } from './rbac.ts';
 
 type Obj = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string; labels?: Record<string, string> } };
@@ -43,6 +44,7 @@ export function desiredInstall(p: InstallParams): Obj[] {
     ...userClusterRoles().map((r) => managed(r as Obj)),
     ...(componentObjects(p) as Obj[]),
     ...(p.cdi ? cdiObjects(p).map(managed) : []),
+    ...(p.monitoring ? monitoringObjects(p.namespace, p.monitoring).map(managed) : []),
   ];
 }
 
@@ -244,6 +246,8 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
         { apiGroups: ['apiregistration.k8s.io'], resources: ['apiservices'], verbs: all },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'secrets', 'configmaps'], verbs: all },
         { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
+        // For a Prometheus Operator in the cluster: its CRDs are looked up, its objects written.
+        { apiGroups: ['monitoring.coreos.com'], resources: ['servicemonitors', 'prometheusrules'], verbs: all },
         // The catalogue of common cluster instance types and preferences.
         {
           apiGroups: ['instancetype.kubevirt.io'],

@@ -10,6 +10,7 @@ import {
   type V1CustomResourceDefinition,
   type V1ConfigMap,
   type V1Secret,
+  type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
 import { applyObject, deleteObject } from '../lib/apply.ts';
@@ -55,6 +56,10 @@ export class OperatorKubeApi implements KubeVirtControllerApi {
 
   readCrd(name: string): Promise<V1CustomResourceDefinition> {
     return this.#apiextensions.readCustomResourceDefinition({ name });
+  }
+
+  readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
+    return this.#core.readNamespacedServiceAccount({ name, namespace });
   }
 
   async vmisExist(): Promise<boolean> {

@@ -12,6 +12,7 @@ import type {
   V1DaemonSet,
   V1Deployment,
   V1Secret,
+  V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
 import type { KubeVirt, KubeVirtStatus } from '../api/types.ts';
@@ -28,6 +29,14 @@ import { planFillPodCa, planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { commonInstancetypes } from './common-instancetypes.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
+import {
+  monitoringCandidates,
+  monitoringObjects,
+  monitoringObjectsIn,
+  PROMETHEUS_RULE_CRD,
+  SERVICE_MONITOR_CRD,
+  type MonitoringInstall,
+} from './monitoring.ts';
 
 /** Re-apply everything this often even when nothing seems to have changed, to put back what was removed. */
 const RESYNC_MS = 5 * 60 * 1000;
@@ -47,6 +56,7 @@ export interface KubeVirtControllerApi {
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
   readApiService(name: string): Promise<V1APIService>;
   readCrd(name: string): Promise<V1CustomResourceDefinition>;
+  readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount>;
   /** Whether any VMI exists, in any namespace. */
   vmisExist(): Promise<boolean>;
   patchKubeVirt(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<KubeVirt>>;
@@ -87,6 +97,8 @@ export class KubeVirtController {
   /** When the catalogue of common instance types and preferences was last applied (0: not since the install changed). */
   #catalogueAppliedAt = 0;
   #cdiInstalled: boolean | undefined;
+  /** The monitoring objects applied last: those the next install no longer has are deleted. */
+  #monitoringApplied: InstallObject[] = [];
 
   constructor(options: KubeVirtControllerOptions) {
     this.#api = options.api;
@@ -135,11 +147,13 @@ export class KubeVirtController {
       await this.#syncUploadTokenKey();
       fillPodCaCheck = await this.#syncFillPodCa(kv);
     }
-    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi });
+    const monitoring = await this.#monitoring(kv);
+    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi, monitoring });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
     if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
       const started = this.#now().getTime();
       for (const obj of desired) await this.#api.apply(obj);
+      await this.#pruneMonitoring(monitoring);
       this.#lastApplied = { hash, at: this.#now().getTime() };
       this.#catalogueAppliedAt = 0;
       this.#log.info('install objects applied', { objects: desired.length, ms: this.#now().getTime() - started, image: images.image });
@@ -163,6 +177,39 @@ export class KubeVirtController {
     const nextCheck = Math.min(pki.nextCheck.getTime(), fillPodCaCheck?.getTime() ?? Number.POSITIVE_INFINITY);
     const untilRenewal = Math.max(1000, nextCheck - this.#now().getTime());
     this.#queue.addAfter(key, Math.min(waiting.length ? 3000 : RESYNC_MS, untilRenewal));
+  }
+
+  /**
+   * The Prometheus Operator's objects to install, as upstream decides: where the cluster serves
+   * ServiceMonitors or PrometheusRules and the monitoring service account exists (the CR's
+   * monitorNamespace/monitorAccount, else upstream's defaults).
+   */
+  async #monitoring(kv: Typed<KubeVirt>): Promise<MonitoringInstall | undefined> {
+    const serves = async (crd: string) => (await this.#api.readCrd(crd).catch(ignoreNotFound)) !== undefined;
+    const serviceMonitors = await serves(SERVICE_MONITOR_CRD);
+    const prometheusRules = await serves(PROMETHEUS_RULE_CRD);
+    if (!serviceMonitors && !prometheusRules) return undefined;
+    for (const { namespace, account } of monitoringCandidates(kv)) {
+      if (!(await this.#api.readServiceAccount(namespace, account).catch(ignoreNotFound))) continue;
+      const serviceMonitorNamespace = kv.spec?.serviceMonitorNamespace || namespace;
+      return { namespace, account, serviceMonitorNamespace, serviceMonitors, prometheusRules };
+    }
+    return undefined;
+  }
+
+  /**
+   * Deletes the monitoring objects `monitoring` does not have (a CRD or the account went, the CR
+   * changed): those in the install's namespace by name, a ServiceMonitor elsewhere if applied before.
+   */
+  async #pruneMonitoring(monitoring: MonitoringInstall | undefined): Promise<void> {
+    const id = (o: InstallObject) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`;
+    const now = (monitoring ? monitoringObjects(this.#namespace, monitoring) : []) as InstallObject[];
+    const kept = new Set(now.map(id));
+    const stale = new Map<string, InstallObject>();
+    for (const o of [...this.#monitoringApplied, ...(monitoringObjectsIn(this.#namespace) as InstallObject[])])
+      if (!kept.has(id(o))) stale.set(id(o), o);
+    for (const o of stale.values()) await this.#api.delete(o);
+    this.#monitoringApplied = now;
   }
 
   /** Applies the common instance types and preferences; a failure is logged and tried again at the next reconcile. */
@@ -324,7 +371,13 @@ export class KubeVirtController {
       return;
     }
     const images = componentImages(kv, this.#images);
-    const installed = desiredInstall({ namespace: this.#namespace, ...images, caBundle: '', cdi: await this.#servesDataVolumes() });
+    const installed = desiredInstall({
+      namespace: this.#namespace,
+      ...images,
+      caBundle: '',
+      cdi: await this.#servesDataVolumes(),
+      monitoring: await this.#monitoring(kv),
+    });
     const pkiSecrets = ['kubevirt-ca', UPLOAD_TOKEN_SECRET, FILL_POD_CA_SECRET, ...leafCertificates(this.#namespace).map((l) => l.secret)];
     const pki = pkiSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.#namespace } }));
     const bundle = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubevirt-ca', namespace: this.#namespace } };

@@ -3,7 +3,15 @@
 // out, which keeps what is applied so the PKI read back is what was written.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1APIService, V1CustomResourceDefinition, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret } from '@kubernetes/client-node';
+import type {
+  V1APIService,
+  V1CustomResourceDefinition,
+  V1ConfigMap,
+  V1DaemonSet,
+  V1Deployment,
+  V1Secret,
+  V1ServiceAccount,
+} from '@kubernetes/client-node';
 import type { KubeVirt } from '../../src/api/types.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
 import { WorkQueue } from '../../src/lib/workqueue.ts';
@@ -60,12 +68,20 @@ class RecordingApi implements KubeVirtControllerApi {
     return { status: { conditions: [{ type: 'Available', status: 'True' }] } };
   }
 
-  /** The DataVolume CRD found in the cluster: none, unless a test installs CDI. */
-  dataVolumeCrd: V1CustomResourceDefinition | undefined;
+  /** The CRDs of others found in the cluster, by name: none, unless a test installs them. */
+  readonly crds = new Map<string, V1CustomResourceDefinition>();
+  /** The service accounts outside the install, as namespace/name. */
+  readonly serviceAccounts = new Set<string>();
 
   async readCrd(name: string): Promise<V1CustomResourceDefinition> {
-    if (!this.dataVolumeCrd) throw apiError(404, `customresourcedefinitions "${name}" not found`);
-    return this.dataVolumeCrd;
+    const crd = this.crds.get(name);
+    if (!crd) throw apiError(404, `customresourcedefinitions "${name}" not found`);
+    return crd;
+  }
+
+  async readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
+    if (!this.serviceAccounts.has(`${namespace}/${name}`)) throw apiError(404, `serviceaccounts "${name}" not found`);
+    return { metadata: { namespace, name } };
   }
 
   async vmisExist(): Promise<boolean> {
@@ -173,4 +189,45 @@ test('a deleted CR is uninstalled, in reverse order with its PKI, once no VMI is
   const [ca, ...leaves] = pkiNames.filter((n) => n.startsWith('Secret/'));
   assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ca, uploadKey, fillPodCa, ...leaves, 'ConfigMap/kubevirt-ca']);
   assert.deepEqual(api.patches, [[{ op: 'replace', path: '/metadata/finalizers', value: ['other'] }]]);
+});
+
+test("with the Prometheus Operator's CRDs and the CR's monitoring account, the install has the ServiceMonitor, rules and RBAC; they go with the CRDs", async (t) => {
+  const kv = kubevirt();
+  kv.spec = { monitorNamespace: 'obs', monitorAccount: 'prom' };
+  const { api, informers, controller } = setup(t, [kv]);
+  for (const crd of ['servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com'])
+    api.crds.set(crd, { metadata: { name: crd }, spec: {} as V1CustomResourceDefinition['spec'] });
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.ok(!api.applied.some((o) => o.kind === 'ServiceMonitor'), 'no account, no monitoring objects');
+
+  api.serviceAccounts.add('monitoring/prometheus-k8s');
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.ok(!api.applied.some((o) => o.kind === 'ServiceMonitor'), "upstream's default account does not stand in for the CR's");
+
+  api.serviceAccounts.add('obs/prom');
+  informers.kubevirts.upsert({ ...kv, metadata: { ...kv.metadata, resourceVersion: '6' } });
+  await controller.reconcile('kubevirt/kubevirt');
+  const at = (kind: string) => api.applied.find((o) => o.kind === kind);
+  assert.equal(at('ServiceMonitor')?.metadata?.namespace, 'obs');
+  assert.equal(at('PrometheusRule')?.metadata?.namespace, NAMESPACE);
+  assert.equal(at('PrometheusRule')?.metadata?.name, 'prometheus-kubevirt-rules');
+  const binding = api.applied.find((o) => o.kind === 'RoleBinding' && o.metadata?.name === 'kubevirt-monitoring') as
+    | (InstallObject & { subjects: unknown[] })
+    | undefined;
+  assert.deepEqual(binding?.subjects, [{ kind: 'ServiceAccount', namespace: 'obs', name: 'prom' }]);
+
+  api.deleted = [];
+  api.crds.delete('servicemonitors.monitoring.coreos.com');
+  informers.kubevirts.upsert({ ...kv, metadata: { ...kv.metadata, resourceVersion: '7' } });
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(
+    api.deleted.map((o) => `${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`),
+    [
+      'Role/kubevirt/kubevirt-monitoring',
+      'RoleBinding/kubevirt/kubevirt-monitoring',
+      'ServiceMonitor/obs/prometheus-kubevirt-rules',
+      'ServiceMonitor/kubevirt/prometheus-kubevirt-rules',
+    ],
+    'without ServiceMonitors the account has no role either; the rules stay',
+  );
 });
