@@ -255,5 +255,8 @@ node "$CLUSTER_DIR/local-path.ts" --path "$STATE/local-path"
 # Cluster DNS: Services and pods by name (svc.cluster.local), as on any real cluster.
 node "$REPO_ROOT/images/build.ts" coredns
 node "$CLUSTER_DIR/coredns.ts" --ip "$CLUSTER_DNS_IP"
+# The resource metrics API (kubectl top, HorizontalPodAutoscalers on CPU): metrics-server.
+node "$REPO_ROOT/images/build.ts" metrics-server
+node "$CLUSTER_DIR/metrics-server.ts" --pki "$PKI"
 log "cluster up in $(( $(date +%s) - started ))s; logs in $LOGS"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"
