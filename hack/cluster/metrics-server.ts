@@ -19,7 +19,10 @@ const base64Of = (file: string) => readFileSync(join(pki, file)).toString('base6
 const NAMESPACE = 'kube-system';
 const NAME = 'metrics-server';
 const PORT = 4443;
-const image = `${values.registry}/kubevirt-ts/metrics-server:devel`;
+// Pinned to the digest images/build.ts pushed, so a rebuilt image replaces the running one.
+const repository = `${values.registry}/kubevirt-ts/metrics-server`;
+const inspected = execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${repository}:devel`], { encoding: 'utf8' });
+const image = `${repository}@${JSON.parse(inspected).Digest}`;
 const serviceAccount = { kind: 'ServiceAccount', name: NAME, namespace: NAMESPACE };
 const clusterRoleBinding = (name: string, role: string) => ({
   apiVersion: 'rbac.authorization.k8s.io/v1',
