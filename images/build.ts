@@ -485,6 +485,14 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       { Entrypoint: ['/usr/local/bin/prometheus'], User: '65534:65534' },
       push,
     ),
+  // The local cluster's resource metrics API; a static program, alone in its image.
+  'metrics-server': (registry, push) =>
+    pushImage(
+      `${registry}/kubevirt-ts/metrics-server:${TAG}`,
+      [goProgram('metrics-server', 'metrics-server')],
+      { Entrypoint: ['/usr/local/bin/metrics-server'] },
+      push,
+    ),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the upstream programs that one module under hack/cluster pins (k8s, local-path,
-# prometheus), from the Go module proxy. A module's programs.sh names them (PROGRAMS:
-# name=package), their link flags (LDFLAGS) and build tags (TAGS, comma-separated). Output:
-# $KVTS_CACHE/<module>-<pin>/bin, rebuilt only when the pin (go.mod, go.sum, the module's own
-# Go files) changes.
+# Builds the upstream programs that one module under hack/cluster pins (k8s, local-path, coredns,
+# metrics-server, prometheus), from the Go module proxy. A module's programs.sh names them
+# (PROGRAMS: name=package), their link flags (LDFLAGS) and build tags (TAGS, comma-separated).
+# Output: $KVTS_CACHE/<module>-<pin>/bin, rebuilt only when the pin (go.mod, go.sum, the
+# module's own Go files) changes.
 # Usage: build-go.sh MODULE [--cached-only]; with --cached-only it prints the directory if the
 # programs are built, and builds nothing.
 set -euo pipefail

@@ -32,6 +32,8 @@ cert kube-proxy ca "/CN=system:kube-proxy" client
 cert kubelet-client ca "/O=system:nodes/CN=system:node:$NODE_NAME" client
 cert kubelet ca "/CN=$NODE_NAME" server "DNS:$NODE_NAME,IP:$NODE_IP,IP:127.0.0.1"
 cert etcd ca "/CN=etcd" server "DNS:localhost,IP:127.0.0.1"
+# metrics-server behind its APIService (metrics-server.ts), which names this CA.
+cert metrics-server ca "/CN=metrics-server.kube-system.svc" server "DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local"
 [ -f sa.key ] || { openssl genrsa -out sa.key 2048 2>/dev/null && openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null; }
 
 kubeconfig() { # file, user cert name

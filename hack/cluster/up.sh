@@ -255,6 +255,9 @@ node "$CLUSTER_DIR/local-path.ts" --path "$STATE/local-path"
 # Cluster DNS: Services and pods by name (svc.cluster.local), as on any real cluster.
 node "$REPO_ROOT/images/build.ts" coredns
 node "$CLUSTER_DIR/coredns.ts" --ip "$CLUSTER_DNS_IP"
+# The resource metrics API (kubectl top, HorizontalPodAutoscalers on CPU): metrics-server.
+node "$REPO_ROOT/images/build.ts" metrics-server
+node "$CLUSTER_DIR/metrics-server.ts" --pki "$PKI"
 # Prometheus in the monitoring namespace, scraping kubevirt-ts once it is installed.
 node "$REPO_ROOT/images/build.ts" prometheus
 node "$CLUSTER_DIR/prometheus.ts"

@@ -16,6 +16,7 @@ import type {
   VirtualMachineSpec,
 } from '../api/types.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
+import { isReady } from './replicaset.ts';
 import { TEMPLATE_HASH_ANNOTATION, templateHash } from './vm.ts';
 
 export const POOL_KIND = 'VirtualMachinePool';
@@ -259,15 +260,23 @@ export function planPool(
     plan.update.push({ vm, patch: updatePatch(pool, vm, ordinal, revision) });
   }
   if (plan.update.length || pool.spec.updateStrategy?.opportunistic) return plan;
+  // VMIs restarted by an earlier sync are still down (deleted, starting, not yet Ready): they count
+  // against maxUnavailable, so the update rolls through the pool instead of taking it all down.
+  const unavailable = live.filter((vm) => !isAvailable(vmiOf(vm.metadata.name!))).length;
+  const restartable = maxUnavailable(pool) - unavailable;
   for (const vm of live) {
+    if (plan.restart.length >= restartable) break;
     const vmi = vmiOf(vm.metadata.name!);
     if (!vmi || vmi.metadata.deletionTimestamp) continue;
     const started = vmi.metadata.annotations?.[TEMPLATE_HASH_ANNOTATION];
     if (started !== undefined && started !== templateHash(vm)) plan.restart.push(vmi);
   }
-  plan.restart = plan.restart.slice(0, maxUnavailable(pool));
   return plan;
 }
+
+/** A VMI that serves (upstream's isVMIReady): Running and Ready, not being deleted. A VM without one is unavailable. */
+const isAvailable = (vmi: VirtualMachineInstance | undefined) =>
+  !!vmi && !vmi.metadata.deletionTimestamp && vmi.status?.phase === 'Running' && isReady(vmi);
 
 /** How many VMIs may be restarted at once by a proactive update (upstream's maxUnavailable, 100% by default, at least 1). */
 function maxUnavailable(pool: VirtualMachinePool): number {

@@ -40,12 +40,17 @@ export interface ApplyObject {
   metadata?: { name?: string; namespace?: string };
 }
 
-export function objectPath(obj: ApplyObject): string {
+/** The collection an object of this kind lives in (in its namespace, for a namespaced kind). */
+function collectionPath(obj: ApplyObject): string {
   const resource = RESOURCES[obj.kind ?? ''];
   if (!resource) throw new Error(`no API path known for kind ${obj.kind}`);
   const base = resource.group ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`;
   const ns = resource.namespaced ? `/namespaces/${obj.metadata?.namespace}` : '';
-  return `${base}${ns}/${resource.plural}/${encodeURIComponent(obj.metadata?.name ?? '')}`;
+  return `${base}${ns}/${resource.plural}`;
+}
+
+export function objectPath(obj: ApplyObject): string {
+  return `${collectionPath(obj)}/${encodeURIComponent(obj.metadata?.name ?? '')}`;
 }
 
 /** Server-side apply, taking ownership of every field given (force), as an installer does. */
@@ -56,12 +61,17 @@ export async function applyObject(kc: KubeConfig, obj: ApplyObject, fieldManager
   });
 }
 
+const ignoreGone = (error: unknown) => {
+  if (!(error instanceof ApiError && error.code === 404)) throw error;
+};
+const BACKGROUND = { contentType: 'application/json', body: JSON.stringify({ propagationPolicy: 'Background' }) };
+
 /** Deletes an object; one already gone is fine. */
 export async function deleteObject(kc: KubeConfig, obj: ApplyObject): Promise<void> {
-  await rawRequest(kc, 'DELETE', objectPath(obj), {
-    contentType: 'application/json',
-    body: JSON.stringify({ propagationPolicy: 'Background' }),
-  }).catch((error) => {
-    if (!(error instanceof ApiError && error.code === 404)) throw error;
-  });
+  await rawRequest(kc, 'DELETE', objectPath(obj), BACKGROUND).catch(ignoreGone);
+}
+
+/** Deletes every object of a kind (`obj`'s apiVersion, kind and namespace) that the label selector matches; a kind not served is fine. */
+export async function deleteObjects(kc: KubeConfig, obj: ApplyObject, labelSelector: string): Promise<void> {
+  await rawRequest(kc, 'DELETE', `${collectionPath(obj)}?labelSelector=${encodeURIComponent(labelSelector)}`, BACKGROUND).catch(ignoreGone);
 }

@@ -334,6 +334,10 @@ export function commonClusterPreferences(): Obj[] {
   });
 }
 
+/** The kinds the catalogue is made of (its API version is instancetype.kubevirt.io/v1beta1). */
+export const CATALOGUE_KINDS = ['VirtualMachineClusterInstancetype', 'VirtualMachineClusterPreference'] as const;
+export type CatalogueKind = (typeof CATALOGUE_KINDS)[number];
+
 /** The whole catalogue, instance types then preferences. */
 export function commonInstancetypes(): Obj[] {
   return [...commonClusterInstancetypes(), ...commonClusterPreferences()];

@@ -252,7 +252,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
         {
           apiGroups: ['instancetype.kubevirt.io'],
           resources: ['virtualmachineclusterinstancetypes', 'virtualmachineclusterpreferences'],
-          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
         },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

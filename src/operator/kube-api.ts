@@ -13,8 +13,9 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
-import { applyObject, deleteObject } from '../lib/apply.ts';
+import { applyObject, deleteObject, deleteObjects } from '../lib/apply.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
+import type { CatalogueKind } from './common-instancetypes.ts';
 import type { InstallObject, KubeVirtControllerApi } from './kubevirt-controller.ts';
 
 const KUBEVIRTS = { group: 'kubevirt.io', version: 'v1', plural: 'kubevirts' };
@@ -40,6 +41,10 @@ export class OperatorKubeApi implements KubeVirtControllerApi {
 
   delete(object: InstallObject): Promise<void> {
     return deleteObject(this.#kc, object);
+  }
+
+  deleteAll(kind: CatalogueKind, labelSelector: string): Promise<void> {
+    return deleteObjects(this.#kc, { apiVersion: 'instancetype.kubevirt.io/v1beta1', kind }, labelSelector);
   }
 
   readSecret(namespace: string, name: string): Promise<V1Secret> {

@@ -1,8 +1,9 @@
 // The KubeVirt controller: it keeps the PKI current (planPki), applies every
 // install object with server-side apply (desiredInstall), so that a deleted
 // or edited object comes back, reports Deployed/Available only when all
-// components are ready (kubevirtStatus), and uninstalls everything when the
-// CR is deleted.
+// components are ready (kubevirtStatus), keeps the catalogue of common instance
+// types and preferences in place (or removes it when the CR turns it off), and
+// uninstalls everything, the catalogue first, when the CR is deleted.
 import { createHash, randomBytes } from 'node:crypto';
 import type {
   KubernetesObject,
@@ -27,7 +28,7 @@ import type { WorkQueue } from '../lib/workqueue.ts';
 import { UPLOAD_API_SERVICE } from './cdi-components.ts';
 import { planFillPodCa, planPki, type KeyPair } from './certs.ts';
 import { leafCertificates, MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
-import { commonInstancetypes } from './common-instancetypes.ts';
+import { CATALOGUE_KINDS, type CatalogueKind, commonInstancetypes } from './common-instancetypes.ts';
 import { componentImages, desiredInstall, KUBEVIRT_FINALIZER, kubevirtStatus, workloadWaiting, type ImageSettings } from './install.ts';
 import {
   monitoringCandidates,
@@ -52,6 +53,8 @@ export interface KubeVirtControllerApi {
   apply(object: InstallObject): Promise<void>;
   /** Deletes an object; one already gone is fine. */
   delete(object: InstallObject): Promise<void>;
+  /** Deletes every catalogue object of a kind that the label selector matches; a kind no longer served is fine. */
+  deleteAll(kind: CatalogueKind, labelSelector: string): Promise<void>;
   readSecret(namespace: string, name: string): Promise<V1Secret>;
   readConfigMap(namespace: string, name: string): Promise<V1ConfigMap>;
   readApiService(name: string): Promise<V1APIService>;
@@ -96,6 +99,8 @@ export class KubeVirtController {
   #lastApplied = { hash: '', at: 0 };
   /** When the catalogue of common instance types and preferences was last applied (0: not since the install changed). */
   #catalogueAppliedAt = 0;
+  /** Whether the catalogue was removed (the CR turned it off) and not applied since. */
+  #catalogueRemoved = false;
   #cdiInstalled: boolean | undefined;
   /** The monitoring objects applied last: those the next install no longer has are deleted. */
   #monitoringApplied: InstallObject[] = [];
@@ -160,9 +165,8 @@ export class KubeVirtController {
     }
     const waiting = await this.#readiness(cdi);
     // The catalogue goes in once virt-api (whose webhooks admit it) is ready, unless the CR turns it off.
-    if (!waiting.length && kv.spec?.configuration?.commonInstancetypesDeployment?.enabled !== false) {
-      await this.#applyCatalogue();
-    }
+    if (kv.spec?.configuration?.commonInstancetypesDeployment?.enabled === false) await this.#removeCatalogue();
+    else if (!waiting.length) await this.#applyCatalogue();
     const status = kubevirtStatus(kv, { waiting, generations: this.#generations() }, images, apiTimestamp(this.#now()));
     if (!jsonEqual(status, kv.status ?? {})) {
       if (status.phase !== kv.status?.phase) {
@@ -222,10 +226,23 @@ export class KubeVirtController {
     try {
       for (const obj of catalogue) await this.#api.apply(obj);
       this.#catalogueAppliedAt = this.#now().getTime();
+      this.#catalogueRemoved = false;
       this.#log.info('common instance types and preferences applied', { objects: catalogue.length });
     } catch (error) {
       this.#log.warning('could not apply the common instance types and preferences; will retry', { error: String(error) });
     }
+  }
+
+  /**
+   * Removes the catalogue objects the operator made, by its label (upstream's deleteInstancetypes and
+   * deletePreferences): objects of those kinds that users made stay.
+   */
+  async #removeCatalogue(): Promise<void> {
+    if (this.#catalogueRemoved) return;
+    for (const kind of CATALOGUE_KINDS) await this.#api.deleteAll(kind, `${MANAGED_BY_LABEL}=${MANAGED_BY}`);
+    this.#catalogueRemoved = true;
+    this.#catalogueAppliedAt = 0;
+    this.#log.info('common instance types and preferences removed');
   }
 
   #subject(kv: Typed<KubeVirt>) {
@@ -381,6 +398,9 @@ export class KubeVirtController {
     const pkiSecrets = ['kubevirt-ca', UPLOAD_TOKEN_SECRET, FILL_POD_CA_SECRET, ...leafCertificates(this.#namespace).map((l) => l.secret)];
     const pki = pkiSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.#namespace } }));
     const bundle = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubevirt-ca', namespace: this.#namespace } };
+    // The catalogue goes first, by its label, while its CRDs still serve it.
+    this.#catalogueRemoved = false;
+    await this.#removeCatalogue();
     for (const obj of [...installed].reverse().concat(pki, bundle)) await this.#api.delete(obj);
     kvLog.info('uninstalled', { objects: installed.length + pki.length + 1 });
     const finalizers = (kv.metadata.finalizers ?? []).filter((f) => f !== KUBEVIRT_FINALIZER);

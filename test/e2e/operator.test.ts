@@ -170,6 +170,33 @@ test('node controller: a stale virt-handler heartbeat makes the node unschedulab
   );
 });
 
+const catalogueDeployment = (setting: object | null) =>
+  kubectl([
+    'patch',
+    ...KV,
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ spec: { configuration: { commonInstancetypesDeployment: setting } } }),
+  ]);
+
+test('commonInstancetypesDeployment.enabled false removes the catalogue, not a cluster instance type users made; removing the setting brings it back', async (t) => {
+  const own = { apiVersion: 'instancetype.kubevirt.io/v1beta1', kind: 'VirtualMachineClusterInstancetype', metadata: { name: 'kvts-own' } };
+  kubectl(['apply', '-f', '-'], JSON.stringify({ ...own, spec: { cpu: { guest: 1 }, memory: { guest: '64Mi' } } }));
+  t.after(() => {
+    catalogueDeployment(null);
+    kubectl(['delete', 'virtualmachineclusterinstancetype', 'kvts-own', '--ignore-not-found']);
+  });
+  assert.ok(exists(['virtualmachineclusterinstancetype', 'u1.medium']));
+  catalogueDeployment({ enabled: false });
+  await eventually('the catalogue to be removed', 60, () => !exists(['virtualmachineclusterinstancetype', 'u1.medium']));
+  await eventually('its preferences too', 30, () => !exists(['virtualmachineclusterpreference', 'fedora']));
+  assert.ok(exists(['virtualmachineclusterinstancetype', 'kvts-own']), "the user's own stays");
+  catalogueDeployment(null);
+  await eventually('the catalogue to be back', 60, () => exists(['virtualmachineclusterpreference', 'fedora']));
+  assert.ok(exists(['virtualmachineclusterinstancetype', 'u1.medium']));
+});
+
 test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everything; applying it again reinstalls', async () => {
   const cr = json(['get', ...KV]);
   createVm('blocker');
@@ -188,6 +215,7 @@ test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everyth
     ['validatingwebhookconfiguration', 'virt-api-validator'],
     ['mutatingwebhookconfiguration', 'virt-api-mutator'],
     ['crd', 'virtualmachines.kubevirt.io'],
+    ['crd', 'virtualmachineclusterinstancetypes.instancetype.kubevirt.io'],
     ['clusterrole', 'kubevirt.io:view'],
     ['secret', 'kubevirt-virt-api-certs', '-n', 'kubevirt'],
   ]) {

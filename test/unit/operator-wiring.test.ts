@@ -35,6 +35,8 @@ const nameOf = (o: InstallObject) => `${o.kind}/${o.metadata?.name}`;
 class RecordingApi implements KubeVirtControllerApi {
   applied: InstallObject[] = [];
   deleted: InstallObject[] = [];
+  /** deleteAll calls: kind and label selector. */
+  deletedAll: string[] = [];
   readonly patches: JsonPatchOperation[][] = [];
   readonly statuses: KubeVirt[] = [];
   vmisLeft = false;
@@ -48,6 +50,10 @@ class RecordingApi implements KubeVirtControllerApi {
   async delete(object: InstallObject): Promise<void> {
     this.deleted.push(object);
     this.#stored.delete(`${nameOf(object)}@${object.metadata?.namespace}`);
+  }
+
+  async deleteAll(kind: string, labelSelector: string): Promise<void> {
+    this.deletedAll.push(`${kind}?${labelSelector}`);
   }
 
   #read<T>(kind: string, namespace: string, name: string): T {
@@ -142,6 +148,10 @@ const installNames = (cdi = true) =>
   desiredInstall({ namespace: NAMESPACE, ...images, caBundle: '', cdi }).map((o) => nameOf(o as InstallObject));
 const pkiNames = ['Secret/kubevirt-ca', 'ConfigMap/kubevirt-ca', ...leafCertificates(NAMESPACE).map((l) => `Secret/${l.secret}`)];
 const uploadKey = 'Secret/kubevirt-cdi-upload-token-key';
+const catalogueRemoval = [
+  'VirtualMachineClusterInstancetype?app.kubernetes.io/managed-by=virt-operator',
+  'VirtualMachineClusterPreference?app.kubernetes.io/managed-by=virt-operator',
+];
 const fillPodCa = 'Secret/kubevirt-cdi-fill-pod-ca';
 
 test('a KubeVirt CR event queues it; its reconcile issues the PKI, applies the install and writes the status Deployed', async (t) => {
@@ -188,6 +198,7 @@ test('a deleted CR is uninstalled, in reverse order with its PKI, once no VMI is
   await controller.reconcile('kubevirt/kubevirt');
   const [ca, ...leaves] = pkiNames.filter((n) => n.startsWith('Secret/'));
   assert.deepEqual(api.deleted.map(nameOf), [...installNames().reverse(), ca, uploadKey, fillPodCa, ...leaves, 'ConfigMap/kubevirt-ca']);
+  assert.deepEqual(api.deletedAll, catalogueRemoval, 'the catalogue the operator made goes too');
   assert.deepEqual(api.patches, [[{ op: 'replace', path: '/metadata/finalizers', value: ['other'] }]]);
 });
 
@@ -229,5 +240,25 @@ test("with the Prometheus Operator's CRDs and the CR's monitoring account, the i
       'ServiceMonitor/kubevirt/prometheus-kubevirt-rules',
     ],
     'without ServiceMonitors the account has no role either; the rules stay',
+  );
+});
+
+test('commonInstancetypesDeployment.enabled false removes the catalogue once; enabled again, it is applied again', async (t) => {
+  const kv = kubevirt();
+  const { informers, api, controller } = setup(t, [kv]);
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.ok(api.applied.some((o) => nameOf(o) === 'VirtualMachineClusterInstancetype/u1.medium'));
+  assert.deepEqual(api.deletedAll, []);
+  informers.kubevirts.upsert({ ...kv, spec: { configuration: { commonInstancetypesDeployment: { enabled: false } } } });
+  api.applied = [];
+  await controller.reconcile('kubevirt/kubevirt');
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(api.deletedAll, catalogueRemoval, 'removed by its label, once');
+  assert.ok(!api.applied.some((o) => String(o.kind).startsWith('VirtualMachineCluster')), 'and not applied');
+  informers.kubevirts.upsert(kv);
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.ok(
+    api.applied.some((o) => nameOf(o) === 'VirtualMachineClusterPreference/fedora'),
+    'applied again at once',
   );
 });

@@ -139,10 +139,7 @@ test('a changed template updates the VMs (a guarded patch with the new revision)
   const updated = vms.map(
     (vm, i) => ({ ...vm, spec: plan.update[i].patch[1].value, metadata: { ...vm.metadata, labels: plan.update[i].patch[2].value } }) as Vm,
   );
-  const vmiOf = (name: string): VirtualMachineInstance => ({
-    metadata: { name, namespace: 'ns', uid: `vmi-${name}`, annotations: { [TEMPLATE_HASH_ANNOTATION]: templateHash(vms[0]) } },
-    spec: { domain: { devices: {} } },
-  });
+  const vmiOf = (name: string) => runningVmi(name, templateHash(vms[0]));
   const restart = planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec));
   assert.equal(restart.update.length, 0);
   assert.deepEqual(
@@ -153,6 +150,75 @@ test('a changed template updates the VMs (a guarded patch with the new revision)
   assert.equal(planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec)).restart.length, 1);
   changed.spec.updateStrategy = { opportunistic: {} };
   assert.equal(planPool(changed, updated, vmiOf, (name) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec)).restart.length, 0);
+});
+
+/** A VMI of a pool VM, Running and Ready, started from the template of this hash. */
+function runningVmi(name: string, hash: string): VirtualMachineInstance {
+  return {
+    metadata: { name, namespace: 'ns', uid: `vmi-${name}`, annotations: { [TEMPLATE_HASH_ANNOTATION]: hash } },
+    spec: { domain: { devices: {} } },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+  };
+}
+
+test('a proactive update restarts no more VMIs than maxUnavailable across syncs: those still down count', () => {
+  const p = pool(3);
+  p.spec.maxUnavailable = 1;
+  const changed = structuredClone(p);
+  changed.metadata.generation = 2;
+  changed.spec.virtualMachineTemplate.spec.template.spec!.domain.memory = { guest: '256Mi' };
+  const oldHash = templateHash(made(p, 0));
+  // The VMs carry the new template already; their VMIs run the old one.
+  const vms = [0, 1, 2].map((i) => made(changed, i));
+  const newHash = templateHash(vms[0]);
+  const revisions = (name: string) => (name === 'vm-pool-cirros-2' ? changed.spec : p.spec);
+  const restartsWith = (vmis: Record<string, VirtualMachineInstance | undefined>) =>
+    planPool(changed, vms, (name) => vmis[name], revisions).restart.map((v) => v.metadata.name);
+  const old = (name: string) => runningVmi(name, oldHash);
+
+  // First sync: one restart.
+  assert.deepEqual(
+    restartsWith({
+      'vm-pool-cirros-0': old('vm-pool-cirros-0'),
+      'vm-pool-cirros-1': old('vm-pool-cirros-1'),
+      'vm-pool-cirros-2': old('vm-pool-cirros-2'),
+    }),
+    ['vm-pool-cirros-0'],
+  );
+  // While that VMI is being deleted, gone, or back but not yet Ready, no other is restarted.
+  const deleting = { ...old('vm-pool-cirros-0'), metadata: { ...old('vm-pool-cirros-0').metadata, deletionTimestamp: NOW as never } };
+  const starting = { ...runningVmi('vm-pool-cirros-0', newHash), status: { phase: 'Scheduled' } };
+  const notReady = {
+    ...runningVmi('vm-pool-cirros-0', newHash),
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] },
+  };
+  for (const first of [deleting, undefined, starting, notReady]) {
+    assert.deepEqual(
+      restartsWith({ 'vm-pool-cirros-0': first, 'vm-pool-cirros-1': old('vm-pool-cirros-1'), 'vm-pool-cirros-2': old('vm-pool-cirros-2') }),
+      [],
+    );
+  }
+  // Once it is Running and Ready on the new template, the next one goes.
+  const restarted = runningVmi('vm-pool-cirros-0', newHash);
+  assert.deepEqual(
+    restartsWith({
+      'vm-pool-cirros-0': restarted,
+      'vm-pool-cirros-1': old('vm-pool-cirros-1'),
+      'vm-pool-cirros-2': old('vm-pool-cirros-2'),
+    }),
+    ['vm-pool-cirros-1'],
+  );
+  // A VM down for another reason (its VMI failed) takes the budget too.
+  const failed = { ...old('vm-pool-cirros-2'), status: { phase: 'Failed' } };
+  assert.deepEqual(
+    restartsWith({ 'vm-pool-cirros-0': restarted, 'vm-pool-cirros-1': old('vm-pool-cirros-1'), 'vm-pool-cirros-2': failed }),
+    [],
+  );
+  changed.spec.maxUnavailable = 2;
+  assert.deepEqual(
+    restartsWith({ 'vm-pool-cirros-0': restarted, 'vm-pool-cirros-1': old('vm-pool-cirros-1'), 'vm-pool-cirros-2': failed }),
+    ['vm-pool-cirros-1'],
+  );
 });
 
 test('a scale change alone (a new generation) updates no VM', () => {
