@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { deleteNamespace, testGuestVmi } from './cluster.ts';
+import { createVmis, deleteNamespace, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, 'restart-after': { type: 'string', default: '2' } },
@@ -47,12 +47,11 @@ const watching = await new Watch(kc).watch(
 );
 try {
   console.error(`starting ${VMIS} VMIs`);
-  for (let i = 0; i < VMIS; i += 10)
-    await Promise.all(
-      Array.from({ length: Math.min(10, VMIS - i) }, (_, k) =>
-        custom.createNamespacedCustomObject({ ...vmiApi, body: testGuestVmi(`fleet-${i + k}`, NS) }),
-      ),
-    );
+  await createVmis(
+    custom,
+    NS,
+    Array.from({ length: VMIS }, (_, i) => testGuestVmi(`fleet-${i}`, NS)),
+  );
   const deadline = Date.now() + 10 * 60_000;
   while ([...lastPhase.values()].filter((p) => p === 'Running').length < VMIS) {
     if (Date.now() > deadline) throw new Error('timed out waiting for the VMIs to run');

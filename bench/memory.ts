@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { deleteNamespace, testGuestVmi, workingSets } from './cluster.ts';
+import { createVmis, deleteNamespace, testGuestVmi, workingSets } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -72,19 +72,16 @@ const idle = await measure();
 await core.createNamespace({ body: { metadata: { name: NS } } });
 try {
   console.log(`creating ${VMIS} VMIs, ${RUNNING} of them running a guest`);
-  for (let i = 0; i < VMIS; i += 10) {
-    await Promise.all(
-      Array.from({ length: Math.min(10, VMIS - i) }, (_, k) =>
-        custom.createNamespacedCustomObject({
-          ...vmiApi,
-          body: testGuestVmi(`mem-${i + k}`, NS, {
-            labels: { 'kvts-bench': 'memory' },
-            ...(i + k < RUNNING ? {} : { nodeSelector: { 'kvts-bench/nowhere': 'true' } }),
-          }),
-        }),
-      ),
-    );
-  }
+  await createVmis(
+    custom,
+    NS,
+    Array.from({ length: VMIS }, (_, i) =>
+      testGuestVmi(`mem-${i}`, NS, {
+        labels: { 'kvts-bench': 'memory' },
+        ...(i < RUNNING ? {} : { nodeSelector: { 'kvts-bench/nowhere': 'true' } }),
+      }),
+    ),
+  );
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     const counts = await phases();

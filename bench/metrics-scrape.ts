@@ -13,7 +13,7 @@ import { request } from 'node:https';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { deleteNamespace, percentile, testGuestVmi, workingSets } from './cluster.ts';
+import { createVmis, deleteNamespace, percentile, testGuestVmi, workingSets } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, scrapes: { type: 'string', default: '20' } },
@@ -32,7 +32,6 @@ kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const vmiApi = { group: 'kubevirt.io', version: 'v1', namespace: NS, plural: 'virtualmachineinstances' };
 
 /** virt-handler's process on this node: the one whose command runs the handler's entry point. */
 function handlerPid(): number {
@@ -87,12 +86,11 @@ const idleWorkingSet = await handlerWorkingSet();
 await core.createNamespace({ body: { metadata: { name: NS } } });
 try {
   console.error(`starting ${VMIS} VMIs`);
-  for (let i = 0; i < VMIS; i += 10)
-    await Promise.all(
-      Array.from({ length: Math.min(10, VMIS - i) }, (_, k) =>
-        custom.createNamespacedCustomObject({ ...vmiApi, body: testGuestVmi(`scrape-${i + k}`, NS) }),
-      ),
-    );
+  await createVmis(
+    custom,
+    NS,
+    Array.from({ length: VMIS }, (_, i) => testGuestVmi(`scrape-${i}`, NS)),
+  );
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     const seen = vmisIn((await scrape()).text).size;
