@@ -10,6 +10,7 @@ log "format and lint (Biome)"
 biome ci --error-on-warnings
 log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
+tsc --noEmit -p src/console/web
 log "generated manifests are current"
 node hack/generate.ts --check
 log "unit tests"
