@@ -34,8 +34,8 @@ log "installing kubevirt-ts (virt-operator, KubeVirt CR)"
 node hack/install.ts
 log "benchmarks, once each at their smallest sizes (they must run; their figures are not checked)"
 bash hack/bench-smoke.sh
-# virtctl ssh and scp run the system's OpenSSH client.
-ensure_debian_packages openssh-client
+# virtctl ssh and scp run the system's OpenSSH client; the web console's test drives Debian's Chromium.
+ensure_debian_packages openssh-client chromium
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
 
 log "cluster tests: taking the cluster down"

@@ -147,12 +147,14 @@ export class ConsoleServer {
       if (socket.destroyed) return void upstream.terminate();
       this.#wss.handleUpgrade(req, socket, head, then);
     };
-    const refuse = (code: number, body: string) =>
+    const refuse = (code: number, body: string) => {
+      log.info(`${kind} refused`, { code });
       accept((ws) => {
         const { closeCode, reason } = refusalClose(code, body);
         ws.send(body);
         ws.close(closeCode, reason);
       });
+    };
     socket.once('close', () => {
       if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
     });

@@ -33,6 +33,11 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
+  // A token kube-apiserver no longer takes (expired, revoked): log in again (the login form says why itself).
+  if (response.status === 401 && token() && !document.getElementById('login')) {
+    logout();
+    location.hash = '#/login';
+  }
   if (!response.ok) throw new ApiError(response.status, text);
   return (text ? JSON.parse(text) : undefined) as T;
 }

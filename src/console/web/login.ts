@@ -3,7 +3,8 @@
 import { api, setToken } from './api.ts';
 import { h, showError } from './dom.ts';
 
-export function loginPage(root: HTMLElement, after: string): () => void {
+/** `loggedIn` runs once the token is accepted: the page then shows what was asked for. */
+export function loginPage(root: HTMLElement, loggedIn: () => void): () => void {
   const input = h('textarea', { id: 'token', rows: '4', cols: '80', placeholder: 'paste your bearer token', autocomplete: 'off' });
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -13,8 +14,7 @@ export function loginPage(root: HTMLElement, after: string): () => void {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'SelfSubjectReview',
       });
-      showError(undefined);
-      location.hash = after;
+      loggedIn();
     } catch (error) {
       setToken('');
       showError(`login failed: ${(error as Error).message}`);

@@ -47,7 +47,10 @@ function route() {
   const hash = location.hash;
   if (!token()) {
     user.textContent = '';
-    stop = loginPage(root, hash && hash !== '#/login' ? hash : `#/ns/${namespace()}/vms`);
+    stop = loginPage(root, () => {
+      route();
+      void showUser();
+    });
     return;
   }
   for (const [pattern, page] of ROUTES) {
@@ -65,9 +68,6 @@ document.getElementById('logout')!.addEventListener('click', () => {
   location.hash = '#/login';
   route();
 });
-window.addEventListener('hashchange', () => {
-  route();
-  if (token() && !user.textContent) void showUser();
-});
+window.addEventListener('hashchange', route);
 route();
 if (token()) void showUser();

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { api } from './api.ts';
 import { actionBar } from './actions.ts';
 import { h, showError, table } from './dom.ts';
-import { type Condition, eventsPath, type Vm, type Vmi, vmisPath, vmRows, vmsPath } from './model.ts';
+import { type Condition, eventsPath, type ObjectMeta, type Vm, type Vmi, vmisPath, vmRows, vmsPath } from './model.ts';
 
 const REFRESH_MS = 5000;
 
@@ -66,7 +66,9 @@ export function vmPage(root: HTMLElement, ns: string, name: string): () => void 
           row([when(e), e.involvedObject?.kind, e.type, e.reason, `${e.message ?? ''}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`]),
         ),
     );
-    yaml.textContent = stringify(vm);
+    // As kubectl shows it: without the field managers' bookkeeping.
+    const { managedFields: _, ...metadata } = vm.metadata as ObjectMeta & { managedFields?: unknown };
+    yaml.textContent = stringify({ ...vm, metadata });
   };
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -77,7 +79,10 @@ export function vmPage(root: HTMLElement, ns: string, name: string): () => void 
       const [vm, vmi, list] = await Promise.all([
         api<Vm>('GET', path(vmsPath(ns))),
         api<Vmi>('GET', path(vmisPath(ns))).catch(() => undefined),
-        api<{ items: KubeEvent[] }>('GET', eventsPath(ns, name)).catch(() => ({ items: [] })),
+        // Events are core objects: a user with the kubevirt.io roles alone may not read them.
+        api<{ items: KubeEvent[] }>('GET', eventsPath(ns, name)).catch((error: Error) => ({
+          items: [{ type: 'Warning', reason: 'NotShown', message: `events: ${error.message}` }],
+        })),
       ]);
       if (!stopped) render(vm, vmi, list.items);
     } catch (error) {
