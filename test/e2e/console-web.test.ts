@@ -2,7 +2,8 @@
 // puppeteer-core): an editor logs in with a service account token, creates a
 // VM from the catalogue (YAML reviewed first), starts it, reads its page,
 // logs in on its serial console (typed and pasted input), sees its VNC display
-// (in two viewers at once), stops and deletes it; a viewer sees the list but
+// (in two viewers at once), stops and deletes it, then makes one whose disk is
+// a DataVolume imported over HTTP; a viewer sees the list but
 // the API's 403 on start and console. Every page is written as a screenshot
 // to test-results/screenshots/.
 import { test, before, after } from 'node:test';
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { deleteNamespace, eventually, kubectl } from './kube.ts';
+import { deleteNamespace, eventually, kubectl, startImageServer } from './kube.ts';
 
 const NS = 'kvts-console-web';
 const VM = 'web-vm';
@@ -239,4 +240,40 @@ test('stop, then delete: the VM stops and goes', async () => {
   await eventually('the VM to leave the list', 60, async () => (await editor.$(`tr[data-vm="${VM}"]`)) === null);
   assert.equal(kubectl(['get', 'vm', '-n', NS, '-o', 'name']).trim(), '');
   await shot(editor, '14-vm-list-deleted');
+});
+
+test('create from a DataVolume imported over HTTP, started at once, then deleted with its disk', async () => {
+  const imageServer = startImageServer(NS);
+  const name = 'web-dv';
+  await editor.goto(`${url}#/ns/${NS}/create`);
+  await eventually('the catalogue in the instance type list', 30, () =>
+    editor.$$eval('#vm-instancetype option', (options: any[]) => options.map((o) => o.value).includes('u1.nano')),
+  );
+  await editor.type('#vm-name', name);
+  await editor.select('#vm-disk-source', 'dataVolume');
+  await editor.type('#vm-url', `${imageServer}/disk.qcow2`);
+  await editor.$eval('#vm-size', (el: any) => {
+    el.value = '128Mi';
+  });
+  await editor.click('#vm-start');
+  await editor.click('#vm-review-yaml');
+  const yaml = await editor.$eval('#vm-yaml', (el: any) => el.value as string);
+  for (const expected of [
+    'dataVolumeTemplates:',
+    `name: ${name}-rootdisk`,
+    `url: ${imageServer}/disk.qcow2`,
+    'storage: 128Mi',
+    'runStrategy: Always',
+  ])
+    assert.ok(yaml.includes(expected), `${expected} in\n${yaml}`);
+  await shot(editor, '15-create-datavolume-review-yaml');
+  await editor.click('#vm-create');
+  const row = `tr[data-vm="${name}"]`;
+  await waitForText(editor, `${row} td.status`, /^Running$/, 300);
+  assert.equal(kubectl(['get', 'dv', `${name}-rootdisk`, '-n', NS, '-o', 'jsonpath={.status.phase}']), 'Succeeded');
+  await shot(editor, '16-vm-list-datavolume-running');
+  editor.once('dialog', (dialog) => void dialog.accept());
+  await editor.click(`${row} button[data-action="delete"]`);
+  await eventually('the VM to leave the list', 120, async () => (await editor.$(row)) === null);
+  await eventually('its DataVolume to go with it', 120, () => kubectl(['get', 'dv', '-n', NS, '-o', 'name']).trim() === '');
 });

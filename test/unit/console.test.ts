@@ -80,7 +80,10 @@ test('the create form: checked field by field, and the VM it describes', () => {
   const form = {
     name: 'web',
     namespace: 'ns',
+    diskSource: 'containerDisk' as const,
     image: 'registry:5000/kubevirt/cirros-container-disk-demo:devel',
+    url: '',
+    size: '',
     instancetype: 'u1.nano',
     preference: '',
     userData: '#!/bin/sh\necho hi\n',
@@ -104,4 +107,33 @@ test('the create form: checked field by field, and the VM it describes', () => {
   assert.equal(bare.spec.runStrategy, 'Always');
   assert.deepEqual(bare.spec.preference, { kind: 'VirtualMachineClusterPreference', name: 'cirros' });
   assert.equal(bare.spec.template.spec.volumes.length, 1);
+  assert.equal(bare.spec.dataVolumeTemplates, undefined);
+});
+
+test('the create form with a DataVolume: the URL and size checked, a template the VM owns as its root disk', () => {
+  const form = {
+    name: 'dv',
+    namespace: 'ns',
+    diskSource: 'dataVolume' as const,
+    image: '',
+    url: 'http://10.0.0.1:8080/disk.qcow2',
+    size: '1Gi',
+    instancetype: 'u1.nano',
+    preference: '',
+    userData: '',
+    start: true,
+  };
+  assert.deepEqual(checkCreateForm(form), []);
+  assert.deepEqual(
+    checkCreateForm({ ...form, url: 'file:///etc/passwd', size: 'big' }).map((e) => e.split(':')[0]),
+    ['spec.dataVolumeTemplates[0].spec.source.http.url', 'spec.dataVolumeTemplates[0].spec.storage.resources.requests.storage'],
+  );
+  const vm = vmManifest(form) as any;
+  assert.deepEqual(vm.spec.dataVolumeTemplates, [
+    {
+      metadata: { name: 'dv-rootdisk' },
+      spec: { source: { http: { url: form.url } }, storage: { resources: { requests: { storage: '1Gi' } } } },
+    },
+  ]);
+  assert.deepEqual(vm.spec.template.spec.volumes, [{ name: 'rootdisk', dataVolume: { name: 'dv-rootdisk' } }]);
 });

@@ -1,4 +1,4 @@
-// Create a VM: a containerDisk image, a cluster instance type (and optionally
+// Create a VM: a containerDisk image or a DataVolume imported over HTTP(S), a cluster instance type (and optionally
 // a preference) from the catalogue, cloud-init user data. The manifest is
 // shown as YAML, editable, before it is sent.
 import { parse, stringify } from 'yaml';
@@ -16,7 +16,15 @@ interface Named {
 export function createPage(root: HTMLElement, ns: string): () => void {
   const field = (id: string, label: string, input: HTMLElement) => h('label', { for: id }, label, input);
   const name = h('input', { id: 'vm-name', required: true, placeholder: 'my-vm' });
+  const diskSource = h(
+    'select',
+    { id: 'vm-disk-source' },
+    h('option', { value: 'containerDisk' }, 'containerDisk image'),
+    h('option', { value: 'dataVolume' }, 'DataVolume imported over HTTP(S)'),
+  );
   const image = h('input', { id: 'vm-image', value: DEFAULT_IMAGE, size: '60' });
+  const url = h('input', { id: 'vm-url', size: '60', placeholder: 'https://example.org/disk.qcow2' });
+  const size = h('input', { id: 'vm-size', value: '2Gi', size: '8' });
   const instancetype = h('select', { id: 'vm-instancetype' });
   const preference = h('select', { id: 'vm-preference' }, h('option', { value: '' }, '(none)'));
   const userData = h('textarea', { id: 'vm-user-data', rows: '6', cols: '60' });
@@ -29,7 +37,10 @@ export function createPage(root: HTMLElement, ns: string): () => void {
   const form = (): CreateForm => ({
     name: name.value.trim(),
     namespace: ns,
+    diskSource: diskSource.value === 'dataVolume' ? 'dataVolume' : 'containerDisk',
     image: image.value,
+    url: url.value,
+    size: size.value,
     instancetype: instancetype.value,
     preference: preference.value,
     userData: userData.value,
@@ -60,13 +71,26 @@ export function createPage(root: HTMLElement, ns: string): () => void {
     }
   });
 
+  const containerDiskFields = h('div', {}, field('vm-image', 'containerDisk image', image));
+  const dataVolumeFields = h(
+    'div',
+    { hidden: true },
+    field('vm-url', 'Disk image URL (raw or qcow2, may be gz/xz)', url),
+    field('vm-size', 'Size', size),
+  );
+  diskSource.addEventListener('change', () => {
+    containerDiskFields.hidden = diskSource.value !== 'containerDisk';
+    dataVolumeFields.hidden = diskSource.value !== 'dataVolume';
+  });
   root.append(
     h('h2', {}, `Create a virtual machine in ${ns}`),
     h(
       'div',
       { class: 'form' },
       field('vm-name', 'Name', name),
-      field('vm-image', 'containerDisk image', image),
+      field('vm-disk-source', 'Root disk', diskSource),
+      containerDiskFields,
+      dataVolumeFields,
       field('vm-instancetype', 'Instance type', instancetype),
       field('vm-preference', 'Preference', preference),
       field('vm-user-data', 'cloud-init user data', userData),

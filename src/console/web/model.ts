@@ -80,7 +80,12 @@ export function vmRows(vms: Vm[], vmis: Vmi[]): VmRow[] {
 export interface CreateForm {
   name: string;
   namespace: string;
+  /** The root disk: a containerDisk image, or a DataVolume the VM owns, imported over HTTP(S). */
+  diskSource: 'containerDisk' | 'dataVolume';
   image: string;
+  url: string;
+  /** The DataVolume's size, a quantity. */
+  size: string;
   instancetype: string;
   /** A cluster preference, or '' for none. */
   preference: string;
@@ -95,15 +100,39 @@ export function checkCreateForm(form: CreateForm): string[] {
   const errors: string[] = [];
   if (!DNS_LABEL.test(form.name) || form.name.length > 63)
     errors.push('metadata.name: must be a DNS label (lower-case letters, digits and "-", at most 63)');
-  if (!form.image.trim()) errors.push('spec.template.spec.volumes[0].containerDisk.image: must name a containerDisk image');
+  if (form.diskSource === 'containerDisk' && !form.image.trim())
+    errors.push('spec.template.spec.volumes[0].containerDisk.image: must name a containerDisk image');
+  if (form.diskSource === 'dataVolume') {
+    if (!/^https?:\/\/[^\s/]+\/\S*$/.test(form.url.trim()))
+      errors.push('spec.dataVolumeTemplates[0].spec.source.http.url: must be an http:// or https:// URL of a disk image');
+    if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/.test(form.size.trim()))
+      errors.push('spec.dataVolumeTemplates[0].spec.storage.resources.requests.storage: must be a quantity such as 2Gi');
+  }
   if (!form.instancetype) errors.push('spec.instancetype.name: choose an instance type');
   return errors;
 }
 
-/** The VirtualMachine a create form describes: a containerDisk root disk, cloud-init user data when given, sized by the instance type. */
+/**
+ * The VirtualMachine a create form describes: a containerDisk root disk or a DataVolume template the VM owns,
+ * cloud-init user data when given, sized by the instance type.
+ */
 export function vmManifest(form: CreateForm): Record<string, unknown> {
   const disks: Record<string, unknown>[] = [{ name: 'rootdisk', disk: { bus: 'virtio' } }];
-  const volumes: Record<string, unknown>[] = [{ name: 'rootdisk', containerDisk: { image: form.image.trim() } }];
+  const dataVolume = `${form.name}-rootdisk`;
+  const volumes: Record<string, unknown>[] = [
+    form.diskSource === 'dataVolume'
+      ? { name: 'rootdisk', dataVolume: { name: dataVolume } }
+      : { name: 'rootdisk', containerDisk: { image: form.image.trim() } },
+  ];
+  const dataVolumeTemplates =
+    form.diskSource === 'dataVolume'
+      ? [
+          {
+            metadata: { name: dataVolume },
+            spec: { source: { http: { url: form.url.trim() } }, storage: { resources: { requests: { storage: form.size.trim() } } } },
+          },
+        ]
+      : undefined;
   if (form.userData.trim()) {
     disks.push({ name: 'cloudinitdisk', disk: { bus: 'virtio' } });
     volumes.push({ name: 'cloudinitdisk', cloudInitNoCloud: { userData: form.userData } });
@@ -116,6 +145,7 @@ export function vmManifest(form: CreateForm): Record<string, unknown> {
       runStrategy: form.start ? 'Always' : 'Halted',
       instancetype: { kind: 'VirtualMachineClusterInstancetype', name: form.instancetype },
       ...(form.preference ? { preference: { kind: 'VirtualMachineClusterPreference', name: form.preference } } : {}),
+      ...(dataVolumeTemplates ? { dataVolumeTemplates } : {}),
       template: {
         metadata: { labels: { 'kubevirt.io/vm': form.name } },
         spec: { domain: { devices: { disks } }, volumes },
