@@ -62,7 +62,11 @@ kubectl([
   `--for=jsonpath={.spec.template.spec.containers[0].image}=${launcherImage}`,
   `--timeout=${values.timeout}`,
 ]);
-for (const workload of ['deployment/virt-api', 'deployment/virt-controller', 'daemonset/virt-handler']) {
+for (const workload of ['deployment/virt-api', 'deployment/virt-controller', 'daemonset/virt-handler', 'deployment/virt-console']) {
   kubectl(['rollout', 'status', workload, '-n', NAMESPACE, `--timeout=${values.timeout}`]);
 }
 console.error(`kubevirt-ts installed: KubeVirt CR Available after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+const consoleAddress = kubectl(['get', 'service', 'virt-console', '-n', NAMESPACE, '-o', 'jsonpath={.spec.clusterIP}']);
+console.error(
+  `web console: https://${consoleAddress}/ from this machine (elsewhere: kubectl port-forward -n ${NAMESPACE} svc/virt-console 8443:443); log in with a bearer token, e.g. kubectl create token SERVICE-ACCOUNT -n NAMESPACE`,
+);

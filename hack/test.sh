@@ -10,6 +10,7 @@ log "format and lint (Biome)"
 biome ci --error-on-warnings
 log "typecheck (tsc --noEmit)"
 tsc --noEmit -p .
+tsc --noEmit -p src/console/web
 log "generated manifests are current"
 node hack/generate.ts --check
 log "KubeVirt's Prometheus rules load and compute what they should (promtool, built from the Prometheus module)"
@@ -37,8 +38,8 @@ log "installing kubevirt-ts (virt-operator, KubeVirt CR)"
 node hack/install.ts
 log "benchmarks, once each at their smallest sizes (they must run; their figures are not checked)"
 bash hack/bench-smoke.sh
-# virtctl ssh and scp run the system's OpenSSH client.
-ensure_debian_packages openssh-client
+# virtctl ssh and scp run the system's OpenSSH client; the web console's test drives Debian's Chromium.
+ensure_debian_packages openssh-client chromium
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
 
 log "cluster tests: taking the cluster down"

@@ -21,6 +21,7 @@ import {
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
 import { gitInfo } from '../src/lib/version.ts';
+import { buildConsole } from '../hack/build-console.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const STAGING = join(CACHE, 'images', 'staging');
@@ -274,6 +275,7 @@ function app(): LayerBlob {
     });
     cpSync(join(out, 'src'), join(dir, 'src'), { recursive: true });
     cpSync(join(REPO, 'manifests'), join(dir, 'manifests'), { recursive: true });
+    buildConsole(join(dir, 'console-web'));
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', ...gitInfo(REPO) }));
   });

@@ -47,5 +47,20 @@ export function freezeTimeoutOf(body: string): { seconds: number } | { error: st
 }
 
 /** The WebSocket path of a VMI's serial console or VNC display. */
-export const streamPath = (namespace: string, name: string, kind: StreamKind, preserveSession = false) =>
-  `${vmiPath(namespace, name)}/${kind}${kind === 'vnc' ? `?preserveSession=${preserveSession}` : ''}`;
+/**
+ * A VNC stream's options: upstream's preserveSession (refused while another is open), and kubevirt-ts's
+ * shared (joins the open ones instead of ending them: QEMU serves several clients that ask to share).
+ */
+export interface VncOptions {
+  preserveSession?: boolean;
+  shared?: boolean;
+}
+
+export const streamPath = (namespace: string, name: string, kind: StreamKind, vnc: VncOptions = {}) =>
+  `${vmiPath(namespace, name)}/${kind}${kind === 'vnc' ? `?preserveSession=${vnc.preserveSession === true}${vnc.shared ? '&shared=true' : ''}` : ''}`;
+
+/** The VNC options of a stream request's query. */
+export const vncOptionsOf = (query: URLSearchParams): VncOptions => ({
+  preserveSession: query.get('preserveSession') === 'true',
+  shared: query.get('shared') === 'true',
+});

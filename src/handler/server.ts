@@ -17,6 +17,7 @@ import {
   VIRT_API_CLIENT_CN,
   type HandlerAction,
   type StreamKind,
+  vncOptionsOf,
 } from '../contract/handler-api.ts';
 import { choosePlainProtocol, isWebSocketHandshake, refuseUpgrade, relayStream, type Relay } from '../lib/stream-relay.ts';
 
@@ -87,18 +88,21 @@ export function serveVirtApi(
     const { namespace, name } = target;
     const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: { namespace, name } });
     const key = `${kind}/${namespace}/${name}`;
-    // A new console (or VNC) connection ends the one before it, unless the VNC client asks to keep an existing session:
-    // the old one is dropped without a close frame, so its client reports an unexpected EOF, as upstream's.
-    if (kind === 'vnc' && url.searchParams.get('preserveSession') === 'true' && sessions.busy(key)) {
+    // A new console (or VNC) connection ends the ones before it, unless the VNC client asks to keep an existing session
+    // (refused while one is open) or to share the display (it joins them): an ended one is dropped without a close
+    // frame, so its client reports an unexpected EOF, as upstream's.
+    const vnc = kind === 'vnc' ? vncOptionsOf(url.searchParams) : {};
+    if (vnc.preserveSession && sessions.busy(key)) {
       return refuseUpgrade(socket, 503, { message: 'Active VNC connection. Request denied.' });
     }
-    sessions.end(key);
+    const shared = vnc.shared === true;
+    if (!shared) sessions.end(key);
     handlers.openStream(namespace, name, kind).then(
       (stream) => {
         if (socket.destroyed) return void stream.destroy();
         wss.handleUpgrade(req, socket, head, (ws) => {
           const relay = relayStream(ws, stream);
-          sessions.start(key, relay);
+          sessions.start(key, relay, shared);
           vmiLog.info(`${kind} connected`);
           void relay.done.then(() => vmiLog.info(`${kind} disconnected`));
         });
@@ -113,29 +117,33 @@ export function serveVirtApi(
   return server;
 }
 
-/** The open stream of each VMI and kind: one at a time. */
+/** The open streams of each VMI and kind: one at a time, or several that share a VNC display. */
 export class StreamSessions {
-  readonly #open = new Map<string, Relay>();
-  /** The streams open now, for the connection metrics. */
+  readonly #open = new Map<string, Set<Relay>>();
+  /** The streams open now, one entry each, for the connection metrics. */
   open(): { kind: StreamKind; namespace: string; name: string }[] {
-    return [...this.#open.keys()].map((key) => {
+    return [...this.#open].flatMap(([key, relays]) => {
       const [kind, namespace, name] = key.split('/');
-      return { kind: kind as StreamKind, namespace, name };
+      return [...relays].map(() => ({ kind: kind as StreamKind, namespace, name }));
     });
   }
   busy(key: string) {
-    return this.#open.has(key);
+    return (this.#open.get(key)?.size ?? 0) > 0;
   }
-  /** Drops the open stream of `key`, as upstream's handler drops one a newer connection replaces (see Relay.abort). */
+  /** Drops the open streams of `key`, as upstream's handler drops one a newer connection replaces (see Relay.abort). */
   end(key: string) {
-    this.#open.get(key)?.abort();
+    for (const relay of this.#open.get(key) ?? []) relay.abort();
     this.#open.delete(key);
   }
-  start(key: string, relay: Relay) {
-    this.end(key);
-    this.#open.set(key, relay);
+  /** Records a new stream: it replaces those open, unless it shares them. */
+  start(key: string, relay: Relay, shared = false) {
+    if (!shared) this.end(key);
+    const relays = this.#open.get(key) ?? new Set<Relay>();
+    relays.add(relay);
+    this.#open.set(key, relays);
     void relay.done.then(() => {
-      if (this.#open.get(key) === relay) this.#open.delete(key);
+      relays.delete(relay);
+      if (!relays.size && this.#open.get(key) === relays) this.#open.delete(key);
     });
   }
 }

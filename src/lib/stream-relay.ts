@@ -7,8 +7,9 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
+import { PLAIN_STREAM_PROTOCOL } from '../contract/streams.ts';
 
-export const PLAIN_STREAM_PROTOCOL = 'plain.kubevirt.io';
+export { PLAIN_STREAM_PROTOCOL };
 
 /** For a WebSocketServer's handleProtocols: upstream's subprotocol when offered, else none (still accepted). */
 export const choosePlainProtocol = (offered: Set<string>): string | false =>

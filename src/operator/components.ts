@@ -36,6 +36,8 @@ export const labels = (component: string) => ({
   'app.kubernetes.io/component': 'kubevirt',
 });
 
+const CONSOLE_CERT_SECRET = 'kubevirt-virt-console-certs';
+
 /** The certificate Secrets each component mounts, and what each certificate is for. */
 export function leafCertificates(namespace: string) {
   const service = (name: string) => [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`, `${name}.${namespace}`, name];
@@ -54,6 +56,12 @@ export function leafCertificates(namespace: string) {
       usage: 'server' as const,
     },
     { secret: 'kubevirt-virt-handler-certs', commonName: 'kubevirt.io:system:client:virt-handler', dnsNames: [], usage: 'client' as const },
+    {
+      secret: CONSOLE_CERT_SECRET,
+      commonName: `virt-console.${namespace}.svc`,
+      dnsNames: service('virt-console'),
+      usage: 'server' as const,
+    },
     {
       secret: 'kubevirt-cdi-uploadproxy-certs',
       commonName: `cdi-uploadproxy.${namespace}.svc`,
@@ -383,7 +391,14 @@ const caVolume = { name: 'kubevirt-ca', configMap: { name: 'kubevirt-ca' } };
 
 /** Everything virt-operator installs besides the CRDs and the user roles, in apply order. */
 export function componentObjects(p: InstallParams): Obj[] {
-  return [...virtApiObjects(p), ...virtControllerObjects(p), ...virtHandlerObjects(p), metricsService(p), ...registrations(p)];
+  return [
+    ...virtApiObjects(p),
+    ...virtControllerObjects(p),
+    ...virtHandlerObjects(p),
+    ...consoleObjects(p),
+    metricsService(p),
+    ...registrations(p),
+  ];
 }
 
 /**
@@ -616,6 +631,46 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
         },
       },
     },
+  ];
+}
+
+/**
+ * The web console (src/console): it acts only with the token each browser sends, so its service account has
+ * no role and its pod mounts no token; it reads kube-apiserver's CA from the namespace's kube-root-ca.crt.
+ */
+function consoleObjects(p: InstallParams): Obj[] {
+  const name = 'virt-console';
+  const pod = componentPodSpec(
+    name,
+    'kubevirt-console',
+    p.image,
+    p.imagePullPolicy,
+    {
+      command: nodeCommand('/app/src/console/main.js'),
+      ports: [{ name: 'https', containerPort: 8443, protocol: 'TCP' }],
+      readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/healthz' }, periodSeconds: 5, initialDelaySeconds: 1 },
+      resources: componentResources('10m'),
+      volumeMounts: [
+        { name: CONSOLE_CERT_SECRET, mountPath: '/etc/virt-console/certificates', readOnly: true },
+        { name: 'kube-ca', mountPath: '/etc/virt-console/kube-ca', readOnly: true },
+      ],
+    },
+    [certVolume(CONSOLE_CERT_SECRET), { name: 'kube-ca', configMap: { name: 'kube-root-ca.crt' } }],
+  );
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'kubevirt-console', namespace: p.namespace, labels: labels('') },
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: p.namespace, labels: labels(name) },
+      spec: { selector: { 'kubevirt.io': name }, ports: [{ name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' }] },
+    },
+    componentDeployment(name, p.namespace, 1, { ...pod, automountServiceAccountToken: false }, { metrics: false }),
   ];
 }
 

@@ -22,7 +22,15 @@ import type {
   VirtualMachinePreference,
 } from '../api/types.ts';
 import { DATAVOLUME_WEBHOOK_PATH } from '../contract/cdi.ts';
-import { actionPath, guestInfoPath, HANDLER_PORT, streamPath, type StreamKind } from '../contract/handler-api.ts';
+import {
+  actionPath,
+  guestInfoPath,
+  HANDLER_PORT,
+  streamPath,
+  type StreamKind,
+  type VncOptions,
+  vncOptionsOf,
+} from '../contract/handler-api.ts';
 import { apiTimestamp } from '../contract/vmi.ts';
 import { apiErrorMessage, ignoreNotFound, statusMessage, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
 import type { Registry } from 'prom-client';
@@ -267,7 +275,7 @@ export class VirtApiServer {
     const forward = PORT_FORWARD.exec(url.pathname);
     const refuse = (e: LifecycleError) => refuseUpgrade(socket, e.code, statusError(e.code, e.reason, e.message));
     const opened = stream
-      ? this.#streamFromHandler(stream[1], stream[2], stream[3] as StreamKind, url.searchParams.get('preserveSession') === 'true')
+      ? this.#streamFromHandler(stream[1], stream[2], stream[3] as StreamKind, vncOptionsOf(url.searchParams))
       : forward
         ? this.#forwardToGuest(forward[1], forward[2] === 'virtualmachines', forward[3], forward[4], forward[5])
         : Promise.resolve<LifecycleError>({ code: 404, reason: 'NotFound', message: `no stream at ${url.pathname}` });
@@ -506,7 +514,7 @@ export class VirtApiServer {
     return { code: 202 };
   }
 
-  async #streamFromHandler(namespace: string, name: string, kind: StreamKind, preserveSession: boolean): Promise<Opened> {
+  async #streamFromHandler(namespace: string, name: string, kind: StreamKind, vnc: VncOptions): Promise<Opened> {
     const vmi = await this.#getVmi(namespace, name);
     if (!vmi) return notFound('virtualmachineinstance.kubevirt.io', name);
     const refused = (kind === 'console' ? checkConsole(vmi) : checkVnc(vmi)) ?? checkOnNode(vmi);
@@ -514,7 +522,7 @@ export class VirtApiServer {
     const address = await this.#api.handlerAddress(vmi.status!.nodeName!);
     const tls = this.#handlerClientTls();
     const options: ClientOptions & { servername: string } = { ...tls, servername: 'virt-handler', handshakeTimeout: 10_000 };
-    const url = `wss://${address}:${HANDLER_PORT}${streamPath(namespace, name, kind, preserveSession)}`;
+    const url = `wss://${address}:${HANDLER_PORT}${streamPath(namespace, name, kind, vnc)}`;
     const handler = new WebSocket(url, [PLAIN_STREAM_PROTOCOL], options);
     return new Promise((resolve) => {
       handler.once('open', () => {

@@ -52,6 +52,7 @@ test('certificates: a 7-day CA and 24-hour leaves, each signed by a CA of the pu
     'kubevirt-controller-certs',
     'kubevirt-virt-handler-server-certs',
     'kubevirt-virt-handler-certs',
+    'kubevirt-virt-console-certs',
   ]) {
     const leaf = read(secret);
     assert.ok(Math.abs(days(leaf) * 24 - 24) < 0.1, `${secret}: ${days(leaf) * 24} hours`);
@@ -211,6 +212,7 @@ test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everyth
     ['deployment', 'virt-api', '-n', 'kubevirt'],
     ['deployment', 'virt-controller', '-n', 'kubevirt'],
     ['daemonset', 'virt-handler', '-n', 'kubevirt'],
+    ['deployment', 'virt-console', '-n', 'kubevirt'],
     ['apiservice', 'v1.subresources.kubevirt.io'],
     ['validatingwebhookconfiguration', 'virt-api-validator'],
     ['mutatingwebhookconfiguration', 'virt-api-mutator'],

@@ -82,7 +82,7 @@ test('each component runs as its own service account, bound to its own role, wit
   const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
   assert.deepEqual(
     workloads.map((w) => w.metadata.name),
-    ['virt-api', 'virt-controller', 'virt-handler', 'cdi-controller'],
+    ['virt-api', 'virt-controller', 'virt-handler', 'virt-console', 'cdi-controller'],
   );
   const accounts = new Set<string>();
   for (const workload of workloads) {
@@ -92,15 +92,19 @@ test('each component runs as its own service account, bound to its own role, wit
       objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === sa),
       sa,
     );
-    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.subjects?.[0].name === sa);
-    assert.equal(binding?.roleRef?.name, sa);
+    const binding = objects.find((o) => o.kind.endsWith('RoleBinding') && o.subjects?.[0].name === sa);
+    // The web console acts only with its users' tokens: no role, and no token of its own in its pod.
+    if (workload.metadata.name === 'virt-console') {
+      assert.equal(binding, undefined);
+      assert.equal((workload.spec!.template.spec as { automountServiceAccountToken?: boolean }).automountServiceAccountToken, false);
+    } else assert.equal(binding?.roleRef?.name, sa);
     // Only the node agent is privileged: it wires networks and mounts inside launcher pods.
     for (const c of workload.spec!.template.spec.containers) {
       if (workload.metadata.name === 'virt-handler') assert.equal((c.securityContext as { privileged?: boolean }).privileged, true);
       else assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
     }
   }
-  assert.equal(accounts.size, 4);
+  assert.equal(accounts.size, 5);
 });
 
 test('every Secret a component mounts is one the operator issues: certificates, the upload token key, the fill-pod CA', () => {
@@ -190,6 +194,7 @@ test("every component's container has a memory request and limit, and node's hea
   assert.deepEqual(workloads.map((o) => o.metadata.name).sort(), [
     'cdi-controller',
     'virt-api',
+    'virt-console',
     'virt-controller',
     'virt-handler',
     'virt-operator',

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative } from 'node:path';
 
 const SRC = join(import.meta.dirname, '../../src');
-const COMPONENTS = ['cdi', 'controller', 'handler', 'launcher', 'operator', 'virt-api', 'virtctl'];
+const COMPONENTS = ['cdi', 'console', 'controller', 'handler', 'launcher', 'operator', 'virt-api', 'virtctl'];
 /** What each shared layer may import besides itself. */
 const SHARED: Record<string, string[]> = { api: [], contract: ['api'], lib: ['api', 'contract'] };
 

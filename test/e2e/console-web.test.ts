@@ -1,0 +1,279 @@
+// The web console in a real browser (Debian's Chromium, headless, driven by
+// puppeteer-core): an editor logs in with a service account token, creates a
+// VM from the catalogue (YAML reviewed first), starts it, reads its page,
+// logs in on its serial console (typed and pasted input), sees its VNC display
+// (in two viewers at once), stops and deletes it, then makes one whose disk is
+// a DataVolume imported over HTTP; a viewer sees the list but
+// the API's 403 on start and console. Every page is written as a screenshot
+// to test-results/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { deleteNamespace, eventually, kubectl, startImageServer } from './kube.ts';
+
+const NS = 'kvts-console-web';
+const VM = 'web-vm';
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
+const INSTALL_NS = 'kubevirt';
+
+let browser: Browser;
+let url: string;
+const tokens: Record<'editor' | 'viewer', string> = { editor: '', viewer: '' };
+
+before(async () => {
+  deleteNamespace(NS, true);
+  kubectl(['create', 'namespace', NS]);
+  for (const [user, role] of [
+    ['editor', 'kubevirt.io:edit'],
+    ['viewer', 'kubevirt.io:view'],
+  ] as const) {
+    kubectl(['create', 'serviceaccount', user, '-n', NS]);
+    kubectl(['create', 'rolebinding', user, '-n', NS, '--clusterrole', role, '--serviceaccount', `${NS}:${user}`]);
+    // Kubernetes' own view role too, as a namespace's users have it: the VM page lists the VM's events.
+    if (user === 'editor')
+      kubectl(['create', 'rolebinding', 'editor-k8s-view', '-n', NS, '--clusterrole', 'view', '--serviceaccount', `${NS}:${user}`]);
+    tokens[user] = kubectl(['create', 'token', user, '-n', NS, '--duration', '1h']).trim();
+  }
+  kubectl(['rollout', 'status', 'deployment/virt-console', '-n', INSTALL_NS, '--timeout=180s']);
+  url = `https://${kubectl(['get', 'service', 'virt-console', '-n', INSTALL_NS, '-o', 'jsonpath={.spec.clusterIP}'])}/`;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // Root needs --no-sandbox; the console's certificate is signed by the kubevirt CA, which this browser does not know.
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    acceptInsecureCerts: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--window-size=1280,900'],
+    defaultViewport: { width: 1280, height: 900 },
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  deleteNamespace(NS);
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+/** An element's text as rendered (table cells apart), or '' when it is not there. */
+const text = (page: Page, selector: string) =>
+  // biome-ignore lint/performance/useDomNodeTextContent: the rendered text keeps a table's cells apart
+  page.$eval(selector, (el: any) => el.innerText as string).catch(() => '');
+async function waitForText(page: Page, selector: string, pattern: RegExp, seconds: number): Promise<string> {
+  return eventually(`${pattern} in ${selector}`, seconds, async () => {
+    const found = await text(page, selector);
+    return pattern.test(found) && found;
+  });
+}
+const rowCell = (page: Page, cell: string) => text(page, `tr[data-vm="${VM}"] td.${cell}`);
+
+/** A new tab (its own sessionStorage) logged in with `user`'s token, at `hash`. */
+async function loggedIn(user: 'editor' | 'viewer', hash: string, screenshot?: string): Promise<Page> {
+  const page = await (await browser.createBrowserContext()).newPage();
+  page.on('pageerror', (error) => console.error(`${user}'s page: ${error}`));
+  await page.goto(`${url}${hash}`);
+  await page.waitForSelector('#token');
+  await page.type('#token', tokens[user]);
+  if (screenshot) await shot(page, screenshot);
+  await page.click('#login-submit');
+  await waitForText(page, '#user', new RegExp(`system:serviceaccount:${NS}:${user}`), 30);
+  return page;
+}
+
+let editor: Page;
+
+test('an editor logs in with a token and sees the namespace, empty', async () => {
+  editor = await loggedIn('editor', `#/ns/${NS}/vms`, '01-login');
+  await eventually('the empty list', 30, () => editor.$eval('#vm-list-empty', (el: any) => !el.hidden).catch(() => false));
+  await shot(editor, '02-vm-list-empty');
+});
+
+test('create: a containerDisk VM of a catalogue instance type with user data, its YAML shown before it is applied', async () => {
+  await editor.click('#create-vm');
+  await eventually('the catalogue in the instance type list', 30, () =>
+    editor.$$eval('#vm-instancetype option', (options: any[]) => options.map((o) => o.value).includes('u1.nano')),
+  );
+  await editor.type('#vm-name', VM);
+  await editor.$eval('#vm-user-data', (el: any) => {
+    el.value = '#!/bin/sh\necho "user-data says hello from the web console"\n';
+  });
+  await editor.click('#vm-review-yaml');
+  const yaml = await editor.$eval('#vm-yaml', (el: any) => el.value);
+  for (const expected of [
+    `name: ${VM}`,
+    'runStrategy: Halted',
+    'kind: VirtualMachineClusterInstancetype',
+    'name: u1.nano',
+    'containerDisk:',
+    'user-data says hello',
+  ])
+    assert.ok(yaml.includes(expected), `${expected} in\n${yaml}`);
+  assert.equal(kubectl(['get', 'vm', '-n', NS, '-o', 'name']).trim(), '', 'nothing is created before Create is pressed');
+  await shot(editor, '03-create-review-yaml');
+  await editor.click('#vm-create');
+  await waitForText(editor, `tr[data-vm="${VM}"] td.status`, /^Stopped$/, 30);
+  const vm = JSON.parse(kubectl(['get', 'vm', VM, '-n', NS, '-o', 'json']));
+  assert.equal(vm.spec.instancetype.name, 'u1.nano');
+  assert.equal(vm.spec.template.spec.volumes[1].cloudInitNoCloud.userData, '#!/bin/sh\necho "user-data says hello from the web console"\n');
+  await shot(editor, '04-vm-list-created');
+});
+
+test('start: the list shows the VM running with its address and node', async () => {
+  await editor.click(`tr[data-vm="${VM}"] button[data-action="start"]`);
+  await waitForText(editor, `tr[data-vm="${VM}"] td.status`, /^Running$/, 240);
+  await eventually('an IP address in the list', 120, async () => /^\d+\.\d+\.\d+\.\d+$/.test(await rowCell(editor, 'ip')));
+  const node = kubectl(['get', 'vmi', VM, '-n', NS, '-o', 'jsonpath={.status.nodeName}']);
+  assert.equal(await rowCell(editor, 'node'), node);
+  await shot(editor, '05-vm-list-running');
+});
+
+test('the VM page shows its details, conditions, events and YAML', async () => {
+  await editor.click(`tr[data-vm="${VM}"] a[href$="/vm/${VM}"]`);
+  await waitForText(editor, '#vm-details', /Running/, 30);
+  assert.match(await text(editor, '#vm-details'), /u1\.nano/);
+  await waitForText(editor, '#vm-conditions', /Ready\s+True/, 60);
+  assert.match(await text(editor, '#vm-yaml'), /kind: VirtualMachine/);
+  await waitForText(editor, '#vm-events tbody', /VirtualMachineInstance\s+Normal\s+\w+/, 30);
+  await shot(editor, '06-vm-page');
+});
+
+/** What the terminal shows, row by row. */
+const terminalText = (page: Page) =>
+  page.$eval('.xterm-rows', (el: any) => [...el.children].map((row: any) => row.textContent ?? '').join('\n'));
+async function waitForTerminal(page: Page, pattern: RegExp, seconds: number, poke?: () => Promise<void>) {
+  return eventually(`${pattern} on the serial console`, seconds, async () => {
+    if (pattern.test(await terminalText(page))) return true;
+    await poke?.();
+    return false;
+  });
+}
+
+test('the serial console: the login prompt, typed input, pasted input', async () => {
+  await editor.goto(`${url}#/ns/${NS}/vm/${VM}/console`);
+  await waitForText(editor, '#stream-status', /connected/, 30);
+  await editor.click('#terminal');
+  // The prompt may have been written before the page connected: Enter asks for it again.
+  let lastPoke = 0;
+  await waitForTerminal(editor, /login: *$/m, 180, async () => {
+    if (Date.now() - lastPoke < 5000) return;
+    lastPoke = Date.now();
+    await editor.keyboard.press('Enter');
+  });
+  await shot(editor, '07-serial-console-login');
+  await editor.keyboard.type('cirros\n');
+  await waitForTerminal(editor, /Password: *$/m, 30);
+  await editor.keyboard.type('gocubsgo\n');
+  await waitForTerminal(editor, /\$ *$/m, 30);
+  await editor.keyboard.type('echo "typed: $((6*7))"\n');
+  await waitForTerminal(editor, /^typed: 42/m, 30);
+  // A paste as the browser delivers one (the clipboard's text in a paste event), which xterm.js sends to the guest.
+  await editor.$eval('.xterm-helper-textarea', (el: any) => {
+    const page = globalThis as any;
+    const data = new page.DataTransfer();
+    data.setData('text/plain', 'echo "pasted: $((7*8))"\n');
+    el.dispatchEvent(new page.ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await waitForTerminal(editor, /^pasted: 56/m, 30);
+  await shot(editor, '08-serial-console-commands');
+});
+
+/** Pixels of the VNC canvas that are drawn (opaque), and how many distinct colours among them. */
+const vncPixels = (page: Page) =>
+  page.$eval('#vnc-screen canvas', (canvas: any) => {
+    if (!canvas.width || !canvas.height) return { drawn: 0, colours: 0 };
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let drawn = 0;
+    const colours = new Set<number>();
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] === 0) continue;
+      drawn++;
+      if (colours.size < 64) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    }
+    return { drawn, colours: colours.size };
+  });
+
+test('VNC: the display is drawn, and a second viewer does not end the first', async () => {
+  await editor.goto(`${url}#/ns/${NS}/vm/${VM}/vnc`);
+  await waitForText(editor, '#stream-status', /connected, display shown/, 30);
+  const first = await eventually('a framebuffer update on the canvas', 60, async () => {
+    const pixels = await vncPixels(editor);
+    return pixels.drawn > 0 && pixels;
+  });
+  assert.ok(first.drawn > 0, JSON.stringify(first));
+  await shot(editor, '09-vnc');
+  const second = await loggedIn('editor', `#/ns/${NS}/vm/${VM}/vnc`);
+  await waitForText(second, '#stream-status', /connected, display shown/, 30);
+  await eventually('the second viewer to be drawn', 60, async () => (await vncPixels(second)).drawn > 0);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  assert.match(await text(editor, '#stream-status'), /connected, display shown/, 'the first viewer is still connected');
+  await shot(second, '10-vnc-second-viewer');
+  await second.browserContext().close();
+});
+
+test('a viewer sees the list, and the page shows the API 403 on start and on the console', async () => {
+  const viewer = await loggedIn('viewer', `#/ns/${NS}/vms`);
+  await waitForText(viewer, `tr[data-vm="${VM}"] td.status`, /^Running$/, 30);
+  await viewer.click(`tr[data-vm="${VM}"] button[data-action="start"]`);
+  await waitForText(
+    viewer,
+    '#error',
+    /403 Forbidden: .*cannot update resource "virtualmachines\/start" in API group "subresources\.kubevirt\.io"/,
+    30,
+  );
+  await shot(viewer, '11-viewer-start-forbidden');
+  await viewer.goto(`${url}#/ns/${NS}/vm/${VM}/console`);
+  await waitForText(viewer, '#error', /403 Forbidden: .*cannot get resource "virtualmachineinstances\/console"/, 30);
+  assert.match(await text(viewer, '#stream-status'), /refused/);
+  await shot(viewer, '12-viewer-console-forbidden');
+  await viewer.browserContext().close();
+});
+
+test('stop, then delete: the VM stops and goes', async () => {
+  await editor.goto(`${url}#/ns/${NS}/vms`);
+  await waitForText(editor, `tr[data-vm="${VM}"] td.status`, /^Running$/, 30);
+  await editor.click(`tr[data-vm="${VM}"] button[data-action="stop"]`);
+  await waitForText(editor, `tr[data-vm="${VM}"] td.status`, /^Stopped$/, 180);
+  await shot(editor, '13-vm-list-stopped');
+  editor.once('dialog', (dialog) => void dialog.accept());
+  await editor.click(`tr[data-vm="${VM}"] button[data-action="delete"]`);
+  await eventually('the VM to leave the list', 60, async () => (await editor.$(`tr[data-vm="${VM}"]`)) === null);
+  assert.equal(kubectl(['get', 'vm', '-n', NS, '-o', 'name']).trim(), '');
+  await shot(editor, '14-vm-list-deleted');
+});
+
+test('create from a DataVolume imported over HTTP, started at once, then deleted with its disk', async () => {
+  const imageServer = startImageServer(NS);
+  const name = 'web-dv';
+  await editor.goto(`${url}#/ns/${NS}/create`);
+  await eventually('the catalogue in the instance type list', 30, () =>
+    editor.$$eval('#vm-instancetype option', (options: any[]) => options.map((o) => o.value).includes('u1.nano')),
+  );
+  await editor.type('#vm-name', name);
+  await editor.select('#vm-disk-source', 'dataVolume');
+  await editor.type('#vm-url', `${imageServer}/disk.qcow2`);
+  await editor.$eval('#vm-size', (el: any) => {
+    el.value = '128Mi';
+  });
+  await editor.click('#vm-start');
+  await editor.click('#vm-review-yaml');
+  const yaml = await editor.$eval('#vm-yaml', (el: any) => el.value as string);
+  for (const expected of [
+    'dataVolumeTemplates:',
+    `name: ${name}-rootdisk`,
+    `url: ${imageServer}/disk.qcow2`,
+    'storage: 128Mi',
+    'runStrategy: Always',
+  ])
+    assert.ok(yaml.includes(expected), `${expected} in\n${yaml}`);
+  await shot(editor, '15-create-datavolume-review-yaml');
+  await editor.click('#vm-create');
+  const row = `tr[data-vm="${name}"]`;
+  await waitForText(editor, `${row} td.status`, /^Running$/, 300);
+  assert.equal(kubectl(['get', 'dv', `${name}-rootdisk`, '-n', NS, '-o', 'jsonpath={.status.phase}']), 'Succeeded');
+  await shot(editor, '16-vm-list-datavolume-running');
+  editor.once('dialog', (dialog) => void dialog.accept());
+  await editor.click(`${row} button[data-action="delete"]`);
+  await eventually('the VM to leave the list', 120, async () => (await editor.$(row)) === null);
+  await eventually('its DataVolume to go with it', 120, () => kubectl(['get', 'dv', '-n', NS, '-o', 'name']).trim() === '');
+});
