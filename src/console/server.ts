@@ -1,7 +1,9 @@
 // The web console's HTTPS server: the page and its bundled assets, the
 // Kubernetes API forwarded with the browser's own bearer token, and the
 // serial console and VNC WebSockets relayed to kube-apiserver with that token
-// in an Authorization header. The server holds no Kubernetes credentials.
+// in an Authorization header; and VMI metrics, each answered only after the
+// user's token has read the VMI(s) from kube-apiserver. The server holds no
+// Kubernetes credentials.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, request, type Server } from 'node:https';
@@ -10,6 +12,7 @@ import { extname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
+import type { VmiMetricsSource } from './metrics.ts';
 import { choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets } from '../lib/stream-relay.ts';
 import {
   bearerFromProtocols,
@@ -20,6 +23,9 @@ import {
   refusalClose,
   status,
 } from './proxy.ts';
+import { GRAPH_MINUTES, parseMetricsPath } from './vmi-metrics.ts';
+
+type Vmi = { metadata?: { name?: string } };
 
 export interface ConsoleServerOptions {
   /** kube-apiserver's URL, e.g. https://10.96.0.1:443. */
@@ -29,6 +35,8 @@ export interface ConsoleServerOptions {
   servingCertificate: () => { cert: Buffer; key: Buffer };
   /** The folder of the bundled page (index.html, app.js, app.css). */
   staticDir: string;
+  /** Where VMI figures come from: a Prometheus, or the server's own history of virt-handler's metrics. */
+  metrics: VmiMetricsSource;
   log: Logger;
 }
 
@@ -89,6 +97,8 @@ export class ConsoleServer {
     const url = new URL(req.url ?? '/', 'https://console');
     if (url.pathname === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     if (isApiPath(url.pathname)) return this.#forward(req, res, url);
+    const metricsOf = parseMetricsPath(url.pathname);
+    if (metricsOf && req.method === 'GET') return void this.#metrics(req, res, url, metricsOf);
     const asset = req.method === 'GET' || req.method === 'HEAD' ? this.#assets.get(url.pathname) : undefined;
     if (!asset) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     res.writeHead(200, { ...PAGE_HEADERS, 'content-type': asset.type, 'content-length': asset.body.length });
@@ -119,6 +129,57 @@ export class ConsoleServer {
     upstream.on('error', (error) => answer(502, 'BadGateway', `kube-apiserver: ${error.message}`));
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
+  }
+
+  /**
+   * A VMI's graphs or a namespace's CPU and memory figures. The user's token first reads the VMI (or lists
+   * the namespace's VMIs) from kube-apiserver; a refusal there is the answer, with the API's own status.
+   * Only then is the source asked, with the server's fixed queries for that namespace and name.
+   */
+  async #metrics(req: IncomingMessage, res: ServerResponse, url: URL, of: { namespace: string; name?: string }) {
+    const json = (code: number, body: unknown) =>
+      res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-cache' }).end(JSON.stringify(body));
+    const { authorization } = forwardedHeaders(req.headers);
+    if (!/^Bearer \S+$/.test(authorization ?? '')) return json(401, status(401, 'Unauthorized', 'log in with a bearer token'));
+    const vmis = `/apis/kubevirt.io/v1/namespaces/${of.namespace}/virtualmachineinstances`;
+    const read = await this.#readAsUser(of.name ? `${vmis}/${of.name}` : vmis, authorization!).catch((error: Error) => ({
+      code: 502,
+      body: JSON.stringify(status(502, 'BadGateway', `kube-apiserver: ${error.message}`)),
+    }));
+    if (read.code !== 200) return void res.writeHead(read.code, { 'content-type': 'application/json' }).end(read.body);
+    try {
+      if (of.name) {
+        const minutes = Math.min(GRAPH_MINUTES, Math.max(1, Math.floor(Number(url.searchParams.get('minutes')) || GRAPH_MINUTES)));
+        return json(200, await this.#options.metrics.vmi(of.namespace, of.name, minutes));
+      }
+      // Only the VMIs the user was shown.
+      const names = new Set(((JSON.parse(read.body) as { items?: Vmi[] }).items ?? []).map((vmi) => vmi.metadata?.name));
+      const { source, usage } = await this.#options.metrics.usage(of.namespace);
+      json(200, { source, usage: Object.fromEntries(Object.entries(usage).filter(([name]) => names.has(name))) });
+    } catch (error) {
+      this.#options.log.warning('metrics not read', { namespace: of.namespace, name: of.name ?? '', error: (error as Error).message });
+      json(502, status(502, 'BadGateway', `metrics: ${(error as Error).message}`));
+    }
+  }
+
+  /** A GET of kube-apiserver as the user (their Authorization header, nothing else). */
+  #readAsUser(path: string, authorization: string): Promise<{ code: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const upstream = request(
+        new URL(path, this.#options.apiServer),
+        { method: 'GET', headers: { authorization, accept: 'application/json' }, ca: this.#options.apiServerCa(), timeout: 30_000 },
+        (answer) => {
+          let body = '';
+          answer.setEncoding('utf8');
+          answer.on('data', (chunk: string) => (body += chunk));
+          answer.on('end', () => resolve({ code: answer.statusCode ?? 502, body }));
+          answer.on('error', reject);
+        },
+      );
+      upstream.on('timeout', () => upstream.destroy(new Error('timed out')));
+      upstream.on('error', reject);
+      upstream.end();
+    });
   }
 
   /**

@@ -20,6 +20,8 @@ export interface InstallParams {
   cdi: boolean;
   /** The Prometheus Operator's objects, where one is installed and its service account found. */
   monitoring?: MonitoringInstall;
+  /** The in-cluster URL of a Prometheus the web console asks for VMI graphs; empty or absent: none, the console keeps its own. */
+  prometheusUrl?: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -634,9 +636,14 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
   ];
 }
 
+/** A headless Service of virt-handler's metrics port: its DNS name lists the ready virt-handler pods, with no rights needed to read it. */
+const HANDLER_METRICS_SERVICE = 'virt-handler-metrics';
+
 /**
  * The web console (src/console): it acts only with the token each browser sends, so its service account has
  * no role and its pod mounts no token; it reads kube-apiserver's CA from the namespace's kube-root-ca.crt.
+ * VMI graphs come from the Prometheus found (prometheusUrl), else from virt-handler's metrics, which the
+ * console scrapes itself through the headless Service (checked against the kubevirt CA).
  */
 function consoleObjects(p: InstallParams): Obj[] {
   const name = 'virt-console';
@@ -646,16 +653,21 @@ function consoleObjects(p: InstallParams): Obj[] {
     p.image,
     p.imagePullPolicy,
     {
-      command: nodeCommand('/app/src/console/main.js'),
+      command: nodeCommand(
+        '/app/src/console/main.js',
+        `--prometheus-url=${p.prometheusUrl ?? ''}`,
+        `--handler-metrics=${HANDLER_METRICS_SERVICE}.${p.namespace}.svc:8443`,
+      ),
       ports: [{ name: 'https', containerPort: 8443, protocol: 'TCP' }],
       readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/healthz' }, periodSeconds: 5, initialDelaySeconds: 1 },
       resources: componentResources('10m'),
       volumeMounts: [
         { name: CONSOLE_CERT_SECRET, mountPath: '/etc/virt-console/certificates', readOnly: true },
         { name: 'kube-ca', mountPath: '/etc/virt-console/kube-ca', readOnly: true },
+        { name: 'kubevirt-ca', mountPath: '/etc/virt-console/kubevirt-ca', readOnly: true },
       ],
     },
-    [certVolume(CONSOLE_CERT_SECRET), { name: 'kube-ca', configMap: { name: 'kube-root-ca.crt' } }],
+    [certVolume(CONSOLE_CERT_SECRET), { name: 'kube-ca', configMap: { name: 'kube-root-ca.crt' } }, caVolume],
   );
   return [
     {
@@ -671,6 +683,16 @@ function consoleObjects(p: InstallParams): Obj[] {
       spec: { selector: { 'kubevirt.io': name }, ports: [{ name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' }] },
     },
     componentDeployment(name, p.namespace, 1, { ...pod, automountServiceAccountToken: false }, { metrics: false }),
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: HANDLER_METRICS_SERVICE, namespace: p.namespace, labels: labels('virt-handler') },
+      spec: {
+        clusterIP: 'None',
+        selector: { 'kubevirt.io': 'virt-handler' },
+        ports: [{ name: 'metrics', port: 8443, targetPort: 8443, protocol: 'TCP' }],
+      },
+    },
   ];
 }
 

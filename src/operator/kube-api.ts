@@ -10,6 +10,7 @@ import {
   type V1CustomResourceDefinition,
   type V1ConfigMap,
   type V1Secret,
+  type V1Service,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../api/types.ts';
@@ -65,6 +66,10 @@ export class OperatorKubeApi implements KubeVirtControllerApi {
 
   readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
     return this.#core.readNamespacedServiceAccount({ name, namespace });
+  }
+
+  readService(namespace: string, name: string): Promise<V1Service> {
+    return this.#core.readNamespacedService({ name, namespace });
   }
 
   async vmisExist(): Promise<boolean> {

@@ -13,6 +13,7 @@ import type {
   V1DaemonSet,
   V1Deployment,
   V1Secret,
+  V1Service,
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
@@ -34,6 +35,8 @@ import {
   monitoringCandidates,
   monitoringObjects,
   monitoringObjectsIn,
+  PROMETHEUS_SERVICES,
+  prometheusUrlOf,
   PROMETHEUS_RULE_CRD,
   SERVICE_MONITOR_CRD,
   type MonitoringInstall,
@@ -60,6 +63,7 @@ export interface KubeVirtControllerApi {
   readApiService(name: string): Promise<V1APIService>;
   readCrd(name: string): Promise<V1CustomResourceDefinition>;
   readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount>;
+  readService(namespace: string, name: string): Promise<V1Service>;
   /** Whether any VMI exists, in any namespace. */
   vmisExist(): Promise<boolean>;
   patchKubeVirt(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<Typed<KubeVirt>>;
@@ -153,7 +157,8 @@ export class KubeVirtController {
       fillPodCaCheck = await this.#syncFillPodCa(kv);
     }
     const monitoring = await this.#monitoring(kv);
-    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi, monitoring });
+    const prometheusUrl = await this.#prometheusUrl(kv);
+    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi, monitoring, prometheusUrl });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
     if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
       const started = this.#now().getTime();
@@ -199,6 +204,17 @@ export class KubeVirtController {
       return { namespace, account, serviceMonitorNamespace, serviceMonitors, prometheusRules };
     }
     return undefined;
+  }
+
+  /** The in-cluster address of the first Prometheus Service found in the monitoring namespaces, for the web console. */
+  async #prometheusUrl(kv: Typed<KubeVirt>): Promise<string> {
+    for (const { namespace } of monitoringCandidates(kv))
+      for (const name of PROMETHEUS_SERVICES) {
+        const service = await this.#api.readService(namespace, name).catch(ignoreNotFound);
+        const url = service && prometheusUrlOf(service);
+        if (url) return url;
+      }
+    return '';
   }
 
   /**

@@ -32,6 +32,22 @@ export function monitoringCandidates(kv: KubeVirt): { namespace: string; account
   return namespaces.map((namespace) => ({ namespace, account }));
 }
 
+/**
+ * The Services a Prometheus is looked for under, in each monitoring namespace: kube-prometheus' and the
+ * local cluster's (hack/cluster/prometheus.ts). Its HTTP API must answer without credentials.
+ */
+export const PROMETHEUS_SERVICES = ['prometheus-k8s', 'prometheus'];
+
+/** A Prometheus Service's in-cluster URL: its port named web (Prometheus' own name), else 9090, else none. */
+export function prometheusUrlOf(service: {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { ports?: { name?: string; port: number }[] };
+}): string {
+  const ports = service.spec?.ports ?? [];
+  const port = ports.find((p) => p.name === 'web') ?? ports.find((p) => p.port === 9090);
+  return port ? `http://${service.metadata?.name}.${service.metadata?.namespace}.svc:${port.port}` : '';
+}
+
 type Obj = Record<string, unknown>;
 
 /** The objects for `m`, the install being in `namespace`. */

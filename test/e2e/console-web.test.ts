@@ -4,16 +4,22 @@
 // logs in on its serial console (typed and pasted input), sees its VNC display
 // (in two viewers at once), stops and deletes it, then makes one whose disk is
 // a DataVolume imported over HTTP; a viewer sees the list but
-// the API's 403 on start and console. Every page is written as a screenshot
-// to test-results/screenshots/.
+// the API's 403 on start and console. The list shows the running VM's CPU and
+// memory use and its page graphs from the local Prometheus; a user of another
+// namespace gets the API's 403 for its metrics; and the console's own history
+// (used without Prometheus) reads virt-handler's metrics from inside the
+// console's pod. Every page is written as a screenshot to test-results/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { get } from 'node:https';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { deleteNamespace, eventually, kubectl, startImageServer } from './kube.ts';
 
 const NS = 'kvts-console-web';
+/** Where the outsider may view VMs: not NS. */
+const OTHER_NS = 'kvts-console-web-other';
 const VM = 'web-vm';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
@@ -21,11 +27,26 @@ const INSTALL_NS = 'kubevirt';
 
 let browser: Browser;
 let url: string;
-const tokens: Record<'editor' | 'viewer', string> = { editor: '', viewer: '' };
+const tokens: Record<'editor' | 'viewer' | 'outsider', string> = { editor: '', viewer: '', outsider: '' };
 
 before(async () => {
   deleteNamespace(NS, true);
+  deleteNamespace(OTHER_NS, true);
   kubectl(['create', 'namespace', NS]);
+  kubectl(['create', 'namespace', OTHER_NS]);
+  kubectl(['create', 'serviceaccount', 'outsider', '-n', OTHER_NS]);
+  kubectl([
+    'create',
+    'rolebinding',
+    'outsider',
+    '-n',
+    OTHER_NS,
+    '--clusterrole',
+    'kubevirt.io:view',
+    '--serviceaccount',
+    `${OTHER_NS}:outsider`,
+  ]);
+  tokens.outsider = kubectl(['create', 'token', 'outsider', '-n', OTHER_NS, '--duration', '1h']).trim();
   for (const [user, role] of [
     ['editor', 'kubevirt.io:edit'],
     ['viewer', 'kubevirt.io:view'],
@@ -53,6 +74,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   deleteNamespace(NS);
+  deleteNamespace(OTHER_NS);
 });
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -67,6 +89,26 @@ async function waitForText(page: Page, selector: string, pattern: RegExp, second
   });
 }
 const rowCell = (page: Page, cell: string) => text(page, `tr[data-vm="${VM}"] td.${cell}`);
+
+/** A GET of the console server with `user`'s token, as the page makes it: the status and the parsed body. */
+function consoleGet(user: keyof typeof tokens, path: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(path, url);
+    const request = get(
+      target,
+      { headers: { authorization: `Bearer ${tokens[user]}`, accept: 'application/json' }, rejectUnauthorized: false },
+      (response) => {
+        let body = '';
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) }));
+      },
+    );
+    request.on('error', reject);
+  });
+}
+/** How many points a graph's line has. */
+const graphPoints = (page: Page, graph: string) =>
+  page.$eval(`figure[data-graph="${graph}"] polyline`, (el: any) => Number(el.dataset.points)).catch(() => 0);
 
 /** A new tab (its own sessionStorage) logged in with `user`'s token, at `hash`. */
 async function loggedIn(user: 'editor' | 'viewer', hash: string, screenshot?: string): Promise<Page> {
@@ -125,6 +167,10 @@ test('start: the list shows the VM running with its address and node', async () 
   await eventually('an IP address in the list', 120, async () => /^\d+\.\d+\.\d+\.\d+$/.test(await rowCell(editor, 'ip')));
   const node = kubectl(['get', 'vmi', VM, '-n', NS, '-o', 'jsonpath={.status.nodeName}']);
   assert.equal(await rowCell(editor, 'node'), node);
+  // CPU and memory use from the local Prometheus: memory once scraped, CPU once a rate has two samples.
+  await eventually('CPU and memory use in the list', 90, async () => /^\d+m$/.test(await rowCell(editor, 'cpu')));
+  assert.match(await rowCell(editor, 'memory'), /^\d+\.\d (KiB|MiB|GiB)$/);
+  assert.match(await text(editor, '#vm-usage-source'), /from Prometheus/);
   await shot(editor, '05-vm-list-running');
 });
 
@@ -136,6 +182,73 @@ test('the VM page shows its details, conditions, events and YAML', async () => {
   assert.match(await text(editor, '#vm-yaml'), /kind: VirtualMachine/);
   await waitForText(editor, '#vm-events tbody', /VirtualMachineInstance\s+Normal\s+\w+/, 30);
   await shot(editor, '06-vm-page');
+});
+
+test('the VM page graphs CPU, memory, network and disk from Prometheus', async () => {
+  await waitForText(editor, '#vm-graphs-source', /^From Prometheus, the last hour\.$/, 30);
+  // Points come every 15 s; a rate needs two of Prometheus' 5 s samples.
+  await eventually('CPU and memory graphs with several points', 90, async () => {
+    await editor.reload();
+    return (await graphPoints(editor, 'cpu')) >= 2 && (await graphPoints(editor, 'memory')) >= 2;
+  });
+  for (const graph of ['network', 'disk'])
+    assert.equal(await editor.$$eval(`figure[data-graph="${graph}"] polyline`, (lines: any[]) => lines.length), 2, graph);
+  // The guest booted from its disk and took an address over the network since it started.
+  assert.ok((await graphPoints(editor, 'network')) >= 1, 'network points');
+  assert.match(await text(editor, 'figure[data-graph="memory"] figcaption'), /used \d+\.\d (KiB|MiB|GiB)/);
+  const graphs = await editor.$('#vm-graphs');
+  await graphs?.screenshot({ path: join(SCREENSHOTS, '06-vm-graphs.png') });
+  const { status, body } = await consoleGet('editor', `/console/v1/namespaces/${NS}/virtualmachineinstances/${VM}/metrics?minutes=60`);
+  assert.equal(status, 200);
+  assert.equal(body.source, 'prometheus');
+  assert.ok(body.series.cpu.length >= 2 && body.series.cpu.every(([, cores]: [number, number]) => cores >= 0 && cores < 4));
+});
+
+test("a user of another namespace gets the API's 403 for the VM's metrics and the namespace's figures", async () => {
+  for (const path of [`/console/v1/namespaces/${NS}/virtualmachineinstances/${VM}/metrics`, `/console/v1/namespaces/${NS}/usage`]) {
+    const { status, body } = await consoleGet('outsider', path);
+    assert.equal(status, 403, path);
+    assert.match(
+      body.message,
+      new RegExp(`system:serviceaccount:${OTHER_NS}:outsider" cannot (get|list) resource "virtualmachineinstances"`),
+    );
+  }
+  const own = await consoleGet('editor', `/console/v1/namespaces/${NS}/usage`);
+  assert.equal(own.status, 200);
+  assert.ok(own.body.usage[VM]?.memory > 0, JSON.stringify(own.body));
+});
+
+test("without Prometheus the console keeps its own history: virt-handler's metrics, scraped from the console's pod", () => {
+  // What virt-console runs when --prometheus-url is empty, run once in its pod (its DNS, its kubevirt CA mount).
+  const script = `
+    const { readFileSync } = await import('node:fs');
+    const { HandlerScraper } = await import('/app/src/console/metrics.js');
+    const { createLogger } = await import('/app/src/lib/log.js');
+    const [handlers, ns, name] = process.argv.slice(1);
+    const scraper = new HandlerScraper({ handlers, ca: () => readFileSync('/etc/virt-console/kubevirt-ca/ca-bundle'), serverName: 'virt-handler', log: createLogger('test') });
+    await scraper.scrape();
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await scraper.scrape();
+    process.stdout.write(JSON.stringify({ usage: await scraper.usage(ns), vmi: await scraper.vmi(ns, name, 60) }));`;
+  const out = kubectl([
+    'exec',
+    '-n',
+    INSTALL_NS,
+    'deploy/virt-console',
+    '--',
+    'node',
+    '--input-type=module',
+    '-e',
+    script,
+    `virt-handler-metrics.${INSTALL_NS}.svc:8443`,
+    NS,
+    VM,
+  ]);
+  const { usage, vmi } = JSON.parse(out);
+  assert.equal(usage.source, 'console');
+  assert.ok(usage.usage[VM].memory > 0 && usage.usage[VM].cpu >= 0, out);
+  assert.equal(vmi.series.memory.length, 2, out);
+  assert.equal(vmi.series.cpu.length, 1, out);
 });
 
 /** What the terminal shows, row by row. */

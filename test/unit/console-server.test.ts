@@ -20,12 +20,23 @@ const dir = mkdtempSync(join(tmpdir(), 'console-web-'));
 writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title>');
 writeFileSync(join(dir, 'app.js'), 'export {};');
 writeFileSync(join(dir, 'notes.md'), 'not served');
+let metricsAsked = 0;
 const server = new ConsoleServer({
   // Nothing listens there: a request that got past the server's own checks would fail with 502.
   apiServer: 'https://127.0.0.1:1',
   apiServerCa: () => Buffer.from(ca.cert),
   servingCertificate: () => ({ cert: Buffer.from(leaf.cert), key: Buffer.from(leaf.key) }),
   staticDir: dir,
+  metrics: {
+    vmi: async () => {
+      metricsAsked++;
+      throw new Error('not to be asked');
+    },
+    usage: async () => {
+      metricsAsked++;
+      throw new Error('not to be asked');
+    },
+  },
   log: createLogger('test', {}, () => {}),
 });
 const { port } = await server.start(0, '127.0.0.1');
@@ -63,6 +74,20 @@ test('an API request without a bearer token is answered 401 by the server itself
   const forwarded = await get('/api/v1/namespaces', { authorization: 'Bearer abc' });
   assert.equal(forwarded.status, 502);
   assert.match(JSON.parse(forwarded.body).message, /^kube-apiserver: /);
+});
+
+test('metrics are asked of their source only after kube-apiserver let the token read the VMI; no token is a 401', async () => {
+  const vmi = '/console/v1/namespaces/ns/virtualmachineinstances/vm-1/metrics?minutes=60';
+  const usage = '/console/v1/namespaces/ns/usage';
+  for (const path of [vmi, usage]) {
+    assert.equal((await get(path)).status, 401, path);
+    const unread = await get(path, { authorization: 'Bearer abc' });
+    assert.equal(unread.status, 502, path);
+    assert.match(JSON.parse(unread.body).message, /^kube-apiserver: /);
+  }
+  assert.equal(metricsAsked, 0);
+  // Not a DNS name: not a metrics path at all.
+  assert.equal((await get('/console/v1/namespaces/NS%22/usage', { authorization: 'Bearer abc' })).status, 404);
 });
 
 function upgrade(path: string, protocols: string[]) {

@@ -10,6 +10,7 @@ import type {
   V1DaemonSet,
   V1Deployment,
   V1Secret,
+  V1Service,
   V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { KubeVirt } from '../../src/api/types.ts';
@@ -88,6 +89,15 @@ class RecordingApi implements KubeVirtControllerApi {
   async readServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
     if (!this.serviceAccounts.has(`${namespace}/${name}`)) throw apiError(404, `serviceaccounts "${name}" not found`);
     return { metadata: { namespace, name } };
+  }
+
+  /** The Services outside the install, by namespace/name: none, unless a test adds them. */
+  readonly services = new Map<string, V1Service>();
+
+  async readService(namespace: string, name: string): Promise<V1Service> {
+    const service = this.services.get(`${namespace}/${name}`);
+    if (!service) throw apiError(404, `services "${name}" not found`);
+    return service;
   }
 
   async vmisExist(): Promise<boolean> {
@@ -241,6 +251,42 @@ test("with the Prometheus Operator's CRDs and the CR's monitoring account, the i
     ],
     'without ServiceMonitors the account has no role either; the rules stay',
   );
+});
+
+test('a Prometheus Service in a monitoring namespace gives the web console its address; without one, the console keeps its own history', async (t) => {
+  const kv = kubevirt();
+  const { api, informers, controller } = setup(t, [kv]);
+  const consoleArgs = () => {
+    const deployment = api.applied.findLast((o) => o.kind === 'Deployment' && o.metadata?.name === 'virt-console') as
+      | (InstallObject & { spec: { template: { spec: { containers: { command: string[] }[] } } } })
+      | undefined;
+    return deployment?.spec.template.spec.containers[0].command.filter((arg) => /^--(prometheus-url|handler-metrics)=/.test(arg));
+  };
+
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(consoleArgs(), ['--prometheus-url=', '--handler-metrics=virt-handler-metrics.kubevirt.svc:8443']);
+  assert.ok(
+    api.applied.some((o) => nameOf(o) === 'Service/virt-handler-metrics'),
+    'the headless Service the console finds virt-handlers by',
+  );
+
+  api.services.set('monitoring/prometheus', {
+    metadata: { name: 'prometheus', namespace: 'monitoring' },
+    spec: { ports: [{ name: 'web', port: 9090 }] },
+  });
+  informers.kubevirts.upsert({ ...kv, metadata: { ...kv.metadata, resourceVersion: '6' } });
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(consoleArgs(), [
+    '--prometheus-url=http://prometheus.monitoring.svc:9090',
+    '--handler-metrics=virt-handler-metrics.kubevirt.svc:8443',
+  ]);
+
+  // The CR's monitorNamespace is where it is looked for, instead of upstream's defaults.
+  kv.spec = { monitorNamespace: 'obs' };
+  api.services.set('obs/prometheus-k8s', { metadata: { name: 'prometheus-k8s', namespace: 'obs' }, spec: { ports: [{ port: 9090 }] } });
+  informers.kubevirts.upsert({ ...kv, metadata: { ...kv.metadata, resourceVersion: '7' } });
+  await controller.reconcile('kubevirt/kubevirt');
+  assert.deepEqual(consoleArgs()?.[0], '--prometheus-url=http://prometheus-k8s.obs.svc:9090');
 });
 
 test('commonInstancetypesDeployment.enabled false removes the catalogue once; enabled again, it is applied again', async (t) => {

@@ -1,9 +1,10 @@
-// One VM: its details, conditions (the VM's and its VMI's), events and YAML,
-// refreshed every few seconds, with its actions.
+// One VM: its details, graphs (./graphs.ts), conditions (the VM's and its
+// VMI's), events and YAML, refreshed every few seconds, with its actions.
 import { stringify } from 'yaml';
 import { api } from './api.ts';
 import { actionBar } from './actions.ts';
 import { h, showError, table } from './dom.ts';
+import { vmGraphs } from './graphs.ts';
 import { type Condition, eventsPath, type ObjectMeta, type Vm, type Vmi, vmisPath, vmRows, vmsPath } from './model.ts';
 
 const REFRESH_MS = 5000;
@@ -24,11 +25,14 @@ export function vmPage(root: HTMLElement, ns: string, name: string): () => void 
   const conditions = table(['Object', 'Type', 'Status', 'Reason', 'Message'], { id: 'vm-conditions' });
   const events = table(['Last seen', 'Object', 'Type', 'Reason', 'Message'], { id: 'vm-events' });
   const yaml = h('pre', { id: 'vm-yaml' });
+  const graphs = vmGraphs(ns, name);
   root.append(
     h('h2', {}, h('a', { href: `#/ns/${ns}/vms` }, ns), ' / ', name),
     bar,
     h('h3', {}, 'Details'),
     details,
+    h('h3', {}, 'Graphs'),
+    graphs.section,
     h('h3', {}, 'Conditions'),
     conditions.table,
     h('h3', {}, 'Events'),
@@ -94,5 +98,6 @@ export function vmPage(root: HTMLElement, ns: string, name: string): () => void 
   return () => {
     stopped = true;
     clearTimeout(timer);
+    graphs.stop();
   };
 }

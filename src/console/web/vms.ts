@@ -1,10 +1,12 @@
-// The VM list of a namespace: status, address and node of each VM, refreshed
-// every few seconds, with its actions. Rows are updated in place, so a button
+// The VM list of a namespace: status, address, node, CPU and memory use of
+// each VM, refreshed every few seconds, with its actions. Rows are updated in place, so a button
 // is never replaced under the pointer.
 import { api, namespace, setNamespace } from './api.ts';
 import { actionBar } from './actions.ts';
+import { formatBytes, formatCores } from './plot.ts';
 import { h, showError, table } from './dom.ts';
 import { type Vm, type Vmi, type VmRow, vmisPath, vmRows, vmsPath } from './model.ts';
+import { type NamespaceUsage, namespaceUsagePath } from '../vmi-metrics.ts';
 
 const REFRESH_MS = 3000;
 
@@ -13,8 +15,11 @@ export function vmListPage(root: HTMLElement, ns: string): () => void {
   const nsInput = h('input', { id: 'namespace', value: ns, 'aria-label': 'namespace' });
   const go = () => (location.hash = `#/ns/${encodeURIComponent(nsInput.value.trim() || namespace())}/vms`);
   nsInput.addEventListener('keydown', (e) => (e as KeyboardEvent).key === 'Enter' && go());
-  const { table: list, body } = table(['Name', 'Status', 'IP', 'Node', 'Actions'], { id: 'vm-list' });
+  const { table: list, body } = table(['Name', 'Status', 'IP', 'Node', 'CPU', 'Memory', 'Actions'], {
+    id: 'vm-list',
+  });
   const empty = h('p', { id: 'vm-list-empty', hidden: true }, 'No virtual machines in this namespace.');
+  const usageNote = h('p', { id: 'vm-usage-source', class: 'hint' });
   root.append(
     h(
       'div',
@@ -25,15 +30,15 @@ export function vmListPage(root: HTMLElement, ns: string): () => void {
     ),
     list,
     empty,
-    h('p', { class: 'hint' }, 'CPU and memory use are not shown yet: they come with the Prometheus integration.'),
+    usageNote,
   );
   const rows = new Map<string, { tr: HTMLTableRowElement; cells: HTMLTableCellElement[]; update: (row: VmRow) => void }>();
-  const render = (data: VmRow[]) => {
+  const render = (data: VmRow[], usage: NamespaceUsage['usage']) => {
     for (const row of data) {
       let entry = rows.get(row.name);
       if (!entry) {
         const { bar, update } = actionBar(ns, row.name, refresh);
-        const cells = [h('td', { class: 'status' }), h('td', { class: 'ip' }), h('td', { class: 'node' })];
+        const cells = ['status', 'ip', 'node', 'cpu', 'memory'].map((cell) => h('td', { class: cell }));
         const tr = h(
           'tr',
           { 'data-vm': row.name },
@@ -44,7 +49,15 @@ export function vmListPage(root: HTMLElement, ns: string): () => void {
         entry = { tr, cells, update };
         rows.set(row.name, entry);
       }
-      [entry.cells[0].textContent, entry.cells[1].textContent, entry.cells[2].textContent] = [row.status, row.ip, row.node];
+      const { cpu, memory } = (row.started && usage[row.name]) || {};
+      const texts = [
+        row.status,
+        row.ip,
+        row.node,
+        cpu === undefined ? '' : formatCores(cpu),
+        memory === undefined ? '' : formatBytes(memory),
+      ];
+      for (const [i, text] of texts.entries()) entry.cells[i].textContent = text;
       entry.update(row);
       body.append(entry.tr);
     }
@@ -61,11 +74,17 @@ export function vmListPage(root: HTMLElement, ns: string): () => void {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const [vms, vmis] = await Promise.all([
+      const [vms, vmis, usage] = await Promise.all([
         api<{ items: Vm[] }>('GET', vmsPath(ns)),
         api<{ items: Vmi[] }>('GET', vmisPath(ns)).catch(() => ({ items: [] as Vmi[] })),
+        api<NamespaceUsage>('GET', namespaceUsagePath(ns)).catch((error: Error) => error),
       ]);
-      if (!stopped) render(vmRows(vms.items, vmis.items));
+      if (stopped) return;
+      render(vmRows(vms.items, vmis.items), usage instanceof Error ? {} : usage.usage);
+      usageNote.textContent =
+        usage instanceof Error
+          ? `CPU and memory use not shown: ${usage.message}`
+          : `CPU and memory use from ${usage.source === 'prometheus' ? 'Prometheus' : "the console's own samples of virt-handler's metrics"}.`;
     } catch (error) {
       showError(`listing VMs in ${ns}: ${(error as Error).message}`);
     }
