@@ -12,7 +12,7 @@ import { extname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../lib/log.ts';
-import type { VmiMetricsSource } from './metrics.ts';
+import { getText, type VmiMetricsSource } from './metrics.ts';
 import { choosePlainProtocol, isWebSocketHandshake, PLAIN_STREAM_PROTOCOL, refuseUpgrade, relaySockets } from '../lib/stream-relay.ts';
 import {
   bearerFromProtocols,
@@ -142,7 +142,8 @@ export class ConsoleServer {
     const { authorization } = forwardedHeaders(req.headers);
     if (!/^Bearer \S+$/.test(authorization ?? '')) return json(401, status(401, 'Unauthorized', 'log in with a bearer token'));
     const vmis = `/apis/kubevirt.io/v1/namespaces/${of.namespace}/virtualmachineinstances`;
-    const read = await this.#readAsUser(of.name ? `${vmis}/${of.name}` : vmis, authorization!).catch((error: Error) => ({
+    const asUser = { headers: { authorization: authorization!, accept: 'application/json' }, ca: this.#options.apiServerCa() };
+    const read = await getText(new URL(of.name ? `${vmis}/${of.name}` : vmis, this.#options.apiServer), asUser).catch((error: Error) => ({
       code: 502,
       body: JSON.stringify(status(502, 'BadGateway', `kube-apiserver: ${error.message}`)),
     }));
@@ -160,26 +161,6 @@ export class ConsoleServer {
       this.#options.log.warning('metrics not read', { namespace: of.namespace, name: of.name ?? '', error: (error as Error).message });
       json(502, status(502, 'BadGateway', `metrics: ${(error as Error).message}`));
     }
-  }
-
-  /** A GET of kube-apiserver as the user (their Authorization header, nothing else). */
-  #readAsUser(path: string, authorization: string): Promise<{ code: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const upstream = request(
-        new URL(path, this.#options.apiServer),
-        { method: 'GET', headers: { authorization, accept: 'application/json' }, ca: this.#options.apiServerCa(), timeout: 30_000 },
-        (answer) => {
-          let body = '';
-          answer.setEncoding('utf8');
-          answer.on('data', (chunk: string) => (body += chunk));
-          answer.on('end', () => resolve({ code: answer.statusCode ?? 502, body }));
-          answer.on('error', reject);
-        },
-      );
-      upstream.on('timeout', () => upstream.destroy(new Error('timed out')));
-      upstream.on('error', reject);
-      upstream.end();
-    });
   }
 
   /**

@@ -6,16 +6,17 @@
 // a DataVolume imported over HTTP; a viewer sees the list but
 // the API's 403 on start and console. The list shows the running VM's CPU and
 // memory use and its page graphs from the local Prometheus; a user of another
-// namespace gets the API's 403 for its metrics; and the console's own history
-// (used without Prometheus) reads virt-handler's metrics from inside the
-// console's pod. Every page is written as a screenshot to test-results/screenshots/.
+// namespace gets the API's 403 for its metrics; and a second console server,
+// run as virt-operator runs it but without Prometheus, graphs the VM from the
+// history it keeps of virt-handler's metrics, behind the same access check.
+// Every page is written as a screenshot to test-results/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { deleteNamespace, eventually, kubectl, startImageServer } from './kube.ts';
+import { apply, deleteNamespace, eventually, kubectl, startImageServer } from './kube.ts';
 
 const NS = 'kvts-console-web';
 /** Where the outsider may view VMs: not NS. */
@@ -24,6 +25,8 @@ const VM = 'web-vm';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 const INSTALL_NS = 'kubevirt';
+/** The second console server's Deployment: virt-console's pod without --prometheus-url, behind no Service. */
+const OWN_HISTORY = 'virt-console-own-history';
 
 let browser: Browser;
 let url: string;
@@ -59,6 +62,19 @@ before(async () => {
     tokens[user] = kubectl(['create', 'token', user, '-n', NS, '--duration', '1h']).trim();
   }
   kubectl(['rollout', 'status', 'deployment/virt-console', '-n', INSTALL_NS, '--timeout=180s']);
+  // Started now, so its history has the VM's samples by the time it is asked.
+  const { spec } = JSON.parse(kubectl(['get', 'deployment', 'virt-console', '-n', INSTALL_NS, '-o', 'json']));
+  const pod = spec.template.spec;
+  pod.containers[0].command = pod.containers[0].command.map((arg: string) =>
+    arg.startsWith('--prometheus-url=') ? '--prometheus-url=' : arg,
+  );
+  const labels = { 'kubevirt.io': OWN_HISTORY };
+  apply({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: OWN_HISTORY, namespace: INSTALL_NS },
+    spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: pod } },
+  });
   url = `https://${kubectl(['get', 'service', 'virt-console', '-n', INSTALL_NS, '-o', 'jsonpath={.spec.clusterIP}'])}/`;
   mkdirSync(SCREENSHOTS, { recursive: true });
   // Root needs --no-sandbox; the console's certificate is signed by the kubevirt CA, which this browser does not know.
@@ -75,6 +91,7 @@ after(async () => {
   await browser?.close();
   deleteNamespace(NS);
   deleteNamespace(OTHER_NS);
+  kubectl(['delete', 'deployment', OWN_HISTORY, '-n', INSTALL_NS, '--ignore-not-found']);
 });
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -90,10 +107,10 @@ async function waitForText(page: Page, selector: string, pattern: RegExp, second
 }
 const rowCell = (page: Page, cell: string) => text(page, `tr[data-vm="${VM}"] td.${cell}`);
 
-/** A GET of the console server with `user`'s token, as the page makes it: the status and the parsed body. */
-function consoleGet(user: keyof typeof tokens, path: string): Promise<{ status: number; body: any }> {
+/** A GET of the console server (at `base`) with `user`'s token, as the page makes it: the status and the parsed body. */
+function consoleGet(user: keyof typeof tokens, path: string, base = url): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const target = new URL(path, url);
+    const target = new URL(path, base);
     const request = get(
       target,
       { headers: { authorization: `Bearer ${tokens[user]}`, accept: 'application/json' }, rejectUnauthorized: false },
@@ -111,10 +128,10 @@ const graphPoints = (page: Page, graph: string) =>
   page.$eval(`figure[data-graph="${graph}"] polyline`, (el: any) => Number(el.dataset.points)).catch(() => 0);
 
 /** A new tab (its own sessionStorage) logged in with `user`'s token, at `hash`. */
-async function loggedIn(user: 'editor' | 'viewer', hash: string, screenshot?: string): Promise<Page> {
+async function loggedIn(user: 'editor' | 'viewer', hash: string, screenshot?: string, base = url): Promise<Page> {
   const page = await (await browser.createBrowserContext()).newPage();
   page.on('pageerror', (error) => console.error(`${user}'s page: ${error}`));
-  await page.goto(`${url}${hash}`);
+  await page.goto(`${base}${hash}`);
   await page.waitForSelector('#token');
   await page.type('#token', tokens[user]);
   if (screenshot) await shot(page, screenshot);
@@ -224,39 +241,6 @@ test("a user of another namespace gets the API's 403 for the VM's metrics and th
   assert.ok(own.body.usage[VM]?.memory > 0, JSON.stringify(own.body));
 });
 
-test("without Prometheus the console keeps its own history: virt-handler's metrics, scraped from the console's pod", () => {
-  // What virt-console runs when --prometheus-url is empty, run once in its pod (its DNS, its kubevirt CA mount).
-  const script = `
-    const { readFileSync } = await import('node:fs');
-    const { HandlerScraper } = await import('/app/src/console/metrics.js');
-    const { createLogger } = await import('/app/src/lib/log.js');
-    const [handlers, ns, name] = process.argv.slice(1);
-    const scraper = new HandlerScraper({ handlers, ca: () => readFileSync('/etc/virt-console/kubevirt-ca/ca-bundle'), serverName: 'virt-handler', log: createLogger('test') });
-    await scraper.scrape();
-    await new Promise((resolve) => setTimeout(resolve, 5000));
-    await scraper.scrape();
-    process.stdout.write(JSON.stringify({ usage: await scraper.usage(ns), vmi: await scraper.vmi(ns, name, 60) }));`;
-  const out = kubectl([
-    'exec',
-    '-n',
-    INSTALL_NS,
-    'deploy/virt-console',
-    '--',
-    'node',
-    '--input-type=module',
-    '-e',
-    script,
-    `virt-handler-metrics.${INSTALL_NS}.svc:8443`,
-    NS,
-    VM,
-  ]);
-  const { usage, vmi } = JSON.parse(out);
-  assert.equal(usage.source, 'console');
-  assert.ok(usage.usage[VM].memory > 0 && usage.usage[VM].cpu >= 0, out);
-  assert.equal(vmi.series.memory.length, 2, out);
-  assert.equal(vmi.series.cpu.length, 1, out);
-});
-
 /** What the terminal shows, row by row. */
 const terminalText = (page: Page) =>
   page.$eval('.xterm-rows', (el: any) => [...el.children].map((row: any) => row.textContent ?? '').join('\n'));
@@ -346,6 +330,32 @@ test('a viewer sees the list, and the page shows the API 403 on start and on the
   assert.match(await text(viewer, '#stream-status'), /refused/);
   await shot(viewer, '12-viewer-console-forbidden');
   await viewer.browserContext().close();
+});
+
+test("without Prometheus, a console graphs the VM from its own history of virt-handler's metrics, behind the same access check", async () => {
+  kubectl(['rollout', 'status', `deployment/${OWN_HISTORY}`, '-n', INSTALL_NS, '--timeout=60s']);
+  const ip = kubectl(['get', 'pods', '-n', INSTALL_NS, '-l', `kubevirt.io=${OWN_HISTORY}`, '-o', 'jsonpath={.items[0].status.podIP}']);
+  const base = `https://${ip}:8443/`;
+  const path = `/console/v1/namespaces/${NS}/virtualmachineinstances/${VM}/metrics`;
+  // It scrapes every 15 s: a rate needs two scrapes.
+  const metrics = await eventually('CPU and memory in its own history', 60, async () => {
+    const { status, body } = await consoleGet('editor', path, base);
+    return status === 200 && body.series.cpu.length >= 1 && body.series.memory.length >= 2 && body;
+  });
+  assert.equal(metrics.source, 'console');
+  assert.ok(
+    metrics.series.memory.every(([, bytes]: [number, number]) => bytes > 1024 * 1024),
+    JSON.stringify(metrics.series.memory),
+  );
+  const usage = await consoleGet('editor', `/console/v1/namespaces/${NS}/usage`, base);
+  assert.equal(usage.body.source, 'console');
+  assert.ok(usage.body.usage[VM]?.memory > 0, JSON.stringify(usage.body));
+  assert.equal((await consoleGet('outsider', path, base)).status, 403);
+  const page = await loggedIn('editor', `#/ns/${NS}/vm/${VM}`, undefined, base);
+  await waitForText(page, '#vm-graphs-source', /^From the console's own samples/, 30);
+  assert.ok((await graphPoints(page, 'memory')) >= 2);
+  await (await page.$('#vm-graphs'))?.screenshot({ path: join(SCREENSHOTS, '06-vm-graphs-own-history.png') });
+  await page.browserContext().close();
 });
 
 test('stop, then delete: the VM stops and goes', async () => {
