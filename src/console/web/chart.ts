@@ -38,14 +38,11 @@ export function lineChart(lines: ChartLine[], from: number, to: number, format: 
     svg('text', { class: 'axis', x: String(CHART.width), y: String(CHART.height + 14), 'text-anchor': 'end' }, 'now'),
   );
   polylines.forEach((points, i) => {
-    plot.append(
-      svg('polyline', {
-        class: `line line-${i}`,
-        points,
-        'data-label': lines[i].label,
-        'data-points': String(points ? points.split(' ').length : 0),
-      }),
-    );
+    const drawn = points ? points.split(' ') : [];
+    plot.append(svg('polyline', { class: `line line-${i}`, points, 'data-label': lines[i].label, 'data-points': String(drawn.length) }));
+    // The latest point marked: a line of one point is seen too.
+    const last = drawn.at(-1)?.split(',');
+    if (last) plot.append(svg('circle', { class: `dot line-${i}`, cx: last[0], cy: last[1], r: '2.5' }));
   });
   root.append(plot);
   return root;
