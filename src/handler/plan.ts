@@ -131,7 +131,9 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const running = domain?.state === 'Running';
   // A launcher found again after a restart was synced under the node's current mode.
   if (running && !record.cpuIdle && (record.emulated ?? s.emulation)) actions.push({ type: 'lowerCpuPriority' });
-  const guestInterval = record.guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
+  // Frozen filesystems thaw when the launcher's unfreeze timer runs out, or from inside the guest: look often until then.
+  const guestInterval =
+    record.guest && record.guest.fsFreezeStatus !== 'frozen' ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
   if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInterval)
     actions.push({ type: 'askGuestInfo' });
 

@@ -97,6 +97,15 @@ export class VirtHandler {
     return { connection, podUid: record.podUid };
   }
 
+  /** The guest agent is asked again at once: an action (a freeze) changed what it answers. */
+  askGuestAgain(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const record = this.#records.get(key);
+    if (!record) return;
+    record.guestAskedAt = undefined;
+    this.#deps.queue.add(key);
+  }
+
   /**
    * A plan ends at a connect or a sync, since what follows depends on how it went; the next plan
    * is made at once, not behind every other key in the queue (connect, then sync, then the status).

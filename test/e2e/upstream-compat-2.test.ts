@@ -1,7 +1,7 @@
 // More behaviour upstream KubeVirt's functional tests check, found missing by running them
 // against kubevirt-ts (issue 17): the side kinds its namespace cleanup deletes (presets,
 // snapshots, exports, clones, backups) and the status saying kubevirt-ts does not carry them
-// out yet; freeze without a guest agent; the eviction of an External VMI's launcher pod; a
+// out yet; freeze without a guest agent, and fsFreezeStatus with one; the eviction of an External VMI's launcher pod; a
 // second console connection ending the first; and a VMI that waited for its user-data Secret
 // starting once the Secret is there. Guests are the small cirros demo disk (128Mi) or none.
 import { test, before, after } from 'node:test';
@@ -163,6 +163,30 @@ test("freeze and unfreeze of a VMI without a guest agent fail with upstream's er
   assert.notEqual(unfreeze.status, 0);
   assert.match(unfreeze.stderr, /Internal error occurred:.*command Unfreeze failed:.*QEMU guest agent is not connected/);
   deleteVmi('guestless');
+});
+
+test('while the guest agent holds the filesystems frozen the VMI says so (status.fsFreezeStatus), until unfreeze or the unfreeze timeout', async () => {
+  apply(cirrosVmi('frozen'));
+  await vmiRunning('frozen');
+  await eventually('the guest agent connected', RUNNING_SECONDS, () =>
+    get('vmi', 'frozen')?.status?.conditions?.some((c) => c.type === 'AgentConnected' && c.status === 'True'),
+  );
+  const put = (action: string, body: object) =>
+    kubectl(
+      ['replace', '--raw', `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/frozen/${action}`, '-f', '-'],
+      JSON.stringify(body),
+    );
+  const freezeStatus = (expected: string | undefined) =>
+    // upstream's tests give the status 30 s to show.
+    eventually(`fsFreezeStatus ${expected ?? 'gone'}`, 30, () => get('vmi', 'frozen')?.status?.fsFreezeStatus === expected);
+  put('freeze', { unfreezeTimeout: '0s' });
+  await freezeStatus('frozen');
+  put('unfreeze', {});
+  await freezeStatus(undefined);
+  put('freeze', { unfreezeTimeout: '10s' });
+  await freezeStatus('frozen');
+  await freezeStatus(undefined);
+  deleteVmi('frozen');
 });
 
 // --- 3 -----------------------------------------------------------------------------------------
