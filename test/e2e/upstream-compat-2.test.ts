@@ -1,9 +1,10 @@
 // More behaviour upstream KubeVirt's functional tests check, found missing by running them
 // against kubevirt-ts (issue 17): the side kinds its namespace cleanup deletes (presets,
 // snapshots, exports, clones, backups) and the status saying kubevirt-ts does not carry them
-// out yet; freeze without a guest agent, and fsFreezeStatus with one; the eviction of an External VMI's launcher pod; a
-// second console connection ending the first; and a VMI that waited for its user-data Secret
-// starting once the Secret is there. Guests are the small cirros demo disk (128Mi) or none.
+// out yet; freeze without a guest agent, and fsFreezeStatus with one; the alpine guest's
+// greeting; the eviction of an External VMI's launcher pod; a second console connection ending
+// the first; and a VMI that waited for its user-data Secret starting once the Secret is there.
+// Guests are the small cirros or alpine demo disks (128Mi) or none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -187,6 +188,25 @@ test('while the guest agent holds the filesystems frozen the VMI says so (status
   await freezeStatus('frozen');
   await freezeStatus(undefined);
   deleteVmi('frozen');
+});
+
+test("with no cloud-init data the alpine guest greets as localhost, as upstream's image does; cirros takes the name DHCP offers", async () => {
+  const alpine = cirrosVmi('greeting-alpine');
+  alpine.spec.volumes = [{ name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt/alpine-container-disk-demo:devel' } }];
+  apply(alpine);
+  apply(cirrosVmi('greeting-cirros'));
+  const greeting = (name: string) =>
+    eventually(`the login prompt of ${name}`, RUNNING_SECONDS, () => {
+      const vmi = get('vmi', name);
+      const pod = vmi && launcherPod(vmi.metadata.uid);
+      if (!pod) return undefined;
+      const log = kubectlResult(['logs', '-n', NS, pod.metadata.name, '-c', 'guest-console-log']).stdout;
+      return /^(\S+) login:/m.exec(log)?.[1];
+    });
+  assert.equal(await greeting('greeting-alpine'), 'localhost');
+  assert.equal(await greeting('greeting-cirros'), 'greeting-cirros');
+  deleteVmi('greeting-alpine');
+  deleteVmi('greeting-cirros');
 });
 
 // --- 3 -----------------------------------------------------------------------------------------
