@@ -201,7 +201,7 @@ test("with no cloud-init data the alpine guest greets as localhost, as upstream'
       const pod = vmi && launcherPod(vmi.metadata.uid);
       if (!pod) return undefined;
       const log = kubectlResult(['logs', '-n', NS, pod.metadata.name, '-c', 'guest-console-log']).stdout;
-      return /^(\S+) login:/m.exec(log)?.[1];
+      return /^\r*(\S+) login:/m.exec(log)?.[1];
     });
   assert.equal(await greeting('greeting-alpine'), 'localhost');
   assert.equal(await greeting('greeting-cirros'), 'greeting-cirros');
