@@ -162,6 +162,8 @@ export interface GuestInfo {
   hostname?: string;
   users?: { user: string; domain?: string; 'login-time'?: number }[];
   filesystems?: { name: string; mountpoint: string; type: string; 'used-bytes'?: number; 'total-bytes'?: number }[];
+  /** The agent's guest-fsfreeze-status; the one question it still answers while the filesystems are frozen. */
+  fsFreezeStatus?: 'frozen' | 'thawed';
 }
 
 /** One network device's traffic counters. */

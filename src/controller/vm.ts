@@ -445,7 +445,9 @@ export function withSyncFailure(status: VirtualMachineStatus, failure: SyncFailu
 /**
  * Upstream's conditionallyBumpGenerationAnnotationOnVmi: a VM generation that left the template
  * as the VMI was started from (a run strategy change, say) is the VMI's generation too. The patch
- * applies only over the annotations it was computed from.
+ * applies only over the VMI as read. It tests the resourceVersion, not the annotations: kube-apiserver
+ * compares a tested string by its JSON bytes, and Go writes `>`, `<` and `&` escaped (`\u003e`) where
+ * JSON.stringify does not, so a test of an annotation holding one never passes.
  */
 function generationBump(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): JsonPatchOperation[] | undefined {
   const generation = vm.metadata.generation;
@@ -455,7 +457,7 @@ function generationBump(vm: VirtualMachine, vmi: VirtualMachineInstance | undefi
   const revision = annotations?.[TEMPLATE_REVISION_ANNOTATION];
   if (revision === undefined || revision !== templateRevision(vm)) return undefined;
   return [
-    { op: 'test', path: '/metadata/annotations', value: annotations },
+    { op: 'test', path: '/metadata/resourceVersion', value: vmi.metadata.resourceVersion },
     { op: 'replace', path: '/metadata/annotations', value: { ...annotations, [VM_GENERATION_ANNOTATION]: String(generation) } },
   ];
 }

@@ -87,6 +87,13 @@ export type LauncherAction =
 /** How often the guest agent is asked: rarely once it answers, more often while it has not yet. */
 export const GUEST_INFO_INTERVAL_MS = { answering: 60_000, waiting: 5_000 };
 
+/**
+ * When to ask the agent again after `guest` was its last answer. Frozen filesystems thaw when the
+ * launcher's unfreeze timer runs out, or from inside the guest: often, until then.
+ */
+export const guestInfoIntervalMs = (guest: GuestInfo | undefined) =>
+  guest && guest.fsFreezeStatus !== 'frozen' ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
+
 export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const { vmi, pod } = s;
   if (!vmi || (!s.early && vmi.status?.nodeName !== s.node) || isFinalPhase(vmi.status?.phase))
@@ -131,8 +138,7 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const running = domain?.state === 'Running';
   // A launcher found again after a restart was synced under the node's current mode.
   if (running && !record.cpuIdle && (record.emulated ?? s.emulation)) actions.push({ type: 'lowerCpuPriority' });
-  const guestInterval = record.guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting;
-  if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInterval)
+  if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInfoIntervalMs(record.guest))
     actions.push({ type: 'askGuestInfo' });
 
   // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).

@@ -22,7 +22,7 @@ const COMMANDS: Record<HandlerAction, LauncherCommand['command']> = {
 const UPSTREAM_NAMES: Partial<Record<HandlerAction, string>> = { freeze: 'Freeze', unfreeze: 'Unfreeze' };
 
 export function virtApiRelay(
-  launchers: Pick<VirtHandler, 'launcherOf'>,
+  launchers: Pick<VirtHandler, 'launcherOf' | 'askGuestAgain'>,
   /** Connects to the unix socket of that name in the launcher pod's socket directory. */
   openSocket: (podUid: string, socket: string) => Promise<Duplex>,
   log: Logger,
@@ -45,6 +45,7 @@ export function virtApiRelay(
         throw new Error(`server error. command ${upstreamName} failed: ${JSON.stringify(error.message)}`);
       }
       vmiLog.info(`${action} done`);
+      if (action === 'freeze' || action === 'unfreeze') launchers.askGuestAgain(namespace, name);
     },
     guestInfo: (namespace, name) => launchers.launcherOf(namespace, name).connection.request<GuestInfo>({ command: 'guestInfo' }),
     openStream: (namespace, name, kind) =>

@@ -1,6 +1,7 @@
 // virt-handler's part of the VMI status, from what the launcher observed:
 // the phase from the domain state, the Paused, LiveMigratable and
-// AgentConnected conditions, interfaces and guest OS info. Pure.
+// AgentConnected conditions, interfaces, guest OS info and whether the guest's
+// filesystems are frozen. Pure.
 import { comparableConditions, setCondition, withoutCondition } from '../api/conditions.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus, GuestInfo } from '../contract/launcher-protocol.ts';
@@ -134,6 +135,10 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
       ...(os.machine ? { machine: os.machine } : {}),
     };
   }
+  // Kept while the agent does not answer, as upstream's handler keeps the last status it had.
+  const freeze = observed.guest?.fsFreezeStatus;
+  if (running && freeze === 'frozen') status.fsFreezeStatus = 'frozen';
+  else if (freeze === 'thawed' || !running) delete status.fsFreezeStatus;
   if (running && vmi.spec.domain.machine?.type) status.machine = { type: vmi.spec.domain.machine.type };
   return next;
 }

@@ -22,7 +22,7 @@ import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherHost } from './launcher-host.ts';
 import { UnsafePathError } from './paths.ts';
 import {
-  GUEST_INFO_INTERVAL_MS,
+  guestInfoIntervalMs,
   newLauncherRecord,
   planLauncher,
   type LauncherAction,
@@ -95,6 +95,15 @@ export class VirtHandler {
     const record = this.#records.get(key);
     if (!connection || !record) throw new Error(`VMI ${key} has no running launcher on node ${this.#deps.node}`);
     return { connection, podUid: record.podUid };
+  }
+
+  /** The guest agent is asked again at once: an action (a freeze) changed what it answers. */
+  askGuestAgain(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const record = this.#records.get(key);
+    if (!record) return;
+    record.guestAskedAt = undefined;
+    this.#deps.queue.add(key);
   }
 
   /**
@@ -314,7 +323,8 @@ export class VirtHandler {
         const changed = !jsonEqual(guest, record.guest);
         record.guest = guest;
         if (changed) queue.add(key);
-        queue.addAfter(key, guest ? GUEST_INFO_INTERVAL_MS.answering : GUEST_INFO_INTERVAL_MS.waiting);
+        // Measured from the ask, and a timer may fire a millisecond early by Date.now: a little later, so the plan finds the interval over.
+        queue.addAfter(key, guestInfoIntervalMs(guest) + 100);
       });
   }
 }

@@ -22,22 +22,15 @@ async function agentCommand<T>(agentSocket: string, command: string): Promise<T>
 export class FilesystemFreezer {
   readonly #agentSocket: () => string;
   #thawTimer: NodeJS.Timeout | undefined;
-  #frozen = false;
 
   /** `agentSocket` throws while there is no domain. */
   constructor(agentSocket: () => string) {
     this.#agentSocket = agentSocket;
   }
 
-  /** upstream's fsFreezeStatus: "frozen", or undefined. */
-  get status(): 'frozen' | undefined {
-    return this.#frozen ? 'frozen' : undefined;
-  }
-
   /** Freezes; with a timeout above 0, thaws by itself after that many seconds unless thawed before. */
   async freeze(unfreezeTimeoutSeconds = 0): Promise<void> {
     await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-freeze');
-    this.#frozen = true;
     clearTimeout(this.#thawTimer);
     if (unfreezeTimeoutSeconds > 0) {
       this.#thawTimer = setTimeout(() => void this.unfreeze().catch(() => undefined), unfreezeTimeoutSeconds * 1000);
@@ -48,6 +41,5 @@ export class FilesystemFreezer {
   async unfreeze(): Promise<void> {
     clearTimeout(this.#thawTimer);
     await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-thaw');
-    this.#frozen = false;
   }
 }

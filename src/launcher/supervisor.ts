@@ -228,13 +228,14 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   async guestInfo(): Promise<GuestInfo> {
     if (!this.plan) throw new Error('the domain is not running');
     const agent = this.plan.sockets.guestAgent;
-    const [os, hostname, users, filesystems] = await Promise.all([
+    const [os, hostname, users, filesystems, fsFreezeStatus] = await Promise.all([
       guestAgentCommand<GuestInfo['os']>(agent, 'guest-get-osinfo').catch(() => undefined),
       guestAgentCommand<{ 'host-name': string }>(agent, 'guest-get-host-name').catch(() => undefined),
       guestAgentCommand<GuestInfo['users']>(agent, 'guest-get-users').catch(() => undefined),
       guestAgentCommand<GuestInfo['filesystems']>(agent, 'guest-get-fsinfo').catch(() => undefined),
+      guestAgentCommand<GuestInfo['fsFreezeStatus']>(agent, 'guest-fsfreeze-status').catch(() => undefined),
     ]);
-    if (!os && !hostname) throw new Error('the guest agent is not connected');
-    return { os, hostname: hostname?.['host-name'], users, filesystems };
+    if (!os && !hostname && !fsFreezeStatus) throw new Error('the guest agent is not connected');
+    return { os, hostname: hostname?.['host-name'], users, filesystems, fsFreezeStatus };
   }
 }

@@ -1,9 +1,10 @@
 // More behaviour upstream KubeVirt's functional tests check, found missing by running them
 // against kubevirt-ts (issue 17): the side kinds its namespace cleanup deletes (presets,
 // snapshots, exports, clones, backups) and the status saying kubevirt-ts does not carry them
-// out yet; freeze without a guest agent; the eviction of an External VMI's launcher pod; a
-// second console connection ending the first; and a VMI that waited for its user-data Secret
-// starting once the Secret is there. Guests are the small cirros demo disk (128Mi) or none.
+// out yet; freeze without a guest agent, and fsFreezeStatus with one; the alpine guest's
+// greeting; the eviction of an External VMI's launcher pod; a second console connection ending
+// the first; and a VMI that waited for its user-data Secret starting once the Secret is there.
+// Guests are the small cirros or alpine demo disks (128Mi) or none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -163,6 +164,54 @@ test("freeze and unfreeze of a VMI without a guest agent fail with upstream's er
   assert.notEqual(unfreeze.status, 0);
   assert.match(unfreeze.stderr, /Internal error occurred:.*command Unfreeze failed:.*QEMU guest agent is not connected/);
   deleteVmi('guestless');
+});
+
+test('while the guest agent holds the filesystems frozen the VMI says so (status.fsFreezeStatus), until unfreeze or the unfreeze timeout', async () => {
+  apply(cirrosVmi('frozen'));
+  await vmiRunning('frozen');
+  await eventually('the guest agent connected', RUNNING_SECONDS, () =>
+    get('vmi', 'frozen')?.status?.conditions?.some((c) => c.type === 'AgentConnected' && c.status === 'True'),
+  );
+  const put = (action: string, body: object) =>
+    kubectl(
+      ['replace', '--raw', `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/frozen/${action}`, '-f', '-'],
+      JSON.stringify(body),
+    );
+  const freezeStatus = (expected: string | undefined) =>
+    // upstream's tests give the status 30 s to show.
+    eventually(`fsFreezeStatus ${expected ?? 'gone'}`, 30, () => get('vmi', 'frozen')?.status?.fsFreezeStatus === expected);
+  put('freeze', { unfreezeTimeout: '0s' });
+  await freezeStatus('frozen');
+  put('unfreeze', {});
+  await freezeStatus(undefined);
+  put('freeze', { unfreezeTimeout: '10s' });
+  await freezeStatus('frozen');
+  await freezeStatus(undefined);
+  deleteVmi('frozen');
+});
+
+test("with no cloud-init data the alpine guest greets as localhost, as upstream's image does; cirros takes the name DHCP offers", async () => {
+  const alpine = cirrosVmi('greeting-alpine');
+  alpine.spec.volumes = [{ name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt/alpine-container-disk-demo:devel' } }];
+  apply(alpine);
+  apply(cirrosVmi('greeting-cirros'));
+  // Through the console, as upstream's test reads it: the prompt ends no line, so no log shows it.
+  const greeting = async (name: string) => {
+    await vmiRunning(name);
+    const console = openConsole(name);
+    try {
+      return await eventually(`the login prompt of ${name}`, 120, () => {
+        console.child.stdin.write('\n');
+        return /(\S+) login: *$/.exec(console.output)?.[1];
+      });
+    } finally {
+      console.child.kill();
+    }
+  };
+  assert.equal(await greeting('greeting-alpine'), 'localhost');
+  assert.equal(await greeting('greeting-cirros'), 'greeting-cirros');
+  deleteVmi('greeting-alpine');
+  deleteVmi('greeting-cirros');
 });
 
 // --- 3 -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { LauncherClient } from '../../src/contract/launcher-client.ts';
-import type { DomainStats, DomainStatus } from '../../src/contract/launcher-protocol.ts';
+import type { DomainStats, DomainStatus, GuestInfo } from '../../src/contract/launcher-protocol.ts';
 import { layoutDir } from '../../images/oci.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -214,9 +214,15 @@ test('pause, unpause, reset and console reconnect work through the command socke
   }
 
   // The guest agent answers through the launcher.
-  const info = await waitFor(() => client.request<{ os?: { id?: string }; hostname?: string }>({ command: 'guestInfo' }), 20);
+  const info = await waitFor(() => client.request<GuestInfo>({ command: 'guestInfo' }), 20);
   assert.equal(info.os?.id, 'kvts-guest');
   assert.equal(info.hostname, 'control');
+  assert.equal(info.fsFreezeStatus, 'thawed');
+  // Frozen, the agent still answers whether it is (upstream's fsFreezeStatus comes from that answer).
+  await client.request({ command: 'freeze', unfreezeTimeoutSeconds: 0 });
+  assert.equal((await client.request<GuestInfo>({ command: 'guestInfo' })).fsFreezeStatus, 'frozen');
+  await client.request({ command: 'unfreeze' });
+  assert.equal((await client.request<GuestInfo>({ command: 'guestInfo' })).fsFreezeStatus, 'thawed');
 
   // The stats snapshot virt-handler's metrics read: QEMU's CPU and memory, each vCPU, each disk by its VMI name.
   const stats = await client.request<DomainStats>({ command: 'stats' });

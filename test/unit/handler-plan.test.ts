@@ -207,6 +207,13 @@ test('plan: the agent is asked again once its interval is over, more often while
   assert.deepEqual(at({ ...answered, guest: undefined }, NOW + GUEST_INFO_INTERVAL_MS.waiting), ['askGuestInfo', 'writeStatus']);
 });
 
+test('plan: while the guest says its filesystems are frozen, its agent is asked as often as one that has not answered', () => {
+  const frozen = { ...running, guest: { hostname: 'g', fsFreezeStatus: 'frozen' as const } };
+  const base = situation({ vmi: vmiIn('Running'), record: frozen });
+  const vmi = steady(base);
+  assert.deepEqual(types(planLauncher({ ...base, vmi, now: NOW + GUEST_INFO_INTERVAL_MS.waiting + 1 })), ['askGuestInfo']);
+});
+
 test('plan: a running guest whose status is written already needs nothing more', () => {
   const base = situation({ vmi: vmiIn('Scheduled'), record: running });
   assert.deepEqual(types(planLauncher({ ...base, vmi: steady(base) })), []);

@@ -10,6 +10,7 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import type { DomainEvent, DomainStatus, LauncherCommand } from '../../src/contract/launcher-protocol.ts';
 import type { LauncherHost, PreparedLauncher } from '../../src/handler/launcher-host.ts';
 import type { NetworkPlan } from '../../src/handler/network.ts';
+import { GUEST_INFO_INTERVAL_MS } from '../../src/handler/plan.ts';
 import { virtApiRelay } from '../../src/handler/relay.ts';
 import { VirtHandler, type LauncherConnection } from '../../src/handler/virt-handler.ts';
 import { createLogger } from '../../src/lib/log.ts';
@@ -47,6 +48,7 @@ const readyPod = (node = NODE): V1Pod => ({
 class StandInLauncher extends EventEmitter implements LauncherConnection {
   readonly commands: LauncherCommand[] = [];
   closed = false;
+  frozen = false;
   domain: DomainStatus = { state: 'NoState', reason: 'Unknown' };
   readonly refuseSync?: string;
   constructor(refuseSync?: string) {
@@ -60,7 +62,8 @@ class StandInLauncher extends EventEmitter implements LauncherConnection {
       this.domain = { state: 'Running', reason: 'Booted' };
       setImmediate(() => this.emit('domain', { type: 'domain', domain: this.domain, at: Date.now() } satisfies DomainEvent));
     }
-    if (command.command === 'guestInfo') return { hostname: 'guest' } as T;
+    if (command.command === 'freeze' || command.command === 'unfreeze') this.frozen = command.command === 'freeze';
+    if (command.command === 'guestInfo') return { hostname: 'guest', fsFreezeStatus: this.frozen ? 'frozen' : 'thawed' } as T;
     return (command.command === 'watch' ? this.domain : undefined) as T;
   }
   close() {
@@ -135,10 +138,10 @@ function start(h: ReturnType<typeof harness>) {
   const workers = h.handler.run(2);
   h.queue.add(KEY);
   return {
-    async until(what: string, done: () => boolean) {
+    async until(what: string, done: () => boolean, withinMs = 5000) {
       const started = Date.now();
       while (!done()) {
-        assert.ok(Date.now() - started < 5000, `the handler did not get there: ${what}`);
+        assert.ok(Date.now() - started < withinMs, `the handler did not get there: ${what}`);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     },
@@ -227,12 +230,41 @@ test("wiring: virt-api's calls reach the VMI's launcher: actions by their comman
   );
   await relay.act('ns', 'vm1', 'softreboot');
   assert.equal(h.launcher.commands.at(-1)?.command, 'softReboot');
-  assert.deepEqual(await relay.guestInfo('ns', 'vm1'), { hostname: 'guest' });
+  assert.deepEqual(await relay.guestInfo('ns', 'vm1'), { hostname: 'guest', fsFreezeStatus: 'thawed' });
   await relay.openStream('ns', 'vm1', 'console');
   await relay.openStream('ns', 'vm1', 'vnc');
   assert.deepEqual(opened, ['pod-1/virt-serial0', 'pod-1/virt-vnc']);
   await assert.rejects(relay.act('ns', 'other', 'pause'), /VMI ns\/other has no running launcher on node node01/);
   await run.stop();
+});
+
+test('wiring: a freeze or an unfreeze through virt-api has the agent asked again at once, and fsFreezeStatus written', async () => {
+  const h = harness();
+  const run = start(h);
+  const asked = () => h.launcher.commands.filter((c) => c.command === 'guestInfo').length;
+  await run.until('Running, the agent asked', () => h.writes.some((w) => w.status?.phase === 'Running') && asked() > 0);
+  const relay = virtApiRelay(
+    h.handler,
+    async () => new PassThrough(),
+    createLogger('virt-handler', {}, () => undefined),
+  );
+  try {
+    await relay.act('ns', 'vm1', 'freeze', { unfreezeTimeoutSeconds: 0 });
+    await run.until('frozen written', () => h.writes.at(-1)?.status?.fsFreezeStatus === 'frozen');
+    await relay.act('ns', 'vm1', 'unfreeze');
+    const thawed = () => {
+      const last = h.writes.at(-1)?.status;
+      return last !== undefined && !('fsFreezeStatus' in last);
+    };
+    await run.until('thawed written', thawed);
+    // Thawed by the launcher's unfreeze timer, which virt-handler does not hear of: seen at the agent's frozen pace.
+    await relay.act('ns', 'vm1', 'freeze', { unfreezeTimeoutSeconds: 1 });
+    await run.until('frozen written again', () => h.writes.at(-1)?.status?.fsFreezeStatus === 'frozen');
+    h.launcher.frozen = false;
+    await run.until('the timer thaw written', thawed, GUEST_INFO_INTERVAL_MS.waiting + 2000);
+  } finally {
+    await run.stop();
+  }
 });
 
 test("wiring: each change of the domain's state is logged as upstream's virt-handler logs it, the text its tests match", async () => {

@@ -195,6 +195,16 @@ test('status: Running with Paused, LiveMigratable, AgentConnected, interfaces an
   );
 });
 
+test("status: fsFreezeStatus is 'frozen' while the agent says so, gone once it says thawed or the guest stops, kept while it is silent", () => {
+  const v = vmi('vmi-masquerade.yaml');
+  const running = { state: 'Running', reason: 'Booted' } as const;
+  const frozen = withObservedStatus(v, { domain: running, guest: { fsFreezeStatus: 'frozen' } }, 'T');
+  assert.equal(frozen.status?.fsFreezeStatus, 'frozen');
+  assert.equal(withObservedStatus(frozen, { domain: running }, 'T').status?.fsFreezeStatus, 'frozen');
+  assert.equal(withObservedStatus(frozen, { domain: running, guest: { fsFreezeStatus: 'thawed' } }, 'T').status?.fsFreezeStatus, undefined);
+  assert.equal(withObservedStatus(frozen, { domain: { state: 'Shutoff', reason: 'Shutdown' } }, 'T').status?.fsFreezeStatus, undefined);
+});
+
 /** An object as kube-apiserver returns it: every object's keys sorted. */
 const asStored = <T>(value: T): T =>
   JSON.parse(

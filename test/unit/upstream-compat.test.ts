@@ -94,7 +94,7 @@ test("a new VM generation that leaves the template alone is the running VMI's to
   const manual = { ...vmOf(3, 'Manual') };
   const bumped = planVm(manual, vmi);
   assert.deepEqual(bumped.patchVmi, [
-    { op: 'test', path: '/metadata/annotations', value: vmi.metadata.annotations },
+    { op: 'test', path: '/metadata/resourceVersion', value: vmi.metadata.resourceVersion },
     {
       op: 'replace',
       path: '/metadata/annotations',
