@@ -1,6 +1,6 @@
 // Benchmark: virt-launcher's memory overhead and its sync → QEMU running time.
 //   node bench/launcher.ts [--runs 10]
-// Memory: the launcher's RSS (compiled, in its pod mode), and QEMU's RSS minus
+// Memory: the launcher's RSS (bundled as in its image, in its pod mode), and QEMU's RSS minus
 // guest RAM, for a 128Mi guest that has booted to its login prompt. Timing: from the sync command to QEMU
 // running the guest (not counting the guest's own boot), over several runs.
 import { spawn, execFileSync } from 'node:child_process';
@@ -51,14 +51,14 @@ const nodeContext = (socketDir: string, base: string): NodeContext => ({
   smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
 });
 
-/** The launcher as it runs in a pod: compiled JavaScript, commands over its socket. */
+/** The launcher as it runs in a pod: the image's bundle (hack/bundle.ts), commands over its socket. */
 async function memory(base: string) {
-  execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json')], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
+  execFileSync(process.execPath, [join(REPO, 'hack', 'bundle.ts'), join(dir, 'app'), 'src/launcher/main.ts'], { stdio: 'inherit' });
   const sockets = join(dir, 'sockets');
   mkdirSync(sockets);
   const context = nodeContext(sockets, base);
-  const launcher = spawn('node', [join(REPO, 'dist', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], {
+  const launcher = spawn('node', [join(dir, 'app', 'src', 'launcher', 'main.js'), '--socket-dir', sockets, '--workdir', dir], {
     stdio: 'ignore',
   });
   let client: LauncherClient | undefined;
