@@ -1,7 +1,9 @@
 // virt-launcher's entry point.
-//   Standalone (tests, debugging): node src/launcher/main.ts --vmi vmi.yaml --workdir DIR [--kubevirt-config kv.yaml]
+//   Standalone (tests, debugging): node src/launcher/main.ts --vmi vmi.yaml --workdir DIR [--kubevirt-config kv.yaml] [--incoming]
 //     boots the VMI on this host without Kubernetes, streams its serial console
-//     to stdout, and shuts it down gracefully on Ctrl-C or SIGTERM.
+//     to stdout, and shuts it down gracefully on Ctrl-C or SIGTERM. With
+//     --incoming it waits for the guest to be migrated to it instead, on
+//     DIR/sockets/migration-in.sock.
 //   In a pod: node src/launcher/main.ts --socket-dir DIR --workdir DIR
 //     waits for virt-handler's commands on DIR/launcher.sock; the first sync
 //     carries the node context (accelerator, disk paths, taps, DHCP leases).
@@ -29,7 +31,7 @@ import type { Socket } from 'node:dgram';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
 
-async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string) {
+async function standalone(vmiFile: string, workdir: string, kubevirtFile?: string, incoming = false) {
   // Only standalone mode parses YAML, defaults VMIs and reads images: a launcher in a pod loads none of it.
   const [{ parse }, { ClusterConfig }, { defaultNewVmi }, { containerDiskImage, imageRootfs }] = await Promise.all([
     import('yaml'),
@@ -95,7 +97,7 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, vmiLog);
-  await supervisor.sync(vmi);
+  await (incoming ? supervisor.prepareMigrationTarget(vmi, false) : supervisor.sync(vmi));
   if (supervisor.sockets?.serial) followFile(join(socketDir, `${SERIAL_SOCKET}-log`));
   const final = await supervisor.exited;
   vmiLog.info('VMI stopped', { state: final.state, reason: final.reason });
@@ -169,6 +171,7 @@ if (import.meta.main) {
       'socket-dir': { type: 'string' },
       'kubevirt-config': { type: 'string' },
       'simulate-crash': { type: 'boolean' },
+      incoming: { type: 'boolean' },
     },
   });
   if (values['simulate-crash']) {
@@ -182,7 +185,7 @@ if (import.meta.main) {
   }
   mkdirSync(values.workdir, { recursive: true });
   const run = values.vmi
-    ? standalone(values.vmi, values.workdir, values['kubevirt-config'])
+    ? standalone(values.vmi, values.workdir, values['kubevirt-config'], values.incoming)
     : inPod(values['socket-dir'] ?? join(values.workdir, 'sockets'), values.workdir);
   run.catch((error: Error) => {
     createLogger('virt-launcher').error('virt-launcher failed', {

@@ -1,13 +1,19 @@
 // Carries out the steps of a QEMU plan that touch the file system: overlays,
 // disk images, ISOs and firmware copies. The edge around the pure conversion.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, statfs, truncate, writeFile, access, open } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, statfs, truncate, writeFile, access, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PrepareStep } from './convert.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
+/**
+ * QEMU 7.2's block migration moves a disk in 1 MiB chunks and fails on a disk whose size is not
+ * a whole number of them: the disks the launcher makes, which migrate with the guest, are such.
+ */
+const MIGRATION_CHUNK = MiB;
+const wholeChunks = (bytes: number) => Math.ceil(bytes / MIGRATION_CHUNK) * MIGRATION_CHUNK;
 const exists = (path: string) =>
   access(path).then(
     () => true,
@@ -24,7 +30,7 @@ export async function prepareStep(step: PrepareStep, scratch: string): Promise<v
     case 'image': {
       if (step.keepExisting && (await exists(step.path))) return;
       if (step.format === 'qcow2') {
-        await run('qemu-img', ['create', '-q', '-f', 'qcow2', step.path, String(step.sizeBytes)]);
+        await run('qemu-img', ['create', '-q', '-f', 'qcow2', step.path, String(wholeChunks(step.sizeBytes))]);
         return;
       }
       // A sparse raw file, no larger than the file system can hold.
@@ -48,6 +54,8 @@ export async function prepareStep(step: PrepareStep, scratch: string): Promise<v
       try {
         // -f follows the symlinks Kubernetes uses in projected volumes; their ..data dirs stay out.
         await run('genisoimage', ['-quiet', '-o', step.path, '-V', step.label, '-J', '-r', '-f', '-m', '..*', source]);
+        const { size } = await stat(step.path);
+        await truncate(step.path, wholeChunks(size));
       } finally {
         if (temp) await rm(temp, { recursive: true, force: true });
       }

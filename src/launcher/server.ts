@@ -42,6 +42,16 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
           if (request.context) onContext?.(request.context);
           await supervisor.sync(request.vmi);
           break;
+        case 'prepareMigrationTarget':
+          onContext?.(request.context);
+          await supervisor.prepareMigrationTarget(request.vmi, request.allowPostCopy);
+          break;
+        case 'migrate':
+          result = await supervisor.migrate(request.options);
+          break;
+        case 'cancelMigration':
+          await supervisor.cancelMigration();
+          break;
         case 'shutdown':
           result = await supervisor.shutdown(request.gracePeriodSeconds);
           break;

@@ -15,6 +15,8 @@ import { isFinal, type DomainStats, type DomainStatus, type GuestInfo } from '..
 import { collectDomainStats, collectGuestAgentFigures, type GuestAgentFigures } from './stats.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 import { FilesystemFreezer } from './fsfreeze.ts';
+import { MIGRATION_IN_SOCKET, type MigrationOptions, type MigrationOutcome } from '../contract/migration.ts';
+import { migrateOut } from './migration.ts';
 
 /** How often the guest agent is asked for the figures the snapshots carry (filesystems, load). */
 const AGENT_FIGURES_PERIOD_MS = 10_000;
@@ -47,6 +49,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private agentFigures: GuestAgentFigures = {};
   private agentFiguresAsked = Number.NEGATIVE_INFINITY;
   private graceTimer?: NodeJS.Timeout;
+  /** The outgoing migration under way or last ended, by its ID. */
+  private outgoing?: { id: string; outcome: Promise<MigrationOutcome>; cancelRequested: boolean; running: boolean };
   /** The guest's filesystems, frozen and thawed through its agent. */
   readonly filesystems = new FilesystemFreezer(() => {
     if (!this.plan || isFinal(this.status)) throw new Error('the domain is not running');
@@ -76,7 +80,16 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
 
   /** Starts the VMI's QEMU if it is not running yet. Safe to call again. */
   sync(vmi: VirtualMachineInstance): Promise<void> {
-    this.starting ??= this.start(vmi).catch((error) => {
+    return this.startOnce(vmi, false);
+  }
+
+  /** Starts the VMI's QEMU as a migration target, waiting for the guest's state. Safe to call again (and a later sync is a no-op). */
+  prepareMigrationTarget(vmi: VirtualMachineInstance, allowPostCopy: boolean): Promise<void> {
+    return this.startOnce(vmi, true, allowPostCopy);
+  }
+
+  private startOnce(vmi: VirtualMachineInstance, incoming: boolean, allowPostCopy = false): Promise<void> {
+    this.starting ??= this.start(vmi, incoming, allowPostCopy).catch((error) => {
       // Refused before QEMU ran (a conversion error, a missing Secret key): the next sync tries again.
       if (!this.qemu) this.starting = undefined;
       throw error;
@@ -84,10 +97,10 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     return this.starting;
   }
 
-  private async start(vmi: VirtualMachineInstance): Promise<void> {
+  private async start(vmi: VirtualMachineInstance, incoming: boolean, allowPostCopy: boolean): Promise<void> {
     const log = this.options.log;
     this.vmi = vmi;
-    const ctx = this.options.context(vmi);
+    const ctx = { ...this.options.context(vmi), ...(incoming ? { incomingMigration: true } : {}) };
     const plan = convertVmiToQemu(vmi, ctx);
     this.plan = plan;
     this.taps = Object.fromEntries(
@@ -135,7 +148,17 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       }),
     ]);
     this.qmp = qmp;
-    qmp.on('event', (event: QmpEvent) => this.setStatus(onQmpEvent(this.status, event)));
+    qmp.on('event', (event: QmpEvent) => this.setStatus(onQmpEvent(this.status, event, this.outgoing?.running)));
+    if (incoming) {
+      this.setStatus({ state: 'Paused', reason: 'Migration' });
+      // Post-copy needs the capability on both ends before the stream starts.
+      if (allowPostCopy)
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
+      const uri = `unix:${ctx.socketDir}/${MIGRATION_IN_SOCKET}`;
+      await qmp.execute('migrate-incoming', { uri });
+      log.info('waiting for the incoming migration', { uri });
+      return;
+    }
     this.setStatus({ state: 'Paused', reason: 'StartingUp' });
     const period = this.options.memBalloonStatsPeriod ?? 10;
     if (vmi.spec.domain.devices?.autoattachMemBalloon !== false && period > 0) {
@@ -198,6 +221,38 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     this.killedByUs = true;
     this.qemu.kill('SIGKILL');
     return this.exited;
+  }
+
+  /**
+   * Sends the guest to a migration target. Once it has arrived there QEMU here is told to quit
+   * (the domain is Shutoff, Migrated); a failed or cancelled migration leaves the guest running here.
+   */
+  migrate(options: MigrationOptions): Promise<MigrationOutcome> {
+    if (this.outgoing?.id === options.id) return this.outgoing.outcome;
+    if (this.outgoing?.running) throw new Error('a migration of this guest is already under way');
+    const qmp = this.requireQmp();
+    const outgoing = { id: options.id, cancelRequested: false, running: true, outcome: Promise.resolve({} as MigrationOutcome) };
+    this.outgoing = outgoing;
+    outgoing.outcome = migrateOut((command, args) => qmp.execute(command, args), options, this.options.log, () => outgoing.cancelRequested)
+      .catch((error: Error): MigrationOutcome => ({ completed: false, mode: 'PreCopy', failureReason: error.message }))
+      .then(async (outcome) => {
+        outgoing.running = false;
+        if (outcome.completed) {
+          this.setStatus({ state: 'Shutoff', reason: 'Migrated' });
+          await qmp.execute('quit').catch(() => undefined);
+        } else if (this.status.state === 'Paused' && this.status.reason === 'Migration') {
+          // QEMU runs the guest on after a failed migration; its RESUME may come before or after this.
+          this.setStatus({ state: 'Running', reason: 'Unpaused' });
+        }
+        return outcome;
+      });
+    return outgoing.outcome;
+  }
+
+  async cancelMigration(): Promise<void> {
+    if (!this.outgoing?.running) throw new Error('no migration of this guest is under way');
+    this.outgoing.cancelRequested = true;
+    await this.requireQmp().execute('migrate_cancel');
   }
 
   /** A snapshot of the domain's figures for virt-handler's metrics; callers while one is read share it. */

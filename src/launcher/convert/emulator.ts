@@ -4,7 +4,7 @@ import { esc } from './qemu-options.ts';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
-export const emulator: Concern = (vmi, _ctx, plan) => {
+export const emulator: Concern = (vmi, ctx, plan) => {
   const architecture = vmi.spec.architecture;
   if (architecture && architecture !== 'amd64') {
     throw new ConversionError('spec.architecture', `this node runs amd64 guests only, not ${architecture}`);
@@ -13,10 +13,11 @@ export const emulator: Concern = (vmi, _ctx, plan) => {
     argv: [
       '-name',
       `guest=${esc(domainName(vmi))},debug-threads=on`,
-      // Paused (-S) until the launcher has connected to QMP and says cont.
       '-no-user-config',
       '-nodefaults',
-      '-S',
+      // Paused (-S) until the launcher has connected to QMP and says cont. A migration target is not:
+      // QEMU resumes the guest after the migration exactly when the source ran it.
+      ...(ctx.incomingMigration ? ['-incoming', 'defer'] : ['-S']),
       '-msg',
       'timestamp=on',
       '-qmp',

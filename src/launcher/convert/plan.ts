@@ -17,6 +17,11 @@ export type ConversionContext = Omit<NodeContext, 'dhcp'> & {
   workdir: string;
   /** The clock, for guests whose RTC is offset from UTC. */
   now: Date;
+  /**
+   * A migration target: QEMU waits for the guest's state (the launcher says where, with
+   * migrate-incoming) instead of booting it, and runs it on as the source left it.
+   */
+  incomingMigration?: boolean;
 };
 
 export type PrepareStep =
