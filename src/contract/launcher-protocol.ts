@@ -2,6 +2,7 @@
 // JSON over a unix socket in the pod's shared directory, and every type that
 // crosses it. Both sides import these; neither imports the other.
 import type { VirtualMachineInstance } from '../api/types.ts';
+import type { MigrationOptions } from './migration.ts';
 
 export const LAUNCHER_SOCKET = 'launcher.sock';
 /** QEMU's serial console and VNC sockets, beside the launcher's. */
@@ -14,10 +15,12 @@ export type DomainReason =
   | 'Unknown'
   | 'Booted'
   | 'Unpaused'
-  | 'Reset' // Running
+  | 'Reset'
+  | 'Migrated' // Running (a migration target), Shutoff (a migration source)
   | 'User'
   | 'IOError'
   | 'StartingUp'
+  | 'Migration'
   | 'Watchdog' // Paused
   | 'GuestShutdown'
   | 'HostShutdown' // Shutdown (in progress)
@@ -115,6 +118,11 @@ export interface NodeContext {
 
 export type LauncherCommand =
   | { command: 'sync'; vmi: VirtualMachineInstance; context?: NodeContext }
+  /** Starts QEMU waiting for the guest's state on the pod's MIGRATION_IN_SOCKET, instead of booting it. */
+  | { command: 'prepareMigrationTarget'; vmi: VirtualMachineInstance; context: NodeContext; allowPostCopy: boolean }
+  /** Sends the guest to a target; answers with the MigrationOutcome once it has ended. Asked again, it answers for the same migration. */
+  | { command: 'migrate'; options: MigrationOptions }
+  | { command: 'cancelMigration' }
   | { command: 'shutdown'; gracePeriodSeconds?: number }
   | { command: 'kill' }
   | { command: 'pause' }
