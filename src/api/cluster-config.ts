@@ -1,6 +1,7 @@
 // The effective cluster configuration: the KubeVirt CR's spec.configuration
 // with upstream's defaults filled in. Every component reads it through here.
 import type { KubeVirtConfiguration } from './types.ts';
+import { quantityValue } from './quantity.ts';
 
 /** Beta gates: on unless listed in disabledFeatureGates. Alpha gates must be named in featureGates. */
 const BETA_GATES = new Set([
@@ -107,4 +108,28 @@ export class ClusterConfig {
   get rootEnabled(): boolean {
     return this.isFeatureGateEnabled('Root');
   }
+  /** spec.configuration.migrations with upstream's defaults. */
+  get migrations(): MigrationSettings {
+    const m = this.raw.migrations ?? {};
+    return {
+      parallelMigrationsPerCluster: m.parallelMigrationsPerCluster ?? 5,
+      parallelOutboundMigrationsPerNode: m.parallelOutboundMigrationsPerNode ?? 2,
+      bandwidthBytesPerSecond: m.bandwidthPerMigration === undefined ? 0 : quantityValue(m.bandwidthPerMigration),
+      completionTimeoutPerGiB: m.completionTimeoutPerGiB ?? 150,
+      progressTimeoutSeconds: m.progressTimeout ?? 150,
+      allowPostCopy: m.allowPostCopy ?? false,
+      allowAutoConverge: m.allowAutoConverge ?? false,
+    };
+  }
+}
+
+export interface MigrationSettings {
+  parallelMigrationsPerCluster: number;
+  parallelOutboundMigrationsPerNode: number;
+  /** 0: no limit. */
+  bandwidthBytesPerSecond: number;
+  completionTimeoutPerGiB: number;
+  progressTimeoutSeconds: number;
+  allowPostCopy: boolean;
+  allowAutoConverge: boolean;
 }

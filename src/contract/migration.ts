@@ -33,6 +33,10 @@ export function isPendingMigrationTarget(vmi: VirtualMachineInstance, pod: V1Pod
   return state?.targetPod !== undefined && state.targetPod === pod.metadata?.name && !migrationSucceeded(state);
 }
 
+/** Disks that live in the launcher pod (containerDisk overlays, emptyDisks) and so must travel with the guest. */
+export const hasLocalDisks = (vmi: VirtualMachineInstance) =>
+  (vmi.spec.volumes ?? []).some((v) => v.containerDisk || v.emptyDisk || v.ephemeral);
+
 /** How the source launcher migrates, from the cluster's migration configuration (and a MigrationPolicy). */
 export interface MigrationOptions {
   /** The migration's UID: asked again for the same one, the launcher answers for the one under way. */
@@ -61,4 +65,55 @@ export interface MigrationOutcome {
   failureReason?: string;
   /** The migration was cancelled on request (migrate_cancel). */
   aborted?: boolean;
+}
+
+export interface Migratability {
+  migratable: boolean;
+  reason?: 'DisksNotLiveMigratable' | 'InterfaceNotLiveMigratable' | 'HostDeviceNotLiveMigratable';
+  message?: string;
+}
+
+/** Upstream's annotation that lets a VM on the pod network with bridge binding migrate (its IP changes). */
+export const ALLOW_POD_BRIDGE_MIGRATION_ANNOTATION = 'kubevirt.io/allow-pod-bridge-network-live-migration';
+
+/**
+ * Whether the VMI can live-migrate, with upstream's reasons and messages: every claim must be
+ * shared (ReadWriteMany), a host disk cannot move, and the pod network must be masqueraded
+ * (bridge only when the VMI allows its address to change).
+ */
+export function migratability(vmi: VirtualMachineInstance): Migratability {
+  const claims = new Map((vmi.status?.volumeStatus ?? []).map((s) => [s.name, s.persistentVolumeClaimInfo]));
+  for (const volume of vmi.spec.volumes ?? []) {
+    const claimed = volume.persistentVolumeClaim ?? volume.dataVolume ?? volume.ephemeral?.persistentVolumeClaim;
+    if (claimed && !claims.get(volume.name)?.accessModes?.includes('ReadWriteMany')) {
+      const name = volume.persistentVolumeClaim?.claimName ?? volume.dataVolume?.name ?? volume.ephemeral?.persistentVolumeClaim?.claimName;
+      return {
+        migratable: false,
+        reason: 'DisksNotLiveMigratable',
+        message: `cannot migrate VMI: PVC ${name} is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)`,
+      };
+    }
+    if (volume.hostDisk && !volume.hostDisk.shared) {
+      return { migratable: false, reason: 'DisksNotLiveMigratable', message: 'cannot migrate VMI with non-shared HostDisk' };
+    }
+  }
+  const devices = vmi.spec.domain.devices;
+  if (devices.gpus?.length || devices.hostDevices?.length) {
+    return {
+      migratable: false,
+      reason: 'HostDeviceNotLiveMigratable',
+      message: 'VMI uses a PCI host devices',
+    };
+  }
+  const podNetwork = vmi.spec.networks?.find((n) => n.pod)?.name;
+  const podInterface = devices.interfaces?.find((i) => i.name === podNetwork);
+  if (podInterface?.bridge && vmi.metadata.annotations?.[ALLOW_POD_BRIDGE_MIGRATION_ANNOTATION] !== 'true') {
+    return {
+      migratable: false,
+      reason: 'InterfaceNotLiveMigratable',
+      message:
+        'cannot migrate VMI which does not use masquerade, bridge with kubevirt.io/allow-pod-bridge-network-live-migration VM annotation or a migratable plugin to connect to the pod network',
+    };
+  }
+  return { migratable: true };
 }

@@ -5,6 +5,7 @@ import type {
   DataVolume,
   VirtualMachine,
   VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
   VirtualMachineInstanceReplicaSet,
   VirtualMachinePool,
 } from '../api/types.ts';
@@ -17,8 +18,10 @@ import type { NotSupportedKind } from '../contract/not-supported.ts';
 import type { NotSupportedControllerApi } from './not-supported-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
+import type { MigrationControllerApi } from './migration-controller.ts';
 
 const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+const MIGRATIONS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstancemigrations' };
 const REPLICASETS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstancereplicasets' };
 const POOLS = { group: 'pool.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinepools' };
 const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
@@ -27,7 +30,14 @@ const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolum
 const jsonPatch = (patch: JsonPatchOperation[]) => patch as unknown as object;
 
 export class ControllerKubeApi
-  implements VmiControllerApi, VmControllerApi, NodeControllerApi, ReplicaSetControllerApi, PoolControllerApi, NotSupportedControllerApi
+  implements
+    VmiControllerApi,
+    VmControllerApi,
+    NodeControllerApi,
+    ReplicaSetControllerApi,
+    PoolControllerApi,
+    NotSupportedControllerApi,
+    MigrationControllerApi
 {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
@@ -105,6 +115,23 @@ export class ControllerKubeApi
 
   async replacePoolStatus(namespace: string, name: string, pool: VirtualMachinePool): Promise<void> {
     await this.#custom.replaceNamespacedCustomObjectStatus({ ...POOLS, namespace, name, body: pool });
+  }
+
+  async replaceMigrationStatus(
+    namespace: string,
+    name: string,
+    migration: VirtualMachineInstanceMigration,
+  ): Promise<Typed<VirtualMachineInstanceMigration>> {
+    return (await this.#custom.replaceNamespacedCustomObjectStatus({
+      ...MIGRATIONS,
+      namespace,
+      name,
+      body: migration,
+    })) as Typed<VirtualMachineInstanceMigration>;
+  }
+
+  async patchMigration(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {
+    await this.#custom.patchNamespacedCustomObject({ ...MIGRATIONS, namespace, name, body: jsonPatch(patch) });
   }
 
   async patchCustomStatus(kind: NotSupportedKind, namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void> {

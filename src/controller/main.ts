@@ -19,6 +19,7 @@ import type {
   DataVolume,
   VirtualMachine,
   VirtualMachineInstance,
+  VirtualMachineInstanceMigration,
   VirtualMachineInstanceReplicaSet,
   VirtualMachineInstancetype,
   VirtualMachinePool,
@@ -54,6 +55,7 @@ import type { NotSupportedObject } from './not-supported.ts';
 import { NotSupportedController } from './not-supported-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
+import { MigrationController } from './migration-controller.ts';
 
 const log = createLogger('virt-controller');
 const { values: flags } = parseArgs({
@@ -107,6 +109,7 @@ if (flags['leader-elect']) {
 const vms = customInformer<Typed<VirtualMachine>>(kc, 'kubevirt.io', 'v1', 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstances');
 const pools = customInformer<Typed<VirtualMachinePool>>(kc, 'pool.kubevirt.io', 'v1beta1', 'virtualmachinepools');
+const migrations = customInformer<Typed<VirtualMachineInstanceMigration>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancemigrations');
 const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
 const listLauncherPods = () => core.listPodForAllNamespaces({ labelSelector: LAUNCHER_SELECTOR }) as Promise<KubernetesListObject<V1Pod>>;
@@ -190,6 +193,16 @@ const poolController = new PoolController({
   record,
   log,
 });
+const migrationController = new MigrationController({
+  api,
+  informers: { migrations, vmis, pods, nodes, pvcs },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+  params: { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  config: clusterConfig.current,
+});
 const notSupportedController = new NotSupportedController({ api, informers: unsupported, queue: new WorkQueue(), now, record, log });
 await startInformers(
   log,
@@ -197,6 +210,7 @@ await startInformers(
   ...Object.values(unsupported),
   vms,
   vmis,
+  migrations,
   replicaSets,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,
@@ -227,5 +241,6 @@ await Promise.all([
   nodeController.run(1),
   replicaSetController.run(3),
   poolController.run(3),
+  migrationController.run(3),
   notSupportedController.run(1),
 ]);

@@ -21,6 +21,7 @@ import {
   vmiIsPaused,
 } from '../contract/vmi.ts';
 import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
+import { isPendingMigrationTarget } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -274,7 +275,8 @@ export function planVmi(
   const owned = ownedPods(vmi, candidatePods);
   // The temporary pod that binds WaitForFirstConsumer claims is never the VMI's pod: it is dealt with on its own.
   const temporary = owned.filter(isEphemeralProvisioningPod);
-  const pods = owned.filter((p) => !isEphemeralProvisioningPod(p));
+  // A migration's target pod becomes the VMI's pod only once the guest has moved to it.
+  const pods = owned.filter((p) => !isEphemeralProvisioningPod(p) && !isPendingMigrationTarget(vmi, p));
   const live = pods.filter((p) => !podIsFinal(p));
   const pod = live[0] ?? pods[0];
   const phase = vmi.status?.phase ?? '';

@@ -37,6 +37,8 @@ import { serveHealth } from '../lib/health.ts';
 import { componentMetrics } from '../lib/metrics.ts';
 import { HandlerMetrics } from './metrics-collector.ts';
 import { virtApiRelay } from './relay.ts';
+import { forwardMigration, listenForMigration } from './migration-proxy.ts';
+import { MIGRATION_TARGET_NODE_LABEL } from '../api/constants.ts';
 import { serveVirtApi, StreamSessions } from './server.ts';
 import { VirtHandler } from './virt-handler.ts';
 
@@ -78,6 +80,16 @@ const vmis = makeInformer<Typed<VirtualMachineInstance>>(
     >,
   nodeSelector,
 );
+const targetSelector = `${MIGRATION_TARGET_NODE_LABEL}=${NODE}`;
+const migrationTargets = makeInformer<Typed<VirtualMachineInstance>>(
+  kc,
+  '/apis/kubevirt.io/v1/virtualmachineinstances',
+  () =>
+    custom.listClusterCustomObject({ ...vmiApi, labelSelector: targetSelector }) as Promise<
+      KubernetesListObject<Typed<VirtualMachineInstance>>
+    >,
+  targetSelector,
+);
 const pods = makeInformer<V1Pod>(
   kc,
   '/api/v1/pods',
@@ -95,10 +107,49 @@ const reporter = new NodeReporter({
   config: clusterConfig.current,
   log,
 });
+const certs = '/etc/virt-handler';
+const handlerTls = () => ({
+  cert: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.crt`),
+  key: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.key`),
+  ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
+});
+/** The handler's client certificate: what it shows another handler it sends a migration to. */
+const handlerClientTls = () => ({
+  cert: readFileSync(`${certs}/kubevirt-virt-handler-certs/tls.crt`),
+  key: readFileSync(`${certs}/kubevirt-virt-handler-certs/tls.key`),
+  ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
+});
+const openSocket = (podUid: string, name: string) =>
+  viaDirectoryFd(
+    emptyDirOf(podUid, 'sockets'),
+    name,
+    (path) =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connectSocket(path);
+        socket.once('connect', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }),
+  );
+const POD_IP = process.env.POD_IP;
+if (!POD_IP) {
+  log.error('POD_IP is not set; virt-handler must run with the downward API giving it status.podIP');
+  process.exit(2);
+}
+
 const handler = new VirtHandler({
   node: NODE,
   vmis,
+  migrationTargets,
   pods,
+  address: POD_IP,
+  migrations: () => clusterConfig.current().migrations,
+  streams: {
+    listen: (podUid, socket) => listenForMigration(POD_IP, handlerTls(), () => openSocket(podUid, socket), log),
+    forward: (podUid, socket, target) => forwardMigration(emptyDirOf(podUid, 'sockets'), socket, target, handlerClientTls(), log),
+  },
   api: {
     readVmi: (namespace, name) =>
       custom.getNamespacedCustomObject({ ...vmiApi, namespace, name }).catch((error: { code?: number }) => {
@@ -125,29 +176,9 @@ const handler = new VirtHandler({
 // Going away, virt-handler takes its node out of VMI scheduling (upstream's labelNodeUnschedulable).
 beforeExit = () => reporter.stop();
 await reporter.heartbeatEvery(Number(flags['heartbeat-interval-seconds']) * 1000);
-await startInformers(log, vmis, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
+await startInformers(log, vmis, migrationTargets, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
 reporter.probeKvm();
 
-const certs = '/etc/virt-handler';
-const handlerTls = () => ({
-  cert: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.crt`),
-  key: readFileSync(`${certs}/kubevirt-virt-handler-server-certs/tls.key`),
-  ca: readFileSync(`${certs}/kubevirt-ca/ca-bundle`),
-});
-const openSocket = (podUid: string, name: string) =>
-  viaDirectoryFd(
-    emptyDirOf(podUid, 'sockets'),
-    name,
-    (path) =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = connectSocket(path);
-        socket.once('connect', () => {
-          socket.off('error', reject);
-          resolve(socket);
-        });
-        socket.once('error', reject);
-      }),
-  );
 const sessions = new StreamSessions();
 const apiServer = serveVirtApi(handlerTls, virtApiRelay(handler, openSocket, log), log, sessions);
 // Certificates rotate; the server takes the new ones without a restart.

@@ -7,11 +7,20 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
+import type { MigrationSettings } from '../api/cluster-config.ts';
 import { computeStatus } from '../contract/launcher-pod.ts';
 import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
 import { apiTimestamp, isFinalPhase, podCondition } from '../contract/vmi.ts';
 import type { NetworkPlan } from './network.ts';
 import { statusChanged, withObservedStatus } from './status.ts';
+import {
+  hasLocalDisks,
+  migrationInFlight,
+  migrationSucceeded,
+  type MigrationOptions,
+  type MigrationOutcome,
+  type MigrationState,
+} from '../contract/migration.ts';
 
 /** What virt-handler did and saw of one VMI's launcher pod, kept between reconciles; only the executor changes it. */
 export interface LauncherRecord {
@@ -35,6 +44,8 @@ export interface LauncherRecord {
   emulated?: boolean;
   cpuIdle: boolean;
   imagesReleased: boolean;
+  /** The outgoing migration the launcher was asked for: when, and how it ended once it has. */
+  migration?: { id: string; startedAt: string; outcome?: MigrationOutcome; cancelSent: boolean };
 }
 
 export const newLauncherRecord = (podUid: string): LauncherRecord => ({
@@ -62,6 +73,8 @@ export interface LauncherSituation {
   record?: LauncherRecord;
   /** Whether this node runs guests in software emulation; undefined until the KVM probe has run. */
   emulation?: boolean;
+  /** How VMIs migrate, from the cluster's configuration. */
+  migrations: MigrationSettings;
   now: number;
 }
 
@@ -82,6 +95,9 @@ export type LauncherAction =
   | { type: 'sync' }
   | { type: 'lowerCpuPriority' }
   | { type: 'askGuestInfo' }
+  /** Sends the guest to the target the VMI's migration state names, through this node's end of the stream. */
+  | { type: 'migrate'; state: MigrationState; options: Omit<MigrationOptions, 'uri'> }
+  | { type: 'cancelMigration' }
   | { type: 'writeStatus'; vmi: VirtualMachineInstance; phase?: { from?: string; to: string }; events: PlannedEvent[] };
 
 /** How often the guest agent is asked: rarely once it answers, more often while it has not yet. */
@@ -141,8 +157,40 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   if (record.connected && running && !record.guestPending && s.now - (record.guestAskedAt ?? 0) > guestInfoIntervalMs(record.guest))
     actions.push({ type: 'askGuestInfo' });
 
+  const inFlight = migrationInFlight(vmi);
+  const source = inFlight?.sourceNode === s.node && inFlight.sourcePod === pod.metadata?.name ? inFlight : undefined;
+  if (source && record.connected && !deleting) {
+    const asked = record.migration?.id === source.migrationUid;
+    if (!asked && !source.abortRequested && source.targetNodeAddress && running) {
+      actions.push({
+        type: 'migrate',
+        state: source,
+        options: {
+          id: source.migrationUid!,
+          block: hasLocalDisks(vmi),
+          bandwidthBytesPerSecond: s.migrations.bandwidthBytesPerSecond,
+          completionTimeoutPerGiB: s.migrations.completionTimeoutPerGiB,
+          progressTimeoutSeconds: s.migrations.progressTimeoutSeconds,
+          allowPostCopy: s.migrations.allowPostCopy,
+          allowAutoConverge: s.migrations.allowAutoConverge,
+        },
+      });
+    } else if (asked && source.abortRequested && !record.migration!.outcome && !record.migration!.cancelSent) {
+      actions.push({ type: 'cancelMigration' });
+    }
+  }
+
   // Before virt-controller's Scheduled, the VMI is not this node's to write (and kube-apiserver would refuse).
   if (s.early) return actions;
+  const now = apiTimestamp(new Date(s.now));
+  // The guest left for its target: what remains here says nothing about the VMI, but how the migration went.
+  const migratedAway =
+    (record.domain?.state === 'Shutoff' && record.domain.reason === 'Migrated') ||
+    (migrationSucceeded(vmi.status?.migrationState) && vmi.status?.migrationState?.sourcePod === pod.metadata?.name);
+  if (migratedAway) {
+    const next = withMigrationProgress(vmi, record.migration, now);
+    return statusChanged(vmi, next) ? [...actions, { type: 'writeStatus', vmi: next, events: [] }] : actions;
+  }
   const observed = {
     domain,
     guest: record.guest,
@@ -151,9 +199,35 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
     launcherExitCode,
     podReady: podCondition(pod, 'Ready')?.status,
   };
-  const next = withObservedStatus(vmi, observed, apiTimestamp(new Date(s.now)));
+  const next = withMigrationProgress(withObservedStatus(vmi, observed, now), record.migration, now);
   if (statusChanged(vmi, next)) actions.push(statusWrite(vmi, next, domain));
   return actions;
+}
+
+/** The source's part of the VMI's migration state: when it started, and how it ended. */
+export function withMigrationProgress(
+  vmi: VirtualMachineInstance,
+  migration: LauncherRecord['migration'],
+  now: string,
+): VirtualMachineInstance {
+  const state = vmi.status?.migrationState;
+  if (!migration || !state || state.migrationUid !== migration.id || state.completed) return vmi;
+  const next = structuredClone(vmi);
+  const written = next.status!.migrationState!;
+  written.startTimestamp ??= migration.startedAt;
+  written.mode ??= 'PreCopy';
+  const outcome = migration.outcome;
+  if (outcome) {
+    written.mode = outcome.mode;
+    written.completed = true;
+    written.endTimestamp = now;
+    if (!outcome.completed) {
+      written.failed = true;
+      written.failureReason = outcome.failureReason;
+    }
+    if (outcome.aborted) written.abortStatus = 'Succeeded';
+  }
+  return next;
 }
 
 function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, domain: DomainStatus | undefined): LauncherAction {

@@ -6,6 +6,7 @@ import { comparableConditions, setCondition, withoutCondition } from '../api/con
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus } from '../api/types.ts';
 import type { DomainStatus, GuestInfo } from '../contract/launcher-protocol.ts';
 import { isFinalPhase, PAUSED_NOT_READY } from '../contract/vmi.ts';
+import { migratability } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -64,7 +65,8 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   }
   let conditions = status.conditions ?? [];
   const running = status.phase === 'Running';
-  const paused = running && observed.domain?.state === 'Paused';
+  // A guest stopped for the last pass of its migration is not paused by anyone.
+  const paused = running && observed.domain?.state === 'Paused' && observed.domain.reason !== 'Migration';
   // Ready as virt-controller derives it (a running, unpaused guest in a ready pod), written with the phase to save a write.
   if (running && phase !== 'Running' && observed.podReady) {
     const ready = paused && observed.podReady === 'True' ? PAUSED_NOT_READY : { status: observed.podReady };
@@ -84,14 +86,14 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
       : undefined,
     'Paused',
   );
+  const migratable = running ? migratability(next) : undefined;
   conditions = put(
     conditions,
-    running
+    migratable
       ? {
           type: 'LiveMigratable',
-          status: 'False',
-          reason: 'NotMigratable',
-          message: 'kubevirt-ts does not live-migrate yet',
+          status: migratable.migratable ? 'True' : 'False',
+          ...(migratable.reason ? { reason: migratable.reason, message: migratable.message } : {}),
           lastTransitionTime: now,
         }
       : undefined,

@@ -12,12 +12,16 @@ import {
   type LauncherCommand,
   upstreamDomainStatus,
 } from '../contract/launcher-protocol.ts';
-import { isEphemeralProvisioningPod, launcherPodsOf, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
+import { apiTimestamp, isEphemeralProvisioningPod, launcherPodsOf, podIsFinal, podIsReady, vmiOwnerOf } from '../contract/vmi.ts';
+import { POD_PATHS } from '../contract/launcher-pod.ts';
 import type { EventRecorder } from '../lib/events.ts';
 import { UpdateExpectations } from '../lib/expectations.ts';
 import type { InformerCache } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
+import type { MigrationSettings } from '../api/cluster-config.ts';
+import { isPendingMigrationTarget, MIGRATION_IN_SOCKET, MIGRATION_OUT_SOCKET, type MigrationOutcome } from '../contract/migration.ts';
+import { planMigrationTarget, type TargetAction, type TargetRecord, type TargetSituation } from './migration-target.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherHost } from './launcher-host.ts';
 import { UnsafePathError } from './paths.ts';
@@ -38,6 +42,14 @@ export interface LauncherConnection {
   close(): void;
 }
 
+/** This node's ends of migration streams (./migration-proxy.ts, or a stand-in in tests). */
+export interface MigrationStreams {
+  /** Opens a TLS port on this node that passes the stream to the target pod's MIGRATION_IN_SOCKET. */
+  listen(podUid: string, socket: string): Promise<{ port: number; close(): void }>;
+  /** Listens on the source pod's MIGRATION_OUT_SOCKET and carries what QEMU sends there to the target's port. */
+  forward(podUid: string, socket: string, target: { host: string; port: number }): Promise<{ close(): void }>;
+}
+
 /** The API calls virt-handler makes for VMIs. */
 export interface HandlerApi {
   /** The VMI as kube-apiserver has it now, or undefined when there is none. */
@@ -50,8 +62,14 @@ export interface VirtHandlerDeps {
   node: string;
   /** VMIs whose kubevirt.io/nodeName is this node. */
   vmis: InformerCache<VirtualMachineInstance>;
+  /** VMIs being migrated to this node (their kubevirt.io/migrationTargetNodeName). */
+  migrationTargets: InformerCache<VirtualMachineInstance>;
   /** Launcher pods, of every node. */
   pods: InformerCache<V1Pod>;
+  /** This virt-handler's pod address: where migration streams to this node arrive. */
+  address: string;
+  migrations: () => MigrationSettings;
+  streams: MigrationStreams;
   api: HandlerApi;
   /** Connects to the command socket of the launcher in the pod of this UID. */
   dial: (podUid: string) => Promise<LauncherConnection>;
@@ -70,6 +88,12 @@ export class VirtHandler {
   readonly #records = new Map<string, LauncherRecord>();
   readonly #connections = new Map<string, LauncherConnection>();
   readonly #vmiUpdates: UpdateExpectations;
+  readonly #targets = new Map<string, TargetRecord>();
+  readonly #targetConnections = new Map<string, LauncherConnection>();
+  /** Open ends of migration streams, by VMI: the target's port, the source's forwarder. */
+  readonly #streams = new Map<string, { close(): void }>();
+  /** VMIs this handler took over as migration target, until its cache shows them on this node. */
+  readonly #takenOver = new Map<string, VirtualMachineInstance>();
 
   constructor(deps: VirtHandlerDeps) {
     this.#deps = deps;
@@ -77,6 +101,7 @@ export class VirtHandler {
     this.#vmiUpdates = new UpdateExpectations(this.#now);
     for (const verb of ['add', 'update', 'delete'] as const) {
       deps.vmis.on(verb, (vmi) => deps.queue.add(`${vmi.metadata.namespace}/${vmi.metadata.name}`));
+      deps.migrationTargets.on(verb, (vmi) => deps.queue.add(`${vmi.metadata.namespace}/${vmi.metadata.name}`));
       deps.pods.on(verb, (pod) => {
         const owner = vmiOwnerOf(pod);
         if (owner && pod.spec?.nodeName === deps.node) deps.queue.add(`${pod.metadata?.namespace}/${owner.name}`);
@@ -116,13 +141,24 @@ export class VirtHandler {
       const actions = planLauncher(situation);
       for (const action of actions) await this.#execute(key, situation, action);
       const last = actions.at(-1)?.type;
-      if (last !== 'sync' && !(last === 'connect' && this.#records.get(key)?.connected)) return;
+      if (last !== 'sync' && !(last === 'connect' && this.#records.get(key)?.connected)) break;
+    }
+    // Each step of a target's preparation depends on the one before: planned again at once, up to the status write.
+    for (let pass = 0; pass < 6; pass++) {
+      const situation = this.#observeTarget(key);
+      const actions = planMigrationTarget(situation);
+      for (const action of actions) await this.#executeTarget(key, situation, action);
+      const last = actions.at(-1)?.type;
+      if (!last || last === 'writeStatus' || last === 'takeOver' || last === 'releaseTarget') return;
     }
   }
 
   async #observe(key: string): Promise<LauncherSituation> {
     const [namespace, name] = key.split('/');
-    const cached = this.#deps.vmis.get(name, namespace);
+    let cached = this.#deps.vmis.get(name, namespace);
+    const takenOver = this.#takenOver.get(key);
+    if (cached && takenOver && cached.metadata.uid === takenOver.metadata.uid) this.#takenOver.delete(key);
+    else if (!cached && takenOver) cached = takenOver;
     const vmi = cached ?? (await this.#vmiOfReadyPod(namespace, name));
     return {
       node: this.#deps.node,
@@ -132,13 +168,27 @@ export class VirtHandler {
       pod: vmi && this.#launcherPodOf(vmi),
       record: this.#records.get(key),
       emulation: this.#deps.emulation(),
+      migrations: this.#deps.migrations(),
       now: this.#now(),
     };
   }
 
+  #observeTarget(key: string): TargetSituation {
+    const [namespace, name] = key.split('/');
+    const vmi = this.#deps.migrationTargets.get(name, namespace) ?? this.#deps.vmis.get(name, namespace);
+    const targetPod = vmi?.status?.migrationState?.targetPod;
+    const pod =
+      vmi && targetPod
+        ? launcherPodsOf(vmi, this.#deps.pods.list(namespace)).find(
+            (p) => p.metadata?.name === targetPod && p.spec?.nodeName === this.#deps.node && !podIsFinal(p),
+          )
+        : undefined;
+    return { node: this.#deps.node, address: this.#deps.address, vmi, pod, record: this.#targets.get(key), now: this.#now() };
+  }
+
   #launcherPodOf(vmi: VirtualMachineInstance): V1Pod | undefined {
     return launcherPodsOf(vmi, this.#deps.pods.list(vmi.metadata.namespace))
-      .filter((p) => p.spec?.nodeName === this.#deps.node && !podIsFinal(p))
+      .filter((p) => p.spec?.nodeName === this.#deps.node && !podIsFinal(p) && !isPendingMigrationTarget(vmi, p))
       .sort((a, b) => String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)))[0];
   }
 
@@ -211,6 +261,13 @@ export class VirtHandler {
       case 'askGuestInfo':
         this.#askGuestInfo(key, record);
         return;
+      case 'migrate':
+        return this.#migrate(key, situation.pod!, record, action, vmiLog);
+      case 'cancelMigration':
+        record.migration!.cancelSent = true;
+        vmiLog.info('cancelling the migration');
+        await this.#connectionOf(key).request({ command: 'cancelMigration' });
+        return;
       case 'writeStatus': {
         if (action.phase) vmiLog.info('phase changed', { from: action.phase.from, to: action.phase.to, domain: record.domain });
         for (const event of action.events) recordEvent(subject, event.type, event.reason, event.message);
@@ -246,7 +303,137 @@ export class VirtHandler {
     this.#records.delete(key);
     this.#connections.get(key)?.close();
     this.#connections.delete(key);
+    this.#closeStream(key);
     await this.#deps.host.releaseImages(record.podUid);
+  }
+
+  #closeStream(key: string) {
+    this.#streams.get(key)?.close();
+    this.#streams.delete(key);
+  }
+
+  /**
+   * Opens this node's end of the stream and asks the launcher to migrate. The launcher answers
+   * when the migration has ended, which may take minutes: not awaited, its outcome is recorded
+   * for the plan to write.
+   */
+  async #migrate(
+    key: string,
+    pod: V1Pod,
+    record: LauncherRecord,
+    action: Extract<LauncherAction, { type: 'migrate' }>,
+    vmiLog: Logger,
+  ): Promise<void> {
+    const { targetNodeAddress, targetDirectMigrationNodePorts } = action.state;
+    const port = Number(Object.keys(targetDirectMigrationNodePorts ?? {})[0]);
+    if (!targetNodeAddress || !port) throw new Error('the migration target has not said where to send the guest');
+    const connection = this.#connectionOf(key);
+    this.#closeStream(key);
+    this.#streams.set(key, await this.#deps.streams.forward(pod.metadata!.uid!, MIGRATION_OUT_SOCKET, { host: targetNodeAddress, port }));
+    const id = action.options.id;
+    record.migration = { id, startedAt: apiTimestamp(new Date(this.#now())), cancelSent: false };
+    vmiLog.info('migrating', { target: `${targetNodeAddress}:${port}`, targetNode: action.state.targetNode, block: action.options.block });
+    // The URI is the launcher's view: QEMU reaches the forwarder in its own socket directory.
+    const uri = `unix:${POD_PATHS.sockets}/${MIGRATION_OUT_SOCKET}`;
+    connection
+      .request<MigrationOutcome>({ command: 'migrate', options: { ...action.options, uri } })
+      .catch((error: Error): MigrationOutcome => ({ completed: false, mode: 'PreCopy', failureReason: error.message }))
+      .then((outcome) => {
+        if (record.migration?.id !== id) return;
+        record.migration.outcome = outcome;
+        if (outcome.completed) vmiLog.info('migration completed', { downtimeMs: outcome.downtimeMs, totalTimeMs: outcome.totalTimeMs });
+        else vmiLog.warning('migration failed', { reason: outcome.failureReason, aborted: outcome.aborted });
+        this.#closeStream(key);
+        this.#deps.queue.add(key);
+      });
+  }
+
+  async #executeTarget(key: string, situation: TargetSituation, action: TargetAction): Promise<void> {
+    const { log, host } = this.#deps;
+    if (action.type === 'releaseTarget') return this.#releaseTarget(key);
+    const vmi = situation.vmi!;
+    const vmiLog = log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
+    if (action.type === 'trackTarget') {
+      this.#targets.set(key, { podUid: action.podUid, connected: false, prepared: false });
+      return;
+    }
+    const record = this.#targets.get(key)!;
+    switch (action.type) {
+      case 'connectTarget': {
+        const connection = await this.#deps.dial(record.podUid);
+        connection.on('domain', (event) => {
+          record.domain = event.domain;
+          this.#deps.queue.add(key);
+        });
+        connection.on('close', () => {
+          if (this.#targetConnections.get(key) !== connection) return;
+          this.#targetConnections.delete(key);
+          record.connected = false;
+          this.#deps.queue.addAfter(key, 500);
+        });
+        this.#targetConnections.set(key, connection);
+        record.domain = await connection.request<DomainStatus>({ command: 'watch' });
+        record.connected = true;
+        return;
+      }
+      case 'prepareTarget': {
+        const connection = this.#targetConnections.get(key);
+        if (!connection) throw new Error('the connection to the target launcher closed');
+        try {
+          const prepared = await host.prepare(vmi, situation.pod!, record.network);
+          record.network = prepared.network;
+          record.emulated = !prepared.context.kvm;
+          const allowPostCopy = this.#deps.migrations().allowPostCopy;
+          await connection.request({ command: 'prepareMigrationTarget', vmi, context: prepared.context, allowPostCopy });
+          record.prepared = true;
+          record.prepareError = undefined;
+          vmiLog.info('migration target prepared', { pod: situation.pod?.metadata?.name });
+        } catch (error) {
+          record.prepareError = (error as Error).message;
+          record.retryPrepareAt = this.#now() + 2000;
+          this.#deps.queue.addAfter(key, 2000);
+          vmiLog.warning('preparing the migration target failed', { error: record.prepareError });
+        }
+        return;
+      }
+      case 'listen': {
+        this.#closeStream(`${key}#target`);
+        const listener = await this.#deps.streams.listen(record.podUid, MIGRATION_IN_SOCKET);
+        this.#streams.set(`${key}#target`, listener);
+        record.port = listener.port;
+        return;
+      }
+      case 'writeStatus': {
+        await this.#deps.api.replaceVmi(action.vmi);
+        return;
+      }
+      case 'takeOver': {
+        const written = await this.#deps.api.replaceVmi(action.vmi);
+        vmiLog.info('the guest arrived: this node runs the VMI now', { pod: situation.pod?.metadata?.name });
+        this.#deps.record(
+          { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata },
+          'Normal',
+          'Migrated',
+          `The VirtualMachineInstance migrated to node ${this.#deps.node}.`,
+        );
+        // The source's launcher on this node, when the migration stayed on it, is done with.
+        await this.#release(key);
+        this.#takenOver.set(key, written);
+        await this.#releaseTarget(key);
+        // Its launcher from now on: connected again as any launcher found running (no sync: the guest runs).
+        this.#records.set(key, { ...newLauncherRecord(record.podUid), synced: true, network: record.network, emulated: record.emulated });
+        this.#vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written.metadata.resourceVersion);
+        this.#deps.queue.add(key);
+        return;
+      }
+    }
+  }
+
+  async #releaseTarget(key: string): Promise<void> {
+    this.#targets.delete(key);
+    this.#targetConnections.get(key)?.close();
+    this.#targetConnections.delete(key);
+    this.#closeStream(`${key}#target`);
   }
 
   async #connect(key: string, record: LauncherRecord): Promise<void> {

@@ -85,7 +85,13 @@ export async function migrateOut(qmp: Qmp, options: MigrationOptions, log: Logge
   log.info('migrating the guest', { uri: options.uri, block: options.block, allowPostCopy: options.allowPostCopy });
   await qmp('migrate', { uri: options.uri });
   const startedAt = Date.now();
-  let watch: MigrationWatch = { startedAt, leastRemaining: Number.POSITIVE_INFINITY, progressAt: startedAt, postCopy: false, totalBytes: 0 };
+  let watch: MigrationWatch = {
+    startedAt,
+    leastRemaining: Number.POSITIVE_INFINITY,
+    progressAt: startedAt,
+    postCopy: false,
+    totalBytes: 0,
+  };
   let cancelReason: string | undefined;
   let lastLogged = 0;
   for (;;) {

@@ -152,8 +152,7 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     if (incoming) {
       this.setStatus({ state: 'Paused', reason: 'Migration' });
       // Post-copy needs the capability on both ends before the stream starts.
-      if (allowPostCopy)
-        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
+      if (allowPostCopy) await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
       const uri = `unix:${ctx.socketDir}/${MIGRATION_IN_SOCKET}`;
       await qmp.execute('migrate-incoming', { uri });
       log.info('waiting for the incoming migration', { uri });
@@ -233,7 +232,12 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const qmp = this.requireQmp();
     const outgoing = { id: options.id, cancelRequested: false, running: true, outcome: Promise.resolve({} as MigrationOutcome) };
     this.outgoing = outgoing;
-    outgoing.outcome = migrateOut((command, args) => qmp.execute(command, args), options, this.options.log, () => outgoing.cancelRequested)
+    outgoing.outcome = migrateOut(
+      (command, args) => qmp.execute(command, args),
+      options,
+      this.options.log,
+      () => outgoing.cancelRequested,
+    )
       .catch((error: Error): MigrationOutcome => ({ completed: false, mode: 'PreCopy', failureReason: error.message }))
       .then(async (outcome) => {
         outgoing.running = false;

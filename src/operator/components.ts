@@ -310,6 +310,8 @@ const COMPONENT_ENV = [
   { name: 'KUBEVIRT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+  // virt-handler's migration listeners are on its pod's address, as upstream's.
+  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
 ];
 
 /**
@@ -517,6 +519,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       // Replica sets: read, and their status written; their VMIs are made, adopted and deleted above.
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations/status'], verbs: ['update'] },
       // Instance types and preferences are read and captured for each VM in ControllerRevisions it owns.
       {
         apiGroups: ['instancetype.kubevirt.io'],

@@ -213,9 +213,8 @@ export function handlerRefusal(status: number, statusText: string, body: string)
 }
 
 /**
- * migrate: the VM's VMI must run and be live-migratable. kubevirt-ts does not
- * migrate yet, so its VMIs say LiveMigratable=False and the answer is a 409
- * carrying that condition's reason, where upstream would create a migration.
+ * migrate: the VM's VMI must run and be live-migratable; one that cannot move gets a 409 carrying
+ * its LiveMigratable condition's reason, as upstream answers.
  */
 export function checkMigrate(name: string, vmi: VirtualMachineInstance): LifecycleError | undefined {
   if (vmi.status?.phase !== 'Running') return conflict(name, VM_NOT_RUNNING).error;

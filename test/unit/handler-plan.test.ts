@@ -1,5 +1,6 @@
 // virt-handler's plan, table-driven: for each situation a VMI and its launcher
 // can be in on the node, the actions the handler takes.
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -55,7 +56,17 @@ const exited = (code: number) => (pod: V1Pod) => {
 };
 
 function situation(fields: Partial<LauncherSituation>): LauncherSituation {
-  return { node: NODE, vmi: vmiIn('Scheduled'), early: false, stale: false, pod: launcherPod(), emulation: true, now: NOW, ...fields };
+  return {
+    node: NODE,
+    vmi: vmiIn('Scheduled'),
+    early: false,
+    stale: false,
+    pod: launcherPod(),
+    emulation: true,
+    migrations: new ClusterConfig().migrations,
+    now: NOW,
+    ...fields,
+  };
 }
 
 const types = (actions: LauncherAction[]) => actions.map((a) => a.type);

@@ -1,6 +1,7 @@
 // virt-handler's wiring against seeded informers: which events queue a VMI, and
 // what its reconcile sends the launcher, writes to the API and records as
 // events, with a stand-in launcher and host.
+import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
@@ -113,7 +114,14 @@ function harness(options: { refuseSync?: string; vmis?: VirtualMachineInstance[]
   const handler = new VirtHandler({
     node: NODE,
     vmis,
+    migrationTargets: new SeededInformer<VirtualMachineInstance>([]),
     pods,
+    address: '10.244.0.9',
+    migrations: () => new ClusterConfig().migrations,
+    streams: {
+      listen: async () => ({ port: 49152, close() {} }),
+      forward: async () => ({ close() {} }),
+    },
     queue,
     host,
     api: {

@@ -54,13 +54,21 @@ test('migrate: 409 VM is not running, and a running VMI that cannot migrate says
     'Operation cannot be fulfilled on virtualmachine.kubevirt.io "v": VM is not running',
   );
   const notMigratable = running({
-    conditions: [{ type: 'LiveMigratable', status: 'False', reason: 'NotMigratable', message: 'kubevirt-ts does not live-migrate yet' }],
+    conditions: [
+      {
+        type: 'LiveMigratable',
+        status: 'False',
+        reason: 'DisksNotLiveMigratable',
+        message:
+          'cannot migrate VMI: PVC data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)',
+      },
+    ],
   });
   assert.deepEqual(checkMigrate('v', notMigratable), {
     code: 409,
     reason: 'Conflict',
     message:
-      'Operation cannot be fulfilled on virtualmachine.kubevirt.io "v": Cannot migrate VMI, Reason: NotMigratable, Message: kubevirt-ts does not live-migrate yet',
+      'Operation cannot be fulfilled on virtualmachine.kubevirt.io "v": Cannot migrate VMI, Reason: DisksNotLiveMigratable, Message: cannot migrate VMI: PVC data is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)',
   });
   assert.equal(checkMigrate('v', running({ conditions: [{ type: 'LiveMigratable', status: 'True' }] })), undefined);
 });
