@@ -341,9 +341,6 @@ test('pause vm, unpause vmi, soft-reboot and reset; migrate and migrate-cancel r
     );
     assert.equal(vmi().metadata.uid, uid, 'the same VMI');
   }
-  const migrate = virtctl(['migrate', 'guest']);
-  assert.equal(migrate.status, 1);
-  assert.match(migrate.stderr, /Cannot migrate VMI, Reason: NotMigratable/);
   assert.match(virtctl(['migrate-cancel', 'guest']).stderr, /Found no migration to cancel for guest/);
 });
 
