@@ -19,6 +19,7 @@ import type { NotSupportedControllerApi } from './not-supported-controller.ts';
 import type { VmControllerApi } from './vm-controller.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 import type { MigrationControllerApi } from './migration-controller.ts';
+import type { EvacuationControllerApi } from './evacuation-controller.ts';
 
 const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
 const MIGRATIONS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstancemigrations' };
@@ -37,7 +38,8 @@ export class ControllerKubeApi
     ReplicaSetControllerApi,
     PoolControllerApi,
     NotSupportedControllerApi,
-    MigrationControllerApi
+    MigrationControllerApi,
+    EvacuationControllerApi
 {
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
@@ -126,6 +128,14 @@ export class ControllerKubeApi
       ...MIGRATIONS,
       namespace,
       name,
+      body: migration,
+    })) as Typed<VirtualMachineInstanceMigration>;
+  }
+
+  async createMigration(namespace: string, migration: VirtualMachineInstanceMigration): Promise<Typed<VirtualMachineInstanceMigration>> {
+    return (await this.#custom.createNamespacedCustomObject({
+      ...MIGRATIONS,
+      namespace,
       body: migration,
     })) as Typed<VirtualMachineInstanceMigration>;
   }

@@ -56,6 +56,7 @@ import { NotSupportedController } from './not-supported-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 import { MigrationController } from './migration-controller.ts';
+import { EvacuationController } from './evacuation-controller.ts';
 
 const log = createLogger('virt-controller');
 const { values: flags } = parseArgs({
@@ -203,6 +204,14 @@ const migrationController = new MigrationController({
   params: { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']! },
   config: clusterConfig.current,
 });
+const evacuationController = new EvacuationController({
+  api,
+  informers: { vmis, migrations },
+  queue: new WorkQueue(),
+  now,
+  record,
+  log,
+});
 const notSupportedController = new NotSupportedController({ api, informers: unsupported, queue: new WorkQueue(), now, record, log });
 await startInformers(
   log,
@@ -242,5 +251,6 @@ await Promise.all([
   replicaSetController.run(3),
   poolController.run(3),
   migrationController.run(3),
+  evacuationController.run(1),
   notSupportedController.run(1),
 ]);

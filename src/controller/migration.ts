@@ -19,6 +19,7 @@ type MigrationStatus = NonNullable<VirtualMachineInstanceMigration['status']>;
 import { hasLocalDisks, MIGRATION_JOB_NAME_ANNOTATION, type MigrationState } from '../contract/migration.ts';
 import { apiTimestamp, isFinalPhase, launcherPodsOf, podCondition, podIsFinal } from '../contract/vmi.ts';
 import { renderLauncherPod, type ClaimLookup, type LauncherPodParams } from './launcher-pod.ts';
+import { EVACUATION_ANNOTATION } from './evacuation.ts';
 
 export const ACTIVE_PHASES = ['Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running'];
 /** How long a target pod may stay unschedulable before the migration gives up, as upstream's default. */
@@ -228,6 +229,8 @@ function targetPodFor(input: MigrationInput, vmi: VirtualMachineInstance): V1Pod
 
 function sameNodeAllowed(input: MigrationInput, vmi: VirtualMachineInstance): boolean {
   const source = vmi.status?.nodeName;
+  // An evacuation is for leaving the node.
+  if (input.migration.metadata.annotations?.[EVACUATION_ANNOTATION]) return false;
   if (input.migration.spec.addedNodeSelector?.['kubernetes.io/hostname'] === source) return true;
   const schedulable = input.nodes.filter((n) => n.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === 'true' && !n.spec?.unschedulable);
   return schedulable.every((n) => n.metadata?.name === source);

@@ -82,6 +82,8 @@ function takenOver(vmi: VirtualMachineInstance, node: string, now: number): Virt
   next.metadata.labels = labels;
   const status = next.status!;
   status.nodeName = node;
+  // Moved off the node it was evacuated from.
+  if (status.evacuationNodeName !== node) delete status.evacuationNodeName;
   Object.assign(status.migrationState!, { targetNodeDomainDetected: true, targetNodeDomainReadyTimestamp: apiTimestamp(new Date(now)) });
   return next;
 }

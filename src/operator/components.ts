@@ -519,7 +519,7 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       // Replica sets: read, and their status written; their VMIs are made, adopted and deleted above.
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
-      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['get', 'list', 'watch', 'patch', 'create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations/status'], verbs: ['update'] },
       // Instance types and preferences are read and captured for each VM in ControllerRevisions it owns.
       {

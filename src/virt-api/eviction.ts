@@ -1,9 +1,10 @@
 // The pods/eviction webhook on launcher pods, as upstream's: a VMI whose
 // effective evictionStrategy (its own, else the cluster's) asks to be moved
 // rather than killed is marked for evacuation (status.evacuationNodeName) and
-// the eviction is refused with 429, so the evicter retries while the VMI is
-// taken care of; every other eviction is let through. Pure: ./server.ts reads
-// the pod and the VMI and writes the mark.
+// the eviction is refused with 429, so the evicter retries while virt-controller
+// migrates the VMI away (External: while someone else takes care of it);
+// every other eviction is let through. Pure: ./server.ts reads the pod and the
+// VMI and writes the mark.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
@@ -27,11 +28,20 @@ export function launcherVmiName(pod: V1Pod): string | undefined {
 
 export function decideEviction(pod: V1Pod, vmi: VirtualMachineInstance, config: ClusterConfig): EvictionDecision {
   const strategy = vmi.spec.evictionStrategy ?? config.evictionStrategy;
+  const migratable = vmi.status?.conditions?.find((c) => c.type === 'LiveMigratable');
   switch (strategy) {
     case 'External':
       break;
-    // LiveMigrate and LiveMigrateIfPossible ask for a live migration, which kubevirt-ts does not do yet:
-    // the eviction goes through until the migration controller marks such VMIs and moves them.
+    case 'LiveMigrate':
+      // Never killed: one that cannot move holds the drain until someone deals with it, as upstream's.
+      if (migratable?.status !== 'True')
+        return {
+          deny: `VMI ${vmi.metadata.namespace}/${vmi.metadata.name} is configured with an eviction strategy but is not live-migratable`,
+        };
+      break;
+    case 'LiveMigrateIfPossible':
+      if (migratable?.status !== 'True') return { allow: true };
+      break;
     default:
       // None, or no strategy at all: the VMI goes with its pod.
       return { allow: true };
