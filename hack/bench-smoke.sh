@@ -16,4 +16,5 @@ run node bench/vmi-startup.ts --runs 1 --burst 2
 run node bench/memory.ts --vmis 2 --running 1 --settle 0
 run node bench/metrics-scrape.ts --vmis 1 --scrapes 2
 run node bench/fleet-delete.ts --vmis 2
+run node bench/migration.ts --runs 1 --memory 128Mi --busy false
 log "every benchmark ran"
