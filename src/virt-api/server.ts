@@ -71,6 +71,7 @@ import {
   type VmiAction,
 } from './lifecycle.ts';
 import { type CanI, reviewDataVolume } from './clone-authorization.ts';
+import { MIGRATION_CREATE_PATH, migrationRefusal } from './migration-admission.ts';
 import { decideEviction, evacuationPatch, EVICTION_WEBHOOK_PATH, evictionDryRun, launcherVmiName } from './eviction.ts';
 import { answerUploadTokenRequest, UPLOAD_GROUP_PATH, UPLOAD_TOKEN_REQUESTS, uploadApiGroup, uploadApiResources } from './upload-tokens.ts';
 import { checkConsole, checkOnNode, checkVmStarted, checkVnc, portForwardTarget } from './streams.ts';
@@ -350,22 +351,40 @@ export class VirtApiServer {
         );
       return;
     }
-    try {
-      const body = JSON.parse(text) as AdmissionReview;
-      const answer = review(req.url?.split('?')[0] ?? '', body, this.#admission);
-      if (answer.response && !answer.response.allowed) {
-        this.#log.info('admission rejected', {
-          path: req.url,
-          kind: body.request?.kind?.kind,
-          name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name,
-          causes: answer.response.status?.details?.causes?.length,
-        });
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
-    } catch (error) {
-      this.#log.error('bad admission request', { path: req.url, error: (error as Error).message });
-      res.writeHead(400).end((error as Error).message);
-    }
+    void Promise.resolve()
+      .then(async () => {
+        const body = JSON.parse(text) as AdmissionReview;
+        const path = req.url?.split('?')[0] ?? '';
+        let answer = review(path, body, this.#admission);
+        if (path === MIGRATION_CREATE_PATH && answer.response?.allowed) answer = await this.#reviewMigrationVmi(body, answer);
+        if (answer.response && !answer.response.allowed) {
+          this.#log.info('admission rejected', {
+            path: req.url,
+            kind: body.request?.kind?.kind,
+            name: (body.request?.object as KubernetesObject | undefined)?.metadata?.name,
+            causes: answer.response.status?.details?.causes?.length,
+            reason: answer.response.status?.message,
+          });
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      })
+      .catch((error: Error) => {
+        this.#log.error('bad admission request', { path: req.url, error: error.message });
+        res.writeHead(400).end(error.message);
+      });
+  }
+
+  /** A new migration's VMI, read now: the checks of ./migration-admission.ts. */
+  async #reviewMigrationVmi(body: AdmissionReview, allowed: AdmissionReview): Promise<AdmissionReview> {
+    const migration = body.request?.object as VirtualMachineInstanceMigration;
+    const name = migration.spec?.vmiName ?? '';
+    const vmi = await this.#getVmi(body.request?.namespace ?? '', name);
+    const refusal = migrationRefusal(name, vmi);
+    if (!refusal) return allowed;
+    return {
+      ...allowed,
+      response: { uid: allowed.response!.uid, allowed: false, status: { message: refusal, code: 400, reason: 'BadRequest' } },
+    };
   }
 
   /** A launcher pod's eviction: let through, refused, or refused once its VMI is marked for evacuation (./eviction.ts). */

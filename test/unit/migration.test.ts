@@ -11,6 +11,7 @@ import { isPendingMigrationTarget, migratability, type MigrationOptions } from '
 import { planMigration, type MigrationInput } from '../../src/controller/migration.ts';
 import { planMigrationTarget, type TargetSituation } from '../../src/handler/migration-target.ts';
 import { newLauncherRecord, planLauncher, type LauncherSituation } from '../../src/handler/plan.ts';
+import { migrationRefusal } from '../../src/virt-api/migration-admission.ts';
 import { nextMigrationStep, observeMigration, type MigrationWatch } from '../../src/launcher/migration.ts';
 
 const NOW = new Date('2026-12-04T12:00:00Z');
@@ -361,4 +362,43 @@ test('source launcher: a migration with no progress is cancelled, a long one swi
     reason: 'Live migration is not completed after 10 sec and has been aborted',
   });
   assert.deepEqual(nextMigrationStep(watch, { ...options, allowPostCopy: true }, start + 11_000), { kind: 'postCopy' });
+});
+
+test('admission: a migration needs its VMI there, running, migratable and not migrating already', () => {
+  assert.equal(migrationRefusal('vm1', undefined), 'the VMI "vm1" does not exist');
+  assert.equal(
+    migrationRefusal(
+      'vm1',
+      runningVmi((v) => (v.status!.phase = 'Succeeded')),
+    ),
+    'Cannot migrate VMI in finalized state.',
+  );
+  assert.equal(
+    migrationRefusal(
+      'vm1',
+      runningVmi((v) => (v.status!.phase = 'Scheduled')),
+    ),
+    'Cannot migrate VMI which is not running.',
+  );
+  assert.equal(
+    migrationRefusal(
+      'vm1',
+      runningVmi((v) => (v.status!.migrationState = { migrationUid: 'm0' })),
+    ),
+    'in-flight migration detected. Active migration job (m0) is currently already in progress for VMI vm1.',
+  );
+  assert.equal(
+    migrationRefusal(
+      'vm1',
+      runningVmi((v) => (v.status!.migrationState = { migrationUid: 'm0', completed: true })),
+    ),
+    undefined,
+  );
+  assert.match(
+    migrationRefusal(
+      'vm1',
+      runningVmi((v) => (v.status!.conditions = [{ type: 'LiveMigratable', status: 'False', reason: 'X', message: 'y' }])),
+    )!,
+    /Cannot migrate VMI, Reason: X, Message: y/,
+  );
 });
