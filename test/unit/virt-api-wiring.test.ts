@@ -362,9 +362,13 @@ test("evicting a launcher pod of an External VMI marks the VMI for evacuation an
   const again = await evict('virt-launcher-ext-abcde');
   assert.equal(again.status?.message, 'Evacuation in progress: Eviction triggered evacuation of VMI "ns/ext"');
   assert.equal(api.writes.length, 2);
-  // None lets the pod go; LiveMigrate does too until kubevirt-ts migrates; so does any pod that is not a launcher.
+  // None lets the pod go; LiveMigrate holds on to a VMI that cannot move; any pod that is not a launcher goes.
   assert.deepEqual(await evict('virt-launcher-none-abcde'), { uid: 'e1', allowed: true });
-  assert.deepEqual(await evict('virt-launcher-lm-abcde'), { uid: 'e1', allowed: true });
+  assert.deepEqual(await evict('virt-launcher-lm-abcde'), {
+    uid: 'e1',
+    allowed: false,
+    status: { code: 429, message: 'VMI ns/lm is configured with an eviction strategy but is not live-migratable' },
+  });
   assert.deepEqual(await evict('virt-launcher-gone-abcde'), { uid: 'e1', allowed: true });
   assert.equal(api.writes.length, 2);
 });
