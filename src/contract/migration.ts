@@ -3,7 +3,8 @@
 // launcher pods the migration stream passes through, and the launcher's
 // migrate command.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { VirtualMachineInstance } from '../api/types.ts';
+import type { MigrationSettings } from '../api/cluster-config.ts';
+import type { MigrationPolicy, VirtualMachineInstance } from '../api/types.ts';
 
 /** The target pod's annotation naming its migration object. */
 export const MIGRATION_JOB_NAME_ANNOTATION = 'kubevirt.io/migrationJobName';
@@ -116,4 +117,46 @@ export function migratability(vmi: VirtualMachineInstance): Migratability {
     };
   }
   return { migratable: true };
+}
+
+/** The migration configuration a migration runs with, as written in its migrationState. */
+export type MigrationConfiguration = NonNullable<MigrationState['migrationConfiguration']>;
+
+const labelsMatch = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined) =>
+  Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
+
+/**
+ * The MigrationPolicy that applies to a VMI, as upstream chooses it: every label of both its
+ * selectors matches (the VMI's, its namespace's), and of several the one matching the most
+ * labels, then the first by name.
+ */
+export function matchingPolicy(
+  policies: readonly MigrationPolicy[],
+  vmi: VirtualMachineInstance,
+  namespaceLabels: Record<string, string> | undefined,
+): MigrationPolicy | undefined {
+  const weight = (p: MigrationPolicy) =>
+    Object.keys(p.spec.selectors.virtualMachineInstanceSelector ?? {}).length +
+    Object.keys(p.spec.selectors.namespaceSelector ?? {}).length;
+  return policies
+    .filter(
+      (p) =>
+        labelsMatch(p.spec.selectors.virtualMachineInstanceSelector, vmi.metadata.labels) &&
+        labelsMatch(p.spec.selectors.namespaceSelector, namespaceLabels),
+    )
+    .sort((a, b) => weight(b) - weight(a) || String(a.metadata.name).localeCompare(String(b.metadata.name)))[0];
+}
+
+/** The cluster's migration settings, with what a policy sets in their place. */
+export function effectiveMigrationConfiguration(settings: MigrationSettings, policy: MigrationPolicy | undefined): MigrationConfiguration {
+  const spec = policy?.spec;
+  return {
+    allowAutoConverge: spec?.allowAutoConverge ?? settings.allowAutoConverge,
+    allowPostCopy: spec?.allowPostCopy ?? settings.allowPostCopy,
+    bandwidthPerMigration: spec?.bandwidthPerMigration ?? String(settings.bandwidthBytesPerSecond),
+    completionTimeoutPerGiB: spec?.completionTimeoutPerGiB ?? settings.completionTimeoutPerGiB,
+    progressTimeout: settings.progressTimeoutSeconds,
+    parallelMigrationsPerCluster: settings.parallelMigrationsPerCluster,
+    parallelOutboundMigrationsPerNode: settings.parallelOutboundMigrationsPerNode,
+  };
 }

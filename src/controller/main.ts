@@ -7,6 +7,7 @@ import {
   CoreV1Api,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1Namespace,
   type V1Node,
   AppsV1Api,
   type V1ControllerRevision,
@@ -16,6 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import type {
   CDIConfig,
+  MigrationPolicy,
   DataVolume,
   VirtualMachine,
   VirtualMachineInstance,
@@ -55,7 +57,7 @@ import type { NotSupportedObject } from './not-supported.ts';
 import { NotSupportedController } from './not-supported-controller.ts';
 import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
-import { MigrationController } from './migration-controller.ts';
+import { MigrationController, namespaceAsRead } from './migration-controller.ts';
 import { EvacuationController } from './evacuation-controller.ts';
 
 const log = createLogger('virt-controller');
@@ -110,6 +112,15 @@ if (flags['leader-elect']) {
 const vms = customInformer<Typed<VirtualMachine>>(kc, 'kubevirt.io', 'v1', 'virtualmachines');
 const vmis = customInformer<Typed<VirtualMachineInstance>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstances');
 const pools = customInformer<Typed<VirtualMachinePool>>(kc, 'pool.kubevirt.io', 'v1beta1', 'virtualmachinepools');
+// What a migration runs with: the cluster's settings, or a MigrationPolicy's matched by VMI and namespace labels.
+const migrationPolicies = customInformer<Typed<MigrationPolicy>>(kc, 'migrations.kubevirt.io', 'v1alpha1', 'migrationpolicies');
+const namespaces = makeInformer<V1Namespace>(
+  kc,
+  '/api/v1/namespaces',
+  () => core.listNamespace() as Promise<KubernetesListObject<V1Namespace>>,
+  undefined,
+  namespaceAsRead,
+);
 const migrations = customInformer<Typed<VirtualMachineInstanceMigration>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancemigrations');
 const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
@@ -196,7 +207,7 @@ const poolController = new PoolController({
 });
 const migrationController = new MigrationController({
   api,
-  informers: { migrations, vmis, pods, nodes, pvcs },
+  informers: { migrations, vmis, pods, nodes, pvcs, policies: migrationPolicies, namespaces },
   queue: new WorkQueue(),
   now,
   record,
@@ -220,6 +231,8 @@ await startInformers(
   vms,
   vmis,
   migrations,
+  migrationPolicies,
+  namespaces as CachedInformer<KubernetesObject>,
   replicaSets,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,

@@ -2,10 +2,10 @@
 // target pod changes, the migration's key is queued, and reconcile carries
 // out planMigration (./migration.ts): it writes the VMI's migrationState,
 // creates or deletes the target pod and writes the migration's phase.
-import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { MIGRATION_FINALIZER } from '../api/constants.ts';
-import type { VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
+import type { MigrationPolicy, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
 import { MIGRATION_JOB_NAME_ANNOTATION } from '../contract/migration.ts';
 import { claimNameOf } from '../contract/vmi.ts';
 import type { EventRecorder } from '../lib/events.ts';
@@ -35,6 +35,8 @@ export interface MigrationControllerOptions {
     pods: InformerCache<V1Pod>;
     nodes: InformerCache<V1Node>;
     pvcs: InformerCache<V1PersistentVolumeClaim>;
+    policies: InformerCache<Typed<MigrationPolicy>>;
+    namespaces: InformerCache<V1Namespace>;
   };
   queue: WorkQueue;
   params: Omit<LauncherPodParams, 'config'>;
@@ -45,6 +47,11 @@ export interface MigrationControllerOptions {
   /** The random part of a target pod's name (tests pass their own). */
   suffix?: () => string;
 }
+
+/** What the migration controller reads of a namespace: its labels, for the policies' namespace selectors. */
+export const namespaceAsRead = (ns: V1Namespace): V1Namespace => ({
+  metadata: { name: ns.metadata?.name, ...(ns.metadata?.labels ? { labels: ns.metadata.labels } : {}) },
+});
 
 const randomSuffix = () => Math.random().toString(36).slice(2, 7).padEnd(5, '0');
 
@@ -108,6 +115,8 @@ export class MigrationController {
       },
       nodes: informers.nodes.list(),
       settings: config.migrations,
+      policies: informers.policies.list(),
+      namespaceLabels: informers.namespaces.get(namespace)?.metadata?.labels,
       params: { ...this.#o.params, config },
       claims,
       targetPodName: `virt-launcher-${migration.spec.vmiName}-${(this.#o.suffix ?? randomSuffix)()}`,

@@ -13,10 +13,16 @@ import {
   MIGRATION_TARGET_NODE_LABEL,
   NODE_SCHEDULABLE_LABEL,
 } from '../api/constants.ts';
-import type { VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
+import type { MigrationPolicy, VirtualMachineInstance, VirtualMachineInstanceMigration } from '../api/types.ts';
 
 type MigrationStatus = NonNullable<VirtualMachineInstanceMigration['status']>;
-import { hasLocalDisks, MIGRATION_JOB_NAME_ANNOTATION, type MigrationState } from '../contract/migration.ts';
+import {
+  effectiveMigrationConfiguration,
+  hasLocalDisks,
+  matchingPolicy,
+  MIGRATION_JOB_NAME_ANNOTATION,
+  type MigrationState,
+} from '../contract/migration.ts';
 import { apiTimestamp, isFinalPhase, launcherPodsOf, podCondition, podIsFinal } from '../contract/vmi.ts';
 import { renderLauncherPod, type ClaimLookup, type LauncherPodParams } from './launcher-pod.ts';
 import { EVACUATION_ANNOTATION } from './evacuation.ts';
@@ -38,6 +44,9 @@ export interface MigrationInput {
   sourceNodeOf: (migration: VirtualMachineInstanceMigration) => string | undefined;
   nodes: readonly V1Node[];
   settings: MigrationSettings;
+  policies: readonly MigrationPolicy[];
+  /** The labels of the VMI's namespace, for the policies' namespace selectors. */
+  namespaceLabels?: Record<string, string>;
   params: LauncherPodParams;
   claims?: ClaimLookup;
   /** The name the target pod gets when one is made now. */
@@ -146,11 +155,14 @@ function startOrWait(
   const sourceNode = vmi.status.nodeName;
   if (others.filter((m) => input.sourceNodeOf(m) === sourceNode).length >= settings.parallelOutboundMigrationsPerNode) return 'Pending';
   const sourcePod = launcherPodsOf(vmi, input.pods).find((p) => p.spec?.nodeName === sourceNode && !podIsFinal(p));
+  const policy = matchingPolicy(input.policies, vmi, input.namespaceLabels);
   const state: MigrationState = {
     migrationUid: migration.metadata.uid,
     sourceNode,
     sourcePod: sourcePod?.metadata?.name,
     targetPod: input.targetPodName,
+    migrationConfiguration: effectiveMigrationConfiguration(settings, policy),
+    ...(policy ? { migrationPolicyName: policy.metadata.name } : {}),
   };
   const written = vmiUpdate();
   written.status!.migrationState = state;

@@ -19,13 +19,19 @@ export interface NodeControllerApi extends Pick<VmiControllerApi, 'replaceVmi'> 
 }
 
 /**
- * What the node controller reads of a node, for the nodes informer to keep: its metadata (name,
- * the heartbeat annotation, the schedulable label; JSON patches go by those). Nothing reads a node's
- * spec or status here, whose images list and conditions are most of a node.
+ * What the controllers read of a node, for the nodes informer to keep: its metadata (name, the
+ * heartbeat annotation, the schedulable label; JSON patches go by those) and whether it is
+ * cordoned (where a migration may go). Nothing reads its status here, whose images list and
+ * conditions are most of a node.
  */
 export function nodeAsRead(node: V1Node): V1Node {
-  const { apiVersion, kind, metadata } = withoutLastApplied(node);
-  return { ...(apiVersion ? { apiVersion } : {}), ...(kind ? { kind } : {}), metadata };
+  const { apiVersion, kind, metadata, spec } = withoutLastApplied(node);
+  return {
+    ...(apiVersion ? { apiVersion } : {}),
+    ...(kind ? { kind } : {}),
+    metadata,
+    ...(spec?.unschedulable ? { spec: { unschedulable: true } } : {}),
+  };
 }
 
 export interface NodeControllerOptions {

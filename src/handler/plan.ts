@@ -8,6 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { MigrationSettings } from '../api/cluster-config.ts';
+import { quantityValue } from '../api/quantity.ts';
 import { computeStatus } from '../contract/launcher-pod.ts';
 import { isFinal, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
 import { apiTimestamp, isFinalPhase, podCondition } from '../contract/vmi.ts';
@@ -165,15 +166,7 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
       actions.push({
         type: 'migrate',
         state: source,
-        options: {
-          id: source.migrationUid!,
-          block: hasLocalDisks(vmi),
-          bandwidthBytesPerSecond: s.migrations.bandwidthBytesPerSecond,
-          completionTimeoutPerGiB: s.migrations.completionTimeoutPerGiB,
-          progressTimeoutSeconds: s.migrations.progressTimeoutSeconds,
-          allowPostCopy: s.migrations.allowPostCopy,
-          allowAutoConverge: s.migrations.allowAutoConverge,
-        },
+        options: migrationOptions(source, s.migrations, hasLocalDisks(vmi)),
       });
     } else if (asked && source.abortRequested && !record.migration!.outcome && !record.migration!.cancelSent) {
       actions.push({ type: 'cancelMigration' });
@@ -202,6 +195,21 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const next = withMigrationProgress(withObservedStatus(vmi, observed, now), record.migration, now);
   if (statusChanged(vmi, next)) actions.push(statusWrite(vmi, next, domain));
   return actions;
+}
+
+/** How the source launcher migrates: as virt-controller settled it in the migration state (a MigrationPolicy's say included), else as the cluster says. */
+export function migrationOptions(state: MigrationState, settings: MigrationSettings, block: boolean): Omit<MigrationOptions, 'uri'> {
+  const c = state.migrationConfiguration ?? {};
+  return {
+    id: state.migrationUid!,
+    block,
+    bandwidthBytesPerSecond:
+      c.bandwidthPerMigration === undefined ? settings.bandwidthBytesPerSecond : quantityValue(c.bandwidthPerMigration),
+    completionTimeoutPerGiB: c.completionTimeoutPerGiB ?? settings.completionTimeoutPerGiB,
+    progressTimeoutSeconds: c.progressTimeout ?? settings.progressTimeoutSeconds,
+    allowPostCopy: c.allowPostCopy ?? settings.allowPostCopy,
+    allowAutoConverge: c.allowAutoConverge ?? settings.allowAutoConverge,
+  };
 }
 
 /** The source's part of the VMI's migration state: when it started, and how it ended. */

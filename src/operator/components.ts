@@ -521,6 +521,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancereplicasets/status'], verbs: ['update'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations'], verbs: ['get', 'list', 'watch', 'patch', 'create'] },
       { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstancemigrations/status'], verbs: ['update'] },
+      { apiGroups: ['migrations.kubevirt.io'], resources: ['migrationpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
       // Instance types and preferences are read and captured for each VM in ControllerRevisions it owns.
       {
         apiGroups: ['instancetype.kubevirt.io'],

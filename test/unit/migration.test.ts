@@ -7,10 +7,10 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { MIGRATION_FINALIZER, MIGRATION_JOB_LABEL, MIGRATION_TARGET_NODE_LABEL } from '../../src/api/constants.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceMigration } from '../../src/api/types.ts';
-import { isPendingMigrationTarget, migratability, type MigrationOptions } from '../../src/contract/migration.ts';
+import { isPendingMigrationTarget, matchingPolicy, migratability, type MigrationOptions } from '../../src/contract/migration.ts';
 import { planMigration, type MigrationInput } from '../../src/controller/migration.ts';
 import { planMigrationTarget, type TargetSituation } from '../../src/handler/migration-target.ts';
-import { newLauncherRecord, planLauncher, type LauncherSituation } from '../../src/handler/plan.ts';
+import { migrationOptions, newLauncherRecord, planLauncher, type LauncherSituation } from '../../src/handler/plan.ts';
 import { migrationRefusal } from '../../src/virt-api/migration-admission.ts';
 import { nextMigrationStep, observeMigration, type MigrationWatch } from '../../src/launcher/migration.ts';
 
@@ -80,6 +80,7 @@ function input(fields: Partial<MigrationInput>): MigrationInput {
     sourceNodeOf: () => undefined,
     nodes: [node('node01'), node('node02')],
     settings: config.migrations,
+    policies: [],
     params: { launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'IfNotPresent', config },
     targetPodName: 'virt-launcher-vm1-bbbbb',
     now: NOW,
@@ -401,4 +402,33 @@ test('admission: a migration needs its VMI there, running, migratable and not mi
     )!,
     /Cannot migrate VMI, Reason: X, Message: y/,
   );
+});
+
+test('MigrationPolicy: the matching policy with the most labels sets the migration configuration; the handler migrates by it', () => {
+  const policy = (name: string, vmiSelector: Record<string, string>, spec: object) => ({
+    apiVersion: 'migrations.kubevirt.io/v1alpha1',
+    kind: 'MigrationPolicy',
+    metadata: { name },
+    spec: { selectors: { virtualMachineInstanceSelector: vmiSelector }, ...spec },
+  });
+  const vmi = runningVmi((v) => (v.metadata.labels = { ...v.metadata.labels, tier: 'gold', app: 'db' }));
+  const policies = [
+    policy('broad', { tier: 'gold' }, { bandwidthPerMigration: '64Mi' }),
+    policy('narrow', { tier: 'gold', app: 'db' }, { allowPostCopy: true, completionTimeoutPerGiB: 30 }),
+    policy('other', { tier: 'silver' }, { allowAutoConverge: true }),
+  ];
+  assert.equal(matchingPolicy(policies, vmi, {})?.metadata.name, 'narrow');
+  assert.equal(matchingPolicy(policies, runningVmi(), {}), undefined);
+  const plan = planMigration(input({ vmi, policies }));
+  const state = plan.vmi!.status!.migrationState!;
+  assert.equal(state.migrationPolicyName, 'narrow');
+  assert.equal(state.migrationConfiguration?.allowPostCopy, true);
+  assert.equal(state.migrationConfiguration?.completionTimeoutPerGiB, 30);
+  const options = migrationOptions(state, settings, true);
+  assert.deepEqual(
+    [options.allowPostCopy, options.completionTimeoutPerGiB, options.bandwidthBytesPerSecond, options.progressTimeoutSeconds],
+    [true, 30, 0, 150],
+  );
+  const broad = planMigration(input({ vmi: runningVmi((v) => (v.metadata.labels = { tier: 'gold' })), policies }));
+  assert.equal(migrationOptions(broad.vmi!.status!.migrationState!, settings, true).bandwidthBytesPerSecond, 64 * 1024 * 1024);
 });
