@@ -109,12 +109,14 @@ test('migratability: RWO claims, host disks and bridged pod networks cannot move
 
 test('controller: Pending writes the migration state on the VMI, then makes the target pod, with anti-affinity when another node exists', () => {
   const plan = planMigration(input({}));
-  assert.deepEqual(plan.vmi?.status?.migrationState, {
+  const { migrationConfiguration, ...state } = plan.vmi!.status!.migrationState!;
+  assert.deepEqual(state, {
     migrationUid: 'mig-1',
     sourceNode: 'node01',
     sourcePod: 'virt-launcher-vm1-aaaaa',
     targetPod: 'virt-launcher-vm1-bbbbb',
   });
+  assert.equal(migrationConfiguration?.completionTimeoutPerGiB, 150);
   assert.equal(plan.vmi?.status?.migrationMethod, 'BlockMigration');
   assert.equal(plan.createPod?.metadata?.name, 'virt-launcher-vm1-bbbbb');
   assert.equal(plan.createPod?.metadata?.labels?.[MIGRATION_JOB_LABEL], 'mig-1');
