@@ -114,6 +114,8 @@ export interface NodeContext {
   volumes: VolumePaths;
   smbios: { manufacturer: string; product: string; family: string; version?: string; sku?: string };
   dhcp?: NodeDhcpLease[];
+  /** Until when (ms since the epoch) virt-handler holds its node's lease: the guest is stopped once that passes unrenewed. */
+  leaseValidUntil?: number;
 }
 
 export type LauncherCommand =
@@ -123,6 +125,8 @@ export type LauncherCommand =
   /** Sends the guest to a target; answers with the MigrationOutcome once it has ended. Asked again, it answers for the same migration. */
   | { command: 'migrate'; options: MigrationOptions }
   | { command: 'cancelMigration' }
+  /** virt-handler renewed its node's lease: the guest may run until then (self-fencing, see contract/node.ts). */
+  | { command: 'lease'; validUntil: number }
   | { command: 'shutdown'; gracePeriodSeconds?: number }
   | { command: 'kill' }
   | { command: 'pause' }

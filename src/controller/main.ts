@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  CoordinationV1Api,
   CoreV1Api,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1Lease,
   type V1Namespace,
   type V1Node,
   AppsV1Api,
@@ -121,6 +123,15 @@ const namespaces = makeInformer<V1Namespace>(
   undefined,
   namespaceAsRead,
 );
+// virt-handlers' node leases: a node whose lease ran out has stopped its guests (self-fencing).
+const coordination = kc.makeApiClient(CoordinationV1Api);
+const leases = makeInformer<V1Lease>(
+  kc,
+  `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`,
+  () => coordination.listNamespacedLease({ namespace: NAMESPACE }) as Promise<KubernetesListObject<V1Lease>>,
+  undefined,
+  withoutLastApplied,
+);
 const migrations = customInformer<Typed<VirtualMachineInstanceMigration>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancemigrations');
 const replicaSets = customInformer<Typed<VirtualMachineInstanceReplicaSet>>(kc, 'kubevirt.io', 'v1', 'virtualmachineinstancereplicasets');
 // The label only narrows the watch; which VMI a pod belongs to is decided by its ownerReference.
@@ -182,7 +193,7 @@ const vmiController = new VmiController({
 });
 const nodeController = new NodeController({
   api,
-  informers: { nodes, vmis, pods },
+  informers: { nodes, vmis, pods, leases },
   queue: new WorkQueue(),
   now,
   record,
@@ -233,6 +244,7 @@ await startInformers(
   migrations,
   migrationPolicies,
   namespaces as CachedInformer<KubernetesObject>,
+  leases as CachedInformer<KubernetesObject>,
   replicaSets,
   pods as CachedInformer<KubernetesObject>,
   nodes as CachedInformer<KubernetesObject>,

@@ -2,7 +2,8 @@
 // is queued, and reconcile carries out planNode (./node.ts): a node whose
 // virt-handler stopped heartbeating becomes unschedulable for VMIs, and its
 // VMIs without a running launcher pod fail.
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
+import { nodeLeaseName } from '../contract/node.ts';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { EventRecorder } from '../lib/events.ts';
@@ -36,7 +37,13 @@ export function nodeAsRead(node: V1Node): V1Node {
 
 export interface NodeControllerOptions {
   api: NodeControllerApi;
-  informers: { nodes: InformerCache<V1Node>; vmis: InformerCache<Typed<VirtualMachineInstance>>; pods: InformerCache<V1Pod> };
+  informers: {
+    nodes: InformerCache<V1Node>;
+    vmis: InformerCache<Typed<VirtualMachineInstance>>;
+    pods: InformerCache<V1Pod>;
+    /** virt-handlers' node leases, in KubeVirt's namespace (self-fencing). */
+    leases?: InformerCache<V1Lease>;
+  };
   queue: WorkQueue;
   heartbeatTimeoutMs: number;
   now: () => Date;
@@ -49,6 +56,7 @@ export class NodeController {
   readonly #nodes: InformerCache<V1Node>;
   readonly #vmis: InformerCache<Typed<VirtualMachineInstance>>;
   readonly #pods: InformerCache<V1Pod>;
+  readonly #leases?: InformerCache<V1Lease>;
   readonly #queue: WorkQueue;
   readonly #heartbeatTimeoutMs: number;
   readonly #now: () => Date;
@@ -60,12 +68,18 @@ export class NodeController {
     this.#nodes = options.informers.nodes;
     this.#vmis = options.informers.vmis;
     this.#pods = options.informers.pods;
+    this.#leases = options.informers.leases;
     this.#queue = options.queue;
     this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs;
     this.#now = options.now;
     this.#record = options.record;
     this.#log = options.log;
     onEveryChange(this.#nodes, (node) => this.#queue.add(node.metadata!.name!));
+    if (this.#leases)
+      onEveryChange(this.#leases, (lease) => {
+        const node = lease.spec?.holderIdentity;
+        if (node && lease.metadata?.name === nodeLeaseName(node)) this.#queue.add(node);
+      });
     onEveryChange(this.#vmis, (vmi) => {
       if (vmi.status?.nodeName) this.#queue.add(vmi.status.nodeName);
     });
@@ -79,7 +93,9 @@ export class NodeController {
   async reconcile(name: string): Promise<void> {
     const node = this.#nodes.get(name);
     if (!node) return;
-    const plan = planNode(node, this.#vmis.list(), this.#pods.list(), this.#now().getTime(), this.#heartbeatTimeoutMs);
+    const renewTime = this.#leases?.list().find((l) => l.metadata?.name === nodeLeaseName(name))?.spec?.renewTime;
+    const leaseRenewedAt = renewTime === undefined ? undefined : new Date(renewTime).getTime();
+    const plan = planNode(node, this.#vmis.list(), this.#pods.list(), this.#now().getTime(), this.#heartbeatTimeoutMs, leaseRenewedAt);
     if (plan.markUnschedulable) {
       this.#log.warning('virt-handler stopped heartbeating; the node is no longer schedulable for VMIs', { node: name });
       const label = `/metadata/labels/${NODE_SCHEDULABLE_LABEL.replace('/', '~1')}`;
@@ -90,7 +106,10 @@ export class NodeController {
       failed.status = { ...failed.status, phase: 'Failed', reason: 'NodeUnresponsive' };
       await this.#api.replaceVmi(vmi.metadata.namespace!, vmi.metadata.name!, failed);
       const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
-      const message = `virt-handler on node ${name} is unresponsive; the VirtualMachineInstance failed`;
+      const message =
+        leaseRenewedAt === undefined
+          ? `virt-handler on node ${name} is unresponsive; the VirtualMachineInstance failed`
+          : `virt-handler on node ${name} has not renewed its lease since ${new Date(leaseRenewedAt).toISOString()}; its guests stopped themselves and the VirtualMachineInstance failed`;
       this.#record(subject, 'Warning', 'NodeUnresponsive', message);
     }
     if (plan.recheckAfterMs !== undefined) this.#queue.addAfter(name, plan.recheckAfterMs);

@@ -1,10 +1,12 @@
 // The node controller's decisions: a node whose virt-handler stopped
 // heartbeating loses `kubevirt.io/schedulable`, and once the heartbeat is
-// older than the timeout, its VMIs without a running launcher pod fail.
+// older than the timeout, its VMIs without a running launcher pod fail. A node
+// whose lease ran out past the fencing bound has stopped its guests itself:
+// all its VMIs fail at once.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
-import { HEARTBEAT_ANNOTATION } from '../contract/node.ts';
+import { FENCING, HEARTBEAT_ANNOTATION } from '../contract/node.ts';
 import { isFinalPhase, launcherPodsOf } from '../contract/vmi.ts';
 
 /** Upstream's default: five missed heartbeats of one minute each. */
@@ -24,12 +26,20 @@ export function planNode(
   pods: readonly V1Pod[],
   now: number,
   timeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  /** When virt-handler last renewed the node's lease (ms since the epoch), if it keeps one. */
+  leaseRenewedAt?: number,
 ): NodePlan {
   const name = node.metadata?.name;
   const heartbeat = Date.parse(node.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ?? '');
   const onNode = vmis.filter((v) => v.status?.nodeName === name && !isFinalPhase(v.status?.phase));
+  // The launchers there have stopped their guests by now (self-fencing): the VMIs are free to run elsewhere.
+  const fencedAt = leaseRenewedAt === undefined ? undefined : leaseRenewedAt + FENCING.leaseDurationMs + FENCING.marginMs;
+  if (fencedAt !== undefined && now > fencedAt) {
+    return { markUnschedulable: node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] !== 'false', failVmis: onNode };
+  }
+  const recheckFencing = fencedAt === undefined ? Number.POSITIVE_INFINITY : fencedAt - now + 1000;
   if (!Number.isNaN(heartbeat) && now - heartbeat <= timeoutMs) {
-    return { markUnschedulable: false, failVmis: [], recheckAfterMs: heartbeat + timeoutMs - now + 1000 };
+    return { markUnschedulable: false, failVmis: [], recheckAfterMs: Math.min(heartbeat + timeoutMs - now + 1000, recheckFencing) };
   }
   // No handler ever ran here (no heartbeat, no label): nothing kubevirt-ts placed on the node to look after.
   if (Number.isNaN(heartbeat) && node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === undefined && onNode.length === 0) {

@@ -8,12 +8,14 @@ import { connect as connectSocket, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1MicroTime,
   type V1Pod,
   VersionApi,
 } from '@kubernetes/client-node';
@@ -31,6 +33,8 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { cpuLabels } from './heartbeat.ts';
 import { NodeLauncherHost } from './launcher-host.ts';
 import { NodeReporter } from './node-reporter.ts';
+import { NodeLease } from './node-lease.ts';
+import { FENCING, nodeLeaseName } from '../contract/node.ts';
 import { emptyDirOf, viaDirectoryFd } from './paths.ts';
 import { commandRunner } from './runner.ts';
 import { serveHealth } from '../lib/health.ts';
@@ -173,11 +177,33 @@ const handler = new VirtHandler({
   log,
 });
 
+const coordination = kc.makeApiClient(CoordinationV1Api);
+const leaseName = nodeLeaseName(NODE);
+const nodeLease = new NodeLease({
+  node: NODE,
+  renew: async (at) => {
+    const spec = { holderIdentity: NODE, leaseDurationSeconds: FENCING.leaseDurationMs / 1000, renewTime: at as V1MicroTime };
+    await coordination
+      .replaceNamespacedLease({
+        name: leaseName,
+        namespace: NAMESPACE,
+        body: { metadata: { name: leaseName, namespace: NAMESPACE }, spec },
+      })
+      .catch(async (error: { code?: number }) => {
+        if (error.code !== 404) throw error;
+        await coordination.createNamespacedLease({ namespace: NAMESPACE, body: { metadata: { name: leaseName }, spec } });
+      });
+  },
+  renewed: (validUntil) => handler.extendLease(validUntil),
+  log,
+});
+
 // Going away, virt-handler takes its node out of VMI scheduling (upstream's labelNodeUnschedulable).
 beforeExit = () => reporter.stop();
 await reporter.heartbeatEvery(Number(flags['heartbeat-interval-seconds']) * 1000);
 await startInformers(log, vmis, migrationTargets, pods as CachedInformer<KubernetesObject>, clusterConfig.informer);
 reporter.probeKvm();
+nodeLease.start();
 
 const sessions = new StreamSessions();
 const apiServer = serveVirtApi(handlerTls, virtApiRelay(handler, openSocket, log), log, sessions);

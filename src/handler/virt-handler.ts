@@ -92,6 +92,8 @@ export class VirtHandler {
   readonly #targetConnections = new Map<string, LauncherConnection>();
   /** Open ends of migration streams, by VMI: the target's port, the source's forwarder. */
   readonly #streams = new Map<string, { close(): void }>();
+  /** Until when this handler holds its node's lease: what the launchers may run their guests until. */
+  #leaseValidUntil?: number;
   /** VMIs this handler took over as migration target, until its cache shows them on this node. */
   readonly #takenOver = new Map<string, VirtualMachineInstance>();
 
@@ -120,6 +122,13 @@ export class VirtHandler {
     const record = this.#records.get(key);
     if (!connection || !record) throw new Error(`VMI ${key} has no running launcher on node ${this.#deps.node}`);
     return { connection, podUid: record.podUid };
+  }
+
+  /** The node lease was renewed: every launcher hears of it. */
+  extendLease(validUntil: number): void {
+    this.#leaseValidUntil = validUntil;
+    for (const connection of [...this.#connections.values(), ...this.#targetConnections.values()])
+      connection.request({ command: 'lease', validUntil }).catch(() => undefined);
   }
 
   /** The guest agent is asked again at once: an action (a freeze) changed what it answers. */
@@ -373,6 +382,7 @@ export class VirtHandler {
         });
         this.#targetConnections.set(key, connection);
         record.domain = await connection.request<DomainStatus>({ command: 'watch' });
+        if (this.#leaseValidUntil !== undefined) await connection.request({ command: 'lease', validUntil: this.#leaseValidUntil });
         record.connected = true;
         return;
       }
@@ -384,7 +394,8 @@ export class VirtHandler {
           record.network = prepared.network;
           record.emulated = !prepared.context.kvm;
           const allowPostCopy = this.#deps.migrations().allowPostCopy;
-          await connection.request({ command: 'prepareMigrationTarget', vmi, context: prepared.context, allowPostCopy });
+          const context = { ...prepared.context, leaseValidUntil: this.#leaseValidUntil };
+          await connection.request({ command: 'prepareMigrationTarget', vmi, context, allowPostCopy });
           record.prepared = true;
           record.prepareError = undefined;
           vmiLog.info('migration target prepared', { pod: situation.pod?.metadata?.name });
@@ -455,6 +466,7 @@ export class VirtHandler {
       const domain = await connection.request<DomainStatus>({ command: 'watch' });
       this.#logDomain(key, record.domain, domain);
       record.domain = domain;
+      if (this.#leaseValidUntil !== undefined) await connection.request({ command: 'lease', validUntil: this.#leaseValidUntil });
     } catch (error) {
       if (this.#connections.get(key) === connection) this.#connections.delete(key);
       connection.close();
@@ -476,7 +488,8 @@ export class VirtHandler {
       const prepared = await this.#deps.host.prepare(vmi, pod, record.network);
       record.network = prepared.network;
       record.emulated = !prepared.context.kvm;
-      await this.#connectionOf(key).request({ command: 'sync', vmi, context: prepared.context });
+      const context = { ...prepared.context, leaseValidUntil: this.#leaseValidUntil };
+      await this.#connectionOf(key).request({ command: 'sync', vmi, context });
       record.synced = true;
       record.syncError = undefined;
       record.syncBackoffMs = undefined;

@@ -11,6 +11,10 @@ import type { Logger } from '../lib/log.ts';
 export type ContextReceiver = (context: NodeContext) => void;
 
 export function serveCommands(path: string, supervisor: Supervisor, log: Logger, onContext?: ContextReceiver): Server {
+  const receive = (context: NodeContext) => {
+    if (context.leaseValidUntil !== undefined) supervisor.extendLease(context.leaseValidUntil);
+    onContext?.(context);
+  };
   rmSync(path, { force: true });
   const watchers = new Set<Socket>();
   supervisor.on('domain', (domain) => {
@@ -39,11 +43,11 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
       let result: unknown;
       switch (request.command) {
         case 'sync':
-          if (request.context) onContext?.(request.context);
+          if (request.context) receive(request.context);
           await supervisor.sync(request.vmi);
           break;
         case 'prepareMigrationTarget':
-          onContext?.(request.context);
+          receive(request.context);
           await supervisor.prepareMigrationTarget(request.vmi, request.allowPostCopy);
           break;
         case 'migrate':
@@ -51,6 +55,9 @@ export function serveCommands(path: string, supervisor: Supervisor, log: Logger,
           break;
         case 'cancelMigration':
           await supervisor.cancelMigration();
+          break;
+        case 'lease':
+          supervisor.extendLease(request.validUntil);
           break;
         case 'shutdown':
           result = await supervisor.shutdown(request.gracePeriodSeconds);

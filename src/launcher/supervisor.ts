@@ -49,6 +49,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private agentFigures: GuestAgentFigures = {};
   private agentFiguresAsked = Number.NEGATIVE_INFINITY;
   private graceTimer?: NodeJS.Timeout;
+  /** Stops the guest when virt-handler's node lease runs out unrenewed (self-fencing). */
+  private fenceTimer?: NodeJS.Timeout;
   /** The outgoing migration under way or last ended, by its ID. */
   private outgoing?: { id: string; outcome: Promise<MigrationOutcome>; cancelRequested: boolean; running: boolean };
   /** The guest's filesystems, frozen and thawed through its agent. */
@@ -213,6 +215,25 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     }, grace * 1000);
     await this.qmp?.execute('system_powerdown').catch(() => undefined);
     return this.exited;
+  }
+
+  /**
+   * virt-handler holds its node's lease until `validUntil`: past that with no renewal, the node
+   * may be cut off and the VMI restarted elsewhere, so the guest must not run on here.
+   */
+  extendLease(validUntil: number): void {
+    clearTimeout(this.fenceTimer);
+    this.fenceTimer = setTimeout(
+      () => {
+        if (!this.qemu || isFinal(this.status)) return;
+        this.options.log.error("virt-handler's node lease ran out unrenewed: stopping the guest (self-fencing)", {
+          validUntil: new Date(validUntil).toISOString(),
+        });
+        void this.kill();
+      },
+      Math.max(0, validUntil - Date.now()),
+    );
+    this.fenceTimer.unref();
   }
 
   async kill(): Promise<DomainStatus> {

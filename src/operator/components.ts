@@ -549,7 +549,10 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         { apiGroups: [k.group], resources: [`${k.plural}/status`], verbs: ['patch'] },
       ]),
     ]),
-    ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
+    // Its leader lease, and virt-handlers' node leases it watches (self-fencing).
+    ...namespacedRole(sa, p, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+    ]),
     componentDeployment(
       'virt-controller',
       p.namespace,
@@ -619,6 +622,8 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
     ],
   );
   return [
+    // Its node's lease (self-fencing), in the install namespace only.
+    ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: [''], resources: ['nodes', 'nodes/status'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },

@@ -380,3 +380,21 @@ function consoleExchange(path: string, input: string, until: RegExp): Promise<st
     socket.on('error', reject);
   });
 }
+
+test("a guest whose virt-handler's lease runs out unrenewed is stopped (self-fencing); a renewed one runs on", async () => {
+  const run = launch(vmi('fenced', '#!/bin/sh\necho up\n'));
+  await run.waitFor('fenced login:', 60);
+  const client = await run.client();
+  await client.request({ command: 'lease', validUntil: Date.now() + 2000 });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  // Renewed before it ran out: the guest is still there past the first deadline.
+  await client.request({ command: 'lease', validUntil: Date.now() + 3000 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(run.child.exitCode, null, 'the guest was stopped although its lease was renewed');
+  const started = Date.now();
+  await run.waitFor(/self-fencing/, 120);
+  assert.equal(await run.exit, 0);
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(finalStatus(run).reason, 'Destroyed');
+  client.close();
+});

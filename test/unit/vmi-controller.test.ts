@@ -10,6 +10,8 @@ import { isEphemeralProvisioningPod } from '../../src/contract/vmi.ts';
 import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
 import { claimInfo, lookUpVolumes, planVmi, type VmiVolumes } from '../../src/controller/vmi.ts';
 import { planNode } from '../../src/controller/node.ts';
+import { NodeLease } from '../../src/handler/node-lease.ts';
+import { createLogger } from '../../src/lib/log.ts';
 import { Expectations, UpdateExpectations } from '../../src/lib/expectations.ts';
 import { example, fixedContext } from '../helpers/fixtures.ts';
 
@@ -303,6 +305,32 @@ test('node controller: a stale heartbeat makes the node unschedulable and fails 
     ['vmi-nocloud'],
   );
   assert.deepEqual(planNode({ metadata: { name: 'fresh-node' } }, [], [], Date.now()), { markUnschedulable: false, failVmis: [] });
+  // Self-fencing: once the node's lease is older than its 40 s and a 20 s margin, its launchers
+  // have stopped their guests: every VMI there fails, a running pod or not, well before the heartbeat times out.
+  const renewed = Date.parse('2026-11-22T10:01:00Z');
+  const held = planNode(node, [stranded, alive], [alivePod], renewed + 59_000, undefined, renewed);
+  assert.deepEqual([held.markUnschedulable, held.failVmis.length, held.recheckAfterMs], [false, 0, 2000]);
+  const fenced = planNode(node, [stranded, alive], [alivePod], renewed + 61_000, undefined, renewed);
+  assert.equal(fenced.markUnschedulable, true);
+  assert.deepEqual(fenced.failVmis.map((v) => v.metadata.name).sort(), ['vmi-fedora', 'vmi-nocloud']);
+});
+
+test('node lease: each renewal tells the launchers it is held for 40 s from when it was asked; a failed one tells nothing', async () => {
+  const told: number[] = [];
+  let fail = false;
+  const lease = new NodeLease({
+    node: 'node01',
+    renew: async () => {
+      if (fail) throw new Error('apiserver unreachable');
+    },
+    renewed: (until) => told.push(until),
+    log: createLogger('test', {}, () => undefined),
+    now: () => 1_000,
+  });
+  await lease.renewNow();
+  fail = true;
+  await lease.renewNow();
+  assert.deepEqual(told, [41_000]);
 });
 
 test('expectations hold a key until the creation is observed, and expire', () => {
