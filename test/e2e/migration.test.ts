@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_GUEST_IMAGE } from '../../bench/cluster.ts';
 import { deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+import { COUNTING_GUEST_USER_DATA, consoleCounts } from '../helpers/counting-guest.ts';
 
 const NS = 'kvts-migration';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -25,14 +26,6 @@ type Pod = { metadata: { name: string; labels?: Record<string, string> }; spec: 
 const podsOf = (uid: string): Pod[] =>
   JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', `kubevirt.io/created-by=${uid}`, '-o', 'json'])).items;
 const consoleOf = (pod: string) => kubectlResult(['logs', '-n', NS, pod, '-c', 'guest-console-log']).stdout;
-const counts = (log: string) => [...log.matchAll(/count (\d+) (\S+)/g)].map((m) => ({ n: Number(m[1]), marker: m[2] }));
-
-// Counts on the console, reading back from its boot disk (past the page cache) a line it wrote there first.
-const COUNTER = [
-  '#!/bin/sh',
-  'echo written-before-migration > /var/marker; sync',
-  'i=0; while true; do i=$((i+1)); echo 3 > /proc/sys/vm/drop_caches; echo "count $i $(cat /var/marker)"; sleep 1; done &',
-].join('\n');
 
 function vm(name: string) {
   return {
@@ -56,7 +49,7 @@ function vm(name: string) {
           networks: [{ name: 'default', pod: {} }],
           volumes: [
             { name: 'containerdisk', containerDisk: { image: TEST_GUEST_IMAGE } },
-            { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTER } },
+            { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTING_GUEST_USER_DATA } },
           ],
         },
       },
@@ -70,7 +63,7 @@ async function runningWithCount(name: string, atLeast: number) {
     return v?.status?.phase === 'Running' ? v : undefined;
   });
   const pod = podsOf(vmi.metadata.uid).find((p) => p.status.phase === 'Running')!;
-  await eventually(`${name} counting`, 120, () => counts(consoleOf(pod.metadata.name)).some((c) => c.n >= atLeast));
+  await eventually(`${name} counting`, 120, () => consoleCounts(consoleOf(pod.metadata.name)).some((c) => c.n >= atLeast));
   return { vmi, pod };
 }
 
@@ -120,9 +113,9 @@ test('virtctl migrate moves the guest to a new launcher pod: the counter goes on
     60,
     () => podsOf(vmi.metadata.uid).find((p) => p.metadata.name === source.metadata.name)?.status.phase === 'Succeeded',
   );
-  const lastAtSource = Math.max(...counts(consoleOf(source.metadata.name)).map((c) => c.n));
-  await eventually('the counter on the target', 60, () => counts(consoleOf(state.targetPod)).some((c) => c.n >= lastAtSource + 3));
-  const atTarget = counts(consoleOf(state.targetPod));
+  const lastAtSource = Math.max(...consoleCounts(consoleOf(source.metadata.name)).map((c) => c.n));
+  await eventually('the counter on the target', 60, () => consoleCounts(consoleOf(state.targetPod)).some((c) => c.n >= lastAtSource + 3));
+  const atTarget = consoleCounts(consoleOf(state.targetPod));
   assert.ok(
     atTarget.every((c) => c.n >= lastAtSource - 1 && c.marker === 'written-before-migration'),
     JSON.stringify({ lastAtSource, atTarget: atTarget.slice(0, 5) }),
@@ -168,9 +161,9 @@ test('migrate-cancel mid-flight leaves the guest running at the source', async (
     assert.equal(after.status.migrationState.failed, true);
     assert.equal(after.status.migrationState.abortStatus, 'Succeeded');
     assert.equal(after.metadata.labels['kubevirt.io/migrationTargetNodeName'], undefined);
-    const before = Math.max(...counts(consoleOf(source.metadata.name)).map((c) => c.n));
+    const before = Math.max(...consoleCounts(consoleOf(source.metadata.name)).map((c) => c.n));
     await eventually('the counter going on at the source', 60, () =>
-      counts(consoleOf(source.metadata.name)).some((c) => c.n >= before + 3),
+      consoleCounts(consoleOf(source.metadata.name)).some((c) => c.n >= before + 3),
     );
     await eventually('the target pod gone', 120, () =>
       podsOf(vmi.metadata.uid).every((p) => p.metadata.name === source.metadata.name || p.status.phase !== 'Running'),

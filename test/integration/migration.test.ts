@@ -12,18 +12,12 @@ import { stringify } from 'yaml';
 import { LauncherClient } from '../../src/contract/launcher-client.ts';
 import { MIGRATION_IN_SOCKET, type MigrationOptions, type MigrationOutcome } from '../../src/contract/migration.ts';
 import { layoutDir } from '../../images/oci.ts';
+import { COUNTING_GUEST_USER_DATA, consoleCounts } from '../helpers/counting-guest.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const DISK_IMAGE = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-container-disk:devel')}:latest`;
 
 execFileSync('node', [join(REPO, 'images', 'build.ts'), '--no-push', 'test-guest'], { stdio: ['ignore', 'ignore', 'inherit'] });
-
-// Counts on the console, reading back from its boot disk (past the page cache) a line it wrote there first.
-const COUNTER = [
-  '#!/bin/sh',
-  'echo written-before-migration > /var/marker; sync',
-  'i=0; while true; do i=$((i+1)); echo 3 > /proc/sys/vm/drop_caches; echo "count $i $(cat /var/marker)"; sleep 1; done &',
-].join('\n');
 
 const manifest = {
   apiVersion: 'kubevirt.io/v1',
@@ -41,7 +35,7 @@ const manifest = {
     },
     volumes: [
       { name: 'containerdisk', containerDisk: { image: DISK_IMAGE } },
-      { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTER } },
+      { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTING_GUEST_USER_DATA } },
     ],
   },
 };
@@ -81,8 +75,6 @@ async function waitFor(run: Launched, pattern: RegExp, seconds: number): Promise
   throw new Error(`no ${pattern} within ${seconds}s; output:\n${run.output().slice(-3000)}`);
 }
 
-const counts = (run: Launched) => [...run.output().matchAll(/count (\d+) (\S+)/g)].map((m) => ({ n: Number(m[1]), marker: m[2] }));
-
 test('a guest migrates to another launcher: the counter never restarts and the disk arrives', async () => {
   const source = launch(false);
   await waitFor(source, /count 3 written-before-migration/, 60);
@@ -106,10 +98,10 @@ test('a guest migrates to another launcher: the counter never restarts and the d
   assert.ok((outcome.downtimeMs ?? -1) >= 0 && (outcome.totalTimeMs ?? 0) > 0, JSON.stringify(outcome));
   assert.equal(await source.exit, 0, source.output().slice(-2000));
   assert.match(source.output(), /"msg":"VMI stopped".*"reason":"Migrated"/);
-  const lastAtSource = Math.max(...counts(source).map((c) => c.n));
+  const lastAtSource = Math.max(...consoleCounts(source.output()).map((c) => c.n));
   // The target's console goes on from where the source's stopped.
   await waitFor(target, new RegExp(`count ${lastAtSource + 3} `), 60);
-  const atTarget = counts(target);
+  const atTarget = consoleCounts(target.output());
   assert.ok(atTarget.length >= 3, target.output().slice(-2000));
   assert.ok(
     atTarget.every((c) => c.n > lastAtSource - 2 && c.marker === 'written-before-migration'),
