@@ -259,7 +259,10 @@ function statusOf(
   if (next !== phase || !status.phase) {
     const order = ['Pending', ...ACTIVE_PHASES, 'Succeeded', 'Failed'];
     // Phases passed within one look (Scheduled on the way to PreparingTarget) are recorded too.
-    const between = isFinalPhase(next) || !status.phase ? [next] : order.slice(order.indexOf(phase) + 1, order.indexOf(next) + 1);
+    // A new migration is Pending first, though its first status may already say more.
+    const between = isFinalPhase(next)
+      ? [...(status.phase ? [] : ['Pending']), next]
+      : order.slice(status.phase ? order.indexOf(phase) + 1 : 0, order.indexOf(next) + 1);
     status.phaseTransitionTimestamps = [
       ...(status.phaseTransitionTimestamps ?? []),
       ...between.map((p) => ({ phase: p, phaseTransitionTimestamp: apiTimestamp(now) })),

@@ -59,7 +59,9 @@ export function planMigrationTarget(s: TargetSituation): TargetAction[] {
     !vmi.metadata.deletionTimestamp &&
     !pod.metadata?.deletionTimestamp &&
     !podIsFinal(pod);
-  if (!ours) return record ? [{ type: 'releaseTarget' }] : [];
+  // Taken over already: the VMI is this node's, and its pod is this handler's like any other.
+  const arrived = migrationSucceeded(state) && state?.targetNodeDomainDetected && vmi?.status?.nodeName === s.node;
+  if (!ours || arrived) return record ? [{ type: 'releaseTarget' }] : [];
   if (record && record.podUid !== pod.metadata?.uid) return [{ type: 'releaseTarget' }];
   if (!record) return [{ type: 'trackTarget', podUid: pod.metadata!.uid! }];
   if (record.domain && isFinal(record.domain)) return [];

@@ -123,6 +123,10 @@ test('controller: Pending writes the migration state on the VMI, then makes the 
   const anti = plan.createPod?.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
   assert.deepEqual(anti?.[0].labelSelector?.matchLabels, { 'kubevirt.io/created-by': 'vmi-1' });
   assert.equal(plan.status?.phase, 'Scheduling');
+  assert.deepEqual(
+    plan.status?.phaseTransitionTimestamps?.map((t) => t.phase),
+    ['Pending', 'Scheduling'],
+  );
   // One node only: the guest moves to a new pod on the same node.
   const single = planMigration(input({ nodes: [node('node01')] }));
   assert.equal(single.createPod?.spec?.affinity, undefined);
@@ -131,6 +135,10 @@ test('controller: Pending writes the migration state on the VMI, then makes the 
     input({ vmi: runningVmi((v) => (v.status!.conditions = [{ type: 'LiveMigratable', status: 'False', message: 'no way' }])) }),
   );
   assert.equal(stuck.status?.phase, 'Failed');
+  assert.deepEqual(
+    stuck.status?.phaseTransitionTimestamps?.map((t) => t.phase),
+    ['Pending', 'Failed'],
+  );
   assert.equal(stuck.createPod, undefined);
   assert.ok(stuck.removeFinalizer);
 });
@@ -330,6 +338,11 @@ test('target: track, connect, prepare, listen, then say where; take the VMI over
   assert.equal(taken?.status?.nodeName, 'node02');
   assert.equal(taken?.metadata.labels?.['kubevirt.io/nodeName'], 'node02');
   assert.equal(taken?.status?.migrationState?.targetNodeDomainDetected, true);
+  // Once written, the VMI is this node's: nothing more to do as target, however often it is looked at.
+  const after = situation({ ...base, connected: true, prepared: true, port: 40000, domain: { state: 'Running', reason: 'Migrated' } });
+  after.vmi = taken;
+  assert.deepEqual(types(after), ['releaseTarget']);
+  assert.deepEqual(types({ ...after, record: undefined }), []);
   // A failed migration, or one for another node, releases what the target held.
   assert.deepEqual(types(situation({ ...base, connected: true }, { failed: true })), ['releaseTarget']);
 });
