@@ -148,6 +148,11 @@ export async function guestAgentCommand<T>(path: string, command: string, timeou
         clearTimeout(timer);
         reject(error);
       });
+      // QEMU gone (a guest-shutdown under -no-reboot ends it at once): no answer is coming.
+      socket.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`the guest agent's connection closed before it answered ${command}`));
+      });
       // A leading 0xFF byte makes the agent drop any half-parsed input first.
       socket.write(
         Buffer.concat([Buffer.from([0xff]), Buffer.from(`${JSON.stringify({ execute: 'guest-sync', arguments: { id: syncId } })}\n`)]),
