@@ -197,7 +197,7 @@ async function readGuestFile(agent: GuestAgent, path: string): Promise<string> {
 }
 
 /**
- * The guest's load, by whichever way its agent offers: guest-get-load (qemu-ga 9.1 and later),
+ * The guest's load, by whichever way its agent offers: guest-get-load (qemu-ga 10.0 and later),
  * else /proc/loadavg read through the agent's file commands. The way that works is kept, so an
  * agent is not asked again for a command it has answered it lacks.
  */

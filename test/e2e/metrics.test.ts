@@ -103,7 +103,7 @@ const FILESYSTEM_FAMILIES: [string, string[]][] = [
   ['kubevirt_vmi_filesystem_used_bytes', ['disk_name', 'mount_point', 'file_system_type']],
 ];
 /**
- * From the guest agent: the test guest's qemu-ga (Debian 12's 7.2) lacks guest-get-load (9.1 and
+ * From the guest agent: the test guest's qemu-ga (Debian 12's 7.2) lacks guest-get-load (10.0 and
  * later), so these come from its /proc/loadavg, read through the agent's file commands.
  */
 const LOAD_FAMILIES: [string, string[]][] = [

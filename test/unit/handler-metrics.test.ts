@@ -302,7 +302,7 @@ test('an agent with guest-get-load is asked for the load with it', async () => {
   assert.deepEqual(asked, ['guest-get-load']);
 });
 
-test("an agent without guest-get-load (qemu-ga before 9.1) gives the load from the guest's /proc/loadavg, and is not asked guest-get-load again", async () => {
+test("an agent without guest-get-load (qemu-ga before 10.0) gives the load from the guest's /proc/loadavg, and is not asked guest-get-load again", async () => {
   const { agent, asked } = agentWith(['guest-file-open', 'guest-file-read', 'guest-file-close']);
   const load = new GuestLoad();
   assert.deepEqual(await load.read(agent), { load1m: 0.25, load5m: 0.5, load15m: 0.75 });
