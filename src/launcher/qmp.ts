@@ -135,8 +135,10 @@ export async function guestAgentCommand<T>(path: string, command: string, timeou
               return;
             }
             clearTimeout(timer);
-            if ('error' in msg) reject(new Error((msg.error as { desc: string }).desc));
-            else resolve(msg.return as T);
+            if ('error' in msg) {
+              const error = msg.error as { class: string; desc: string };
+              reject(new QmpError(error.class, error.desc));
+            } else resolve(msg.return as T);
           });
         } catch {
           // a partial or stale line from an earlier session; the sync id filters it
@@ -145,6 +147,11 @@ export async function guestAgentCommand<T>(path: string, command: string, timeou
       socket.on('error', (error) => {
         clearTimeout(timer);
         reject(error);
+      });
+      // QEMU gone (a guest-shutdown under -no-reboot ends it at once): no answer is coming.
+      socket.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`the guest agent's connection closed before it answered ${command}`));
       });
       // A leading 0xFF byte makes the agent drop any half-parsed input first.
       socket.write(

@@ -5,6 +5,7 @@
 // source is asked with a deadline and left out when it fails; the parsers are
 // pure and tested on their own.
 import type { DomainStats, InterfaceCounters } from '../contract/launcher-protocol.ts';
+import { QmpError } from './qmp.ts';
 
 /** Linux's USER_HZ: /proc times are in these ticks on every architecture Kubernetes runs on. */
 const TICKS_PER_SECOND = 100;
@@ -168,15 +169,69 @@ function within<T>(promise: Promise<T>, ms = PART_TIMEOUT_MS): Promise<T | undef
 /** What the guest agent tells of the guest's filesystems and load. */
 export type GuestAgentFigures = Pick<DomainStats, 'filesystems' | 'load'>;
 
+/** One guest-agent command, with its arguments. */
+export type GuestAgent = (command: string, args?: Record<string, unknown>) => Promise<unknown>;
+
+type Load = NonNullable<DomainStats['load']>;
+
+/** The 1, 5 and 15 minute load averages of a /proc/loadavg. */
+export function parseLoadavg(text: string): Load | undefined {
+  const [load1m, load5m, load15m] = text.trim().split(/\s+/).slice(0, 3).map(Number);
+  if (![load1m, load5m, load15m].every(Number.isFinite)) return undefined;
+  return { load1m, load5m, load15m };
+}
+
+/** Whether the agent answered that it has no such command (or has it disabled, which qemu-ga answers alike). */
+const commandNotFound = (error: unknown) => error instanceof QmpError && error.errorClass === 'CommandNotFound';
+
+/** A small guest file, read whole through the agent; the handle is closed whatever happens. */
+async function readGuestFile(agent: GuestAgent, path: string): Promise<string> {
+  const handle = (await agent('guest-file-open', { path, mode: 'r' })) as number;
+  try {
+    // One read: the files read this way (/proc/loadavg) are far smaller than the count asked.
+    const chunk = (await agent('guest-file-read', { handle, count: 4096 })) as { 'buf-b64': string };
+    return Buffer.from(chunk['buf-b64'], 'base64').toString('utf8');
+  } finally {
+    await agent('guest-file-close', { handle }).catch(() => undefined);
+  }
+}
+
+/**
+ * The guest's load, by whichever way its agent offers: guest-get-load (qemu-ga 10.0 and later),
+ * else /proc/loadavg read through the agent's file commands. The way that works is kept, so an
+ * agent is not asked again for a command it has answered it lacks.
+ */
+export class GuestLoad {
+  private way: 'guest-get-load' | 'proc-loadavg' | 'none' = 'guest-get-load';
+
+  async read(agent: GuestAgent): Promise<Load | undefined> {
+    if (this.way === 'guest-get-load') {
+      try {
+        const load = await agent('guest-get-load');
+        return load && typeof load === 'object' ? (load as Load) : undefined;
+      } catch (error) {
+        if (!commandNotFound(error)) throw error;
+        this.way = 'proc-loadavg';
+      }
+    }
+    if (this.way === 'proc-loadavg') {
+      try {
+        return parseLoadavg(await readGuestFile(agent, '/proc/loadavg'));
+      } catch (error) {
+        if (commandNotFound(error)) this.way = 'none';
+        throw error;
+      }
+    }
+    return undefined;
+  }
+}
+
 /** The guest agent's figures, each within its deadline; those it does not give are absent. */
-export async function collectGuestAgentFigures(guestAgent: (command: string) => Promise<unknown>): Promise<GuestAgentFigures> {
-  const [fsinfo, load] = await Promise.all([
-    within(guestAgent('guest-get-fsinfo') as Promise<FsInfo[]>),
-    within(guestAgent('guest-get-load') as Promise<{ load1m?: number; load5m?: number; load15m?: number }>),
-  ]);
+export async function collectGuestAgentFigures(agent: GuestAgent, load: GuestLoad): Promise<GuestAgentFigures> {
+  const [fsinfo, loadavg] = await Promise.all([within(agent('guest-get-fsinfo') as Promise<FsInfo[]>), within(load.read(agent))]);
   return {
     ...(Array.isArray(fsinfo) ? { filesystems: filesystemStats(fsinfo) } : {}),
-    ...(load && typeof load === 'object' ? { load } : {}),
+    ...(loadavg ? { load: loadavg } : {}),
   };
 }
 

@@ -12,7 +12,7 @@ import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './conve
 import { prepareAll } from './prepare.ts';
 import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
 import { isFinal, type DomainStats, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
-import { collectDomainStats, collectGuestAgentFigures, type GuestAgentFigures } from './stats.ts';
+import { collectDomainStats, collectGuestAgentFigures, GuestLoad, type GuestAgentFigures } from './stats.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 import { FilesystemFreezer } from './fsfreeze.ts';
 import { MIGRATION_IN_SOCKET, type MigrationOptions, type MigrationOutcome } from '../contract/migration.ts';
@@ -48,6 +48,7 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
    */
   private agentFigures: GuestAgentFigures = {};
   private agentFiguresAsked = Number.NEGATIVE_INFINITY;
+  private readonly guestLoad = new GuestLoad();
   private graceTimer?: NodeJS.Timeout;
   /** Stops the guest when virt-handler's node lease runs out unrenewed (self-fencing). */
   private fenceTimer?: NodeJS.Timeout;
@@ -288,7 +289,7 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     if (!pid) throw new Error('the domain is not running');
     if (agent && performance.now() - this.agentFiguresAsked >= AGENT_FIGURES_PERIOD_MS) {
       this.agentFiguresAsked = performance.now();
-      void collectGuestAgentFigures((command) => guestAgentCommand(agent, command, 1000)).then((figures) => {
+      void collectGuestAgentFigures((command, args) => guestAgentCommand(agent, command, 1000, args), this.guestLoad).then((figures) => {
         this.agentFigures = figures;
       });
     }

@@ -206,3 +206,47 @@ test('an impossible request shows ErrorUnschedulable on the VM; a missing image 
   assert.equal(pulling.status, 'False');
   assert.equal(get('vmi', 'no-image').status.phase, 'Scheduling');
 });
+
+test('rebootPolicy Terminate: a guest reboot ends the VMI Succeeded (as libvirt on_reboot=destroy does upstream), and the Always VM starts a new one', async () => {
+  const vm = example<{ metadata: { name: string }; spec: { runStrategy?: string; template: { spec: Record<string, any> } } }>(
+    'vm-cirros.yaml',
+  );
+  vm.metadata.name = 'reboot-terminate';
+  vm.spec.runStrategy = 'Always';
+  vm.spec.template.spec.domain.rebootPolicy = 'Terminate';
+  kubectl(['create', '-n', NS, '-f', '-'], JSON.stringify(vm));
+  // A VMI no VM owns keeps its final phase for us to read; the VM's is replaced at once.
+  vmiWith('reboot-terminate-vmi', (spec) => (spec.domain.rebootPolicy = 'Terminate'));
+  const softReboot = (name: string) => {
+    const r = kubectlResult(
+      ['replace', '--raw', `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/${name}/softreboot`, '-f', '-'],
+      '{}',
+    );
+    assert.equal(r.status, 0, r.stderr);
+  };
+  const agentConnected = (name: string) =>
+    get('vmi', name)?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'AgentConnected' && c.status === 'True');
+  for (const name of ['reboot-terminate', 'reboot-terminate-vmi']) {
+    await eventually(`${name}: the guest agent connected`, 240, () => agentConnected(name));
+  }
+  const uid = get('vmi', 'reboot-terminate').metadata.uid;
+  softReboot('reboot-terminate-vmi');
+  softReboot('reboot-terminate');
+
+  const ended = await eventually('the VMI to end', 120, () => {
+    const v = get('vmi', 'reboot-terminate-vmi');
+    return ['Succeeded', 'Failed'].includes(v?.status?.phase) ? v : undefined;
+  });
+  assert.equal(ended.status.phase, 'Succeeded', 'a guest reboot under Terminate is a clean end');
+  const next = await eventually('a new running VMI for the VM', 180, () => {
+    const v = get('vmi', 'reboot-terminate');
+    return v && v.metadata.uid !== uid && v.status?.phase === 'Running' ? v : undefined;
+  });
+  assert.equal(next.spec.domain.rebootPolicy, 'Terminate');
+  const bad = structuredClone(vm);
+  bad.metadata.name = 'bad-policy';
+  bad.spec.template.spec.domain.rebootPolicy = 'Restart';
+  const refused = kubectlResult(['create', '-n', NS, '-f', '-'], JSON.stringify(bad));
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /spec\.template\.spec\.domain\.rebootPolicy.*(Reboot.*Terminate)/);
+});

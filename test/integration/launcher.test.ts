@@ -30,7 +30,7 @@ interface Run {
   client: () => Promise<LauncherClient>;
 }
 
-function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean; image?: string } = {}) {
+function vmi(name: string, userData: string, extra: { grace?: number; pvc?: boolean; image?: string; rebootPolicy?: string } = {}) {
   const disks = [
     { name: 'containerdisk', disk: { bus: 'virtio' } },
     { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
@@ -47,7 +47,11 @@ function vmi(name: string, userData: string, extra: { grace?: number; pvc?: bool
     apiVersion: 'kubevirt.io/v1',
     kind: 'VirtualMachineInstance',
     metadata: { name },
-    spec: { domain: { devices: { disks }, memory: { guest: '128Mi' } }, terminationGracePeriodSeconds: extra.grace ?? 20, volumes },
+    spec: {
+      domain: { devices: { disks }, memory: { guest: '128Mi' }, ...(extra.rebootPolicy ? { rebootPolicy: extra.rebootPolicy } : {}) },
+      terminationGracePeriodSeconds: extra.grace ?? 20,
+      volumes,
+    },
   };
 }
 
@@ -244,6 +248,25 @@ test('pause, unpause, reset and console reconnect work through the command socke
   client.close();
   run.child.kill('SIGTERM');
   assert.equal(await run.exit, 0);
+});
+
+test("rebootPolicy Terminate: the guest's load comes through its agent (qemu-ga 7.2 has no guest-get-load); a soft reboot is answered and ends the VMI as Shutoff/Shutdown", async () => {
+  const run = launch(vmi('terminate', '#!/bin/sh\necho up\n', { rebootPolicy: 'Terminate' }));
+  await run.waitFor('terminate login:', 30);
+  const client = await run.client();
+  // The agent's figures are read beside the snapshots, so a later snapshot carries them.
+  const load = await waitFor(async () => {
+    const stats = await client.request<DomainStats>({ command: 'stats' });
+    if (!stats.load) throw new Error(`no load yet: ${JSON.stringify(stats)}`);
+    return stats.load;
+  }, 30);
+  for (const figure of [load.load1m, load.load5m, load.load15m]) assert.ok(typeof figure === 'number' && figure >= 0, JSON.stringify(load));
+  await waitFor(() => client.request<GuestInfo>({ command: 'guestInfo' }), 20);
+  await client.request({ command: 'softReboot' });
+  assert.equal(await run.exit, 0);
+  client.close();
+  assert.deepEqual({ state: finalStatus(run).state, reason: finalStatus(run).reason }, { state: 'Shutoff', reason: 'Shutdown' });
+  assert.equal(run.output().split('kubevirt-ts test guest ready').length - 1, 1, 'the guest did not boot again');
 });
 
 test("the alpine image lets root in with no password at alpine's prompt, and poweroff in the guest ends the VMI as Shutoff/Shutdown", async () => {

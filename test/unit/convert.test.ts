@@ -122,6 +122,12 @@ test("preparation steps come in concern order: the NVRAM copy, then each disk's"
   );
 });
 
+test('rebootPolicy Terminate turns a guest reboot into an exit (-no-reboot); Reboot and no policy let the guest reboot', () => {
+  assert.ok(plan(vmi((s) => (s.domain.rebootPolicy = 'Terminate'))).argv.includes('-no-reboot'));
+  assert.ok(!plan(vmi((s) => (s.domain.rebootPolicy = 'Reboot'))).argv.includes('-no-reboot'));
+  assert.ok(!plan(vmi()).argv.includes('-no-reboot'));
+});
+
 test("the time zone reaches QEMU's environment", () => {
   assert.deepEqual(plan(vmi((s) => (s.domain.clock = { timezone: 'Europe/Berlin' }))).env, { TZ: 'Europe/Berlin' });
 });

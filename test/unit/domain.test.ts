@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isFinal, type DomainStatus } from '../../src/contract/launcher-protocol.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from '../../src/launcher/domain.ts';
+import { phaseOf } from '../../src/handler/status.ts';
 
 const apply = (events: [string, Record<string, unknown>?][], from: DomainStatus = { state: 'Paused', reason: 'StartingUp' }) =>
   events.reduce((s, [event, data]) => onQmpEvent(s, { event, data }), from);
@@ -24,6 +25,14 @@ test('a guest power-off ends Shutoff/Shutdown; a kill after the grace period, Sh
   const killed = onQemuExit({ ...running, gracefulShutdownRequested: true }, { code: null, signal: 'SIGKILL', killedByUs: true });
   assert.deepEqual(killed, { state: 'Shutoff', reason: 'Destroyed', gracefulShutdownRequested: true });
   assert.ok(isFinal(killed));
+});
+
+test('a guest reboot under -no-reboot (rebootPolicy Terminate) ends as a power-off does: Shutoff/Shutdown, the VMI Succeeded', () => {
+  const resetting = apply([['RESUME'], ['SHUTDOWN', { guest: true, reason: 'guest-reset' }]]);
+  assert.deepEqual(resetting, { state: 'Shutdown', reason: 'GuestShutdown' });
+  const ended = onQemuExit(resetting, { code: 0, signal: null, killedByUs: false });
+  assert.deepEqual(ended, { state: 'Shutoff', reason: 'Shutdown' });
+  assert.equal(phaseOf(ended), 'Succeeded');
 });
 
 test('a QEMU that dies on its own has crashed; a guest panic is Crashed/Panicked', () => {

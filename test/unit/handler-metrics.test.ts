@@ -11,11 +11,14 @@ import {
   collectDomainStats,
   collectGuestAgentFigures,
   filesystemStats,
+  GuestLoad,
   guestView,
+  parseLoadavg,
   parseNetDev,
   parseProcStat,
   parseResidentBytes,
 } from '../../src/launcher/stats.ts';
+import { QmpError } from '../../src/launcher/qmp.ts';
 
 const vmi = {
   metadata: { name: 'vm1', namespace: 'ns', labels: { 'kubevirt.io/domain': 'vm1', 'app.example-x': 'web', ok_label: 'y' } },
@@ -252,10 +255,95 @@ test('a snapshot asks every source at once and leaves out what fails or does not
   assert.deepEqual(stats.load, { load1m: 0.5 }, 'the guest agent figures as last read');
 });
 
+/** qemu-ga's answer to a command it lacks or has disabled. */
+const notFound = (command: string) => new QmpError('CommandNotFound', `The command ${command} has not been found`);
+
 test('the guest agent figures keep what the agent answered and leave out what it refused', async () => {
   const figures = await collectGuestAgentFigures(async (command) => {
     if (command === 'guest-get-fsinfo') return [{ name: 'vda1', mountpoint: '/', type: 'ext4', 'used-bytes': 5, 'total-bytes': 10 }];
-    throw new Error(`The command ${command} has not been found`);
-  });
+    throw notFound(command);
+  }, new GuestLoad());
   assert.deepEqual(figures, { filesystems: [{ diskName: 'vda1', mountPoint: '/', type: 'ext4', capacityBytes: 10, usedBytes: 5 }] });
+});
+
+test('/proc/loadavg: the first three fields are the 1, 5 and 15 minute load', () => {
+  assert.deepEqual(parseLoadavg('0.52 0.31 0.07 2/113 1234\n'), { load1m: 0.52, load5m: 0.31, load15m: 0.07 });
+  assert.equal(parseLoadavg(''), undefined);
+  assert.equal(parseLoadavg('0.5 x 0.1'), undefined);
+});
+
+/** An agent of the given commands that records what it is asked; the guest's /proc/loadavg is open as handle 7. */
+function agentWith(commands: string[]) {
+  const asked: string[] = [];
+  const agent = async (command: string, args?: Record<string, unknown>) => {
+    asked.push(command);
+    if (!commands.includes(command)) throw notFound(command);
+    switch (command) {
+      case 'guest-get-load':
+        return { load1m: 1, load5m: 2, load15m: 3 };
+      case 'guest-file-open':
+        assert.deepEqual(args, { path: '/proc/loadavg', mode: 'r' });
+        return 7;
+      case 'guest-file-read':
+        assert.equal(args?.handle, 7);
+        return { count: 27, 'buf-b64': Buffer.from('0.25 0.50 0.75 1/80 4242\n').toString('base64'), eof: true };
+      case 'guest-file-close':
+        assert.deepEqual(args, { handle: 7 });
+        return {};
+    }
+  };
+  return { agent, asked };
+}
+
+test('an agent with guest-get-load is asked for the load with it', async () => {
+  const { agent, asked } = agentWith(['guest-get-load', 'guest-file-open', 'guest-file-read', 'guest-file-close']);
+  const load = new GuestLoad();
+  assert.deepEqual(await load.read(agent), { load1m: 1, load5m: 2, load15m: 3 });
+  assert.deepEqual(asked, ['guest-get-load']);
+});
+
+test("an agent without guest-get-load (qemu-ga before 10.0) gives the load from the guest's /proc/loadavg, and is not asked guest-get-load again", async () => {
+  const { agent, asked } = agentWith(['guest-file-open', 'guest-file-read', 'guest-file-close']);
+  const load = new GuestLoad();
+  assert.deepEqual(await load.read(agent), { load1m: 0.25, load5m: 0.5, load15m: 0.75 });
+  assert.deepEqual(await load.read(agent), { load1m: 0.25, load5m: 0.5, load15m: 0.75 });
+  assert.deepEqual(asked, [
+    'guest-get-load',
+    ...['guest-file-open', 'guest-file-read', 'guest-file-close'],
+    ...['guest-file-open', 'guest-file-read', 'guest-file-close'],
+  ]);
+  const figures = await collectGuestAgentFigures(agent, load);
+  assert.deepEqual(figures.load, { load1m: 0.25, load5m: 0.5, load15m: 0.75 });
+});
+
+test('a guest file read that fails still closes its handle', async () => {
+  const asked: string[] = [];
+  const load = new GuestLoad();
+  const agent = async (command: string) => {
+    asked.push(command);
+    if (command === 'guest-get-load') throw notFound(command);
+    if (command === 'guest-file-open') return 7;
+    if (command === 'guest-file-read') throw new QmpError('GenericError', 'read failed');
+    return {};
+  };
+  await assert.rejects(load.read(agent), /read failed/);
+  assert.deepEqual(asked, ['guest-get-load', 'guest-file-open', 'guest-file-read', 'guest-file-close']);
+});
+
+test('an agent that cannot give the load either way is asked nothing more for it; one that did not answer is asked again', async () => {
+  const { agent, asked } = agentWith([]);
+  const load = new GuestLoad();
+  await assert.rejects(load.read(agent), /guest-file-open has not been found/);
+  assert.equal(await load.read(agent), undefined);
+  assert.deepEqual(asked, ['guest-get-load', 'guest-file-open']);
+
+  const silent = new GuestLoad();
+  let calls = 0;
+  const unreachable = async () => {
+    calls++;
+    throw new Error('the guest agent did not answer guest-get-load within 1000ms');
+  };
+  await assert.rejects(silent.read(unreachable));
+  await assert.rejects(silent.read(unreachable));
+  assert.equal(calls, 2, 'a guest agent not up yet says nothing of what it lacks');
 });

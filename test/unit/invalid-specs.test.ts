@@ -17,6 +17,7 @@ import {
   validateVmiUpdate,
 } from '../../src/api/validation/objects.ts';
 import type { StatusCause } from '../../src/api/causes.ts';
+import { validateSchema } from '../../src/api/validation/schema.ts';
 import type {
   VirtualMachine,
   VirtualMachineInstance,
@@ -49,6 +50,16 @@ interface Case {
 }
 
 const CASES: Case[] = [
+  {
+    name: 'a rebootPolicy other than Reboot or Terminate (the CRD enum)',
+    causes: () => {
+      const vmi = example<VirtualMachineInstance>('vmi-nocloud.yaml');
+      (vmi.spec.domain as { rebootPolicy?: string }).rebootPolicy = 'Restart';
+      return validateSchema('VirtualMachineInstance', vmi);
+    },
+    field: 'spec.domain.rebootPolicy',
+    message: 'spec.domain.rebootPolicy in body should be one of [Reboot Terminate]',
+  },
   {
     name: 'a disk without a volume',
     causes: () => spec((s) => s.domain.devices.disks!.push({ name: 'testdisk', disk: { bus: 'virtio' } })),

@@ -12,6 +12,8 @@ export const QUANTITY_PATTERN =
 export const QUANTITY_FORMAT = 'quantity';
 
 export const Str = (description?: string) => Type.String(description ? { description } : {});
+/** A string of a closed set, as upstream's `+kubebuilder:validation:Enum` fields. */
+export const StrEnum = <V extends string>(...values: V[]) => Type.Unsafe<V>({ type: 'string', enum: values });
 export const Bool = (description?: string) => Type.Boolean(description ? { description } : {});
 export const Int32 = (description?: string) => Type.Integer({ format: 'int32', ...(description ? { description } : {}) });
 export const Int64 = (description?: string) => Type.Integer({ format: 'int64', ...(description ? { description } : {}) });

@@ -1,5 +1,22 @@
 // kubevirt.io/v1 VirtualMachineInstance: spec and status, field for field as upstream.
-import { Type, Obj, Opt, Str, Bool, Int32, Int64, Arr, StrList, StringMap, QuantityMap, Quantity, Time, Empty, MapOf } from './builders.ts';
+import {
+  Type,
+  Obj,
+  Opt,
+  Str,
+  StrEnum,
+  Bool,
+  Int32,
+  Int64,
+  Arr,
+  StrList,
+  StringMap,
+  QuantityMap,
+  Quantity,
+  Time,
+  Empty,
+  MapOf,
+} from './builders.ts';
 import {
   Affinity,
   Toleration,
@@ -255,7 +272,7 @@ export const DomainSpec = () =>
     ioThreads: Opt(DiskIOThreads()),
     chassis: Opt(Obj({ manufacturer: Opt(Str()), version: Opt(Str()), serial: Opt(Str()), asset: Opt(Str()), sku: Opt(Str()) })),
     launchSecurity: Opt(LaunchSecurity()),
-    rebootPolicy: Opt(Str()),
+    rebootPolicy: Opt(StrEnum('Reboot', 'Terminate')),
   });
 
 const CloudInitSource = () =>

@@ -95,6 +95,8 @@ function check(schema: JSONSchemaProps, value: unknown, field: FieldPath, causes
   const typed = value === null ? schema.nullable : types.length === 0 || types.some((type) => hasType(value, type));
   if (!typed) {
     causes.push(invalid(field, `${field} in body must be of type ${types.join(',')}: "${jsonType(value)}"`));
+  } else if (schema.enum && !schema.enum.includes(value)) {
+    causes.push(invalid(field, `${field} in body should be one of [${schema.enum.join(' ')}]`));
   } else if (typeof value === 'string') {
     if (schema.pattern) checkPattern(schema.pattern, value, field, causes);
   } else if (Array.isArray(value)) {

@@ -1,4 +1,5 @@
-// The QEMU process itself: the guests its binary runs, its name, its monitor, and no window of its own.
+// The QEMU process itself: the guests its binary runs, its name, its monitor, no window of its own,
+// and whether a guest reboot ends it.
 import { type Concern, ConversionError, domainName } from './plan.ts';
 import { esc } from './qemu-options.ts';
 
@@ -24,6 +25,9 @@ export const emulator: Concern = (vmi, ctx, plan) => {
       `unix:${plan.sockets.qmp},server=on,wait=off`,
       '-display',
       'none',
+      // rebootPolicy Terminate (upstream: libvirt's on_reboot=destroy): a guest reboot becomes a
+      // SHUTDOWN event (reason guest-reset) and QEMU exits as after a power-off, so the VMI ends.
+      ...(vmi.spec.domain.rebootPolicy === 'Terminate' ? ['-no-reboot'] : []),
     ],
   };
 };
