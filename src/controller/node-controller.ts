@@ -7,7 +7,7 @@ import { nodeLeaseName } from '../contract/node.ts';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { EventRecorder } from '../lib/events.ts';
-import { onEveryChange, withoutLastApplied, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
+import { ignoreNotFound, onEveryChange, withoutLastApplied, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
@@ -15,7 +15,7 @@ import { planNode } from './node.ts';
 import type { VmiControllerApi } from './vmi-controller.ts';
 
 /** The API writes of the node controller. Failures reject with the API's error (its `code` the HTTP status). */
-export interface NodeControllerApi extends Pick<VmiControllerApi, 'replaceVmi'> {
+export interface NodeControllerApi extends Pick<VmiControllerApi, 'replaceVmi' | 'deletePod'> {
   patchNode(name: string, patch: JsonPatchOperation[]): Promise<void>;
 }
 
@@ -111,6 +111,11 @@ export class NodeController {
           ? `virt-handler on node ${name} is unresponsive; the VirtualMachineInstance failed`
           : `virt-handler on node ${name} has not renewed its lease since ${new Date(leaseRenewedAt).toISOString()}; its guests stopped themselves and the VirtualMachineInstance failed`;
       this.#record(subject, 'Warning', 'NodeUnresponsive', message);
+    }
+    // Their guests stopped themselves: no kubelet is left there to confirm the pods' end, and they hold nothing.
+    for (const pod of plan.forceDeletePods ?? []) {
+      this.#log.info('force-deleting a launcher pod of a fenced node', { node: name, pod: pod.metadata?.name });
+      await this.#api.deletePod(pod.metadata!.namespace!, pod.metadata!.name!, 0).catch(ignoreNotFound);
     }
     if (plan.recheckAfterMs !== undefined) this.#queue.addAfter(name, plan.recheckAfterMs);
   }

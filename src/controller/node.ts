@@ -16,6 +16,8 @@ export interface NodePlan {
   /** Set the node's schedulable label to "false". */
   markUnschedulable: boolean;
   failVmis: VirtualMachineInstance[];
+  /** Launcher pods on a fenced node: their guests are gone, and no kubelet will confirm it. */
+  forceDeletePods?: V1Pod[];
   /** When to look again: the moment the current heartbeat runs out. */
   recheckAfterMs?: number;
 }
@@ -35,7 +37,14 @@ export function planNode(
   // The launchers there have stopped their guests by now (self-fencing): the VMIs are free to run elsewhere.
   const fencedAt = leaseRenewedAt === undefined ? undefined : leaseRenewedAt + FENCING.leaseDurationMs + FENCING.marginMs;
   if (fencedAt !== undefined && now > fencedAt) {
-    return { markUnschedulable: node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] !== 'false', failVmis: onNode };
+    const stranded = vmis
+      .flatMap((v) => launcherPodsOf(v, pods))
+      .filter((p) => p.spec?.nodeName === name && p.metadata?.deletionGracePeriodSeconds !== 0);
+    return {
+      markUnschedulable: node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] !== 'false',
+      failVmis: onNode,
+      ...(stranded.length ? { forceDeletePods: stranded } : {}),
+    };
   }
   const recheckFencing = fencedAt === undefined ? Number.POSITIVE_INFINITY : fencedAt - now + 1000;
   if (!Number.isNaN(heartbeat) && now - heartbeat <= timeoutMs) {

@@ -313,6 +313,11 @@ test('node controller: a stale heartbeat makes the node unschedulable and fails 
   const fenced = planNode(node, [stranded, alive], [alivePod], renewed + 61_000, undefined, renewed);
   assert.equal(fenced.markUnschedulable, true);
   assert.deepEqual(fenced.failVmis.map((v) => v.metadata.name).sort(), ['vmi-fedora', 'vmi-nocloud']);
+  // No kubelet there will confirm the end of their pods: they are deleted at once.
+  assert.deepEqual(
+    fenced.forceDeletePods?.map((p) => p.metadata?.name),
+    [alivePod.metadata?.name],
+  );
 });
 
 test('node lease: each renewal tells the launchers it is held for 40 s from when it was asked; a failed one tells nothing', async () => {
