@@ -21,7 +21,7 @@ import {
   vmiIsPaused,
 } from '../contract/vmi.ts';
 import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
-import { isPendingMigrationTarget } from '../contract/migration.ts';
+import { isPendingMigrationTarget, migrationSucceeded } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -255,6 +255,13 @@ function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now
   };
 }
 
+/** The source pod of the VMI's migration once the guest has left it, while it is still there and not yet being deleted. */
+function migratedAwayPod(vmi: VirtualMachineInstance, owned: readonly V1Pod[]): V1Pod | undefined {
+  const state = vmi.status?.migrationState;
+  if (!migrationSucceeded(state) || !state?.targetNodeDomainDetected) return undefined;
+  return owned.find((p) => p.metadata?.name === state.sourcePod && !p.metadata?.deletionTimestamp && !podIsFinal(p));
+}
+
 const TEMPORARY_POD_DELETABLE = new Set(['Running', 'Succeeded', 'Failed']);
 const newest = (pods: V1Pod[]) =>
   [...pods].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
@@ -299,6 +306,11 @@ export function planVmi(
       for (const p of deletable)
         plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted virtual machine pod ${p.metadata?.name}` });
     }
+  } else if (migratedAwayPod(vmi, owned)) {
+    // The guest moved to its migration target: the source pod's helpers (image holders, console log) would run on.
+    const source = migratedAwayPod(vmi, owned)!;
+    plan.deletePods = [source];
+    plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted migration source pod ${source.metadata?.name}` });
   } else if (isFinalPhase(phase)) {
     // The guest has ended; its pod's other containers (image holders, console log) would run on.
     const lingering = owned.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));

@@ -86,7 +86,10 @@ test('virtctl migrate moves the guest to a new launcher pod: the counter goes on
   const migrate = virtctl(['migrate', 'mover']);
   assert.equal(migrate.status, 0, migrate.stderr);
   assert.match(migrate.stdout, /VM mover was scheduled to migrate/);
+  // The source pod goes once the guest has left it: its console is read while it is there.
+  let sourceLog = '';
   const done = await eventually('the migration to succeed', 240, () => {
+    sourceLog = consoleOf(source.metadata.name) || sourceLog;
     const [m] = migrations('mover');
     if (m?.status?.phase === 'Failed') throw new Error(`migration failed: ${JSON.stringify(get('vmi', 'mover')?.status?.migrationState)}`);
     return m?.status?.phase === 'Succeeded' ? m : undefined;
@@ -107,13 +110,12 @@ test('virtctl migrate moves the guest to a new launcher pod: the counter goes on
   assert.equal(moved.status.migrationMethod, 'BlockMigration');
   assert.equal(moved.metadata.labels['kubevirt.io/migrationTargetNodeName'], undefined);
   assert.equal(moved.metadata.uid, vmi.metadata.uid, 'the same VMI');
-  // The source pod ends; the target pod runs the guest, whose counter goes on from where it was.
-  await eventually(
-    'the source pod to end',
-    60,
-    () => podsOf(vmi.metadata.uid).find((p) => p.metadata.name === source.metadata.name)?.status.phase === 'Succeeded',
-  );
-  const lastAtSource = Math.max(...consoleCounts(consoleOf(source.metadata.name)).map((c) => c.n));
+  // The target pod runs the guest, whose counter goes on from where it was; the source pod goes.
+  const lastAtSource = Math.max(...consoleCounts(sourceLog).map((c) => c.n));
+  await eventually('the source pod to end', 60, () => {
+    const left = podsOf(vmi.metadata.uid).find((p) => p.metadata.name === source.metadata.name);
+    return !left || left.status.phase === 'Succeeded';
+  });
   await eventually('the counter on the target', 60, () => consoleCounts(consoleOf(state.targetPod)).some((c) => c.n >= lastAtSource + 3));
   const atTarget = consoleCounts(consoleOf(state.targetPod));
   assert.ok(
