@@ -9,6 +9,7 @@ import { MIGRATION_FINALIZER, MIGRATION_JOB_LABEL, MIGRATION_TARGET_NODE_LABEL }
 import type { VirtualMachineInstance, VirtualMachineInstanceMigration } from '../../src/api/types.ts';
 import { isPendingMigrationTarget, matchingPolicy, migratability, type MigrationOptions } from '../../src/contract/migration.ts';
 import { planMigration, type MigrationInput } from '../../src/controller/migration.ts';
+import { planVmi } from '../../src/controller/vmi.ts';
 import { planMigrationTarget, type TargetSituation } from '../../src/handler/migration-target.ts';
 import { migrationOptions, newLauncherRecord, planLauncher, type LauncherSituation } from '../../src/handler/plan.ts';
 import { migrationRefusal } from '../../src/virt-api/migration-admission.ts';
@@ -446,4 +447,33 @@ test('MigrationPolicy: the matching policy with the most labels sets the migrati
   );
   const broad = planMigration(input({ vmi: runningVmi((v) => (v.metadata.labels = { tier: 'gold' })), policies }));
   assert.equal(migrationOptions(broad.vmi!.status!.migrationState!, settings, true).bandwidthBytesPerSecond, 64 * 1024 * 1024);
+});
+
+test('VMI controller: the target pod is not the VMI pod mid-migration; the source pod is deleted once the guest has left it', () => {
+  const config = new ClusterConfig();
+  const params = { launcherImage: 'registry:5000/kubevirt-ts/virt-launcher:devel', imagePullPolicy: 'IfNotPresent', config };
+  const source = launcherPod('virt-launcher-vm1-aaaaa', 'node01', 'pod-src');
+  const target = launcherPod('virt-launcher-vm1-bbbbb', 'node02', 'pod-tgt', (p) => {
+    p.status!.phase = 'Pending';
+    p.status!.conditions = [];
+  });
+  const state = { migrationUid: 'm', sourceNode: 'node01', sourcePod: 'virt-launcher-vm1-aaaaa', targetPod: 'virt-launcher-vm1-bbbbb' };
+  const migrating = runningVmi((v) => {
+    v.status!.migrationState = state;
+    v.status!.conditions = [{ type: 'Ready', status: 'True' }];
+  });
+  const during = planVmi(migrating, [target, source], params, NOW.toISOString());
+  // The Ready condition still follows the source pod, which runs the guest.
+  const ready = (during.update ?? migrating).status?.conditions?.find((c) => c.type === 'Ready');
+  assert.equal(ready?.status, 'True');
+  assert.equal(during.deletePods, undefined);
+  const moved = runningVmi((v) => {
+    v.status!.nodeName = 'node02';
+    v.status!.migrationState = { ...state, completed: true, targetNodeDomainDetected: true };
+  });
+  const after = planVmi(moved, [source, launcherPod('virt-launcher-vm1-bbbbb', 'node02', 'pod-tgt')], params, NOW.toISOString());
+  assert.deepEqual(
+    after.deletePods?.map((p) => p.metadata?.name),
+    ['virt-launcher-vm1-aaaaa'],
+  );
 });
