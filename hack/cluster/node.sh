@@ -53,6 +53,9 @@ bind_node_paths() {
     mkdir -p "${entry%%:*}"
     mount --bind "$DIR/${entry#*:}" "${entry%%:*}"
   done
+  # Shared already, so the kubelet (which makes its root a shared mount) puts no second mount
+  # over it: containerd, checking a Bidirectional hostPath's propagation, reads the first.
+  mount --make-shared "$KUBELET_ROOT"
 }
 
 # The namespace files' directory: a private mount, as a mount namespace's file requires.
@@ -118,8 +121,14 @@ add() {
   write_cni_config "$DIR/cni/net.d" "kvts$((INDEX - 1))" "$PODS"
   write_kubelet_config "$DIR/kubelet.yaml" "$NAME-kubelet" "$CONTAINERD_SOCK" "$PODS" "cgroupRoot: /$NAME"
   write_kube_proxy_config "$DIR/kube-proxy.yaml" "$NAME"
-  start "$NAME-containerd" "${IN_NODE[@]}" containerd --config "$DIR/containerd.toml"
-  wait_for "$NAME's containerd" 30 ctr --address "$HOST_SOCK" version
+  if ! running "$NAME-containerd"; then
+    local log="$LOGS/$NAME-containerd.log" from
+    from=$(( $(stat -c %s "$log" 2>/dev/null || echo 0) + 1 ))
+    start "$NAME-containerd" "${IN_NODE[@]}" containerd --config "$DIR/containerd.toml"
+    # Its CRI service answers only once it has taken back the containers that outlived it (node.sh
+    # stop); a kubelet that asks earlier exits.
+    wait_for "$NAME's containerd" 60 sh -c "tail -c +$from '$log' | grep -q 'Start streaming server'"
+  fi
   start "$NAME-kubelet" "${IN_NODE[@]}" kubelet --config "$DIR/kubelet.yaml" --kubeconfig "$STATE/$NAME-kubelet.kubeconfig" \
     --root-dir "$KUBELET_ROOT" --hostname-override "$NAME" --node-ip "$ADDR" --v 1
   start "$NAME-kube-proxy" "${IN_NODE[@]}" kube-proxy --config "$DIR/kube-proxy.yaml"
