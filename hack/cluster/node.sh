@@ -168,15 +168,21 @@ teardown() {
   stop "$NAME-kube-proxy"
   if running "$NAME-containerd"; then kill_containers "$HOST_SOCK"; fi
   stop "$NAME-containerd"
-  local pids; pids=$(node_processes)
+  # The shims, and whatever of the pods still runs (its containerd was stopped before: node.sh stop).
+  local pids; pids=$(node_processes; find /sys/fs/cgroup/*/"$NAME" -name cgroup.procs -exec cat {} + 2>/dev/null)
   [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
   # With its last process gone and its file unmounted, the mount namespace and all its mounts go.
   umount "$MNT_NS" "$NET_NS" "$DIR/ns" 2>/dev/null || true
   ip link delete "$HOST_LINK" 2>/dev/null || true
   iptables -t nat -D "${HOST_MASQUERADE[@]}" 2>/dev/null || true
   local dir
-  for dir in /sys/fs/cgroup/*/"$NAME"; do
-    [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  # Killed processes leave their cgroups a moment later.
+  for _ in $(seq 1 20); do
+    for dir in /sys/fs/cgroup/*/"$NAME"; do
+      [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+    compgen -G "/sys/fs/cgroup/*/$NAME" >/dev/null || break
+    sleep 0.25
   done
   rm -rf "$DIR"
   log "node $NAME torn down"
