@@ -140,7 +140,8 @@ add() {
 kill_virt_handler() {
   local id
   for id in $(ctr --address "$HOST_SOCK" -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"==virt-handler' 2>/dev/null); do
-    ctr --address "$HOST_SOCK" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 && log "killed $NAME's virt-handler container ${id:0:12}"
+    # Containers that ran before have no task left to kill.
+    if ctr --address "$HOST_SOCK" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1; then log "killed $NAME's virt-handler container ${id:0:12}"; fi
   done
 }
 
