@@ -2,35 +2,14 @@
 # npm run cluster:down: stops every process cluster:up started, by PID, and removes the
 # containers, network namespaces, mounts and iptables rules it made. Caches stay.
 source "$(dirname "$0")/env.sh"
+source "$CLUSTER_DIR/daemons.sh"
 
-stop() {
-  local name=$1 pidfile="$PIDS/$1"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    log "stopped $name (pid $pid)"
-  fi
-  rm -f "$pidfile"
-}
-
+# The nodes beyond node01 first: their shims match node01's pattern below.
+for dir in "$NODES_DIR"/*/; do
+  if [ -d "$dir" ]; then bash "$CLUSTER_DIR/node.sh" teardown "$(basename "$dir")"; fi
+done
 stop kube-proxy & stop kubelet & wait
-if [ -S "$CONTAINERD_SOCK" ] && [ -f "$PIDS/containerd" ]; then
-  for ns in k8s.io default; do
-    for task in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
-      ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
-    done
-    sleep 0.5
-    for task in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks ls -q 2>/dev/null); do
-      ctr --address "$CONTAINERD_SOCK" -n "$ns" tasks rm -f "$task" >/dev/null 2>&1 || true
-    done
-    for c in $(ctr --address "$CONTAINERD_SOCK" -n "$ns" containers ls -q 2>/dev/null); do
-      ctr --address "$CONTAINERD_SOCK" -n "$ns" containers rm "$c" >/dev/null 2>&1 || true
-    done
-  done
-fi
+if [ -S "$CONTAINERD_SOCK" ] && [ -f "$PIDS/containerd" ]; then kill_containers "$CONTAINERD_SOCK"; fi
 stop containerd
 # Shims outlive containerd; ours are the ones bound to our socket.
 pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
@@ -38,9 +17,7 @@ for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry;
 wait
 
 # Mounts under the kubelet and containerd roots, deepest first.
-for root in "$KUBELET_ROOT" "$CONTAINERD_ROOT" /run/kubevirt-ts; do
-  { awk -v r="$root" '$5 ~ "^"r {print $5}' /proc/self/mountinfo | sort -r || true; } | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-done
+unmount_under "$KUBELET_ROOT" "$CONTAINERD_ROOT" /run/kubevirt-ts
 for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$netns" 2>/dev/null || true; done
 ip link delete "$CNI_BRIDGE" 2>/dev/null || true
 for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^veth' || true); do ip link delete "$veth" 2>/dev/null || true; done

@@ -25,6 +25,11 @@ KUBELET_ROOT=/var/lib/kubelet
 CNI_BIN_DIR=/usr/lib/cni
 CNI_CONF_DIR=/etc/cni/net.d
 CONTAINERD_CERTS_DIR=/etc/containerd/certs.d
+# The nodes beyond node01 (node.sh): nodeNN, each in its own network and mount namespaces,
+# its files under $NODES_DIR/nodeNN. Node NN's IP is 10.99.NN.2, on a veth pair whose host end
+# is 10.99.NN.1; its pods are 10.244.(NN-1).0/24.
+NODES_DIR="$STATE/nodes"
+NODE_LINKS_CIDR=10.99.0.0/16
 APT_PACKAGES=(curl gcc libc6-dev containerd runc crun containernetworking-plugins iptables conntrack docker-registry skopeo openssl iproute2 ebtables ethtool socat)
 
 # The address of the default-route interface: the node's InternalIP and the registry's.

@@ -1,52 +1,22 @@
 #!/usr/bin/env bash
-# npm run cluster:up: a single-node Kubernetes made of upstream components, idempotent.
-# Prints KUBECONFIG=<path> as its last line once the node is Ready.
+# npm run cluster:up [-- --nodes N]: a Kubernetes made of upstream components, idempotent.
+# One node (node01, the host) unless --nodes or KVTS_NODES asks for more: node02.. join
+# through node.sh. Prints KUBECONFIG=<path> as its last line once the nodes are Ready.
 source "$(dirname "$0")/env.sh"
+source "$CLUSTER_DIR/daemons.sh"
+source "$CLUSTER_DIR/node-config.sh"
 
 [ "$(id -u)" = 0 ] || { echo "cluster:up must run as root (it starts containerd and the kubelet)" >&2; exit 1; }
 started=$(date +%s)
-
-running() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
-
-# The node's daemons share one CPU cgroup, as a systemd node's system.slice. Left in the root
-# cgroup, each of their threads would weigh as much as all pods together (kubepods), and in a
-# burst of VMI starts the pods that drive it (virt-handler, the launchers) waited for the CPU
-# ~80% of the time they were ready to run.
-system_cpu_cgroup() {
-  local dir
-  if [ -f /sys/fs/cgroup/cpu/cgroup.procs ]; then dir=/sys/fs/cgroup/cpu/system.slice
-  elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/system.slice
-  else return 0
-  fi
-  mkdir -p "$dir" 2>/dev/null && echo "$dir" || true
-}
-SYSTEM_CGROUP=$(system_cpu_cgroup)
-
-# start NAME CMD...: runs a component in its own session, logging to $LOGS/NAME.log.
-# GOGC: the Go daemons here (and containerd's shims, which inherit it) collect garbage a
-# quarter as often as by default. Memory is plentiful on this node and CPU is not: in a
-# burst of VMIs, garbage collection took 11-15% of the CPU of kube-apiserver, containerd
-# and the shims.
-start() {
-  local name=$1; shift
-  if running "$name"; then return; fi
-  (
-    [ -z "$SYSTEM_CGROUP" ] || echo "$BASHPID" 2>/dev/null > "$SYSTEM_CGROUP/cgroup.procs" || true
-    GOGC=400 exec setsid "$@"
-  ) >>"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$PIDS/$name"
-  log "started $name (pid $!, log $LOGS/$name.log)"
-}
-
-# wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.
-wait_for() {
-  local what=$1 limit=$2; shift 2
-  local deadline=$(( $(date +%s) + limit ))
-  until "$@" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo "timed out after ${limit}s waiting for $what (logs: $LOGS)" >&2; return 1; fi
-    sleep 0.5
-  done
-}
+NODES=${KVTS_NODES:-1}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) NODES=${2-}; shift $(( $# > 1 ? 2 : 1 )) ;;
+    --nodes=*) NODES=${1#*=}; shift ;;
+    *) echo "unknown argument '$1' (expected --nodes N)" >&2; exit 2 ;;
+  esac
+done
+[[ "$NODES" =~ ^[1-9][0-9]?$ ]] || { echo "--nodes (or KVTS_NODES): expected a number of nodes from 1 to 99, got '$NODES'" >&2; exit 2; }
 
 ensure_debian_packages "${APT_PACKAGES[@]}"
 ensure_node_modules
@@ -141,50 +111,8 @@ server = "http://registry:$REGISTRY_PORT"
 [host."http://registry:$REGISTRY_PORT"]
   capabilities = ["pull", "resolve"]
 EOF
-cat > "$STATE/containerd.toml" <<EOF
-version = 2
-root = "$CONTAINERD_ROOT/root"
-state = "$CONTAINERD_ROOT/state"
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry:$REGISTRY_PORT/kubevirt-ts/pause:devel"
-  enable_unprivileged_ports = false
-  # Lowering oom_score_adj needs CAP_SYS_RESOURCE, which sandboxed hosts may withhold.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        # crun, not runc, behind containerd's runc shim: the shim runs the OCI runtime several
-        # times per container, and runc, a Go program, spent nearly a quarter of the node's
-        # CPU in a burst of 30 VMIs (measured with perf) starting and re-reading the host's
-        # mount table each time.
-        BinaryName = "/usr/bin/crun"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$CNI_BIN_DIR"
-    conf_dir = "$CNI_CONF_DIR"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$CONTAINERD_CERTS_DIR"
-EOF
-mkdir -p "$CNI_CONF_DIR"
-cat > "$CNI_CONF_DIR/10-kubevirt-ts.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "kubevirt-ts",
-  "plugins": [
-    {
-      "type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$NODE_POD_CIDR" }]], "routes": [{ "dst": "0.0.0.0/0" }] }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } },
-    { "type": "loopback" }
-  ]
-}
-EOF
+write_containerd_config "$STATE/containerd.toml" "$CONTAINERD_ROOT" "$CONTAINERD_SOCK" "$CNI_CONF_DIR"
+write_cni_config "$CNI_CONF_DIR" "$CNI_BRIDGE" "$NODE_POD_CIDR"
 # One masquerade rule for the whole pod range, instead of the bridge plugin's chain of
 # rules per pod: each of those is several iptables runs under one lock, which
 # serialises pod start-up when many pods start at once.
@@ -193,39 +121,7 @@ start containerd containerd --config "$STATE/containerd.toml"
 wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
 
 # --- kubelet ---------------------------------------------------------------
-cat > "$STATE/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization: {mode: Webhook}
-tlsCertFile: $PKI/kubelet.crt
-tlsPrivateKeyFile: $PKI/kubelet.key
-cgroupDriver: cgroupfs
-failCgroupV1: false
-failSwapOn: false
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-podCIDR: $NODE_POD_CIDR
-resolvConf: /etc/resolv.conf
-clusterDNS: [$CLUSTER_DNS_IP]
-clusterDomain: cluster.local
-serializeImagePulls: false
-maxPods: 110
-evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%}
-# etcd, kube-apiserver, the controllers, containerd and the kubelet run on this node outside
-# pods. Reserving CPU for them also lowers the weight of all pods together against them
-# (kubepods' cpu.shares follow the allocatable CPU), so a burst of pods starting cannot
-# starve the processes that start them.
-kubeReserved: {cpu: 500m}
-imageGCHighThresholdPercent: 99
-imageGCLowThresholdPercent: 98
-nodeStatusReportFrequency: 10s
-nodeStatusUpdateFrequency: 5s
-syncFrequency: 10s
-fileCheckFrequency: 5s
-EOF
+write_kubelet_config "$STATE/kubelet.yaml" kubelet "$CONTAINERD_SOCK" "$NODE_POD_CIDR"
 # 2 MiB hugepages for guests backed by them, reserved before the kubelet starts: it counts a
 # node's hugepages (its hugepages-2Mi capacity) only at start-up. cluster:down puts back what the
 # host had.
@@ -236,15 +132,7 @@ start kubelet kubelet --config "$STATE/kubelet.yaml" --kubeconfig "$STATE/kubele
   --root-dir "$KUBELET_ROOT" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --v 1
 
 # --- kube-proxy ------------------------------------------------------------
-cat > "$STATE/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clusterCIDR: $POD_CIDR
-hostnameOverride: $NODE_NAME
-clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
-conntrack: {maxPerCore: 0}
-EOF
+write_kube_proxy_config "$STATE/kube-proxy.yaml" "$NODE_NAME"
 start kube-proxy kube-proxy --config "$STATE/kube-proxy.yaml"
 
 wait_for "node $NODE_NAME to be Ready" 120 kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
@@ -261,5 +149,6 @@ node "$CLUSTER_DIR/metrics-server.ts" --pki "$PKI"
 # Prometheus in the monitoring namespace, scraping kubevirt-ts once it is installed.
 node "$REPO_ROOT/images/build.ts" prometheus
 node "$CLUSTER_DIR/prometheus.ts"
+for (( i = 2; i <= NODES; i++ )); do bash "$CLUSTER_DIR/node.sh" add "$(printf 'node%02d' "$i")"; done
 log "cluster up in $(( $(date +%s) - started ))s; logs in $LOGS"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"

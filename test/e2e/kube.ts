@@ -105,7 +105,7 @@ export function startImageServer(namespace: string, hostDir?: string): string {
   return `http://${kubectl(['get', 'service', 'image-server', '-n', namespace, '-o', 'jsonpath={.spec.clusterIP}'])}:8080`;
 }
 
-/** Waits until virt-handler's pod (a new one, after a test deleted the old) is ready. */
+/** Waits until virt-handler's pods (new ones, after a test deleted the old), one per node, are ready. */
 export function virtHandlerReady(seconds = 120): Promise<true> {
   const readiness = [
     'get',
@@ -117,7 +117,11 @@ export function virtHandlerReady(seconds = 120): Promise<true> {
     '-o',
     'jsonpath={.items[*].status.containerStatuses[0].ready}',
   ];
-  return eventually('a ready virt-handler', seconds, () => kubectl(readiness) === 'true');
+  return eventually('a ready virt-handler', seconds, () =>
+    kubectl(readiness)
+      .split(' ')
+      .every((ready) => ready === 'true'),
+  );
 }
 
 /**

@@ -4,15 +4,15 @@
 // commands, the lifecycle commands, and RBAC on console and start.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, deleteNamespace, eventually, getFromPod, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
+import { Session, VIRTCTL } from './session.ts';
 
 const NS = 'kvts-virtctl';
-const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
 const SERVERS = 'registry:5000/kubevirt-ts/e2e-servers:devel';
 const work = mkdtempSync(join(tmpdir(), 'kvts-virtctl-'));
 const key = join(work, 'id_ed25519');
@@ -36,30 +36,6 @@ const vmi = () => {
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 };
 const condition = (type: string) => vmi()?.status?.conditions?.find((c: { type: string }) => c.type === type)?.status;
-
-/** A long-running virtctl whose output is collected; `waitFor` resolves once the output matches. */
-class Session {
-  readonly child: ChildProcessWithoutNullStreams;
-  output = '';
-  readonly exited: Promise<number | null>;
-  constructor(command: string, args: string[]) {
-    this.child = spawn(command, args, { env: { ...process.env, KUBECONFIG } });
-    for (const stream of [this.child.stdout, this.child.stderr]) stream.on('data', (d: Buffer) => (this.output += d.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-  }
-  /** virtctl on a terminal: script(1) gives it a pty, as a user's shell would. */
-  static onPty(args: string[]) {
-    return new Session('script', ['-qfec', [VIRTCTL, '-n', NS, ...args].join(' '), '/dev/null']);
-  }
-  write(text: string) {
-    this.child.stdin.write(text);
-  }
-  async waitFor(pattern: RegExp, seconds: number) {
-    await eventually(`${pattern} in the output of ${this.child.spawnargs.join(' ')}; got: ${this.output.slice(-400)}`, seconds, () =>
-      pattern.test(this.output),
-    );
-  }
-}
 
 const userData = (publicKey: string) => `#!/bin/sh
 mkdir -p /root/.ssh && echo '${publicKey}' > /root/.ssh/authorized_keys
@@ -141,7 +117,7 @@ test('RBAC: kubevirt.io:view gets 403 on start and console, kubevirt.io:edit may
 
 test('console waits for the VMI (--timeout), shows the user-data output and the login prompt, logs in, and Ctrl+] leaves it', async () => {
   ok(['start', 'guest']);
-  const console = Session.onPty(['console', '--timeout', '3', 'guest']);
+  const console = Session.onPty(NS, ['console', '--timeout', '3', 'guest']);
   try {
     await console.waitFor(/Successfully connected to guest console/, 180);
     await console.waitFor(/user-data says hello/, 120);
@@ -160,11 +136,11 @@ test('console waits for the VMI (--timeout), shows the user-data output and the 
 });
 
 test('one console per VMI: a second connection ends the first', async () => {
-  const first = Session.onPty(['console', 'guest']);
+  const first = Session.onPty(NS, ['console', 'guest']);
   let second: Session | undefined;
   try {
     await first.waitFor(/Successfully connected/, 60);
-    second = Session.onPty(['console', 'guest']);
+    second = Session.onPty(NS, ['console', 'guest']);
     await second.waitFor(/Successfully connected/, 60);
     assert.notEqual(
       await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000))]),
