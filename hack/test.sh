@@ -41,6 +41,11 @@ bash hack/bench-smoke.sh
 # virtctl ssh and scp run the system's OpenSSH client; the web console's test drives Debian's Chromium.
 ensure_debian_packages openssh-client chromium
 node --test --test-reporter=spec --test-concurrency=1 'test/e2e/**/*.test.ts'
+# The tests that need a second node (they skip on one): node02 joins the same cluster.
+log "cluster tests on two nodes: node02 joins; pod networking, live migration across nodes, drain, self-fencing"
+bash hack/cluster/node.sh add node02
+kubectl rollout status ds/virt-handler -n kubevirt --timeout=300s
+node --test --test-reporter=spec --test-concurrency=1 test/e2e/two-nodes.test.ts test/e2e/two-node-migration.test.ts
 
 log "cluster tests: taking the cluster down"
 trap - EXIT
