@@ -710,13 +710,16 @@ function consoleObjects(p: InstallParams): Obj[] {
 export const NODE_RESTRICTION_POLICY = 'kubevirt-vmi-node-restriction-policy';
 
 /**
- * virt-handler may write only the VMIs on its own node: its token is bound to
- * its pod, so kube-apiserver knows the node it runs on. Checked by
- * kube-apiserver itself (CEL), without a webhook round trip on each of
- * virt-handler's status writes.
+ * virt-handler may write only the VMIs on its own node, or migrating to it
+ * (their migration state names it the target): its token is bound to its pod,
+ * so kube-apiserver knows the node it runs on. Checked by kube-apiserver
+ * itself (CEL), without a webhook round trip on each of virt-handler's status
+ * writes.
  */
 function nodeRestriction(p: InstallParams): Obj[] {
-  const onNode = (o: string) => `has(${o}.status) && has(${o}.status.nodeName) && ${o}.status.nodeName == variables.node`;
+  const onNode = (o: string) =>
+    `(has(${o}.status) && has(${o}.status.nodeName) && ${o}.status.nodeName == variables.node) || ` +
+    `(has(${o}.status) && has(${o}.status.migrationState) && has(${o}.status.migrationState.targetNode) && ${o}.status.migrationState.targetNode == variables.node)`;
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -749,7 +752,7 @@ function nodeRestriction(p: InstallParams): Obj[] {
         ],
         validations: [
           {
-            expression: `variables.node != '' && ${onNode('oldObject')} && ${onNode('object')}`,
+            expression: `variables.node != '' && (${onNode('oldObject')}) && (${onNode('object')})`,
             messageExpression:
               "'Node restriction, virt-handler' + (variables.node != '' ? ' on node ' + variables.node : '') + ' is only allowed to modify VMIs it owns'",
             reason: 'Forbidden',

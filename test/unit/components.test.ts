@@ -72,7 +72,7 @@ test("kube-apiserver skips the VMI webhooks for kubevirt-ts's own status writes;
   );
   assert.match(
     policy.spec.validations?.[0].expression ?? '',
-    /^variables\.node != '' && .*oldObject\.status\.nodeName == variables\.node && .*object\.status\.nodeName == variables\.node$/,
+    /^variables\.node != '' && \(.*oldObject\.status\.nodeName == variables\.node.*oldObject\.status\.migrationState\.targetNode == variables\.node.*\) && \(.*object\.status\.nodeName == variables\.node.*object\.status\.migrationState\.targetNode == variables\.node.*\)$/,
   );
   const binding = (objects as unknown as Policy[]).find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')!;
   assert.deepEqual([binding.spec.policyName, binding.spec.validationActions], [NODE_RESTRICTION_POLICY, ['Deny']]);
