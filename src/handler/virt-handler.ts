@@ -94,6 +94,8 @@ export class VirtHandler {
   readonly #streams = new Map<string, { close(): void }>();
   /** Until when this handler holds its node's lease: what the launchers may run their guests until. */
   #leaseValidUntil?: number;
+  /** Pods on their way out whose image mounts were released without a record of them. */
+  readonly #swept = new Set<string>();
   /** VMIs this handler took over as migration target, until its cache shows them on this node. */
   readonly #takenOver = new Map<string, VirtualMachineInstance>();
 
@@ -101,6 +103,8 @@ export class VirtHandler {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#vmiUpdates = new UpdateExpectations(this.#now);
+    deps.pods.on('update', (pod) => this.#sweep(pod));
+    deps.pods.on('delete', (pod) => this.#swept.delete(pod.metadata?.uid ?? ''));
     for (const verb of ['add', 'update', 'delete'] as const) {
       deps.vmis.on(verb, (vmi) => deps.queue.add(`${vmi.metadata.namespace}/${vmi.metadata.name}`));
       deps.migrationTargets.on(verb, (vmi) => deps.queue.add(`${vmi.metadata.namespace}/${vmi.metadata.name}`));
@@ -122,6 +126,25 @@ export class VirtHandler {
     const record = this.#records.get(key);
     if (!connection || !record) throw new Error(`VMI ${key} has no running launcher on node ${this.#deps.node}`);
     return { connection, podUid: record.podUid };
+  }
+
+  /**
+   * A launcher pod on this node that ends or is being deleted, and that no record tracks (a
+   * failed migration's target, any pod after a restart of this handler), still has the image
+   * mounts a handler made in it; they would keep the kubelet from removing its volumes.
+   */
+  #sweep(pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    if (!uid || pod.spec?.nodeName !== this.#deps.node || this.#swept.has(uid)) return;
+    if (!pod.metadata?.deletionTimestamp && !podIsFinal(pod)) return;
+    const tracked = [...this.#records.values(), ...this.#targets.values()].some((r) => r.podUid === uid);
+    if (tracked) return;
+    this.#swept.add(uid);
+    this.#deps.host
+      .releaseImages(uid)
+      .catch((error: Error) =>
+        this.#deps.log.warning('cannot release the image mounts of an ending pod', { pod: pod.metadata?.name, error: error.message }),
+      );
   }
 
   /** The node lease was renewed: every launcher hears of it. */
@@ -430,7 +453,7 @@ export class VirtHandler {
         // The source's launcher on this node, when the migration stayed on it, is done with.
         await this.#release(key);
         this.#takenOver.set(key, written);
-        await this.#releaseTarget(key);
+        await this.#releaseTarget(key, true);
         // Its launcher from now on: connected again as any launcher found running (no sync: the guest runs).
         this.#records.set(key, { ...newLauncherRecord(record.podUid), synced: true, network: record.network, emulated: record.emulated });
         this.#vmiUpdates.wrote(key, vmi.metadata.resourceVersion, written.metadata.resourceVersion);
@@ -440,11 +463,14 @@ export class VirtHandler {
     }
   }
 
-  async #releaseTarget(key: string): Promise<void> {
+  /** Forgets a target pod; its image mounts go too unless its launcher becomes the VMI's (a takeover). */
+  async #releaseTarget(key: string, keepImages = false): Promise<void> {
+    const record = this.#targets.get(key);
     this.#targets.delete(key);
     this.#targetConnections.get(key)?.close();
     this.#targetConnections.delete(key);
     this.#closeStream(`${key}#target`);
+    if (record && !keepImages) await this.#deps.host.releaseImages(record.podUid);
   }
 
   async #connect(key: string, record: LauncherRecord): Promise<void> {

@@ -289,3 +289,14 @@ test("wiring: each change of the domain's state is logged as upstream's virt-han
   assert.match(domainLines[0], /Domain is in state NoState reason Unknown/);
   assert.equal(domainLines.length, 2, 'logged once per change');
 });
+
+test('wiring: an ending launcher pod no record tracks (a failed migration target, any after a restart) has its image mounts released, once', () => {
+  const stray = { ...readyPod(), metadata: { ...readyPod().metadata, name: 'virt-launcher-vm1-target', uid: 'pod-stray' } };
+  const h = harness({ pods: [stray] });
+  h.pods.upsert({ ...stray, metadata: { ...stray.metadata, deletionTimestamp: new Date() } });
+  h.pods.upsert({ ...stray, metadata: { ...stray.metadata, deletionTimestamp: new Date() }, status: { phase: 'Succeeded' } });
+  assert.deepEqual(h.host.released, ['pod-stray']);
+  // Another node's pods are its handler's.
+  h.pods.upsert({ ...readyPod('node02'), metadata: { ...readyPod().metadata, uid: 'pod-away', deletionTimestamp: new Date() } });
+  assert.deepEqual(h.host.released, ['pod-stray']);
+});
