@@ -118,11 +118,9 @@ export function planMigration(input: MigrationInput): MigrationPlan {
   // A failed migration leaves no target behind, and the VMI no longer names this node as its target.
   if (next === 'Failed') {
     if (targetPod && !podIsFinal(targetPod) && !targetPod.metadata?.deletionTimestamp) plan.deletePods = [targetPod];
-    if (vmi?.metadata.labels?.[MIGRATION_TARGET_NODE_LABEL] && (state || !vmi.status?.migrationState || vmi.status.migrationState.failed)) {
-      delete vmiUpdate().metadata.labels![MIGRATION_TARGET_NODE_LABEL];
-    }
   }
-  if (next === 'Succeeded' && vmi?.metadata.labels?.[MIGRATION_TARGET_NODE_LABEL])
+  // Only while the VMI's migration state is this migration's: a later migration's label is that one's.
+  if (isFinalPhase(next) && state && vmi?.metadata.labels?.[MIGRATION_TARGET_NODE_LABEL])
     delete vmiUpdate().metadata.labels![MIGRATION_TARGET_NODE_LABEL];
   plan.vmi = nextVmi;
   plan.status = statusOf(migration, next, phase, state && nextVmi ? nextVmi.status!.migrationState : state, now);

@@ -15,7 +15,6 @@ import {
   setHeaderOptions,
   type KubernetesListObject,
   type KubernetesObject,
-  type V1MicroTime,
   type V1Pod,
   VersionApi,
 } from '@kubernetes/client-node';
@@ -34,6 +33,7 @@ import { cpuLabels } from './heartbeat.ts';
 import { NodeLauncherHost } from './launcher-host.ts';
 import { NodeReporter } from './node-reporter.ts';
 import { NodeLease } from './node-lease.ts';
+import { microTime } from '../lib/leader.ts';
 import { FENCING, nodeLeaseName } from '../contract/node.ts';
 import { emptyDirOf, viaDirectoryFd } from './paths.ts';
 import { commandRunner } from './runner.ts';
@@ -182,7 +182,7 @@ const leaseName = nodeLeaseName(NODE);
 const nodeLease = new NodeLease({
   node: NODE,
   renew: async (at) => {
-    const spec = { holderIdentity: NODE, leaseDurationSeconds: FENCING.leaseDurationMs / 1000, renewTime: at as V1MicroTime };
+    const spec = { holderIdentity: NODE, leaseDurationSeconds: FENCING.leaseDurationMs / 1000, renewTime: microTime(at) };
     await coordination
       .replaceNamespacedLease({
         name: leaseName,

@@ -13,7 +13,8 @@ export interface LeaderElectionOptions {
   retryPeriodSeconds?: number;
 }
 
-const micro = (d: Date) => d.toISOString().replace('Z', '000Z');
+/** A Lease's MicroTime as kube-apiserver takes it: exactly six fractional digits. */
+export const microTime = (d: Date) => d.toISOString().replace('Z', '000Z') as unknown as Date;
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
@@ -43,11 +44,11 @@ export class LeaderElector {
     } catch (error) {
       if ((error as { code?: number }).code !== 404) throw error;
     }
-    const spec = { holderIdentity: identity, leaseDurationSeconds: this.duration, renewTime: micro(now) as unknown as Date };
+    const spec = { holderIdentity: identity, leaseDurationSeconds: this.duration, renewTime: microTime(now) };
     if (!lease) {
       await this.api.createNamespacedLease({
         namespace,
-        body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: micro(now) as unknown as Date, leaseTransitions: 0 } },
+        body: { metadata: { name, namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } },
       });
       return true;
     }
@@ -65,7 +66,7 @@ export class LeaderElector {
         spec: {
           ...lease.spec,
           ...spec,
-          ...(takeover ? { acquireTime: micro(now) as unknown as Date, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
+          ...(takeover ? { acquireTime: microTime(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
         },
       },
     });

@@ -477,3 +477,14 @@ test('VMI controller: the target pod is not the VMI pod mid-migration; the sourc
     ['virt-launcher-vm1-aaaaa'],
   );
 });
+
+test('controller: a finished migration leaves alone the target label of the VMI next migration', () => {
+  const next = runningVmi((v) => {
+    v.metadata.labels = { ...v.metadata.labels, [MIGRATION_TARGET_NODE_LABEL]: 'node02' };
+    v.status!.migrationState = { migrationUid: 'mig-2', sourceNode: 'node01', targetNode: 'node02', targetPod: 'virt-launcher-vm1-ccccc' };
+  });
+  for (const phase of ['Succeeded', 'Failed']) {
+    const plan = planMigration(input({ migration: migrationObject(phase), vmi: next }));
+    assert.equal(plan.vmi, undefined, `a ${phase} migration wrote the VMI`);
+  }
+});
