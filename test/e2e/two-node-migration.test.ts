@@ -159,6 +159,7 @@ test('kubectl drain moves LiveMigrate VMs off the node within the per-node limit
     ).filter((m) => ['Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running'].includes(m.status?.phase ?? '')).length;
     mostAtOnce = Math.max(mostAtOnce, active);
   }, 500);
+  const uids = Object.fromEntries(['lm-a', 'lm-b'].map((name) => [name, get('vmi', name).metadata.uid]));
   try {
     const drain = spawnSync(
       'kubectl',
@@ -166,18 +167,20 @@ test('kubectl drain moves LiveMigrate VMs off the node within the per-node limit
       { encoding: 'utf8', env: { ...process.env, KUBECONFIG }, timeout: 420_000 },
     );
     assert.equal(drain.status, 0, drain.stderr);
+    for (const name of ['lm-a', 'lm-b']) {
+      const v = get('vmi', name);
+      const seen = JSON.stringify({ phase: v.status.phase, node: v.status.nodeName, migrationState: v.status.migrationState });
+      assert.equal(v.metadata.uid, uids[name], `${name} was not moved but replaced: ${seen}`);
+      assert.notEqual(v.status.nodeName, node, `${name} still on ${node}: ${seen}`);
+      assert.equal(v.status.phase, 'Running', seen);
+    }
+    assert.ok(mostAtOnce <= 2, `${mostAtOnce} migrations ran at once (limit 2 per node)`);
+    // The None VM's guest went with its pod; its VM starts it again, elsewhere.
+    await eventually('the None VMI replaced', 180, () => get('vmi', 'stays')?.metadata.uid !== staysUid);
   } finally {
     clearInterval(watch);
+    kubectl(['uncordon', node]);
   }
-  for (const name of ['lm-a', 'lm-b']) {
-    const v = get('vmi', name);
-    assert.notEqual(v.status.nodeName, node, `${name} still on ${node}`);
-    assert.equal(v.status.phase, 'Running');
-  }
-  assert.ok(mostAtOnce <= 2, `${mostAtOnce} migrations ran at once (limit 2 per node)`);
-  // The None VM's guest went with its pod; its VM starts it again, elsewhere.
-  await eventually('the None VMI replaced', 180, () => get('vmi', 'stays')?.metadata.uid !== staysUid);
-  kubectl(['uncordon', node]);
 });
 
 test('a node cut off stops its guests itself; its VMIs fail and an Always VM runs on the other node, never twice', { skip }, async () => {
