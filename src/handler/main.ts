@@ -181,14 +181,11 @@ const coordination = kc.makeApiClient(CoordinationV1Api);
 const leaseName = nodeLeaseName(NODE);
 const nodeLease = new NodeLease({
   node: NODE,
+  // A merge patch: an update would need the lease's resourceVersion, and the lease is this handler's alone.
   renew: async (at) => {
     const spec = { holderIdentity: NODE, leaseDurationSeconds: FENCING.leaseDurationMs / 1000, renewTime: microTime(at) };
     await coordination
-      .replaceNamespacedLease({
-        name: leaseName,
-        namespace: NAMESPACE,
-        body: { metadata: { name: leaseName, namespace: NAMESPACE }, spec },
-      })
+      .patchNamespacedLease({ name: leaseName, namespace: NAMESPACE, body: { spec } }, mergePatch)
       .catch(async (error: { code?: number }) => {
         if (error.code !== 404) throw error;
         await coordination.createNamespacedLease({ namespace: NAMESPACE, body: { metadata: { name: leaseName }, spec } });

@@ -623,7 +623,7 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
   );
   return [
     // Its node's lease (self-fencing), in the install namespace only.
-    ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]),
+    ...namespacedRole(sa, p, [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'patch'] }]),
     ...serviceAccountWithRole(sa, p, [
       { apiGroups: [''], resources: ['nodes', 'nodes/status'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
