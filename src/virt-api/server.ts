@@ -378,8 +378,8 @@ export class VirtApiServer {
   async #reviewMigrationVmi(body: AdmissionReview, allowed: AdmissionReview): Promise<AdmissionReview> {
     const migration = body.request?.object as VirtualMachineInstanceMigration;
     const name = migration.spec?.vmiName ?? '';
-    const vmi = await this.#getVmi(body.request?.namespace ?? '', name);
-    const refusal = migrationRefusal(name, vmi);
+    const namespace = body.request?.namespace ?? '';
+    const refusal = migrationRefusal(namespace, name, await this.#getVmi(namespace, name));
     if (!refusal) return allowed;
     return {
       ...allowed,

@@ -39,8 +39,9 @@ function lost(original: unknown, stored: unknown, at = ''): string[] {
 }
 
 test('every upstream example is admitted as upstream admits it, and stored without losing a field', async () => {
-  // Instance types and preferences first, so that VMs referring to them are checked against them.
-  const first = (n: string) => (/^(csmall|cluster-csmall|virtio)\.yaml$/.test(n) ? 0 : 1);
+  // Instance types and preferences first, so that VMs referring to them are checked against them;
+  // the migration last, after the VMI it names (upstream refuses a migration of a VMI that does not exist).
+  const first = (n: string) => (/^(csmall|cluster-csmall|virtio)\.yaml$/.test(n) ? 0 : n === 'migration-job.yaml' ? 2 : 1);
   const names = exampleNames().sort((a, b) => first(a) - first(b) || a.localeCompare(b));
   const created: string[][] = [];
   for (const name of names) {

@@ -381,24 +381,28 @@ test('source launcher: a migration with no progress is cancelled, a long one swi
   assert.deepEqual(nextMigrationStep(watch, { ...options, allowPostCopy: true }, start + 11_000), { kind: 'postCopy' });
 });
 
-test('admission: a migration needs its VMI there, running, migratable and not migrating already', () => {
-  assert.equal(migrationRefusal('vm1', undefined), 'the VMI "vm1" does not exist');
+test('admission: a migration needs its VMI there, not ended, not saying it cannot move, and not migrating already', () => {
+  assert.equal(migrationRefusal('ns', 'vm1', undefined), 'the VMI "ns/vm1" does not exist');
   assert.equal(
     migrationRefusal(
+      'ns',
       'vm1',
       runningVmi((v) => (v.status!.phase = 'Succeeded')),
     ),
     'Cannot migrate VMI in finalized state.',
   );
+  // Not running yet: admitted, as upstream's webhook admits it (the migration fails later).
   assert.equal(
     migrationRefusal(
+      'ns',
       'vm1',
-      runningVmi((v) => (v.status!.phase = 'Scheduled')),
+      runningVmi((v) => ((v.status!.phase = 'Scheduling'), (v.status!.conditions = []))),
     ),
-    'Cannot migrate VMI which is not running.',
+    undefined,
   );
   assert.equal(
     migrationRefusal(
+      'ns',
       'vm1',
       runningVmi((v) => (v.status!.migrationState = { migrationUid: 'm0' })),
     ),
@@ -406,6 +410,7 @@ test('admission: a migration needs its VMI there, running, migratable and not mi
   );
   assert.equal(
     migrationRefusal(
+      'ns',
       'vm1',
       runningVmi((v) => (v.status!.migrationState = { migrationUid: 'm0', completed: true })),
     ),
@@ -413,6 +418,7 @@ test('admission: a migration needs its VMI there, running, migratable and not mi
   );
   assert.match(
     migrationRefusal(
+      'ns',
       'vm1',
       runningVmi((v) => (v.status!.conditions = [{ type: 'LiveMigratable', status: 'False', reason: 'X', message: 'y' }])),
     )!,
