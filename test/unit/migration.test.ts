@@ -396,7 +396,10 @@ test('admission: a migration needs its VMI there, not ended, not saying it canno
     migrationRefusal(
       'ns',
       'vm1',
-      runningVmi((v) => ((v.status!.phase = 'Scheduling'), (v.status!.conditions = []))),
+      runningVmi((v) => {
+        v.status!.phase = 'Scheduling';
+        v.status!.conditions = [];
+      }),
     ),
     undefined,
   );
