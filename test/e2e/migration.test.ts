@@ -77,7 +77,8 @@ before(() => {
   deleteNamespace(NS, true);
   kubectl(['create', 'namespace', NS]);
 });
-after(() => deleteNamespace(NS));
+// Waited for: a VM still being deleted holds its CRD, which the operator test removes next.
+after(() => deleteNamespace(NS, true));
 
 test('virtctl migrate moves the guest to a new launcher pod: the counter goes on, the disk arrives, the status says so', async () => {
   kubectl(['apply', '-f', '-'], JSON.stringify(vm('mover')));

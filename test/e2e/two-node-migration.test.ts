@@ -110,7 +110,7 @@ before(() => {
 });
 after(() => {
   if (skip) return;
-  deleteNamespace(NS);
+  deleteNamespace(NS, true);
   for (const node of nodeNames) kubectlResult(['uncordon', node]);
 });
 
