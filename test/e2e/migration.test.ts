@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_GUEST_IMAGE } from '../../bench/cluster.ts';
 import { deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
-import { COUNTING_GUEST_USER_DATA, consoleCounts } from '../helpers/counting-guest.ts';
+import { consoleCounts, countingGuestVm } from '../helpers/counting-guest.ts';
 
 const NS = 'kvts-migration';
 const VIRTCTL = join(import.meta.dirname, '..', '..', 'bin', 'virtctl');
@@ -27,35 +27,7 @@ const podsOf = (uid: string): Pod[] =>
   JSON.parse(kubectl(['get', 'pods', '-n', NS, '-l', `kubevirt.io/created-by=${uid}`, '-o', 'json'])).items;
 const consoleOf = (pod: string) => kubectlResult(['logs', '-n', NS, pod, '-c', 'guest-console-log']).stdout;
 
-function vm(name: string) {
-  return {
-    apiVersion: 'kubevirt.io/v1',
-    kind: 'VirtualMachine',
-    metadata: { name, namespace: NS },
-    spec: {
-      runStrategy: 'Always',
-      template: {
-        spec: {
-          domain: {
-            devices: {
-              disks: [
-                { name: 'containerdisk', disk: { bus: 'virtio' } },
-                { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
-              ],
-              interfaces: [{ name: 'default', masquerade: {} }],
-            },
-            memory: { guest: '128Mi' },
-          },
-          networks: [{ name: 'default', pod: {} }],
-          volumes: [
-            { name: 'containerdisk', containerDisk: { image: TEST_GUEST_IMAGE } },
-            { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTING_GUEST_USER_DATA } },
-          ],
-        },
-      },
-    },
-  };
-}
+const vm = (name: string) => countingGuestVm(name, NS, TEST_GUEST_IMAGE);
 
 async function runningWithCount(name: string, atLeast: number) {
   const vmi = await eventually(`${name} running`, 180, () => {

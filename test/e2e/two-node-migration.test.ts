@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TEST_GUEST_IMAGE } from '../../bench/cluster.ts';
-import { COUNTING_GUEST_USER_DATA, consoleCounts } from '../helpers/counting-guest.ts';
+import { consoleCounts, countingGuestVm } from '../helpers/counting-guest.ts';
 import { deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
 
 const NS = 'kvts-two-node-migration';
@@ -45,37 +45,11 @@ function qemusOf(vmi: string): { pid: number; node: string }[] {
 }
 
 function vm(name: string, evictionStrategy: string, node?: string) {
-  return {
-    apiVersion: 'kubevirt.io/v1',
-    kind: 'VirtualMachine',
-    metadata: { name, namespace: NS },
-    spec: {
-      runStrategy: 'Always',
-      template: {
-        spec: {
-          evictionStrategy,
-          ...(node ? { affinity: preferNode(node) } : {}),
-          terminationGracePeriodSeconds: 0,
-          domain: {
-            devices: {
-              disks: [
-                { name: 'containerdisk', disk: { bus: 'virtio' } },
-                { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
-              ],
-              interfaces: [{ name: 'default', masquerade: {} }],
-            },
-            memory: { guest: '128Mi' },
-            resources: { requests: { cpu: '25m' } },
-          },
-          networks: [{ name: 'default', pod: {} }],
-          volumes: [
-            { name: 'containerdisk', containerDisk: { image: TEST_GUEST_IMAGE } },
-            { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTING_GUEST_USER_DATA } },
-          ],
-        },
-      },
-    },
-  };
+  const made = countingGuestVm(name, NS, TEST_GUEST_IMAGE);
+  const spec = made.spec.template.spec;
+  Object.assign(spec, { evictionStrategy, terminationGracePeriodSeconds: 0, ...(node ? { affinity: preferNode(node) } : {}) });
+  spec.domain.resources = { requests: { cpu: '25m' } };
+  return made;
 }
 /** Placed on `node` first, yet free to move off it. */
 const preferNode = (node: string) => ({

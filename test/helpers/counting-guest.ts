@@ -10,3 +10,34 @@ export const COUNTING_GUEST_USER_DATA = [
 
 /** The counts a console log shows, each with the line read back from the disk. */
 export const consoleCounts = (log: string) => [...log.matchAll(/count (\d+) (\S+)/g)].map((m) => ({ n: Number(m[1]), marker: m[2] }));
+
+/** An Always VM of the counting guest (the test guest's containerDisk), masqueraded on the pod network. */
+export function countingGuestVm(name: string, namespace: string, image: string) {
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: { name, namespace },
+    spec: {
+      runStrategy: 'Always',
+      template: {
+        spec: {
+          domain: {
+            devices: {
+              disks: [
+                { name: 'containerdisk', disk: { bus: 'virtio' } },
+                { name: 'cloudinitdisk', disk: { bus: 'virtio' } },
+              ],
+              interfaces: [{ name: 'default', masquerade: {} }],
+            },
+            memory: { guest: '128Mi' },
+          } as Record<string, unknown> & { devices: { disks: object[] } },
+          networks: [{ name: 'default', pod: {} }],
+          volumes: [
+            { name: 'containerdisk', containerDisk: { image } },
+            { name: 'cloudinitdisk', cloudInitNoCloud: { userData: COUNTING_GUEST_USER_DATA } },
+          ] as object[],
+        } as Record<string, unknown> & { domain: Record<string, unknown> & { devices: { disks: object[] } }; volumes: object[] },
+      },
+    },
+  };
+}
