@@ -64,11 +64,11 @@ try {
   await core.deleteCollectionNamespacedPod({ namespace: 'kubevirt', labelSelector: 'kubevirt.io=virt-handler' });
   let vmisGoneS = Number.NaN;
   let podsGoneS = Number.NaN;
-  while (Number.isNaN(podsGoneS)) {
+  while (Number.isNaN(podsGoneS) || Number.isNaN(vmisGoneS)) {
     const elapsed = (performance.now() - started) / 1000;
     if (elapsed > 300) break;
     if (Number.isNaN(vmisGoneS) && present.size === 0) vmisGoneS = elapsed;
-    if ((await core.listNamespacedPod({ namespace: NS })).items.length === 0) podsGoneS = elapsed;
+    if (Number.isNaN(podsGoneS) && (await core.listNamespacedPod({ namespace: NS })).items.length === 0) podsGoneS = elapsed;
     await sleep(100);
   }
   const endings = new Map<string, number>();
