@@ -41,7 +41,7 @@ function seriesQueries(sel: string): Record<SeriesKey, string> {
   const rate = (metric: string) => `sum by (name) (rate(${metric}${sel}[${RATE_WINDOW}]))`;
   return {
     cpu: rate(COUNTERS.cpu),
-    memory: `sum by (name) (${MEMORY.available}${sel} - ${MEMORY.usable}${sel}) or sum by (name) (${MEMORY.resident}${sel})`,
+    memory: `(sum by (name) (${MEMORY.available}${sel} - ${MEMORY.usable}${sel}) > 0) or sum by (name) (${MEMORY.resident}${sel})`,
     networkReceive: rate(COUNTERS.networkReceive),
     networkTransmit: rate(COUNTERS.networkTransmit),
     diskRead: rate(COUNTERS.diskRead),
@@ -124,8 +124,9 @@ function rateBetween(before: Stamped | undefined, after: Stamped, key: keyof typ
   return (to - from) / (after.at - before.at);
 }
 
+// A guest that has just loaded its balloon driver can report its whole memory as available: no use is not a reading.
 const memoryOf = (r: Reading) =>
-  r.available !== undefined && r.usable !== undefined && r.available > 0 ? r.available - r.usable : r.resident;
+  r.available !== undefined && r.usable !== undefined && r.usable < r.available ? r.available - r.usable : r.resident;
 
 /**
  * The last hour (or `keepSeconds`) of readings per VMI, as the console samples them when there is no Prometheus.

@@ -136,7 +136,10 @@ async function loggedIn(user: 'editor' | 'viewer', hash: string, screenshot?: st
   await page.type('#token', tokens[user]);
   if (screenshot) await shot(page, screenshot);
   await page.click('#login-submit');
-  await waitForText(page, '#user', new RegExp(`system:serviceaccount:${NS}:${user}`), 30);
+  await waitForText(page, '#user', new RegExp(`system:serviceaccount:${NS}:${user}`), 30).catch(async (error) => {
+    await shot(page, `${user}-login-failed`);
+    throw new Error(`${(error as Error).message}; the page says: ${await text(page, '#error')}`);
+  });
   return page;
 }
 

@@ -199,16 +199,19 @@ test("virt-handler serves a running VMI's figures with its node, namespace, name
   });
   const handler = handlerPodOn(node);
   const REQUIRED = [...HANDLER_FAMILIES, ...FILESYSTEM_FAMILIES, ...LOAD_FAMILIES].map(([n]) => n).concat(BALLOON_FAMILIES);
-  // The balloon's guest statistics and the agent's filesystems and load arrive some seconds after boot: wait for those too.
+  const bootFilesystem = (all: ReturnType<typeof parse>) =>
+    ofVmi(all, 'kubevirt_vmi_filesystem_capacity_bytes').find((s) => s.labels.mount_point === '/mnt/boot');
+  // The balloon's guest statistics and the agent's filesystems and load arrive some seconds after boot, and
+  // the user-data script mounts /mnt/boot after the agent's first answer: wait for all of those.
   const series = await eventually('the VMI in virt-handler metrics', 120, () => {
     const text = scrape(handler);
     if (!text) return undefined;
     const all = parse(text);
-    const complete = REQUIRED.every((n) => ofVmi(all, n).length > 0);
+    const complete = REQUIRED.every((n) => ofVmi(all, n).length > 0) && bootFilesystem(all) !== undefined;
     return complete ? all : undefined;
   }).catch(async (error) => {
     const all = parse(scrape(handler) ?? '');
-    const missing = REQUIRED.filter((n) => ofVmi(all, n).length === 0);
+    const missing = REQUIRED.filter((n) => ofVmi(all, n).length === 0).concat(bootFilesystem(all) ? [] : ['the /mnt/boot filesystem']);
     throw new Error(`${(error as Error).message}; missing: ${missing.join(', ')}`);
   });
   for (const [name, extra] of [...HANDLER_FAMILIES, ...LOAD_FAMILIES]) {
@@ -230,7 +233,7 @@ test("virt-handler serves a running VMI's figures with its node, namespace, name
   for (const [name, extra] of FILESYSTEM_FAMILIES)
     for (const sample of ofVmi(series, name))
       for (const label of extra) assert.ok(sample.labels[label] !== undefined, `${name} lacks ${label}`);
-  const boot = ofVmi(series, 'kubevirt_vmi_filesystem_capacity_bytes').find((s) => s.labels.mount_point === '/mnt/boot');
+  const boot = bootFilesystem(series);
   assert.ok(boot && boot.value > 0 && boot.labels.file_system_type === 'vfat', 'the disk filesystem the guest mounted, sized');
   for (const [name] of LOAD_FAMILIES) {
     const [load, ...more] = ofVmi(series, name);

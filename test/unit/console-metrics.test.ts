@@ -15,7 +15,7 @@ test("a VMI's queries select its namespace and name only; the namespace's select
   assert.equal(queries.cpu, 'sum by (name) (rate(kubevirt_vmi_cpu_usage_seconds_total{namespace="team-a",name="vm-1"}[1m]))');
   assert.equal(
     queries.memory,
-    'sum by (name) (kubevirt_vmi_memory_available_bytes{namespace="team-a",name="vm-1"} - kubevirt_vmi_memory_usable_bytes{namespace="team-a",name="vm-1"}) or sum by (name) (kubevirt_vmi_memory_resident_bytes{namespace="team-a",name="vm-1"})',
+    '(sum by (name) (kubevirt_vmi_memory_available_bytes{namespace="team-a",name="vm-1"} - kubevirt_vmi_memory_usable_bytes{namespace="team-a",name="vm-1"}) > 0) or sum by (name) (kubevirt_vmi_memory_resident_bytes{namespace="team-a",name="vm-1"})',
   );
   assert.match(
     queries.networkReceive,
@@ -25,7 +25,7 @@ test("a VMI's queries select its namespace and name only; the namespace's select
   for (const query of Object.values(queries)) assert.doesNotMatch(query, /namespace="(?!team-a")/);
   const usage = usageQueries('team-a');
   assert.equal(usage.cpu, 'sum by (name) (rate(kubevirt_vmi_cpu_usage_seconds_total{namespace="team-a"}[1m]))');
-  assert.match(usage.memory, /^sum by \(name\) \(kubevirt_vmi_memory_available_bytes\{namespace="team-a"\}/);
+  assert.match(usage.memory, /^\(sum by \(name\) \(kubevirt_vmi_memory_available_bytes\{namespace="team-a"\}/);
 });
 
 test('a namespace or name that is not a DNS name never reaches a query', () => {
@@ -134,6 +134,18 @@ test('the history: counters become rates between readings, memory the guest use 
   // Only the window asked for.
   assert.equal(history.series('team-a', 'vm-1', 1, 1045).series.memory.length, 4);
   assert.equal(history.series('team-a', 'vm-1', 1, 1100).series.memory.length, 1);
+  // A guest reporting all of its memory available (its balloon driver just loaded): QEMU's resident size, not 0.
+  history.record(
+    1060,
+    readingsOf(
+      exposition(
+        3,
+        600,
+        'kubevirt_vmi_memory_available_bytes{namespace="team-a",name="vm-1"} 2000\nkubevirt_vmi_memory_usable_bytes{namespace="team-a",name="vm-1"} 2000',
+      ),
+    ),
+  );
+  assert.deepEqual(history.series('team-a', 'vm-1', 60, 1060).series.memory.at(-1), [1060, 104857600]);
 });
 
 test('the history keeps an hour: older readings go, and a VMI with none left is forgotten', () => {

@@ -42,6 +42,15 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+/** The user kube-apiserver takes the token for (a SelfSubjectReview): the token is refused with an ApiError. */
+export async function whoAmI(): Promise<string> {
+  const review = await api<{ status?: { userInfo?: { username?: string } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'SelfSubjectReview',
+  });
+  return review.status?.userInfo?.username ?? '';
+}
+
 /** A console or VNC WebSocket to the console server, the token offered as kube-apiserver's bearer subprotocol. */
 export function streamSocket(path: string): WebSocket {
   const socket = new WebSocket(`wss://${location.host}${path}`, [PLAIN_STREAM_PROTOCOL, bearerProtocol(token())]);

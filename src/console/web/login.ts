@@ -1,20 +1,16 @@
 // The login page: a bearer token (a service account's, or one an OIDC login
 // gave), checked with a SelfSubjectReview and kept in this tab's sessionStorage.
-import { api, setToken } from './api.ts';
+import { setToken, whoAmI } from './api.ts';
 import { h, showError } from './dom.ts';
 
-/** `loggedIn` runs once the token is accepted: the page then shows what was asked for. */
-export function loginPage(root: HTMLElement, loggedIn: () => void): () => void {
+/** `loggedIn` runs once the token is accepted, with the user kube-apiserver took it for: the page then shows what was asked for. */
+export function loginPage(root: HTMLElement, loggedIn: (username: string) => void): () => void {
   const input = h('textarea', { id: 'token', rows: '4', cols: '80', placeholder: 'paste your bearer token', autocomplete: 'off' });
   const submit = async (event: Event) => {
     event.preventDefault();
     setToken(input.value.trim());
     try {
-      await api('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'SelfSubjectReview',
-      });
-      loggedIn();
+      loggedIn(await whoAmI());
     } catch (error) {
       setToken('');
       showError(`login failed: ${(error as Error).message}`);

@@ -3,7 +3,7 @@
 // streams) when another is shown.
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
-import { api, logout, namespace, token } from './api.ts';
+import { logout, namespace, token, whoAmI } from './api.ts';
 import { createPage } from './create.ts';
 import { showError } from './dom.ts';
 import { loginPage } from './login.ts';
@@ -25,19 +25,7 @@ const ROUTES: [RegExp, (root: HTMLElement, ...params: string[]) => () => void][]
 ];
 
 async function showUser() {
-  try {
-    const review = await api<{ status?: { userInfo?: { username?: string } } }>(
-      'POST',
-      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-      {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'SelfSubjectReview',
-      },
-    );
-    user.textContent = review.status?.userInfo?.username ?? '';
-  } catch {
-    user.textContent = '';
-  }
+  user.textContent = await whoAmI().catch(() => '');
 }
 
 function route() {
@@ -47,9 +35,9 @@ function route() {
   const hash = location.hash;
   if (!token()) {
     user.textContent = '';
-    stop = loginPage(root, () => {
+    stop = loginPage(root, (username) => {
       route();
-      void showUser();
+      user.textContent = username;
     });
     return;
   }
