@@ -209,7 +209,9 @@ test("every component's container has a memory request and limit, and node's hea
     const oldSpace = Number(c.command.find((a) => a.startsWith('--max-old-space-size='))?.split('=')[1]);
     assert.equal(c.command[0], 'node', w.metadata.name);
     assert.ok(mebibytes(c.resources.requests.memory) >= 64 && limit >= 160, w.metadata.name);
-    assert.ok(oldSpace >= 96 && oldSpace <= limit / 2, `${w.metadata.name}: old space ${oldSpace} MiB within a ${limit} MiB limit`);
+    // virt-operator's live heap is a third of the others' (it caches three kinds): it gets half their old space.
+    const least = w.metadata.name === 'virt-operator' ? 48 : 96;
+    assert.ok(oldSpace >= least && oldSpace <= limit / 2, `${w.metadata.name}: old space ${oldSpace} MiB within a ${limit} MiB limit`);
     assert.ok(c.command.includes('--max-semi-space-size=2'), w.metadata.name);
   }
 });
