@@ -247,6 +247,9 @@ try {
 } finally {
   for (const watch of watches) watch.abort();
   console.error('cleaning up: the VMIs, the fake nodes, KWOK');
-  await deleteNamespace(core, NS);
-  removeFakeNodes();
+  try {
+    await deleteNamespace(core, NS);
+  } finally {
+    removeFakeNodes();
+  }
 }
