@@ -38,11 +38,22 @@ export function testGuestVmi(
   };
 }
 
-/** Creates the VMIs ten requests at a time, as a user's automation would; resolves with when each request was sent (ms). */
-export async function createVmis(custom: CustomObjectsApi, namespace: string, vmis: object[]): Promise<number[]> {
+/**
+ * Creates the VMIs `batch` requests at a time (ten by default), as a user's automation would, each
+ * batch `everyMs` after the previous one began (or once it is done, if later); resolves with when
+ * each request was sent (ms).
+ */
+export async function createVmis(
+  custom: CustomObjectsApi,
+  namespace: string,
+  vmis: object[],
+  { batch: size = 10, everyMs = 0 } = {},
+): Promise<number[]> {
   const sent: number[] = [];
-  for (let i = 0; i < vmis.length; i += 10) {
-    const batch = vmis.slice(i, i + 10);
+  for (let i = 0; i < vmis.length; i += size) {
+    const due = (sent.at(-1) ?? 0) + everyMs;
+    if (i && Date.now() < due) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+    const batch = vmis.slice(i, i + size);
     sent.push(...batch.map(() => Date.now()));
     await Promise.all(
       batch.map((body) =>

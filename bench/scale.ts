@@ -1,7 +1,8 @@
 // Control-plane scale on simulated nodes, on the local cluster with kubevirt-ts installed (npm
 // start): M fake nodes run by KWOK (hack/cluster/kwok.ts), then N VMIs created ten requests at a
 // time, as a user's automation would, with a toleration and a node selector that send their
-// launcher pods there. No virt-handler runs on a fake node, so this measures what upstream's KWOK
+// launcher pods there (`--batch 1 --every 100` creates them at upstream's KWOK job's pace: one
+// every 100 ms). No virt-handler runs on a fake node, so this measures what upstream's KWOK
 // job measures up to where a real node would take over. It reports:
 //   1. per VMI, from its create request, p50/p95/p99 of each stage as the watches first see it:
 //      launcher pod created (virt-controller), pod Running on its fake node (kube-scheduler, then
@@ -13,7 +14,7 @@
 //      summary API (polled every 5 s; the kubelet refreshes it every ~10 s).
 // Each figure is printed beside its target and upstream's figure. Everything it made goes at the
 // end: the namespace with its VMIs, the fake nodes and KWOK.
-//   KUBECONFIG=... node bench/scale.ts [--vmis 1000] [--nodes 20]
+//   KUBECONFIG=... node bench/scale.ts [--vmis 1000] [--nodes 20] [--batch 10] [--every MS]
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { addFakeNodes, FAKE_NODE_SELECTOR, FAKE_NODE_TOLERATION, removeFakeNodes } from '../hack/cluster/kwok.ts';
@@ -34,12 +35,16 @@ const { values } = parseArgs({
   options: {
     vmis: { type: 'string', default: '1000' },
     nodes: { type: 'string', default: '20' },
+    batch: { type: 'string', default: '10' },
+    every: { type: 'string', default: '0' },
     audit: { type: 'string', default: AUDIT_LOG },
     namespace: { type: 'string', default: 'kubevirt' },
   },
 });
-for (const flag of ['vmis', 'nodes'] as const)
+for (const flag of ['vmis', 'nodes', 'batch'] as const)
   if (!/^[1-9]\d*$/.test(values[flag])) throw new Error(`--${flag}: must be a positive integer, got ${values[flag]}`);
+if (!/^\d+$/.test(values.every)) throw new Error(`--every: must be a whole number of milliseconds, got ${values.every}`);
+const PACE = { batch: Number(values.batch), everyMs: Number(values.every) };
 const VMIS = Number(values.vmis);
 const NODES = Number(values.nodes);
 /** Each fake node's pod limit (hack/cluster/kwok.ts). */
@@ -161,6 +166,7 @@ try {
     custom,
     NS,
     names.map((name) => testGuestVmi(name, NS, { nodeSelector: FAKE_NODE_SELECTOR, tolerations: [FAKE_NODE_TOLERATION] })),
+    PACE,
   );
   const createdAt = new Map(names.map((name, i) => [name, sent[i]]));
   const createSeconds = (Date.now() - started) / 1000;
@@ -204,7 +210,7 @@ try {
       {
         vmis: VMIS,
         fakeNodes: NODES,
-        createdIn: `${createSeconds.toFixed(1)} s (ten requests at a time)`,
+        createdIn: `${createSeconds.toFixed(1)} s (${PACE.batch} requests at a time${PACE.everyMs ? `, a batch every ${PACE.everyMs} ms at most` : ''})`,
         allScheduledAfter: `${allScheduledSeconds.toFixed(1)} s`,
         failed: failed.size,
         fromCreateRequest: {
