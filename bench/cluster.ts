@@ -1,6 +1,8 @@
 // What the cluster benchmarks share: the VMI they start (the test guest, small enough that a
-// 2-core node runs 30), a scratch namespace removed to the end, containers' working sets, and how
-// they report a distribution.
+// 2-core node runs 30), a scratch namespace removed to the end, containers' working sets and CPU
+// time, the kube-apiserver audit log's events, and how they report a distribution.
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { PooledKubeConfig } from '../src/lib/kube.ts';
 import { rawRequest } from '../src/lib/raw-request.ts';
@@ -15,7 +17,7 @@ export const TEST_GUEST_IMAGE = 'registry:5000/kubevirt-ts/test-guest-container-
 export function testGuestVmi(
   name: string,
   namespace: string,
-  extra: { labels?: Record<string, string>; nodeSelector?: Record<string, string> } = {},
+  extra: { labels?: Record<string, string>; nodeSelector?: Record<string, string>; tolerations?: object[] } = {},
 ) {
   return {
     apiVersion: 'kubevirt.io/v1',
@@ -24,6 +26,7 @@ export function testGuestVmi(
     spec: {
       terminationGracePeriodSeconds: 0,
       ...(extra.nodeSelector ? { nodeSelector: extra.nodeSelector } : {}),
+      ...(extra.tolerations ? { tolerations: extra.tolerations } : {}),
       domain: {
         devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }], interfaces: [{ name: 'default', masquerade: {} }] },
         memory: { guest: '128Mi' },
@@ -35,16 +38,30 @@ export function testGuestVmi(
   };
 }
 
-/** Creates the VMIs ten requests at a time, as a user's automation would. */
-export async function createVmis(custom: CustomObjectsApi, namespace: string, vmis: object[]): Promise<void> {
-  for (let i = 0; i < vmis.length; i += 10)
+/**
+ * Creates the VMIs `batch` requests at a time (ten by default), as a user's automation would, each
+ * batch `everyMs` after the previous one began (or once it is done, if later); resolves with when
+ * each request was sent (ms).
+ */
+export async function createVmis(
+  custom: CustomObjectsApi,
+  namespace: string,
+  vmis: object[],
+  { batch: size = 10, everyMs = 0 } = {},
+): Promise<number[]> {
+  const sent: number[] = [];
+  for (let i = 0; i < vmis.length; i += size) {
+    const due = (sent.at(-1) ?? 0) + everyMs;
+    if (i && Date.now() < due) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+    const batch = vmis.slice(i, i + size);
+    sent.push(...batch.map(() => Date.now()));
     await Promise.all(
-      vmis
-        .slice(i, i + 10)
-        .map((body) =>
-          custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', body }),
-        ),
+      batch.map((body) =>
+        custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace, plural: 'virtualmachineinstances', body }),
+      ),
     );
+  }
+  return sent;
 }
 
 /** The p-th percentile (nearest rank) of xs. */
@@ -67,27 +84,98 @@ export async function deleteNamespace(core: CoreV1Api, name: string): Promise<vo
   throw new Error(`namespace ${name} still there after 5 minutes`);
 }
 
+/** One container's figures in the kubelet's summary API. */
+export interface ContainerStats {
+  pod: string;
+  name: string;
+  memory?: { workingSetBytes?: number; rssBytes?: number };
+  /** CPU time used since the container started, as of `time`. */
+  cpu?: { time: string; usageCoreNanoSeconds?: number };
+}
+
 interface Summary {
-  pods: { podRef: { name: string; namespace: string }; containers?: { name: string; memory?: { workingSetBytes?: number } }[] }[];
+  pods: { podRef: { name: string; namespace: string }; containers?: Omit<ContainerStats, 'pod'>[] }[];
 }
 
 /**
- * The working sets (bytes) of the named containers in the namespace, each name with one figure
- * per pod, from every node's summary API: what `kubectl top` shows. The kubelet refreshes them
- * every ~10 s.
+ * The named containers' figures in the namespace, one per pod, from the summary API of each node
+ * that runs a pod of the namespace: what `kubectl top` shows. The kubelet refreshes them every ~10 s.
  */
-export async function workingSets(kc: PooledKubeConfig, namespace: string, containers: string[]): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
-  for (const node of (await kc.makeApiClient(CoreV1Api).listNode()).items) {
-    const path = `/api/v1/nodes/${node.metadata!.name}/proxy/stats/summary`;
-    const summary = JSON.parse(await rawRequest(kc, 'GET', path)) as Summary;
+export async function containerStats(kc: PooledKubeConfig, namespace: string, containers: string[]): Promise<ContainerStats[]> {
+  const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).items;
+  const nodes = new Set(pods.flatMap((p) => p.spec?.nodeName ?? []));
+  const out: ContainerStats[] = [];
+  for (const node of nodes) {
+    const summary = JSON.parse(await rawRequest(kc, 'GET', `/api/v1/nodes/${node}/proxy/stats/summary`)) as Summary;
     for (const pod of summary.pods) {
       if (pod.podRef.namespace !== namespace) continue;
-      for (const c of pod.containers ?? []) {
-        if (!containers.includes(c.name) || c.memory?.workingSetBytes === undefined) continue;
-        out.set(c.name, [...(out.get(c.name) ?? []), c.memory.workingSetBytes]);
-      }
+      for (const c of pod.containers ?? []) if (containers.includes(c.name)) out.push({ ...c, pod: pod.podRef.name });
     }
   }
   return out;
+}
+
+/** The working sets (bytes) of the named containers in the namespace, each name with one figure per pod (containerStats). */
+export async function workingSets(kc: PooledKubeConfig, namespace: string, containers: string[]): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const c of await containerStats(kc, namespace, containers)) {
+    if (c.memory?.workingSetBytes === undefined) continue;
+    out.set(c.name, [...(out.get(c.name) ?? []), c.memory.workingSetBytes]);
+  }
+  return out;
+}
+
+/** The local cluster's kube-apiserver audit log (hack/cluster/audit-policy.yaml says what it records). */
+export const AUDIT_LOG = '/var/lib/kubevirt-ts-cluster/logs/audit.log';
+
+/** An audit log event, as far as the benchmarks read it. */
+export interface AuditEvent {
+  verb: string;
+  user: { username: string };
+  objectRef?: { resource?: string; namespace?: string; subresource?: string };
+  responseStatus?: { code?: number };
+}
+
+/** A place in the audit log: the file (by inode, which survives its rotation) and the offset. */
+export interface AuditMark {
+  path: string;
+  inode: number;
+  offset: number;
+}
+
+export function auditMark(path = AUDIT_LOG): AuditMark {
+  const { ino, size } = statSync(path);
+  return { path, inode: ino, offset: size };
+}
+
+function readBytes(path: string, from: number, to: number): string {
+  const buffer = Buffer.alloc(Math.max(0, to - from));
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, buffer, 0, buffer.length, from);
+  } finally {
+    closeSync(fd);
+  }
+  return buffer.toString('utf8');
+}
+
+/**
+ * The events logged between two marks. If kube-apiserver rotated the log in between, the rest of
+ * the rotated file (found by its inode beside the log) comes first.
+ */
+export function auditEventsBetween(start: AuditMark, end: AuditMark): AuditEvent[] {
+  let text: string;
+  if (start.inode === end.inode) text = readBytes(end.path, start.offset, end.offset);
+  else {
+    const dir = dirname(start.path);
+    const rotated = readdirSync(dir)
+      .map((name) => join(dir, name))
+      .find((file) => statSync(file).ino === start.inode);
+    if (!rotated) throw new Error(`the audit log ${start.path} was rotated twice during the run: its events are lost`);
+    text = readBytes(rotated, start.offset, statSync(rotated).size) + readBytes(end.path, 0, end.offset);
+  }
+  return text
+    .split('\n')
+    .filter((line) => line)
+    .map((line) => JSON.parse(line) as AuditEvent);
 }

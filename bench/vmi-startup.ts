@@ -10,17 +10,17 @@
 // Each VMI is the test guest (./cluster.ts).
 //   KUBECONFIG=... node bench/vmi-startup.ts [--runs 10] [--burst 30]
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { percentile, testGuestVmi } from './cluster.ts';
+import { AUDIT_LOG, auditEventsBetween, auditMark, percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '10' },
     burst: { type: 'string', default: '30' },
-    audit: { type: 'string', default: '/var/lib/kubevirt-ts-cluster/logs/audit.log' },
+    audit: { type: 'string', default: AUDIT_LOG },
   },
 });
 const NS = 'kvts-bench';
@@ -113,7 +113,7 @@ const watching = await new Watch(kc).watch(
 // ended at one of those looks, so a create sent right after it would always meet that loop at
 // the same phase: each run first waits a random part of a second, as a user's create would.
 const single: number[] = [];
-const auditStart = statSync(values.audit).size;
+const auditStart = auditMark(values.audit);
 const singleNames: string[] = [];
 for (let i = 0; i < Number(values.runs); i++) {
   const name = `single-${i}`;
@@ -125,18 +125,11 @@ for (let i = 0; i < Number(values.runs); i++) {
   console.error(`single run ${i + 1}: ${s(t)}`);
   kubectl(['delete', 'vmi', name, '-n', NS, '--wait=true', '--timeout=120s']);
 }
-const auditEnd = statSync(values.audit).size;
+const auditEnd = auditMark(values.audit);
 
 // 3. Writes per VMI, over the single runs (create to deletion).
 const writes = { vmiPatches: 0, vmiUpdates: 0, podPatches: 0, podUpdates: 0 };
-const text = readFileSync(values.audit, 'utf8').slice(auditStart, auditEnd);
-for (const line of text.split('\n')) {
-  if (!line) continue;
-  const e = JSON.parse(line) as {
-    verb: string;
-    objectRef?: { resource?: string; namespace?: string; subresource?: string };
-    responseStatus?: { code?: number };
-  };
+for (const e of auditEventsBetween(auditStart, auditEnd)) {
   if (e.objectRef?.namespace !== NS || (e.responseStatus?.code ?? 0) >= 300) continue;
   const resource = e.objectRef.resource;
   if (resource === 'virtualmachineinstances' && e.verb === 'patch') writes.vmiPatches++;

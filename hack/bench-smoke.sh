@@ -17,4 +17,5 @@ run node bench/memory.ts --vmis 2 --running 1 --settle 0
 run node bench/metrics-scrape.ts --vmis 1 --scrapes 2
 run node bench/fleet-delete.ts --vmis 2
 run node bench/migration.ts --runs 1 --memory 128Mi --busy false
+run node bench/scale.ts --vmis 20 --nodes 2
 log "every benchmark ran"

@@ -1,7 +1,7 @@
 // Builds kubevirt-ts's OCI images from this repo and the host's Debian
 // packages, and pushes them to the local registry. Usage:
 //   node images/build.ts [--registry registry:5000] [image ...]
-// With no image names it builds all of them.
+// With no image names it builds all of them but KWOK's (hack/cluster/kwok.ts builds that one).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -434,6 +434,30 @@ function goProgram(module: string, program: string): LayerBlob {
   return layer;
 }
 
+/**
+ * KWOK's default fast stages, as its Go module (the version hack/cluster/kwok pins) ships them, in
+ * one config file: a simulated node is Ready at once and keeps its lease, and a pod bound to it is
+ * Running and Ready at once, and gone once deleted.
+ */
+function kwokStages(): LayerBlob {
+  return stage('kwok-stages', (root) => {
+    const download = execFileSync('go', ['mod', 'download', '-json', 'sigs.k8s.io/kwok'], {
+      cwd: join(REPO, 'hack', 'cluster', 'kwok'),
+      encoding: 'utf8',
+    });
+    const stages = join((JSON.parse(download) as { Dir: string }).Dir, 'kustomize', 'stage');
+    const files = [
+      'node/fast/node-initialize.yaml',
+      'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+      'pod/fast/pod-ready.yaml',
+      'pod/fast/pod-complete.yaml',
+      'pod/fast/pod-delete.yaml',
+    ];
+    mkdirSync(join(root, 'etc', 'kwok'), { recursive: true });
+    writeFileSync(join(root, 'etc', 'kwok', 'stages.yaml'), files.map((f) => readFileSync(join(stages, f), 'utf8')).join('\n---\n'));
+  });
+}
+
 /** Where the test guest is published: our name, and the names upstream's examples use. */
 export const CONTAINER_DISK_NAMES = [
   'kubevirt-ts/test-guest-container-disk',
@@ -502,6 +526,14 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       { Entrypoint: ['/usr/local/bin/metrics-server'] },
       push,
     ),
+  // Simulated nodes for the scale benchmark (hack/cluster/kwok.ts); a static program, with its stages.
+  kwok: (registry, push) =>
+    pushImage(
+      `${registry}/kubevirt-ts/kwok:${TAG}`,
+      [goProgram('kwok', 'kwok'), kwokStages()],
+      { Entrypoint: ['/usr/local/bin/kwok', '--config=/etc/kwok/stages.yaml'], User: '65534:65534' },
+      push,
+    ),
   'test-guest': (registry, push) => {
     let digest = '';
     for (const name of CONTAINER_DISK_NAMES)
@@ -533,7 +565,8 @@ if (import.meta.main) {
   let registry = 'registry:5000';
   const at = args.indexOf('--registry');
   if (at >= 0) registry = args.splice(at, 2)[1];
-  const names = args.length ? args : Object.keys(IMAGES);
+  // KWOK's is built when asked for by name: hack/cluster/kwok.ts does, when a benchmark adds fake nodes.
+  const names = args.length ? args : Object.keys(IMAGES).filter((name) => name !== 'kwok');
   for (const name of names) {
     const build = IMAGES[name];
     if (!build) throw new Error(`unknown image ${name}; known: ${Object.keys(IMAGES).join(', ')}`);

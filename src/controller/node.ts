@@ -1,6 +1,7 @@
 // The node controller's decisions: a node whose virt-handler stopped
 // heartbeating loses `kubevirt.io/schedulable`, and once the heartbeat is
 // older than the timeout, its VMIs without a running launcher pod fail. A node
+// that never had a heartbeat is not judged. A node
 // whose lease ran out past the fencing bound has stopped its guests itself:
 // all its VMIs fail at once.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
@@ -50,10 +51,10 @@ export function planNode(
   if (!Number.isNaN(heartbeat) && now - heartbeat <= timeoutMs) {
     return { markUnschedulable: false, failVmis: [], recheckAfterMs: Math.min(heartbeat + timeoutMs - now + 1000, recheckFencing) };
   }
-  // No handler ever ran here (no heartbeat, no label): nothing kubevirt-ts placed on the node to look after.
-  if (Number.isNaN(heartbeat) && node.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === undefined && onNode.length === 0) {
-    return { markUnschedulable: false, failVmis: [] };
-  }
+  // No virt-handler ever heartbeat here: as upstream, nothing to judge the node by, so it is left
+  // alone whatever its labels say or whatever runs there (simulated nodes, e.g. KWOK's, carry the
+  // schedulable label and launcher pods but never a heartbeat).
+  if (Number.isNaN(heartbeat)) return { markUnschedulable: false, failVmis: [] };
   const runningHere = (vmi: VirtualMachineInstance) =>
     launcherPodsOf(vmi, pods).some((p) => p.spec?.nodeName === name && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
   return {

@@ -305,6 +305,10 @@ test('node controller: a stale heartbeat makes the node unschedulable and fails 
     ['vmi-nocloud'],
   );
   assert.deepEqual(planNode({ metadata: { name: 'fresh-node' } }, [], [], Date.now()), { markUnschedulable: false, failVmis: [] });
+  // A node no virt-handler ever heartbeat on (a simulated one) is left alone, as upstream: its
+  // schedulable label stays and its VMIs, with or without a running pod, do not fail.
+  const simulated = { metadata: { name: 'node01', labels: { 'kubevirt.io/schedulable': 'true' } } };
+  assert.deepEqual(planNode(simulated, [stranded, alive], [alivePod], Date.now()), { markUnschedulable: false, failVmis: [] });
   // Self-fencing: once the node's lease is older than its 40 s and a 20 s margin, its launchers
   // have stopped their guests: every VMI there fails, a running pod or not, well before the heartbeat times out.
   const renewed = Date.parse('2026-11-22T10:01:00Z');
