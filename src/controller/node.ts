@@ -1,9 +1,8 @@
 // The node controller's decisions: a node whose virt-handler stopped
 // heartbeating loses `kubevirt.io/schedulable`, and once the heartbeat is
 // older than the timeout, its VMIs without a running launcher pod fail. A node
-// that never had a heartbeat is not judged. A node
-// whose lease ran out past the fencing bound has stopped its guests itself:
-// all its VMIs fail at once.
+// that never had a heartbeat is not judged. A node whose lease ran out past the
+// fencing bound has stopped its guests itself: all its VMIs fail at once.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
