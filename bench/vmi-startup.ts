@@ -187,8 +187,8 @@ const report = {
     runs,
     p50: s(percentile(single, 50)),
     p95: s(percentile(single, 95)),
-    target: '≤ 2 s (p50)',
-    ratio: (percentile(single, 50) / 2000).toFixed(2),
+    target: '≤ 1 s (p50)',
+    ratio: (percentile(single, 50) / 1000).toFixed(2),
   },
   machine: {
     cpuLoopMs: Math.round(loopMs),
@@ -200,8 +200,8 @@ const report = {
     p50: s(percentile(burstTimes, 50)),
     p95: s(percentile(burstTimes, 95)),
     max: s(Math.max(...burstTimes)),
-    target: '≤ 15 s (p95)',
-    ratio: (percentile(burstTimes, 95) / 15000).toFixed(2),
+    target: '≤ 10 s (p95)',
+    ratio: (percentile(burstTimes, 95) / 10000).toFixed(2),
     stages,
   },
   writesPerVmi: {
