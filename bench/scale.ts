@@ -15,6 +15,7 @@
 // Each figure is printed beside its target and upstream's figure. Everything it made goes at the
 // end: the namespace with its VMIs, the fake nodes and KWOK.
 //   KUBECONFIG=... node bench/scale.ts [--vmis 1000] [--nodes 20] [--batch 10] [--every MS]
+//     [--audit AUDIT_LOG] [--kubevirt-namespace kubevirt]
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { addFakeNodes, FAKE_NODE_SELECTOR, FAKE_NODE_TOLERATION, removeFakeNodes } from '../hack/cluster/kwok.ts';
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '10' },
     every: { type: 'string', default: '0' },
     audit: { type: 'string', default: AUDIT_LOG },
-    namespace: { type: 'string', default: 'kubevirt' },
+    'kubevirt-namespace': { type: 'string', default: 'kubevirt' },
   },
 });
 for (const flag of ['vmis', 'nodes', 'batch'] as const)
@@ -55,7 +56,7 @@ if (VMIS > NODES * PODS_PER_NODE)
   );
 const NS = 'kvts-bench-scale';
 const CONTROLLER = 'virt-controller';
-const CONTROLLER_USER = `system:serviceaccount:${values.namespace}:kubevirt-controller`;
+const CONTROLLER_USER = `system:serviceaccount:${values['kubevirt-namespace']}:kubevirt-controller`;
 const TARGET = { scheduledP50Ms: 300, scheduledP95Ms: 700, writesPerVmi: 3, growthPerVmiBytes: 50 * 1024 };
 const UPSTREAM = "upstream's KWOK job: creation → Running p50 0.62 s, p95 1.4 s at 8,000 VMIs";
 
@@ -84,7 +85,7 @@ interface ControllerPod {
 }
 const controllerPods = new Map<string, ControllerPod>();
 async function readController(): Promise<void> {
-  for (const c of await containerStats(kc, values.namespace, [CONTROLLER])) {
+  for (const c of await containerStats(kc, values['kubevirt-namespace'], [CONTROLLER])) {
     const known = controllerPods.get(c.pod);
     controllerPods.set(c.pod, {
       first: known?.first ?? c,
@@ -121,6 +122,26 @@ function writesPerVmi(events: ReturnType<typeof auditEventsBetween>) {
 await deleteNamespace(core, NS);
 await core.createNamespace({ body: { metadata: { name: NS } } });
 const watches: AbortController[] = [];
+let watchError: Error | undefined;
+const watchEnded = (error?: Error) => {
+  watchError ??= error ?? new Error('closed by kube-apiserver');
+};
+
+/** Everything the run made goes, whatever ended it; a failure here is reported, not thrown over the run's own. */
+async function cleanUp(): Promise<void> {
+  for (const watch of watches) watch.abort();
+  console.error('cleaning up: the VMIs, the fake nodes, KWOK');
+  await deleteNamespace(core, NS).catch((error: Error) => console.error(`deleting namespace ${NS}: ${error.message}`));
+  try {
+    removeFakeNodes();
+  } catch (error) {
+    console.error(`removing the fake nodes: ${(error as Error).message}`);
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    void cleanUp().finally(() => process.exit(130));
+  });
 try {
   console.error(`adding ${NODES} fake nodes`);
   addFakeNodes(NODES);
@@ -136,7 +157,7 @@ try {
         firstTime(seen.podCreated, vmi);
         if (pod.status?.phase === 'Running' && pod.spec?.nodeName) firstTime(seen.podRunning, vmi);
       },
-      () => undefined,
+      watchEnded,
     ),
     await new Watch(kc).watch(
       `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`,
@@ -146,7 +167,7 @@ try {
         if (phase === 'Scheduled' || phase === 'Running') firstTime(seen.scheduled, vmi.metadata.name);
         if (phase === 'Failed') failed.add(vmi.metadata.name);
       },
-      () => undefined,
+      watchEnded,
     ),
   );
 
@@ -172,7 +193,9 @@ try {
   const createSeconds = (Date.now() - started) / 1000;
   console.error(`created in ${createSeconds.toFixed(1)} s; waiting for every VMI to be Scheduled`);
   const deadline = Date.now() + 5 * 60_000 + VMIS * 200;
-  for (let i = 0; seen.scheduled.size + failed.size < VMIS; i++) {
+  const settled = () => new Set([...seen.scheduled.keys(), ...failed]).size;
+  for (let i = 0; settled() < VMIS; i++) {
+    if (watchError) throw new Error(`a watch ended before every VMI was Scheduled: ${watchError.message}`);
     if (Date.now() > deadline)
       throw new Error(
         `timed out: ${seen.scheduled.size} of ${VMIS} VMIs Scheduled, ${failed.size} Failed, ${seen.podRunning.size} pods Running`,
@@ -250,12 +273,10 @@ try {
       2,
     ),
   );
-} finally {
-  for (const watch of watches) watch.abort();
-  console.error('cleaning up: the VMIs, the fake nodes, KWOK');
-  try {
-    await deleteNamespace(core, NS);
-  } finally {
-    removeFakeNodes();
+  if (failed.size > 0) {
+    console.error(`${failed.size} of ${VMIS} VMIs Failed`);
+    process.exitCode = 1;
   }
+} finally {
+  await cleanUp();
 }

@@ -441,10 +441,15 @@ function goProgram(module: string, program: string): LayerBlob {
  */
 function kwokStages(): LayerBlob {
   return stage('kwok-stages', (root) => {
-    const download = execFileSync('go', ['mod', 'download', '-json', 'sigs.k8s.io/kwok'], {
-      cwd: join(REPO, 'hack', 'cluster', 'kwok'),
-      encoding: 'utf8',
-    });
+    let download: string;
+    try {
+      download = execFileSync('go', ['mod', 'download', '-json', 'sigs.k8s.io/kwok'], {
+        cwd: join(REPO, 'hack', 'cluster', 'kwok'),
+        encoding: 'utf8',
+      });
+    } catch (error) {
+      throw new Error(`kwok image: KWOK's stages come from its Go module, which \`go mod download\` fetches: ${(error as Error).message}`);
+    }
     const stages = join((JSON.parse(download) as { Dir: string }).Dir, 'kustomize', 'stage');
     const files = [
       'node/fast/node-initialize.yaml',

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the upstream programs that one module under hack/cluster pins (k8s, local-path, coredns,
-# metrics-server, prometheus), from the Go module proxy. A module's programs.sh names them
+# metrics-server, prometheus, kwok), from the Go module proxy. A module's programs.sh names them
 # (PROGRAMS: name=package), their link flags (LDFLAGS) and build tags (TAGS, comma-separated).
 # Output: $KVTS_CACHE/<module>-<pin>/bin, rebuilt only when the pin (go.mod, go.sum, the
 # module's own Go files) changes.

@@ -138,7 +138,7 @@ export function addFakeNodes(count: number, registry = 'registry:5000'): string[
   return names;
 }
 
-/** Removes every fake node (their pods with them) and KWOK. */
+/** Removes every fake node and KWOK; the pods bound to the nodes are left to kube-controller-manager's pod GC. */
 export function removeFakeNodes(): void {
   const nodes = kubectl(['get', 'nodes', '-o', 'json']);
   const fake = (JSON.parse(nodes) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] }).items

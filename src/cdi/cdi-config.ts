@@ -13,7 +13,10 @@ export function uploadProxyAddress(service: V1Service | undefined, nodes: readon
   const port = service?.spec?.ports?.[0]?.nodePort;
   if (!port) return undefined;
   const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-  const address = ready.flatMap((n) => n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
+  // Untainted nodes first: a node that keeps pods off (a simulated one among them) may not run kube-proxy.
+  const tainted = (n: V1Node) => (n.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
+  const preferred = [...ready.filter((n) => !tainted(n)), ...ready.filter(tainted)];
+  const address = preferred.flatMap((n) => n.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
   return address ? `${address}:${port}` : undefined;
 }
 

@@ -271,8 +271,7 @@ log.info('caches synced; reconciling', {
 await Promise.all([
   vmController.run(3),
   // VMIs get more workers than VMs, since each start takes several writes. A worker here is an
-  // async loop that mostly waits on kube-apiserver, not a thread as upstream's 10 are: with 10,
-  // a burst of creates queued behind their round trips while a core stayed idle.
+  // async loop that mostly waits on kube-apiserver, not a thread as upstream's 10 are.
   vmiController.run(30),
   nodeController.run(1),
   replicaSetController.run(3),

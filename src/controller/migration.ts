@@ -25,6 +25,7 @@ import {
 } from '../contract/migration.ts';
 import { apiTimestamp, isFinalPhase, launcherPodsOf, podCondition, podIsFinal } from '../contract/vmi.ts';
 import { renderLauncherPod, type ClaimLookup, type LauncherPodParams } from './launcher-pod.ts';
+import { HEARTBEAT_ANNOTATION } from '../contract/node.ts';
 import { EVACUATION_ANNOTATION } from './evacuation.ts';
 
 export const ACTIVE_PHASES = ['Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running'];
@@ -242,7 +243,11 @@ function sameNodeAllowed(input: MigrationInput, vmi: VirtualMachineInstance): bo
   // An evacuation is for leaving the node.
   if (input.migration.metadata.annotations?.[EVACUATION_ANNOTATION]) return false;
   if (input.migration.spec.addedNodeSelector?.['kubernetes.io/hostname'] === source) return true;
-  const schedulable = input.nodes.filter((n) => n.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === 'true' && !n.spec?.unschedulable);
+  // Nodes a virt-handler has run on (it heartbeats there): a simulated node carries the label alone.
+  const schedulable = input.nodes.filter(
+    (n) =>
+      n.metadata?.labels?.[NODE_SCHEDULABLE_LABEL] === 'true' && n.metadata?.annotations?.[HEARTBEAT_ANNOTATION] && !n.spec?.unschedulable,
+  );
   return schedulable.every((n) => n.metadata?.name === source);
 }
 

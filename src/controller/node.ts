@@ -53,7 +53,10 @@ export function planNode(
   // No virt-handler ever heartbeat here: as upstream, nothing to judge the node by, so it is left
   // alone whatever its labels say or whatever runs there (simulated nodes, e.g. KWOK's, carry the
   // schedulable label and launcher pods but never a heartbeat).
-  if (Number.isNaN(heartbeat)) return { markUnschedulable: false, failVmis: [] };
+  // A virt-handler that took the lease and died before its first heartbeat is still fenced in time.
+  if (Number.isNaN(heartbeat)) {
+    return { markUnschedulable: false, failVmis: [], ...(Number.isFinite(recheckFencing) ? { recheckAfterMs: recheckFencing } : {}) };
+  }
   const runningHere = (vmi: VirtualMachineInstance) =>
     launcherPodsOf(vmi, pods).some((p) => p.spec?.nodeName === name && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
   return {

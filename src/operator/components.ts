@@ -337,10 +337,9 @@ export const COMPONENT_MEMORY = {
 const v8Flags = (oldSpaceMiB: number) => [`--max-old-space-size=${oldSpaceMiB}`, '--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /**
- * `node` with the V8 flags every component runs with: old space capped (above); semi-spaces of
- * 2 MiB instead of 16 (a smaller young generation: ~25 MiB less committed heap at idle, measured
- * on virt-api's module graph, for more but shorter scavenges); one V8 platform thread instead of
- * one per core (background GC and compile work; -3 MiB). --single-threaded-gc measured worse.
+ * `node` with the V8 flags every component but virt-operator runs with: old space capped (above);
+ * semi-spaces of 2 MiB instead of 16 (a smaller young generation, for more but shorter
+ * scavenges); one V8 platform thread instead of one per core (background GC and compile work).
  */
 export const nodeCommand = (script: string, ...args: string[]) => ['node', ...v8Flags(COMPONENT_MEMORY.oldSpaceMiB), script, ...args];
 

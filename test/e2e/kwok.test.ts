@@ -56,7 +56,7 @@ test('a VMI that tolerates and selects the simulated node is Scheduled there, an
 });
 
 test('remove takes the simulated nodes and KWOK away', () => {
-  kubectl(['delete', 'vmi', 'simulated', '-n', NS, '--wait=true', '--timeout=60s']);
+  kubectl(['delete', 'vmi', 'simulated', '-n', NS, '--ignore-not-found', '--wait=true', '--timeout=60s']);
   removeFakeNodes();
   assert.ok(!json(['get', 'nodes']).items.some(isFake));
   assert.notEqual(kubectlResult(['get', 'deployment', 'kwok-controller', '-n', 'kube-system']).status, 0);

@@ -3,9 +3,9 @@
 // of a class gets, and the claim sizes and disk sizes that follow from it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { CDIConfig, DataVolume } from '../../src/api/types.ts';
-import { cdiConfigStatus, filesystemOverheadStatus } from '../../src/cdi/cdi-config.ts';
+import { cdiConfigStatus, filesystemOverheadStatus, uploadProxyAddress } from '../../src/cdi/cdi-config.ts';
 import { claimFor, planDataVolume, taskTarget } from '../../src/cdi/plan.ts';
 import { CDI_TASK_ENV, type CdiTask, DEFAULT_FILESYSTEM_OVERHEAD, filesystemOverheadFor } from '../../src/contract/cdi.ts';
 
@@ -74,4 +74,20 @@ test('the share sizes the claim of a spec.storage DataVolume and the disk its fi
   const task = JSON.parse(pod.spec!.containers[0].env!.find((e) => e.name === CDI_TASK_ENV)!.value!) as CdiTask;
   assert.ok(task.kind === 'import');
   if (task.kind === 'import') assert.equal(task.target.sizeBytes, 1024 * MiB);
+});
+
+test("the upload proxy's address: the node port on a Ready node that takes pods, before a tainted one", () => {
+  const service = { spec: { ports: [{ port: 443, nodePort: 31001 }] } };
+  const node = (name: string, ip: string, ready: boolean, taint?: string): V1Node => ({
+    metadata: { name },
+    spec: taint ? { taints: [{ key: taint, effect: 'NoSchedule' }] } : {},
+    status: {
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      addresses: [{ type: 'InternalIP', address: ip }],
+    },
+  });
+  const simulated = node('kwok-node-0', '10.244.0.9', true, 'kwok.x-k8s.io/node');
+  assert.equal(uploadProxyAddress(service, [simulated, node('node01', '192.0.2.2', true)]), '192.0.2.2:31001');
+  assert.equal(uploadProxyAddress(service, [node('node01', '192.0.2.2', false), simulated]), '10.244.0.9:31001');
+  assert.equal(uploadProxyAddress({ spec: { ports: [{ port: 443 }] } }, [node('node01', '192.0.2.2', true)]), undefined);
 });

@@ -69,7 +69,9 @@ const migrationObject = (phase?: string, change: (m: VirtualMachineInstanceMigra
   return m;
 };
 
-const node = (name: string): V1Node => ({ metadata: { name, labels: { 'kubevirt.io/schedulable': 'true' } } });
+const node = (name: string): V1Node => ({
+  metadata: { name, labels: { 'kubevirt.io/schedulable': 'true' }, annotations: { 'kubevirt.io/heartbeat': '2026-12-05T00:00:00Z' } },
+});
 
 function input(fields: Partial<MigrationInput>): MigrationInput {
   const config = new ClusterConfig();
@@ -131,6 +133,9 @@ test('controller: Pending writes the migration state on the VMI, then makes the 
   // One node only: the guest moves to a new pod on the same node.
   const single = planMigration(input({ nodes: [node('node01')] }));
   assert.equal(single.createPod?.spec?.affinity, undefined);
+  // A simulated node (the schedulable label, no virt-handler heartbeat) is not a second node to move to.
+  const simulated: V1Node = { metadata: { name: 'kwok-node-0', labels: { 'kubevirt.io/schedulable': 'true' } } };
+  assert.equal(planMigration(input({ nodes: [node('node01'), simulated] })).createPod?.spec?.affinity, undefined);
   // Not migratable, or not running: Failed at once, with the reason.
   const stuck = planMigration(
     input({ vmi: runningVmi((v) => (v.status!.conditions = [{ type: 'LiveMigratable', status: 'False', message: 'no way' }])) }),

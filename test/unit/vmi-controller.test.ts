@@ -309,6 +309,9 @@ test('node controller: a stale heartbeat makes the node unschedulable and fails 
   // schedulable label stays and its VMIs, with or without a running pod, do not fail.
   const simulated = { metadata: { name: 'node01', labels: { 'kubevirt.io/schedulable': 'true' } } };
   assert.deepEqual(planNode(simulated, [stranded, alive], [alivePod], Date.now()), { markUnschedulable: false, failVmis: [] });
+  // A virt-handler that took the node's lease but died before its first heartbeat: looked at again when fencing is due.
+  const leased = Date.parse('2026-11-22T10:01:00Z');
+  assert.equal(planNode(simulated, [], [], leased + 1000, undefined, leased).recheckAfterMs, 60_000);
   // Self-fencing: once the node's lease is older than its 40 s and a 20 s margin, its launchers
   // have stopped their guests: every VMI there fails, a running pod or not, well before the heartbeat times out.
   const renewed = Date.parse('2026-11-22T10:01:00Z');
