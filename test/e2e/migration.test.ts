@@ -89,7 +89,14 @@ test('virtctl migrate moves the guest to a new launcher pod: the counter goes on
     const left = podsOf(vmi.metadata.uid).find((p) => p.metadata.name === source.metadata.name);
     return !left || left.status.phase === 'Succeeded';
   });
-  await eventually('the counter on the target', 60, () => consoleCounts(consoleOf(state.targetPod)).some((c) => c.n >= lastAtSource + 3));
+  await eventually('the counter on the target', 60, () =>
+    consoleCounts(consoleOf(state.targetPod)).some((c) => c.n >= lastAtSource + 3),
+  ).catch((error: Error) => {
+    const now = get('vmi', 'mover')?.status;
+    throw new Error(
+      `${error.message} (last at the source: ${lastAtSource}; VMI ${now?.phase} on ${now?.nodeName}, conditions ${JSON.stringify(now?.conditions)}; the target's console ends: ${JSON.stringify(consoleOf(state.targetPod).slice(-400))})`,
+    );
+  });
   const atTarget = consoleCounts(consoleOf(state.targetPod));
   assert.ok(
     atTarget.every((c) => c.n >= lastAtSource - 1 && c.marker === 'written-before-migration'),
