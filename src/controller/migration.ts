@@ -19,9 +19,11 @@ type MigrationStatus = NonNullable<VirtualMachineInstanceMigration['status']>;
 import {
   effectiveMigrationConfiguration,
   hasLocalDisks,
+  isPendingMigrationTarget,
   matchingPolicy,
   MIGRATION_JOB_NAME_ANNOTATION,
   type MigrationState,
+  migrationSucceeded,
 } from '../contract/migration.ts';
 import { apiTimestamp, isFinalPhase, launcherPodsOf, podCondition, podIsFinal } from '../contract/vmi.ts';
 import { renderLauncherPod, type ClaimLookup, type LauncherPodParams } from './launcher-pod.ts';
@@ -153,7 +155,18 @@ function startOrWait(
   if (others.length >= settings.parallelMigrationsPerCluster) return 'Pending';
   const sourceNode = vmi.status.nodeName;
   if (others.filter((m) => input.sourceNodeOf(m) === sourceNode).length >= settings.parallelOutboundMigrationsPerNode) return 'Pending';
-  const sourcePod = launcherPodsOf(vmi, input.pods).find((p) => p.spec?.nodeName === sourceNode && !podIsFinal(p));
+  // The guest's pod: not one an earlier migration of the VMI left (it may still be running down, on
+  // this very node when it moved within it), nor one an earlier migration that failed was to move to.
+  const previous = vmi.status.migrationState;
+  const leftBehind = migrationSucceeded(previous) ? previous?.sourcePod : undefined;
+  const sourcePod = launcherPodsOf(vmi, input.pods).find(
+    (p) =>
+      p.spec?.nodeName === sourceNode &&
+      !podIsFinal(p) &&
+      !p.metadata?.deletionTimestamp &&
+      p.metadata?.name !== leftBehind &&
+      !isPendingMigrationTarget(vmi, p),
+  );
   const policy = matchingPolicy(input.policies, vmi, input.namespaceLabels);
   const state: MigrationState = {
     migrationUid: migration.metadata.uid,

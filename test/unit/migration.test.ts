@@ -130,6 +130,17 @@ test('controller: Pending writes the migration state on the VMI, then makes the 
     plan.status?.phaseTransitionTimestamps?.map((t) => t.phase),
     ['Pending', 'Scheduling'],
   );
+  // A second migration on the node, just after a first: the pod the first left is still running down,
+  // and the guest's pod is the one the first moved it to.
+  const again = planMigration(
+    input({
+      vmi: runningVmi((v) => {
+        v.status!.migrationState = { sourcePod: 'virt-launcher-vm1-aaaaa', targetPod: 'virt-launcher-vm1-ccccc', completed: true };
+      }),
+      pods: [launcherPod('virt-launcher-vm1-aaaaa', 'node01', 'pod-src'), launcherPod('virt-launcher-vm1-ccccc', 'node01', 'pod-cur')],
+    }),
+  );
+  assert.equal(again.vmi?.status?.migrationState?.sourcePod, 'virt-launcher-vm1-ccccc');
   // One node only: the guest moves to a new pod on the same node.
   const single = planMigration(input({ nodes: [node('node01')] }));
   assert.equal(single.createPod?.spec?.affinity, undefined);
