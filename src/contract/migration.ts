@@ -25,6 +25,12 @@ export function migrationInFlight(vmi: VirtualMachineInstance): MigrationState |
 /** The migration moved the guest: its target pod is the VMI's pod from now on. */
 export const migrationSucceeded = (state: MigrationState | undefined) => Boolean(state?.completed && !state.failed);
 
+/** The pod a migration moved the guest out of: it runs down beside the guest's new pod, and is no longer the VMI's. */
+export function isMigratedAwaySource(vmi: VirtualMachineInstance, pod: V1Pod): boolean {
+  const state = vmi.status?.migrationState;
+  return migrationSucceeded(state) && state?.sourcePod !== undefined && state.sourcePod === pod.metadata?.name;
+}
+
 /**
  * A migration's target pod is not the VMI's pod until the migration has succeeded (and then the
  * source pod ends). Named on the VMI before it is created, so no one takes it for the VMI's pod.

@@ -23,7 +23,7 @@ import {
   matchingPolicy,
   MIGRATION_JOB_NAME_ANNOTATION,
   type MigrationState,
-  migrationSucceeded,
+  isMigratedAwaySource,
 } from '../contract/migration.ts';
 import { apiTimestamp, isFinalPhase, launcherPodsOf, podCondition, podIsFinal } from '../contract/vmi.ts';
 import { renderLauncherPod, type ClaimLookup, type LauncherPodParams } from './launcher-pod.ts';
@@ -139,15 +139,14 @@ function startOrWait(
   vmiUpdate: () => VirtualMachineInstance,
   fail: (why: string) => void,
 ): string {
-  if (vmi.status?.phase !== 'Running') {
-    fail(`Migration failed: vmi ${vmi.metadata.name} is not running`);
+  // As upstream: a VMI not running yet (or not yet seen running: the cache of VMIs may trail that
+  // of migrations) is waited for; only one that says it cannot move fails its migration.
+  const migratable = vmi.status?.conditions?.find((c) => c.type === 'LiveMigratable');
+  if (migratable?.status === 'False') {
+    fail(`Migration failed: ${migratable.message ?? 'the VMI is not live migratable'}`);
     return 'Failed';
   }
-  const migratable = vmi.status.conditions?.find((c) => c.type === 'LiveMigratable');
-  if (migratable?.status !== 'True') {
-    fail(`Migration failed: ${migratable?.message ?? 'the VMI is not live migratable'}`);
-    return 'Failed';
-  }
+  if (vmi.status?.phase !== 'Running' || migratable?.status !== 'True') return 'Pending';
   const { settings, migration } = input;
   const others = input.migrations.filter((m) => m.metadata.uid !== migration.metadata.uid && ACTIVE_PHASES.includes(m.status?.phase ?? ''));
   // One migration of a VMI at a time: the webhook refuses a second, and one created meanwhile waits.
@@ -157,14 +156,12 @@ function startOrWait(
   if (others.filter((m) => input.sourceNodeOf(m) === sourceNode).length >= settings.parallelOutboundMigrationsPerNode) return 'Pending';
   // The guest's pod: not one an earlier migration of the VMI left (it may still be running down, on
   // this very node when it moved within it), nor one an earlier migration that failed was to move to.
-  const previous = vmi.status.migrationState;
-  const leftBehind = migrationSucceeded(previous) ? previous?.sourcePod : undefined;
   const sourcePod = launcherPodsOf(vmi, input.pods).find(
     (p) =>
       p.spec?.nodeName === sourceNode &&
       !podIsFinal(p) &&
       !p.metadata?.deletionTimestamp &&
-      p.metadata?.name !== leftBehind &&
+      !isMigratedAwaySource(vmi, p) &&
       !isPendingMigrationTarget(vmi, p),
   );
   const policy = matchingPolicy(input.policies, vmi, input.namespaceLabels);

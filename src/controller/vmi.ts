@@ -21,7 +21,7 @@ import {
   vmiIsPaused,
 } from '../contract/vmi.ts';
 import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
-import { isPendingMigrationTarget, migrationSucceeded } from '../contract/migration.ts';
+import { isMigratedAwaySource, isPendingMigrationTarget, migrationSucceeded } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -282,8 +282,8 @@ export function planVmi(
   const owned = ownedPods(vmi, candidatePods);
   // The temporary pod that binds WaitForFirstConsumer claims is never the VMI's pod: it is dealt with on its own.
   const temporary = owned.filter(isEphemeralProvisioningPod);
-  // A migration's target pod becomes the VMI's pod only once the guest has moved to it.
-  const pods = owned.filter((p) => !isEphemeralProvisioningPod(p) && !isPendingMigrationTarget(vmi, p));
+  // A migration's target pod becomes the VMI's pod only once the guest has moved to it, and the pod it left is no longer.
+  const pods = owned.filter((p) => !isEphemeralProvisioningPod(p) && !isPendingMigrationTarget(vmi, p) && !isMigratedAwaySource(vmi, p));
   const live = pods.filter((p) => !podIsFinal(p));
   const pod = live[0] ?? pods[0];
   const phase = vmi.status?.phase ?? '';

@@ -17,7 +17,7 @@ import { statusChanged, withObservedStatus } from './status.ts';
 import {
   hasLocalDisks,
   migrationInFlight,
-  migrationSucceeded,
+  isMigratedAwaySource,
   type MigrationOptions,
   type MigrationOutcome,
   type MigrationState,
@@ -177,9 +177,7 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   if (s.early) return actions;
   const now = apiTimestamp(new Date(s.now));
   // The guest left for its target: what remains here says nothing about the VMI, but how the migration went.
-  const migratedAway =
-    (record.domain?.state === 'Shutoff' && record.domain.reason === 'Migrated') ||
-    (migrationSucceeded(vmi.status?.migrationState) && vmi.status?.migrationState?.sourcePod === pod.metadata?.name);
+  const migratedAway = (record.domain?.state === 'Shutoff' && record.domain.reason === 'Migrated') || isMigratedAwaySource(vmi, pod);
   if (migratedAway) {
     const next = withMigrationProgress(vmi, record.migration, now);
     return statusChanged(vmi, next) ? [...actions, { type: 'writeStatus', vmi: next, events: [] }] : actions;

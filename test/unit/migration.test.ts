@@ -147,7 +147,15 @@ test('controller: Pending writes the migration state on the VMI, then makes the 
   // A simulated node (the schedulable label, no virt-handler heartbeat) is not a second node to move to.
   const simulated: V1Node = { metadata: { name: 'kwok-node-0', labels: { 'kubevirt.io/schedulable': 'true' } } };
   assert.equal(planMigration(input({ nodes: [node('node01'), simulated] })).createPod?.spec?.affinity, undefined);
-  // Not migratable, or not running: Failed at once, with the reason.
+  // Not running yet, or not yet known to be migratable (as a cache that trails the migrations' shows it): it waits, as upstream.
+  for (const early of [runningVmi((v) => (v.status!.phase = 'Scheduled')), runningVmi((v) => (v.status!.conditions = []))]) {
+    const waiting = planMigration(input({ vmi: early }));
+    assert.equal(waiting.status?.phase, 'Pending');
+    assert.equal(waiting.createPod, undefined);
+    assert.equal(waiting.vmi, undefined);
+    assert.ok(!waiting.removeFinalizer);
+  }
+  // One that says it cannot move: Failed at once, with the reason.
   const stuck = planMigration(
     input({ vmi: runningVmi((v) => (v.status!.conditions = [{ type: 'LiveMigratable', status: 'False', message: 'no way' }])) }),
   );
@@ -501,6 +509,23 @@ test('VMI controller: the target pod is not the VMI pod mid-migration; the sourc
     after.deletePods?.map((p) => p.metadata?.name),
     ['virt-launcher-vm1-aaaaa'],
   );
+  // While the pod the guest left runs down (listed first, no longer ready), the VMI follows the pod it runs in now.
+  const runningDown = launcherPod('virt-launcher-vm1-aaaaa', 'node01', 'pod-src', (p) => {
+    p.metadata!.deletionTimestamp = NOW;
+    p.status!.conditions = [{ type: 'Ready', status: 'False' }];
+  });
+  const movedReady = runningVmi((v) => {
+    v.status!.nodeName = 'node02';
+    v.status!.migrationState = { ...state, completed: true, targetNodeDomainDetected: true };
+    v.status!.conditions = [{ type: 'Ready', status: 'True' }];
+  });
+  const settled = planVmi(
+    movedReady,
+    [runningDown, launcherPod('virt-launcher-vm1-bbbbb', 'node02', 'pod-tgt')],
+    params,
+    NOW.toISOString(),
+  );
+  assert.equal((settled.update ?? movedReady).status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
 });
 
 test('controller: a finished migration leaves alone the target label of the VMI next migration', () => {
