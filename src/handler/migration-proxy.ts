@@ -22,17 +22,31 @@ export interface MigrationListener {
   close(): void;
 }
 
-/** Joins two streams; either end closing or failing ends both. */
-function splice(a: Duplex, b: Duplex) {
+/** How long a side may stay open after the other has closed, for what is still on its way to go out. */
+const LINGER_MS = 30_000;
+
+/**
+ * Joins two streams. A close is passed on as an end, after everything that came before it has
+ * been written: QEMU closes its end of the stream as soon as it has sent the last of the guest,
+ * which may still be in this process's buffers, and a target that misses those bytes cannot load
+ * the guest. A failure ends both at once.
+ */
+export function splice(a: Duplex, b: Duplex, lingerMs = LINGER_MS) {
   a.pipe(b);
   b.pipe(a);
-  const end = () => {
+  const fail = () => {
     a.destroy();
     b.destroy();
   };
-  for (const stream of [a, b]) {
-    stream.on('error', end);
-    stream.on('close', end);
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ]) {
+    from.on('error', fail);
+    from.on('close', () => {
+      if (!to.destroyed && !to.writableEnded) to.end();
+      setTimeout(() => to.destroy(), lingerMs).unref();
+    });
   }
 }
 
