@@ -31,7 +31,7 @@ const LINGER_MS = 30_000;
  * which may still be in this process's buffers, and a target that misses those bytes cannot load
  * the guest. A failure ends both at once.
  */
-export function splice(a: Duplex, b: Duplex, lingerMs = LINGER_MS) {
+export function splice(a: Duplex, b: Duplex) {
   a.pipe(b);
   b.pipe(a);
   const fail = () => {
@@ -45,7 +45,7 @@ export function splice(a: Duplex, b: Duplex, lingerMs = LINGER_MS) {
     from.on('error', fail);
     from.on('close', () => {
       if (!to.destroyed && !to.writableEnded) to.end();
-      setTimeout(() => to.destroy(), lingerMs).unref();
+      setTimeout(() => to.destroy(), LINGER_MS).unref();
     });
   }
 }
