@@ -32,7 +32,11 @@ export interface HealthAnswer {
 export function healthEndpoints(state: HealthState): (path: string) => Promise<HealthAnswer | undefined> {
   let version: unknown;
   return async (path) => {
-    const route = path.split('?')[0].replace(/\/+$/, '');
+    // Upstream's suite asks for https://host:port//healthz: Go's mux cleans that path, and so does this.
+    const route = path
+      .split('?')[0]
+      .replace(/\/{2,}/g, '/')
+      .replace(/\/+$/, '');
     if (route === '/healthz') {
       try {
         version ??= await state.apiserverVersion();
@@ -53,6 +57,17 @@ export function healthEndpoints(state: HealthState): (path: string) => Promise<H
     if (route === '/leader' && state.leader) return { status: 200, body: { apiserver: { leader: String(state.leader()) } } };
     return undefined;
   };
+}
+
+/** Answers a request with the endpoints' answer: JSON, or a 404 for a path that is none of them. */
+export function respondWithHealth(answer: ReturnType<typeof healthEndpoints>, path: string, res: ServerResponse): void {
+  void answer(path).then(
+    (result) => {
+      if (!result) res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
+      else res.writeHead(result.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(result.body));
+    },
+    () => res.writeHead(500).end(),
+  );
 }
 
 /** Serves the endpoints over HTTPS on `port` with the certificate `tls` returns, re-read every minute. */
@@ -81,13 +96,7 @@ export function serveHealth(options: {
       );
       return;
     }
-    void answer(req.url ?? '/').then(
-      (result) => {
-        if (!result) res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
-        else res.writeHead(result.status, { 'Content-Type': 'application/json' }).end(JSON.stringify(result.body));
-      },
-      () => res.writeHead(500).end(),
-    );
+    respondWithHealth(answer, req.url ?? '/', res);
   });
   const reload = setInterval(() => {
     try {

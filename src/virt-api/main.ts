@@ -5,10 +5,12 @@
 import { existsSync, readFileSync, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { VersionApi } from '@kubernetes/client-node';
 import { UPLOAD_TOKEN_KEY_FILE } from '../contract/upload-token.ts';
 import type { VirtualMachineInstancetype, VirtualMachinePreference } from '../api/types.ts';
 import { clusterConfigInformer } from '../lib/cluster-config-watch.ts';
 import { customInformer, loadKubeConfig, startInformers, withoutLastApplied, type Typed } from '../lib/kube.ts';
+import { healthEndpoints } from '../lib/health.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { VirtApiKubeApi } from './kube-api.ts';
 import { componentMetrics } from '../lib/metrics.ts';
@@ -56,6 +58,10 @@ const server = new VirtApiServer({
   },
   log,
   metrics: metrics.registry,
+  health: healthEndpoints({
+    apiserverVersion: () => kc.makeApiClient(VersionApi).getCode(),
+    configResourceVersion: clusterConfig.resourceVersion,
+  }),
 });
 await server.start(Number(flags.port));
 metrics.setReady(true);

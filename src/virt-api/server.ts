@@ -34,6 +34,7 @@ import {
 import { apiTimestamp } from '../contract/vmi.ts';
 import { apiErrorMessage, ignoreNotFound, statusMessage, type InformerCache, type JsonPatchOperation, type Typed } from '../lib/kube.ts';
 import type { Registry } from 'prom-client';
+import { respondWithHealth, type healthEndpoints } from '../lib/health.ts';
 import type { Logger } from '../lib/log.ts';
 import { readText } from '../lib/raw-request.ts';
 import {
@@ -118,6 +119,8 @@ export interface VirtApiServerOptions {
   log: Logger;
   /** Served at GET /metrics (without client authentication, as upstream serves its metrics). */
   metrics?: Registry;
+  /** GET /healthz, as the other components answer it (healthEndpoints). */
+  health: ReturnType<typeof healthEndpoints>;
 }
 
 const GROUP_PATH = `/apis/${SUBRESOURCE_GROUP}/${SUBRESOURCE_VERSION}`;
@@ -191,9 +194,11 @@ export class VirtApiServer {
   #server: Server | undefined;
   #requestHeaderReload: NodeJS.Timeout | undefined;
   readonly #metrics: Registry | undefined;
+  readonly #health: ReturnType<typeof healthEndpoints>;
 
   constructor(options: VirtApiServerOptions) {
     this.#metrics = options.metrics;
+    this.#health = options.health;
     this.#api = options.api;
     this.#informers = options.informers;
     this.#servingCertificate = options.servingCertificate;
@@ -242,8 +247,12 @@ export class VirtApiServer {
   }
 
   #handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
+    if (req.method === 'GET' && req.url === '/readyz') {
       res.writeHead(200).end('ok');
+      return;
+    }
+    if (req.method === 'GET' && req.url?.replace(/^\/+/, '/').startsWith('/healthz')) {
+      respondWithHealth(this.#health, req.url, res);
       return;
     }
     const metrics = this.#metrics;

@@ -53,6 +53,8 @@ test('/healthz answers 200 over TLS with the API server version and the config r
       'config-resource-version': '4242',
     });
     await get(port, '/healthz/');
+    // Upstream's suite asks for //healthz (its URL joins a base ending in / with the path).
+    assert.equal(JSON.parse((await get(port, '//healthz')).body)['config-resource-version'], '4242');
     assert.equal(asked, 1, 'the version is asked for once, then kept');
     assert.deepEqual(JSON.parse((await get(port, '/leader')).body), { apiserver: { leader: 'false' } });
     leading = true;

@@ -16,6 +16,7 @@ import type {
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
 import { readText } from '../../src/lib/raw-request.ts';
 import { createCa, createLeaf, type KeyPair } from '../../src/operator/certs.ts';
+import { healthEndpoints } from '../../src/lib/health.ts';
 import { VirtApiServer, type VirtApiServerApi } from '../../src/virt-api/server.ts';
 import { example } from '../helpers/fixtures.ts';
 import { SeededInformer } from '../helpers/seeded-informer.ts';
@@ -147,6 +148,7 @@ async function serve(t: TestContext) {
     now: () => new Date('2026-11-22T10:00:00Z'),
     newUUID: () => '00000000-0000-4000-8000-000000000001',
     uploadTokenKey: () => UPLOAD_KEY,
+    health: healthEndpoints({ apiserverVersion: async () => ({ gitVersion: 'v1.34.4' }), configResourceVersion: () => '777' }),
   });
   const { port } = await server.start(0, '127.0.0.1');
   t.after(() => server.close());
@@ -167,6 +169,18 @@ async function serve(t: TestContext) {
 
 const inNamespace = <T extends { metadata: object }>(object: T): T => ({ ...object, metadata: { ...object.metadata, namespace: 'ns' } });
 const csmall = () => inNamespace(example<Typed<VirtualMachineInstancetype>>('csmall.yaml'));
+
+test("/healthz answers as the other components do, with the KubeVirt CR's resourceVersion, also at upstream's //healthz", async (t) => {
+  const { call } = await serve(t);
+  for (const path of ['/healthz', '//healthz']) {
+    const health = await call('GET', path);
+    assert.equal(health.status, 200, path);
+    assert.deepEqual(health.body, {
+      apiserver: { connectivity: 'ok', version: { gitVersion: 'v1.34.4' } },
+      'config-resource-version': '777',
+    });
+  }
+});
 
 test('an admission review is answered from the seeded instance types: a VM setting what its instance type sets is refused', async (t) => {
   const { informers, call } = await serve(t);
