@@ -75,6 +75,11 @@ export class ClusterConfig {
   get useEmulation(): boolean {
     return this.raw.developerConfiguration?.useEmulation ?? false;
   }
+  /** developerConfiguration.diskVerification.memoryLimit: the address space qemu-img may use to read a containerDisk. */
+  get diskVerificationMemoryLimitBytes(): number | undefined {
+    const limit = this.raw.developerConfiguration?.diskVerification?.memoryLimit;
+    return limit === undefined ? undefined : quantityValue(limit);
+  }
   get defaultNetworkInterface(): string {
     return this.raw.network?.defaultNetworkInterface || 'bridge';
   }

@@ -114,6 +114,8 @@ export interface NodeContext {
   volumes: VolumePaths;
   smbios: { manufacturer: string; product: string; family: string; version?: string; sku?: string };
   dhcp?: NodeDhcpLease[];
+  /** The address space qemu-img may use to read a containerDisk's image (the KubeVirt CR's diskVerification); upstream's default when absent. */
+  diskVerificationMemoryLimitBytes?: number;
   /** Until when (ms since the epoch) virt-handler holds its node's lease: the guest is stopped once that passes unrenewed. */
   leaseValidUntil?: number;
 }

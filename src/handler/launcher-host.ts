@@ -33,17 +33,21 @@ export interface NodeLauncherHostOptions {
   /** Whether guests use KVM; rejects when the node can run them in neither mode. */
   useKvm: () => Promise<boolean>;
   hugepageSizes: () => string[];
+  /** The KubeVirt CR's diskVerification memory limit, passed on to the launcher. */
+  diskVerificationMemoryLimitBytes: () => number | undefined;
 }
 
 export class NodeLauncherHost implements LauncherHost {
   readonly #run: Runner;
   readonly #useKvm: () => Promise<boolean>;
   readonly #hugepageSizes: () => string[];
+  readonly #diskVerificationMemoryLimitBytes: () => number | undefined;
 
   constructor(options: NodeLauncherHostOptions) {
     this.#run = options.run;
     this.#useKvm = options.useKvm;
     this.#hugepageSizes = options.hugepageSizes;
+    this.#diskVerificationMemoryLimitBytes = options.diskVerificationMemoryLimitBytes;
   }
 
   async prepare(vmi: VirtualMachineInstance, pod: V1Pod, network: NetworkPlan | undefined): Promise<PreparedLauncher> {
@@ -69,6 +73,8 @@ export class NodeLauncherHost implements LauncherHost {
       smbios: { manufacturer: 'KubeVirt', product: 'None', family: 'KubeVirt' },
       dhcp: wired.dhcp,
     };
+    const limit = this.#diskVerificationMemoryLimitBytes();
+    if (limit !== undefined) context.diskVerificationMemoryLimitBytes = limit;
     return { context, network: wired };
   }
 

@@ -170,7 +170,12 @@ const handler = new VirtHandler({
   },
   dial: (podUid) => viaDirectoryFd(emptyDirOf(podUid, 'sockets'), LAUNCHER_SOCKET, (path) => LauncherClient.connect(path)),
   // Off the main thread: see runner.ts.
-  host: new NodeLauncherHost({ run: commandRunner(4), useKvm: () => reporter.useKvm(), hugepageSizes }),
+  host: new NodeLauncherHost({
+    run: commandRunner(4),
+    useKvm: () => reporter.useKvm(),
+    hugepageSizes,
+    diskVerificationMemoryLimitBytes: () => clusterConfig.current().diskVerificationMemoryLimitBytes,
+  }),
   emulation: () => reporter.emulation,
   queue: new WorkQueue({ baseDelayMs: 500, maxDelayMs: 30_000 }),
   record: eventRecorder(kc, 'virt-handler', log),

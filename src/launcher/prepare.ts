@@ -20,13 +20,46 @@ const exists = (path: string) =>
     () => false,
   );
 
+/** Upstream's limits on reading a containerDisk's image: 10 s of CPU and 2000 MiB of address space. */
+export const DISK_VERIFICATION = { cpuSeconds: 10, memoryLimitBytes: 2000 * MiB };
+
+/**
+ * What qemu-img info says of a containerDisk's image, run under the verification limits as upstream's
+ * launcher runs it (a crafted image cannot make it spin or balloon), and what upstream requires of
+ * the image: raw, or qcow2 with no backing file. Errors in upstream's words.
+ */
+export async function containerDiskFormat(volume: string, image: string, limits = DISK_VERIFICATION): Promise<'qcow2' | 'raw'> {
+  const script = `ulimit -t ${limits.cpuSeconds} && ulimit -v ${Math.floor(limits.memoryLimitBytes / 1024)} && exec qemu-img info --output json "$0"`;
+  const info = await run('sh', ['-c', script, image]).then(
+    ({ stdout }) => JSON.parse(stdout) as { format?: string; 'backing-filename'?: string },
+    (error: { stderr?: string; message: string }) => {
+      const stderr = error.stderr?.trim();
+      throw new Error(`failed to get container disk info: failed to invoke qemu-img: ${stderr ? `'${stderr}'` : error.message}`);
+    },
+  );
+  const invalid = (why: string) => new Error(`invalid image in containerDisk ${volume}: ${why}`);
+  if (info.format === 'raw') return 'raw';
+  if (info.format !== 'qcow2') throw invalid(`unsupported image format: ${info.format}`);
+  if (info['backing-filename']) throw invalid(`expected no backing file, but found ${info['backing-filename']}`);
+  return 'qcow2';
+}
+
 export async function prepareStep(step: PrepareStep, scratch: string): Promise<void> {
   await mkdir(dirname(step.kind === 'copy' ? step.to : step.path), { recursive: true });
   switch (step.kind) {
     case 'overlay':
+    case 'containerDiskOverlay': {
+      const format =
+        step.kind === 'overlay'
+          ? step.backingFormat
+          : await containerDiskFormat(step.volume, step.backing, {
+              ...DISK_VERIFICATION,
+              memoryLimitBytes: step.memoryLimitBytes ?? DISK_VERIFICATION.memoryLimitBytes,
+            });
       await rm(step.path, { force: true });
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', step.backingFormat, '-b', step.backing, step.path]);
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', format, '-b', step.backing, step.path]);
       return;
+    }
     case 'image': {
       if (step.keepExisting && (await exists(step.path))) return;
       if (step.format === 'qcow2') {

@@ -139,11 +139,12 @@ test('volumes become overlays, images and ISOs', () => {
     disks,
     vmi(() => {}, 'vmi-nocloud.yaml'),
   );
+  // A containerDisk's format is read from its image when the overlay is made, not from its name.
   assert.deepEqual(p.prepare?.[0], {
-    kind: 'overlay',
+    kind: 'containerDiskOverlay',
+    volume: 'containerdisk',
     path: `${scratch}/containerdisk.qcow2`,
     backing: '/var/run/kubevirt/container-disks/disk_0.img',
-    backingFormat: 'raw',
   });
   assert.deepEqual(p.prepare?.[1], {
     kind: 'iso',
@@ -221,7 +222,20 @@ test("diskBacking: where each volume's data is, whether the guest may write it a
     format: 'qcow2',
     readonly: false,
     persistent: false,
-    prepare: { kind: 'overlay', path: overlay, backing: '/var/run/kubevirt/container-disks/disk_0.img', backingFormat: 'raw' },
+    prepare: {
+      kind: 'containerDiskOverlay',
+      volume: 'containerdisk',
+      path: overlay,
+      backing: '/var/run/kubevirt/container-disks/disk_0.img',
+    },
+  });
+  // The KubeVirt CR's diskVerification limit goes with it.
+  assert.deepEqual(backing('containerdisk', ctx({ diskVerificationMemoryLimitBytes: 42_000 })).prepare, {
+    kind: 'containerDiskOverlay',
+    volume: 'containerdisk',
+    path: overlay,
+    backing: '/var/run/kubevirt/container-disks/disk_0.img',
+    memoryLimitBytes: 42_000,
   });
   const claim = backing('pvcdisk', ctx({ volumes: { claims: { pvcdisk: { path: '/dev/sdb', mode: 'Block' } } } }));
   assert.deepEqual(claim, { path: '/dev/sdb', format: 'raw', readonly: true, persistent: true });

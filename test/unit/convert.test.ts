@@ -118,7 +118,7 @@ test("preparation steps come in concern order: the NVRAM copy, then each disk's"
   const p = plan(vmi((s) => (s.domain.firmware = { bootloader: { efi: { secureBoot: false } } }), 'vmi-nocloud.yaml'));
   assert.deepEqual(
     p.prepare.map((s) => s.kind),
-    ['copy', 'overlay', 'iso', 'image'],
+    ['copy', 'containerDiskOverlay', 'iso', 'image'],
   );
 });
 

@@ -26,6 +26,11 @@ export type ConversionContext = Omit<NodeContext, 'dhcp'> & {
 
 export type PrepareStep =
   | { kind: 'overlay'; path: string; backing: string; backingFormat: 'qcow2' | 'raw' }
+  /**
+   * An overlay on a containerDisk's image, whose format is read from the image (qemu-img info,
+   * under upstream's disk-verification limits), not from its name, and which is checked first.
+   */
+  | { kind: 'containerDiskOverlay'; volume: string; path: string; backing: string; memoryLimitBytes?: number }
   | { kind: 'image'; path: string; format: 'qcow2' | 'raw'; sizeBytes: number; keepExisting: boolean }
   | { kind: 'iso'; path: string; label: string; files: Record<string, string>; fromDir?: string }
   | { kind: 'copy'; from: string; to: string; keepExisting: boolean };

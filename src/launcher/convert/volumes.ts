@@ -38,7 +38,16 @@ export function diskBacking(vmi: VirtualMachineInstance, volume: Volume, ctx: Co
   if (volume.containerDisk) {
     const base = ctx.volumes.containerDisks?.[volume.name];
     if (!base) throw new ConversionError(`${field}.containerDisk`, 'the containerDisk image was not found on the node');
-    return overlay(scratch, base, base.endsWith('.qcow2') ? 'qcow2' : 'raw');
+    const path = `${scratch}.qcow2`;
+    const limit = ctx.diskVerificationMemoryLimitBytes;
+    const prepare: PrepareStep = {
+      kind: 'containerDiskOverlay',
+      volume: volume.name,
+      path,
+      backing: base,
+      ...(limit ? { memoryLimitBytes: limit } : {}),
+    };
+    return { path, format: 'qcow2', readonly: false, persistent: false, prepare };
   }
   if (volume.emptyDisk) {
     const path = `${scratch}.qcow2`;
