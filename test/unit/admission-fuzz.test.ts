@@ -760,6 +760,24 @@ test('regression: a wrong-typed field is a schema error naming the field, not a 
   assert.deepEqual(causedAt(answer('/virtualmachines-mutate', vm)), ['spec.template.metadata.annotations']);
 });
 
+test("a quantity sent as a JSON number, even a fraction, is taken as Go's decoder takes it and written back as a string", () => {
+  // Upstream's suite posts cpu 2.2 and memory 2222222.2 as numbers and expects the VM created.
+  const vm = example<VirtualMachine>('vm-cirros.yaml');
+  const domain = vm.spec.template!.spec!.domain as Obj;
+  domain.resources = { requests: { cpu: 2.2, memory: 2222222.2 }, limits: { cpu: 2.2, memory: 2222222.2 } };
+  const mutated = answer('/virtualmachines-mutate', vm);
+  assert.equal(mutated.allowed, true, JSON.stringify(mutated.status));
+  const ops = JSON.parse(Buffer.from(mutated.patch!, 'base64').toString()) as { path: string; value: unknown }[];
+  const written = Object.fromEntries(ops.filter((op) => /resources\/(requests|limits)\//.test(op.path)).map((op) => [op.path, op.value]));
+  assert.deepEqual(written, {
+    '/spec/template/spec/domain/resources/requests/cpu': '2200m',
+    '/spec/template/spec/domain/resources/requests/memory': '2222222200m',
+    '/spec/template/spec/domain/resources/limits/cpu': '2200m',
+    '/spec/template/spec/domain/resources/limits/memory': '2222222200m',
+  });
+  assert.equal(answer('/virtualmachines-validate', vm).allowed, true);
+});
+
 test('regression: a quantity the CRD pattern lets through but Go cannot parse is refused with its field', () => {
   // "1e1.5" matches the CRD's pattern; defaulting's isZeroQuantity threw a QuantityError on it.
   const vmi = ephemeral((v) => ((v.spec.domain as Obj).resources = { limits: { cpu: '1e1.5' } }));

@@ -92,7 +92,9 @@ function matches(pattern: string, value: string): boolean {
 
 function check(schema: JSONSchemaProps, value: unknown, field: FieldPath, causes: StatusCause[]): void {
   const types = schema['x-kubernetes-int-or-string'] ? ['integer', 'string'] : schema.type ? [schema.type] : [];
-  const typed = value === null ? schema.nullable : types.length === 0 || types.some((type) => hasType(value, type));
+  // A Go webhook decodes a quantity from any JSON number (2.2 is 2200m), and its mutator writes it back as a string.
+  const quantityNumber = schema.pattern === QUANTITY_PATTERN && typeof value === 'number' && Number.isFinite(value);
+  const typed = value === null ? schema.nullable : quantityNumber || types.length === 0 || types.some((type) => hasType(value, type));
   if (!typed) {
     causes.push(invalid(field, `${field} in body must be of type ${types.join(',')}: "${jsonType(value)}"`));
   } else if (schema.enum && !schema.enum.includes(value)) {
