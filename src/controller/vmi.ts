@@ -21,7 +21,7 @@ import {
   vmiIsPaused,
 } from '../contract/vmi.ts';
 import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
-import { isMigratedAwaySource, isPendingMigrationTarget, migrationSucceeded } from '../contract/migration.ts';
+import { isMigratedAwaySource, isPendingMigrationTarget } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
 type Condition = NonNullable<VirtualMachineInstanceStatus['conditions']>[number];
@@ -257,9 +257,8 @@ function readyCondition(vmi: VirtualMachineInstance, pod: V1Pod | undefined, now
 
 /** The source pod of the VMI's migration once the guest has left it, while it is still there and not yet being deleted. */
 function migratedAwayPod(vmi: VirtualMachineInstance, owned: readonly V1Pod[]): V1Pod | undefined {
-  const state = vmi.status?.migrationState;
-  if (!migrationSucceeded(state) || !state?.targetNodeDomainDetected) return undefined;
-  return owned.find((p) => p.metadata?.name === state.sourcePod && !p.metadata?.deletionTimestamp && !podIsFinal(p));
+  if (!vmi.status?.migrationState?.targetNodeDomainDetected) return undefined;
+  return owned.find((p) => isMigratedAwaySource(vmi, p) && !p.metadata?.deletionTimestamp && !podIsFinal(p));
 }
 
 const TEMPORARY_POD_DELETABLE = new Set(['Running', 'Succeeded', 'Failed']);
