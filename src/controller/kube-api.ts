@@ -107,6 +107,10 @@ export class ControllerKubeApi
     await this.#apps.createNamespacedControllerRevision({ namespace, body: revision });
   }
 
+  async deleteControllerRevision(namespace: string, name: string): Promise<void> {
+    await this.#apps.deleteNamespacedControllerRevision({ namespace, name });
+  }
+
   async createVm(namespace: string, vm: VirtualMachine): Promise<Typed<VirtualMachine>> {
     return (await this.#custom.createNamespacedCustomObject({ ...VMS, namespace, body: vm })) as Typed<VirtualMachine>;
   }

@@ -15,6 +15,7 @@ import type { EventRecorder } from '../lib/events.ts';
 import { Expectations } from '../lib/expectations.ts';
 import {
   apiErrorMessage,
+  ignoreConflict,
   ignoreNotFound,
   keyOf,
   onEveryChange,
@@ -45,6 +46,7 @@ export interface VmControllerApi {
   patchVmStatus(namespace: string, name: string, patch: JsonPatchOperation[]): Promise<void>;
   /** Rejects with 409 when one of that name exists. */
   createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void>;
+  deleteControllerRevision(namespace: string, name: string): Promise<void>;
 }
 
 /** The caches of instance types, preferences and the ControllerRevisions that capture them for VMs. */
@@ -86,6 +88,7 @@ export class VmController {
   readonly #vmiExpectations: Expectations;
   readonly #dataVolumeExpectations: Expectations;
   readonly #instancetypes: InstancetypeLookup;
+  readonly #revisions: InformerCache<V1ControllerRevision> | undefined;
 
   constructor(options: VmControllerOptions) {
     this.#api = options.api;
@@ -101,6 +104,7 @@ export class VmController {
     this.#vmiExpectations = new Expectations(() => options.now().getTime());
     this.#dataVolumeExpectations = new Expectations(() => options.now().getTime());
     const it = options.informers;
+    this.#revisions = it.revisions;
     this.#instancetypes = {
       instancetype: (namespace, name) => it.instancetypes?.get(name, namespace),
       clusterInstancetype: (name) => it.clusterInstancetypes?.get(name),
@@ -173,7 +177,12 @@ export class VmController {
     const vmLog = this.#log.object({ kind: 'VirtualMachine', metadata: vm.metadata });
     const source = await this.#syncInstancetypes(vm, vmLog);
     if (!source) return;
-    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() }, volumes, source);
+    const revisions = this.#revisions;
+    const revisionLookup = {
+      get: (revision: string) => revisions?.get(revision, namespace),
+      list: () => revisions?.list(namespace) ?? [],
+    };
+    const plan = planVm(vm, vmi, { now: this.#now(), jitter: this.#jitter() }, volumes, source, revisionLookup);
     const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', metadata: vm.metadata };
     // The status is written with the resourceVersion of the latest write, so a request virt-api added meanwhile is never lost.
     let resourceVersion = vm.metadata.resourceVersion;
@@ -217,6 +226,13 @@ export class VmController {
     }
     if (plan.createVmi) {
       if (!this.#vmiExpectations.satisfied(key)) return;
+      for (const earlier of plan.startRevision?.delete ?? [])
+        await this.#api.deleteControllerRevision(namespace, earlier).catch(ignoreNotFound);
+      const revision = plan.startRevision?.create;
+      if (revision) {
+        // Made by an earlier start that the cache has not shown yet: the same name holds the same generation.
+        await this.#api.createControllerRevision(namespace, revision).catch(ignoreConflict);
+      }
       vmLog.info('creating the VMI', { runStrategy: plan.status.runStrategy });
       this.#vmiExpectations.expectCreations(key, 1);
       await this.#api.createVmi(namespace, plan.createVmi).catch((error: Error) => {

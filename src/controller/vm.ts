@@ -2,7 +2,7 @@
 // any) and the DataVolumes and claims it names to the changes to make.
 // ./vm-controller.ts carries them out.
 import { createHash } from 'node:crypto';
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1ControllerRevision, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { CREATED_BY_LABEL } from '../api/constants.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
@@ -17,11 +17,6 @@ export const ORPHAN_FINALIZER = 'orphan';
 /** The hash of the template a VMI was started from, to tell when a restart is required. */
 export const TEMPLATE_HASH_ANNOTATION = 'kubevirt-ts.io/template-hash';
 export const VM_GENERATION_ANNOTATION = 'kubevirt.io/vm-generation';
-/**
- * The hash of the whole template a VMI was started from (upstream keeps it in a ControllerRevision):
- * while the VM's template is still that, a new VM generation is the VMI's too.
- */
-export const TEMPLATE_REVISION_ANNOTATION = 'kubevirt-ts.io/template-revision';
 /** Upstream's ceiling on the crash-loop backoff. */
 export const MAX_START_BACKOFF_SECONDS = 300;
 /** "false" puts off creating a VM's DataVolumes until it starts; by default they are made as soon as the VM is seen. */
@@ -46,6 +41,8 @@ export interface VmPlan {
   /** DataVolumes of the VM's templates that the cache does not hold, in template order. */
   createDataVolumes?: DataVolume[];
   createVmi?: VirtualMachineInstance;
+  /** Before the VMI is created: its start revision, if the cache lacks it, and the VM's earlier ones to delete. */
+  startRevision?: { create?: V1ControllerRevision; delete: string[] };
   /** A guarded JSON patch of the VMI's annotations: the VM's new generation, while its template is unchanged. */
   patchVmi?: JsonPatchOperation[];
   deleteVmi?: boolean;
@@ -87,7 +84,7 @@ export function templateHash(vm: VirtualMachine): string {
     .slice(0, 16);
 }
 
-/** JSON with every object's keys sorted, so that equal values hash the same whatever order they were written in. */
+/** JSON with every object's keys sorted, so that equal values compare equal whatever order they were written in. */
 const canonicalJson = (value: unknown) =>
   JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
@@ -95,9 +92,42 @@ const canonicalJson = (value: unknown) =>
       : v,
   );
 
-/** The hash of the VM's whole template, metadata and spec: what upstream compares against the VMI's revision. */
-export function templateRevision(vm: VirtualMachine): string {
-  return createHash('sha256').update(canonicalJson(vm.spec.template)).digest('hex').slice(0, 16);
+/** The ControllerRevisions of the VM's namespace, as the cache holds them. */
+export interface VmRevisionLookup {
+  get(name: string): V1ControllerRevision | undefined;
+  list(): readonly V1ControllerRevision[];
+}
+
+const NO_REVISIONS: VmRevisionLookup = { get: () => undefined, list: () => [] };
+
+const startRevisionPrefix = (vm: VirtualMachine) => `revision-start-vm-${vm.metadata.uid}-`;
+
+/**
+ * The ControllerRevision of the VM's spec as a VMI is started from it (upstream's name, owner and
+ * data: the spec with the captured instance type and preference named), so that what a VMI runs
+ * can be told from what its VM has become since.
+ */
+export function startRevision(vm: VirtualMachine): V1ControllerRevision {
+  const spec = structuredClone(vm.spec);
+  const instancetypeRevision = vm.status?.instancetypeRef?.controllerRevisionRef?.name;
+  if (spec.instancetype && instancetypeRevision) spec.instancetype.revisionName = instancetypeRevision;
+  const preferenceRevision = vm.status?.preferenceRef?.controllerRevisionRef?.name;
+  if (spec.preference && preferenceRevision) spec.preference.revisionName = preferenceRevision;
+  const generation = vm.metadata.generation ?? 0;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'ControllerRevision',
+    metadata: { name: `${startRevisionPrefix(vm)}${generation}`, namespace: vm.metadata.namespace, ownerReferences: [vmControllerRef(vm)] },
+    data: { spec },
+    revision: generation,
+  };
+}
+
+/** The template the VMI was started from, as its start revision holds it. */
+function startedTemplate(vmi: VirtualMachineInstance, revisions: VmRevisionLookup): VirtualMachine['spec']['template'] | undefined {
+  const name = vmi.status?.virtualMachineRevisionName;
+  const data = name ? (revisions.get(name)?.data as { spec?: VirtualMachine['spec'] } | undefined) : undefined;
+  return data?.spec?.template;
 }
 
 /** The VM generation a VMI carries in its annotation, if it carries a well-formed one. */
@@ -126,7 +156,6 @@ export function vmiFromVm(vm: VirtualMachine, startPaused = false, applied?: Vir
         ...template.metadata?.annotations,
         ...matcherAnnotations(vm),
         [TEMPLATE_HASH_ANNOTATION]: templateHash(vm),
-        [TEMPLATE_REVISION_ANNOTATION]: templateRevision(vm),
         ...(vm.metadata.generation !== undefined ? { [VM_GENERATION_ANNOTATION]: String(vm.metadata.generation) } : {}),
       },
       ownerReferences: [vmControllerRef(vm)],
@@ -449,13 +478,17 @@ export function withSyncFailure(status: VirtualMachineStatus, failure: SyncFailu
  * compares a tested string by its JSON bytes, and Go writes `>`, `<` and `&` escaped (`\u003e`) where
  * JSON.stringify does not, so a test of an annotation holding one never passes.
  */
-function generationBump(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): JsonPatchOperation[] | undefined {
+function generationBump(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  revisions: VmRevisionLookup,
+): JsonPatchOperation[] | undefined {
   const generation = vm.metadata.generation;
   const annotations = vmi?.metadata.annotations;
   if (!vmi || generation === undefined || vmi.metadata.deletionTimestamp) return undefined;
   if (annotations?.[VM_GENERATION_ANNOTATION] === String(generation)) return undefined;
-  const revision = annotations?.[TEMPLATE_REVISION_ANNOTATION];
-  if (revision === undefined || revision !== templateRevision(vm)) return undefined;
+  const started = startedTemplate(vmi, revisions);
+  if (started === undefined || canonicalJson(started) !== canonicalJson(vm.spec.template)) return undefined;
   return [
     { op: 'test', path: '/metadata/resourceVersion', value: vmi.metadata.resourceVersion },
     { op: 'replace', path: '/metadata/annotations', value: { ...annotations, [VM_GENERATION_ANNOTATION]: String(generation) } },
@@ -478,6 +511,7 @@ export function planVm(
   clock: VmClock = { now: new Date(), jitter: 0 },
   volumes: VmVolumes = NO_VM_VOLUMES,
   source: VmTemplateSource = { template: vm.spec.template },
+  revisions: VmRevisionLookup = NO_REVISIONS,
 ): VmPlan {
   const now = apiTimestamp(clock.now);
   const runStrategy = runStrategyOf(vm);
@@ -519,7 +553,18 @@ export function planVm(
       plan.requeueAfterMs = retryAt - clock.now.getTime();
       return;
     }
-    plan.createVmi = vmiFromVm(vm, startPausedRequested(vm), source.template);
+    const revision = startRevision(vm);
+    plan.createVmi = {
+      ...vmiFromVm(vm, startPausedRequested(vm), source.template),
+      status: { virtualMachineRevisionName: revision.metadata!.name },
+    };
+    // Upstream keeps one start revision per VM: those of earlier generations go.
+    const prefix = startRevisionPrefix(vm);
+    const earlier = revisions.list().filter((r) => r.metadata?.name?.startsWith(prefix) && r.metadata.name !== revision.metadata!.name);
+    plan.startRevision = {
+      ...(revisions.get(revision.metadata!.name!) ? {} : { create: revision }),
+      delete: earlier.map((r) => r.metadata!.name!),
+    };
     plan.events.push({
       type: 'Normal',
       reason: 'SuccessfulCreate',
@@ -537,7 +582,7 @@ export function planVm(
     else if (finalizers.includes(VM_FINALIZER)) plan.finalizers = finalizers.filter((f) => f !== VM_FINALIZER);
   } else {
     if (!finalizers.includes(VM_FINALIZER)) plan.finalizers = [...finalizers, VM_FINALIZER];
-    const bump = generationBump(vm, ours);
+    const bump = generationBump(vm, ours, revisions);
     if (bump) {
       plan.patchVmi = bump;
       observedGeneration = vm.metadata.generation;

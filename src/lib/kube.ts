@@ -261,6 +261,12 @@ export function ignoreNotFound(error: unknown): undefined {
   throw error;
 }
 
+/** For `.catch` of a create: a 409 (one of that name exists) resolves to undefined; any other failure stays one. */
+export function ignoreConflict(error: unknown): undefined {
+  if ((error as { code?: number }).code === 409) return undefined;
+  throw error;
+}
+
 /** (Defined beside the raw requests, which load no client library.) */
 export { statusMessage };
 

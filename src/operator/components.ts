@@ -537,7 +537,7 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         ],
         verbs: ['get', 'list', 'watch'],
       },
-      { apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['get', 'list', 'watch', 'create'] },
+      { apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       // A VM's dataVolumeTemplates become DataVolumes (orphans adopted); VMIs wait for their claims.

@@ -132,6 +132,13 @@ test("the VM's generation is recorded on its VMI and reported as observed and de
   assert.equal(started.status, 0, started.stderr);
   await vmiRunning('generations');
   await expectGenerations('generations', { generation: 2, desired: 2, observed: 2, annotation: '2' });
+  // The VMI names the revision of the VM's spec it was started from, as upstream's "should always have updated vm revision".
+  const startedVm = get('vm', 'generations')!;
+  const revisionName = String(get('vmi', 'generations')?.status?.virtualMachineRevisionName);
+  assert.equal(revisionName, `revision-start-vm-${startedVm.metadata.uid}-2`);
+  const revision = JSON.parse(kubectl(['get', 'controllerrevision', revisionName, '-n', NS, '-o', 'json']));
+  assert.equal(revision.revision, 2);
+  assert.deepEqual(revision.data.spec, startedVm.spec);
   // A change outside the template (the run strategy) is the running VMI's generation too.
   kubectl(['patch', 'vm', 'generations', '-n', NS, '--type', 'merge', '-p', '{"spec":{"runStrategy":"Manual"}}']);
   await expectGenerations('generations', { generation: 3, desired: 3, observed: 3, annotation: '3' });

@@ -10,7 +10,7 @@ import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { HEARTBEAT_ANNOTATION } from '../../src/contract/node.ts';
 import { NodeController, type NodeControllerApi } from '../../src/controller/node-controller.ts';
-import { VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
+import { startRevision, VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
 import { VmController, type VmControllerApi } from '../../src/controller/vm-controller.ts';
 import { VmiController, type VmiControllerApi } from '../../src/controller/vmi-controller.ts';
 import type { JsonPatchOperation, Typed } from '../../src/lib/kube.ts';
@@ -104,6 +104,9 @@ class RecordingApi extends EventEmitter implements VmiControllerApi, VmControlle
 
   async createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void> {
     this.#call('createControllerRevision', namespace, revision);
+  }
+  async deleteControllerRevision(namespace: string, name: string): Promise<void> {
+    this.#call('deleteControllerRevision', namespace, name);
   }
 
   async patchNode(name: string, patch: JsonPatchOperation[]): Promise<void> {
@@ -234,6 +237,7 @@ function vmSetup(vms: Vm[] = [], dataVolumes: Dv[] = [], pvcs: V1PersistentVolum
     vmis: new SeededInformer<Vmi>(),
     dataVolumes: new SeededInformer<Dv>(dataVolumes),
     pvcs: new SeededInformer<V1PersistentVolumeClaim>(pvcs),
+    revisions: new SeededInformer<V1ControllerRevision>(),
   };
   const api = new RecordingApi();
   const queue = new WorkQueue();
@@ -287,12 +291,14 @@ test("a VM's new generation over an unchanged template is patched onto its VMI, 
   vm.metadata.generation = 1;
   // As upstream's tests annotate theirs: kube-apiserver would never find this value equal to itself in a JSON patch test.
   vm.spec.template.metadata = { annotations: { 'kubevirt.io/created-by-test': 'stops a VM with terminationGracePeriodSeconds>0' } };
-  const vmi = { ...vmiFromVm(vm), status: { phase: 'Running' } } as Vmi;
+  const revision = startRevision(vm);
+  const vmi = { ...vmiFromVm(vm), status: { phase: 'Running', virtualMachineRevisionName: revision.metadata!.name } } as Vmi;
   vmi.metadata.uid = 'vmi-uid';
   vmi.metadata.resourceVersion = '41';
   vm.metadata.generation = 2;
   const { informers, api, controller } = vmSetup([vm]);
   informers.vmis.upsert(vmi);
+  informers.revisions.upsert(revision);
   await controller.reconcile('ns/vm-cirros');
   const [[namespace, name, patch]] = api.called('patchVmi') as [string, string, JsonPatchOperation[]][];
   assert.deepEqual([namespace, name], ['ns', 'vm-cirros']);
@@ -301,6 +307,24 @@ test("a VM's new generation over an unchanged template is patched onto its VMI, 
   const [[, , written]] = api.called('replaceVmStatus') as [string, string, VirtualMachine][];
   assert.equal(written.status?.observedGeneration, 2);
   assert.equal(written.status?.desiredGeneration, 2);
+});
+
+test("a VM's start first deletes its earlier start revision, then writes this generation's, then creates the VMI naming it", async () => {
+  const vm = vmAlways();
+  vm.metadata.generation = 5;
+  const earlier = startRevision({ ...vm, metadata: { ...vm.metadata, generation: 2 } });
+  const { informers, api, controller } = vmSetup([vm]);
+  informers.revisions.upsert(earlier);
+  await controller.reconcile('ns/vm-cirros');
+  const order = api.calls.map((c) => c.method).filter((m) => /Revision|createVmi/.test(m));
+  assert.deepEqual(order, ['deleteControllerRevision', 'createControllerRevision', 'createVmi']);
+  assert.deepEqual(api.called('deleteControllerRevision'), [['ns', 'revision-start-vm-vm-uid-2']]);
+  const [[, revision]] = api.called('createControllerRevision') as [string, V1ControllerRevision][];
+  assert.equal(revision.metadata?.name, 'revision-start-vm-vm-uid-5');
+  assert.equal(revision.revision, 5);
+  assert.deepEqual(revision.data, { spec: vm.spec });
+  const [[, vmi]] = api.called('createVmi') as [string, VirtualMachineInstance][];
+  assert.equal(vmi.status?.virtualMachineRevisionName, 'revision-start-vm-vm-uid-5');
 });
 
 test('a VM deleted with propagationPolicy Orphan drops its finalizer over the list it read, and its VMI is not deleted', async () => {

@@ -264,6 +264,9 @@ class RecordingVmApi implements VmControllerApi {
   async createControllerRevision(namespace: string, revision: V1ControllerRevision): Promise<void> {
     this.#call('createControllerRevision', namespace, revision);
   }
+  async deleteControllerRevision(namespace: string, name: string): Promise<void> {
+    this.#call('deleteControllerRevision', namespace, name);
+  }
 }
 
 function vmSetup(vms: Vm[], instancetypes: Typed<VirtualMachineInstancetype>[], revisions: V1ControllerRevision[] = []) {
@@ -306,5 +309,12 @@ test('wiring: the VM controller captures the instance type first, then, with the
   const [[, vmi]] = api.called('createVmi') as [string, VirtualMachineInstance][];
   assert.equal(vmi.spec.domain.memory?.guest, '128Mi');
   assert.deepEqual(vmi.spec.domain.cpu, { sockets: 1, cores: 1, threads: 1 });
-  assert.equal(api.called('createControllerRevision').length, 1);
+  // The instance type is captured once; the second revision is the VM's spec as started, naming that capture.
+  const written = api.called('createControllerRevision') as [string, V1ControllerRevision][];
+  assert.deepEqual(
+    written.map(([, r]) => r.metadata?.name),
+    [revision.metadata?.name, vmi.status?.virtualMachineRevisionName],
+  );
+  const started = written[1][1].data as { spec: VirtualMachine['spec'] };
+  assert.equal(started.spec.instancetype?.revisionName, ref.controllerRevisionRef?.name);
 });

@@ -6,7 +6,7 @@ import { ClusterConfig } from '../../src/api/cluster-config.ts';
 import { defaultNewVmi } from '../../src/api/defaults/vmi.ts';
 import type { KubeVirt, VirtualMachine, VirtualMachineInstance } from '../../src/api/types.ts';
 import { renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
-import { planVm, VM_FINALIZER, vmiFromVm } from '../../src/controller/vm.ts';
+import { planVm, startRevision, VM_FINALIZER, vmiFromVm, type VmRevisionLookup } from '../../src/controller/vm.ts';
 import { planVmi } from '../../src/controller/vmi.ts';
 import { withObservedStatus } from '../../src/handler/status.ts';
 import { kubevirtStatus } from '../../src/operator/install.ts';
@@ -72,16 +72,39 @@ function vmOf(generation: number, runStrategy = 'Always'): VirtualMachine {
   return v;
 }
 
-/** The VMI the VM created, as the cache shows it once it runs. */
-function runningVmiOf(vm: VirtualMachine): VirtualMachineInstance {
+/** The VMI the VM created, as the cache shows it once it runs, and the revisions holding the start revision. */
+function runningVmiOf(vm: VirtualMachine): { vmi: VirtualMachineInstance; revisions: VmRevisionLookup } {
   const created = vmiFromVm(vm);
-  return { ...created, metadata: { ...created.metadata, uid: 'vmi-uid' }, status: { phase: 'Running' } };
+  const revision = startRevision(vm);
+  const revisions = { get: (name: string) => (name === revision.metadata?.name ? revision : undefined), list: () => [revision] };
+  const status = { phase: 'Running', virtualMachineRevisionName: revision.metadata?.name };
+  return { vmi: { ...created, metadata: { ...created.metadata, uid: 'vmi-uid' }, status }, revisions };
 }
 
-test("the VMI records the VM's generation; the VM reports it as observed, and its own as desired", () => {
+const AS_READ = { now: new Date('2026-11-22T10:00:00Z'), jitter: 0 };
+
+test("the VMI is started from a revision of the VM's spec, named as upstream names it, and records the VM's generation", () => {
   const vm = vmOf(2);
-  assert.equal(planVm(vm, undefined).createVmi?.metadata.annotations?.['kubevirt.io/vm-generation'], '2');
-  const plan = planVm(vm, runningVmiOf(vm));
+  const plan = planVm(vm, undefined);
+  assert.equal(plan.createVmi?.metadata.annotations?.['kubevirt.io/vm-generation'], '2');
+  assert.equal(plan.createVmi?.status?.virtualMachineRevisionName, 'revision-start-vm-vm-uid-2');
+  assert.deepEqual(plan.startRevision?.create?.data, { spec: vm.spec });
+  assert.equal(plan.startRevision?.create?.revision, 2);
+  assert.deepEqual(plan.startRevision?.delete, []);
+  // Started again at generation 5, while generation 2's revision is cached: it goes, and 5's is written.
+  const { revisions } = runningVmiOf(vm);
+  const again = planVm(vmOf(5), undefined, AS_READ, undefined, undefined, revisions);
+  assert.deepEqual(again.startRevision?.delete, ['revision-start-vm-vm-uid-2']);
+  assert.equal(again.startRevision?.create?.metadata?.name, 'revision-start-vm-vm-uid-5');
+  // One already cached (an earlier start's VMI not seen yet) is not written again.
+  const cached = planVm(vm, undefined, AS_READ, undefined, undefined, revisions);
+  assert.deepEqual(cached.startRevision, { delete: [] });
+});
+
+test("the VM's status reports the VMI's generation as observed, and its own as desired", () => {
+  const vm = vmOf(2);
+  const { vmi, revisions } = runningVmiOf(vm);
+  const plan = planVm(vm, vmi, AS_READ, undefined, undefined, revisions);
   assert.equal(plan.status.observedGeneration, 2);
   assert.equal(plan.status.desiredGeneration, 2);
   assert.equal(plan.patchVmi, undefined);
@@ -89,10 +112,10 @@ test("the VMI records the VM's generation; the VM reports it as observed, and it
 
 test("a new VM generation that leaves the template alone is the running VMI's too; one that changes it waits for a restart", () => {
   const started = vmOf(2);
-  const vmi = runningVmiOf(started);
+  const { vmi, revisions } = runningVmiOf(started);
   // A run strategy change (generation 3): the template the VMI runs is still the VM's.
   const manual = { ...vmOf(3, 'Manual') };
-  const bumped = planVm(manual, vmi);
+  const bumped = planVm(manual, vmi, AS_READ, undefined, undefined, revisions);
   assert.deepEqual(bumped.patchVmi, [
     { op: 'test', path: '/metadata/resourceVersion', value: vmi.metadata.resourceVersion },
     {
@@ -106,10 +129,12 @@ test("a new VM generation that leaves the template alone is the running VMI's to
   // A template label (generation 3): the VMI stays at 2, as upstream's "should not update the vmi generation annotation".
   const relabelled = vmOf(3);
   relabelled.spec.template.metadata = { ...relabelled.spec.template.metadata, labels: { testkey: 'testvalue' } };
-  const held = planVm(relabelled, vmi);
+  const held = planVm(relabelled, vmi, AS_READ, undefined, undefined, revisions);
   assert.equal(held.patchVmi, undefined);
   assert.equal(held.status.observedGeneration, 2);
   assert.equal(held.status.desiredGeneration, 3);
+  // Without its start revision nothing tells what the VMI runs: it stays at 2, as upstream's.
+  assert.equal(planVm(manual, vmi).patchVmi, undefined);
   // Without a VMI the last figures stay.
   const stopped = planVm({ ...vmOf(4, 'Halted'), status: { observedGeneration: 2, desiredGeneration: 3 } }, undefined);
   assert.equal(stopped.status.observedGeneration, 2);
@@ -229,7 +254,7 @@ test("the KubeVirt CR's status is upstream's: Created, the target and observed d
 
 test('a VM deleted with propagationPolicy Orphan leaves its VMI running and only lets go of its finalizer', () => {
   const vm = vmOf(2);
-  const vmi = runningVmiOf(vm);
+  const { vmi } = runningVmiOf(vm);
   const deleting = { ...vm, metadata: { ...vm.metadata, deletionTimestamp: '2026-11-22T10:00:00Z', finalizers: ['orphan', VM_FINALIZER] } };
   const orphaned = planVm(deleting, vmi);
   assert.equal(orphaned.deleteVmi, undefined);
