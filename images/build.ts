@@ -409,6 +409,23 @@ function kernelBoot(flavour: GuestFlavour): LayerBlob {
   return layer;
 }
 
+/**
+ * A stand-in for upstream's virtio-win containerDisk: an ISO at /disk/virtio-win.iso with the
+ * layout its tests look for (the licence file and the guest-agent folder at the top), but no
+ * Windows drivers, which nothing here could use or build.
+ */
+function virtioWinContainerDisk(): LayerBlob {
+  return stage('virtio-win-container-disk', (root) => {
+    const content = join(root, 'iso');
+    mkdirSync(join(content, 'guest-agent'), { recursive: true });
+    writeFileSync(join(content, 'virtio-win_license.txt'), 'kubevirt-ts test kit: a stand-in for the virtio-win ISO, without drivers.\n');
+    writeFileSync(join(content, 'guest-agent', 'README.txt'), 'The Windows guest agent installers would be here.\n');
+    mkdirSync(join(root, 'disk'));
+    execFileSync('genisoimage', ['-quiet', '-V', 'virtio-win', '-J', '-r', '-o', join(root, 'disk', 'virtio-win.iso'), content]);
+    rmSync(content, { recursive: true });
+  });
+}
+
 /** A containerDisk image whose disk is a symbolic link to a host file: virt-handler must refuse it. */
 function evilContainerDisk(): LayerBlob {
   return stage('evil-container-disk', (root) => {
@@ -476,6 +493,8 @@ export const CONTAINER_DISK_NAMES = [
 export const KERNEL_BOOT_NAMES = ['kubevirt-ts/test-guest-kernel-boot', 'kubevirt/alpine-ext-kernel-boot-demo'];
 /** upstream's "custom location" cirros image: its disk is /custom-disk/downloaded (tests set containerDisk.path). */
 export const CUSTOM_LOCATION_NAME = 'kubevirt/cirros-custom-container-disk-demo';
+/** upstream's virtio-win image (libvmi's ContainerDiskVirtio), which its tests attach as a SATA CD-ROM. */
+export const VIRTIO_WIN_NAME = 'kubevirt/virtio-container-disk';
 
 const NODE_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', 'NODE_ENV=production'];
 
@@ -544,6 +563,7 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
     for (const name of CONTAINER_DISK_NAMES)
       digest = pushImage(`${registry}/${name}:${TAG}`, [containerDisk(guestFlavour(name))], {}, push);
     pushImage(`${registry}/${CUSTOM_LOCATION_NAME}:${TAG}`, [containerDisk('cirros', 'custom-disk', 'downloaded')], {}, push);
+    pushImage(`${registry}/${VIRTIO_WIN_NAME}:${TAG}`, [virtioWinContainerDisk()], {}, push);
     // upstream's kernel-boot demo carries its disk too.
     for (const name of KERNEL_BOOT_NAMES) {
       const flavour = guestFlavour(name);

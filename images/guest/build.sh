@@ -42,6 +42,9 @@ gcc -static -O2 -s -o "$work/sudo" "$here/sudo.c"
 install -m 4755 "$work/sudo" "$root/usr/bin/sudo"
 echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
 echo '127.0.0.1 localhost' > "$root/etc/hosts"
+# Alpine's entry for the first CD-ROM: upstream's tests run `mount /dev/cdrom` (busybox takes the type from here).
+mkdir -p "$root/media/cdrom"
+echo '/dev/cdrom /media/cdrom iso9660 noauto,ro 0 0' > "$root/etc/fstab"
 printf 'NAME="kubevirt-ts test guest"\nID=kvts-guest\nVERSION_ID=1\nPRETTY_NAME="kubevirt-ts test guest 1"\n' > "$root/etc/os-release"
 
 # A binary from the host, at the given path in the guest, with the shared libraries it loads.

@@ -214,6 +214,70 @@ test("with no cloud-init data the alpine guest greets as localhost, as upstream'
   deleteVmi('greeting-cirros');
 });
 
+test("upstream's virtio-win image attached as a SATA CD-ROM is the guest's /dev/cdrom, mounted as its tests mount it", async () => {
+  apply(
+    cirrosVmi('virtio-cdrom', {
+      domain: {
+        devices: {
+          disks: [
+            { name: 'containerdisk', disk: { bus: 'virtio' } },
+            { name: 'virtio', cdrom: { bus: 'sata' } },
+          ],
+        },
+        memory: { guest: '128Mi' },
+      },
+      volumes: [
+        { name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt/alpine-container-disk-demo:devel' } },
+        { name: 'virtio', containerDisk: { image: 'registry:5000/kubevirt/virtio-container-disk:devel' } },
+      ],
+    }),
+  );
+  await vmiRunning('virtio-cdrom');
+  const console = openConsole('virtio-cdrom');
+  const waitFor = (what: string, pattern: RegExp, from: number) =>
+    eventually(`${what}; the console said: ${console.output.slice(-300)}`, 120, () => pattern.test(console.output.slice(from)));
+  try {
+    await eventually('the login prompt', 120, () => {
+      console.child.stdin.write('\n');
+      return / login: *$/.test(console.output);
+    });
+    const loginAt = console.output.length;
+    console.child.stdin.write('root\n');
+    await waitFor('the shell prompt', /# *$/, loginAt);
+    // The file system type is upstream's typo: busybox takes the type from /etc/fstab.
+    const commandsAt = console.output.length;
+    console.child.stdin.write('mount -t iso9600 /dev/cdrom; echo mount=$?; ls /media/cdrom; echo listed\n');
+    await waitFor('the listing', /listed\s/, commandsAt);
+    const said = console.output.slice(commandsAt);
+    assert.match(said, /mount=0/);
+    assert.match(said, /guest-agent/);
+    assert.match(said, /virtio-win_license\.txt/);
+  } finally {
+    console.child.kill();
+    deleteVmi('virtio-cdrom');
+  }
+});
+
+test("a VMI labelled debugLogs gets its launcher's QEMU monitor traffic in its logs, as upstream's libvirt records; one without does not", async () => {
+  const debug = cirrosVmi('debug-logs');
+  apply({ ...debug, metadata: { ...debug.metadata, labels: { debugLogs: 'true' } } });
+  apply(cirrosVmi('quiet-logs'));
+  const launcherLog = async (name: string) => {
+    const vmi = await vmiRunning(name);
+    const pod = launcherPod(vmi.metadata.uid)!.metadata.name;
+    return kubectl(['logs', '-n', NS, pod, '-c', 'compute']);
+  };
+  const debugLines = (await launcherLog('debug-logs')).split('\n').filter((l) => l.includes('QEMU_MONITOR_SEND_MSG'));
+  assert.ok(debugLines.length > 0, 'monitor commands logged');
+  assert.ok(
+    debugLines.every((l) => l.includes('"subcomponent":"libvirt"') && l.includes('"level":"debug"')),
+    debugLines[0],
+  );
+  assert.doesNotMatch(await launcherLog('quiet-logs'), /QEMU_MONITOR_SEND_MSG/);
+  deleteVmi('debug-logs');
+  deleteVmi('quiet-logs');
+});
+
 // --- 3 -----------------------------------------------------------------------------------------
 
 const evict = (pod: string) =>
