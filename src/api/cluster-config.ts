@@ -75,6 +75,10 @@ export class ClusterConfig {
   get useEmulation(): boolean {
     return this.raw.developerConfiguration?.useEmulation ?? false;
   }
+  /** developerConfiguration.logVerbosity.virtLauncher, if the CR sets it. */
+  get launcherLogVerbosity(): number | undefined {
+    return this.raw.developerConfiguration?.logVerbosity?.virtLauncher;
+  }
   /** developerConfiguration.diskVerification.memoryLimit: the address space qemu-img may use to read a containerDisk. */
   get diskVerificationMemoryLimitBytes(): number | undefined {
     const limit = this.raw.developerConfiguration?.diskVerification?.memoryLimit;

@@ -16,6 +16,23 @@ export const FAIL_FAST_ANNOTATION = 'kubevirt.io/func-test-virt-launcher-fail-fa
 /** The launcher's flag for it, as upstream's virt-controller passes it. */
 export const SIMULATE_CRASH_FLAG = '--simulate-crash';
 
+/**
+ * How a VMI asks for its launcher's debug logs, as upstream: a `debugLogs: "true"` label, a
+ * `logVerbosity` label (or the KubeVirt CR's logVerbosity.virtLauncher), or libvirt log filters
+ * in an annotation. virt-controller passes them to the launcher as upstream's does: the filters
+ * as a flag, the verbosity and the debug switch in the environment.
+ */
+export const DEBUG_LOGS_LABEL = 'debugLogs';
+export const LOG_VERBOSITY_LABEL = 'logVerbosity';
+export const LOG_FILTERS_ANNOTATION = 'kubevirt.io/libvirt-log-filters';
+export const LOG_FILTERS_FLAG = '--libvirt-log-filters';
+export const LOG_VERBOSITY_ENV = 'VIRT_LAUNCHER_LOG_VERBOSITY';
+export const DEBUG_LOGS_ENV = 'LIBVIRT_DEBUG_LOGS';
+/** The launcher's verbosity when neither the VMI nor the KubeVirt CR sets one (upstream's default). */
+export const DEFAULT_LAUNCHER_VERBOSITY = 2;
+/** Above this verbosity the debug logs are on (upstream's EXT_LOG_VERBOSITY_THRESHOLD). */
+export const DEBUG_VERBOSITY_THRESHOLD = 5;
+
 /** Container names: virt-launcher and QEMU; each containerDisk's holder (`volume<name>`); the kernel-boot holder; the serial console log. */
 export const COMPUTE_CONTAINER = 'compute';
 export const holderContainerName = (volumeName: string) => `volume${volumeName}`;

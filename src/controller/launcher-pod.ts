@@ -2,7 +2,15 @@
 // name prefix, labels and container names (compute, volume<name>,
 // kernel-boot, guest-console-log), so tools that select on them keep working.
 // Pure: the VMI controller creates what this returns.
-import type { V1Container, V1PersistentVolumeClaim, V1Pod, V1Volume, V1VolumeDevice, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Volume,
+  V1VolumeDevice,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { CREATED_BY_LABEL, DEFAULT_GRACE_PERIOD_SECONDS, NODE_SCHEDULABLE_LABEL, NON_ROOT_UID, VMI_ID_LABEL } from '../api/constants.ts';
 import { vmiId } from '../api/vmi-id.ts';
@@ -12,7 +20,15 @@ import { guestMemoryOf } from '../api/guest-memory.ts';
 import { EPHEMERAL_PROVISIONING_ANNOTATION } from '../contract/cdi.ts';
 import { sanitizeHostname } from '../contract/vmi.ts';
 import {
+  DEBUG_LOGS_ENV,
+  DEBUG_LOGS_LABEL,
+  DEBUG_VERBOSITY_THRESHOLD,
+  DEFAULT_LAUNCHER_VERBOSITY,
   FAIL_FAST_ANNOTATION,
+  LOG_FILTERS_ANNOTATION,
+  LOG_FILTERS_FLAG,
+  LOG_VERBOSITY_ENV,
+  LOG_VERBOSITY_LABEL,
   SIMULATE_CRASH_FLAG,
   claimDevicePath,
   claimMountPath,
@@ -205,6 +221,29 @@ export function podAnnotationsOf(vmi: VirtualMachineInstance): Record<string, st
   );
 }
 
+/** The VMI's libvirt log filters, passed on to its launcher as upstream's virt-controller passes them. */
+function logFilterArgs(vmi: VirtualMachineInstance): string[] {
+  const filters = vmi.metadata.annotations?.[LOG_FILTERS_ANNOTATION];
+  return filters !== undefined ? [LOG_FILTERS_FLAG, filters] : [];
+}
+
+/**
+ * The launcher's verbosity, set when the VMI's label or the KubeVirt CR departs from the default
+ * (the label wins), and the debug switch, on for a `debugLogs: "true"` label or a verbosity past
+ * the threshold: upstream's environment for its launcher.
+ */
+export function logSettingsEnv(vmi: VirtualMachineInstance, config: ClusterConfig): V1EnvVar[] {
+  const env: V1EnvVar[] = [];
+  const label = vmi.metadata.labels?.[LOG_VERBOSITY_LABEL];
+  const cluster = config.launcherLogVerbosity ?? DEFAULT_LAUNCHER_VERBOSITY;
+  if (label !== undefined || cluster !== DEFAULT_LAUNCHER_VERBOSITY) env.push({ name: LOG_VERBOSITY_ENV, value: label ?? String(cluster) });
+  const verbosity = label !== undefined ? Number(label) : cluster;
+  if (vmi.metadata.labels?.[DEBUG_LOGS_LABEL]?.toLowerCase() === 'true' || verbosity > DEBUG_VERBOSITY_THRESHOLD) {
+    env.push({ name: DEBUG_LOGS_ENV, value: '1' });
+  }
+  return env;
+}
+
 /**
  * The launcher pod of a VMI. `claims` tells each claim's volume mode: a Block claim is handed to
  * the compute container as a device, anything else (or a claim not known) as a mount.
@@ -226,8 +265,9 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       '--workdir',
       POD_PATHS.private,
       ...(vmi.metadata.annotations?.[FAIL_FAST_ANNOTATION] !== undefined ? [SIMULATE_CRASH_FLAG] : []),
+      ...logFilterArgs(vmi),
     ],
-    env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+    env: [...logSettingsEnv(vmi, params.config), { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
     resources: computeResources(vmi, params.config),
     // QEMU binds no privileged port and opens a tap virt-handler created for it; nothing else is needed.
     securityContext: { ...restricted(), capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } },

@@ -12,7 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } fr
 import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger } from '../lib/log.ts';
-import { OVMF } from '../contract/launcher-pod.ts';
+import { DEBUG_LOGS_ENV, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF } from '../contract/launcher-pod.ts';
 import {
   LAUNCHER_SOCKET,
   SERIAL_SOCKET,
@@ -27,6 +27,7 @@ import type { ConversionContext } from './convert.ts';
 import { Supervisor } from './supervisor.ts';
 import { serveCommands } from './server.ts';
 import { serveDhcp } from './dhcp.ts';
+import { monitorTraceLog, monitorTrafficLogged } from './monitor-log.ts';
 import type { Socket } from 'node:dgram';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
@@ -135,8 +136,14 @@ function podResolver(): { dns: string[]; searchDomains: string[] } {
   return { dns, searchDomains };
 }
 
-async function inPod(socketDir: string, workdir: string) {
+async function inPod(socketDir: string, workdir: string, logFilters: string | undefined) {
   const log = createLogger('virt-launcher');
+  const traceMonitor = monitorTrafficLogged({
+    filters: logFilters,
+    verbosity: process.env[LOG_VERBOSITY_ENV],
+    debugSwitch: process.env[DEBUG_LOGS_ENV] !== undefined,
+  });
+  if (traceMonitor) log.info('logging the QEMU monitor traffic', { filters: logFilters });
   // virt-handler's sync carries everything node-specific; until then there is nothing to convert.
   let node: NodeContext | undefined;
   let dhcp: Socket | undefined;
@@ -146,6 +153,9 @@ async function inPod(socketDir: string, workdir: string) {
       return { ...node, volumes: { ...node.volumes, cloudInitSecrets: readCloudInitSecrets(vmi) }, workdir, now: new Date() };
     },
     log,
+    ...(traceMonitor
+      ? { monitorTrace: monitorTraceLog(createLogger('virt-launcher', { subcomponent: 'libvirt' }, undefined, { debug: true })) }
+      : {}),
   });
   const receiveContext = (context: NodeContext) => {
     node = context;
@@ -172,6 +182,7 @@ if (import.meta.main) {
       'kubevirt-config': { type: 'string' },
       'simulate-crash': { type: 'boolean' },
       incoming: { type: 'boolean' },
+      [LOG_FILTERS_FLAG.slice(2)]: { type: 'string' },
     },
   });
   if (values['simulate-crash']) {
@@ -186,7 +197,11 @@ if (import.meta.main) {
   mkdirSync(values.workdir, { recursive: true });
   const run = values.vmi
     ? standalone(values.vmi, values.workdir, values['kubevirt-config'], values.incoming)
-    : inPod(values['socket-dir'] ?? join(values.workdir, 'sockets'), values.workdir);
+    : inPod(
+        values['socket-dir'] ?? join(values.workdir, 'sockets'),
+        values.workdir,
+        values[LOG_FILTERS_FLAG.slice(2)] as string | undefined,
+      );
   run.catch((error: Error) => {
     createLogger('virt-launcher').error('virt-launcher failed', {
       error: error.message,

@@ -55,15 +55,21 @@ async function connectWithRetry(path: string, timeoutMs: number): Promise<Socket
 }
 
 /** A QMP session: commands answered in order, events emitted as 'event'. */
+/** Sees each QMP message as it is sent, and each reply and event as it arrives (the monitor's debug log). */
+export type MonitorTrace = (direction: 'send' | 'reply' | 'event', msg: Record<string, unknown>) => void;
+
 export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
   private readonly socket: Socket;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
 
-  private constructor(socket: Socket) {
+  private readonly trace?: MonitorTrace;
+
+  private constructor(socket: Socket, trace?: MonitorTrace) {
     super();
     this.socket = socket;
+    this.trace = trace;
     const reader = new LineReader();
     socket.on('data', (chunk) => reader.push(chunk, (msg) => this.onMessage(msg)));
     socket.on('close', () => {
@@ -75,15 +81,16 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
     socket.on('error', () => socket.destroy());
   }
 
-  static async connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
+  static async connect(path: string, timeoutMs = 10_000, trace?: MonitorTrace): Promise<QmpClient> {
     const socket = await connectWithRetry(path, timeoutMs);
-    const client = new QmpClient(socket);
+    const client = new QmpClient(socket, trace);
     await client.execute('qmp_capabilities');
     return client;
   }
 
   private onMessage(msg: Record<string, unknown>) {
     if ('QMP' in msg) return; // the greeting
+    this.trace?.(typeof msg.event === 'string' ? 'event' : 'reply', msg);
     if (typeof msg.event === 'string') {
       this.emit('event', msg as unknown as QmpEvent);
       return;
@@ -103,7 +110,9 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
+      const msg = { execute: command, ...(args ? { arguments: args } : {}), id };
+      this.trace?.('send', msg);
+      this.socket.write(`${JSON.stringify(msg)}\n`);
     });
   }
 

@@ -10,7 +10,7 @@ import { DEFAULT_GRACE_PERIOD_SECONDS } from '../api/constants.ts';
 import type { Logger } from '../lib/log.ts';
 import { convertVmiToQemu, type ConversionContext, type QemuPlan } from './convert.ts';
 import { prepareAll } from './prepare.ts';
-import { QmpClient, guestAgentCommand, type QmpEvent } from './qmp.ts';
+import { QmpClient, guestAgentCommand, type MonitorTrace, type QmpEvent } from './qmp.ts';
 import { isFinal, type DomainStats, type DomainStatus, type GuestInfo } from '../contract/launcher-protocol.ts';
 import { collectDomainStats, collectGuestAgentFigures, GuestLoad, type GuestAgentFigures } from './stats.ts';
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
@@ -26,6 +26,8 @@ export interface SupervisorOptions {
   context: (vmi: VirtualMachineInstance) => ConversionContext;
   log: Logger;
   memBalloonStatsPeriod?: number;
+  /** Sees the QEMU monitor's traffic, when its debug log is on. */
+  monitorTrace?: MonitorTrace;
 }
 
 export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutput: [string] }> {
@@ -145,7 +147,7 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     // Upstream's launcher logs this once it sees QEMU's process; its tests look for it.
     log.info(`Found PID for ${vmi.metadata.namespace}_${vmi.metadata.name}: ${qemu.pid}`);
     const qmp = await Promise.race([
-      QmpClient.connect(plan.sockets.qmp),
+      QmpClient.connect(plan.sockets.qmp, undefined, this.options.monitorTrace),
       this.exited.then(() => {
         throw new Error(`QEMU exited while starting: ${lastOutput.join(' / ')}`);
       }),

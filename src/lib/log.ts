@@ -18,10 +18,16 @@ export interface Logger {
   object(obj: ObjectRef): Logger;
 }
 
+export interface LoggerOptions {
+  /** Whether debug records are written; by default, when KVTS_DEBUG is set. */
+  debug?: boolean;
+}
+
 export function createLogger(
   component: string,
   base: Record<string, unknown> = {},
   write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  options: LoggerOptions = {},
 ): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     const record: Record<string, unknown> = { timestamp: new Date().toISOString(), component, level, msg, ...base, ...fields };
@@ -32,13 +38,14 @@ export function createLogger(
     warning: (msg, fields) => emit('warning', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
     debug: (msg, fields) => {
-      if (process.env.KVTS_DEBUG) emit('debug', msg, fields);
+      if (options.debug ?? process.env.KVTS_DEBUG) emit('debug', msg, fields);
     },
     object: (obj) =>
       createLogger(
         component,
         { ...base, kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid },
         write,
+        options,
       ),
   };
 }
