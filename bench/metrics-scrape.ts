@@ -39,7 +39,7 @@ function handlerPid(): number {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv[0].endsWith('node') && argv.some((a) => a.endsWith('/src/handler/main.js'))) return Number(entry);
+      if (argv[0] === 'virt-handler' && argv.some((a) => a.endsWith('/src/handler/main.js'))) return Number(entry);
     } catch {
       // gone meanwhile
     }

@@ -21,6 +21,7 @@ import {
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
 import { gitInfo } from '../src/lib/version.ts';
+import { PROCESS_NAMES, type ProcessName } from '../src/contract/process-names.ts';
 import { buildConsole } from '../hack/build-console.ts';
 
 const REPO = join(import.meta.dirname, '..');
@@ -224,6 +225,7 @@ function base(): LayerBlob {
       const node = realpathSync(join(REPO, 'node_modules', '.bin', 'node'));
       copyWithLibraries(root, node, '/usr/local/bin/node');
       execFileSync('strip', ['--strip-debug', join(root, 'usr/local/bin/node')]);
+      for (const name of PROCESS_NAMES) symlinkSync('node', join(root, 'usr/local/bin', name));
       mkdirSync(join(root, 'etc'), { recursive: true });
       writeFileSync(
         join(root, 'etc', 'passwd'),
@@ -235,7 +237,7 @@ function base(): LayerBlob {
       for (const dir of ['tmp', 'var/run', 'home/qemu', 'root']) mkdirSync(join(root, dir), { recursive: true });
       chmodSync(join(root, 'tmp'), 0o1777);
     },
-    hashOf(readFileSync(import.meta.filename), process.version, String(statSync('/bin/busybox').size)),
+    hashOf(readFileSync(import.meta.filename), process.version, String(statSync('/bin/busybox').size), PROCESS_NAMES.join()),
   ));
 }
 
@@ -509,7 +511,7 @@ export const IMAGES: Record<string, (registry: string, push: boolean) => string>
       {
         Env: NODE_ENV,
         WorkingDir: '/app',
-        Entrypoint: ['node', '/app/src/launcher/main.js'],
+        Entrypoint: ['virt-launcher' satisfies ProcessName, '/app/src/launcher/main.js'],
         User: '107:107',
       },
       push,

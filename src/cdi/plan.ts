@@ -24,6 +24,7 @@ import {
   SECRET_KEYS,
   type TaskTarget,
 } from '../contract/cdi.ts';
+import type { ProcessName } from '../contract/process-names.ts';
 
 type Condition = NonNullable<DataVolumeStatus['conditions']>[number];
 type Phase =
@@ -286,7 +287,7 @@ export function cloneSourcePod(dv: DataVolume, source: V1PersistentVolumeClaim, 
           name: 'cdi-clone-source',
           image: params.image,
           imagePullPolicy: params.imagePullPolicy,
-          command: ['node', '/app/src/cdi/importer/main.js'],
+          command: ['cdi-importer' satisfies ProcessName, '/app/src/cdi/importer/main.js'],
           env: [
             { name: CDI_TASK_ENV, value: JSON.stringify(task) },
             { name: POD_TOKEN_ENV, value: token },
@@ -433,7 +434,7 @@ function fillPodFor(job: FillJob, params: FillPodParams, token: string): V1Pod {
           name: upload ? 'cdi-upload-server' : 'importer',
           image: params.image,
           imagePullPolicy: params.imagePullPolicy,
-          command: ['node', '/app/src/cdi/importer/main.js'],
+          command: ['cdi-importer' satisfies ProcessName, '/app/src/cdi/importer/main.js'],
           env,
           ports: [{ name: 'https', containerPort: CDI_POD_PORT, protocol: 'TCP' }],
           ...(upload ? { readinessProbe: { httpGet: { scheme: 'HTTPS', path: '/healthz', port: CDI_POD_PORT }, periodSeconds: 1 } } : {}),

@@ -63,7 +63,14 @@ export function cdiObjects(p: InstallParams): Obj[] {
         p.image,
         p.imagePullPolicy,
         {
-          command: nodeCommand('/app/src/cdi/main.js', '--fill-pod-image', p.launcherImage, '--image-pull-policy', p.imagePullPolicy),
+          command: nodeCommand(
+            'cdi-controller',
+            '/app/src/cdi/main.js',
+            '--fill-pod-image',
+            p.launcherImage,
+            '--image-pull-policy',
+            p.imagePullPolicy,
+          ),
           ports: [{ name: 'uploadproxy', containerPort: 8443, protocol: 'TCP' }],
           readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/healthz' }, periodSeconds: 2, initialDelaySeconds: 1 },
           resources: componentResources('10m', COMPONENT_MEMORY.cdi),

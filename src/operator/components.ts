@@ -6,6 +6,7 @@
 import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/constants.ts';
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
+import type { ProcessName } from '../contract/process-names.ts';
 import type { MonitoringInstall } from './monitoring.ts';
 
 export interface InstallParams {
@@ -337,18 +338,29 @@ export const COMPONENT_MEMORY = {
 const v8Flags = (oldSpaceMiB: number) => [`--max-old-space-size=${oldSpaceMiB}`, '--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /**
- * `node` with the V8 flags every component but virt-operator runs with: old space capped (above);
+ * `node`, started under the component's process name (../contract/process-names.ts), with the V8
+ * flags every component but virt-operator runs with: old space capped (above);
  * semi-spaces of 2 MiB instead of 16 (a smaller young generation, for more but shorter
  * scavenges); one V8 platform thread instead of one per core (background GC and compile work).
  */
-export const nodeCommand = (script: string, ...args: string[]) => ['node', ...v8Flags(COMPONENT_MEMORY.oldSpaceMiB), script, ...args];
+export const nodeCommand = (name: ProcessName, script: string, ...args: string[]) => [
+  name,
+  ...v8Flags(COMPONENT_MEMORY.oldSpaceMiB),
+  script,
+  ...args,
+];
 
 /**
  * virt-operator's `node`: it reconciles now and then and is never hot, so V8's lite mode (no
  * optimizing compiler, no feedback vectors until needed) costs it nothing a user sees and saves
  * the memory the other components spend on speed.
  */
-export const operatorNodeCommand = (script: string) => ['node', ...v8Flags(COMPONENT_MEMORY.operatorOldSpaceMiB), '--lite-mode', script];
+export const operatorNodeCommand = (script: string) => [
+  'virt-operator' satisfies ProcessName,
+  ...v8Flags(COMPONENT_MEMORY.operatorOldSpaceMiB),
+  '--lite-mode',
+  script,
+];
 
 /** A component container's resources: its CPU request and the memory request and limit above. */
 export const componentResources = (cpu: string, memory: { request: string; limit: string } = COMPONENT_MEMORY) => ({
@@ -477,7 +489,7 @@ function virtApiObjects(p: InstallParams): Obj[] {
         p.image,
         p.imagePullPolicy,
         {
-          command: nodeCommand('/app/src/virt-api/main.js'),
+          command: nodeCommand('virt-api', '/app/src/virt-api/main.js'),
           ports: [{ name: 'virt-api', containerPort: 8443, protocol: 'TCP' }],
           readinessProbe: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/readyz' }, periodSeconds: 2, initialDelaySeconds: 1 },
           // Its CPU share must hold up against launcher pods starting together: every VMI creation waits on its webhooks.
@@ -567,6 +579,7 @@ function virtControllerObjects(p: InstallParams): Obj[] {
         p.imagePullPolicy,
         {
           command: nodeCommand(
+            'virt-controller',
             '/app/src/controller/main.js',
             '--launcher-image',
             p.launcherImage,
@@ -599,7 +612,7 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
     p.launcherImage,
     p.imagePullPolicy,
     {
-      command: nodeCommand('/app/src/handler/main.js'),
+      command: nodeCommand('virt-handler', '/app/src/handler/main.js'),
       // Prometheus metrics (and /healthz), over TLS with its serving certificate, as upstream's.
       ports: [{ name: 'metrics', containerPort: 8443, protocol: 'TCP' }],
       // Its CPU share must hold up against busy launcher pods (emulated guests), or syncs queue behind them.
@@ -668,6 +681,7 @@ function consoleObjects(p: InstallParams): Obj[] {
     p.imagePullPolicy,
     {
       command: nodeCommand(
+        'virt-console',
         '/app/src/console/main.js',
         `--prometheus-url=${p.prometheusUrl ?? ''}`,
         `--handler-metrics=${HANDLER_METRICS_SERVICE}.${p.namespace}.svc:8443`,
