@@ -67,7 +67,7 @@ copy_with_libs /usr/bin/nohup /usr/bin/nohup
 # Kernel modules: the drivers the guest needs and everything they depend on.
 modules=(virtio_pci virtio_blk virtio_net virtio_scsi virtio_console virtio_rng virtio_balloon virtio_input
   ahci sd_mod sr_mod cdrom isofs vfat nls_cp437 nls_ascii nls_iso8859_1 nls_utf8 ext4 e1000 e1000e 8139cp button evdev i6300esb
-  usb_storage uas xhci_pci usbhid hid_generic loop)
+  usb_storage uas xhci_pci usbhid hid_generic loop pvpanic_mmio pvpanic_pci)
 printf '%s\n' "${modules[@]}" > "$root/etc/modules"
 mkdir -p "$root/lib/modules/$kver"
 cp "/lib/modules/$kver/modules.order" "/lib/modules/$kver/modules.builtin" "/lib/modules/$kver/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true

@@ -241,12 +241,16 @@ function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, 
   if (to === undefined || to === from) return { type: 'writeStatus', vmi: next, events: [] };
   const events: PlannedEvent[] = [];
   if (to === 'Running') events.push({ type: 'Normal', reason: 'Started', message: 'VirtualMachineInstance started.' });
-  if (to === 'Failed')
+  if (to === 'Failed') {
     events.push({
       type: 'Warning',
       reason: 'Stopped',
       message: `The VirtualMachineInstance crashed (${domain?.state}/${domain?.reason}).`,
     });
+    // Upstream's launcher reports a guest panic as an event of its own; QEMU gives a Linux guest's no details.
+    if (domain?.reason === 'Panicked')
+      events.push({ type: 'Warning', reason: 'GuestPanicked', message: 'GuestPanicked (details unavailable)' });
+  }
   if (to === 'Succeeded') events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
   return { type: 'writeStatus', vmi: next, phase: { from, to }, events };
 }

@@ -233,29 +233,46 @@ test("upstream's virtio-win image attached as a SATA CD-ROM is the guest's /dev/
     }),
   );
   await vmiRunning('virtio-cdrom');
-  const console = openConsole('virtio-cdrom');
-  const waitFor = (what: string, pattern: RegExp, from: number) =>
-    eventually(`${what}; the console said: ${console.output.slice(-300)}`, 120, () => pattern.test(console.output.slice(from)));
+  const shell = await rootShell('virtio-cdrom');
   try {
-    await eventually('the login prompt', 120, () => {
-      console.child.stdin.write('\n');
-      return / login: *$/.test(console.output);
-    });
-    const loginAt = console.output.length;
-    console.child.stdin.write('root\n');
-    await waitFor('the shell prompt', /# *$/, loginAt);
     // The file system type is upstream's typo: busybox takes the type from /etc/fstab.
-    const commandsAt = console.output.length;
-    console.child.stdin.write('mount -t iso9600 /dev/cdrom; echo mount=$?; ls /media/cdrom; echo listed\n');
-    await waitFor('the listing', /listed\s/, commandsAt);
-    const said = console.output.slice(commandsAt);
+    const said = await shell.run('mount -t iso9600 /dev/cdrom; echo mount=$?; ls /media/cdrom; echo listed', /listed\s/);
     assert.match(said, /mount=0/);
     assert.match(said, /guest-agent/);
     assert.match(said, /virtio-win_license\.txt/);
   } finally {
-    console.child.kill();
+    shell.close();
     deleteVmi('virtio-cdrom');
   }
+});
+
+test('a guest kernel panic with a panic device fails the VMI, with the Stopped and GuestPanicked warnings upstream gives', async () => {
+  apply(
+    cirrosVmi('panicking', {
+      domain: {
+        devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }], panicDevices: [{ model: 'isa' }] },
+        memory: { guest: '128Mi' },
+      },
+      volumes: [{ name: 'containerdisk', containerDisk: { image: 'registry:5000/kubevirt/alpine-container-disk-demo:devel' } }],
+    }),
+  );
+  const vmi = await vmiRunning('panicking');
+  const shell = await rootShell('panicking');
+  try {
+    await shell.run('echo c > /proc/sysrq-trigger', /sysrq triggered crash/);
+  } finally {
+    shell.close();
+  }
+  await eventually('the VMI Failed', 60, () => get('vmi', 'panicking')?.status?.phase === 'Failed');
+  const warnings = await eventually('both warnings', 30, () => {
+    const events = JSON.parse(
+      kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.uid=${vmi.metadata.uid},type=Warning`, '-o', 'json']),
+    ).items as { reason: string; message: string }[];
+    const reasons = new Set(events.map((e) => e.reason));
+    return reasons.has('Stopped') && reasons.has('GuestPanicked') ? events : undefined;
+  });
+  assert.match(warnings.find((e) => e.reason === 'Stopped')!.message, /The VirtualMachineInstance crashed/);
+  deleteVmi('panicking');
 });
 
 test("a VMI labelled debugLogs gets its launcher's QEMU monitor traffic in its logs, as upstream's libvirt records; one without does not", async () => {
@@ -315,6 +332,30 @@ test('evicting the launcher pod of an External VMI is refused with 429 and marks
 });
 
 // --- 5 -----------------------------------------------------------------------------------------
+
+/** A root shell on the alpine guest's serial console (root needs no password there, as on upstream's image). */
+async function rootShell(name: string) {
+  const console = openConsole(name);
+  const waitFor = (what: string, pattern: RegExp, from: number) =>
+    eventually(`${what}; the console said: ${console.output.slice(-300)}`, 120, () => pattern.test(console.output.slice(from)));
+  await eventually('the login prompt', 120, () => {
+    console.child.stdin.write('\n');
+    return / login: *$/.test(console.output);
+  });
+  const loginAt = console.output.length;
+  console.child.stdin.write('root\n');
+  await waitFor('the shell prompt', /# *$/, loginAt);
+  return {
+    /** Runs a command line and resolves to what the console printed once `until` shows. */
+    async run(line: string, until: RegExp): Promise<string> {
+      const at = console.output.length;
+      console.child.stdin.write(`${line}\n`);
+      await waitFor(`the output of ${line}`, until, at);
+      return console.output.slice(at);
+    },
+    close: () => console.child.kill(),
+  };
+}
 
 /** A virtctl console without a terminal, its output collected. */
 function openConsole(name: string) {

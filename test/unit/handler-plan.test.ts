@@ -244,13 +244,19 @@ test("plan: Running is written with the Started event and the pod's Ready", () =
   assert.equal(write.vmi.status?.phaseTransitionTimestamps?.at(-1)?.phaseTransitionTimestamp, '2026-12-03T12:00:00Z');
 });
 
-test('plan: a crash is written as Failed with its reason and a warning naming the domain state', () => {
+test('plan: a crash is written as Failed with its reason and a warning naming the domain state; a guest panic has its own', () => {
   const write = writeOf(planLauncher(situation({ vmi: vmiIn('Running'), record: { ...running, domain: domain('Crashed', 'Panicked') } })))!;
   assert.equal(write.vmi.status?.phase, 'Failed');
   assert.equal(write.vmi.status?.reason, 'GuestPanicked');
   assert.deepEqual(write.events, [
     { type: 'Warning', reason: 'Stopped', message: 'The VirtualMachineInstance crashed (Crashed/Panicked).' },
+    { type: 'Warning', reason: 'GuestPanicked', message: 'GuestPanicked (details unavailable)' },
   ]);
+  const other = writeOf(planLauncher(situation({ vmi: vmiIn('Running'), record: { ...running, domain: domain('Crashed', 'Unknown') } })))!;
+  assert.deepEqual(
+    other.events.map((e) => e.reason),
+    ['Stopped'],
+  );
 });
 
 test('plan: a paused guest gets the Paused condition, without a phase change or event', () => {
