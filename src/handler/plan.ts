@@ -92,7 +92,7 @@ export type LauncherAction =
   | { type: 'releaseImages' }
   /** A launcher that does not answer while being deleted is left to end (`quiet`); otherwise the failure is retried. */
   | { type: 'connect'; quiet: boolean }
-  | { type: 'shutdown'; gracePeriodSeconds: number }
+  | { type: 'shutdown'; gracePeriodSeconds: number; event: PlannedEvent }
   | { type: 'sync' }
   | { type: 'lowerCpuPriority' }
   | { type: 'askGuestInfo' }
@@ -140,7 +140,8 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   const domain = record.domain;
   if (deleting) {
     if ((domain?.state === 'Running' || domain?.state === 'Paused') && !record.shutdownSent) {
-      actions.push({ type: 'shutdown', gracePeriodSeconds: vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS });
+      const gracePeriodSeconds = vmi.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
+      actions.push({ type: 'shutdown', gracePeriodSeconds, event: shutdownEvent(gracePeriodSeconds) });
     }
   } else if (
     record.connected &&
@@ -234,6 +235,13 @@ export function withMigrationProgress(
     if (outcome.aborted) written.abortStatus = 'Succeeded';
   }
   return next;
+}
+
+/** Upstream's event for a deleted VMI's guest: asked to shut down within its grace period, or, with none, stopped at once. */
+function shutdownEvent(gracePeriodSeconds: number): PlannedEvent {
+  return gracePeriodSeconds > 0
+    ? { type: 'Normal', reason: 'ShuttingDown', message: `Signaled Graceful Shutdown (grace period ${gracePeriodSeconds}s)` }
+    : { type: 'Normal', reason: 'Deleted', message: 'VirtualMachineInstance stopping' };
 }
 
 function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, domain: DomainStatus | undefined): LauncherAction {

@@ -271,7 +271,7 @@ export class VirtHandler {
         const connection = this.#connectionOf(key);
         record.shutdownSent = true;
         vmiLog.info('shutting the guest down', { gracePeriodSeconds: action.gracePeriodSeconds });
-        recordEvent(subject, 'Normal', 'ShuttingDown', `Signaled Graceful Shutdown (grace period ${action.gracePeriodSeconds}s)`);
+        recordEvent(subject, action.event.type, action.event.reason, action.event.message);
         // Not awaited: the launcher answers once the guest is down, which may take the whole grace period.
         connection.request({ command: 'shutdown', gracePeriodSeconds: action.gracePeriodSeconds }).catch((error: Error) => {
           vmiLog.warning('shutdown failed; will ask again', { error: error.message });

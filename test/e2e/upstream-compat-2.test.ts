@@ -292,7 +292,21 @@ test("a VMI labelled debugLogs gets its launcher's QEMU monitor traffic in its l
   );
   assert.doesNotMatch(await launcherLog('quiet-logs'), /QEMU_MONITOR_SEND_MSG/);
   deleteVmi('debug-logs');
+  // Deleted with no grace period, the guest is stopped at once, and virt-handler says so as upstream's does.
+  const quiet = get('vmi', 'quiet-logs')!;
   deleteVmi('quiet-logs');
+  await eventually('the Deleted event', 60, () =>
+    kubectl([
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      `involvedObject.uid=${quiet.metadata.uid},reason=Deleted`,
+      '-o',
+      'name',
+    ]).trim(),
+  );
 });
 
 // --- 3 -----------------------------------------------------------------------------------------

@@ -276,15 +276,25 @@ test('plan: a failed sync is reported as Synchronized False with its message', (
   assert.equal(condition?.message, 'spec.domain.memory.hugepages.pageSize: no');
 });
 
-test("plan: the shutdown carries the VMI's grace period, or the default of 30 s", () => {
+test("plan: the shutdown carries the VMI's grace period, or the default of 30 s, and upstream's event: none is a stop at once", () => {
   const deleting = (grace?: number) =>
     vmiIn('Running', (v) => {
       v.metadata.deletionTimestamp = '2026-12-03T11:59:00Z';
       if (grace !== undefined) v.spec.terminationGracePeriodSeconds = grace;
     });
   const shutdown = (vmi: VirtualMachineInstance) => planLauncher(situation({ vmi, record: running })).find((a) => a.type === 'shutdown');
-  assert.deepEqual(shutdown(deleting(60)), { type: 'shutdown', gracePeriodSeconds: 60 });
-  assert.deepEqual(shutdown(deleting()), { type: 'shutdown', gracePeriodSeconds: 30 });
+  const graceful = (seconds: number) => ({
+    type: 'shutdown',
+    gracePeriodSeconds: seconds,
+    event: { type: 'Normal', reason: 'ShuttingDown', message: `Signaled Graceful Shutdown (grace period ${seconds}s)` },
+  });
+  assert.deepEqual(shutdown(deleting(60)), graceful(60));
+  assert.deepEqual(shutdown(deleting()), graceful(30));
+  assert.deepEqual(shutdown(deleting(0)), {
+    type: 'shutdown',
+    gracePeriodSeconds: 0,
+    event: { type: 'Normal', reason: 'Deleted', message: 'VirtualMachineInstance stopping' },
+  });
 });
 
 test('plan: connecting to a launcher being deleted is quiet, otherwise its failure is retried', () => {
