@@ -7,6 +7,7 @@ import { KUBEVIRT_SERVICE_ACCOUNTS, serviceAccountUsername } from '../api/consta
 import { UPLOAD_TOKEN_SECRET } from '../contract/upload-token.ts';
 import { NOT_SUPPORTED_KINDS } from '../contract/not-supported.ts';
 import type { ProcessName } from '../contract/process-names.ts';
+import type { KubeVirtSpec } from '../api/types.ts';
 import type { MonitoringInstall } from './monitoring.ts';
 
 export interface InstallParams {
@@ -23,6 +24,29 @@ export interface InstallParams {
   monitoring?: MonitoringInstall;
   /** The in-cluster URL of a Prometheus the web console asks for VMI graphs; empty or absent: none, the console keeps its own. */
   prometheusUrl?: string;
+  /** The KubeVirt CR's placement of virt-api and virt-controller (infra) and of virt-handler (workloads). */
+  placement?: { infra?: NodePlacement; workloads?: NodePlacement };
+}
+
+export type NodePlacement = NonNullable<NonNullable<KubeVirtSpec['infra']>['nodePlacement']>;
+
+/**
+ * A pod spec with a KubeVirt CR's node placement added, as upstream's operator adds it: the
+ * pod's own node selector keys and affinity kinds stay, the placement fills in the others, and
+ * its tolerations come after the pod's.
+ */
+export function withPlacement(podSpec: Obj, placement: NodePlacement | undefined): Obj {
+  if (!placement) return podSpec;
+  const own = podSpec as { nodeSelector?: Record<string, string>; affinity?: Obj; tolerations?: unknown[] };
+  const nodeSelector = { ...placement.nodeSelector, ...own.nodeSelector };
+  const affinity = { ...(placement.affinity as Obj | undefined), ...own.affinity };
+  const tolerations = [...(own.tolerations ?? []), ...(placement.tolerations ?? [])];
+  return {
+    ...podSpec,
+    ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
+    ...(Object.keys(affinity).length ? { affinity } : {}),
+    ...(tolerations.length ? { tolerations } : {}),
+  };
 }
 
 type Obj = Record<string, unknown>;
@@ -387,6 +411,10 @@ export function componentPodSpec(name: string, sa: string, image: string, pullPo
   };
 }
 
+/** A component's pod (componentPodSpec's arguments after the placement) with the CR's placement for it. */
+const placedPodSpec = (placement: NodePlacement | undefined, ...args: Parameters<typeof componentPodSpec>) =>
+  withPlacement(componentPodSpec(...args), placement);
+
 /** A component's Deployment; `metrics: false` keeps it out of the kubevirt-prometheus-metrics Service (it serves no /metrics on 8443). */
 export function componentDeployment(name: string, namespace: string, replicas: number, podSpec: Obj, { metrics = true } = {}): Obj {
   return {
@@ -483,7 +511,8 @@ function virtApiObjects(p: InstallParams): Obj[] {
       'virt-api',
       p.namespace,
       2,
-      componentPodSpec(
+      placedPodSpec(
+        p.placement?.infra,
         'virt-api',
         sa,
         p.image,
@@ -572,7 +601,8 @@ function virtControllerObjects(p: InstallParams): Obj[] {
       'virt-controller',
       p.namespace,
       2,
-      componentPodSpec(
+      placedPodSpec(
+        p.placement?.infra,
         'virt-controller',
         sa,
         p.image,
@@ -656,7 +686,10 @@ function virtHandlerObjects(p: InstallParams): Obj[] {
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
         template: {
           metadata: { labels: { 'kubevirt.io': 'virt-handler', [MANAGED_BY_LABEL]: MANAGED_BY, [PROMETHEUS_LABEL]: 'true' } },
-          spec: { ...pod, hostPID: true, securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
+          spec: withPlacement(
+            { ...pod, hostPID: true, securityContext: { seccompProfile: { type: 'RuntimeDefault' } } },
+            p.placement?.workloads,
+          ),
         },
       },
     },

@@ -158,7 +158,16 @@ export class KubeVirtController {
     }
     const monitoring = await this.#monitoring(kv);
     const prometheusUrl = await this.#prometheusUrl(kv);
-    const desired = desiredInstall({ namespace: this.#namespace, ...images, caBundle: pki.bundle, cdi, monitoring, prometheusUrl });
+    const placement = { infra: kv.spec?.infra?.nodePlacement, workloads: kv.spec?.workloads?.nodePlacement };
+    const desired = desiredInstall({
+      namespace: this.#namespace,
+      ...images,
+      caBundle: pki.bundle,
+      cdi,
+      monitoring,
+      prometheusUrl,
+      placement,
+    });
     const hash = createHash('sha256').update(JSON.stringify(desired)).digest('hex');
     if (hash !== this.#lastApplied.hash || this.#now().getTime() - this.#lastApplied.at > RESYNC_MS) {
       const started = this.#now().getTime();

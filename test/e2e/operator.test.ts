@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { kubectl, kubectlResult, deleteNamespace, eventually } from './kube.ts';
+import { kubectl, kubectlResult, deleteNamespace, eventually, virtHandlerReady } from './kube.ts';
 import { example } from '../helpers/fixtures.ts';
 
 const NS = 'kvts-operator';
@@ -196,6 +196,37 @@ test('commonInstancetypesDeployment.enabled false removes the catalogue, not a c
   catalogueDeployment(null);
   await eventually('the catalogue to be back', 60, () => exists(['virtualmachineclusterpreference', 'fedora']));
   assert.ok(exists(['virtualmachineclusterinstancetype', 'u1.medium']));
+});
+
+test("the KubeVirt CR's placement moves the components: workloads place virt-handler, infra virt-api and virt-controller", async (t) => {
+  const placement = (spec: object) => kubectl(['patch', ...KV, '--type', 'merge', '-p', JSON.stringify({ spec })]);
+  const reset = () => placement({ workloads: null, infra: null });
+  t.after(async () => {
+    reset();
+    await virtHandlerReady();
+  });
+  const handlerPods = () => json(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=virt-handler']).items.length as number;
+  assert.ok(handlerPods() > 0);
+  // Upstream's suite keeps virt-handler off a node this way, to let its heartbeat go stale.
+  const nodes = json(['get', 'nodes']).items.map((n: { metadata: { name: string } }) => n.metadata.name) as string[];
+  const away = { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: nodes }] };
+  const affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [away] } } };
+  placement({ workloads: { nodePlacement: { affinity } } });
+  await eventually('virt-handler gone from every node', 120, () => handlerPods() === 0);
+  reset();
+  await eventually('virt-handler back', 120, () => handlerPods() > 0);
+  await virtHandlerReady();
+  // infra: a toleration reaches virt-api's and virt-controller's pods, and goes again.
+  const toleration = { key: 'example.com/dedicated', operator: 'Exists', effect: 'NoSchedule' };
+  placement({ infra: { nodePlacement: { tolerations: [toleration] } } });
+  const tolerates = (name: string) =>
+    (json(['get', 'deployment', name, '-n', 'kubevirt']).spec.template.spec.tolerations ?? []).some(
+      (t: { key?: string }) => t.key === toleration.key,
+    ) as boolean;
+  await eventually('the toleration on virt-api and virt-controller', 60, () => tolerates('virt-api') && tolerates('virt-controller'));
+  assert.equal(json(['get', 'daemonset', 'virt-handler', '-n', 'kubevirt']).spec.template.spec.tolerations, undefined);
+  reset();
+  await eventually('the toleration gone', 60, () => !tolerates('virt-api') && !tolerates('virt-controller'));
 });
 
 test('deleting the KubeVirt CR waits for the VMIs to go, then uninstalls everything; applying it again reinstalls', async () => {

@@ -10,6 +10,7 @@ import {
   MUTATING_HOOKS,
   NODE_RESTRICTION_POLICY,
   VALIDATING_HOOKS,
+  withPlacement,
 } from '../../src/operator/components.ts';
 import { componentImages, desiredInstall, operatorManifest, workloadWaiting, kubevirtStatus } from '../../src/operator/install.ts';
 import { WEBHOOK_PATHS } from '../../src/virt-api/admission.ts';
@@ -237,4 +238,36 @@ test('cdi-controller mounts the fill-pod CA and has no rights on Secrets: fill p
     mounts.find((m) => m.name === FILL_POD_CA_SECRET),
     { name: FILL_POD_CA_SECRET, mountPath: '/etc/cdi-fill-pod-ca', readOnly: true },
   );
+});
+
+test("the KubeVirt CR's placement: workloads go to virt-handler, infra to virt-api and virt-controller, the pod's own settings first", () => {
+  const affinity = {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['node01'] }] }],
+      },
+    },
+  };
+  const toleration = { key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' };
+  const placed = componentObjects({
+    ...params,
+    placement: { workloads: { affinity, nodeSelector: { zone: 'a' } }, infra: { tolerations: [toleration] } },
+  }) as (O & { spec?: { template: { spec: Record<string, unknown> } } })[];
+  const podOf = (name: string) =>
+    placed.find((o) => (o.kind === 'Deployment' || o.kind === 'DaemonSet') && o.metadata.name === name)!.spec!.template.spec;
+  assert.deepEqual(podOf('virt-handler').affinity, affinity);
+  assert.deepEqual(podOf('virt-handler').nodeSelector, { zone: 'a' });
+  assert.equal(podOf('virt-handler').tolerations, undefined);
+  for (const name of ['virt-api', 'virt-controller']) {
+    assert.deepEqual(podOf(name).tolerations, [toleration], name);
+    assert.equal(podOf(name).affinity, undefined, name);
+  }
+  // The pod's own node selector keys and affinity kinds win; tolerations add up.
+  const own = { nodeSelector: { zone: 'own' }, affinity: { podAntiAffinity: { x: 1 } }, tolerations: [{ key: 'own' }] };
+  assert.deepEqual(withPlacement(own, { nodeSelector: { zone: 'a', disk: 'ssd' }, affinity, tolerations: [toleration] }), {
+    nodeSelector: { zone: 'own', disk: 'ssd' },
+    affinity: { ...affinity, podAntiAffinity: { x: 1 } },
+    tolerations: [{ key: 'own' }, toleration],
+  });
+  assert.equal(withPlacement(own, undefined), own);
 });
