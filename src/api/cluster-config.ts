@@ -33,6 +33,29 @@ export const DEFAULT_CPU_MODEL = 'host-model';
 export const DEFAULT_CPU_REQUEST = '100m';
 export const DEFAULT_MAX_HOTPLUG_RATIO = 4;
 
+/** Models upstream treats as too old to offer (its default obsoleteCPUModels), by QEMU's names. */
+export const DEFAULT_OBSOLETE_CPU_MODELS = new Set(
+  [
+    '486',
+    'pentium',
+    'pentium2',
+    'pentium3',
+    'pentiumpro',
+    'coreduo',
+    'n270',
+    'core2duo',
+    'Conroe',
+    'athlon',
+    'phenom',
+    'qemu64',
+    'qemu32',
+    'kvm64',
+    'kvm32',
+    'Opteron_G1',
+    'Opteron_G2',
+  ].flatMap((name) => [name, `${name}-v1`]),
+);
+
 export class ClusterConfig {
   readonly raw: KubeVirtConfiguration;
   private readonly enabledGates: Set<string>;
@@ -68,6 +91,11 @@ export class ClusterConfig {
 
   get cpuModel(): string {
     return this.raw.cpuModel ?? '';
+  }
+  /** The CPU models no node offers (obsoleteCPUModels, a set in place of upstream's default, as upstream reads it). */
+  get obsoleteCpuModels(): ReadonlySet<string> {
+    const set = this.raw.obsoleteCPUModels;
+    return set ? new Set(Object.keys(set).filter((model) => set[model])) : DEFAULT_OBSOLETE_CPU_MODELS;
   }
   get cpuRequest(): string | number {
     return this.raw.cpuRequest ?? DEFAULT_CPU_REQUEST;

@@ -2,6 +2,13 @@
 export const HEARTBEAT_ANNOTATION = 'kubevirt.io/heartbeat';
 /** Whether guests on the node run in software emulation (no usable KVM, or useEmulation). */
 export const EMULATION_ANNOTATION = 'kubevirt.io/software-emulation';
+/**
+ * The node's CPU, in upstream's node labeller's labels: each model it offers its guests, each
+ * feature its CPU has. virt-controller puts a VMI's model and required features in its launcher
+ * pod's node selector, and keeps it off nodes with a feature it forbids.
+ */
+export const CPU_MODEL_LABEL_PREFIX = 'cpu-model.node.kubevirt.io/';
+export const CPU_FEATURE_LABEL_PREFIX = 'cpu-feature.node.kubevirt.io/';
 /** The KVM device as upstream's extended resource. */
 export const KVM_RESOURCE = 'devices.kubevirt.io/kvm';
 

@@ -19,6 +19,7 @@ import type { VirtualMachineInstance } from '../api/types.ts';
 import { guestMemoryOf } from '../api/guest-memory.ts';
 import { EPHEMERAL_PROVISIONING_ANNOTATION } from '../contract/cdi.ts';
 import { sanitizeHostname } from '../contract/vmi.ts';
+import { CPU_FEATURE_LABEL_PREFIX, CPU_MODEL_LABEL_PREFIX } from '../contract/node.ts';
 import {
   DEBUG_LOGS_ENV,
   DEBUG_LOGS_LABEL,
@@ -353,8 +354,8 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       automountServiceAccountToken: sources.serviceAccount !== undefined,
       ...(sources.serviceAccount ? { serviceAccountName: sources.serviceAccount } : {}),
       securityContext: { runAsUser: NON_ROOT_UID, runAsGroup: NON_ROOT_UID, fsGroup: NON_ROOT_UID, runAsNonRoot: true },
-      nodeSelector: { ...vmi.spec.nodeSelector, [NODE_SCHEDULABLE_LABEL]: 'true' },
-      ...(vmi.spec.affinity ? { affinity: vmi.spec.affinity as PodSpec['affinity'] } : {}),
+      nodeSelector: { ...vmi.spec.nodeSelector, ...cpuNodeSelector(vmi), [NODE_SCHEDULABLE_LABEL]: 'true' },
+      ...withForbiddenCpuFeatures(vmi, vmi.spec.affinity as PodSpec['affinity']),
       ...(vmi.spec.tolerations ? { tolerations: vmi.spec.tolerations as PodSpec['tolerations'] } : {}),
       ...(vmi.spec.topologySpreadConstraints
         ? { topologySpreadConstraints: vmi.spec.topologySpreadConstraints as PodSpec['topologySpreadConstraints'] }
@@ -370,6 +371,44 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
         ...(hugepages ? [{ name: 'hugepages', emptyDir: { medium: 'HugePages' } }] : []),
         ...sources.volumes,
       ],
+    },
+  };
+}
+
+/** CPU modes that name no model: they take what the node has. */
+const HOST_CPU_MODES = new Set(['host-model', 'host-passthrough']);
+
+/** The node labels a VMI's CPU needs, as upstream's: its model's, unless it takes the host's, and each required feature's. */
+export function cpuNodeSelector(vmi: VirtualMachineInstance): Record<string, string> {
+  const cpu = vmi.spec.domain.cpu;
+  const selector: Record<string, string> = {};
+  if (cpu?.model && !HOST_CPU_MODES.has(cpu.model)) selector[`${CPU_MODEL_LABEL_PREFIX}${cpu.model}`] = 'true';
+  for (const feature of cpu?.features ?? []) {
+    if (!feature.policy || feature.policy === 'require') selector[`${CPU_FEATURE_LABEL_PREFIX}${feature.name}`] = 'true';
+  }
+  return selector;
+}
+
+/**
+ * The pod's affinity keeping it off nodes with a feature the VMI forbids, as upstream's: the
+ * label must be absent in every required term (terms are alternatives, so each gets it).
+ */
+export function withForbiddenCpuFeatures(vmi: VirtualMachineInstance, affinity: PodSpec['affinity']): { affinity?: PodSpec['affinity'] } {
+  const absent = (vmi.spec.domain.cpu?.features ?? [])
+    .filter((f) => f.policy === 'forbid')
+    .map((f) => ({ key: `${CPU_FEATURE_LABEL_PREFIX}${f.name}`, operator: 'DoesNotExist' }));
+  if (!absent.length) return affinity ? { affinity } : {};
+  const required = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  const terms = required?.nodeSelectorTerms.length
+    ? required.nodeSelectorTerms.map((term) => ({ ...term, matchExpressions: [...(term.matchExpressions ?? []), ...absent] }))
+    : [{ matchExpressions: absent }];
+  return {
+    affinity: {
+      ...affinity,
+      nodeAffinity: {
+        ...affinity?.nodeAffinity,
+        requiredDuringSchedulingIgnoredDuringExecution: { ...required, nodeSelectorTerms: terms },
+      },
     },
   };
 }

@@ -27,6 +27,7 @@ import { eventRecorder } from '../lib/events.ts';
 import { hugepageSizes } from '../lib/hugepages.ts';
 import { chain, loadKubeConfig, makeInformer, startInformers, withoutLastApplied, type CachedInformer, type Typed } from '../lib/kube.ts';
 import { kvmUsable } from '../lib/kvm.ts';
+import { queryCpuDefinitions, usableCpuModels } from '../lib/cpu-models.ts';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { WorkQueue } from '../lib/workqueue.ts';
 import { cpuLabels } from './heartbeat.ts';
@@ -108,6 +109,8 @@ const reporter = new NodeReporter({
   patchNodeStatus: (body) => core.patchNodeStatus({ name: NODE, body }, mergePatch),
   cpuLabels: cpuLabels(readFileSync('/proc/cpuinfo', 'utf8')),
   probeKvm: () => kvmUsable(flags['state-dir']!),
+  probeCpuModels: async (accel, obsolete) => usableCpuModels(await queryCpuDefinitions(accel), obsolete),
+  readNodeLabels: async () => (await core.readNode({ name: NODE })).metadata?.labels ?? {},
   config: clusterConfig.current,
   log,
 });

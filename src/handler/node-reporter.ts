@@ -5,7 +5,7 @@
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import { apiErrorMessage } from '../lib/kube.ts';
 import type { Logger } from '../lib/log.ts';
-import { heartbeatPatch, kvmCapacityPatch, unschedulablePatch } from './heartbeat.ts';
+import { cpuModelLabels, heartbeatPatch, kvmCapacityPatch, unschedulablePatch } from './heartbeat.ts';
 
 export interface NodeReporterDeps {
   node: string;
@@ -14,6 +14,9 @@ export interface NodeReporterDeps {
   patchNodeStatus: (body: object) => Promise<unknown>;
   cpuLabels: Record<string, string>;
   probeKvm: () => Promise<boolean>;
+  /** The CPU models QEMU runs in full under the accelerator. */
+  probeCpuModels: (accel: 'kvm' | 'tcg', obsolete: ReadonlySet<string>) => Promise<string[]>;
+  readNodeLabels: () => Promise<Record<string, string>>;
   config: () => ClusterConfig;
   log: Logger;
 }
@@ -22,6 +25,8 @@ export class NodeReporter {
   readonly #deps: NodeReporterDeps;
   #kvmUsable: boolean | undefined;
   #kvmProbe: Promise<boolean> | undefined;
+  /** The CPU model labels to write (and stale ones to remove), once QEMU was asked. */
+  #modelLabels: Record<string, string | null> = {};
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -69,15 +74,27 @@ export class NodeReporter {
       await this.#deps
         .patchNodeStatus(kvmCapacityPatch(usable))
         .catch((error) => this.#deps.log.warning('cannot advertise the KVM device', { error: apiErrorMessage(error) }));
+      await this.#labelCpuModels(this.emulation ? 'tcg' : 'kvm');
       await this.heartbeat();
       return usable;
     });
   }
 
+  /** Asks QEMU which CPU models it offers here; the next heartbeat writes them, and takes off those it no longer offers. */
+  async #labelCpuModels(accel: 'kvm' | 'tcg'): Promise<void> {
+    try {
+      const models = await this.#deps.probeCpuModels(accel, this.#deps.config().obsoleteCpuModels);
+      this.#modelLabels = cpuModelLabels(models, await this.#deps.readNodeLabels());
+      this.#deps.log.info('CPU models offered', { node: this.#deps.node, accel, models });
+    } catch (error) {
+      this.#deps.log.warning('cannot list the CPU models; the node gets no model labels', { error: apiErrorMessage(error) });
+    }
+  }
+
   async heartbeat(): Promise<void> {
     if (this.#stopped) return;
     await this.#deps
-      .patchNode(heartbeatPatch(new Date(), true, this.#deps.cpuLabels, this.emulation))
+      .patchNode(heartbeatPatch(new Date(), true, { ...this.#deps.cpuLabels, ...this.#modelLabels }, this.emulation))
       .catch((error) => this.#deps.log.warning('heartbeat failed', { node: this.#deps.node, error: apiErrorMessage(error) }));
   }
 

@@ -309,6 +309,29 @@ test("a VMI labelled debugLogs gets its launcher's QEMU monitor traffic in its l
   );
 });
 
+test('the node carries the CPU models QEMU offers here; a VMI naming one runs, one naming a model no node offers is Unschedulable', async () => {
+  const labels = JSON.parse(kubectl(['get', 'node', 'node01', '-o', 'json'])).metadata.labels as Record<string, string>;
+  const models = Object.keys(labels)
+    .filter((l) => l.startsWith('cpu-model.node.kubevirt.io/'))
+    .map((l) => l.slice('cpu-model.node.kubevirt.io/'.length));
+  // Under software emulation: Nehalem, Penryn and Westmere, each also as -v1; obsolete models are left out.
+  assert.ok(models.length >= 2, models.join());
+  assert.ok(!models.includes('486') && !models.includes('qemu64'), models.join());
+  const withModel = (name: string, model: string) =>
+    cirrosVmi(name, {
+      domain: { cpu: { model }, devices: { disks: [{ name: 'containerdisk', disk: { bus: 'virtio' } }] }, memory: { guest: '128Mi' } },
+    });
+  apply(withModel('offered-model', models[0]));
+  apply(withModel('obsolete-model', '486'));
+  await vmiRunning('offered-model');
+  await eventually('the 486 VMI Unschedulable', 60, () => {
+    const scheduled = get('vmi', 'obsolete-model')?.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    return scheduled?.status === 'False' && scheduled.reason === 'Unschedulable';
+  });
+  deleteVmi('offered-model');
+  deleteVmi('obsolete-model');
+});
+
 // --- 3 -----------------------------------------------------------------------------------------
 
 const evict = (pod: string) =>

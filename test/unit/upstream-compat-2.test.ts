@@ -545,6 +545,8 @@ test('virt-handler stopping labels its node kubevirt.io/schedulable=false at onc
     patchNodeStatus: async () => undefined,
     cpuLabels: {},
     probeKvm: async () => true,
+    probeCpuModels: async () => [],
+    readNodeLabels: async () => ({}),
     config: () => new ClusterConfig({}),
     log: capturedLog('virt-handler').log,
   });
