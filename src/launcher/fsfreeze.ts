@@ -28,9 +28,14 @@ export class FilesystemFreezer {
     this.#agentSocket = agentSocket;
   }
 
-  /** Freezes; with a timeout above 0, thaws by itself after that many seconds unless thawed before. */
+  /**
+   * Freezes; with a timeout above 0, thaws by itself after that many seconds unless thawed before.
+   * Frozen already, it does nothing (the agent would refuse, and the first timeout stands), as upstream's.
+   */
   async freeze(unfreezeTimeoutSeconds = 0): Promise<void> {
-    await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-freeze');
+    const socket = this.#agentSocket();
+    if ((await agentCommand<string>(socket, 'guest-fsfreeze-status')) === 'frozen') return;
+    await guestAgentCommand<number>(socket, 'guest-fsfreeze-freeze', FREEZE_TIMEOUT_MS);
     clearTimeout(this.#thawTimer);
     if (unfreezeTimeoutSeconds > 0) {
       this.#thawTimer = setTimeout(() => void this.unfreeze().catch(() => undefined), unfreezeTimeoutSeconds * 1000);
@@ -38,8 +43,11 @@ export class FilesystemFreezer {
     }
   }
 
+  /** Thaws; thawed already, it does nothing. */
   async unfreeze(): Promise<void> {
     clearTimeout(this.#thawTimer);
-    await agentCommand<number>(this.#agentSocket(), 'guest-fsfreeze-thaw');
+    const socket = this.#agentSocket();
+    if ((await agentCommand<string>(socket, 'guest-fsfreeze-status')) === 'thawed') return;
+    await guestAgentCommand<number>(socket, 'guest-fsfreeze-thaw', FREEZE_TIMEOUT_MS);
   }
 }

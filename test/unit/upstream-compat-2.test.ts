@@ -351,7 +351,7 @@ test("virt-handler relays freeze with its timeout to the launcher, and words the
   await assert.rejects(relay.act('ns', 'v', 'unfreeze'), /^Error: server error\. command Unfreeze failed: "Guest agent is not responding/);
 });
 
-/** A guest agent on a unix socket: answers guest-sync with its id and every other command with `answers[command]`. */
+/** A guest agent on a unix socket: answers guest-sync with its id and every other command with `answers[command]` (called, if a function). */
 async function fakeAgent(t: TestContext, answers: Record<string, unknown>) {
   const dir = mkdtempSync(join(tmpdir(), 'agent-'));
   const path = join(dir, 'agent.sock');
@@ -365,7 +365,8 @@ async function fakeAgent(t: TestContext, answers: Record<string, unknown>) {
         const message = JSON.parse(buffer.slice(0, newline));
         buffer = buffer.slice(newline + 1);
         commands.push(message.execute);
-        const reply = message.execute === 'guest-sync' ? message.arguments.id : answers[message.execute];
+        const answer = answers[message.execute];
+        const reply = message.execute === 'guest-sync' ? message.arguments.id : typeof answer === 'function' ? answer() : answer;
         socket.write(`${JSON.stringify({ return: reply })}\n`);
       }
     });
@@ -382,16 +383,34 @@ test('the launcher freezes and thaws through the guest agent, thaws by itself af
   const none = new FilesystemFreezer(() => join(tmpdir(), 'no-such-agent.sock'));
   await assert.rejects(none.freeze(0), { message: AGENT_NOT_CONNECTED });
   await assert.rejects(none.unfreeze(), { message: AGENT_NOT_CONNECTED });
-  const agent = await fakeAgent(t, { 'guest-ping': {}, 'guest-fsfreeze-freeze': 2, 'guest-fsfreeze-thaw': 2 });
+  let state = 'thawed';
+  const agent = await fakeAgent(t, {
+    'guest-ping': {},
+    'guest-fsfreeze-status': () => state,
+    'guest-fsfreeze-freeze': () => {
+      state = 'frozen';
+      return 2;
+    },
+    'guest-fsfreeze-thaw': () => {
+      state = 'thawed';
+      return 2;
+    },
+  });
   const freezer = new FilesystemFreezer(() => agent.path);
-  const fsfreeze = () => agent.commands.filter((c) => c.startsWith('guest-fsfreeze'));
+  const changes = () => agent.commands.filter((c) => c === 'guest-fsfreeze-freeze' || c === 'guest-fsfreeze-thaw');
   await freezer.freeze(0);
   await freezer.unfreeze();
-  assert.deepEqual(fsfreeze(), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+  assert.deepEqual(changes(), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+  // Again and again, as upstream's "should succeed multiple times": a frozen guest is left frozen, a thawed one thawed.
+  await freezer.freeze(0);
+  await freezer.freeze(0);
+  await freezer.unfreeze();
+  await freezer.unfreeze();
+  assert.deepEqual(changes().slice(2), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
   await freezer.freeze(1);
-  assert.deepEqual(fsfreeze().slice(2), ['guest-fsfreeze-freeze']);
+  assert.deepEqual(changes().slice(4), ['guest-fsfreeze-freeze']);
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  assert.deepEqual(fsfreeze().slice(2), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
+  assert.deepEqual(changes().slice(4), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw']);
 });
 
 // --- 3. evictionStrategy External holds a launcher pod's eviction -----------------------------
