@@ -16,7 +16,7 @@ packages=(gcc libc6-dev e2fsprogs util-linux coreutils linux-image-amd64 busybox
 ensure_debian_packages "${packages[@]}"
 
 kver=$(ls /lib/modules | sort -V | tail -n1)
-hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$here/shutdown" "$here/sudo.c" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
+hash=$(cat "$here/init" "$here/udhcpc.script" "$here/power-button-watcher" "$here/shutdown" "$here/systemctl" "$here/sudo.c" "$0" <(echo "$kver") | sha256sum | cut -c1-12)
 out="$KVTS_CACHE/guest/$hash"
 if [ -f "$out/disk.qcow2" ]; then echo "$out"; exit 0; fi
 log "building the test guest (kernel $kver)"
@@ -35,6 +35,7 @@ install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
 install -m 0755 "$here/power-button-watcher" "$root/sbin/power-button-watcher"
 install -m 0755 "$here/shutdown" "$root/sbin/shutdown"
+install -m 0755 "$here/systemctl" "$root/usr/bin/systemctl"
 # /init hands over to busybox's init, which keeps the console login going and
 # carries out poweroff, halt and reboot (those applets signal PID 1).
 printf 'ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/sync\n' > "$root/etc/inittab"

@@ -54,6 +54,8 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private graceTimer?: NodeJS.Timeout;
   /** Stops the guest when virt-handler's node lease runs out unrenewed (self-fencing). */
   private fenceTimer?: NodeJS.Timeout;
+  /** An ACPI reboot under way: the guest's power-off is to be a reset (libvirt's fake reboot). */
+  private acpiRebooting = false;
   /** The outgoing migration under way or last ended, by its ID. */
   private outgoing?: { id: string; outcome: Promise<MigrationOutcome>; cancelRequested: boolean; running: boolean };
   /** The guest's filesystems, frozen and thawed through its agent. */
@@ -153,7 +155,13 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       }),
     ]);
     this.qmp = qmp;
-    qmp.on('event', (event: QmpEvent) => this.setStatus(onQmpEvent(this.status, event, this.outgoing?.running)));
+    qmp.on('event', (event: QmpEvent) => {
+      if (this.acpiRebooting && (event.event === 'SHUTDOWN' || event.event === 'STOP')) {
+        if (event.event === 'SHUTDOWN') void this.finishAcpiReboot();
+        return;
+      }
+      this.setStatus(onQmpEvent(this.status, event, this.outgoing?.running));
+    });
     if (incoming) {
       this.setStatus({ state: 'Paused', reason: 'Migration' });
       // Post-copy needs the capability on both ends before the stream starts.
@@ -192,13 +200,44 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     await this.requireQmp().execute('system_reset');
   }
 
-  /** A reboot from inside the guest: needs its agent. */
+  /**
+   * A reboot from inside the guest, as upstream's: through its agent when one answers, else
+   * through ACPI, where the guest's power-off is turned into a reset (libvirt's fake reboot).
+   */
   async softReboot(): Promise<void> {
     if (!this.plan) throw new Error('the domain is not running');
-    await guestAgentCommand(this.plan.sockets.guestAgent, 'guest-shutdown', 3000, { mode: 'reboot' }).catch((error: Error) => {
-      // The agent goes away mid-reply when the guest reboots at once.
-      if (!/closed|ECONNRESET|did not answer/.test(error.message)) throw new Error(`soft reboot needs the guest agent: ${error.message}`);
-    });
+    const agent = this.plan.sockets.guestAgent;
+    const agentAnswers = await guestAgentCommand(agent, 'guest-ping', 1000).then(
+      () => true,
+      () => false,
+    );
+    if (agentAnswers) {
+      await guestAgentCommand(agent, 'guest-shutdown', 3000, { mode: 'reboot' }).catch((error: Error) => {
+        // The agent goes away mid-reply when the guest reboots at once.
+        if (!/closed|ECONNRESET|did not answer/.test(error.message)) throw new Error(`soft reboot failed: ${error.message}`);
+      });
+      return;
+    }
+    if (this.vmi?.spec.domain.features?.acpi?.enabled === false) {
+      throw new Error('VMI neither have the agent connected nor the ACPI feature enabled');
+    }
+    const qmp = this.requireQmp();
+    // Paused instead of gone when the guest powers off, so that it can be reset and go on.
+    await qmp.execute('set-action', { shutdown: 'pause' });
+    this.acpiRebooting = true;
+    this.options.log.info('soft reboot through ACPI: the guest agent does not answer');
+    await qmp.execute('system_powerdown');
+  }
+
+  private async finishAcpiReboot(): Promise<void> {
+    const qmp = this.requireQmp();
+    try {
+      await qmp.execute('system_reset');
+      await qmp.execute('cont');
+    } finally {
+      this.acpiRebooting = false;
+      await qmp.execute('set-action', { shutdown: 'poweroff' }).catch(() => undefined);
+    }
   }
 
   /**
@@ -210,6 +249,11 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const grace = gracePeriodSeconds ?? this.vmi?.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
     this.status = { ...this.status, gracefulShutdownRequested: true };
     if (grace <= 0) return this.kill();
+    if (this.acpiRebooting) {
+      // The power-off asked for now is one: no longer a reboot.
+      this.acpiRebooting = false;
+      await this.qmp?.execute('set-action', { shutdown: 'poweroff' }).catch(() => undefined);
+    }
     this.options.log.info('shutting the guest down (ACPI power button)', { gracePeriodSeconds: grace });
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => {

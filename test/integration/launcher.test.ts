@@ -290,6 +290,37 @@ test("the alpine image lets root in with no password at alpine's prompt, and pow
   assert.deepEqual({ state: finalStatus(run).state, reason: finalStatus(run).reason }, { state: 'Shutoff', reason: 'Shutdown' });
 });
 
+test('a soft reboot with the guest agent stopped goes through ACPI: the guest powers off, is reset instead, and boots again', async () => {
+  const image = `oci:${layoutDir('registry:5000/kubevirt/alpine-container-disk-demo:devel')}:latest`;
+  const run = launch(vmi('acpi-reboot', '#!/bin/sh\necho up\n', { image }));
+  await run.waitFor('acpi-reboot login:', 30);
+  const client = await run.client();
+  const console = await consoleSession(join(run.workdir, 'sockets', 'virt-serial0'));
+  try {
+    console.write('\n');
+    await console.expect(/acpi-reboot login: /, 10);
+    console.write('root\n');
+    await console.expect(/acpi-reboot:~# /, 10);
+    // As upstream's test stops it, through systemd's command.
+    console.write('systemctl disable --now qemu-guest-agent; systemctl is-active qemu-guest-agent\n');
+    await console.expect(/inactive/, 10);
+    await client.request({ command: 'softReboot' });
+    await waitFor(() => {
+      if (run.output().split('kubevirt-ts test guest ready').length - 1 < 2) throw new Error('not booted again yet');
+      return Promise.resolve();
+    }, 60);
+    assert.equal(run.child.exitCode, null, 'QEMU runs on');
+    assert.match(run.output(), /soft reboot through ACPI/);
+    // Answered only once the guest is down, by which time a standalone launcher is on its way out.
+    void client.request({ command: 'shutdown', gracePeriodSeconds: 30 }).catch(() => undefined);
+    assert.equal(await run.exit, 0);
+  } finally {
+    console.close();
+    client.close();
+  }
+  assert.deepEqual({ state: finalStatus(run).state, reason: finalStatus(run).reason }, { state: 'Shutoff', reason: 'Shutdown' });
+});
+
 test('the guest boots from a kernel boot image', async () => {
   const image = `oci:${layoutDir('registry:5000/kubevirt-ts/test-guest-kernel-boot:devel')}:latest`;
   const run = launch({
