@@ -265,6 +265,13 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       POD_PATHS.sockets,
       '--workdir',
       POD_PATHS.private,
+      // Which VMI this launcher is for, from its first log line on, and on its command line as upstream's is.
+      '--name',
+      name,
+      '--namespace',
+      vmi.metadata.namespace!,
+      '--uid',
+      uid,
       ...(vmi.metadata.annotations?.[FAIL_FAST_ANNOTATION] !== undefined ? [SIMULATE_CRASH_FLAG] : []),
       ...logFilterArgs(vmi),
     ],

@@ -260,5 +260,7 @@ function statusWrite(vmi: VirtualMachineInstance, next: VirtualMachineInstance, 
       events.push({ type: 'Warning', reason: 'GuestPanicked', message: 'GuestPanicked (details unavailable)' });
   }
   if (to === 'Succeeded') events.push({ type: 'Normal', reason: 'Stopped', message: 'The VirtualMachineInstance was shut down.' });
+  // A deleted VMI's guest is gone: upstream's virt-handler tells so as it lets go of the domain.
+  if (isFinalPhase(to) && vmi.metadata.deletionTimestamp) events.push({ type: 'Normal', reason: 'Deleted', message: 'Signaled Deletion' });
   return { type: 'writeStatus', vmi: next, phase: { from, to }, events };
 }

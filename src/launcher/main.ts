@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
-import { createLogger } from '../lib/log.ts';
+import { createLogger, type ObjectRef } from '../lib/log.ts';
 import { DEBUG_LOGS_ENV, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF } from '../contract/launcher-pod.ts';
 import {
   LAUNCHER_SOCKET,
@@ -136,8 +136,8 @@ function podResolver(): { dns: string[]; searchDomains: string[] } {
   return { dns, searchDomains };
 }
 
-async function inPod(socketDir: string, workdir: string, logFilters: string | undefined) {
-  const log = createLogger('virt-launcher');
+async function inPod(socketDir: string, workdir: string, logFilters: string | undefined, vmi: ObjectRef['metadata']) {
+  const log = createLogger('virt-launcher').object({ kind: 'VirtualMachineInstance', metadata: vmi });
   const traceMonitor = monitorTrafficLogged({
     filters: logFilters,
     verbosity: process.env[LOG_VERBOSITY_ENV],
@@ -183,6 +183,9 @@ if (import.meta.main) {
       'simulate-crash': { type: 'boolean' },
       incoming: { type: 'boolean' },
       [LOG_FILTERS_FLAG.slice(2)]: { type: 'string' },
+      name: { type: 'string' },
+      namespace: { type: 'string' },
+      uid: { type: 'string' },
     },
   });
   if (values['simulate-crash']) {
@@ -201,6 +204,7 @@ if (import.meta.main) {
         values['socket-dir'] ?? join(values.workdir, 'sockets'),
         values.workdir,
         values[LOG_FILTERS_FLAG.slice(2)] as string | undefined,
+        { name: values.name, namespace: values.namespace, uid: values.uid },
       );
   run.catch((error: Error) => {
     createLogger('virt-launcher').error('virt-launcher failed', {

@@ -259,6 +259,19 @@ test('plan: a crash is written as Failed with its reason and a warning naming th
   );
 });
 
+test("plan: a deleted VMI's guest that shut down ends Succeeded with upstream's Stopped and Deleted events", () => {
+  const deleted = vmiIn('Running', (v) => (v.metadata.deletionTimestamp = '2026-12-03T11:59:00Z'));
+  const write = writeOf(planLauncher(situation({ vmi: deleted, record: { ...running, domain: domain('Shutoff', 'Shutdown') } })))!;
+  assert.equal(write.vmi.status?.phase, 'Succeeded');
+  assert.deepEqual(
+    write.events.map((e) => [e.reason, e.message]),
+    [
+      ['Stopped', 'The VirtualMachineInstance was shut down.'],
+      ['Deleted', 'Signaled Deletion'],
+    ],
+  );
+});
+
 test('plan: a paused guest gets the Paused condition, without a phase change or event', () => {
   const base = situation({ vmi: vmiIn('Scheduled'), record: running });
   const write = writeOf(planLauncher({ ...base, vmi: steady(base), record: { ...running, domain: domain('Paused', 'User') } }))!;

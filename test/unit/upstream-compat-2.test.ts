@@ -480,6 +480,11 @@ test("the fail-fast annotation makes the launcher crash at once, as upstream's -
     renderLauncherPod(vmi, launcherParams).spec!.containers.find((c) => c.name === 'compute')!.args!;
   assert.ok(args(exampleVmi({ 'kubevirt.io/func-test-virt-launcher-fail-fast': 'true' })).includes('--simulate-crash'));
   assert.ok(!args(exampleVmi()).includes('--simulate-crash'));
+  // The launcher's command line names its VMI, as upstream's: the suite kills a VMI's processes with pkill -f <uid>.
+  const named = exampleVmi();
+  const line = args(named).join(' ');
+  assert.ok(line.includes(`--uid ${named.metadata.uid}`), line);
+  assert.ok(line.includes(`--name ${named.metadata.name} --namespace ${named.metadata.namespace}`), line);
   // The crashed compute container leaves the pod Running (the console log goes on), never Ready: the VMI fails.
   const vmi = exampleVmi({ 'kubevirt.io/func-test-virt-launcher-fail-fast': '' });
   vmi.status = { ...vmi.status, phase: 'Scheduling' };
