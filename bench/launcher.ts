@@ -100,7 +100,7 @@ async function syncToRunning(runs: number, base: string) {
     const vmi = defaultNewVmi(manifest(`sync-${i}`), config, { newUUID: () => crypto.randomUUID(), now: () => new Date().toISOString() });
     const supervisor = new Supervisor({
       log: createLogger('bench', {}, () => undefined),
-      context: () => ({ ...nodeContext(dir, base), workdir: dir, now: new Date() }),
+      context: () => ({ ...nodeContext(dir, base), workdir: dir, ephemeralDisks: join(dir, 'ephemeral-disks'), now: new Date() }),
     });
     const running = new Promise<void>((resolve) => supervisor.on('domain', (s) => s.state === 'Running' && resolve()));
     const started = performance.now();

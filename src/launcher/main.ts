@@ -12,7 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } fr
 import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger, type ObjectRef } from '../lib/log.ts';
-import { DEBUG_LOGS_ENV, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF } from '../contract/launcher-pod.ts';
+import { DEBUG_LOGS_ENV, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
 import {
   LAUNCHER_SOCKET,
   SERIAL_SOCKET,
@@ -79,6 +79,7 @@ async function standalone(vmiFile: string, workdir: string, kubevirtFile?: strin
   for (const iface of vmi.spec.domain.devices.interfaces ?? []) interfaces[iface.name] = { user: {} };
   const context = (): ConversionContext => ({
     workdir,
+    ephemeralDisks: join(workdir, 'ephemeral-disks'),
     socketDir,
     kvm: accel === 'kvm',
     hugepageSizes: hugepageSizes(),
@@ -150,7 +151,13 @@ async function inPod(socketDir: string, workdir: string, logFilters: string | un
   const supervisor = new Supervisor({
     context: (vmi) => {
       if (!node) throw new Error('virt-handler sent no node context with the sync');
-      return { ...node, volumes: { ...node.volumes, cloudInitSecrets: readCloudInitSecrets(vmi) }, workdir, now: new Date() };
+      return {
+        ...node,
+        volumes: { ...node.volumes, cloudInitSecrets: readCloudInitSecrets(vmi) },
+        workdir,
+        ephemeralDisks: POD_PATHS.ephemeralDisks,
+        now: new Date(),
+      };
     },
     log,
     ...(traceMonitor

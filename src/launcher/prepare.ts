@@ -85,6 +85,7 @@ export async function prepareStep(step: PrepareStep, scratch: string): Promise<v
         source = temp;
       }
       try {
+        await mkdir(dirname(step.path), { recursive: true });
         // -f follows the symlinks Kubernetes uses in projected volumes; their ..data dirs stay out.
         await run('genisoimage', ['-quiet', '-o', step.path, '-V', step.label, '-J', '-r', '-f', '-m', '..*', source]);
         const { size } = await stat(step.path);

@@ -10,6 +10,7 @@ import { defaultConfig, example, fixedContext } from './fixtures.ts';
 export function ctx(over: Partial<ConversionContext> = {}): ConversionContext {
   return {
     workdir: '/var/run/kubevirt-private/vmi',
+    ephemeralDisks: '/var/run/kubevirt-ephemeral-disks',
     socketDir: '/var/run/kubevirt/sockets',
     kvm: false,
     hugepageSizes: [],

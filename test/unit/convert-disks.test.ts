@@ -146,9 +146,10 @@ test('volumes become overlays, images and ISOs', () => {
     path: `${scratch}/containerdisk.qcow2`,
     backing: '/var/run/kubevirt/container-disks/disk_0.img',
   });
+  // The cloud-init ISO is where upstream's launcher writes it: its tests check it there.
   assert.deepEqual(p.prepare?.[1], {
     kind: 'iso',
-    path: `${scratch}/cloudinitdisk.iso`,
+    path: '/var/run/kubevirt-ephemeral-disks/cloud-init-data/ns/vmi-nocloud/noCloud.iso',
     label: 'cidata',
     files: {
       'meta-data': 'instance-id: vmi-nocloud.ns\nlocal-hostname: vmi-nocloud\n',

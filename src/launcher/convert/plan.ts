@@ -15,6 +15,8 @@ export class ConversionError extends Error {
 export type ConversionContext = Omit<NodeContext, 'dhcp'> & {
   /** The pod's private scratch space: overlays, ISOs, NVRAM. */
   workdir: string;
+  /** The pod's space for disks made for the guest, where upstream's launcher keeps its cloud-init ISOs. */
+  ephemeralDisks: string;
   /** The clock, for guests whose RTC is offset from UTC. */
   now: Date;
   /**

@@ -79,7 +79,9 @@ export function diskBacking(vmi: VirtualMachineInstance, volume: Volume, ctx: Co
     return { path, format: 'raw', readonly: false, persistent: true, prepare };
   }
   if (volume.cloudInitNoCloud || volume.cloudInitConfigDrive) {
-    const path = `${scratch}.iso`;
+    // Where upstream's launcher writes it, which its tests check the size of.
+    const file = volume.cloudInitNoCloud ? 'noCloud.iso' : 'configdrive.iso';
+    const path = `${ctx.ephemeralDisks}/cloud-init-data/${vmi.metadata.namespace}/${vmi.metadata.name}/${file}`;
     return madeIso(path, cloudInitIso(vmi, volume, path, ctx));
   }
   const tree = volume.configMap ?? volume.secret ?? volume.serviceAccount ?? volume.downwardAPI;
