@@ -33,6 +33,19 @@ export const DEFAULT_LAUNCHER_VERBOSITY = 2;
 /** Above this verbosity the debug logs are on (upstream's EXT_LOG_VERBOSITY_THRESHOLD). */
 export const DEBUG_VERBOSITY_THRESHOLD = 5;
 
+/** Where a containerDisk image keeps its disk when the volume names no path, as upstream's. */
+export const CONTAINER_DISK_DIR = 'disk';
+
+/**
+ * The file under /disk that is the containerDisk's disk: the one file there, whatever its name or
+ * format (an ISO too), refused in upstream's words when there is none or more than one.
+ */
+export function containerDiskFileIn(names: readonly string[]): string {
+  if (names.length === 0) throw new Error(`no file found in folder /${CONTAINER_DISK_DIR}, no disk present`);
+  if (names.length > 1) throw new Error(`more than one file found in folder /${CONTAINER_DISK_DIR}, only one disk is allowed`);
+  return names[0];
+}
+
 /** Container names: virt-launcher and QEMU; each containerDisk's holder (`volume<name>`); the kernel-boot holder; the serial console log. */
 export const COMPUTE_CONTAINER = 'compute';
 export const holderContainerName = (volumeName: string) => `volume${volumeName}`;

@@ -9,14 +9,12 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus, Volume } from '../api/types.ts';
 import { DISK_IMAGE } from '../contract/cdi.ts';
-import { claimDevicePath, claimMountPath, POD_PATHS } from '../contract/launcher-pod.ts';
+import { CONTAINER_DISK_DIR, claimDevicePath, claimMountPath, containerDiskFileIn, POD_PATHS } from '../contract/launcher-pod.ts';
 import type { VolumePaths } from '../contract/launcher-protocol.ts';
 import { emptyDirOf, openChecked, resolveInside, UnsafePathError } from './paths.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
 
 export type Runner = (argv: string[]) => Promise<string>;
-
-const DISK_EXTENSIONS = ['.qcow2', '.img', '.raw'];
 
 /**
  * A holder container's root file system as the host mounts it (containerd
@@ -68,13 +66,15 @@ const BUSYBOX = `/proc/${process.pid}/root/bin/busybox`;
 /** Runs a command in the host's mount namespace (that of `hostPid`), with virt-handler's own busybox. */
 const onHost = (run: Runner, hostPid: number, argv: string[]) => run(['nsenter', '-t', String(hostPid), '-m', '--', BUSYBOX, ...argv]);
 
-/** The image file a containerDisk names, or the one disk file under /disk. */
+/** The image file a containerDisk names, or the one file under /disk. */
 function containerDiskFile(root: string, path: string | undefined): string {
   if (path) return path;
-  const dir = resolveInside(root, 'disk', 'directory');
-  const files = readdirSync(dir).filter((f) => DISK_EXTENSIONS.includes(extname(f)));
-  if (files.length !== 1) throw new UnsafePathError(`expected one disk image under /disk, found ${files.length}`);
-  return `disk/${files[0]}`;
+  const dir = resolveInside(root, CONTAINER_DISK_DIR, 'directory');
+  try {
+    return `${CONTAINER_DISK_DIR}/${containerDiskFileIn(readdirSync(dir))}`;
+  } catch (error) {
+    throw new UnsafePathError((error as Error).message);
+  }
 }
 
 async function bindReadOnly(run: Runner, host: HostView, relative: string, target: string): Promise<void> {

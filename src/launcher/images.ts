@@ -1,10 +1,11 @@
 // Reads container images without a container runtime, for standalone mode:
 // skopeo copies the image into an OCI layout, and its layers are unpacked in order.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, access } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CONTAINER_DISK_DIR, containerDiskFileIn } from '../contract/launcher-pod.ts';
 
 const run = promisify(execFile);
 
@@ -38,24 +39,6 @@ export async function imageRootfs(ref: string, cacheDir: string): Promise<string
 /** The disk image a containerDisk image carries: `path`, or the one file under /disk. */
 export async function containerDiskImage(root: string, path?: string): Promise<string> {
   if (path) return join(root, path);
-  const { stdout } = await run('find', [
-    join(root, 'disk'),
-    '-maxdepth',
-    '1',
-    '-type',
-    'f',
-    '(',
-    '-name',
-    '*.qcow2',
-    '-o',
-    '-name',
-    '*.img',
-    '-o',
-    '-name',
-    '*.raw',
-    ')',
-  ]);
-  const files = stdout.split('\n').filter(Boolean).sort();
-  if (files.length !== 1) throw new Error(`expected one disk image under /disk, found ${files.length}`);
-  return files[0];
+  const dir = join(root, CONTAINER_DISK_DIR);
+  return join(dir, containerDiskFileIn(await readdir(dir)));
 }

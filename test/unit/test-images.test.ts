@@ -3,7 +3,16 @@
 // the compute container, and a guest's own poweroff ending its VMI well.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTAINER_DISK_NAMES, CUSTOM_LOCATION_NAME, GNU_TOOLS, guestFlavour, IMAGES, KERNEL_BOOT_NAMES } from '../../images/build.ts';
+import {
+  CONTAINER_DISK_NAMES,
+  CUSTOM_LOCATION_NAME,
+  GNU_TOOLS,
+  guestFlavour,
+  IMAGES,
+  KERNEL_BOOT_NAMES,
+  VIRTIO_WIN_NAME,
+} from '../../images/build.ts';
+import { containerDiskFileIn } from '../../src/contract/launcher-pod.ts';
 import { onQemuExit, onQmpEvent } from '../../src/launcher/domain.ts';
 import { phaseOf } from '../../src/handler/status.ts';
 
@@ -58,4 +67,14 @@ test('a guest that powers itself off ends Succeeded', () => {
   const shutdown = onQmpEvent(running, { event: 'SHUTDOWN', data: { guest: true, reason: 'guest-shutdown' } });
   assert.equal(phaseOf(shutdown), 'Running');
   assert.equal(phaseOf(onQemuExit(shutdown, { code: 0, signal: null, killedByUs: false })), 'Succeeded');
+});
+
+test("a containerDisk's disk is the one file under /disk, whatever its name (upstream's virtio-win image carries an ISO); none or more are refused in upstream's words", () => {
+  assert.equal(containerDiskFileIn(['virtio-win.iso']), 'virtio-win.iso');
+  assert.equal(containerDiskFileIn(['downloaded']), 'downloaded');
+  assert.throws(() => containerDiskFileIn([]), { message: 'no file found in folder /disk, no disk present' });
+  assert.throws(() => containerDiskFileIn(['a.qcow2', 'b.img']), {
+    message: 'more than one file found in folder /disk, only one disk is allowed',
+  });
+  assert.equal(VIRTIO_WIN_NAME, 'kubevirt/virtio-container-disk');
 });
