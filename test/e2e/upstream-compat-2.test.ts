@@ -266,9 +266,7 @@ test('a guest kernel panic with a panic device fails the VMI, with the Stopped a
   }
   await eventually('the VMI Failed', 60, () => get('vmi', 'panicking')?.status?.phase === 'Failed');
   const warnings = await eventually('both warnings', 30, () => {
-    const events = JSON.parse(
-      kubectl(['get', 'events', '-n', NS, '--field-selector', `involvedObject.uid=${vmi.metadata.uid},type=Warning`, '-o', 'json']),
-    ).items as { reason: string; message: string }[];
+    const events = eventsOf('panicking').filter((e) => e.involvedObject.uid === vmi.metadata.uid && e.type === 'Warning');
     const reasons = new Set(events.map((e) => e.reason));
     return reasons.has('Stopped') && reasons.has('GuestPanicked') ? events : undefined;
   });
@@ -297,16 +295,7 @@ test("a VMI labelled debugLogs gets its launcher's QEMU monitor traffic in its l
   const quiet = get('vmi', 'quiet-logs')!;
   deleteVmi('quiet-logs');
   await eventually('the Deleted event', 60, () =>
-    kubectl([
-      'get',
-      'events',
-      '-n',
-      NS,
-      '--field-selector',
-      `involvedObject.uid=${quiet.metadata.uid},reason=Deleted`,
-      '-o',
-      'name',
-    ]).trim(),
+    eventsOf('quiet-logs').some((e) => e.involvedObject.uid === quiet.metadata.uid && e.reason === 'Deleted'),
   );
 });
 
