@@ -21,6 +21,7 @@ import {
 import { dirname, join } from 'node:path';
 import { CACHE, layerFromDir, pushImage, type LayerBlob } from './oci.ts';
 import { gitInfo } from '../src/lib/version.ts';
+import { NON_ROOT_UID } from '../src/api/constants.ts';
 import { PROCESS_NAMES, type ProcessName } from '../src/contract/process-names.ts';
 import { buildConsole } from '../hack/build-console.ts';
 
@@ -32,7 +33,7 @@ export const TAG = 'devel';
  * Stages a layer's tree with `fill` and packs it. A layer given a `key` (a hash
  * of everything it is built from) is taken from the cache when that key was seen.
  */
-function stage(name: string, fill: (root: string) => void, key?: string): LayerBlob {
+function stage(name: string, fill: (root: string) => void, key?: string, owner = 0): LayerBlob {
   const memo = key ? join(CACHE, 'images', `layer-${name}-${key}.json`) : undefined;
   if (memo && existsSync(memo)) {
     const cached = JSON.parse(readFileSync(memo, 'utf8')) as LayerBlob;
@@ -42,7 +43,7 @@ function stage(name: string, fill: (root: string) => void, key?: string): LayerB
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
   fill(root);
-  const layer = layerFromDir(root);
+  const layer = layerFromDir(root, owner);
   if (memo) writeFileSync(memo, JSON.stringify(layer));
   return layer;
 }
@@ -381,10 +382,17 @@ function containerDisk(flavour: GuestFlavour, dir = 'disk', file = 'disk.qcow2')
   const key = `${flavour}:${dir}/${file}`;
   let layer = containerDiskLayers.get(key);
   if (!layer) {
-    layer = stage(`container-disk-${flavour}-${dir}`, (root) => {
-      mkdirSync(join(root, dir));
-      copyFileSync(join(flavourDir(flavour), 'disk.qcow2'), join(root, dir, file));
-    });
+    // As upstream's containerDisk images carry theirs: the launcher's (qemu's) to read, no one's to write.
+    layer = stage(
+      `container-disk-${flavour}-${dir}`,
+      (root) => {
+        mkdirSync(join(root, dir));
+        copyFileSync(join(flavourDir(flavour), 'disk.qcow2'), join(root, dir, file));
+        chmodSync(join(root, dir, file), 0o440);
+      },
+      undefined,
+      NON_ROOT_UID,
+    );
     containerDiskLayers.set(key, layer);
   }
   return layer;

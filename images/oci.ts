@@ -41,15 +41,15 @@ function putBlob(data: Buffer | string): Blob {
   return { digest: `sha256:${hex}`, size: buf.length };
 }
 
-/** Packs a directory into a gzipped layer blob; the same tree always yields the same digest. */
-export function layerFromDir(dir: string): LayerBlob {
+/** Packs a directory into a gzipped layer blob, its files owned by `owner`; the same tree always yields the same digest. */
+export function layerFromDir(dir: string, owner = 0): LayerBlob {
   mkdirSync(BLOBS, { recursive: true });
   const tar = join(BLOBS, `.tmp-${process.pid}.tar`);
   execFileSync('tar', [
     '--sort=name',
     '--mtime=@0',
-    '--owner=0',
-    '--group=0',
+    `--owner=${owner}`,
+    `--group=${owner}`,
     '--numeric-owner',
     '--format=posix',
     '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',

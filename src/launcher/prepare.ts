@@ -1,7 +1,7 @@
 // Carries out the steps of a QEMU plan that touch the file system: overlays,
 // disk images, ISOs and firmware copies. The edge around the pure conversion.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, stat, statfs, truncate, writeFile, access, open } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, stat, statfs, truncate, writeFile, access, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PrepareStep } from './convert.ts';
@@ -58,6 +58,8 @@ export async function prepareStep(step: PrepareStep, scratch: string): Promise<v
             });
       await rm(step.path, { force: true });
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', format, '-b', step.backing, step.path]);
+      // The guest's writes: the launcher's alone, as upstream keeps them (no access for others).
+      await chmod(step.path, 0o640);
       return;
     }
     case 'image': {
@@ -85,7 +87,6 @@ export async function prepareStep(step: PrepareStep, scratch: string): Promise<v
         source = temp;
       }
       try {
-        await mkdir(dirname(step.path), { recursive: true });
         // -f follows the symlinks Kubernetes uses in projected volumes; their ..data dirs stay out.
         await run('genisoimage', ['-quiet', '-o', step.path, '-V', step.label, '-J', '-r', '-f', '-m', '..*', source]);
         const { size } = await stat(step.path);

@@ -322,6 +322,16 @@ test('the node carries the CPU models QEMU offers here; a VMI naming one runs, o
   deleteVmi('obsolete-model');
 });
 
+test("a containerDisk's base is the launcher's to read and no one's to write; the guest's writable layer is where upstream keeps it, not world-readable", async () => {
+  apply(cirrosVmi('disk-modes'));
+  const vmi = await vmiRunning('disk-modes');
+  const pod = launcherPod(vmi.metadata.uid)!.metadata.name;
+  const mode = (path: string) => kubectl(['exec', '-n', NS, pod, '-c', 'compute', '--', 'stat', '-c', '%a', path]).trim();
+  assert.equal(mode('/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2'), '640');
+  assert.equal(mode('/var/run/kubevirt/container-disks/disk_0.img'), '440');
+  deleteVmi('disk-modes');
+});
+
 // --- 3 -----------------------------------------------------------------------------------------
 
 const evict = (pod: string) =>

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,8 +131,9 @@ test('the guest boots from a containerDisk and prints its user-data within 30s; 
   assert.equal(await run.exit, 0);
   assert.deepEqual({ ...finalStatus(run) }, { ...finalStatus(run), state: 'Shutoff', reason: 'Shutdown' });
   assert.equal(sha256(base), before, 'the containerDisk base image changed');
-  // The guest wrote to its boot disk: the write went to the overlay.
-  const overlay = join(run.workdir, 'disks', 'containerdisk.qcow2');
+  // The guest wrote to its boot disk: the write went to the overlay, which only the launcher's group may read.
+  const overlay = join(run.workdir, 'ephemeral-disks', 'disk-data', 'containerdisk', 'disk.qcow2');
+  assert.equal(statSync(overlay).mode & 0o777, 0o640);
   const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', overlay], { encoding: 'utf8' }));
   assert.ok(info['actual-size'] > 200 * 1024, `overlay holds ${info['actual-size']} bytes`);
 });

@@ -33,7 +33,7 @@ test('disks: buses, cdrom, lun, readonly, bootOrder, serial, cache, io, error po
     has(
       p,
       '-drive',
-      'file=/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=none,aio=native,werror=stop,rerror=stop,discard=unmap',
+      'file=/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=none,aio=native,werror=stop,rerror=stop,discard=unmap',
     ),
   );
   assert.ok(has(p, '-device', 'virtio-blk-pci,drive=drive-containerdisk,id=ua-containerdisk,bootindex=1,serial=abc'));
@@ -143,7 +143,7 @@ test('volumes become overlays, images and ISOs', () => {
   assert.deepEqual(p.prepare?.[0], {
     kind: 'containerDiskOverlay',
     volume: 'containerdisk',
-    path: `${scratch}/containerdisk.qcow2`,
+    path: '/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2',
     backing: '/var/run/kubevirt/container-disks/disk_0.img',
   });
   // The cloud-init ISO is where upstream's launcher writes it: its tests check it there.
@@ -197,7 +197,12 @@ test('volumes become overlays, images and ISOs', () => {
     vmi((s) => (s.volumes![0] = { name: 'containerdisk', ephemeral: { persistentVolumeClaim: { claimName: 'c' } } })),
     ctx({ volumes: { claims: { containerdisk: { path: '/pvc', mode: 'Filesystem' } } } }),
   );
-  const overlay = { kind: 'overlay', path: `${scratch}/containerdisk.qcow2`, backing: '/pvc/disk.img', backingFormat: 'raw' };
+  const overlay = {
+    kind: 'overlay',
+    path: '/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2',
+    backing: '/pvc/disk.img',
+    backingFormat: 'raw',
+  };
   assert.deepEqual(eph.prepare?.[0], overlay);
   const host = part(
     disks,
@@ -217,7 +222,8 @@ test('volumes become overlays, images and ISOs', () => {
 test("diskBacking: where each volume's data is, whether the guest may write it and whether that outlives the VMI", () => {
   const v = vmi((s) => s.volumes!.push({ name: 'pvcdisk', persistentVolumeClaim: { claimName: 'c', readOnly: true } }));
   const backing = (name: string, c = ctx()) => diskBacking(v, v.spec.volumes!.find((vol) => vol.name === name)!, c);
-  const overlay = '/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2';
+  // Where upstream keeps a containerDisk's writable layer, which its tests look at.
+  const overlay = '/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2';
   assert.deepEqual(backing('containerdisk'), {
     path: overlay,
     format: 'qcow2',

@@ -37,7 +37,7 @@ test('the parts come in one order: emulator, memory backing, machine, memory, CP
     '-rtc',
     'base=utc',
     '-drive',
-    'file=/var/run/kubevirt-private/vmi/disks/containerdisk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=writeback,werror=stop,rerror=stop,discard=unmap',
+    'file=/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2,if=none,id=drive-containerdisk,format=qcow2,cache=writeback,werror=stop,rerror=stop,discard=unmap',
     '-device',
     'virtio-blk-pci,drive=drive-containerdisk,id=ua-containerdisk',
     '-netdev',

@@ -15,9 +15,11 @@ export interface Backing {
   prepare?: PrepareStep;
 }
 
-/** A qcow2 overlay in the pod's scratch space, so the guest never writes its base. */
-function overlay(scratch: string, base: string, backingFormat: 'qcow2' | 'raw'): Backing {
-  const path = `${scratch}.qcow2`;
+/** Where the writable layer over a volume's read-only base lives: upstream's place for it, which its tests look at. */
+const writableLayerPath = (ctx: ConversionContext, volume: Volume) => `${ctx.ephemeralDisks}/disk-data/${volume.name}/disk.qcow2`;
+
+/** A qcow2 overlay, so the guest never writes its base. */
+function overlay(path: string, base: string, backingFormat: 'qcow2' | 'raw'): Backing {
   return { path, format: 'qcow2', readonly: false, persistent: false, prepare: { kind: 'overlay', path, backing: base, backingFormat } };
 }
 
@@ -38,7 +40,7 @@ export function diskBacking(vmi: VirtualMachineInstance, volume: Volume, ctx: Co
   if (volume.containerDisk) {
     const base = ctx.volumes.containerDisks?.[volume.name];
     if (!base) throw new ConversionError(`${field}.containerDisk`, 'the containerDisk image was not found on the node');
-    const path = `${scratch}.qcow2`;
+    const path = writableLayerPath(ctx, volume);
     const limit = ctx.diskVerificationMemoryLimitBytes;
     const prepare: PrepareStep = {
       kind: 'containerDiskOverlay',
@@ -57,7 +59,7 @@ export function diskBacking(vmi: VirtualMachineInstance, volume: Volume, ctx: Co
   }
   if (volume.ephemeral) {
     const claim = claimOf('ephemeral');
-    return overlay(scratch, claim.mode === 'Block' ? claim.path : `${claim.path}/disk.img`, 'raw');
+    return overlay(writableLayerPath(ctx, volume), claim.mode === 'Block' ? claim.path : `${claim.path}/disk.img`, 'raw');
   }
   if (volume.persistentVolumeClaim || volume.dataVolume) {
     const claim = claimOf(volume.persistentVolumeClaim ? 'persistentVolumeClaim' : 'dataVolume');
