@@ -36,7 +36,9 @@ import { fillPodTls, readFillPodCa } from './fill-pod-tls.ts';
 import { UploadClaimController } from './upload-claim-controller.ts';
 import { CdiKubeApi } from './kube-api.ts';
 import { uploadProxy } from './upload-proxy.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('cdi-controller');
 const { values: flags } = parseArgs({
   options: {

@@ -12,7 +12,9 @@ import { parseArgs } from 'node:util';
 import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { HandlerScraper, prometheusSource } from './metrics.ts';
 import { ConsoleServer } from './server.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('virt-console');
 const { values: flags } = parseArgs({
   options: {

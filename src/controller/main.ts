@@ -61,7 +61,9 @@ import { VmController } from './vm-controller.ts';
 import { VmiController } from './vmi-controller.ts';
 import { MigrationController, namespaceAsRead } from './migration-controller.ts';
 import { EvacuationController } from './evacuation-controller.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('virt-controller');
 const { values: flags } = parseArgs({
   options: {

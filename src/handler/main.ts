@@ -46,7 +46,9 @@ import { forwardMigration, listenForMigration } from './migration-proxy.ts';
 import { MIGRATION_TARGET_NODE_LABEL } from '../api/constants.ts';
 import { serveVirtApi, StreamSessions } from './server.ts';
 import { VirtHandler } from './virt-handler.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('virt-handler');
 /** What is done on SIGTERM before exiting: set once the node reporter exists. */
 let beforeExit: () => unknown = () => undefined;

@@ -29,6 +29,7 @@ import { serveCommands } from './server.ts';
 import { serveDhcp } from './dhcp.ts';
 import { monitorTraceLog, monitorTrafficLogged } from './monitor-log.ts';
 import type { Socket } from 'node:dgram';
+import { takeProcessName } from '../lib/process-name.ts';
 
 const CACHE = process.env.KVTS_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'kubevirt-ts');
 
@@ -181,6 +182,7 @@ async function inPod(socketDir: string, workdir: string, logFilters: string | un
 }
 
 if (import.meta.main) {
+  takeProcessName();
   const { values } = parseArgs({
     options: {
       vmi: { type: 'string' },

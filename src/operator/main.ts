@@ -28,7 +28,9 @@ import { WorkQueue } from '../lib/workqueue.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL } from './components.ts';
 import { OperatorKubeApi } from './kube-api.ts';
 import { KubeVirtController } from './kubevirt-controller.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('virt-operator');
 const NAMESPACE = process.env.KUBEVIRT_NAMESPACE ?? 'kubevirt';
 const images = {

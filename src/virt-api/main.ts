@@ -15,7 +15,9 @@ import { createLogger, exitOnSignals } from '../lib/log.ts';
 import { VirtApiKubeApi } from './kube-api.ts';
 import { componentMetrics } from '../lib/metrics.ts';
 import { VirtApiServer } from './server.ts';
+import { takeProcessName } from '../lib/process-name.ts';
 
+takeProcessName();
 const log = createLogger('virt-api');
 exitOnSignals(log);
 // Flags, not environment: Kubernetes puts VIRT_API_* variables of its own (the Service's) into the pod.

@@ -14,6 +14,7 @@ import { diskPath, parseTask, podEnvironment, type PodEnvironment, terminationLo
 import { answer, answerCommonPaths, Progress, startPodServer, stopPodServer } from './pod-server.ts';
 import { stopChildren } from './qemu-img.ts';
 import { uploadServer } from './upload.ts';
+import { takeProcessName } from '../../lib/process-name.ts';
 
 function leaveMessage(pod: Pick<PodEnvironment, 'terminationLog'>, text: string, log: Logger): void {
   try {
@@ -135,4 +136,5 @@ async function main(): Promise<number> {
   }
 }
 
+takeProcessName();
 main().then((code) => process.exit(code));
