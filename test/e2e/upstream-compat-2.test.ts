@@ -7,7 +7,7 @@
 // Guests are the small cirros or alpine demo disks (128Mi) or none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { apply, deleteNamespace, eventually, KUBECONFIG, kubectl, kubectlResult } from './kube.ts';
 
@@ -330,6 +330,21 @@ test("a containerDisk's base is the launcher's to read and no one's to write; th
   assert.equal(mode('/var/run/kubevirt-ephemeral-disks/disk-data/containerdisk/disk.qcow2'), '640');
   assert.equal(mode('/var/run/kubevirt/container-disks/disk_0.img'), '440');
   deleteVmi('disk-modes');
+});
+
+test("on the node, components go by upstream's process names, and a VMI's launcher is found by its UID (as pkill -f finds it)", async () => {
+  apply(cirrosVmi('named'));
+  const vmi = await vmiRunning('named');
+  const pids = (...args: string[]) => execFileSync('pgrep', args, { encoding: 'utf8' }).split('\n').filter(Boolean);
+  assert.ok(pids('-x', 'virt-handler').length > 0, 'virt-handler');
+  assert.ok(pids('-x', 'virt-controller').length > 0, 'virt-controller');
+  const launchers = pids('-x', 'virt-launcher');
+  const byUid = pids('-f', vmi.metadata.uid);
+  assert.ok(
+    byUid.some((pid) => launchers.includes(pid)),
+    `launchers ${launchers}, by UID ${byUid}`,
+  );
+  deleteVmi('named');
 });
 
 // --- 3 -----------------------------------------------------------------------------------------
