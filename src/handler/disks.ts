@@ -4,7 +4,7 @@
 // anywhere on the way, a regular file at the end), and bind-mounts exactly
 // the file it opened, read-only, into the pod's container-disks volume.
 import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus, Volume } from '../api/types.ts';
@@ -126,13 +126,13 @@ export async function prepareImageVolumes(
     }
     return `${POD_PATHS.containerDisks}/${name}`;
   };
-  for (const volume of vmi.spec.volumes ?? []) {
+  for (const [index, volume] of (vmi.spec.volumes ?? []).entries()) {
     if (!volume.containerDisk) continue;
     const container = `volume${volume.name}`;
     const host = holderRoot(pod, container);
     const file = containerDiskFile(host.root, volume.containerDisk.path);
-    const ext = extname(file) === '.qcow2' ? '.qcow2' : '.img';
-    result.containerDisks![volume.name] = await place(container, host, file, `${volume.name}${ext}`);
+    // Upstream's name, by the volume's place in the spec (the launcher reads the format from the file itself).
+    result.containerDisks![volume.name] = await place(container, host, file, `disk_${index}.img`);
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
   if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
