@@ -7,6 +7,10 @@ export const MIGRATION_TARGET_NODE_LABEL = 'kubevirt.io/migrationTargetNodeName'
 export const INSTALL_STRATEGY_LABEL = 'kubevirt.io/install-strategy';
 export const VMI_NAME_LABEL = 'kubevirt.io/vmi-name';
 
+/** The instance type a VMI was made with, as its VM names it (a cluster one, or one of the namespace). */
+export const INSTANCETYPE_ANNOTATION = 'kubevirt.io/instancetype-name';
+export const CLUSTER_INSTANCETYPE_ANNOTATION = 'kubevirt.io/cluster-instancetype-name';
+
 export const VMI_FINALIZER = 'kubevirt.io/foregroundDeleteVirtualMachine';
 export const MIGRATION_FINALIZER = 'kubevirt.io/migrationJobFinalize';
 

@@ -20,6 +20,7 @@ import { instancetypeConflicts } from '../api/validation/objects.ts';
 import { vmControllerRef } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 import type { SyncFailure } from './vm.ts';
+import { CLUSTER_INSTANCETYPE_ANNOTATION, INSTANCETYPE_ANNOTATION } from '../api/constants.ts';
 
 export const INSTANCETYPE_GROUP = 'instancetype.kubevirt.io';
 export const INSTANCETYPE_VERSION = 'v1beta1';
@@ -29,8 +30,7 @@ export const OBJECT_NAME_LABEL = 'instancetype.kubevirt.io/object-name';
 export const OBJECT_UID_LABEL = 'instancetype.kubevirt.io/object-uid';
 export const OBJECT_VERSION_LABEL = 'instancetype.kubevirt.io/object-version';
 /** The VMI annotations naming what it was sized and shaped by. */
-export const INSTANCETYPE_ANNOTATION = 'kubevirt.io/instancetype-name';
-export const CLUSTER_INSTANCETYPE_ANNOTATION = 'kubevirt.io/cluster-instancetype-name';
+export { CLUSTER_INSTANCETYPE_ANNOTATION, INSTANCETYPE_ANNOTATION };
 export const PREFERENCE_ANNOTATION = 'kubevirt.io/preference-name';
 export const CLUSTER_PREFERENCE_ANNOTATION = 'kubevirt.io/cluster-preference-name';
 /** Labels on a claim, DataVolume or DataSource that name the defaults of a VM booting from it. */

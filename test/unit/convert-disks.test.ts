@@ -254,3 +254,20 @@ test("diskBacking: where each volume's data is, whether the guest may write it a
     /cannot be attached as disks/,
   );
 });
+
+test("a ConfigDrive's meta_data.json is upstream's, field for field and in its order: instance type, id, hostname, firmware UUID, tagged NICs", () => {
+  const v = vmi((s) => {
+    s.volumes![1] = { name: 'cloudinitdisk', cloudInitConfigDrive: { userData: '#!/bin/sh\n' } };
+    s.domain.firmware = { uuid: '588de568-3769-40de-8528-ff4c5ca293e0' };
+    s.domain.devices.interfaces = [
+      { name: 'default', masquerade: {}, tag: 'specialNet', pciAddress: '0000:01:00.0', macAddress: '9a:50:e8:6f:f3:fe' },
+    ];
+  }, 'vmi-nocloud.yaml');
+  v.metadata.annotations = { ...v.metadata.annotations, 'kubevirt.io/instancetype-name': 'testInstancetype' };
+  const backing = diskBacking(v, v.spec.volumes!.find((vol) => vol.name === 'cloudinitdisk')!, ctx());
+  const files = (backing.prepare as { files: Record<string, string> }).files;
+  assert.equal(
+    files['openstack/latest/meta_data.json'],
+    '{"instance_type":"testInstancetype","instance_id":"vmi-nocloud.ns","hostname":"vmi-nocloud","uuid":"588de568-3769-40de-8528-ff4c5ca293e0","devices":[{"type":"nic","bus":"pci","address":"0000:01:00.0","mac":"9a:50:e8:6f:f3:fe","tags":["specialNet"]}]}',
+  );
+});

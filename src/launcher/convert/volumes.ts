@@ -2,6 +2,7 @@
 // image, the claim itself, or an ISO made for the guest (cloud-init, file trees).
 import type { VirtualMachineInstance, Volume } from '../../api/types.ts';
 import { quantityValue } from '../../api/quantity.ts';
+import { CLUSTER_INSTANCETYPE_ANNOTATION, INSTANCETYPE_ANNOTATION } from '../../api/constants.ts';
 import { type ConversionContext, ConversionError, type PrepareStep } from './plan.ts';
 import { sanitizeHostname } from '../../contract/vmi.ts';
 
@@ -115,7 +116,21 @@ export function cloudInitIso(vmi: VirtualMachineInstance, volume: Volume, path: 
     if (networkData !== undefined) files['network-config'] = networkData;
     return { kind: 'iso', path, label: 'cidata', files };
   }
-  const metaData = { uuid: vmi.metadata.uid ?? instanceId, instance_id: instanceId, hostname, name: hostname };
+  // Upstream's fields, in its order (tools compare the file as text): the instance type a cluster
+  // one before a namespaced one, the firmware UUID, and each tagged interface the guest can find by its address.
+  const annotations = vmi.metadata.annotations ?? {};
+  const instanceType = annotations[CLUSTER_INSTANCETYPE_ANNOTATION] || annotations[INSTANCETYPE_ANNOTATION];
+  const devices = (vmi.spec.domain.devices.interfaces ?? [])
+    .filter((i) => i.tag && i.pciAddress)
+    .map((i) => ({ type: 'nic', bus: 'pci', address: i.pciAddress, ...(i.macAddress ? { mac: i.macAddress } : {}), tags: [i.tag] }));
+  const uuid = vmi.spec.domain.firmware?.uuid;
+  const metaData = {
+    ...(instanceType ? { instance_type: instanceType } : {}),
+    instance_id: instanceId,
+    hostname,
+    ...(uuid ? { uuid } : {}),
+    ...(devices.length ? { devices } : {}),
+  };
   const files: Record<string, string> = { 'openstack/latest/meta_data.json': JSON.stringify(metaData) };
   if (userData !== undefined) files['openstack/latest/user_data'] = userData;
   if (networkData !== undefined) files['openstack/latest/network_data.json'] = networkData;
