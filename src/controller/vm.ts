@@ -370,7 +370,8 @@ function isSetToStart(vm: VirtualMachine, vmi: VirtualMachineInstance | undefine
     case 'Manual':
       return vmi ? !hasStopRequestFor(vm, vmi) : hasStartRequest(vm);
     case 'RerunOnFailure':
-      return vmi ? vmi.status?.phase !== 'Succeeded' : true;
+      // Without a VMI, only a start request or a new run strategy starts it (upstream's shouldStartRerunOnFailure).
+      return vmi ? vmi.status?.phase !== 'Succeeded' : hasStartRequest(vm) || vm.status?.runStrategy !== 'RerunOnFailure';
     case 'Once':
       return vmi === undefined;
     default:

@@ -297,6 +297,9 @@ test("printableStatus with DataVolumes and claims, in upstream's order", () => {
   const wffc = dv('WaitForFirstConsumer');
   assert.equal(st(undefined, [wffc], [pvc('cirros-root', 'Pending')]), 'WaitingForVolumeBinding', 'waiting for its consumer');
   assert.equal(st(undefined, [wffc], [pvc('cirros-root', 'Pending')], vm('Halted')), 'Stopped', 'a VM not set to start waits for nothing');
+  // RerunOnFailure, stopped (its run strategy reported, no start request): upstream's "should remain Stopped after PVC is deleted and recreated".
+  const stoppedRerun = { ...vm('RerunOnFailure'), status: { runStrategy: 'RerunOnFailure' } };
+  assert.equal(st(undefined, [wffc], [pvc('cirros-root', 'Pending')], stoppedRerun), 'Stopped');
   assert.equal(st(undefined, [dv('Succeeded')], [pvc('cirros-root', 'Bound'), pvc('data', 'Pending')]), 'WaitingForVolumeBinding');
   assert.equal(st(undefined, [dv('Succeeded')], [pvc('cirros-root', 'Bound')]), 'Stopped', 'a missing claim is skipped');
   assert.equal(st(undefined, [dv('PendingPopulation')], [pvc('cirros-root', 'Bound'), pvc('data', 'Bound')]), 'Stopped');
