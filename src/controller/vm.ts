@@ -641,7 +641,8 @@ export function planVm(
   conditions.push(readyCondition(ours, now, previous));
   const restart = restartRequired(vm, ours, now, previous);
   if (restart) conditions.push(restart);
-  const startExpected = plan.createVmi !== undefined || plan.requeueAfterMs !== undefined;
+  // A start put off by the crash-loop backoff is not under way: upstream shows CrashLoopBackOff meanwhile.
+  const startExpected = plan.createVmi !== undefined;
   plan.status = {
     ...plan.status,
     created: ours !== undefined,

@@ -161,6 +161,8 @@ test('crash-loop backoff: a VMI failing before it ever ran delays the next start
   assert.equal(waiting.createVmi, undefined);
   assert.equal(waiting.requeueAfterMs, 7000);
   assert.equal(printableStatus({ ...v, status: early.status }, undefined), 'CrashLoopBackOff');
+  // While the backoff runs, the VM says so (upstream's "should backoff attempting to create a new VMI"), not Starting.
+  assert.equal(waiting.status.printableStatus, 'CrashLoopBackOff');
   assert.ok(planVm({ ...v, status: early.status }, undefined, clock('2026-11-22T10:00:11Z')).createVmi);
   const second = planVm({ ...v, status: early.status }, vmiOf(v, 'Failed', { uid: 'vmi-2' }), clock());
   assert.equal(second.status.startFailure?.consecutiveFailCount, 2);
