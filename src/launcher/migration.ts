@@ -67,6 +67,20 @@ const UNLIMITED_BANDWIDTH = 8 * 1024 ** 4;
 const POLL_MS = 200;
 
 /**
+ * A completed migration's figures. QEMU marks the migration completed a moment before it works
+ * out its total and down time, and a query in between reads both as 0: such a reading is taken
+ * again, for up to a second.
+ */
+async function settledFigures(qmp: Qmp, info: MigrationInfo): Promise<MigrationInfo> {
+  let latest = info;
+  for (let i = 0; i < 50 && !latest['total-time']; i++) {
+    await sleep(20);
+    latest = (await qmp('query-migrate')) as MigrationInfo;
+  }
+  return latest;
+}
+
+/**
  * Runs one outgoing migration to its end. `cancelled` tells whether a cancel was asked for (by
  * the caller's cancelMigration), so that the outcome says aborted rather than failed.
  */
@@ -100,9 +114,11 @@ export async function migrateOut(qmp: Qmp, options: MigrationOptions, log: Logge
     watch = observeMigration(watch, info, now);
     const mode = watch.postCopy ? 'PostCopy' : 'PreCopy';
     switch (info.status) {
-      case 'completed':
-        log.info('migration completed', { downtimeMs: info.downtime, totalTimeMs: info['total-time'], mode });
-        return { completed: true, mode, downtimeMs: info.downtime, totalTimeMs: info['total-time'] };
+      case 'completed': {
+        const final = await settledFigures(qmp, info);
+        log.info('migration completed', { downtimeMs: final.downtime, totalTimeMs: final['total-time'], mode });
+        return { completed: true, mode, downtimeMs: final.downtime, totalTimeMs: final['total-time'] };
+      }
       case 'failed':
         return { completed: false, mode, failureReason: cancelReason ?? info['error-desc'] ?? 'the migration failed' };
       case 'cancelled':

@@ -1,7 +1,8 @@
 // The migration stream between two handlers, over real sockets and TLS as the
 // handlers set it up: QEMU closing its end right after its last byte (as it
 // does when a migration completes) must not cut off what is still on its way to
-// a target that reads slowly; a failure ends both sides at once.
+// a target that reads slowly; a failure ends both sides at once. And the source's
+// report of a completed migration carries QEMU's settled figures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { forwardMigration, listenForMigration, splice } from '../../src/handler/migration-proxy.ts';
 import { createCa, createLeaf } from '../../src/lib/pki.ts';
 import { createLogger } from '../../src/lib/log.ts';
+import { migrateOut } from '../../src/launcher/migration.ts';
 
 const log = createLogger('test', {}, () => undefined);
 const ca = await createCa(new Date());
@@ -74,4 +76,30 @@ test('a side that fails ends the other at once', async () => {
   sender.destroy();
   proxy.close();
   reader.close();
+});
+
+test("a completed migration's figures are read once QEMU has worked them out, not as the 0s of the moment it flips to completed", async () => {
+  const answers = [
+    { status: 'completed', 'total-time': 0, downtime: 0 },
+    { status: 'completed', 'total-time': 0, downtime: 0 },
+    { status: 'completed', 'total-time': 314, downtime: 40 },
+  ];
+  const qmp = async (command: string) => (command === 'query-migrate' ? answers.shift() : {});
+  const options = {
+    id: 'm',
+    uri: 'unix:/nowhere',
+    block: false,
+    bandwidthBytesPerSecond: 0,
+    completionTimeoutPerGiB: 150,
+    progressTimeoutSeconds: 150,
+    allowPostCopy: false,
+    allowAutoConverge: false,
+  };
+  const outcome = await migrateOut(
+    qmp,
+    options,
+    createLogger('virt-launcher', {}, () => undefined),
+    () => false,
+  );
+  assert.deepEqual(outcome, { completed: true, mode: 'PreCopy', downtimeMs: 40, totalTimeMs: 314 });
 });
