@@ -15,6 +15,13 @@ export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
 export const FAIL_FAST_ANNOTATION = 'kubevirt.io/func-test-virt-launcher-fail-fast';
 /** The launcher's flag for it, as upstream's virt-controller passes it. */
 export const SIMULATE_CRASH_FLAG = '--simulate-crash';
+/**
+ * Upstream's annotation asking that a launcher that failed keep its container running, for
+ * debugging: any annotation key it begins, with an empty value or one beginning with "true".
+ */
+export const KEEP_LAUNCHER_AFTER_FAILURE_ANNOTATION = 'kubevirt.io/keep-launcher-alive-after-failure';
+/** The launcher's flag for it, as upstream's virt-controller passes it. */
+export const KEEP_AFTER_FAILURE_FLAG = '--keep-after-failure';
 
 /**
  * How a VMI asks for its launcher's debug logs, as upstream: a `debugLogs: "true"` label, a

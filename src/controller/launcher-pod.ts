@@ -26,6 +26,8 @@ import {
   DEBUG_VERBOSITY_THRESHOLD,
   DEFAULT_LAUNCHER_VERBOSITY,
   FAIL_FAST_ANNOTATION,
+  KEEP_AFTER_FAILURE_FLAG,
+  KEEP_LAUNCHER_AFTER_FAILURE_ANNOTATION,
   LOG_FILTERS_ANNOTATION,
   LOG_FILTERS_FLAG,
   LOG_VERBOSITY_ENV,
@@ -245,6 +247,12 @@ export function logSettingsEnv(vmi: VirtualMachineInstance, config: ClusterConfi
   return env;
 }
 
+/** The VMI asks that its launcher's container keep running after the launcher failed (upstream's test for it). */
+export const keepsLauncherAfterFailure = (vmi: VirtualMachineInstance) =>
+  Object.entries(vmi.metadata.annotations ?? {}).some(
+    ([key, value]) => key.startsWith(KEEP_LAUNCHER_AFTER_FAILURE_ANNOTATION) && (value === '' || value.startsWith('true')),
+  );
+
 /**
  * The launcher pod of a VMI. `claims` tells each claim's volume mode: a Block claim is handed to
  * the compute container as a device, anything else (or a claim not known) as a mount.
@@ -273,6 +281,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
       '--uid',
       uid,
       ...(vmi.metadata.annotations?.[FAIL_FAST_ANNOTATION] !== undefined ? [SIMULATE_CRASH_FLAG] : []),
+      ...(keepsLauncherAfterFailure(vmi) ? [KEEP_AFTER_FAILURE_FLAG] : []),
       ...logFilterArgs(vmi),
     ],
     env: [...logSettingsEnv(vmi, params.config), { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],

@@ -183,9 +183,11 @@ const vmController = new VmController({
   record,
   log,
 });
+const heartbeatTimeoutMs = Number(flags['node-heartbeat-timeout-seconds']) * 1000;
 const vmiController = new VmiController({
   api,
-  informers: { vmis, pods, dataVolumes, pvcs, cdiConfigs },
+  informers: { vmis, pods, dataVolumes, pvcs, cdiConfigs, nodes },
+  heartbeatTimeoutMs,
   queue: new WorkQueue(),
   now,
   record,
@@ -200,7 +202,7 @@ const nodeController = new NodeController({
   now,
   record,
   log,
-  heartbeatTimeoutMs: Number(flags['node-heartbeat-timeout-seconds']) * 1000,
+  heartbeatTimeoutMs,
 });
 const replicaSetController = new ReplicaSetController({
   api,

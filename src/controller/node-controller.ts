@@ -1,9 +1,10 @@
-// The node controller: a node or a VMI placed on it changes, the node's name
+// The node controller: a node, a VMI placed on it or a launcher pod that ended there changes, the node's name
 // is queued, and reconcile carries out planNode (./node.ts): a node whose
 // virt-handler stopped heartbeating becomes unschedulable for VMIs, and its
 // VMIs without a running launcher pod fail.
 import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { nodeLeaseName } from '../contract/node.ts';
+import { podIsFinal } from '../contract/vmi.ts';
 import { NODE_SCHEDULABLE_LABEL } from '../api/constants.ts';
 import type { VirtualMachineInstance } from '../api/types.ts';
 import type { EventRecorder } from '../lib/events.ts';
@@ -82,6 +83,10 @@ export class NodeController {
       });
     onEveryChange(this.#vmis, (vmi) => {
       if (vmi.status?.nodeName) this.#queue.add(vmi.status.nodeName);
+    });
+    // A launcher pod that ends on an unresponsive node fails its VMI here: nothing else about the VMI changes.
+    onEveryChange(this.#pods, (pod) => {
+      if (pod.spec?.nodeName && podIsFinal(pod)) this.#queue.add(pod.spec.nodeName);
     });
   }
 

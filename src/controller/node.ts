@@ -12,6 +12,18 @@ import { isFinalPhase, launcherPodsOf } from '../contract/vmi.ts';
 /** Upstream's default: five missed heartbeats of one minute each. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5 * 60 * 1000;
 
+/** When virt-handler last heartbeat on the node (ms since the epoch); NaN if it never did. */
+const heartbeatOf = (node: V1Node) => Date.parse(node.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ?? '');
+
+/**
+ * The node's virt-handler has heartbeat, and not within the timeout: the node controller judges
+ * its VMIs (NodeUnresponsive). A node that never had a heartbeat is not judged.
+ */
+export function heartbeatExpired(node: V1Node, now: number, timeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS): boolean {
+  const heartbeat = heartbeatOf(node);
+  return !Number.isNaN(heartbeat) && now - heartbeat > timeoutMs;
+}
+
 export interface NodePlan {
   /** Set the node's schedulable label to "false". */
   markUnschedulable: boolean;
@@ -32,7 +44,7 @@ export function planNode(
   leaseRenewedAt?: number,
 ): NodePlan {
   const name = node.metadata?.name;
-  const heartbeat = Date.parse(node.metadata?.annotations?.[HEARTBEAT_ANNOTATION] ?? '');
+  const heartbeat = heartbeatOf(node);
   const onNode = vmis.filter((v) => v.status?.nodeName === name && !isFinalPhase(v.status?.phase));
   // The launchers there have stopped their guests by now (self-fencing): the VMIs are free to run elsewhere.
   const fencedAt = leaseRenewedAt === undefined ? undefined : leaseRenewedAt + FENCING.leaseDurationMs + FENCING.marginMs;
@@ -47,7 +59,7 @@ export function planNode(
     };
   }
   const recheckFencing = fencedAt === undefined ? Number.POSITIVE_INFINITY : fencedAt - now + 1000;
-  if (!Number.isNaN(heartbeat) && now - heartbeat <= timeoutMs) {
+  if (!Number.isNaN(heartbeat) && !heartbeatExpired(node, now, timeoutMs)) {
     return { markUnschedulable: false, failVmis: [], recheckAfterMs: Math.min(heartbeat + timeoutMs - now + 1000, recheckFencing) };
   }
   // No virt-handler ever heartbeat here: as upstream, nothing to judge the node by, so it is left

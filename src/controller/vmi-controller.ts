@@ -3,7 +3,7 @@
 // reconcile carries out planVmi (./vmi.ts): it creates or deletes the
 // launcher pod (or the temporary pod that binds WaitForFirstConsumer claims)
 // and writes the VMI's status.
-import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { ClusterConfig } from '../api/cluster-config.ts';
 import type { CDIConfig, DataVolume, VirtualMachineInstance } from '../api/types.ts';
 import { apiTimestamp, claimNameOf, isEphemeralProvisioningPod, vmiOwnerOf } from '../contract/vmi.ts';
@@ -14,6 +14,7 @@ import type { Logger } from '../lib/log.ts';
 import { runReconciler } from '../lib/reconciler.ts';
 import type { WorkQueue } from '../lib/workqueue.ts';
 import type { LauncherPodParams } from './launcher-pod.ts';
+import { heartbeatExpired } from './node.ts';
 import { dataVolumeOwnerOf, lookUpVolumes, planVmi } from './vmi.ts';
 
 /** The API writes of the VMI controller. Failures reject with the API's error (its `code` the HTTP status). */
@@ -33,7 +34,11 @@ export interface VmiControllerOptions {
     pvcs: InformerCache<V1PersistentVolumeClaim>;
     /** The CDIConfig (`config`): the filesystem overhead reported in the VMI's volumeStatus. */
     cdiConfigs?: InformerCache<Typed<CDIConfig>>;
+    /** The nodes: a VMI on one whose virt-handler stopped heartbeating is the node controller's to fail. */
+    nodes?: InformerCache<V1Node>;
   };
+  /** The node controller's heartbeat timeout. */
+  heartbeatTimeoutMs?: number;
   queue: WorkQueue;
   params: Omit<LauncherPodParams, 'config'>;
   config: () => ClusterConfig;
@@ -49,6 +54,8 @@ export class VmiController {
   readonly #dataVolumes: InformerCache<Typed<DataVolume>>;
   readonly #pvcs: InformerCache<V1PersistentVolumeClaim>;
   readonly #cdiConfigs?: InformerCache<Typed<CDIConfig>>;
+  readonly #nodes?: InformerCache<V1Node>;
+  readonly #heartbeatTimeoutMs?: number;
   readonly #queue: WorkQueue;
   readonly #params: Omit<LauncherPodParams, 'config'>;
   readonly #config: () => ClusterConfig;
@@ -62,6 +69,8 @@ export class VmiController {
     this.#api = options.api;
     this.#vmis = options.informers.vmis;
     this.#cdiConfigs = options.informers.cdiConfigs;
+    this.#nodes = options.informers.nodes;
+    this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs;
     this.#pods = options.informers.pods;
     this.#dataVolumes = options.informers.dataVolumes;
     this.#pvcs = options.informers.pvcs;
@@ -119,8 +128,18 @@ export class VmiController {
       (dv) => this.#dataVolumes.get(dv, namespace),
       this.#cdiConfigs?.get('config')?.status?.filesystemOverhead,
     );
-    const now = apiTimestamp(this.#now());
-    const plan = planVmi(vmi, this.#pods.list(namespace), params, now, !this.#podExpectations.satisfied(key), volumes);
+    const at = this.#now();
+    const node = vmi.status?.nodeName ? this.#nodes?.get(vmi.status.nodeName) : undefined;
+    const nodeUnresponsive = node !== undefined && heartbeatExpired(node, at.getTime(), this.#heartbeatTimeoutMs);
+    const plan = planVmi(
+      vmi,
+      this.#pods.list(namespace),
+      params,
+      apiTimestamp(at),
+      !this.#podExpectations.satisfied(key),
+      volumes,
+      nodeUnresponsive,
+    );
     const vmiLog = this.#log.object({ kind: 'VirtualMachineInstance', metadata: vmi.metadata });
     const subject = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: vmi.metadata };
     if (plan.createPod) {

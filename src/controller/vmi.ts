@@ -276,6 +276,8 @@ export function planVmi(
   now: string,
   podCreationPending = false,
   volumes: VmiVolumes = NO_VOLUMES,
+  /** The VMI's node has stopped heartbeating past the timeout (../controller/node.ts). */
+  nodeUnresponsive = false,
 ): VmiPlan {
   const plan: VmiPlan = { events: [] };
   const owned = ownedPods(vmi, candidatePods);
@@ -434,8 +436,11 @@ export function planVmi(
     case 'Running':
       // The pod is how the guest runs: without it the guest is gone. A pod that ended tells how:
       // the launcher exits 0 only after a clean shutdown.
+      // On a node whose virt-handler stopped heartbeating, an ended pod is the node controller's to
+      // judge (NodeUnresponsive), as upstream's: this controller fails a VMI only for a pod gone.
       if (!pods.length) nextPhase = 'Failed';
-      else if (pods.every(podIsFinal)) nextPhase = phase === 'Running' && launcherExitedCleanly(pods[0]) ? 'Succeeded' : 'Failed';
+      else if (pods.every(podIsFinal) && !nodeUnresponsive)
+        nextPhase = phase === 'Running' && launcherExitedCleanly(pods[0]) ? 'Succeeded' : 'Failed';
       break;
   }
   // Once the VMI has ended and no pod of it is left, nothing holds it any more.

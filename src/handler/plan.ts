@@ -28,6 +28,8 @@ export interface LauncherRecord {
   podUid: string;
   /** A connection to the launcher's command socket is open and watching its domain. */
   connected: boolean;
+  /** When a connection to a launcher never reached first failed (ms since the epoch). */
+  unreachableSince?: number;
   domain?: DomainStatus;
   guest?: GuestInfo;
   /** When the guest agent was last asked (ms since the epoch), and whether that question is still open. */
@@ -135,7 +137,14 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   if ((launcherExitCode !== undefined || (record.domain && isFinal(record.domain))) && !record.imagesReleased)
     actions.push({ type: 'releaseImages' });
   const deleting = Boolean(vmi.metadata.deletionTimestamp || pod.metadata?.deletionTimestamp);
-  if (!record.connected && launcherExitCode === undefined) return [...actions, { type: 'connect', quiet: deleting }];
+  if (!record.connected && launcherExitCode === undefined) {
+    if (!launcherUnresponsive(s, record, deleting)) return [...actions, { type: 'connect', quiet: deleting }];
+    const failed = withObservedStatus(vmi, { launcherUnresponsive: true }, apiTimestamp(new Date(s.now)));
+    return [
+      ...actions,
+      { type: 'writeStatus', vmi: failed, phase: { from: 'Scheduled', to: 'Failed' }, events: [LAUNCHER_UNRESPONSIVE_EVENT] },
+    ];
+  }
 
   const domain = record.domain;
   if (deleting) {
@@ -195,6 +204,27 @@ export function planLauncher(s: LauncherSituation): LauncherAction[] {
   if (statusChanged(vmi, next)) actions.push(statusWrite(vmi, next, domain));
   return actions;
 }
+
+/** How long a launcher pod may run without its command socket answering before its VMI fails, as upstream's. */
+export const LAUNCHER_INIT_TIMEOUT_MS = 3 * 60 * 1000;
+
+const LAUNCHER_UNRESPONSIVE_EVENT: PlannedEvent = {
+  type: 'Warning',
+  reason: 'Stopped',
+  message: `The VirtualMachineInstance failed: its virt-launcher did not answer within ${LAUNCHER_INIT_TIMEOUT_MS / 60_000} minutes of its pod running`,
+};
+
+/**
+ * The launcher's pod runs, yet its command socket has not answered once since the timeout: the
+ * launcher failed before serving it (and its container was kept alive, or hangs). A VMI already
+ * Running had a launcher that answered; one that stops answering is retried, not failed.
+ */
+const launcherUnresponsive = (s: LauncherSituation, record: LauncherRecord, deleting: boolean) =>
+  !deleting &&
+  !s.early &&
+  s.vmi?.status?.phase === 'Scheduled' &&
+  record.unreachableSince !== undefined &&
+  s.now - record.unreachableSince >= LAUNCHER_INIT_TIMEOUT_MS;
 
 /** How the source launcher migrates: as virt-controller settled it in the migration state (a MigrationPolicy's say included), else as the cluster says. */
 export function migrationOptions(state: MigrationState, settings: MigrationSettings, block: boolean): Omit<MigrationOptions, 'uri'> {

@@ -21,6 +21,8 @@ export interface Observed {
   syncError?: string;
   /** The launcher container's exit code, once it has ended (its socket is gone with it). */
   launcherExitCode?: number;
+  /** The launcher's pod runs but its command socket never answered (../handler/plan.ts). */
+  launcherUnresponsive?: boolean;
   /** The launcher pod's Ready condition status. */
   podReady?: string;
 }
@@ -52,8 +54,9 @@ export function withObservedStatus(vmi: VirtualMachineInstance, observed: Observ
   const status = (next.status ??= {});
   const phase = status.phase ?? '';
   // A launcher that ended took its domain with it: exit 0 is a clean shutdown, anything else a failure.
-  const target =
-    observed.launcherExitCode !== undefined && !isFinalPhase(phaseOf(observed.domain))
+  const target = observed.launcherUnresponsive
+    ? 'Failed'
+    : observed.launcherExitCode !== undefined && !isFinalPhase(phaseOf(observed.domain))
       ? observed.launcherExitCode === 0
         ? 'Succeeded'
         : 'Failed'

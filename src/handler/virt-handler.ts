@@ -27,6 +27,7 @@ import type { LauncherHost } from './launcher-host.ts';
 import { UnsafePathError } from './paths.ts';
 import {
   guestInfoIntervalMs,
+  LAUNCHER_INIT_TIMEOUT_MS,
   newLauncherRecord,
   planLauncher,
   type LauncherAction,
@@ -263,6 +264,11 @@ export class VirtHandler {
         return host.releaseImages(record.podUid);
       case 'connect':
         return this.#connect(key, record).catch((error) => {
+          // A launcher never reached is given up on once the timeout runs out, whatever the retries' backoff by then.
+          if (!record.domain && record.unreachableSince === undefined) {
+            record.unreachableSince = this.#now();
+            this.#deps.queue.addAfter(key, LAUNCHER_INIT_TIMEOUT_MS);
+          }
           // Being deleted, a launcher that no longer answers has ended or is ending: the pod's next
           // status says which, and queues the VMI again. Retrying sooner only fails again.
           if (!action.quiet) throw error;

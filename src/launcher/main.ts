@@ -12,7 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } fr
 import { join } from 'node:path';
 import type { KubeVirt, VirtualMachineInstance } from '../api/types.ts';
 import { createLogger, type ObjectRef } from '../lib/log.ts';
-import { DEBUG_LOGS_ENV, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
+import { DEBUG_LOGS_ENV, KEEP_AFTER_FAILURE_FLAG, LOG_FILTERS_FLAG, LOG_VERBOSITY_ENV, OVMF, POD_PATHS } from '../contract/launcher-pod.ts';
 import {
   LAUNCHER_SOCKET,
   SERIAL_SOCKET,
@@ -138,7 +138,26 @@ function podResolver(): { dns: string[]; searchDomains: string[] } {
   return { dns, searchDomains };
 }
 
-async function inPod(socketDir: string, workdir: string, logFilters: string | undefined, vmi: ObjectRef['metadata']) {
+/**
+ * Ends the launcher with `code`. One that failed and was asked to (upstream's --keep-after-failure,
+ * a debugging aid) keeps its container running instead, until the kubelet stops it.
+ */
+function exitLauncher(code: number, keepAfterFailure: boolean): void {
+  if (code === 0 || !keepAfterFailure) process.exit(code);
+  createLogger('virt-launcher').info('keeping virt-launcher container alive since --keep-after-failure is set to true');
+  // The launcher is the container's first process, for which a signal without a handler does nothing.
+  process.removeAllListeners('SIGTERM');
+  process.on('SIGTERM', () => process.exit(code));
+  setInterval(() => undefined, 2 ** 30);
+}
+
+async function inPod(
+  socketDir: string,
+  workdir: string,
+  logFilters: string | undefined,
+  vmi: ObjectRef['metadata'],
+  keepAfterFailure: boolean,
+) {
   const log = createLogger('virt-launcher').object({ kind: 'VirtualMachineInstance', metadata: vmi });
   const traceMonitor = monitorTrafficLogged({
     filters: logFilters,
@@ -178,7 +197,7 @@ async function inPod(socketDir: string, workdir: string, logFilters: string | un
   const final = await supervisor.exited;
   dhcp?.close();
   // Give virt-handler a moment to read the final domain event before the socket goes.
-  setTimeout(() => process.exit(final.state === 'Shutoff' ? 0 : 1), 1000);
+  setTimeout(() => exitLauncher(final.state === 'Shutoff' ? 0 : 1, keepAfterFailure), 1000);
 }
 
 if (import.meta.main) {
@@ -190,6 +209,7 @@ if (import.meta.main) {
       'socket-dir': { type: 'string' },
       'kubevirt-config': { type: 'string' },
       'simulate-crash': { type: 'boolean' },
+      [KEEP_AFTER_FAILURE_FLAG.slice(2)]: { type: 'boolean' },
       incoming: { type: 'boolean' },
       [LOG_FILTERS_FLAG.slice(2)]: { type: 'string' },
       name: { type: 'string' },
@@ -197,29 +217,31 @@ if (import.meta.main) {
       uid: { type: 'string' },
     },
   });
+  const keepAfterFailure = values[KEEP_AFTER_FAILURE_FLAG.slice(2)] === true;
   if (values['simulate-crash']) {
     // SIMULATE_CRASH_FLAG: upstream's launcher panics here, before anything else, and exits 2.
     createLogger('virt-launcher').error('Simulated virt-launcher crash');
-    process.exit(2);
-  }
-  if (!values.workdir) {
+    exitLauncher(2, keepAfterFailure);
+  } else if (!values.workdir) {
     console.error('usage: virt-launcher --vmi <vmi.yaml> --workdir <dir> | --socket-dir <dir> --workdir <dir>');
     process.exit(2);
-  }
-  mkdirSync(values.workdir, { recursive: true });
-  const run = values.vmi
-    ? standalone(values.vmi, values.workdir, values['kubevirt-config'], values.incoming)
-    : inPod(
-        values['socket-dir'] ?? join(values.workdir, 'sockets'),
-        values.workdir,
-        values[LOG_FILTERS_FLAG.slice(2)] as string | undefined,
-        { name: values.name, namespace: values.namespace, uid: values.uid },
-      );
-  run.catch((error: Error) => {
-    createLogger('virt-launcher').error('virt-launcher failed', {
-      error: error.message,
-      ...('field' in error ? { field: error.field } : {}),
+  } else {
+    mkdirSync(values.workdir, { recursive: true });
+    const run = values.vmi
+      ? standalone(values.vmi, values.workdir, values['kubevirt-config'], values.incoming)
+      : inPod(
+          values['socket-dir'] ?? join(values.workdir, 'sockets'),
+          values.workdir,
+          values[LOG_FILTERS_FLAG.slice(2)] as string | undefined,
+          { name: values.name, namespace: values.namespace, uid: values.uid },
+          keepAfterFailure,
+        );
+    run.catch((error: Error) => {
+      createLogger('virt-launcher').error('virt-launcher failed', {
+        error: error.message,
+        ...('field' in error ? { field: error.field } : {}),
+      });
+      exitLauncher(1, keepAfterFailure);
     });
-    process.exit(1);
-  });
+  }
 }

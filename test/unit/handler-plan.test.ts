@@ -8,6 +8,7 @@ import type { VirtualMachineInstance } from '../../src/api/types.ts';
 import type { DomainStatus } from '../../src/contract/launcher-protocol.ts';
 import {
   GUEST_INFO_INTERVAL_MS,
+  LAUNCHER_INIT_TIMEOUT_MS,
   newLauncherRecord,
   planLauncher,
   type LauncherAction,
@@ -308,6 +309,20 @@ test("plan: the shutdown carries the VMI's grace period, or the default of 30 s,
     gracePeriodSeconds: 0,
     event: { type: 'Normal', reason: 'Deleted', message: 'VirtualMachineInstance stopping' },
   });
+});
+
+test('plan: a launcher whose socket never answered fails its Scheduled VMI after the timeout, as upstream; one that answered once is retried', () => {
+  const since = NOW - LAUNCHER_INIT_TIMEOUT_MS;
+  const never = (fields: Partial<LauncherSituation>, unreachableSince = since) =>
+    planLauncher(situation({ record: record({ connected: false, unreachableSince }), ...fields }));
+  assert.deepEqual(types(never({}, since + 1)), ['connect'], 'still within the timeout');
+  const failed = writeOf(never({}));
+  assert.equal(failed?.vmi.status?.phase, 'Failed');
+  assert.deepEqual(failed?.phase, { from: 'Scheduled', to: 'Failed' });
+  assert.match(failed?.events[0].message ?? '', /did not answer within 3 minutes/);
+  assert.deepEqual(types(never({ vmi: vmiIn('Running') })), ['connect'], 'a Running VMI had a launcher that answered');
+  assert.deepEqual(types(never({ vmi: vmiIn('Scheduled', (v) => (v.metadata.deletionTimestamp = '2026-12-03T11:59:00Z')) })), ['connect']);
+  assert.deepEqual(types(planLauncher(situation({ record: record({ connected: false }) }))), ['connect'], 'no failed connect yet');
 });
 
 test('plan: connecting to a launcher being deleted is quiet, otherwise its failure is retried', () => {

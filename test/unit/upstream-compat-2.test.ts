@@ -3,9 +3,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ClusterConfig } from '../../src/api/cluster-config.ts';
@@ -500,6 +502,31 @@ test("the fail-fast annotation makes the launcher crash at once, as upstream's -
     ],
   };
   assert.equal(planVmi(vmi, [pod], launcherParams, NOW).update?.status?.phase, 'Failed');
+});
+
+test("the keep-launcher-alive-after-failure annotation keeps a failed launcher's container running until it is stopped, as upstream's --keep-after-failure", async (t) => {
+  const args = (annotations?: Record<string, string>) =>
+    renderLauncherPod(exampleVmi(annotations), launcherParams).spec!.containers.find((c) => c.name === 'compute')!.args!;
+  for (const value of ['', 'true', 'truely'])
+    assert.ok(args({ 'kubevirt.io/keep-launcher-alive-after-failure': value }).includes('--keep-after-failure'), value);
+  assert.ok(args({ 'kubevirt.io/keep-launcher-alive-after-failure-x': '' }).includes('--keep-after-failure'), 'a key it begins');
+  assert.ok(!args({ 'kubevirt.io/keep-launcher-alive-after-failure': 'false' }).includes('--keep-after-failure'));
+  assert.ok(!args().includes('--keep-after-failure'));
+  // The launcher itself: crashed at once, it stays up until SIGTERM and then exits with the failure's code.
+  const launcher = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('../../src/launcher/main.ts', import.meta.url)), '--simulate-crash', '--keep-after-failure'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(() => launcher.kill('SIGKILL'));
+  let output = '';
+  for (const stream of [launcher.stdout, launcher.stderr]) stream.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(launcher.exitCode, null, 'still running after the crash');
+  assert.match(output, /keeping virt-launcher container alive since --keep-after-failure is set to true/);
+  launcher.kill('SIGTERM');
+  assert.equal(await exited, 2);
 });
 
 // --- 5. a second console connection ends the first as upstream's does -------------------------

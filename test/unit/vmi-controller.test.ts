@@ -9,7 +9,7 @@ import type { DataVolume, VirtualMachineInstance } from '../../src/api/types.ts'
 import { isEphemeralProvisioningPod } from '../../src/contract/vmi.ts';
 import { guestMemoryBytes, memoryOverheadBytes, renderLauncherPod, renderTemporaryPod } from '../../src/controller/launcher-pod.ts';
 import { claimInfo, lookUpVolumes, planVmi, type VmiVolumes } from '../../src/controller/vmi.ts';
-import { planNode } from '../../src/controller/node.ts';
+import { heartbeatExpired, planNode } from '../../src/controller/node.ts';
 import { NodeLease } from '../../src/handler/node-lease.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { Expectations, UpdateExpectations } from '../../src/lib/expectations.ts';
@@ -267,6 +267,24 @@ test('a deleted or failed pod fails the VMI; the finalizer comes off once no pod
   const ended = planVmi(v, [podOf(v, { phase: 'Failed' })], params, NOW);
   assert.equal(ended.update?.status?.phase, 'Failed');
   assert.deepEqual(ended.update?.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine'], 'kept while the pod object exists');
+});
+
+test('on a node whose virt-handler stopped heartbeating, an ended pod is left to the node controller (NodeUnresponsive), a pod gone is not', () => {
+  const v = vmi('vmi-nocloud.yaml', 'Running');
+  v.status!.nodeName = 'node01';
+  const ended = planVmi(v, [podOf(v, { phase: 'Failed' })], params, NOW, false, undefined, true);
+  assert.equal(ended.update?.status?.phase ?? 'Running', 'Running');
+  assert.equal(ended.events.length, 0);
+  assert.equal(planVmi(v, [], params, NOW, false, undefined, true).update?.status?.phase, 'Failed');
+  const node = { metadata: { name: 'node01', annotations: { 'kubevirt.io/heartbeat': '2026-11-22T09:50:00Z' } } };
+  const unresponsive = planNode(node, [v], [podOf(v, { phase: 'Failed' })], Date.parse(NOW));
+  assert.deepEqual(
+    unresponsive.failVmis.map((f) => f.metadata.name),
+    ['vmi-nocloud'],
+  );
+  assert.equal(heartbeatExpired(node, Date.parse(NOW)), true);
+  assert.equal(heartbeatExpired(node, Date.parse('2026-11-22T09:54:00Z')), false);
+  assert.equal(heartbeatExpired({ metadata: { name: 'never' } }, Date.parse(NOW)), false);
 });
 
 test('deleting a VMI deletes its pod (gracefully), never twice', () => {
