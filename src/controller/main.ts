@@ -66,6 +66,8 @@ import { takeProcessName } from '../lib/process-name.ts';
 takeProcessName();
 const log = createLogger('virt-controller');
 const { values: flags } = parseArgs({
+  // --no-leader-elect: one replica acting alone, without the lease.
+  allowNegative: true,
   options: {
     'launcher-image': { type: 'string', default: 'registry:5000/kubevirt-ts/virt-launcher:devel' },
     'image-pull-policy': { type: 'string', default: 'IfNotPresent' },
