@@ -13,6 +13,7 @@ import {
   componentPodSpec,
   componentResources,
   MANAGED_BY,
+  MALLOC_ONE_ARENA,
   MANAGED_BY_LABEL,
   operatorNodeCommand,
   type InstallParams,
@@ -279,8 +280,7 @@ export function operatorManifest(p: { namespace: string } & ImageSettings): Obj[
           { name: 'VIRT_TS_IMAGE', value: p.image },
           { name: 'VIRT_LAUNCHER_IMAGE', value: p.launcherImage },
           { name: 'IMAGE_PULL_POLICY', value: p.imagePullPolicy },
-          // One malloc arena, not one per thread: its threads (libuv's, V8's) allocate little and seldom.
-          { name: 'MALLOC_ARENA_MAX', value: '1' },
+          MALLOC_ONE_ARENA,
         ],
         resources: componentResources('10m'),
       }),
