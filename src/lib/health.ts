@@ -26,11 +26,30 @@ export interface HealthAnswer {
 }
 
 /**
- * The answer to a GET of `path`, or undefined for a path that is none of these. The API
- * server's version is asked for once, then kept, as upstream keeps it.
+ * How long an answer of the API server's is taken as proof that it can be reached, and how long
+ * one may take. Upstream keeps the version until an informer's watch fails; asking again now and
+ * then does the same without a hook in every watch: a component cut off from the API server
+ * (upstream's suite blackholes virt-handler's route to it) turns unready within a probe or two.
  */
-export function healthEndpoints(state: HealthState): (path: string) => Promise<HealthAnswer | undefined> {
+export const APISERVER_CHECK = { keptMs: 10_000, timeoutMs: 3_000 };
+
+/** The API server's version, or a rejection once `timeoutMs` has passed without one. */
+function versionWithin(state: HealthState, timeoutMs: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the API server did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  return Promise.race([state.apiserverVersion(), timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The answer to a GET of `path`, or undefined for a path that is none of these. */
+export function healthEndpoints(
+  state: HealthState,
+  now: () => number = Date.now,
+  check = APISERVER_CHECK,
+): (path: string) => Promise<HealthAnswer | undefined> {
   let version: unknown;
+  let versionAt = Number.NEGATIVE_INFINITY;
   return async (path) => {
     // Upstream's suite asks for https://host:port//healthz: Go's mux cleans that path, and so does this.
     const route = path
@@ -39,7 +58,10 @@ export function healthEndpoints(state: HealthState): (path: string) => Promise<H
       .replace(/\/+$/, '');
     if (route === '/healthz') {
       try {
-        version ??= await state.apiserverVersion();
+        if (now() - versionAt > check.keptMs) {
+          version = await versionWithin(state, check.timeoutMs);
+          versionAt = now();
+        }
       } catch (error) {
         return {
           status: 500,

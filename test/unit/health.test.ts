@@ -82,3 +82,35 @@ test('/healthz is 500 with the error while the API server cannot be reached, and
   assert.equal((await answer('/healthz'))?.status, 200);
   assert.equal(await answer('/leader'), undefined, 'no /leader where nothing is elected');
 });
+
+test('/healthz keeps an answer of the API server for a while, then asks again: a component cut off from it turns unhealthy, also when the ask hangs', async () => {
+  let clock = 0;
+  let reach: 'up' | 'refused' | 'hangs' = 'up';
+  let asked = 0;
+  const answer = healthEndpoints(
+    {
+      apiserverVersion: () => {
+        asked++;
+        if (reach === 'hangs') return new Promise(() => undefined);
+        return reach === 'up' ? Promise.resolve({ gitVersion: 'v1.34.4' }) : Promise.reject(new Error('connect EINVAL'));
+      },
+      configResourceVersion: () => '',
+    },
+    () => clock,
+    { keptMs: 10_000, timeoutMs: 50 },
+  );
+  assert.equal((await answer('/healthz'))?.status, 200);
+  reach = 'refused';
+  clock = 10_000;
+  assert.equal((await answer('/healthz'))?.status, 200, 'still within the time an answer is kept');
+  assert.equal(asked, 1);
+  clock = 10_001;
+  assert.equal((await answer('/healthz'))?.status, 500);
+  reach = 'hangs';
+  const hung = await answer('/healthz');
+  assert.equal(hung?.status, 500);
+  assert.match(JSON.stringify(hung?.body), /did not answer within 0.05 s/);
+  reach = 'up';
+  assert.equal((await answer('/healthz'))?.status, 200);
+  assert.equal(asked, 4);
+});
