@@ -20,7 +20,7 @@ import {
   podIsReady,
   vmiIsPaused,
 } from '../contract/vmi.ts';
-import { renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
+import { keepsLauncherAfterFailure, renderLauncherPod, renderTemporaryPod, type LauncherPodParams } from './launcher-pod.ts';
 import { isMigratedAwaySource, isPendingMigrationTarget } from '../contract/migration.ts';
 import { jsonEqual } from '../api/json-equal.ts';
 
@@ -314,7 +314,8 @@ export function planVmi(
     plan.events.push({ type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted migration source pod ${source.metadata?.name}` });
   } else if (isFinalPhase(phase)) {
     // The guest has ended; its pod's other containers (image holders, console log) would run on.
-    const lingering = owned.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));
+    // A VMI that asked for its failed launcher to be kept (for debugging) keeps its pod too.
+    const lingering = keepsLauncherAfterFailure(vmi) ? [] : owned.filter((p) => !p.metadata?.deletionTimestamp && !podIsFinal(p));
     if (lingering.length) plan.deletePods = lingering;
   } else if (readiness?.trouble) {
     if (pending) plan.events.push(readiness.trouble.event);

@@ -512,6 +512,15 @@ test("the keep-launcher-alive-after-failure annotation keeps a failed launcher's
   assert.ok(args({ 'kubevirt.io/keep-launcher-alive-after-failure-x': '' }).includes('--keep-after-failure'), 'a key it begins');
   assert.ok(!args({ 'kubevirt.io/keep-launcher-alive-after-failure': 'false' }).includes('--keep-after-failure'));
   assert.ok(!args().includes('--keep-after-failure'));
+  // Its VMI failed, the pod is kept: virt-controller deletes a failed VMI's pod only when not asked to keep it.
+  const failed = exampleVmi({ 'kubevirt.io/keep-launcher-alive-after-failure': 'true' });
+  failed.status = { ...failed.status, phase: 'Failed' };
+  const kept = renderLauncherPod(failed, launcherParams);
+  kept.metadata!.name = 'virt-launcher-vmi-nocloud-abcde';
+  kept.status = { phase: 'Running' };
+  assert.equal(planVmi(failed, [kept], launcherParams, NOW).deletePods, undefined);
+  delete failed.metadata.annotations;
+  assert.equal(planVmi(failed, [kept], launcherParams, NOW).deletePods?.length, 1);
   // The launcher itself: crashed at once, it stays up until SIGTERM and then exits with the failure's code.
   const launcher = spawn(
     process.execPath,
