@@ -139,6 +139,13 @@ function podResolver(): { dns: string[]; searchDomains: string[] } {
 }
 
 /**
+ * How long the launcher stays after its guest has ended, shut down on SIGTERM or on its own:
+ * virt-handler reads the final domain event and writes the VMI's phase before the socket and the
+ * pod go (a deleted VMI's last phase, Succeeded, would otherwise go with the object at once).
+ */
+const FINAL_EVENT_GRACE_MS = 1000;
+
+/**
  * Ends the launcher with `code`. One that failed and was asked to (upstream's --keep-after-failure,
  * a debugging aid) keeps its container running instead, until the kubelet stops it.
  */
@@ -192,12 +199,11 @@ async function inPod(
     log.info('answering DHCP for the guest', { leases: leases.map((l) => ({ mac: l.mac, ip: l.ip })) });
   };
   serveCommands(join(socketDir, LAUNCHER_SOCKET), supervisor, log, receiveContext);
-  process.on('SIGTERM', () => void supervisor.shutdown().then(() => process.exit(0)));
+  process.on('SIGTERM', () => void supervisor.shutdown().then(() => setTimeout(() => process.exit(0), FINAL_EVENT_GRACE_MS)));
   log.info('waiting for commands', { socket: join(socketDir, LAUNCHER_SOCKET) });
   const final = await supervisor.exited;
   dhcp?.close();
-  // Give virt-handler a moment to read the final domain event before the socket goes.
-  setTimeout(() => exitLauncher(final.state === 'Shutoff' ? 0 : 1, keepAfterFailure), 1000);
+  setTimeout(() => exitLauncher(final.state === 'Shutoff' ? 0 : 1, keepAfterFailure), FINAL_EVENT_GRACE_MS);
 }
 
 if (import.meta.main) {
