@@ -132,7 +132,7 @@ export const AUDIT_LOG = '/var/lib/kubevirt-ts-cluster/logs/audit.log';
 export interface AuditEvent {
   verb: string;
   user: { username: string };
-  objectRef?: { resource?: string; namespace?: string; subresource?: string };
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
   responseStatus?: { code?: number };
 }
 
