@@ -3,7 +3,9 @@
 // (./plan.ts). The pods the plan asks for get their TLS material here (a
 // certificate for the pod's name; the CA bundle for a clone's importer): issuing
 // is no business of the pure plan. While a fill pod runs, its progress is asked
-// for every two seconds, over TLS checked against the fill-pod CA.
+// for every two seconds, over TLS checked against the fill-pod CA, each request
+// held by the pod until then or until its work is complete: the claim is then
+// known filled at once, not only once the kubelet reports the pod's exit.
 import { createHmac } from 'node:crypto';
 import type { V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import { jsonEqual } from '../api/json-equal.ts';
@@ -24,8 +26,14 @@ export interface DataVolumeControllerApi {
   createPod(namespace: string, pod: V1Pod): Promise<void>;
   deletePod(namespace: string, name: string): Promise<void>;
   replaceDataVolumeStatus(namespace: string, name: string, dv: DataVolume): Promise<void>;
-  /** The fill pod's progress (0..100), or undefined when it cannot tell; `tls` checks the pod's certificate. */
-  fetchProgress(url: string, tls: FillPodClientTls): Promise<number | undefined>;
+  /** The fill pod's progress, or undefined when it cannot tell; `tls` checks the pod's certificate. */
+  fetchProgress(url: string, tls: FillPodClientTls): Promise<FillProgress | undefined>;
+}
+
+/** What a fill pod says of its work: how far (0..100), and whether it is complete. */
+export interface FillProgress {
+  progress: number;
+  complete: boolean;
 }
 
 export interface DataVolumeControllerOptions {
@@ -66,7 +74,10 @@ export const podToken = (key: Buffer, dvUid: string) => createHmac('sha256', key
 
 export class DataVolumeController {
   readonly #o: DataVolumeControllerOptions;
-  readonly #progress = new Map<string, number>();
+  /** The last answer of each DataVolume's fill pod (by the pod's UID). */
+  readonly #progress = new Map<string, FillProgress & { podUid: string }>();
+  /** DataVolumes whose fill pod has a progress request open. */
+  readonly #polling = new Set<string>();
 
   constructor(options: DataVolumeControllerOptions) {
     this.#o = options;
@@ -126,7 +137,7 @@ export class DataVolumeController {
       pod: pods.find((p) => !p.metadata?.annotations?.[CLONE_TARGET_ANNOTATION]),
       cloneSource,
       storageClass,
-      progress: this.#progress.get(key),
+      ...this.#progressOf(key, pod),
       podToken: podToken(this.#o.podTokenKey, dv.metadata.uid!),
       now: this.#o
         .now()
@@ -179,14 +190,38 @@ export class DataVolumeController {
         dvLog.info('phase changed', { from: dv.status?.phase ?? '', to: plan.status.phase ?? '' });
       await api.replaceDataVolumeStatus(namespace, name, { ...dv, status: plan.status }).catch(ignoreNotFound);
     }
-    if (plan.pollProgress && pod) {
-      const url = progressUrl(pod);
-      const tls = fillPodClientTls(this.#o.tls.bundle(), namespace, pod.metadata!.name!);
-      const progress = url ? await api.fetchProgress(url, tls).catch(() => undefined) : undefined;
-      if (progress !== undefined && progress !== this.#progress.get(key)) {
-        this.#progress.set(key, progress);
-      }
+    if (plan.pollProgress && pod && !this.#polling.has(key)) this.#poll(key, namespace, pod);
+  }
+
+  #progressOf(key: string, pod: V1Pod | undefined): { progress?: number; fillComplete?: boolean } {
+    const last = this.#progress.get(key);
+    if (!last || last.podUid !== pod?.metadata?.uid) return {};
+    return { progress: last.progress, ...(last.complete ? { fillComplete: true } : {}) };
+  }
+
+  /**
+   * Asks the fill pod for its progress, without holding up a worker: the pod holds the request
+   * for up to PROGRESS_POLL_MS, or until its work is complete, and the DataVolume is looked at
+   * again then.
+   */
+  #poll(key: string, namespace: string, pod: V1Pod): void {
+    const url = progressUrl(pod, PROGRESS_POLL_MS);
+    if (!url) {
       this.#o.queue.addAfter(key, PROGRESS_POLL_MS);
+      return;
     }
+    const tls = fillPodClientTls(this.#o.tls.bundle(), namespace, pod.metadata!.name!);
+    const asked = this.#o.now().getTime();
+    this.#polling.add(key);
+    void this.#o.api
+      .fetchProgress(url, tls)
+      .catch(() => undefined)
+      .then((answer) => {
+        this.#polling.delete(key);
+        if (answer) this.#progress.set(key, { ...answer, podUid: pod.metadata!.uid! });
+        // A pod that answers at once (one that cannot hold the request) is asked again at the pace.
+        const elapsed = this.#o.now().getTime() - asked;
+        this.#o.queue.addAfter(key, answer?.complete ? 0 : Math.max(0, PROGRESS_POLL_MS - elapsed));
+      });
   }
 }

@@ -3,7 +3,7 @@ import { get } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import type { CDIConfig, DataVolume } from '../api/types.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
-import type { DataVolumeControllerApi } from './datavolume-controller.ts';
+import type { DataVolumeControllerApi, FillProgress } from './datavolume-controller.ts';
 import type { FillPodClientTls } from './fill-pod-client.ts';
 
 const DATAVOLUMES = { group: CDI_GROUP, version: CDI_VERSION, plural: 'datavolumes' };
@@ -43,23 +43,25 @@ export class CdiKubeApi implements DataVolumeControllerApi {
     await this.#custom.replaceNamespacedCustomObjectStatus({ ...DATAVOLUMES, namespace, name, body: dv });
   }
 
-  fetchProgress(url: string, tls: FillPodClientTls): Promise<number | undefined> {
+  fetchProgress(url: string, tls: FillPodClientTls): Promise<FillProgress | undefined> {
+    // The pod may hold the request for as long as the URL's wait says.
+    const timeoutMs = Number(new URL(url).searchParams.get('wait') ?? 0) + 1000;
     return new Promise((resolve, reject) => {
-      const req = get(url, { ...tls, timeout: 1000 }, (res) => {
+      const req = get(url, { ...tls, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
         res.on('end', () => {
           if (res.statusCode !== 200) return resolve(undefined);
           try {
-            const body = JSON.parse(Buffer.concat(chunks).toString()) as { progress?: number };
-            resolve(typeof body.progress === 'number' ? body.progress : undefined);
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { progress?: number; complete?: boolean };
+            resolve(typeof body.progress === 'number' ? { progress: body.progress, complete: body.complete === true } : undefined);
           } catch {
             resolve(undefined);
           }
         });
       });
-      req.on('timeout', () => req.destroy(new Error('no answer from the fill pod within 1 s')));
+      req.on('timeout', () => req.destroy(new Error(`no answer from the fill pod within ${timeoutMs} ms`)));
       req.on('error', reject);
     });
   }

@@ -50,6 +50,8 @@ export interface DataVolumeInput {
   cloneSource?: { claim?: V1PersistentVolumeClaim; pod?: V1Pod };
   /** The fill pod's last reported progress, 0..100. */
   progress?: number;
+  /** The fill pod said its work is complete (the disk written through), which its exit 0 will say again. */
+  fillComplete?: boolean;
   /** The secret the fill pod asks of its callers (the upload proxy). */
   podToken: string;
   now: string;
@@ -450,7 +452,9 @@ function fillPodFor(job: FillJob, params: FillPodParams, token: string): V1Pod {
   };
 }
 
-export const progressUrl = (pod: V1Pod) => (pod.status?.podIP ? `https://${pod.status.podIP}:${CDI_POD_PORT}${PROGRESS_PATH}` : undefined);
+/** The fill pod's progress, asked to be held up to `waitMs` until its work is complete. */
+export const progressUrl = (pod: V1Pod, waitMs: number) =>
+  pod.status?.podIP ? `https://${pod.status.podIP}:${CDI_POD_PORT}${PROGRESS_PATH}?wait=${waitMs}` : undefined;
 
 function condition(now: string, old: Condition[] | undefined, type: string, status: string, reason: string, message: string): Condition {
   const prior = old?.find((c) => c.type === type);
@@ -602,7 +606,8 @@ export function planDataVolume(input: DataVolumeInput): DataVolumePlan {
       annotateClaim: { [A.podPhase]: 'Pending' },
     });
   }
-  const podPhase = fillPodPhase(pod);
+  const observedPhase = fillPodPhase(pod);
+  const podPhase = input.fillComplete && observedPhase === 'Running' ? 'Succeeded' : observedPhase;
   const restarts = pod.status?.containerStatuses?.[0]?.restartCount ?? 0;
   const rawFailure = terminatedMessage(pod);
   const failure = rawFailure === undefined ? undefined : failureMessage(rawFailure);

@@ -533,7 +533,7 @@ test('upload: 401 without the token, a failed upload is answered and can be retr
   const port = await within(15, 'port', run.port);
   const auth = { Authorization: `Bearer ${POD_TOKEN}` };
   assert.equal((await httpCall(port, 'GET', '/healthz')).status, 200);
-  assert.deepEqual(JSON.parse((await httpCall(port, 'GET', '/progress')).body.toString()), { progress: 0 });
+  assert.deepEqual(JSON.parse((await httpCall(port, 'GET', '/progress')).body.toString()), { progress: 0, complete: false });
   assert.equal((await httpCall(port, 'HEAD', '/v1beta1/upload-async', auth)).status, 200, 'virtctl finds the async path');
 
   const qcow2 = readFileSync(join(images, 'disk.qcow2'));
@@ -544,8 +544,13 @@ test('upload: 401 without the token, a failed upload is answered and can be retr
   assert.equal(broken.status, 500);
   assert.match(broken.body.toString(), /^Saving stream failed: Unable to convert source data to target format: qemu-img check found/);
 
+  // The controller's held progress request is answered as soon as the upload is complete, not at its 5 s.
+  const held = httpCall(port, 'GET', '/progress?wait=5000');
+  const asked = Date.now();
   const good = await httpCall(port, 'POST', '/v1beta1/upload', auth, qcow2);
   assert.equal(good.status, 200, good.body.toString());
+  assert.deepEqual(JSON.parse((await held).body.toString()), { progress: 100, complete: true });
+  assert.ok(Date.now() - asked < 4500, `answered at the end of the upload, ${Date.now() - asked} ms after the ask`);
   assert.equal(await exited(run), 0);
   assert.equal(readFileSync(pod.termination, 'utf8').trim(), 'Upload Complete');
   sameDisk(join(pod.data, 'disk.img'), join(images, 'disk.raw'));

@@ -1,14 +1,16 @@
 // DataVolumeController's wiring over seeded informers, for what the pure plan
 // leaves to it: every pod it creates gets a serving certificate for its own
 // name from the fill-pod CA (a clone's importer also the CA bundle, to check
-// its source), and the progress poll checks the fill pod's certificate.
+// its source), the progress poll checks the fill pod's certificate, and a fill
+// pod that says its work is complete has its claim marked filled before the
+// kubelet reports the pod's exit.
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1PersistentVolumeClaim, V1Pod, V1StorageClass } from '@kubernetes/client-node';
 import * as x509 from '@peculiar/x509';
 import type { DataVolume } from '../../src/api/types.ts';
-import { DataVolumeController } from '../../src/cdi/datavolume-controller.ts';
+import { DataVolumeController, type FillProgress } from '../../src/cdi/datavolume-controller.ts';
 import type { FillPodClientTls } from '../../src/cdi/fill-pod-client.ts';
 import { fillPodTls } from '../../src/cdi/fill-pod-tls.ts';
 import { CDI_TASK_ENV, CLAIM_ANNOTATIONS as A, FILL_POD_TLS_ENV } from '../../src/contract/cdi.ts';
@@ -27,8 +29,12 @@ const bundle = ca.cert + other.cert;
 class RecordingApi {
   readonly created: [string, V1Pod][] = [];
   readonly polled: [string, FillPodClientTls][] = [];
+  readonly annotated: Record<string, string>[] = [];
+  answer: FillProgress = { progress: 42, complete: false };
   async createClaim() {}
-  async annotateClaim() {}
+  async annotateClaim(_namespace: string, _name: string, annotations: Record<string, string>) {
+    this.annotated.push(annotations);
+  }
   async createPod(namespace: string, pod: V1Pod) {
     this.created.push([namespace, pod]);
   }
@@ -36,7 +42,7 @@ class RecordingApi {
   async replaceDataVolumeStatus() {}
   async fetchProgress(url: string, tls: FillPodClientTls) {
     this.polled.push([url, tls]);
-    return 42;
+    return this.answer;
   }
 }
 
@@ -133,8 +139,44 @@ test("wiring: an upload server gets its certificate and no CA; the progress poll
   await importing.controller.reconcile('ns/disk');
   assert.equal(importing.api.polled.length, 1);
   const [[url, tls]] = importing.api.polled;
-  assert.equal(url, 'https://10.244.0.7:8080/progress');
+  assert.equal(url, 'https://10.244.0.7:8080/progress?wait=2000');
   assert.equal(tls.servername, 'importer-disk.ns.fill-pod.cdi.kubevirt.io');
   assert.equal(tls.ca, bundle);
   assert.equal(tls.rejectUnauthorized, true);
+});
+
+test('wiring: a fill pod that answers its held progress request with complete has its claim marked filled at once, before the kubelet reports its exit', async () => {
+  const running: V1Pod = {
+    metadata: {
+      name: 'importer-disk',
+      namespace: 'ns',
+      uid: 'importer-uid',
+      labels: { 'cdi.kubevirt.io/datavolume-uid': 'dv-uid' },
+      ownerReferences: [owner],
+    },
+    spec: { containers: [{ name: 'importer' }], restartPolicy: 'OnFailure' },
+    status: {
+      phase: 'Running',
+      podIP: '10.244.0.7',
+      conditions: [{ type: 'Ready', status: 'True' }],
+      containerStatuses: [{ name: 'importer', image: '', imageID: '', ready: true, restartCount: 0, state: { running: {} } }],
+    },
+  };
+  const { api, controller } = setup(
+    [dataVolume({ http: { url: 'http://example/disk.img' } })],
+    [claim('ns', 'disk', { [A.importSource]: 'http', [A.podPhase]: 'Running', [A.podReady]: 'true' })],
+    [running],
+  );
+  api.answer = { progress: 99, complete: false };
+  await controller.reconcile('ns/disk');
+  await new Promise((r) => setImmediate(r));
+  await controller.reconcile('ns/disk');
+  assert.deepEqual(api.annotated, [], 'still running: nothing to mark');
+
+  api.answer = { progress: 100, complete: true };
+  await new Promise((r) => setImmediate(r));
+  await controller.reconcile('ns/disk');
+  await new Promise((r) => setImmediate(r));
+  await controller.reconcile('ns/disk');
+  assert.deepEqual(api.annotated, [{ [A.podPhase]: 'Succeeded' }]);
 });

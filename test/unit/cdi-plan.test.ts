@@ -166,6 +166,24 @@ test('a fill container that exited 0 is done at once, before the kubelet turns t
   assert.notEqual(failed.status.phase, 'Succeeded');
 });
 
+test('a fill pod that said its work is complete is done at once, before the kubelet reports its exit; one that did not finish is not', () => {
+  const running = claim('Bound', { [A.podPhase]: 'Running' });
+  const told = plan(dataVolume(HTTP), { claim: running, pod: pod('Running', { ready: true }), progress: 100, fillComplete: true });
+  assert.equal(told.annotateClaim?.[A.podPhase], 'Succeeded');
+  assert.equal(
+    plan(dataVolume(HTTP), { claim: running, pod: pod('Running', { ready: true }), progress: 100 }).annotateClaim?.[A.podPhase],
+    undefined,
+  );
+  const upload = plan(dataVolume({ upload: {} }), {
+    claim: claim('Bound', { [A.podPhase]: 'Running', [A.uploadTarget]: '' }),
+    pod: pod('Running', { ready: true }),
+    fillComplete: true,
+  });
+  assert.equal(upload.annotateClaim?.[A.podPhase], 'Succeeded');
+  const failed = plan(dataVolume(HTTP), { claim: running, pod: pod('Failed'), fillComplete: true });
+  assert.notEqual(failed.annotateClaim?.[A.podPhase], 'Succeeded', 'a pod the kubelet reports failed is not taken for done');
+});
+
 test('an upload: the upload server starts at once (it is the first consumer), UploadReady once it is ready, no progress figure', () => {
   const upload = dataVolume({ upload: {} });
   const scheduled = plan(upload, { claim: claim('Pending') });

@@ -1,9 +1,11 @@
 // The program in the DataVolume controller's fill pods: the importer, the
 // upload server and the clone source, chosen by the task in CDI_TASK.
 //
-// Its only report to the controller is the container's end: exit 0, or exit 1
+// Its report to the controller is the container's end: exit 0, or exit 1
 // with one line in the termination log (shown on the DataVolume). Meanwhile
-// GET /progress tells how far it is.
+// GET /progress tells how far it is, and whether the work is complete: the
+// answer to a held request (?wait=ms) tells of a success as soon as it is
+// one, before the kubelet reports the exit.
 import { writeFileSync } from 'node:fs';
 import { CDI_TASK_ENV, type CdiTask } from '../../contract/cdi.ts';
 import { createLogger, exitOnSignals, type Logger } from '../../lib/log.ts';
@@ -31,8 +33,12 @@ function taskSummary(task: CdiTask): Record<string, unknown> {
   return { kind: task.kind, source, target: task.target };
 }
 
-async function importMode(task: Extract<CdiTask, { kind: 'import' }>, pod: PodEnvironment, log: Logger): Promise<number> {
-  const progress = new Progress(log);
+async function importMode(
+  task: Extract<CdiTask, { kind: 'import' }>,
+  pod: PodEnvironment,
+  progress: Progress,
+  log: Logger,
+): Promise<number> {
   const server = await startPodServer(
     pod.port,
     (req, res) => {
@@ -44,8 +50,8 @@ async function importMode(task: Extract<CdiTask, { kind: 'import' }>, pod: PodEn
   let code = 0;
   try {
     await runImport(task, pod, progress, log);
-    progress.set(100);
     leaveMessage(pod, IMPORT_COMPLETE, log);
+    progress.markComplete();
     log.info('import complete');
   } catch (err) {
     const message = err instanceof TopLevelError ? err.message : `${STAGE.process}: ${describe(err)}`;
@@ -57,8 +63,12 @@ async function importMode(task: Extract<CdiTask, { kind: 'import' }>, pod: PodEn
   return code;
 }
 
-async function uploadMode(task: Extract<CdiTask, { kind: 'upload' }>, pod: PodEnvironment, log: Logger): Promise<number> {
-  const progress = new Progress(log);
+async function uploadMode(
+  task: Extract<CdiTask, { kind: 'upload' }>,
+  pod: PodEnvironment,
+  progress: Progress,
+  log: Logger,
+): Promise<number> {
   const upload = uploadServer(task, pod, progress, log);
   const server = await startPodServer(pod.port, upload.handle, log, pod.tls);
   const outcome = await upload.outcome;
@@ -83,10 +93,13 @@ async function cloneSourceMode(task: Extract<CdiTask, { kind: 'clone-source' }>,
  * An importer or upload server stopped halfway (evicted, its node drained)
  * must not exit 0, which the kubelet would report as a Succeeded pod and the
  * controller as a filled claim. lib/log's exitOnSignals always exits 0, so
- * it only serves the clone source, which has nothing to finish.
+ * it only serves the clone source, which has nothing to finish. Once the work
+ * is complete (and said so), the controller may remove the pod before it has
+ * ended by itself: that is a clean end.
  */
-function failOnSignals(pod: PodEnvironment, work: string, log: Logger): void {
+function failOnSignals(pod: PodEnvironment, work: string, progress: Progress, log: Logger): void {
   const stop = (signal: 'SIGTERM' | 'SIGINT', code: number) => {
+    if (progress.complete) process.exit(0);
     log.warning('stopped before the work was done', { signal });
     stopChildren();
     leaveMessage(pod, `Stopped by ${signal} before the ${work} completed`, log);
@@ -116,15 +129,16 @@ async function main(): Promise<number> {
   }
   const component = { import: 'cdi-importer', upload: 'cdi-upload-server', 'clone-source': 'cdi-clone-source' }[task.kind];
   const log = createLogger(component);
+  const progress = new Progress(log);
   if (task.kind === 'clone-source') exitOnSignals(log);
-  else failOnSignals(pod, task.kind, log);
+  else failOnSignals(pod, task.kind, progress, log);
   log.info('starting', taskSummary(task));
   try {
     switch (task.kind) {
       case 'import':
-        return await importMode(task, pod, log);
+        return await importMode(task, pod, progress, log);
       case 'upload':
-        return await uploadMode(task, pod, log);
+        return await uploadMode(task, pod, progress, log);
       case 'clone-source':
         return await cloneSourceMode(task, pod, log);
     }

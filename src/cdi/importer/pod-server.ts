@@ -11,10 +11,12 @@ import type { Logger } from '../../lib/log.ts';
 
 export const HEALTHZ_PATH = '/healthz';
 
-/** How far the transfer is, as a percentage. */
+/** How far the transfer is, as a percentage, and whether the work is complete. */
 export class Progress {
   #percent = 0;
   #loggedStep = 0;
+  #complete = false;
+  readonly #waiters = new Set<() => void>();
   readonly #log: Logger | undefined;
 
   constructor(log?: Logger) {
@@ -45,7 +47,40 @@ export class Progress {
     this.#percent = 0;
     this.#loggedStep = 0;
   }
+
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** The disk holds the whole image, written through: what the pod's exit 0 will say, told at once. */
+  markComplete(): void {
+    this.#complete = true;
+    this.set(100);
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  /** Settles once the work is complete, or after `ms`. */
+  completeWithin(ms: number): Promise<void> {
+    if (this.#complete || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#waiters.add(wake);
+    });
+  }
 }
+
+/**
+ * The longest a progress request may ask to be held (`?wait=ms`) for the work to complete: the
+ * controller learns of the end from the answer, without waiting on the kubelet to report the
+ * pod's exit, which it notices only at its next look at the runtime.
+ */
+export const PROGRESS_WAIT_MAX_MS = 5000;
 
 /** Whether an Authorization header carries `token` as a bearer token; no token configured admits nobody. */
 export function bearerTokenMatches(header: string | undefined, token: string): boolean {
@@ -83,7 +118,12 @@ export function answerCommonPaths(req: IncomingMessage, res: ServerResponse, pro
   const path = pathOf(req);
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   if (path === PROGRESS_PATH) {
-    answer(res, 200, JSON.stringify({ progress: Math.round(progress.percent * 100) / 100 }), { contentType: 'application/json' });
+    const wait = Math.min(PROGRESS_WAIT_MAX_MS, Number(new URL(req.url ?? '/', 'http://pod').searchParams.get('wait')) || 0);
+    void progress.completeWithin(wait).then(() =>
+      answer(res, 200, JSON.stringify({ progress: Math.round(progress.percent * 100) / 100, complete: progress.complete }), {
+        contentType: 'application/json',
+      }),
+    );
     return true;
   }
   if (path === HEALTHZ_PATH) {

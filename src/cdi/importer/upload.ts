@@ -82,7 +82,7 @@ export function uploadServer(task: UploadTask, pod: PodEnvironment, progress: Pr
       return;
     }
     state = 'done';
-    progress.set(100);
+    progress.markComplete();
     log.info('upload complete', { target: target.path });
     if (answered) {
       finish({ ok: true });
