@@ -81,34 +81,15 @@ const storageClasses = makeInformer<V1StorageClass>(
   undefined,
   withoutLastApplied,
 );
-await startInformers(
-  log,
-  dataVolumes,
-  claims as CachedInformer<KubernetesObject>,
-  pods as CachedInformer<KubernetesObject>,
-  storageClasses as CachedInformer<KubernetesObject>,
-);
-
 const tokenKey = readFileSync(join(flags['token-key']!, UPLOAD_TOKEN_KEY_FILE));
 const certDir = flags['proxy-certificates']!;
 const fillPodCaDir = flags['fill-pod-ca']!;
 // Read at start, so a missing Secret stops cdi-controller at once; again as the operator rotates it.
 const fillPods = fillPodTls(() => readFillPodCa(fillPodCaDir));
 fillPods.bundle();
-uploadProxy({
-  tls: { cert: readFileSync(join(certDir, 'tls.crt'), 'utf8'), key: readFileSync(join(certDir, 'tls.key'), 'utf8') },
-  tokenKey,
-  fillPodCa: () => fillPods.bundle(),
-  claims,
-  pods,
-  log,
-  now: Date.now,
-}).listen(Number(flags['proxy-port']), () => log.info('upload proxy serving', { port: Number(flags['proxy-port']) }));
 
-const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
-const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'cdi-controller', identity }, log);
-await elector.run(() => process.exit(1));
-
+// Built before the informers start, so that what exists already is queued by their first list,
+// and worked on once this replica leads.
 const api = new CdiKubeApi(kc);
 /** The CDIConfig's status.filesystemOverhead as last computed (syncCdiConfig keeps it, every 30 s). */
 let overheads: FilesystemOverheadStatus | undefined;
@@ -138,6 +119,28 @@ const uploadClaims = new UploadClaimController({
   podTokenKey: tokenKey,
   tls: fillPods,
 });
+
+await startInformers(
+  log,
+  dataVolumes,
+  claims as CachedInformer<KubernetesObject>,
+  pods as CachedInformer<KubernetesObject>,
+  storageClasses as CachedInformer<KubernetesObject>,
+);
+
+uploadProxy({
+  tls: { cert: readFileSync(join(certDir, 'tls.crt'), 'utf8'), key: readFileSync(join(certDir, 'tls.key'), 'utf8') },
+  tokenKey,
+  fillPodCa: () => fillPods.bundle(),
+  claims,
+  pods,
+  log,
+  now: Date.now,
+}).listen(Number(flags['proxy-port']), () => log.info('upload proxy serving', { port: Number(flags['proxy-port']) }));
+
+const identity = process.env.POD_NAME ?? `${process.env.HOSTNAME}-${process.pid}`;
+const elector = new LeaderElector(kc, { namespace: NAMESPACE, name: 'cdi-controller', identity }, log);
+await elector.run(() => process.exit(1));
 
 /** The CDIConfig's status follows the proxy's Service, the nodes and the admin's spec; looked at every 30 s. */
 async function syncCdiConfig(): Promise<void> {

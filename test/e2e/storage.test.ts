@@ -233,6 +233,36 @@ test('imports that fail say why in the Running condition and retry: a 404, a tru
   );
 });
 
+test('a DataVolume created while cdi-controller is replaced is worked on once the new one leads', async () => {
+  const old = kubectl([
+    'get',
+    'pods',
+    '-n',
+    'kubevirt',
+    '-l',
+    'kubevirt.io=cdi-controller',
+    '-o',
+    'jsonpath={.items[*].metadata.name}',
+  ]).split(' ');
+  // Killed without a chance to hand over its lease: the new pod runs a while before it may lead.
+  kubectl(['delete', 'pod', '-n', 'kubevirt', ...old, '--grace-period=0', '--force', '--wait=false']);
+  await eventually('a new cdi-controller pod running', 60, () => {
+    const pods = JSON.parse(kubectl(['get', 'pods', '-n', 'kubevirt', '-l', 'kubevirt.io=cdi-controller', '-o', 'json'])).items as {
+      metadata: { name: string };
+      status: { phase: string };
+    }[];
+    return pods.some((p) => !old.includes(p.metadata.name) && p.status.phase === 'Running');
+  });
+  apply({
+    apiVersion: 'cdi.kubevirt.io/v1beta1',
+    kind: 'DataVolume',
+    metadata: { name: 'during-failover', namespace: NS, annotations: { 'cdi.kubevirt.io/storage.bind.immediate.requested': '' } },
+    spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '16Mi' } } } },
+  });
+  await eventually('the DataVolume filled by the new cdi-controller', 120, () => dv('during-failover').status?.phase === 'Succeeded');
+  kubectl(['delete', 'datavolume', 'during-failover', '-n', NS]);
+});
+
 test('virtctl image-upload dv of the test guest (qcow2) through the upload proxy the CDIConfig names, then a VM boots from it', async () => {
   const guest = spawnSync('bash', [join(import.meta.dirname, '..', '..', 'images', 'guest', 'build.sh')], {
     encoding: 'utf8',
