@@ -150,13 +150,15 @@ for (let run = 0; run < RUNS; run++) {
   apply(dataVolume(name, { http: { url } }));
   const succeeded = await until(name, 'succeeded');
   const m = marks.get(name)!;
+  // The importer says it is done before it exits, and is removed then: its exit may never be seen.
+  const fillDone = Math.min(m.fillExited ?? succeeded, succeeded);
   imports.push({
     floor,
     total: succeeded - created,
     provisioning: m.claimBound! - created,
     podStart: m.fillRunning! - m.claimBound!,
-    fill: m.fillExited! - m.fillRunning!,
-    noticed: succeeded - m.fillExited!,
+    fill: fillDone - m.fillRunning!,
+    noticed: succeeded - fillDone,
   });
   kubectl(['delete', 'dv', name, '-n', NS, '--wait=true']);
   const r = imports.at(-1)!;
@@ -242,7 +244,9 @@ console.log(
   `| … of it after the provisioner bound the claim (fill pod start + fill + completion) | ${s(afterBound)} | ${s(floor)} | ${ratio(afterBound, floor)} | |`,
 );
 const fill = of(imports, 'fill');
-console.log(`| … the fill alone (importer container start → exit) | ${s(fill)} | ${s(floor)} | ${ratio(fill, floor)} | |`);
+console.log(
+  `| … the fill alone (importer container start → its exit or its word that it is done) | ${s(fill)} | ${s(floor)} | ${ratio(fill, floor)} | |`,
+);
 const ready = of(uploads, 'virtctlReady');
 console.log(
   `| virtctl image-upload --no-create vs curl --data-binary, both into an UploadReady DataVolume | ${s(ready)} | ${s(curl)} | ${ratio(ready, curl)} | ≤ ${TARGET.upload}× |`,
