@@ -1,6 +1,26 @@
 # Starting and stopping the cluster's daemons by PID file, sourced by up.sh, down.sh and node.sh.
 
-running() { [ -f "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+# A PID file holds the PID and who had it: this boot and the process's start time. A file left
+# from another boot (a machine restored from a snapshot taken with the cluster up) names PIDs that
+# now belong to anything, the caller's own process group included, and must never be signalled.
+process_identity() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # The fields after the command name, which may hold spaces; the start time is the 20th of them.
+  read -r -a fields <<<"${stat##*) }"
+  echo "$(cat /proc/sys/kernel/random/boot_id) ${fields[19]}"
+}
+
+# daemon_pid NAME: the PID in NAME's file while that process still runs, else fails.
+daemon_pid() {
+  local pid identity
+  [ -f "$PIDS/$1" ] || return 1
+  read -r pid identity <"$PIDS/$1" || true
+  [ -n "$pid" ] && [ -n "$identity" ] && [ "$(process_identity "$pid")" = "$identity" ] || return 1
+  echo "$pid"
+}
+
+running() { daemon_pid "$1" >/dev/null; }
 
 # The node's daemons share one CPU cgroup, as a systemd node's system.slice. Left in the root
 # cgroup, each of their threads would weigh as much as all pods together (kubepods), and in a
@@ -28,19 +48,17 @@ start() {
     [ -z "$SYSTEM_CGROUP" ] || echo "$BASHPID" 2>/dev/null > "$SYSTEM_CGROUP/cgroup.procs" || true
     GOGC=400 exec setsid "$@"
   ) >>"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$PIDS/$name"
+  echo "$! $(process_identity $!)" > "$PIDS/$name"
   log "started $name (pid $!, log $LOGS/$name.log)"
 }
 
 # stop NAME: SIGTERM to the component's session, SIGKILL after 10 s.
 stop() {
-  local name=$1 pidfile="$PIDS/$1"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  local name=$1 pidfile="$PIDS/$1" pid
+  if pid=$(daemon_pid "$name"); then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do running "$name" || break; sleep 0.25; done
+    if running "$name"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
     log "stopped $name (pid $pid)"
   fi
   rm -f "$pidfile"
