@@ -82,9 +82,16 @@ async function settledFigures(qmp: Qmp, info: MigrationInfo): Promise<MigrationI
 
 /**
  * Runs one outgoing migration to its end. `cancelled` tells whether a cancel was asked for (by
- * the caller's cancelMigration), so that the outcome says aborted rather than failed.
+ * the caller's cancelMigration), so that the outcome says aborted rather than failed. A guest
+ * paused for the move at `pausedAt` is down from then on, not only for QEMU's last pass.
  */
-export async function migrateOut(qmp: Qmp, options: MigrationOptions, log: Logger, cancelled: () => boolean): Promise<MigrationOutcome> {
+export async function migrateOut(
+  qmp: Qmp,
+  options: MigrationOptions,
+  log: Logger,
+  cancelled: () => boolean,
+  pausedAt?: number,
+): Promise<MigrationOutcome> {
   const capabilities = [
     { capability: 'events', state: true },
     { capability: 'block', state: options.block },
@@ -115,9 +122,11 @@ export async function migrateOut(qmp: Qmp, options: MigrationOptions, log: Logge
     const mode = watch.postCopy ? 'PostCopy' : 'PreCopy';
     switch (info.status) {
       case 'completed': {
+        const downtimeMs = pausedAt === undefined ? undefined : now - pausedAt;
         const final = await settledFigures(qmp, info);
-        log.info('migration completed', { downtimeMs: final.downtime, totalTimeMs: final['total-time'], mode });
-        return { completed: true, mode, downtimeMs: final.downtime, totalTimeMs: final['total-time'] };
+        const figures = { downtimeMs: downtimeMs ?? final.downtime, totalTimeMs: final['total-time'] };
+        log.info('migration completed', { ...figures, qemuDowntimeMs: final.downtime, mode });
+        return { completed: true, mode, ...figures };
       }
       case 'failed':
         return { completed: false, mode, failureReason: cancelReason ?? info['error-desc'] ?? 'the migration failed' };

@@ -16,7 +16,8 @@ import { collectDomainStats, collectGuestAgentFigures, GuestLoad, type GuestAgen
 import { INITIAL_DOMAIN, onQemuExit, onQmpEvent } from './domain.ts';
 import { FilesystemFreezer } from './fsfreeze.ts';
 import { MIGRATION_IN_SOCKET, type MigrationOptions, type MigrationOutcome } from '../contract/migration.ts';
-import { migrateOut } from './migration.ts';
+import { migrateOut, type Qmp } from './migration.ts';
+import { vmiIsPaused } from '../contract/vmi.ts';
 
 /** How often the guest agent is asked for the figures the snapshots carry (filesystems, load). */
 const AGENT_FIGURES_PERIOD_MS = 10_000;
@@ -58,6 +59,10 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
   private acpiRebooting = false;
   /** The outgoing migration under way or last ended, by its ID. */
   private outgoing?: { id: string; outcome: Promise<MigrationOutcome>; cancelRequested: boolean; running: boolean };
+  /** The guest runs in software emulation (TCG), not under KVM. */
+  private emulated = false;
+  /** A migration target whose guest is to run once it has arrived, even when it left its source paused. */
+  private resumeOnArrival = false;
   /** The guest's filesystems, frozen and thawed through its agent. */
   readonly filesystems = new FilesystemFreezer(() => {
     if (!this.plan || isFinal(this.status)) throw new Error('the domain is not running');
@@ -110,6 +115,7 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const ctx = { ...this.options.context(vmi), ...(incoming ? { incomingMigration: true } : {}) };
     const plan = convertVmiToQemu(vmi, ctx);
     this.plan = plan;
+    this.emulated = !ctx.kvm;
     this.taps = Object.fromEntries(
       Object.entries(ctx.interfaces).flatMap(([name, attachment]) => ('tap' in attachment ? [[name, attachment.tap]] : [])),
     );
@@ -160,12 +166,21 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
         if (event.event === 'SHUTDOWN') void this.finishAcpiReboot();
         return;
       }
+      if (event.event === 'MIGRATION' && event.data?.status === 'completed' && this.resumeOnArrival) {
+        this.resumeOnArrival = false;
+        // Running already when it left a running source; a no-op then.
+        qmp.execute('cont').catch((error: Error) => log.warning('cannot resume the guest that arrived', { error: error.message }));
+      }
       this.setStatus(onQmpEvent(this.status, event, this.outgoing?.running));
     });
     if (incoming) {
       this.setStatus({ state: 'Paused', reason: 'Migration' });
+      // An emulated source pauses its guest for the move (see migrate); one the user paused stays so.
+      this.resumeOnArrival = !vmiIsPaused(vmi);
       // Post-copy needs the capability on both ends before the stream starts.
-      if (allowPostCopy) await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] });
+      await qmp.execute('migrate-set-capabilities', {
+        capabilities: [{ capability: 'events', state: true }, ...(allowPostCopy ? [{ capability: 'postcopy-ram', state: true }] : [])],
+      });
       const uri = `unix:${ctx.socketDir}/${MIGRATION_IN_SOCKET}`;
       await qmp.execute('migrate-incoming', { uri });
       log.info('waiting for the incoming migration', { uri });
@@ -300,15 +315,22 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
     const qmp = this.requireQmp();
     const outgoing = { id: options.id, cancelRequested: false, running: true, outcome: Promise.resolve({} as MigrationOutcome) };
     this.outgoing = outgoing;
-    outgoing.outcome = migrateOut(
-      (command, args) => qmp.execute(command, args),
-      options,
-      this.options.log,
-      () => outgoing.cancelRequested,
-    )
+    // Under TCG, QEMU loses some of the writes a running guest makes while its memory is copied,
+    // and the guest hangs or panics on its target with stale memory. An emulated guest is paused
+    // for the move: its downtime is the whole migration, and nothing it wrote is lost.
+    const pauseForMove = this.emulated && this.status.state === 'Running';
+    const migration = async (): Promise<MigrationOutcome> => {
+      const qmpCommand: Qmp = (command, args) => qmp.execute(command, args);
+      if (!pauseForMove) return migrateOut(qmpCommand, options, this.options.log, () => outgoing.cancelRequested);
+      await qmp.execute('stop');
+      this.options.log.info('the guest is paused for its migration (software emulation)');
+      return migrateOut(qmpCommand, { ...options, allowPostCopy: false }, this.options.log, () => outgoing.cancelRequested, Date.now());
+    };
+    outgoing.outcome = migration()
       .catch((error: Error): MigrationOutcome => ({ completed: false, mode: 'PreCopy', failureReason: error.message }))
       .then(async (outcome) => {
         outgoing.running = false;
+        if (!outcome.completed && pauseForMove) await qmp.execute('cont').catch(() => undefined);
         if (outcome.completed) {
           this.setStatus({ state: 'Shutoff', reason: 'Migrated' });
           await qmp.execute('quit').catch(() => undefined);

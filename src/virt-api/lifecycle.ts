@@ -4,7 +4,7 @@
 // VM's spec (runStrategy) or of its status (stateChangeRequests) that
 // virt-controller then carries out. Pure: ./server.ts fetches and patches.
 import type { VirtualMachine, VirtualMachineInstance, VirtualMachineStatus } from '../api/types.ts';
-import { isFinalPhase, runStrategyOf } from '../contract/vmi.ts';
+import { isFinalPhase, runStrategyOf, vmiIsPaused } from '../contract/vmi.ts';
 import type { JsonPatchOperation } from '../lib/kube.ts';
 
 type StateChangeRequest = NonNullable<VirtualMachineStatus['stateChangeRequests']>[number];
@@ -170,7 +170,7 @@ export const vmiConflict = (name: string, cause: string): LifecycleError => ({
 export function checkVmiAction(vmi: VirtualMachineInstance, action: VmiAction): LifecycleError | undefined {
   const name = vmi.metadata.name!;
   const running = vmi.status?.phase === 'Running';
-  const paused = vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
+  const paused = vmiIsPaused(vmi);
   switch (action) {
     case 'pause':
       if (!running) return vmiConflict(name, VM_NOT_RUNNING);

@@ -3,12 +3,12 @@
 // Pure: ./server.ts fetches, dials and relays.
 import type { VirtualMachine, VirtualMachineInstance } from '../api/types.ts';
 import { vmiConflict, type LifecycleError } from './lifecycle.ts';
+import { vmiIsPaused } from '../contract/vmi.ts';
 
 export const VMI_NOT_RUNNING = 'VMI is not running';
 
 const badRequest = (message: string): LifecycleError => ({ code: 400, reason: 'BadRequest', message });
 const isRunning = (vmi: VirtualMachineInstance) => vmi.status?.phase === 'Running';
-const isPaused = (vmi: VirtualMachineInstance) => vmi.status?.conditions?.some((c) => c.type === 'Paused' && c.status === 'True') ?? false;
 
 /** The serial console: there must be one, and the VMI must run. 400 means "not yet": virtctl retries on it. */
 export function checkConsole(vmi: VirtualMachineInstance): LifecycleError | undefined {
@@ -45,7 +45,7 @@ export interface PortForwardTarget {
 
 /** Where a port-forward to `port` of a VMI connects: its first interface's address, as upstream does. */
 export function portForwardTarget(vmi: VirtualMachineInstance, port: string, protocol = 'tcp'): PortForwardTarget | LifecycleError {
-  if (isPaused(vmi)) return vmiConflict(vmi.metadata.name!, 'VMI is paused');
+  if (vmiIsPaused(vmi)) return vmiConflict(vmi.metadata.name!, 'VMI is paused');
   const host = vmi.status?.interfaces?.[0]?.ipAddress;
   if (!host) return badRequest('no network interfaces are present');
   if (!port) return badRequest('port must not be empty');
