@@ -1,11 +1,58 @@
 // What the cluster benchmarks share: the VMI they start (the test guest, small enough that a
 // 2-core node runs 30), a scratch namespace removed to the end, containers' working sets and CPU
-// time, the kube-apiserver audit log's events, and how they report a distribution.
+// time, the kube-apiserver audit log's events, watches that outlive kube-apiserver ending them,
+// and how they report a distribution.
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CoreV1Api, type CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, type CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
 import type { PooledKubeConfig } from '../src/lib/kube.ts';
 import { rawRequest } from '../src/lib/raw-request.ts';
+
+/** A watched object, as far as following the watch needs it. */
+interface Versioned {
+  metadata?: { resourceVersion?: string };
+}
+
+/**
+ * Watches `path` until stopped. kube-apiserver ends a watch now and then (its timeout, a closed
+ * connection): the watch is taken up again from the last resourceVersion seen, so that no event
+ * is missed (a deletion included), or from a fresh list when that version is too old (410).
+ * Resolves once the first watch is established.
+ */
+export async function followWatch<T extends object>(
+  kc: KubeConfig,
+  path: string,
+  onEvent: (type: string, object: T) => void,
+): Promise<{ stop(): void }> {
+  let stopped = false;
+  let resourceVersion: string | undefined;
+  let current: AbortController | undefined;
+  const again = (delayMs: number) => {
+    if (!stopped) setTimeout(() => void start().catch(() => again(1000)), delayMs);
+  };
+  const start = async () => {
+    current = await new Watch(kc).watch(
+      path,
+      { allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) },
+      (type, object: T & Versioned & { code?: number }) => {
+        if (type === 'ERROR') {
+          if (object.code === 410) resourceVersion = undefined;
+          return;
+        }
+        resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
+        if (type !== 'BOOKMARK') onEvent(type, object);
+      },
+      () => again(100),
+    );
+  };
+  await start();
+  return {
+    stop() {
+      stopped = true;
+      current?.abort();
+    },
+  };
+}
 
 export const TEST_GUEST_IMAGE = 'registry:5000/kubevirt-ts/test-guest-container-disk:devel';
 

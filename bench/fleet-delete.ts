@@ -7,9 +7,9 @@
 //   KUBECONFIG=... node bench/fleet-delete.ts [--vmis 30] [--restart-after 2]
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { createVmis, deleteNamespace, testGuestVmi } from './cluster.ts';
+import { createVmis, deleteNamespace, followWatch, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, 'restart-after': { type: 'string', default: '2' } },
@@ -35,15 +35,14 @@ await core.createNamespace({ body: { metadata: { name: NS } } });
 /** Each VMI's phase as last seen, kept after it is deleted. */
 const lastPhase = new Map<string, string>();
 const present = new Set<string>();
-const watching = await new Watch(kc).watch(
+const watching = await followWatch(
+  kc,
   `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`,
-  {},
   (type, object: { metadata: { name: string }; status?: { phase?: string } }) => {
     lastPhase.set(object.metadata.name, object.status?.phase ?? '');
     if (type === 'DELETED') present.delete(object.metadata.name);
     else present.add(object.metadata.name);
   },
-  () => undefined,
 );
 try {
   console.error(`starting ${VMIS} VMIs`);
@@ -95,6 +94,6 @@ try {
     ),
   );
 } finally {
-  watching.abort();
+  watching.stop();
   await deleteNamespace(core, NS);
 }

@@ -15,9 +15,10 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { KubeConfig, type V1PersistentVolumeClaim, type V1Pod, Watch } from '@kubernetes/client-node';
+import { KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import type { DataVolume } from '../src/api/types.ts';
 import { apply, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer } from '../test/e2e/kube.ts';
+import { followWatch } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,6 @@ function mark(name: string, what: Mark) {
 
 const kc = new KubeConfig();
 kc.loadFromFile(KUBECONFIG);
-const watch = new Watch(kc);
 
 async function until(name: string, what: Mark, seconds = 900): Promise<number> {
   return eventually(`DataVolume ${name} to reach ${what}`, seconds, () => {
@@ -75,25 +75,17 @@ console.error(`bench image: ${values['virtual-gib']} GiB virtual, ${dataMiB} MiB
 
 kubectlResult(['delete', 'namespace', NS, '--wait=true']);
 kubectl(['create', 'namespace', NS]);
-/** Follows path until the end, again after each time the API server ends the watch. */
-let watching = true;
-function follow<T>(path: string, onObject: (object: T) => void): Promise<unknown> {
-  const again = () => {
-    if (watching) setTimeout(() => void follow(path, onObject), 100);
-  };
-  return watch.watch(path, {}, (_type, object: T) => onObject(object), again).catch(again);
-}
-await Promise.all([
-  follow(`/apis/cdi.kubevirt.io/v1beta1/namespaces/${NS}/datavolumes`, (dv: DataVolume) => {
+const watches = await Promise.all([
+  followWatch(kc, `/apis/cdi.kubevirt.io/v1beta1/namespaces/${NS}/datavolumes`, (_type, dv: DataVolume) => {
     const phase = dv.status?.phase;
     if (phase === 'Succeeded') mark(dv.metadata.name!, 'succeeded');
     if (phase === 'Failed') mark(dv.metadata.name!, 'failed');
     if (phase === 'UploadReady') mark(dv.metadata.name!, 'uploadReady');
   }),
-  follow(`/api/v1/namespaces/${NS}/persistentvolumeclaims`, (claim: V1PersistentVolumeClaim) => {
+  followWatch(kc, `/api/v1/namespaces/${NS}/persistentvolumeclaims`, (_type, claim: V1PersistentVolumeClaim) => {
     if (claim.status?.phase === 'Bound') mark(claim.metadata!.name!, 'claimBound');
   }),
-  follow(`/api/v1/namespaces/${NS}/pods`, (pod: V1Pod) => {
+  followWatch(kc, `/api/v1/namespaces/${NS}/pods`, (_type, pod: V1Pod) => {
     const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'DataVolume')?.name;
     const state = pod.status?.containerStatuses?.[0]?.state;
     if (!owner || !state) return;
@@ -223,7 +215,7 @@ for (let run = 0; run < RUNS; run++) {
       `whole command ${r.whole.toFixed(2)} s (UploadReady after ${r.whileReady.toFixed(2)})`,
   );
 }
-watching = false;
+for (const watch of watches) watch.stop();
 kubectlResult(['delete', 'namespace', NS, '--wait=false']);
 rmSync(DIR, { recursive: true, force: true });
 

@@ -17,7 +17,7 @@
 //   KUBECONFIG=... node bench/scale.ts [--vmis 1000] [--nodes 20] [--batch 10] [--every MS]
 //     [--audit AUDIT_LOG] [--kubevirt-namespace kubevirt]
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { addFakeNodes, FAKE_NODE_SELECTOR, FAKE_NODE_TOLERATION, removeFakeNodes } from '../hack/cluster/kwok.ts';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
 import {
@@ -28,6 +28,7 @@ import {
   containerStats,
   createVmis,
   deleteNamespace,
+  followWatch,
   percentile,
   testGuestVmi,
 } from './cluster.ts';
@@ -121,15 +122,10 @@ function writesPerVmi(events: ReturnType<typeof auditEventsBetween>) {
 
 await deleteNamespace(core, NS);
 await core.createNamespace({ body: { metadata: { name: NS } } });
-const watches: AbortController[] = [];
-let watchError: Error | undefined;
-const watchEnded = (error?: Error) => {
-  watchError ??= error ?? new Error('closed by kube-apiserver');
-};
-
+const watches: { stop(): void }[] = [];
 /** Everything the run made goes, whatever ended it; a failure here is reported, not thrown over the run's own. */
 async function cleanUp(): Promise<void> {
-  for (const watch of watches) watch.abort();
+  for (const watch of watches) watch.stop();
   console.error('cleaning up: the VMIs, the fake nodes, KWOK');
   await deleteNamespace(core, NS).catch((error: Error) => console.error(`deleting namespace ${NS}: ${error.message}`));
   try {
@@ -148,26 +144,20 @@ try {
   await readController();
 
   watches.push(
-    await new Watch(kc).watch(
-      `/api/v1/namespaces/${NS}/pods`,
-      {},
-      (type, pod: V1Pod) => {
-        const vmi = pod.metadata?.ownerReferences?.find((o) => o.kind === 'VirtualMachineInstance')?.name;
-        if (!vmi || type === 'DELETED') return;
-        firstTime(seen.podCreated, vmi);
-        if (pod.status?.phase === 'Running' && pod.spec?.nodeName) firstTime(seen.podRunning, vmi);
-      },
-      watchEnded,
-    ),
-    await new Watch(kc).watch(
+    await followWatch(kc, `/api/v1/namespaces/${NS}/pods`, (type, pod: V1Pod) => {
+      const vmi = pod.metadata?.ownerReferences?.find((o) => o.kind === 'VirtualMachineInstance')?.name;
+      if (!vmi || type === 'DELETED') return;
+      firstTime(seen.podCreated, vmi);
+      if (pod.status?.phase === 'Running' && pod.spec?.nodeName) firstTime(seen.podRunning, vmi);
+    }),
+    await followWatch(
+      kc,
       `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`,
-      {},
       (_type, vmi: { metadata: { name: string }; status?: { phase?: string } }) => {
         const phase = vmi.status?.phase;
         if (phase === 'Scheduled' || phase === 'Running') firstTime(seen.scheduled, vmi.metadata.name);
         if (phase === 'Failed') failed.add(vmi.metadata.name);
       },
-      watchEnded,
     ),
   );
 
@@ -195,7 +185,6 @@ try {
   const deadline = Date.now() + 5 * 60_000 + VMIS * 200;
   const settled = () => new Set([...seen.scheduled.keys(), ...failed]).size;
   for (let i = 0; settled() < VMIS; i++) {
-    if (watchError) throw new Error(`a watch ended before every VMI was Scheduled: ${watchError.message}`);
     if (Date.now() > deadline)
       throw new Error(
         `timed out: ${seen.scheduled.size} of ${VMIS} VMIs Scheduled, ${failed.size} Failed, ${seen.podRunning.size} pods Running`,

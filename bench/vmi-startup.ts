@@ -15,9 +15,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { AUDIT_LOG, auditEventsBetween, auditMark, percentile, testGuestVmi } from './cluster.ts';
+import { AUDIT_LOG, auditEventsBetween, auditMark, followWatch, percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -125,24 +125,18 @@ async function cleanup() {
 
 kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s']);
 kubectl(['create', 'namespace', NS]);
-const watching = await new Watch(kc).watch(
+const watching = await followWatch(
+  kc,
   `/apis/kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances`,
-  {},
   (_type, object: { metadata: { name: string }; status?: { phase?: string } }) => {
     if (object.status?.phase === 'Running' && !runningAt.has(object.metadata.name)) runningAt.set(object.metadata.name, Date.now());
   },
-  () => undefined,
 );
-const watchingPods = await new Watch(kc).watch(
-  `/api/v1/namespaces/${NS}/pods`,
-  {},
-  (_type, pod: V1Pod) => {
-    const name = pod.metadata?.name ?? '';
-    const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    if (name.startsWith('floor-') && ready && !readyAt.has(name)) readyAt.set(name, Date.now());
-  },
-  () => undefined,
-);
+const watchingPods = await followWatch(kc, `/api/v1/namespaces/${NS}/pods`, (_type, pod: V1Pod) => {
+  const name = pod.metadata?.name ?? '';
+  const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  if (name.startsWith('floor-') && ready && !readyAt.has(name)) readyAt.set(name, Date.now());
+});
 
 // 1. One at a time. The kubelet reports a pod's started containers at its next look at the
 // runtime, once a second, and the VMI can be Scheduled only then. The previous run's deletion
@@ -224,8 +218,8 @@ const burstTimes = [...(await waitRunning(names, createdAt, 600_000)).values()];
 const burstStolen = cpuSharesSince(burstCpuTimes).stolen;
 const stages = await burstStages(createdAt);
 await cleanup();
-watching.abort();
-watchingPods.abort();
+watching.stop();
+watchingPods.stop();
 kubectl(['delete', 'namespace', NS, '--wait=false']);
 
 const report = {
