@@ -102,4 +102,18 @@ test("a completed migration's figures are read once QEMU has worked them out, no
     () => false,
   );
   assert.deepEqual(outcome, { completed: true, mode: 'PreCopy', downtimeMs: 40, totalTimeMs: 314 });
+
+  // A guest paused for the move is down from its pause to the end, whatever QEMU's last pass took.
+  answers.push({ status: 'completed', 'total-time': 314, downtime: 40 });
+  const lines: string[] = [];
+  const paused = await migrateOut(
+    qmp,
+    options,
+    createLogger('virt-launcher', {}, (line) => lines.push(line)),
+    () => false,
+    Date.now() - 1000,
+  );
+  assert.ok(paused.downtimeMs! >= 1000 && paused.downtimeMs! < 5000, JSON.stringify(paused));
+  assert.equal(paused.totalTimeMs, 314);
+  assert.match(lines.find((l) => l.includes('migration completed')) ?? '', /"qemuDowntimeMs":40/);
 });
