@@ -330,7 +330,9 @@ export class Supervisor extends EventEmitter<{ domain: [DomainStatus]; qemuOutpu
       .catch((error: Error): MigrationOutcome => ({ completed: false, mode: 'PreCopy', failureReason: error.message }))
       .then(async (outcome) => {
         outgoing.running = false;
-        if (!outcome.completed && pauseForMove) await qmp.execute('cont').catch(() => undefined);
+        // Paused for the move, it runs on here; unless the user paused it meanwhile.
+        const pausedByUser = this.status.state === 'Paused' && this.status.reason === 'User';
+        if (!outcome.completed && pauseForMove && !pausedByUser) await qmp.execute('cont').catch(() => undefined);
         if (outcome.completed) {
           this.setStatus({ state: 'Shutoff', reason: 'Migrated' });
           await qmp.execute('quit').catch(() => undefined);
