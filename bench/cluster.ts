@@ -5,8 +5,16 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CoreV1Api, type CustomObjectsApi, type KubeConfig, Watch } from '@kubernetes/client-node';
-import type { PooledKubeConfig } from '../src/lib/kube.ts';
+import { PooledKubeConfig } from '../src/lib/kube.ts';
+import { KUBECONFIG } from '../test/e2e/kube.ts';
 import { rawRequest } from '../src/lib/raw-request.ts';
+
+/** The cluster the benchmarks run on: $KUBECONFIG's, else the local cluster's (npm start). */
+export function benchKubeConfig(): PooledKubeConfig {
+  const kc = new PooledKubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return kc;
+}
 
 /** A watched object, as far as following the watch needs it. */
 interface Versioned {

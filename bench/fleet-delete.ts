@@ -8,8 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { createVmis, deleteNamespace, followWatch, testGuestVmi } from './cluster.ts';
+import { benchKubeConfig, createVmis, deleteNamespace, followWatch, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, 'restart-after': { type: 'string', default: '2' } },
@@ -18,8 +17,7 @@ const VMIS = Number(values.vmis);
 const NS = 'kvts-bench-fleet';
 const TARGET_S = 30;
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

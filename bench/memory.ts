@@ -11,8 +11,7 @@
 //   KUBECONFIG=... node bench/memory.ts [--vmis 100] [--running 30] [--settle 30]
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { createVmis, deleteNamespace, testGuestVmi, workingSets } from './cluster.ts';
+import { benchKubeConfig, createVmis, deleteNamespace, testGuestVmi, workingSets } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,8 +36,7 @@ const COMPONENTS: Record<string, { idle: number; loaded: number; upstream: strin
   'cdi-controller': { idle: 64, loaded: 100, upstream: '—' },
 };
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

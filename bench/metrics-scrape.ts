@@ -12,8 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { createVmis, deleteNamespace, percentile, testGuestVmi, workingSets } from './cluster.ts';
+import { benchKubeConfig, createVmis, deleteNamespace, percentile, testGuestVmi, workingSets } from './cluster.ts';
 
 const { values } = parseArgs({
   options: { vmis: { type: 'string', default: '30' }, scrapes: { type: 'string', default: '20' } },
@@ -27,8 +26,7 @@ const METRICS_PORT = 8443;
 const MiB = 1024 * 1024;
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

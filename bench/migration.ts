@@ -9,8 +9,7 @@
 //   KUBECONFIG=... node bench/migration.ts [--runs 3] [--memory 512Mi] [--busy true]
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { deleteNamespace, percentile, testGuestVmi } from './cluster.ts';
+import { benchKubeConfig, deleteNamespace, percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -23,8 +22,7 @@ const RUNS = Number(values.runs);
 const NS = 'kvts-bench-migration';
 const TARGET = { downtimeMs: 300, totalS: 10 };
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -19,11 +19,11 @@
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { addFakeNodes, FAKE_NODE_SELECTOR, FAKE_NODE_TOLERATION, removeFakeNodes } from '../hack/cluster/kwok.ts';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
 import {
   AUDIT_LOG,
   auditEventsBetween,
   auditMark,
+  benchKubeConfig,
   type ContainerStats,
   containerStats,
   createVmis,
@@ -61,8 +61,7 @@ const CONTROLLER_USER = `system:serviceaccount:${values['kubevirt-namespace']}:k
 const TARGET = { scheduledP50Ms: 300, scheduledP95Ms: 700, writesPerVmi: 3, growthPerVmiBytes: 50 * 1024 };
 const UPSTREAM = "upstream's KWOK job: creation → Running p50 0.62 s, p95 1.4 s at 8,000 VMIs";
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

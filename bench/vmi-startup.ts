@@ -16,8 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../src/lib/kube.ts';
-import { AUDIT_LOG, auditEventsBetween, auditMark, followWatch, percentile, testGuestVmi } from './cluster.ts';
+import { AUDIT_LOG, auditEventsBetween, auditMark, benchKubeConfig, followWatch, percentile, testGuestVmi } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,8 +31,7 @@ const kubectl = (args: string[], input?: string) =>
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-const kc = new PooledKubeConfig();
-kc.loadFromDefault();
+const kc = benchKubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 /** When each VMI was first seen Running, from one watch on the namespace. */
 const runningAt = new Map<string, number>();
