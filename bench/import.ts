@@ -15,10 +15,10 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { DataVolume } from '../src/api/types.ts';
 import { apply, eventually, KUBECONFIG, kubectl, kubectlResult, startImageServer } from '../test/e2e/kube.ts';
-import { followWatch } from './cluster.ts';
+import { benchKubeConfig, followWatch } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -53,8 +53,7 @@ function mark(name: string, what: Mark) {
   marks.set(name, seen);
 }
 
-const kc = new KubeConfig();
-kc.loadFromFile(KUBECONFIG);
+const kc = benchKubeConfig();
 
 async function until(name: string, what: Mark, seconds = 900): Promise<number> {
   return eventually(`DataVolume ${name} to reach ${what}`, seconds, () => {
