@@ -36,3 +36,19 @@ APT_PACKAGES=(curl gcc libc6-dev containerd runc crun containernetworking-plugin
 node_ip() { ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'; }
 
 k8s_bin() { "$CLUSTER_DIR/build-k8s.sh"; }
+
+# The container runtime: Debian's containerd 1.6 (the default), or with KVTS_CONTAINERD=2 containerd 2
+# built from the Go module proxy (containerd/), which serves image volumes (the apiserver's and the
+# kubelet's ImageVolume gate are then on) and container events; KVTS_EVENTED_PLEG=1 also turns on
+# the kubelet's event-driven PLEG. The README's local cluster section has what each measured.
+CONTAINERD_MAJOR=${KVTS_CONTAINERD:-1}
+case "$CONTAINERD_MAJOR" in 1 | 2) ;; *) echo "KVTS_CONTAINERD: 1 or 2, got $CONTAINERD_MAJOR" >&2; exit 1 ;; esac
+# containerd_bin: the directory of the containerd to run and its shim, or nothing for the host's.
+containerd_bin() { if [ "$CONTAINERD_MAJOR" = 2 ]; then "$CLUSTER_DIR/build-go.sh" containerd; fi; }
+# The feature gates the cluster's components get (kube-apiserver's --feature-gates syntax).
+feature_gates() {
+  local gates=()
+  if [ "$CONTAINERD_MAJOR" = 2 ]; then gates+=(ImageVolume=true); fi
+  if [ -n "${KVTS_EVENTED_PLEG:-}" ]; then gates+=(EventedPLEG=true); fi
+  (IFS=,; echo "${gates[*]}")
+}

@@ -4,6 +4,7 @@
 # write_containerd_config FILE ROOT SOCKET CNI_CONF_DIR
 write_containerd_config() {
   local file=$1 root=$2 sock=$3 cni_conf_dir=$4
+  if [ "$CONTAINERD_MAJOR" = 2 ]; then write_containerd2_config "$@"; return; fi
   cat > "$file" <<EOF
 version = 2
 root = "$root/root"
@@ -32,6 +33,38 @@ state = "$root/state"
     conf_dir = "$cni_conf_dir"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$CONTAINERD_CERTS_DIR"
+EOF
+}
+
+# write_containerd2_config FILE ROOT SOCKET CNI_CONF_DIR: the same for containerd 2 (its CRI plugins
+# split in two). runc, not crun: Debian's crun 1.8.1 refuses the OCI runtime spec 1.2 that
+# containerd 2 writes.
+write_containerd2_config() {
+  local file=$1 root=$2 sock=$3 cni_conf_dir=$4
+  cat > "$file" <<EOF
+version = 3
+root = "$root/root"
+state = "$root/state"
+[grpc]
+  address = "$sock"
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "registry:$REGISTRY_PORT/kubevirt-ts/pause:devel"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "$CONTAINERD_CERTS_DIR"
+[plugins.'io.containerd.cri.v1.runtime']
+  enable_unprivileged_ports = false
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["$CNI_BIN_DIR"]
+    conf_dir = "$cni_conf_dir"
 EOF
 }
 
@@ -92,6 +125,9 @@ nodeStatusUpdateFrequency: 5s
 syncFrequency: 10s
 fileCheckFrequency: 5s
 EOF
+  local gates
+  gates=$(feature_gates)
+  if [ -n "$gates" ]; then echo "featureGates: {${gates//=/: }}" >> "$file"; fi
   if [ $# -gt 0 ]; then printf '%s\n' "$@" >> "$file"; fi
 }
 

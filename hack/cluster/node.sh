@@ -124,7 +124,9 @@ add() {
   if ! running "$NAME-containerd"; then
     local log="$LOGS/$NAME-containerd.log" from
     from=$(( $(stat -c %s "$log" 2>/dev/null || echo 0) + 1 ))
-    start "$NAME-containerd" "${IN_NODE[@]}" containerd --config "$DIR/containerd.toml"
+    local bin
+    bin=$(containerd_bin)
+    PATH="${bin:+$bin:}$PATH" start "$NAME-containerd" "${IN_NODE[@]}" containerd --config "$DIR/containerd.toml"
     # Its CRI service answers only once it has taken back the containers that outlived it (node.sh
     # stop); a kubelet that asks earlier exits.
     wait_for "$NAME's containerd" 60 sh -c "tail -c +$from '$log' | grep -q 'Start streaming server'"

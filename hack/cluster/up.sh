@@ -22,6 +22,8 @@ ensure_debian_packages "${APT_PACKAGES[@]}"
 ensure_node_modules
 BIN=$(k8s_bin)
 export PATH="$BIN:$PATH"
+CONTAINERD_BIN=$(containerd_bin)
+FEATURE_GATES=$(feature_gates)
 NODE_IP=$(node_ip)
 [ -n "$NODE_IP" ] || { echo "cannot find this machine's IPv4 address (no default route)" >&2; exit 1; }
 mkdir -p "$STATE" "$LOGS" "$PIDS" "$(dirname "$CONTAINERD_SOCK")" "$REGISTRY_STORAGE"
@@ -83,7 +85,7 @@ start kube-apiserver kube-apiserver \
   --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
   --enable-aggregator-routing=true \
   --audit-policy-file "$CLUSTER_DIR/audit-policy.yaml" --audit-log-path "$LOGS/audit.log" \
-  --audit-log-maxsize 200 --audit-log-maxbackup 1
+  --audit-log-maxsize 200 --audit-log-maxbackup 1 ${FEATURE_GATES:+--feature-gates "$FEATURE_GATES"}
 export KUBECONFIG="$KUBECONFIG_ADMIN"
 wait_for "kube-apiserver" 120 kubectl get --raw /readyz
 # kube-apiserver's client certificate may use the kubelet API (exec, logs, port-forward).
@@ -117,8 +119,8 @@ write_cni_config "$CNI_CONF_DIR" "$CNI_BRIDGE" "$NODE_POD_CIDR"
 # rules per pod: each of those is several iptables runs under one lock, which
 # serialises pod start-up when many pods start at once.
 iptables -t nat -C "${POD_MASQUERADE[@]}" 2>/dev/null || iptables -t nat -A "${POD_MASQUERADE[@]}"
-start containerd containerd --config "$STATE/containerd.toml"
-wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
+PATH="${CONTAINERD_BIN:+$CONTAINERD_BIN:}$PATH" start containerd containerd --config "$STATE/containerd.toml"
+wait_for "containerd" 30 "${CONTAINERD_BIN:+$CONTAINERD_BIN/}ctr" --address "$CONTAINERD_SOCK" version
 
 # --- kubelet ---------------------------------------------------------------
 write_kubelet_config "$STATE/kubelet.yaml" kubelet "$CONTAINERD_SOCK" "$NODE_POD_CIDR"
