@@ -53,6 +53,15 @@ export function containerDiskFileIn(names: readonly string[]): string {
   return names[0];
 }
 
+/**
+ * Where the compute container has a containerDisk's image when the pod mounts it as an image
+ * volume (Kubernetes' ImageVolume), by the volume's place in the VMI's spec, and the kernel-boot
+ * image; upstream's ImageVolume layout. The pod volume of a containerDisk is named as the VMI's.
+ */
+export const imageVolumeMountPath = (volumeIndex: number) => `/var/run/kubevirt-image-volume/disk_${volumeIndex}`;
+export const KERNEL_BOOT_IMAGE_VOLUME = 'kernel-boot-volume';
+export const KERNEL_BOOT_MOUNT_PATH = '/var/run/kubevirt-kernel-boot';
+
 /** Container names: virt-launcher and QEMU; each containerDisk's holder (`volume<name>`); the kernel-boot holder; the serial console log. */
 export const COMPUTE_CONTAINER = 'compute';
 export const holderContainerName = (volumeName: string) => `volume${volumeName}`;
@@ -112,13 +121,19 @@ export const computeStatus = (pod: V1Pod) => pod.status?.containerStatuses?.find
 /**
  * What virt-controller and virt-handler read of a launcher pod, for their informers to keep
  * (the rest of the spec, the containers' commands, env, mounts and probes, is most of a launcher
- * pod, and neither reads it): all of the metadata and status, and of the spec only the node and
+ * pod, and neither reads it): all of the metadata and status, and of the spec only the node,
  * each container's name and image (virt-controller reports the compute container's image in
- * the VMI's status). Neither writes a cached pod back.
+ * the VMI's status) and the image volumes (virt-handler finds a containerDisk there rather than
+ * in a holder). Neither writes a cached pod back.
  */
 export function launcherPodAsRead(pod: V1Pod): V1Pod {
   if (!pod.spec) return pod;
-  const { nodeName, containers } = pod.spec;
-  pod.spec = { ...(nodeName ? { nodeName } : {}), containers: (containers ?? []).map(({ name, image }) => ({ name, image })) };
+  const { nodeName, containers, volumes } = pod.spec;
+  const imageVolumes = (volumes ?? []).filter((v) => v.image);
+  pod.spec = {
+    ...(nodeName ? { nodeName } : {}),
+    containers: (containers ?? []).map(({ name, image }) => ({ name, image })),
+    ...(imageVolumes.length ? { volumes: imageVolumes } : {}),
+  };
   return pod;
 }

@@ -9,6 +9,7 @@ import type {
   VirtualMachineInstanceReplicaSet,
   VirtualMachinePool,
 } from '../api/types.ts';
+import { NON_ROOT_UID } from '../api/constants.ts';
 import { CDI_GROUP, CDI_VERSION } from '../contract/cdi.ts';
 import type { JsonPatchOperation, Typed } from '../lib/kube.ts';
 import type { NodeControllerApi } from './node-controller.ts';
@@ -53,6 +54,33 @@ export class ControllerKubeApi
 
   createPod(namespace: string, pod: V1Pod): Promise<V1Pod> {
     return this.#core.createNamespacedPod({ namespace, body: pod });
+  }
+
+  /**
+   * Whether kube-apiserver keeps a pod's image volumes: where Kubernetes' ImageVolume gate is off it
+   * drops them from what it stores, so a pod created without persisting anything (dry run) tells.
+   */
+  async servesImageVolumes(namespace: string, image: string): Promise<boolean> {
+    const pod = await this.#core.createNamespacedPod({
+      namespace,
+      dryRun: 'All',
+      body: {
+        metadata: { generateName: 'image-volume-probe-' },
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: NON_ROOT_UID, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: 'probe',
+              image,
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [{ name: 'probe', mountPath: '/probe', readOnly: true }],
+            },
+          ],
+          volumes: [{ name: 'probe', image: { reference: image } }],
+        },
+      },
+    });
+    return pod.spec?.volumes?.some((v) => v.name === 'probe' && v.image) === true;
   }
 
   async deletePod(namespace: string, name: string, gracePeriodSeconds?: number): Promise<void> {

@@ -41,7 +41,10 @@ import {
   DOMAIN_ANNOTATION,
   fileTreeMountPath,
   holderContainerName,
+  imageVolumeMountPath,
   KERNEL_BOOT_CONTAINER,
+  KERNEL_BOOT_IMAGE_VOLUME,
+  KERNEL_BOOT_MOUNT_PATH,
   LAUNCHER_LABEL_VALUE,
   POD_EMPTY_DIRS,
   POD_PATHS,
@@ -55,7 +58,17 @@ export interface LauncherPodParams {
   launcherImage: string;
   imagePullPolicy: string;
   config: ClusterConfig;
+  /** Whether kube-apiserver keeps a pod's image volumes (Kubernetes' ImageVolume gate is on there). */
+  imageVolumesServed?: boolean;
 }
+
+/**
+ * Whether the VMI's containerDisk and kernel-boot images become image volumes of its pod rather
+ * than holder containers: upstream's ImageVolume gate (beta, on unless disabled), where the
+ * cluster serves them. Elsewhere the holders stay, as the gate's pods would not start.
+ */
+export const usesImageVolumes = (params: LauncherPodParams) =>
+  params.imageVolumesServed === true && params.config.isFeatureGateEnabled('ImageVolume');
 
 /**
  * What kubevirt-ts itself needs beyond the guest's RAM, measured (bench/launcher.ts):
@@ -302,14 +315,23 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   const holders: V1Container[] = [];
-  for (const volume of vmi.spec.volumes ?? []) {
-    if (volume.containerDisk?.image)
-      holders.push(
-        holderContainer(holderContainerName(volume.name), volume.containerDisk.image, volume.containerDisk.imagePullPolicy, params),
-      );
+  const imageVolumes: V1Volume[] = [];
+  const asImageVolume = usesImageVolumes(params);
+  const imageVolume = (name: string, image: string, pullPolicy: string | undefined, mountPath: string) => {
+    imageVolumes.push({ name, image: { reference: image, pullPolicy: pullPolicy ?? params.imagePullPolicy } });
+    compute.volumeMounts!.push({ name, mountPath, readOnly: true });
+  };
+  for (const [index, volume] of (vmi.spec.volumes ?? []).entries()) {
+    const disk = volume.containerDisk;
+    if (!disk?.image) continue;
+    if (asImageVolume) imageVolume(volume.name, disk.image, disk.imagePullPolicy, imageVolumeMountPath(index));
+    else holders.push(holderContainer(holderContainerName(volume.name), disk.image, disk.imagePullPolicy, params));
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
-  if (kernelBoot?.image) holders.push(holderContainer(KERNEL_BOOT_CONTAINER, kernelBoot.image, kernelBoot.imagePullPolicy, params));
+  if (kernelBoot?.image) {
+    if (asImageVolume) imageVolume(KERNEL_BOOT_IMAGE_VOLUME, kernelBoot.image, kernelBoot.imagePullPolicy, KERNEL_BOOT_MOUNT_PATH);
+    else holders.push(holderContainer(KERNEL_BOOT_CONTAINER, kernelBoot.image, kernelBoot.imagePullPolicy, params));
+  }
   if (holders.length) {
     // The holders' images carry no program of their own, so compute hands them ours. The kubelet
     // starts a pod's containers in order and waits for each one's postStart hook: the holders, which
@@ -386,6 +408,7 @@ export function renderLauncherPod(vmi: VirtualMachineInstance, params: LauncherP
         ...(holders.length ? [emptyDir('virt-bin-share-dir')] : []),
         ...(hugepages ? [{ name: 'hugepages', emptyDir: { medium: 'HugePages' } }] : []),
         ...sources.volumes,
+        ...imageVolumes,
       ],
     },
   };
@@ -444,10 +467,12 @@ export function renderTemporaryPod(vmi: VirtualMachineInstance, params: Launcher
   delete compute.args;
   // The hook hands the image holders their binary, and there are no holders here.
   delete compute.lifecycle;
-  compute.volumeMounts = compute.volumeMounts?.filter((m) => m.name !== 'virt-bin-share-dir');
   spec.containers = [compute];
   delete spec.initContainers;
-  spec.volumes = spec.volumes?.filter((v) => v.name !== 'virt-bin-share-dir');
+  // Nor any image for the guest: nothing here reads one.
+  const unused = new Set(['virt-bin-share-dir', ...(spec.volumes ?? []).filter((v) => v.image).map((v) => v.name)]);
+  compute.volumeMounts = compute.volumeMounts?.filter((m) => !unused.has(m.name));
+  spec.volumes = spec.volumes?.filter((v) => !unused.has(v.name));
   pod.metadata!.annotations = { ...pod.metadata!.annotations, [EPHEMERAL_PROVISIONING_ANNOTATION]: 'true' };
   return pod;
 }

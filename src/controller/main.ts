@@ -174,6 +174,13 @@ const unsupported = Object.fromEntries(
 controllerMetrics(metrics.registry, { vms, vmis, pods });
 
 const api = new ControllerKubeApi(kc);
+// Asked once: the cluster's Kubernetes gates are set when its kube-apiserver starts.
+const imageVolumesServed = await api.servesImageVolumes(NAMESPACE, flags['launcher-image']!).catch((error: unknown) => {
+  log.warning('cannot tell whether the cluster serves image volumes; containerDisks stay in holder containers', { error: String(error) });
+  return false;
+});
+log.info('image volumes', { served: imageVolumesServed });
+const launcherPodParams = { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']!, imageVolumesServed };
 const record = eventRecorder(kc, 'virt-controller', log);
 const now = () => new Date();
 const vmController = new VmController({
@@ -194,7 +201,7 @@ const vmiController = new VmiController({
   now,
   record,
   log,
-  params: { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  params: launcherPodParams,
   config: clusterConfig.current,
 });
 const nodeController = new NodeController({
@@ -229,7 +236,7 @@ const migrationController = new MigrationController({
   now,
   record,
   log,
-  params: { launcherImage: flags['launcher-image']!, imagePullPolicy: flags['image-pull-policy']! },
+  params: launcherPodParams,
   config: clusterConfig.current,
 });
 const evacuationController = new EvacuationController({

@@ -2,14 +2,25 @@
 // live in a holder container of the launcher pod; virt-handler finds that
 // container's root through its process, checks the file (no symbolic link
 // anywhere on the way, a regular file at the end), and bind-mounts exactly
-// the file it opened, read-only, into the pod's container-disks volume.
+// the file it opened, read-only, into the pod's container-disks volume. A pod
+// that has the image as an image volume (ImageVolume) needs no mount: the file
+// is checked the same way where the compute container has it.
 import { closeSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseQuantity, quantityValue } from '../api/quantity.ts';
 import type { VirtualMachineInstance, VirtualMachineInstanceStatus, Volume } from '../api/types.ts';
 import { DISK_IMAGE } from '../contract/cdi.ts';
-import { CONTAINER_DISK_DIR, claimDevicePath, claimMountPath, containerDiskFileIn, POD_PATHS } from '../contract/launcher-pod.ts';
+import {
+  CONTAINER_DISK_DIR,
+  claimDevicePath,
+  claimMountPath,
+  containerDiskFileIn,
+  imageVolumeMountPath,
+  KERNEL_BOOT_IMAGE_VOLUME,
+  KERNEL_BOOT_MOUNT_PATH,
+  POD_PATHS,
+} from '../contract/launcher-pod.ts';
 import type { VolumePaths } from '../contract/launcher-protocol.ts';
 import { emptyDirOf, openChecked, resolveInside, UnsafePathError } from './paths.ts';
 import { containerIdOf, containerPid, parentPid, PROC } from './proc.ts';
@@ -66,6 +77,16 @@ const BUSYBOX = `/proc/${process.pid}/root/bin/busybox`;
 /** Runs a command in the host's mount namespace (that of `hostPid`), with virt-handler's own busybox. */
 const onHost = (run: Runner, hostPid: number, argv: string[]) => run(['nsenter', '-t', String(hostPid), '-m', '--', BUSYBOX, ...argv]);
 
+/** The pod's image volume of that name, if the pod has the image so. */
+const hasImageVolume = (pod: V1Pod, name: string) => pod.spec?.volumes?.some((v) => v.name === name && v.image) === true;
+
+/** A file of an image volume mounted at `mountPath` in the compute container (whose root is `computeRoot`), checked; as the launcher sees it. */
+function imageVolumeFile(computeRoot: string, mountPath: string, relative: string): string {
+  const inImage = relative.replace(/^\/+/, '');
+  resolveInside(`${computeRoot}${mountPath}`, inImage, 'file');
+  return `${mountPath}/${inImage}`;
+}
+
 /** The image file a containerDisk names, or the one file under /disk. */
 function containerDiskFile(root: string, path: string | undefined): string {
   if (path) return path;
@@ -105,29 +126,41 @@ function mounted(target: string): boolean {
 
 /**
  * Makes every containerDisk and the kernel-boot files visible to the launcher;
- * returns their paths as the launcher sees them.
+ * returns their paths as the launcher sees them. `computeRoot` is the compute
+ * container's root as this process reaches it.
  */
 export async function prepareImageVolumes(
   vmi: VirtualMachineInstance,
   pod: V1Pod,
   run: Runner,
+  computeRoot: string,
 ): Promise<Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'>> {
   const dir = emptyDirOf(pod.metadata!.uid!, 'container-disks');
   const result: Pick<VolumePaths, 'containerDisks' | 'kernel' | 'initrd'> = { containerDisks: {} };
+  /** What `find` gives; a path it refuses names `what` (the container or volume) in its message. */
+  const checked = async <T>(what: string, find: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await find();
+    } catch (error) {
+      if (error instanceof UnsafePathError) throw new UnsafePathError(`${what}: ${error.message}`);
+      throw error;
+    }
+  };
   const place = async (container: string, host: HostView, relative: string, name: string) => {
     const target = join(dir, name);
-    if (!mounted(target)) {
-      try {
-        await bindReadOnly(run, host, relative, target);
-      } catch (error) {
-        if (error instanceof UnsafePathError) throw new UnsafePathError(`${container}: ${error.message}`);
-        throw error;
-      }
-    }
+    if (!mounted(target)) await checked(container, () => bindReadOnly(run, host, relative, target));
     return `${POD_PATHS.containerDisks}/${name}`;
   };
   for (const [index, volume] of (vmi.spec.volumes ?? []).entries()) {
     if (!volume.containerDisk) continue;
+    if (hasImageVolume(pod, volume.name)) {
+      const mountPath = imageVolumeMountPath(index);
+      const image = `${computeRoot}${mountPath}`;
+      result.containerDisks![volume.name] = await checked(`volume ${volume.name}`, () =>
+        imageVolumeFile(computeRoot, mountPath, containerDiskFile(image, volume.containerDisk!.path)),
+      );
+      continue;
+    }
     const container = `volume${volume.name}`;
     const host = holderRoot(pod, container);
     const file = containerDiskFile(host.root, volume.containerDisk.path);
@@ -135,7 +168,11 @@ export async function prepareImageVolumes(
     result.containerDisks![volume.name] = await place(container, host, file, `disk_${index}.img`);
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
-  if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
+  if ((kernelBoot?.kernelPath || kernelBoot?.initrdPath) && hasImageVolume(pod, KERNEL_BOOT_IMAGE_VOLUME)) {
+    const file = (path: string) => checked('kernel-boot', () => imageVolumeFile(computeRoot, KERNEL_BOOT_MOUNT_PATH, path));
+    if (kernelBoot.kernelPath) result.kernel = await file(kernelBoot.kernelPath);
+    if (kernelBoot.initrdPath) result.initrd = await file(kernelBoot.initrdPath);
+  } else if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
     const host = holderRoot(pod, 'kernel-boot');
     if (kernelBoot.kernelPath) result.kernel = await place('kernel-boot', host, kernelBoot.kernelPath, 'kernel-boot-kernel');
     if (kernelBoot.initrdPath) result.initrd = await place('kernel-boot', host, kernelBoot.initrdPath, 'kernel-boot-initrd');

@@ -61,7 +61,7 @@ export class NodeLauncherHost implements LauncherHost {
     const [, wired, images] = await Promise.all([
       this.#ensureDevices(pid, kvm, blockDevices),
       network ?? this.#wireNetwork(vmi, pid),
-      prepareImageVolumes(vmi, pod, this.#run),
+      prepareImageVolumes(vmi, pod, this.#run, `${PROC}/${pid}/root`),
     ]);
     const context: NodeContext = {
       socketDir: POD_PATHS.sockets,
