@@ -16,7 +16,9 @@ import {
   claimDevicePath,
   claimMountPath,
   containerDiskFileIn,
+  holderContainerName,
   imageVolumeMountPath,
+  KERNEL_BOOT_CONTAINER,
   KERNEL_BOOT_IMAGE_VOLUME,
   KERNEL_BOOT_MOUNT_PATH,
   POD_PATHS,
@@ -161,21 +163,21 @@ export async function prepareImageVolumes(
       );
       continue;
     }
-    const container = `volume${volume.name}`;
+    const container = holderContainerName(volume.name);
     const host = holderRoot(pod, container);
     const file = containerDiskFile(host.root, volume.containerDisk.path);
     // Upstream's name, by the volume's place in the spec (the launcher reads the format from the file itself).
     result.containerDisks![volume.name] = await place(container, host, file, `disk_${index}.img`);
   }
   const kernelBoot = vmi.spec.domain.firmware?.kernelBoot?.container;
-  if ((kernelBoot?.kernelPath || kernelBoot?.initrdPath) && hasImageVolume(pod, KERNEL_BOOT_IMAGE_VOLUME)) {
-    const file = (path: string) => checked('kernel-boot', () => imageVolumeFile(computeRoot, KERNEL_BOOT_MOUNT_PATH, path));
-    if (kernelBoot.kernelPath) result.kernel = await file(kernelBoot.kernelPath);
-    if (kernelBoot.initrdPath) result.initrd = await file(kernelBoot.initrdPath);
-  } else if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
-    const host = holderRoot(pod, 'kernel-boot');
-    if (kernelBoot.kernelPath) result.kernel = await place('kernel-boot', host, kernelBoot.kernelPath, 'kernel-boot-kernel');
-    if (kernelBoot.initrdPath) result.initrd = await place('kernel-boot', host, kernelBoot.initrdPath, 'kernel-boot-initrd');
+  if (kernelBoot?.kernelPath || kernelBoot?.initrdPath) {
+    const holder = hasImageVolume(pod, KERNEL_BOOT_IMAGE_VOLUME) ? undefined : holderRoot(pod, KERNEL_BOOT_CONTAINER);
+    const file = (path: string, name: string) =>
+      holder
+        ? place(KERNEL_BOOT_CONTAINER, holder, path, name)
+        : checked(KERNEL_BOOT_CONTAINER, () => imageVolumeFile(computeRoot, KERNEL_BOOT_MOUNT_PATH, path));
+    if (kernelBoot.kernelPath) result.kernel = await file(kernelBoot.kernelPath, 'kernel-boot-kernel');
+    if (kernelBoot.initrdPath) result.initrd = await file(kernelBoot.initrdPath, 'kernel-boot-initrd');
   }
   return result;
 }
