@@ -37,8 +37,8 @@ EOF
 }
 
 # write_containerd2_config FILE ROOT SOCKET CNI_CONF_DIR: the same for containerd 2 (its CRI plugins
-# split in two). runc, not crun: Debian's crun 1.8.1 refuses the OCI runtime spec 1.2 that
-# containerd 2 writes.
+# split in two). runc, not crun: Debian's crun 1.8.1 refuses the OCI runtime spec versions (1.2 and
+# later) that containerd 2 writes, the pod sandbox's included.
 write_containerd2_config() {
   local file=$1 root=$2 sock=$3 cni_conf_dir=$4
   cat > "$file" <<EOF

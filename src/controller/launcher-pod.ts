@@ -67,7 +67,7 @@ export interface LauncherPodParams {
  * than holder containers: upstream's ImageVolume gate (beta, on unless disabled), where the
  * cluster serves them. Elsewhere the holders stay, as the gate's pods would not start.
  */
-export const usesImageVolumes = (params: LauncherPodParams) =>
+const usesImageVolumes = (params: LauncherPodParams) =>
   params.imageVolumesServed === true && params.config.isFeatureGateEnabled('ImageVolume');
 
 /**
